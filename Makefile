@@ -1,0 +1,37 @@
+# Two commands set everything up on a fresh machine with Python 3.11:
+#   make run    create .venv, install, initialise the database, serve the app
+#   make test   install the test extras and run the whole suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+
+.PHONY: run test init bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.test-installed: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+init: $(VENV)/.installed
+	$(BIN)/flashapp init
+
+run: init
+	$(BIN)/flashapp serve --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.test-installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.test-installed
+	$(BIN)/python bench/review_endpoint.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,109 @@
+"""flashapp: spaced-repetition flashcards for a class."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
+
+from .database import configure_engine
+from .models import Base
+
+db = SQLAlchemy(model_class=Base)
+csrf = CSRFProtect()
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Secret keys that must never protect a real install.
+WELL_KNOWN_SECRET_KEYS = {"dev", "secret", "changeme", "change-me", "development", "test"}
+
+
+def _instance_path() -> str:
+    return os.path.abspath(os.environ.get("FLASHAPP_INSTANCE_PATH") or REPO_ROOT / "instance")
+
+
+def _load_or_create_secret_key(instance_path: str) -> str:
+    """A random key made once per install and kept in the instance folder."""
+    path = Path(instance_path) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the app: defaults, then `instance/config.py`, then the environment, then `test_config`."""
+    instance_path = (test_config or {}).get("INSTANCE_PATH") or _instance_path()
+    app = Flask(
+        __name__,
+        instance_path=instance_path,
+        instance_relative_config=True,
+        template_folder=str(REPO_ROOT / "templates"),
+    )
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    app.config.from_mapping(
+        SQLALCHEMY_DATABASE_URI="sqlite:///" + os.path.join(app.instance_path, "flashapp.sqlite"),
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        DECKS_DIR=str(REPO_ROOT / "decks"),
+        NEW_CARDS_PER_DAY=20,
+        DAY_STARTS_AT_HOUR=4,
+        DESIRED_RETENTION=0.9,
+        LEARNING_STEPS_MINUTES=(1, 10),
+        RELEARNING_STEPS_MINUTES=(10,),
+        MAXIMUM_INTERVAL_DAYS=36500,
+        ENABLE_FUZZING=True,
+        HISTORY_PAGE_SIZE=50,
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(days=30),
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    app.config.from_pyfile("config.py", silent=True)
+    if os.environ.get("FLASHAPP_DATABASE_URL"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["FLASHAPP_DATABASE_URL"]
+    if os.environ.get("FLASHAPP_SECRET_KEY"):
+        app.config["SECRET_KEY"] = os.environ["FLASHAPP_SECRET_KEY"]
+    if test_config:
+        app.config.update(test_config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _load_or_create_secret_key(app.instance_path)
+    if app.config["SECRET_KEY"].strip().lower() in WELL_KNOWN_SECRET_KEYS or len(
+        app.config["SECRET_KEY"]
+    ) < 16:
+        raise RuntimeError(
+            "FLASHAPP_SECRET_KEY is empty, too short or a well-known value; "
+            "unset it to use the key generated in the instance folder."
+        )
+
+    db.init_app(app)
+    csrf.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine)
+
+    from .scheduling import make_scheduler
+
+    app.extensions["flashapp.scheduler"] = make_scheduler(
+        desired_retention=app.config["DESIRED_RETENTION"],
+        learning_steps_minutes=app.config["LEARNING_STEPS_MINUTES"],
+        relearning_steps_minutes=app.config["RELEARNING_STEPS_MINUTES"],
+        maximum_interval_days=app.config["MAXIMUM_INTERVAL_DAYS"],
+        enable_fuzzing=app.config["ENABLE_FUZZING"],
+    )
+
+    from . import cli, web
+
+    web.init_app(app)
+    cli.init_app(app)
+    return app

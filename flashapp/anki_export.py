@@ -1,0 +1,126 @@
+"""Export a deck as an Anki package (.apkg) with genanki.
+
+The note type and deck ids are fixed and each note's GUID comes from its note key,
+so importing a re-export updates the notes instead of adding copies. Notes are
+stamped with the export time: Anki only takes an update that is newer than its copy.
+The note type's fields are frozen: add new ones at the end, never rename or reorder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import itertools
+import os
+import sqlite3
+import tempfile
+import time
+import zipfile
+from typing import BinaryIO
+
+import genanki
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from .models import Deck, Note
+
+MODEL_ID = 1_690_412_845
+MODEL_NAME = "flashapp fact"
+FIELDS = ["Question", "Answer", "Reverse Question", "Reverse Answer", "Explanation", "Section", "Source", "Key"]
+
+CSS = """
+.card { font-family: system-ui, sans-serif; font-size: 22px; line-height: 1.4; text-align: center;
+        color: #1d2430; background: #fdfcf9; }
+.explanation { font-size: 17px; color: #4b5563; margin-top: 1em; }
+.source { font-size: 13px; color: #6b7280; margin-top: 2em; }
+"""
+_BACK_EXTRA = ('{{#Explanation}}<div class="explanation">{{Explanation}}</div>{{/Explanation}}'
+               '<div class="source">{{Source}}</div>')
+
+FACT_MODEL = genanki.Model(
+    MODEL_ID,
+    MODEL_NAME,
+    fields=[{"name": name} for name in FIELDS],
+    templates=[
+        {
+            "name": "Question",
+            "qfmt": "{{Question}}",
+            "afmt": '{{FrontSide}}<hr id="answer">{{Answer}}' + _BACK_EXTRA,
+        },
+        {
+            "name": "Reverse",
+            "qfmt": "{{#Reverse Question}}{{Reverse Question}}{{/Reverse Question}}",
+            "afmt": '{{FrontSide}}<hr id="answer">{{Reverse Answer}}' + _BACK_EXTRA,
+        },
+    ],
+    css=CSS,
+    sort_field_index=0,
+)
+
+
+def anki_deck_id(slug: str) -> int:
+    """A fixed Anki deck id for a deck slug (the same on every export and every install)."""
+    digest = hashlib.sha256(f"flashapp-deck:{slug}".encode()).digest()
+    return (1 << 30) | (int.from_bytes(digest[:4], "big") & ((1 << 30) - 1))
+
+
+def _tag(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in text)
+
+
+def anki_note_for(note: Note, source: str) -> genanki.Note:
+    """The Anki note for one of the deck's notes (its forward or grouped card, and a reverse if any)."""
+    cards = {card.template: card for card in note.cards if not card.retired}
+    front = cards.get("forward") or cards.get("grouped")
+    reverse = cards.get("reverse")
+    fields = [
+        html.escape(front.question),
+        html.escape(front.answer),
+        html.escape(reverse.question) if reverse else "",
+        html.escape(reverse.answer) if reverse else "",
+        html.escape(note.explanation),
+        html.escape(note.section),
+        html.escape(source),
+        html.escape(note.key),
+    ]
+    tags = [f"flashapp::relation::{_tag(note.relation)}", f"flashapp::section::{_tag(note.section)}"]
+    if note.supplemented:
+        tags.append("flashapp::supplemented")
+    return genanki.Note(model=FACT_MODEL, fields=fields, guid=genanki.guid_for(note.key), tags=tags)
+
+
+def build_anki_deck(session: Session, *, deck_id: int) -> genanki.Deck:
+    """The genanki deck holding every active note of a deck."""
+    deck = session.get(Deck, deck_id)
+    if deck is None:
+        raise LookupError(f"no deck with id {deck_id}")
+    anki_deck = genanki.Deck(anki_deck_id(deck.slug), deck.title)
+    notes = session.scalars(
+        select(Note).where(Note.deck_id == deck.id, Note.retired.is_(False))
+        .options(selectinload(Note.cards)).order_by(Note.position)
+    )
+    for note in notes:
+        anki_deck.add_note(anki_note_for(note, deck.source))
+    return anki_deck
+
+
+def export_anki_package(session: Session, *, deck_id: int, out: str | os.PathLike | BinaryIO,
+                        timestamp: float | None = None) -> None:
+    """Write a deck as an .apkg to a path or a binary file object.
+
+    Does what `genanki.Package.write_to_file` does, but removes its scratch
+    database afterwards and accepts a file object.
+    """
+    package = genanki.Package(build_anki_deck(session, deck_id=deck_id))
+    timestamp = time.time() if timestamp is None else timestamp
+    with tempfile.TemporaryDirectory(prefix="flashapp-apkg-") as scratch:
+        collection = os.path.join(scratch, "collection.anki2")
+        connection = sqlite3.connect(collection)
+        try:
+            package.write_to_db(connection.cursor(), timestamp, itertools.count(int(timestamp * 1000)))
+            connection.commit()
+        finally:
+            connection.close()
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.write(collection, "collection.anki2")
+            archive.writestr("media", "{}")

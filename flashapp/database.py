@@ -1,0 +1,46 @@
+"""Engine set-up shared by the app, the CLI and the domain tests."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, create_engine, event, text
+
+
+def configure_engine(engine: Engine) -> Engine:
+    """Make an SQLite engine safe for a class: WAL, full sync, foreign keys, BEGIN IMMEDIATE.
+
+    In WAL mode a transaction that reads and then writes fails at once with
+    "database is locked" when another writer got in between, whatever the busy
+    timeout; starting every transaction with BEGIN IMMEDIATE makes it wait its turn.
+    Other backends are returned unchanged.
+    """
+    if engine.dialect.name != "sqlite":
+        return engine
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # Let SQLAlchemy's "begin" event, not the driver, open transactions.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def make_engine(url: str, **kwargs) -> Engine:
+    """Create and configure an engine for `url`."""
+    return configure_engine(create_engine(url, **kwargs))
+
+
+def database_status(connection) -> str:
+    """'ok' when the database answers a trivial query."""
+    connection.execute(text("SELECT 1"))
+    return "ok"

@@ -1,0 +1,314 @@
+"""Read and validate a deck's facts file (YAML) into a `DeckSpec`.
+
+Every problem is reported as a `DeckSourceError` naming the file, the line and
+what to fix. Nothing here touches the database, so a refused file changes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+TEMPLATE_NAMES = ("forward", "reverse", "grouped")
+TEMPLATE_FIELDS = {
+    "forward": {"subject"},
+    "reverse": {"object"},
+    "grouped": {"object"},
+}
+SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+KEY_PART_RE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
+
+
+class DeckSourceError(ValueError):
+    """A facts file that cannot be built, with where and why."""
+
+    def __init__(self, path: str | Path, line: int | None, message: str):
+        self.path = str(path)
+        self.line = line
+        self.message = message
+        where = f"{self.path}:{line}" if line else self.path
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class RelationSpec:
+    """A kind of fact and the card templates it teaches with."""
+
+    name: str
+    line: int
+    templates: dict[str, str]
+    answer: str = "{object}"
+
+
+@dataclass(frozen=True)
+class FactSpec:
+    """One fact of the document: (subject, relation, object) plus where it comes from."""
+
+    relation: str
+    subject: str
+    objects: tuple[str, ...]
+    section: str
+    supplemented: bool
+    line: int
+    id: str
+    explanation: str = ""
+
+    @property
+    def object_text(self) -> str:
+        return join_words(self.objects)
+
+
+@dataclass(frozen=True)
+class DeckSpec:
+    """A whole validated deck source."""
+
+    path: str
+    slug: str
+    title: str
+    source: str
+    sections: dict[str, str]
+    relations: dict[str, RelationSpec]
+    facts: list[FactSpec] = field(default_factory=list)
+
+
+def join_words(items: tuple[str, ...] | list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    items = list(items)
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def slugify(text: str) -> str:
+    """A key part made from text: lower case, words joined by hyphens."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+class _Reader:
+    """Walks the YAML node tree, keeping line numbers for every error."""
+
+    def __init__(self, path: str | Path):
+        self.path = path
+
+    def fail(self, node: Node | None, message: str) -> DeckSourceError:
+        line = node.start_mark.line + 1 if node is not None else None
+        return DeckSourceError(self.path, line, message)
+
+    def mapping(self, node: Node, what: str) -> dict[str, tuple[Node, Node]]:
+        if not isinstance(node, MappingNode):
+            raise self.fail(node, f"{what} must be a mapping of 'name: value' lines")
+        result: dict[str, tuple[Node, Node]] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode):
+                raise self.fail(key_node, f"a key in {what} must be a plain word")
+            key = key_node.value
+            if key in result:
+                first = result[key][0].start_mark.line + 1
+                raise self.fail(key_node, f"'{key}' appears twice in {what} (first on line {first}); keep one")
+            result[key] = (key_node, value_node)
+        return result
+
+    def text(self, node: Node, what: str) -> str:
+        if not isinstance(node, ScalarNode) or node.tag.endswith(":null"):
+            raise self.fail(node, f"{what} must be a piece of text")
+        value = node.value.strip()
+        if not value:
+            raise self.fail(node, f"{what} is empty; write it out")
+        return value
+
+    def boolean(self, node: Node, what: str) -> bool:
+        if isinstance(node, ScalarNode) and node.value.lower() in ("true", "yes"):
+            return True
+        if isinstance(node, ScalarNode) and node.value.lower() in ("false", "no"):
+            return False
+        raise self.fail(node, f"{what} must be true or false")
+
+    def texts(self, node: Node, what: str) -> tuple[str, ...]:
+        if isinstance(node, SequenceNode):
+            items = tuple(self.text(item, what) for item in node.value)
+            if not items:
+                raise self.fail(node, f"{what} is an empty list; give at least one")
+            return items
+        return (self.text(node, what),)
+
+    def check_fields(self, fields: dict[str, tuple[Node, Node]], allowed: set[str], required: set[str],
+                     node: Node, what: str) -> None:
+        for name, (key_node, _value) in fields.items():
+            if name not in allowed:
+                raise self.fail(key_node, f"unknown field '{name}' in {what}; allowed: {', '.join(sorted(allowed))}")
+        for name in sorted(required):
+            if name not in fields:
+                raise self.fail(node, f"{what} is missing the field '{name}'")
+
+
+def parse_deck_text(text: str, path: str | Path = "<deck>") -> DeckSpec:
+    """Parse and validate the text of a facts file."""
+    reader = _Reader(path)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark else None
+        raise DeckSourceError(path, line, f"not valid YAML: {error.problem or error.context}") from None
+    except yaml.YAMLError as error:
+        raise DeckSourceError(path, None, f"not valid YAML: {error}") from None
+    if root is None:
+        raise DeckSourceError(path, None, "the file is empty; see decks/README.md for the format")
+
+    top = reader.mapping(root, "the file")
+    reader.check_fields(top, {"deck", "relations", "facts"}, {"deck", "relations", "facts"}, root, "the file")
+
+    deck_node = top["deck"][1]
+    deck = reader.mapping(deck_node, "'deck'")
+    reader.check_fields(deck, {"slug", "title", "source", "sections"}, {"slug", "title", "source", "sections"},
+                        deck_node, "'deck'")
+    slug = reader.text(deck["slug"][1], "the deck's slug")
+    if not SLUG_RE.match(slug):
+        raise reader.fail(deck["slug"][1], f"slug '{slug}' must be lower-case letters, digits and hyphens, "
+                                           "like 'back-muscles'")
+    title = reader.text(deck["title"][1], "the deck's title")
+    source = reader.text(deck["source"][1], "the deck's source")
+    sections_node = deck["sections"][1]
+    sections: dict[str, str] = {}
+    for name, (key_node, value_node) in reader.mapping(sections_node, "'sections'").items():
+        if not KEY_PART_RE.match(name):
+            raise reader.fail(key_node, f"section name '{name}' must be lower-case letters, digits and hyphens")
+        sections[name] = reader.text(value_node, f"the title of section '{name}'")
+
+    relations_node = top["relations"][1]
+    relations: dict[str, RelationSpec] = {}
+    for name, (key_node, value_node) in reader.mapping(relations_node, "'relations'").items():
+        if not KEY_PART_RE.match(name):
+            raise reader.fail(key_node, f"relation name '{name}' must be lower-case letters, digits and hyphens")
+        relations[name] = _parse_relation(reader, name, value_node)
+
+    facts_node = top["facts"][1]
+    if not isinstance(facts_node, SequenceNode) or not facts_node.value:
+        raise reader.fail(facts_node, "'facts' must be a list of facts, each starting with '- relation: ...'")
+    facts: list[FactSpec] = []
+    seen: dict[tuple[str, str], int] = {}
+    for fact_node in facts_node.value:
+        fact = _parse_fact(reader, fact_node, relations, sections)
+        first = seen.get((fact.relation, fact.id))
+        if first is not None:
+            raise reader.fail(fact_node, f"a second '{fact.relation}' fact for '{fact.id}' (the first is on line "
+                                         f"{first}); merge them, or give one an 'id' of its own")
+        seen[(fact.relation, fact.id)] = fact.line
+        facts.append(fact)
+
+    _check_reverse_is_unambiguous(reader, relations, facts)
+    return DeckSpec(path=str(path), slug=slug, title=title, source=source, sections=sections,
+                    relations=relations, facts=facts)
+
+
+def _parse_relation(reader: _Reader, name: str, node: Node) -> RelationSpec:
+    what = f"relation '{name}'"
+    fields = reader.mapping(node, what)
+    reader.check_fields(fields, set(TEMPLATE_NAMES) | {"answer"}, {"forward"}, node, what)
+    templates: dict[str, str] = {}
+    for template in TEMPLATE_NAMES:
+        if template in fields:
+            value_node = fields[template][1]
+            text = reader.text(value_node, f"the {template} question of {what}")
+            _check_placeholders(reader, value_node, text, TEMPLATE_FIELDS[template], f"the {template} question")
+            templates[template] = text
+    answer = "{object}"
+    if "answer" in fields:
+        value_node = fields["answer"][1]
+        answer = reader.text(value_node, f"the answer of {what}")
+        _check_placeholders(reader, value_node, answer, {"object", "subject"}, "the answer")
+    return RelationSpec(name=name, line=node.start_mark.line + 1, templates=templates, answer=answer)
+
+
+def _check_placeholders(reader: _Reader, node: Node, text: str, allowed: set[str], what: str) -> None:
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+    except ValueError:
+        raise reader.fail(node, f"{what} has an unmatched '{{' or '}}'") from None
+    unknown = names - allowed
+    if unknown:
+        raise reader.fail(node, f"{what} uses {{{sorted(unknown)[0]}}}; it may only use "
+                                + ", ".join("{" + a + "}" for a in sorted(allowed)))
+
+
+FACT_FIELDS = {"relation", "subject", "object", "section", "supplemented", "id", "explanation"}
+FACT_REQUIRED = {"relation", "subject", "object", "section"}
+
+
+def _parse_fact(reader: _Reader, node: Node, relations: dict[str, RelationSpec],
+                sections: dict[str, str]) -> FactSpec:
+    what = "this fact"
+    fields = reader.mapping(node, what)
+    reader.check_fields(fields, FACT_FIELDS, FACT_REQUIRED, node, what)
+    relation_node = fields["relation"][1]
+    relation = reader.text(relation_node, "the relation")
+    if relation not in relations:
+        raise reader.fail(relation_node, f"unknown relation '{relation}'; declared relations: "
+                                         + ", ".join(sorted(relations)))
+    subject = reader.text(fields["subject"][1], "the subject")
+    objects = reader.texts(fields["object"][1], "the object")
+    section_node = fields["section"][1]
+    section = reader.text(section_node, "the section")
+    if section not in sections:
+        raise reader.fail(section_node, f"unknown section '{section}'; declared sections: "
+                                        + ", ".join(sorted(sections)))
+    supplemented = False
+    if "supplemented" in fields:
+        supplemented = reader.boolean(fields["supplemented"][1], "'supplemented'")
+    if "id" in fields:
+        id_node = fields["id"][1]
+        fact_id = reader.text(id_node, "the id")
+        if not KEY_PART_RE.match(fact_id):
+            raise reader.fail(id_node, f"id '{fact_id}' must be lower-case letters, digits and hyphens")
+    else:
+        fact_id = slugify(subject)
+        if not fact_id:
+            raise reader.fail(fields["subject"][1], "the subject has no letters or digits to make a key from; "
+                                                    "add an 'id'")
+    explanation = ""
+    if "explanation" in fields:
+        explanation = reader.text(fields["explanation"][1], "the explanation")
+    return FactSpec(relation=relation, subject=subject, objects=objects, section=section,
+                    supplemented=supplemented, line=node.start_mark.line + 1, id=fact_id,
+                    explanation=explanation)
+
+
+def _check_reverse_is_unambiguous(reader: _Reader, relations: dict[str, RelationSpec],
+                                  facts: list[FactSpec]) -> None:
+    """A reverse question must have one right answer: no two facts may share its object."""
+    owners: dict[tuple[str, str], FactSpec] = {}
+    for fact in facts:
+        if "reverse" not in relations[fact.relation].templates:
+            continue
+        key = (fact.relation, fact.object_text.lower())
+        if key in owners:
+            raise DeckSourceError(
+                reader.path, fact.line,
+                f"relation '{fact.relation}' asks a reverse question, but '{fact.object_text}' is also the object "
+                f"of the fact on line {owners[key].line}, so the question would have two answers; "
+                "use a 'grouped' question for this relation instead",
+            )
+        owners[key] = fact
+
+
+def load_deck(path: str | Path) -> DeckSpec:
+    """Read and validate one facts file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DeckSourceError(path, None, "no such file") from None
+    except UnicodeDecodeError as error:
+        raise DeckSourceError(path, None, f"not UTF-8 text ({error.reason})") from None
+    return parse_deck_text(text, path)
+
+
+def deck_files(directory: str | Path) -> list[Path]:
+    """The facts files in a folder, in name order."""
+    directory = Path(directory)
+    return sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())

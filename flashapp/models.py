@@ -1,0 +1,189 @@
+"""Typed SQLAlchemy models: persistence only, no behaviour beyond small conveniences."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, WriteOnlyMapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend.
+
+    SQLite hands datetimes back naive and `fsrs` refuses naive datetimes, so the
+    value is normalised to `timezone.utc` on the way in and on the way out.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; all datetimes must be timezone-aware UTC")
+        value = value.astimezone(timezone.utc)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+ROLE_TEACHER = "teacher"
+ROLE_STUDENT = "student"
+
+
+class User(Base):
+    __tablename__ = "user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(40), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default=ROLE_STUDENT)
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    reviews: WriteOnlyMapped[ReviewLog] = relationship(back_populates="user", passive_deletes=True)
+
+    @property
+    def is_teacher(self) -> bool:
+        return self.role == ROLE_TEACHER
+
+    # The four members Flask-Login asks of a user, without importing it here.
+    is_authenticated = True
+    is_active = True
+    is_anonymous = False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+
+class Deck(Base):
+    __tablename__ = "deck"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(Text, default="")
+    source_path: Mapped[str] = mapped_column(String(500), default="")
+    built_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    notes: Mapped[list[Note]] = relationship(back_populates="deck", order_by="Note.position")
+    cards: Mapped[list[Card]] = relationship(back_populates="deck", order_by="Card.position")
+
+
+class Note(Base):
+    """One fact: subject, relation, object. Grouped notes gather the facts sharing an object."""
+
+    __tablename__ = "note"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deck_id: Mapped[int] = mapped_column(ForeignKey("deck.id"), index=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    relation: Mapped[str] = mapped_column(String(80))
+    subject: Mapped[str] = mapped_column(Text)
+    object: Mapped[str] = mapped_column(Text)
+    section: Mapped[str] = mapped_column(String(80))
+    supplemented: Mapped[bool] = mapped_column(Boolean, default=False)
+    explanation: Mapped[str] = mapped_column(Text, default="")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    retired: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    deck: Mapped[Deck] = relationship(back_populates="notes")
+    cards: Mapped[list[Card]] = relationship(back_populates="note", order_by="Card.position")
+
+
+class Card(Base):
+    """One question made from a note by a template."""
+
+    __tablename__ = "card"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deck_id: Mapped[int] = mapped_column(ForeignKey("deck.id"), index=True)
+    note_id: Mapped[int] = mapped_column(ForeignKey("note.id"), index=True)
+    key: Mapped[str] = mapped_column(String(320), unique=True)
+    template: Mapped[str] = mapped_column(String(40))
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    retired: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    deck: Mapped[Deck] = relationship(back_populates="cards")
+    note: Mapped[Note] = relationship(back_populates="cards")
+
+
+class CardState(Base):
+    """A user's FSRS memory state of one card; field names follow `fsrs.Card`."""
+
+    __tablename__ = "card_state"
+    __table_args__ = (
+        UniqueConstraint("user_id", "card_id"),
+        Index("ix_card_state_user_due", "user_id", "due"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    card_id: Mapped[int] = mapped_column(ForeignKey("card.id"), index=True)
+    state: Mapped[int] = mapped_column(Integer)
+    step: Mapped[int | None] = mapped_column(Integer)
+    stability: Mapped[float | None] = mapped_column(Float)
+    difficulty: Mapped[float | None] = mapped_column(Float)
+    due: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_review: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# ReviewLog.state_before: the card's state when it was shown; 0 means new (never answered).
+STATE_NEW = 0
+
+
+class ReviewLog(Base):
+    """One answer. The source of truth: replaying a card's logs reproduces its state."""
+
+    __tablename__ = "review_log"
+    __table_args__ = (Index("ix_review_log_user_time", "user_id", "reviewed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    card_id: Mapped[int] = mapped_column(ForeignKey("card.id"), index=True)
+    rating: Mapped[int] = mapped_column(Integer)
+    reviewed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    state_before: Mapped[int] = mapped_column(Integer)
+    due: Mapped[datetime] = mapped_column(UTCDateTime)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+
+    user: Mapped[User] = relationship(back_populates="reviews")
+    card: Mapped[Card] = relationship()
+
+    @property
+    def interval(self):
+        """The interval this answer scheduled."""
+        return self.due - self.reviewed_at

@@ -1,0 +1,331 @@
+"""FSRS glue: answer a card, preview the intervals, pick the next card, undo.
+
+Time is always passed in as a timezone-aware UTC datetime; nothing here reads the clock.
+The review log is the source of truth: `replay` rebuilds a card's state from it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fsrs import Card as FsrsCard
+from fsrs import Rating, Scheduler, State
+from sqlalchemy import and_, delete, func, select
+from sqlalchemy.orm import Session
+
+from .models import STATE_NEW, Card, CardState, ReviewLog
+
+RATINGS = (Rating.Again, Rating.Hard, Rating.Good, Rating.Easy)
+LEARN_AHEAD = timedelta(minutes=20)
+# Anki's cap on how long one answer is taken to have lasted.
+MAX_DURATION_MS = 60_000
+
+
+def make_scheduler(*, desired_retention: float = 0.9, learning_steps_minutes=(1, 10),
+                   relearning_steps_minutes=(10,), maximum_interval_days: int = 36500,
+                   enable_fuzzing: bool = True, parameters=None) -> Scheduler:
+    """The one FSRS scheduler an app uses, built from configuration values."""
+    kwargs = {}
+    if parameters is not None:
+        kwargs["parameters"] = parameters
+    return Scheduler(
+        desired_retention=desired_retention,
+        learning_steps=tuple(timedelta(minutes=m) for m in learning_steps_minutes),
+        relearning_steps=tuple(timedelta(minutes=m) for m in relearning_steps_minutes),
+        maximum_interval=maximum_interval_days,
+        enable_fuzzing=enable_fuzzing,
+        **kwargs,
+    )
+
+
+def _without_fuzz(scheduler: Scheduler) -> Scheduler:
+    if not scheduler.enable_fuzzing:
+        return scheduler
+    return Scheduler(parameters=scheduler.parameters, desired_retention=scheduler.desired_retention,
+                     learning_steps=scheduler.learning_steps, relearning_steps=scheduler.relearning_steps,
+                     maximum_interval=scheduler.maximum_interval, enable_fuzzing=False)
+
+
+def zone(name: str) -> ZoneInfo:
+    """The named time zone, or UTC when the name is unknown."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def day_start(now: datetime, time_zone: str, *, hour: int = 4) -> datetime:
+    """When the user's current study day began (UTC): `hour` o'clock in their own time zone."""
+    tz = zone(time_zone)
+    local = now.astimezone(tz)
+    day = (local - timedelta(hours=hour)).date()
+    start = datetime.combine(day, time(hour), tzinfo=tz)
+    return start.astimezone(timezone.utc)
+
+
+def next_day_start(now: datetime, time_zone: str, *, hour: int = 4) -> datetime:
+    """When the user's next study day begins (UTC), honouring daylight-saving changes."""
+    tz = zone(time_zone)
+    start_local = day_start(now, time_zone, hour=hour).astimezone(tz)
+    following = datetime.combine(start_local.date() + timedelta(days=1), time(hour), tzinfo=tz)
+    return following.astimezone(timezone.utc)
+
+
+def to_fsrs_card(card_id: int, state: CardState | None, now: datetime) -> FsrsCard:
+    """The `fsrs.Card` for a user's state of a card (a fresh one when never answered)."""
+    if state is None:
+        return FsrsCard(card_id=card_id, state=State.Learning, step=0, due=now)
+    return FsrsCard(card_id=card_id, state=State(state.state), step=state.step, stability=state.stability,
+                    difficulty=state.difficulty, due=state.due, last_review=state.last_review)
+
+
+def preview_intervals(scheduler: Scheduler, card_id: int, state: CardState | None,
+                      now: datetime) -> dict[Rating, timedelta]:
+    """The interval each of Again, Hard, Good and Easy would schedule now (before fuzz)."""
+    plain = _without_fuzz(scheduler)
+    card = to_fsrs_card(card_id, state, now)
+    return {rating: plain.review_card(card, rating, now)[0].due - now for rating in RATINGS}
+
+
+def format_interval(interval: timedelta) -> str:
+    """An interval the way Anki writes it on its buttons: '<1m', '10m', '3h', '4d', '1.5mo', '2y'."""
+    seconds = interval.total_seconds()
+    if seconds < 60:
+        return "<1m"
+    minutes = seconds / 60
+    if minutes < 60:
+        return f"{round(minutes)}m"
+    hours = minutes / 60
+    if hours < 24:
+        return f"{round(hours)}h"
+    days = hours / 24
+    if days < 30:
+        return f"{round(days)}d"
+    if days < 365:
+        return f"{days / 30:.1f}".rstrip("0").rstrip(".") + "mo"
+    return f"{days / 365:.1f}".rstrip("0").rstrip(".") + "y"
+
+
+@dataclass(frozen=True)
+class DueCounts:
+    new: int = 0
+    learning: int = 0
+    review: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.new + self.learning + self.review
+
+
+def _active_cards(deck_ids):
+    return and_(Card.deck_id.in_(deck_ids), Card.retired.is_(False))
+
+
+def due_counts(session: Session, *, user_id: int, deck_ids: list[int], now: datetime, day_begins: datetime,
+               day_ends: datetime, new_per_day: int) -> dict[int, DueCounts]:
+    """New (still allowed today), learning (due now) and review (due today) counts per deck."""
+    if not deck_ids:
+        return {}
+    learning_states = (State.Learning.value, State.Relearning.value)
+    rows = session.execute(
+        select(
+            Card.deck_id,
+            func.count(CardState.id).filter(CardState.state.in_(learning_states), CardState.due <= now),
+            func.count(CardState.id).filter(CardState.state == State.Review.value, CardState.due < day_ends),
+            func.count(CardState.id),
+        )
+        .join(CardState, CardState.card_id == Card.id)
+        .where(CardState.user_id == user_id, _active_cards(deck_ids))
+        .group_by(Card.deck_id)
+    ).all()
+    seen = {deck_id: (learning, review, started) for deck_id, learning, review, started in rows}
+    totals = dict(session.execute(
+        select(Card.deck_id, func.count(Card.id)).where(_active_cards(deck_ids)).group_by(Card.deck_id)
+    ).all())
+    introduced = _introduced_since(session, user_id=user_id, deck_ids=deck_ids, since=day_begins)
+    result = {}
+    for deck_id in deck_ids:
+        learning, review, started = seen.get(deck_id, (0, 0, 0))
+        unseen = totals.get(deck_id, 0) - started
+        allowed = max(0, new_per_day - introduced.get(deck_id, 0))
+        result[deck_id] = DueCounts(new=min(unseen, allowed), learning=learning, review=review)
+    return result
+
+
+def _introduced_since(session: Session, *, user_id: int, deck_ids: list[int], since: datetime) -> dict[int, int]:
+    """How many new cards each deck introduced to the user since `since`."""
+    return dict(session.execute(
+        select(Card.deck_id, func.count(ReviewLog.id))
+        .join(Card, Card.id == ReviewLog.card_id)
+        .where(ReviewLog.user_id == user_id, ReviewLog.state_before == STATE_NEW,
+               ReviewLog.reviewed_at >= since, Card.deck_id.in_(deck_ids))
+        .group_by(Card.deck_id)
+    ).all())
+
+
+def next_card(session: Session, *, user_id: int, deck_id: int, now: datetime, day_begins: datetime,
+              day_ends: datetime, new_per_day: int) -> tuple[Card, CardState | None] | None:
+    """The card to show next, with the user's state of it (None for a new card).
+
+    Learning cards due now come first, then reviews due today, then new cards up
+    to the daily limit; with nothing else left, a learning card due within the
+    next 20 minutes is shown early, as Anki does.
+    """
+    learning_states = (State.Learning.value, State.Relearning.value)
+    base = (select(Card, CardState).join(CardState, CardState.card_id == Card.id)
+            .where(CardState.user_id == user_id, _active_cards([deck_id])))
+
+    found = session.execute(
+        base.where(CardState.state.in_(learning_states), CardState.due <= now)
+        .order_by(CardState.due, Card.position).limit(1)
+    ).first()
+    if found:
+        return found[0], found[1]
+    found = session.execute(
+        base.where(CardState.state == State.Review.value, CardState.due < day_ends)
+        .order_by(CardState.due, Card.position).limit(1)
+    ).first()
+    if found:
+        return found[0], found[1]
+    introduced = _introduced_since(session, user_id=user_id, deck_ids=[deck_id], since=day_begins).get(deck_id, 0)
+    if introduced < new_per_day:
+        started = select(CardState.card_id).where(CardState.user_id == user_id)
+        card = session.scalar(
+            select(Card).where(_active_cards([deck_id]), Card.id.not_in(started)).order_by(Card.position).limit(1)
+        )
+        if card is not None:
+            return card, None
+    found = session.execute(
+        base.where(CardState.state.in_(learning_states), CardState.due <= now + LEARN_AHEAD)
+        .order_by(CardState.due, Card.position).limit(1)
+    ).first()
+    if found:
+        return found[0], found[1]
+    return None
+
+
+def next_due(session: Session, *, user_id: int, deck_id: int) -> datetime | None:
+    """When the user's earliest scheduled card in the deck falls due."""
+    return session.scalar(
+        select(func.min(CardState.due)).join(Card, Card.id == CardState.card_id)
+        .where(CardState.user_id == user_id, _active_cards([deck_id]))
+    )
+
+
+def state_stamp(state: CardState | None) -> str:
+    """Identifies the version of a card's state a showing was made from."""
+    if state is None or state.last_review is None:
+        return "new"
+    return state.last_review.isoformat()
+
+
+class Outcome(enum.Enum):
+    RECORDED = "recorded"
+    DUPLICATE = "duplicate"  # the same showing answered again: nothing recorded
+    STALE = "stale"  # the card was answered elsewhere since this showing: nothing recorded
+    UNAVAILABLE = "unavailable"  # no such card, or retired
+
+
+@dataclass(frozen=True)
+class Answer:
+    outcome: Outcome
+    review: ReviewLog | None = None
+
+
+def answer_card(session: Session, scheduler: Scheduler, *, user_id: int, card_id: int, rating: Rating,
+                token: str, now: datetime, shown_stamp: str | None = None,
+                duration_ms: int | None = None) -> Answer:
+    """Record one answer to one showing of a card and schedule the card.
+
+    `token` identifies the showing: answering the same showing twice records
+    nothing the second time. `shown_stamp` (from `state_stamp`) guards against
+    answering an outdated showing of a card that was answered since. The caller commits.
+    """
+    if session.scalar(select(ReviewLog.id).where(ReviewLog.token == token)) is not None:
+        return Answer(Outcome.DUPLICATE)
+    card = session.get(Card, card_id)
+    if card is None or card.retired:
+        return Answer(Outcome.UNAVAILABLE)
+    state = session.scalar(
+        select(CardState).where(CardState.user_id == user_id, CardState.card_id == card_id).with_for_update()
+    )
+    if shown_stamp is not None and shown_stamp != state_stamp(state):
+        return Answer(Outcome.STALE)
+    before = to_fsrs_card(card_id, state, now)
+    if duration_ms is not None:
+        duration_ms = max(0, min(int(duration_ms), MAX_DURATION_MS))
+    after, _log = scheduler.review_card(before, rating, now, duration_ms)
+    review = ReviewLog(user_id=user_id, card_id=card_id, rating=int(rating), reviewed_at=now,
+                       duration_ms=duration_ms, state_before=STATE_NEW if state is None else state.state,
+                       due=after.due, token=token)
+    session.add(review)
+    if state is None:
+        state = CardState(user_id=user_id, card_id=card_id)
+        session.add(state)
+    _store(state, after)
+    session.flush()
+    return Answer(Outcome.RECORDED, review)
+
+
+def _store(state: CardState, card: FsrsCard) -> None:
+    state.state = card.state.value
+    state.step = card.step
+    state.stability = card.stability
+    state.difficulty = card.difficulty
+    state.due = card.due
+    state.last_review = card.last_review
+
+
+def replay(scheduler: Scheduler, card_id: int, reviews: list[ReviewLog]) -> FsrsCard | None:
+    """Rebuild a card's FSRS state from its reviews, oldest first (None when there are none).
+
+    Fuzz only moves the due date, which every review log keeps, so the replay
+    runs without fuzz and takes each due date from its log.
+    """
+    plain = _without_fuzz(scheduler)
+    card = None
+    for review in reviews:
+        if card is None:
+            card = FsrsCard(card_id=card_id, state=State.Learning, step=0, due=review.reviewed_at)
+        card, _ = plain.review_card(card, Rating(review.rating), review.reviewed_at, review.duration_ms)
+        card.due = review.due
+    return card
+
+
+def card_reviews(session: Session, *, user_id: int, card_id: int) -> list[ReviewLog]:
+    """A user's reviews of one card, oldest first."""
+    return list(session.scalars(
+        select(ReviewLog).where(ReviewLog.user_id == user_id, ReviewLog.card_id == card_id)
+        .order_by(ReviewLog.reviewed_at, ReviewLog.id)
+    ))
+
+
+def undo_last_answer(session: Session, scheduler: Scheduler, *, user_id: int, deck_id: int) -> int | None:
+    """Remove the user's latest answer in a deck and restore that card's previous state.
+
+    Returns the card's id, or None when there is nothing to undo. The caller commits.
+    """
+    last = session.scalar(
+        select(ReviewLog).join(Card, Card.id == ReviewLog.card_id)
+        .where(ReviewLog.user_id == user_id, Card.deck_id == deck_id)
+        .order_by(ReviewLog.reviewed_at.desc(), ReviewLog.id.desc()).limit(1)
+    )
+    if last is None:
+        return None
+    card_id = last.card_id
+    session.execute(delete(ReviewLog).where(ReviewLog.id == last.id))
+    restored = replay(scheduler, card_id, card_reviews(session, user_id=user_id, card_id=card_id))
+    state = session.scalar(select(CardState).where(CardState.user_id == user_id, CardState.card_id == card_id))
+    if restored is None:
+        if state is not None:
+            session.delete(state)
+    else:
+        if state is None:
+            state = CardState(user_id=user_id, card_id=card_id)
+            session.add(state)
+        _store(state, restored)
+    session.flush()
+    return card_id

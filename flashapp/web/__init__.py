@@ -1,0 +1,93 @@
+"""HTTP only: blueprints parse requests, call the domain modules and render the result."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask import Flask, render_template
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFError
+
+from .. import db
+from ..models import User
+
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+login_manager.login_message = "Log in to continue."
+login_manager.login_message_category = "info"
+
+CONTENT_SECURITY_POLICY = "default-src 'self'; object-src 'none'; frame-ancestors 'none'; form-action 'self'"
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    try:
+        return db.session.get(User, int(user_id))
+    except ValueError:
+        return None
+
+
+def now() -> datetime:
+    """The request's clock (the one place views read the time)."""
+    return datetime.now(timezone.utc)
+
+
+def when(value: datetime, at: datetime) -> str:
+    """A due time in words, in the user's own time zone: 'in 8 minutes (14:32)', 'tomorrow at 04:00'."""
+    from flask_login import current_user
+
+    from ..scheduling import zone
+
+    tz = zone(current_user.time_zone if current_user.is_authenticated else "UTC")
+    local, today = value.astimezone(tz), at.astimezone(tz)
+    clock = local.strftime("%H:%M")
+    seconds = (value - at).total_seconds()
+    if seconds <= 60:
+        return "now"
+    if seconds < 3600:
+        minutes = round(seconds / 60)
+        return f"in {minutes} minute{'s' if minutes != 1 else ''} ({clock})"
+    days = (local.date() - today.date()).days
+    if days == 0:
+        return f"today at {clock}"
+    if days == 1:
+        return f"tomorrow at {clock}"
+    return f"on {local.strftime('%a %d %b')} at {clock}"
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+    app.add_template_filter(when)
+
+    from . import auth, decks, health, history, study
+
+    for module in (auth, decks, health, history, study):
+        app.register_blueprint(module.bp)
+
+    @app.after_request
+    def _security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(error):
+        return render_template("error.html", title="Form expired",
+                               message="This form has expired or was not sent by this site. "
+                                       "Go back, reload the page and try again."), 400
+
+    @app.errorhandler(403)
+    def _forbidden(error):
+        return render_template("error.html", title="Not yours",
+                               message="You do not have access to this page."), 403
+
+    @app.errorhandler(404)
+    def _not_found(error):
+        return render_template("error.html", title="Not found",
+                               message="There is nothing at this address."), 404
+
+    @app.errorhandler(413)
+    def _too_large(error):
+        return render_template("error.html", title="Too large",
+                               message="That upload is larger than this server accepts."), 413

@@ -1,0 +1,56 @@
+"""Flask-WTF forms: every form carries a CSRF token and validates its fields."""
+
+from __future__ import annotations
+
+from zoneinfo import available_timezones
+
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, IntegerField, PasswordField, SelectField, StringField
+from wtforms.validators import EqualTo, InputRequired, Length, NumberRange, Regexp
+
+from ..accounts import MIN_PASSWORD_LENGTH, USERNAME_RE
+
+
+
+def time_zone_choices() -> list[str]:
+    return sorted(z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/"))) + ["UTC"]
+
+
+class RegisterForm(FlaskForm):
+    username = StringField("Username", validators=[
+        InputRequired("Choose a username."),
+        Length(min=3, max=40, message="A username has 3 to 40 characters."),
+        Regexp(USERNAME_RE, message="Use letters, digits, dots, hyphens and underscores only."),
+    ])
+    password = PasswordField("Password", validators=[
+        InputRequired("Choose a password."),
+        Length(min=MIN_PASSWORD_LENGTH, max=200,
+               message=f"A password needs at least {MIN_PASSWORD_LENGTH} characters."),
+    ])
+    confirm = PasswordField("Password again", validators=[
+        InputRequired("Type the password again."),
+        EqualTo("password", message="The two passwords differ."),
+    ])
+    time_zone = SelectField("Time zone", default="UTC")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.time_zone.choices = time_zone_choices()
+
+
+class LoginForm(FlaskForm):
+    username = StringField("Username", validators=[InputRequired("Enter your username.")])
+    password = PasswordField("Password", validators=[InputRequired("Enter your password.")])
+
+
+class AnswerForm(FlaskForm):
+    card_id = IntegerField(validators=[InputRequired()])
+    token = HiddenField(validators=[InputRequired(), Length(min=8, max=64)])
+    stamp = HiddenField(validators=[InputRequired(), Length(max=64)])
+    rating = IntegerField(validators=[InputRequired("Choose Again, Hard, Good or Easy."),
+                                      NumberRange(min=1, max=4, message="A rating is 1 to 4.")])
+
+
+class EmptyForm(FlaskForm):
+    """A form with only its CSRF token, for buttons such as log out and undo."""
+

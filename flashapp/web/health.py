@@ -1,0 +1,22 @@
+"""Health check for monitors and load balancers."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+from sqlalchemy.exc import SQLAlchemyError
+
+from .. import db
+from ..database import database_status
+
+bp = Blueprint("health", __name__)
+
+
+@bp.route("/healthz")
+def healthz():
+    """200 with the database's status, or 503 when the database does not answer."""
+    try:
+        status = database_status(db.session)
+    except SQLAlchemyError as error:
+        db.session.rollback()
+        return jsonify(status="error", database=f"unavailable: {type(error).__name__}"), 503
+    return jsonify(status="ok", database=status)

@@ -1,0 +1,169 @@
+"""Studying: the deck list with due counts, the study screen, answering and undo."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from fsrs import Rating
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from .. import db
+from ..models import Card, CardState, Deck, ReviewLog
+from ..scheduling import (
+    RATINGS,
+    Outcome,
+    answer_card,
+    day_start,
+    due_counts,
+    format_interval,
+    next_card,
+    next_day_start,
+    next_due,
+    preview_intervals,
+    state_stamp,
+    undo_last_answer,
+)
+from . import now
+from .forms import AnswerForm, EmptyForm
+
+bp = Blueprint("study", __name__)
+
+RATING_LABELS = {Rating.Again: "Again", Rating.Hard: "Hard", Rating.Good: "Good", Rating.Easy: "Easy"}
+
+
+def _scheduler():
+    return current_app.extensions["flashapp.scheduler"]
+
+
+def _day_bounds(at: datetime) -> tuple[datetime, datetime]:
+    hour = current_app.config["DAY_STARTS_AT_HOUR"]
+    return (day_start(at, current_user.time_zone, hour=hour),
+            next_day_start(at, current_user.time_zone, hour=hour))
+
+
+def _new_token(at: datetime) -> str:
+    """A one-time token for one showing of a card; it also carries when the card was shown."""
+    return f"{int(at.timestamp() * 1000):x}.{secrets.token_urlsafe(12)}"
+
+
+def _duration_ms(token: str, at: datetime) -> int | None:
+    try:
+        shown_ms = int(token.split(".", 1)[0], 16)
+    except ValueError:
+        return None
+    return max(0, int(at.timestamp() * 1000) - shown_ms)
+
+
+def _deck_or_404(slug: str) -> Deck:
+    deck = db.session.scalar(select(Deck).where(Deck.slug == slug))
+    if deck is None:
+        abort(404)
+    return deck
+
+
+def _card_asked_for(deck: Deck) -> tuple[Card, CardState | None] | None:
+    """The card named by ?card= (the one just undone), when it is an active card of this deck."""
+    card_id = request.args.get("card", type=int)
+    if card_id is None:
+        return None
+    card = db.session.get(Card, card_id)
+    if card is None or card.deck_id != deck.id or card.retired:
+        return None
+    state = db.session.scalar(select(CardState).where(CardState.user_id == current_user.id,
+                                                      CardState.card_id == card.id))
+    return card, state
+
+
+@bp.route("/")
+@login_required
+def home():
+    """The decks, with this user's new, learning and due counts."""
+    at = now()
+    begins, ends = _day_bounds(at)
+    decks = list(db.session.scalars(select(Deck).order_by(Deck.title)))
+    counts = due_counts(db.session, user_id=current_user.id, deck_ids=[d.id for d in decks], now=at,
+                        day_begins=begins, day_ends=ends, new_per_day=current_app.config["NEW_CARDS_PER_DAY"])
+    return render_template("home.html", decks=decks, counts=counts)
+
+
+@bp.route("/study/<slug>")
+@login_required
+def study(slug: str):
+    """Show the next card of a deck, or say when the next one is due."""
+    deck = _deck_or_404(slug)
+    at = now()
+    begins, ends = _day_bounds(at)
+    new_per_day = current_app.config["NEW_CARDS_PER_DAY"]
+    counts = due_counts(db.session, user_id=current_user.id, deck_ids=[deck.id], now=at, day_begins=begins,
+                        day_ends=ends, new_per_day=new_per_day)[deck.id]
+    can_undo = db.session.scalar(
+        select(ReviewLog.id).join(Card, Card.id == ReviewLog.card_id)
+        .where(ReviewLog.user_id == current_user.id, Card.deck_id == deck.id).limit(1)
+    ) is not None
+    picked = _card_asked_for(deck) or next_card(
+        db.session, user_id=current_user.id, deck_id=deck.id, now=at, day_begins=begins, day_ends=ends,
+        new_per_day=new_per_day)
+    if picked is None:
+        upcoming = next_due(db.session, user_id=current_user.id, deck_id=deck.id)
+        return render_template("done.html", deck=deck, next_due=upcoming, next_day=ends, counts=counts,
+                               can_undo=can_undo, undo_form=EmptyForm(), now=at)
+    card, state = picked
+    intervals = preview_intervals(_scheduler(), card.id, state, at)
+    buttons = [(int(r), RATING_LABELS[r], format_interval(intervals[r])) for r in RATINGS]
+    form = AnswerForm(card_id=card.id, token=_new_token(at), stamp=state_stamp(state))
+    return render_template("study.html", deck=deck, card=card, note=card.note, is_new=state is None,
+                           buttons=buttons, form=form, counts=counts, can_undo=can_undo, undo_form=EmptyForm())
+
+
+@bp.route("/study/<slug>/answer", methods=["POST"])
+@login_required
+def answer(slug: str):
+    """Record an answer to one showing of a card, then go on to the next card."""
+    deck = _deck_or_404(slug)
+    form = AnswerForm()
+    if not form.validate_on_submit():
+        problems = "; ".join(e for errors in form.errors.values() for e in errors)
+        return render_template("error.html", title="Answer not recorded",
+                               message=f"That answer could not be read ({problems}). Nothing was recorded.",
+                               back=url_for("study.study", slug=slug)), 400
+    card = db.session.get(Card, form.card_id.data)
+    if card is None or card.deck_id != deck.id:
+        abort(404)
+    at = now()
+    for attempt in range(2):
+        try:
+            result = answer_card(db.session, _scheduler(), user_id=current_user.id, card_id=card.id,
+                                 rating=Rating(form.rating.data), token=form.token.data, now=at,
+                                 shown_stamp=form.stamp.data, duration_ms=_duration_ms(form.token.data, at))
+            db.session.commit()
+            break
+        except IntegrityError:
+            # A simultaneous copy of this answer got in first; look again.
+            db.session.rollback()
+            if attempt:
+                raise
+    if result.outcome is Outcome.STALE:
+        flash("That card was already answered in another window; here is the next one.", "info")
+    elif result.outcome is Outcome.UNAVAILABLE:
+        flash("That card has been retired from the deck; here is the next one.", "info")
+    return redirect(url_for("study.study", slug=slug), code=303)
+
+
+@bp.route("/study/<slug>/undo", methods=["POST"])
+@login_required
+def undo(slug: str):
+    """Take back the latest answer in this deck and show that card again."""
+    deck = _deck_or_404(slug)
+    form = EmptyForm()
+    if form.validate_on_submit():
+        card_id = undo_last_answer(db.session, _scheduler(), user_id=current_user.id, deck_id=deck.id)
+        db.session.commit()
+        if card_id:
+            flash("Undid your last answer.", "info")
+            return redirect(url_for("study.study", slug=slug, card=card_id), code=303)
+        flash("There is no answer to undo.", "info")
+    return redirect(url_for("study.study", slug=slug), code=303)
