@@ -154,7 +154,10 @@ def parse_deck_text(text: str, path: str | Path = "<deck>") -> DeckSpec:
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark else None
-        raise DeckSourceError(path, line, f"not valid YAML: {error.problem or error.context}") from None
+        message = f"not valid YAML: {error.problem or error.context}"
+        if error.problem and error.context and error.context_mark and error.context_mark.line + 1 != line:
+            message += f" ({error.context} that starts on line {error.context_mark.line + 1})"
+        raise DeckSourceError(path, line, message) from None
     except yaml.YAMLError as error:
         raise DeckSourceError(path, None, f"not valid YAML: {error}") from None
     if root is None:
