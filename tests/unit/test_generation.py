@@ -1,0 +1,100 @@
+"""Building decks: stable keys, wording fixes in place, retire-not-delete, history kept."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from fsrs import Rating
+from sqlalchemy import func, select
+
+from flashapp.accounts import register_user
+from flashapp.decksource import load_deck, parse_deck_text
+from flashapp.generation import build_deck, plan_notes
+from flashapp.models import Card, CardState, Note, ReviewLog
+from flashapp.scheduling import answer_card, make_scheduler
+from tests.conftest import BUNDLED_DECK
+from tests.unit.test_decksource import VALID, with_lines
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+
+
+def build(session, text, now=T0):
+    report = build_deck(session, parse_deck_text(text, "planets.yaml"), now=now)
+    session.commit()
+    return report
+
+
+def cards_by_key(session):
+    return {card.key: card for card in session.scalars(select(Card))}
+
+
+def test_keys_come_from_deck_relation_and_subject():
+    plans = plan_notes(parse_deck_text(VALID))
+    assert [(p.key, [c.key for c in p.cards]) for p in plans] == [
+        ("planets/moon/jupiter", ["planets/moon/jupiter/forward", "planets/moon/jupiter/reverse"]),
+        ("planets/kind/mars", ["planets/kind/mars/forward"]),
+        ("planets/kind/members-of-rocky", ["planets/kind/members-of-rocky/grouped"]),
+    ]
+    moon = plans[0].cards
+    assert (moon[0].question, moon[0].answer) == ("What is the largest moon of Jupiter?", "Ganymede")
+    assert (moon[1].question, moon[1].answer) == ("Ganymede orbits which planet?", "Jupiter")
+
+
+def test_a_grouped_card_lists_every_subject_that_shares_the_object():
+    text = VALID + "  - relation: kind\n    subject: Venus\n    object: rocky\n    section: orbits\n"
+    group = [p for p in plan_notes(parse_deck_text(text)) if p.key.endswith("members-of-rocky")][0]
+    assert group.cards[0].question == "Which planets are rocky?"
+    assert group.cards[0].answer == "Mars and Venus"
+
+
+def test_building_twice_changes_nothing(session):
+    first = build(session, VALID)
+    assert len(first.cards_added) == 4 and first.changed
+    ids = {key: card.id for key, card in cards_by_key(session).items()}
+    second = build(session, VALID, now=T0 + timedelta(days=1))
+    assert not second.changed
+    assert {key: card.id for key, card in cards_by_key(session).items()} == ids
+
+
+def test_a_wording_fix_updates_the_same_card_in_place(session):
+    build(session, VALID)
+    before = cards_by_key(session)["planets/moon/jupiter/forward"].id
+    report = build(session, with_lines(VALID, "    object: Ganymede", "    object: Ganymede (the largest)"))
+    assert report.cards_updated == ["planets/moon/jupiter/forward", "planets/moon/jupiter/reverse"]
+    assert report.cards_added == [] and report.cards_retired == []
+    card = cards_by_key(session)["planets/moon/jupiter/forward"]
+    assert card.id == before
+    assert card.answer == "Ganymede (the largest)"
+
+
+def test_rebuilding_a_deck_keeps_review_history_and_retires_removed_facts(session):
+    build(session, VALID)
+    user = register_user(session, username="ada", password="long enough")
+    scheduler = make_scheduler(enable_fuzzing=False)
+    mars = cards_by_key(session)["planets/kind/mars/forward"]
+    answer_card(session, scheduler, user_id=user.id, card_id=mars.id, rating=Rating.Good, token="t-1", now=T0)
+    session.commit()
+
+    without_mars = VALID[: VALID.index("  - relation: kind")]
+    report = build(session, without_mars, now=T0 + timedelta(days=1))
+    assert sorted(report.cards_retired) == ["planets/kind/mars/forward", "planets/kind/members-of-rocky/grouped"]
+    assert session.get(Card, mars.id).retired is True
+    assert session.scalar(select(func.count(ReviewLog.id))) == 1
+    assert session.scalar(select(func.count(CardState.id))) == 1
+    assert session.scalar(select(Note.retired).where(Note.key == "planets/kind/mars")) is True
+
+    back = build(session, VALID, now=T0 + timedelta(days=2))
+    assert sorted(back.cards_updated) == ["planets/kind/mars/forward", "planets/kind/members-of-rocky/grouped"]
+    assert session.get(Card, mars.id).retired is False
+
+
+def test_the_bundled_deck_builds_every_note_and_card(session):
+    spec = load_deck(BUNDLED_DECK)
+    report = build_deck(session, spec, now=T0)
+    session.commit()
+    plans = plan_notes(spec)
+    assert len(report.notes_added) == len(plans)
+    assert len(report.cards_added) == sum(len(p.cards) for p in plans)
+    assert len(set(report.cards_added)) == len(report.cards_added)
+    questions = [c.question for c in session.scalars(select(Card))]
+    assert len(set(questions)) == len(questions), "two cards ask the same question"
