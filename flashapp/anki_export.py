@@ -80,7 +80,7 @@ def anki_note_for(note: Note, source: str) -> genanki.Note:
         html.escape(reverse.answer) if reverse else "",
         html.escape(note.explanation),
         html.escape(note.section),
-        html.escape(source),
+        html.escape(note.deck.title),
         html.escape(note.key),
     ]
     tags = [f"flashapp::relation::{_tag(note.relation)}", f"flashapp::section::{_tag(note.section)}"]

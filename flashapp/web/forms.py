@@ -43,11 +43,21 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[InputRequired("Enter your password.")])
 
 
+class RatingField(IntegerField):
+    """A rating from 1 (Again) to 4 (Easy), with a message a student understands."""
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError("Choose Again, Hard, Good or Easy.") from None
+
+
 class AnswerForm(FlaskForm):
     card_id = IntegerField(validators=[InputRequired()])
     token = HiddenField(validators=[InputRequired(), Length(min=8, max=64)])
     stamp = HiddenField(validators=[InputRequired(), Length(max=64)])
-    rating = IntegerField(validators=[InputRequired("Choose Again, Hard, Good or Easy."),
+    rating = RatingField(validators=[InputRequired("Choose Again, Hard, Good or Easy."),
                                       NumberRange(min=1, max=4, message="A rating is 1 to 4.")])
 
 

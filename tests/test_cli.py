@@ -1,0 +1,82 @@
+"""The flashapp command: init is idempotent, a broken deck changes nothing, export writes an .apkg."""
+
+from __future__ import annotations
+
+import zipfile
+
+from sqlalchemy import select
+
+from flashapp import db
+from flashapp.models import Card, Deck, Note, User
+from tests.conftest import BUNDLED_DECK
+from tests.unit.test_decksource import VALID, with_lines
+
+
+def snapshot(app):
+    """Everything a build could touch, as plain values."""
+    with app.app_context():
+        decks = [(d.slug, d.title, d.built_at) for d in db.session.scalars(select(Deck).order_by(Deck.slug))]
+        notes = [(n.key, n.subject, n.object, n.retired, n.updated_at)
+                 for n in db.session.scalars(select(Note).order_by(Note.key))]
+        cards = [(c.key, c.question, c.answer, c.retired, c.updated_at)
+                 for c in db.session.scalars(select(Card).order_by(Card.key))]
+        db.session.remove()
+    return decks, notes, cards
+
+
+def test_init_twice_is_harmless(app, runner):
+    first = runner.invoke(args=["init"])
+    assert first.exit_code == 0, first.output
+    assert "back-muscles:" in first.output and "cards added" in first.output
+    before = snapshot(app)
+    assert len(before[2]) > 50
+    second = runner.invoke(args=["init"])
+    assert second.exit_code == 0, second.output
+    assert "back-muscles: up to date" in second.output
+    assert snapshot(app) == before
+
+
+def test_a_broken_deck_is_refused_with_its_line_and_changes_nothing(app, runner, tmp_path):
+    assert runner.invoke(args=["init"]).exit_code == 0
+    before = snapshot(app)
+    good = tmp_path / "planets.yaml"
+    good.write_text(VALID)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(with_lines(VALID, "  - relation: kind", "  - relation: colour").replace("planets", "moons"))
+    result = runner.invoke(args=["deck", "build", str(good), str(broken)])
+    assert result.exit_code == 1
+    assert f"{broken}:19: unknown relation 'colour'" in result.output
+    assert "Nothing was changed." in result.output
+    assert snapshot(app) == before
+
+
+def test_a_wording_fix_rebuilt_from_the_cli_updates_in_place(app, runner, tmp_path):
+    deck = tmp_path / "planets.yaml"
+    deck.write_text(VALID)
+    assert runner.invoke(args=["deck", "build", str(deck)]).exit_code == 0
+    deck.write_text(with_lines(VALID, "    object: Ganymede", "    object: Ganymede, the largest moon"))
+    result = runner.invoke(args=["deck", "build", str(deck)])
+    assert "0 notes added, 1 updated, 0 retired; 0 cards added, 2 updated" in result.output
+
+
+def test_deck_export_writes_an_apkg(app, runner, tmp_path):
+    runner.invoke(args=["deck", "build", str(BUNDLED_DECK)])
+    out = tmp_path / "deck.apkg"
+    result = runner.invoke(args=["deck", "export", "back-muscles", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(out) as archive:
+        assert set(archive.namelist()) == {"collection.anki2", "media"}
+    missing = runner.invoke(args=["deck", "export", "nope", "-o", str(out)])
+    assert missing.exit_code == 1 and "No deck 'nope'. Decks: back-muscles." in missing.output
+
+
+def test_user_create_makes_teachers_and_students(app, runner):
+    assert runner.invoke(args=["user", "create", "--teacher", "mrs-k", "--password", "long enough"]).exit_code == 0
+    result = runner.invoke(args=["user", "create", "pupil"], input="long enough\nlong enough\n")
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(args=["user", "create", "MRS-K", "--password", "long enough"]).exit_code == 1
+    short = runner.invoke(args=["user", "create", "other", "--password", "short"])
+    assert short.exit_code == 1 and "at least 8 characters" in short.output
+    with app.app_context():
+        roles = dict(db.session.execute(select(User.username, User.role)).all())
+    assert roles == {"mrs-k": "teacher", "pupil": "student"}

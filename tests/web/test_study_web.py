@@ -1,0 +1,221 @@
+"""The web UI through the test client: pages, forms, CSRF, one answer per showing, undo, isolation."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from flashapp import db
+from flashapp.models import Card, CardState, ReviewLog, User
+from tests.conftest import AuthActions, csrf_token
+
+STUDY = "/study/back-muscles"
+
+
+def showing(html: str) -> dict[str, str]:
+    """The hidden fields of the answer form on a study page."""
+    fields = {}
+    for name in ("csrf_token", "card_id", "token", "stamp"):
+        match = re.search(rf'name="{name}"[^>]*value="([^"]*)"', html) or \
+            re.search(rf'value="([^"]*)"[^>]*name="{name}"', html)
+        assert match, f"no {name} on the study page"
+        fields[name] = match.group(1)
+    return fields
+
+
+def review_count(app, username=None) -> int:
+    with app.app_context():
+        query = select(func.count(ReviewLog.id))
+        if username:
+            query = query.join(User, User.id == ReviewLog.user_id).where(User.username == username)
+        return db.session.scalar(query)
+
+
+@pytest.fixture
+def student(built_app, client):
+    auth = AuthActions(client)
+    auth.register("ada")
+    return auth
+
+
+def answer(client, fields, rating="3"):
+    return client.post(f"{STUDY}/answer", data={**fields, "rating": rating})
+
+
+def test_the_first_account_is_the_teacher_and_the_next_a_student(app, client):
+    auth = AuthActions(client)
+    response = auth.register("teach")
+    assert response.status_code == 302
+    assert "You are the teacher" in client.get("/").get_data(as_text=True)
+    auth.logout()
+    auth.register("pupil")
+    with app.app_context():
+        roles = dict(db.session.execute(select(User.username, User.role)).all())
+    assert roles == {"teach": "teacher", "pupil": "student"}
+
+
+def test_every_page_renders(student, client):
+    pages = {"/": "Back muscles", STUDY: "Show answer", "/history": "No answers yet",
+             "/history.csv": "reviewed_at_utc", "/healthz": '"database"'}
+    for url, text in pages.items():
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert text in response.get_data(as_text=True), url
+    apkg = client.get("/decks/back-muscles.apkg")
+    assert apkg.status_code == 200 and apkg.data[:2] == b"PK"
+    student.logout()
+    for url in ("/login", "/register"):
+        assert client.get(url).status_code == 200
+
+
+def test_pages_need_a_login(built_app, client):
+    for url in ("/", STUDY, "/history", "/history.csv", "/decks/back-muscles.apkg"):
+        response = client.get(url)
+        assert response.status_code == 302 and "/login" in response.headers["Location"], url
+
+
+def test_healthz_reports_the_database(app, client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "ok"}
+
+
+def test_every_response_carries_the_security_headers(client):
+    response = client.get("/login")
+    assert response.headers["Content-Security-Policy"].startswith(
+        "default-src 'self'; object-src 'none'; frame-ancestors 'none'")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "<script>" not in response.get_data(as_text=True)
+
+
+def test_the_study_page_shows_a_question_and_four_buttons_with_intervals(student, client):
+    html = client.get(STUDY).get_data(as_text=True)
+    assert "Which layer" in html or "?" in html
+    labels = re.findall(r'<span class="interval">([^<]+)</span>\s*<span class="label">(\w+)</span>', html)
+    assert labels == [("1m", "Again"), ("6m", "Hard"), ("10m", "Good"), ("8d", "Easy")]
+
+
+def test_answering_moves_on_and_is_recorded(student, client, built_app):
+    first = showing(client.get(STUDY).get_data(as_text=True))
+    response = answer(client, first, "4")
+    assert response.status_code == 303 and response.headers["Location"].endswith(STUDY)
+    second = showing(client.get(STUDY).get_data(as_text=True))
+    assert second["card_id"] != first["card_id"]
+    assert review_count(built_app) == 1
+
+
+def test_the_same_answer_sent_twice_records_one_review(student, client, built_app):
+    fields = showing(client.get(STUDY).get_data(as_text=True))
+    assert answer(client, fields, "3").status_code == 303
+    again = answer(client, fields, "3")
+    assert again.status_code == 303
+    assert review_count(built_app) == 1
+    page = client.get(STUDY).get_data(as_text=True)
+    assert "already answered" not in page
+
+
+def test_a_post_without_a_csrf_token_is_refused_and_changes_nothing(student, client, built_app):
+    fields = showing(client.get(STUDY).get_data(as_text=True))
+    del fields["csrf_token"]
+    response = answer(client, fields)
+    assert response.status_code == 400
+    assert "expired or was not sent by this site" in response.get_data(as_text=True)
+    assert client.post(f"{STUDY}/undo").status_code == 400
+    assert client.post("/logout").status_code == 400
+    assert review_count(built_app) == 0
+    assert client.get("/").status_code == 200  # still logged in
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"rating": "7"}, "A rating is 1 to 4."),
+    ({"rating": "good"}, "Choose Again, Hard, Good or Easy."),
+    ({"token": ""}, "This field is required."),
+])
+def test_a_bad_answer_gets_a_message_and_records_nothing(student, client, built_app, change, message):
+    fields = showing(client.get(STUDY).get_data(as_text=True))
+    data = {**fields, "rating": "3", **change}
+    response = client.post(f"{STUDY}/answer", data=data)
+    assert response.status_code == 400
+    body = response.get_data(as_text=True)
+    assert "Nothing was recorded" in body and message in body
+    assert review_count(built_app) == 0
+
+
+def test_a_card_from_another_deck_or_no_card_is_not_found(student, client, built_app):
+    fields = showing(client.get(STUDY).get_data(as_text=True))
+    assert answer(client, {**fields, "card_id": "999999"}).status_code == 404
+    assert client.post("/study/no-such-deck/answer", data={**fields, "rating": "3"}).status_code == 404
+    assert client.get("/study/no-such-deck").status_code == 404
+    assert review_count(built_app) == 0
+
+
+def test_undo_restores_the_card_and_shows_it_again(student, client, built_app):
+    fields = showing(client.get(STUDY).get_data(as_text=True))
+    answer(client, fields, "4")
+    token = csrf_token(client.get(STUDY).get_data(as_text=True))
+    response = client.post(f"{STUDY}/undo", data={"csrf_token": token})
+    assert response.status_code == 303
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Undid your last answer." in page
+    assert showing(page)["card_id"] == fields["card_id"]
+    assert "New card" in page
+    assert review_count(built_app) == 0
+    with built_app.app_context():
+        assert db.session.scalar(select(func.count(CardState.id))) == 0
+
+
+def test_one_user_cannot_see_or_undo_another_users_answers(built_app, client):
+    ada = AuthActions(client)
+    ada.register("ada")
+    answer(client, showing(client.get(STUDY).get_data(as_text=True)), "4")
+    ada.logout()
+
+    bob = AuthActions(client)
+    bob.register("bob")
+    assert "No answers yet" in client.get("/history").get_data(as_text=True)
+    assert client.get("/history.csv").get_data(as_text=True).count("\n") == 1
+    token = csrf_token(client.get(STUDY).get_data(as_text=True))
+    client.post(f"{STUDY}/undo", data={"csrf_token": token})
+    assert review_count(built_app, "ada") == 1
+    # Bob's study page still offers him the first new card: Ada's answer is hers alone.
+    with built_app.app_context():
+        first = db.session.scalar(select(Card.id).order_by(Card.position).limit(1))
+    assert showing(client.get(STUDY).get_data(as_text=True))["card_id"] == str(first)
+
+
+def test_history_lists_answers_newest_first_and_pages(student, client, built_app):
+    built_app.config["HISTORY_PAGE_SIZE"] = 2
+    questions = []
+    for rating in ("4", "3", "4"):
+        page = client.get(STUDY).get_data(as_text=True)
+        questions.append(re.search(r'<h1 class="question">([^<]+)</h1>', page).group(1))
+        answer(client, showing(page), rating)
+    first = client.get("/history").get_data(as_text=True)
+    assert "3 answers" in first and "Page 1 of 2" in first
+    rows = re.findall(r'<td class="question">([^<]+)<', first)
+    assert rows == [questions[2], questions[1]]
+    second = client.get("/history?page=2").get_data(as_text=True)
+    assert re.findall(r'<td class="question">([^<]+)<', second) == [questions[0]]
+    assert client.get("/history?page=99").status_code == 200
+
+    table = list(csv.DictReader(io.StringIO(client.get("/history.csv").get_data(as_text=True))))
+    assert [row["rating_name"] for row in table] == ["Easy", "Good", "Easy"]
+    assert table[1]["interval"] == "10m" and table[1]["interval_seconds"] == "600"
+
+
+def test_the_done_page_says_when_the_next_card_is_due(built_app, client):
+    built_app.config["NEW_CARDS_PER_DAY"] = 1
+    AuthActions(client).register("ada")
+    answer(client, showing(client.get(STUDY).get_data(as_text=True)), "3")  # learning, due in 10 minutes
+    page = client.get(STUDY).get_data(as_text=True)
+    # With only that learning card left it is shown early, as Anki does.
+    fields = showing(page)
+    answer(client, fields, "4")
+    done = client.get(STUDY).get_data(as_text=True)
+    assert "All caught up" in done
+    assert "Next card due" in done
+    assert "Today's new cards are done" in done
