@@ -73,16 +73,10 @@ def anki_note_for(note: Note, source: str) -> genanki.Note:
     cards = {card.template: card for card in note.cards if not card.retired}
     front = cards.get("forward") or cards.get("grouped")
     reverse = cards.get("reverse")
-    fields = [
-        html.escape(front.question),
-        html.escape(front.answer),
-        html.escape(reverse.question) if reverse else "",
-        html.escape(reverse.answer) if reverse else "",
-        html.escape(note.explanation),
-        html.escape(note.section),
-        html.escape(note.deck.title),
-        html.escape(note.key),
-    ]
+    texts = [front.question, front.answer, reverse.question if reverse else "", reverse.answer if reverse else "",
+             note.explanation, note.section, source, note.key]
+    # Anki fields hold HTML: card text is plain text, so escape it (quotes need no escaping there).
+    fields = [html.escape(text, quote=False) for text in texts]
     tags = [f"flashapp::relation::{_tag(note.relation)}", f"flashapp::section::{_tag(note.section)}"]
     if note.supplemented:
         tags.append("flashapp::supplemented")

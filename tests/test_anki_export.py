@@ -109,7 +109,8 @@ def open_collection(tmp_path: Path) -> Collection:
     return Collection(str(tmp_path / "collection.anki2"))
 
 
-def import_package(col: Collection, package: Path, *, merge_notetypes: bool = True, expect_unchanged: bool = False):
+def import_package(col: Collection, package: Path, *, merge_notetypes: bool = True,
+                   expect_unchanged: bool = False):
     """Import like the desktop's package importer: update notes when the package's copy is newer.
 
     Anki logs a note it finds but does not update as a duplicate; that is only expected
