@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask
+from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 
@@ -16,6 +17,9 @@ from .models import Base
 
 db = SQLAlchemy(model_class=Base)
 csrf = CSRFProtect()
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# Batch mode lets Alembic alter SQLite tables (by copying them) as well as PostgreSQL ones.
+migrate = Migrate(directory=str(MIGRATIONS), render_as_batch=True, compare_type=True)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,6 +92,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         )
 
     db.init_app(app)
+    migrate.init_app(app, db)
     csrf.init_app(app)
     with app.app_context():
         configure_engine(db.engine)

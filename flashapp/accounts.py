@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .models import ROLE_STUDENT, ROLE_TEACHER, User
+from .models import ROLE_STUDENT, ROLE_TEACHER, LoginAttempt, User, new_session_token
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 MIN_PASSWORD_LENGTH = 8
@@ -55,3 +56,45 @@ def authenticate(session: Session, *, username: str, password: str) -> User | No
         check_password_hash(_DUMMY_HASH, password)
         return None
     return user if check_password_hash(user.password_hash, password) else None
+
+
+# Log-in throttling: kept in the database so that it holds across worker processes.
+THROTTLE_WINDOW = timedelta(minutes=1)
+THROTTLE_LIMIT = 10
+ATTEMPTS_KEPT = timedelta(days=1)
+
+
+def login_throttled(session: Session, *, username: str, address: str, now: datetime) -> bool:
+    """True when the account or the address has failed THROTTLE_LIMIT times within the last minute."""
+    since = now - THROTTLE_WINDOW
+    recent = select(LoginAttempt.id).where(LoginAttempt.attempted_at > since)
+    by_name = session.scalar(select(func.count()).select_from(
+        recent.where(LoginAttempt.username == username.strip().lower()).subquery()))
+    if by_name >= THROTTLE_LIMIT:
+        return True
+    by_address = session.scalar(select(func.count()).select_from(
+        recent.where(LoginAttempt.address == address).subquery()))
+    return by_address >= THROTTLE_LIMIT
+
+
+def record_failed_login(session: Session, *, username: str, address: str, now: datetime) -> None:
+    """Remember a failed log-in (and forget those older than a day). The caller commits."""
+    session.execute(delete(LoginAttempt).where(LoginAttempt.attempted_at < now - ATTEMPTS_KEPT))
+    session.add(LoginAttempt(username=username.strip().lower()[:80], address=address[:64], attempted_at=now))
+
+
+def end_all_sessions(user: User) -> None:
+    """Make every existing login session of this user invalid. The caller commits."""
+    user.session_token = new_session_token()
+
+
+class WrongPassword(ValueError):
+    """The current password given does not match."""
+
+
+def change_password(user: User, *, current: str, new: str) -> None:
+    """Set a new password after checking the current one; ends every other session. The caller commits."""
+    if not check_password_hash(user.password_hash, current):
+        raise WrongPassword()
+    user.password_hash = generate_password_hash(new, method="scrypt")
+    end_all_sessions(user)

@@ -65,11 +65,25 @@ def _build_or_fail(paths: list[Path]) -> None:
         click.echo(report.summary() if report.changed else f"{report.slug}: up to date")
 
 
+def upgrade_database() -> None:
+    """Create the schema in an empty database, or bring an existing one up to date in place."""
+    from flask_migrate import stamp, upgrade
+    from sqlalchemy import inspect
+
+    if not inspect(db.engine).get_table_names():
+        # A new database: create the current schema at once and mark it as migrated to the
+        # newest revision (a test checks that the migrations arrive at the same schema).
+        db.create_all()
+        stamp(revision="head")
+    else:
+        upgrade()
+
+
 @click.command("init")
 @with_appcontext
 def init_command() -> None:
-    """Create the database tables (if missing) and build every deck in the decks folder."""
-    db.create_all()
+    """Create or upgrade the database and build every deck in the decks folder."""
+    upgrade_database()
     click.echo(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
     decks_dir = Path(current_app.config["DECKS_DIR"])
     paths = deck_files(decks_dir) if decks_dir.is_dir() else []
@@ -120,7 +134,7 @@ def deck_group() -> None:
 @with_appcontext
 def deck_build(paths: tuple[Path, ...]) -> None:
     """Build decks from facts files (default: every file in the decks folder)."""
-    db.create_all()
+    upgrade_database()
     if not paths:
         paths = tuple(deck_files(current_app.config["DECKS_DIR"]))
     _build_or_fail(list(paths))

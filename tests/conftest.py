@@ -57,8 +57,10 @@ def app(database_url, tmp_path):
         "SECRET_KEY": "test-key-" + "x" * 32,
         "ENABLE_FUZZING": False,
     })
+    from flashapp.cli import upgrade_database
+
     with app.app_context():
-        db.create_all()
+        upgrade_database()
     yield app
     with app.app_context():
         db.session.remove()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from datetime import datetime, timezone
 
 from flask import Flask, render_template
@@ -20,11 +21,16 @@ CONTENT_SECURITY_POLICY = "default-src 'self'; object-src 'none'; frame-ancestor
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
+def load_user(session_id: str) -> User | None:
+    """The user of a login session, unless that user has since ended all their sessions."""
+    user_id, _, token = session_id.partition(":")
     try:
-        return db.session.get(User, int(user_id))
+        user = db.session.get(User, int(user_id))
     except ValueError:
         return None
+    if user is None or not token or not hmac.compare_digest(user.session_token, token):
+        return None
+    return user
 
 
 def now() -> datetime:

@@ -8,8 +8,18 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from .. import db
-from ..accounts import UsernameTaken, authenticate, register_user
-from .forms import EmptyForm, LoginForm, RegisterForm
+from ..accounts import (
+    UsernameTaken,
+    WrongPassword,
+    authenticate,
+    change_password,
+    end_all_sessions,
+    login_throttled,
+    record_failed_login,
+    register_user,
+)
+from . import now
+from .forms import ChangePasswordForm, EmptyForm, LoginForm, RegisterForm
 
 bp = Blueprint("auth", __name__)
 
@@ -50,8 +60,14 @@ def login():
         return redirect(url_for("study.home"))
     form = LoginForm()
     if form.validate_on_submit():
+        at, address = now(), request.remote_addr or "unknown"
+        if login_throttled(db.session, username=form.username.data, address=address, now=at):
+            form.password.errors.append("Too many failed log-ins. Wait a minute, then try again.")
+            return render_template("login.html", form=form), 429
         user = authenticate(db.session, username=form.username.data, password=form.password.data)
         if user is None:
+            record_failed_login(db.session, username=form.username.data, address=address, now=at)
+            db.session.commit()
             form.password.errors.append("That username and password do not match an account.")
         else:
             login_user(user, remember=False)
@@ -66,6 +82,27 @@ def logout():
     """Log out."""
     form = EmptyForm()
     if form.validate_on_submit():
+        end_all_sessions(current_user)
+        db.session.commit()
         logout_user()
-        flash("You are logged out.", "info")
+        flash("You are logged out, on this device and every other.", "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def password():
+    """Change your password; every other session of yours ends."""
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            change_password(current_user, current=form.current.data, new=form.password.data)
+        except WrongPassword:
+            form.current.errors.append("That is not your current password.")
+        else:
+            db.session.commit()
+            login_user(current_user._get_current_object())
+            flash("Your password is changed. Other devices must log in again.", "success")
+            return redirect(url_for("study.home"))
+    status = 400 if form.errors else 200
+    return render_template("password.html", form=form), status

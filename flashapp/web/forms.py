@@ -53,6 +53,19 @@ class RatingField(IntegerField):
             raise ValueError("Choose Again, Hard, Good or Easy.") from None
 
 
+class ChangePasswordForm(FlaskForm):
+    current = PasswordField("Current password", validators=[InputRequired("Enter your current password.")])
+    password = PasswordField("New password", validators=[
+        InputRequired("Choose a new password."),
+        Length(min=MIN_PASSWORD_LENGTH, max=200,
+               message=f"A password needs at least {MIN_PASSWORD_LENGTH} characters."),
+    ])
+    confirm = PasswordField("New password again", validators=[
+        InputRequired("Type the new password again."),
+        EqualTo("password", message="The two passwords differ."),
+    ])
+
+
 class AnswerForm(FlaskForm):
     card_id = IntegerField(validators=[InputRequired()])
     token = HiddenField(validators=[InputRequired(), Length(min=8, max=64)])

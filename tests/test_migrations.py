@@ -1,0 +1,94 @@
+"""Migrations: an old database is brought up to date in place, losing nothing."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask_migrate import upgrade
+from sqlalchemy import func, inspect, select, text
+
+from flashapp import create_app, db
+from flashapp.cli import upgrade_database
+from flashapp.models import Card, CardState, Deck, Note, ReviewLog, User
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def bare_app(database_url, tmp_path):
+    app = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path / "instance"),
+                      "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "test-key-" + "x" * 32})
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def fill_first_schema(connection) -> None:
+    """Users, a deck, cards and reviews, written the way revision 0001 stored them."""
+    when = T0.replace(tzinfo=None) if connection.dialect.name == "sqlite" else T0
+    connection.execute(text(
+        "INSERT INTO \"user\" (id, username, password_hash, role, time_zone, created_at) VALUES "
+        "(1, 'teach', 'scrypt:x', 'teacher', 'UTC', :t), (2, 'pupil', 'scrypt:y', 'student', 'Asia/Tokyo', :t)"),
+        {"t": when})
+    connection.execute(text("INSERT INTO deck (id, slug, title, source, source_path, built_at) "
+                            "VALUES (1, 'planets', 'Planets', 'src', 'planets.yaml', :t)"), {"t": when})
+    connection.execute(text(
+        "INSERT INTO note (id, deck_id, key, relation, subject, object, section, supplemented, explanation, "
+        "position, retired, updated_at) VALUES (1, 1, 'planets/moon/jupiter', 'moon', 'Jupiter', 'Ganymede', "
+        "'orbits', false, '', 0, false, :t)"), {"t": when})
+    connection.execute(text(
+        "INSERT INTO card (id, deck_id, note_id, key, template, question, answer, position, retired, updated_at) "
+        "VALUES (1, 1, 1, 'planets/moon/jupiter/forward', 'forward', 'Largest moon of Jupiter?', 'Ganymede', 0, "
+        "false, :t)"), {"t": when})
+    connection.execute(text(
+        "INSERT INTO card_state (id, user_id, card_id, state, step, stability, difficulty, due, last_review) "
+        "VALUES (1, 2, 1, 1, 1, 2.3, 2.1, :t, :t)"), {"t": when})
+    connection.execute(text(
+        "INSERT INTO review_log (id, user_id, card_id, rating, reviewed_at, duration_ms, state_before, due, token) "
+        "VALUES (1, 2, 1, 3, :t, 4000, 0, :t, 'token-1')"), {"t": when})
+
+
+def test_an_old_database_is_upgraded_in_place_and_loses_nothing(bare_app):
+    with bare_app.app_context():
+        upgrade(revision="0001")
+        with db.engine.begin() as connection:
+            fill_first_schema(connection)
+        assert "login_attempt" not in inspect(db.engine).get_table_names()
+
+        upgrade_database()
+
+        assert "login_attempt" in inspect(db.engine).get_table_names()
+        users = db.session.scalars(select(User).order_by(User.id)).all()
+        assert [(u.username, u.role, u.time_zone) for u in users] == [
+            ("teach", "teacher", "UTC"), ("pupil", "student", "Asia/Tokyo")]
+        assert all(len(u.session_token) >= 20 for u in users)
+        assert users[0].session_token != users[1].session_token
+        assert db.session.scalar(select(Deck.slug)) == "planets"
+        assert db.session.scalar(select(Note.key)) == "planets/moon/jupiter"
+        assert db.session.scalar(select(Card.answer)) == "Ganymede"
+        state = db.session.scalar(select(CardState))
+        assert (state.user_id, state.stability, state.due) == (2, 2.3, T0)
+        review = db.session.scalar(select(ReviewLog))
+        assert (review.token, review.rating, review.reviewed_at) == ("token-1", 3, T0)
+        assert db.session.scalar(select(func.count(ReviewLog.id))) == 1
+
+
+def test_the_migrations_arrive_at_the_models_schema(bare_app):
+    with bare_app.app_context():
+        upgrade()
+        with db.engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            differences = compare_metadata(context, db.metadata)
+        assert differences == []
+
+
+def test_upgrading_twice_changes_nothing(bare_app):
+    with bare_app.app_context():
+        upgrade_database()
+        upgrade_database()
+        version = db.session.scalar(text("SELECT version_num FROM alembic_version"))
+    assert version == "0002"
