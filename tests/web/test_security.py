@@ -1,0 +1,154 @@
+"""Security: throttled log-ins, sessions that really end, cookie flags, other students' data out of reach."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from flashapp import db
+from flashapp.accounts import THROTTLE_LIMIT
+from flashapp.models import LoginAttempt, ReviewLog
+from tests.conftest import AuthActions, csrf_token
+from tests.web.test_study_web import STUDY, answer, showing
+
+
+def failed_login(client, username, password="wrong password", address="10.0.0.1"):
+    token = csrf_token(client.get("/login").get_data(as_text=True))
+    return client.post("/login", data={"username": username, "password": password, "csrf_token": token},
+                       environ_base={"REMOTE_ADDR": address})
+
+
+def test_ten_failed_log_ins_for_an_account_are_answered_429(app, client):
+    auth = AuthActions(client)
+    auth.register("ada")
+    auth.logout()
+    for attempt in range(THROTTLE_LIMIT):
+        assert failed_login(client, "ada", address=f"10.0.0.{attempt}").status_code == 400
+    refused = failed_login(client, "ada", password="correct horse", address="10.0.1.1")
+    assert refused.status_code == 429
+    assert "Too many failed log-ins" in refused.get_data(as_text=True)
+    assert client.get("/").status_code == 302  # the right password did not get through either
+    # Another account from another address is unaffected.
+    assert failed_login(client, "bob", address="10.0.2.1").status_code == 400
+
+
+def test_ten_failed_log_ins_from_one_address_are_answered_429(app, client):
+    for attempt in range(THROTTLE_LIMIT):
+        failed_login(client, f"user{attempt}", address="10.9.9.9")
+    assert failed_login(client, "someone", address="10.9.9.9").status_code == 429
+    assert failed_login(client, "someone", address="10.9.9.8").status_code == 400
+    with app.app_context():
+        assert db.session.scalar(select(func.count(LoginAttempt.id))) == THROTTLE_LIMIT + 1
+
+
+def session_cookie(client) -> str:
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    return cookie.value
+
+
+def test_a_cookie_captured_before_log_out_no_longer_works(app, client):
+    auth = AuthActions(client)
+    auth.register("ada")
+    captured = session_cookie(client)
+    auth.logout()
+    client.set_cookie("session", captured)
+    response = client.get("/history")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_log_out_ends_the_sessions_on_every_device(app):
+    phone, laptop = app.test_client(), app.test_client()
+    AuthActions(phone).register("ada")
+    AuthActions(laptop).login("ada")
+    assert laptop.get("/history").status_code == 200
+    AuthActions(phone).logout()
+    assert laptop.get("/history").status_code == 302
+
+
+def test_changing_the_password_ends_other_sessions_but_keeps_this_one(app):
+    phone, laptop = app.test_client(), app.test_client()
+    AuthActions(phone).register("ada")
+    AuthActions(laptop).login("ada")
+    old_cookie = session_cookie(phone)
+    token = csrf_token(phone.get("/account/password").get_data(as_text=True))
+    response = phone.post("/account/password", data={"current": "correct horse", "password": "new password!",
+                                                     "confirm": "new password!", "csrf_token": token})
+    assert response.status_code == 302
+    assert phone.get("/history").status_code == 200
+    assert laptop.get("/history").status_code == 302
+    replay = app.test_client()
+    replay.set_cookie("session", old_cookie)
+    assert replay.get("/history").status_code == 302
+    assert AuthActions(app.test_client()).login("ada", "new password!").status_code == 302
+
+
+@pytest.mark.parametrize(("fields", "message", "status"), [
+    ({"current": "wrong password"}, "That is not your current password.", 400),
+    ({"password": "short", "confirm": "short"}, "at least 8 characters", 400),
+    ({"confirm": "different!"}, "The two passwords differ.", 400),
+])
+def test_a_bad_password_change_gets_a_message_and_changes_nothing(app, client, fields, message, status):
+    AuthActions(client).register("ada")
+    token = csrf_token(client.get("/account/password").get_data(as_text=True))
+    data = {"current": "correct horse", "password": "new password!", "confirm": "new password!",
+            "csrf_token": token, **fields}
+    response = client.post("/account/password", data=data)
+    assert response.status_code == status
+    assert message in response.get_data(as_text=True)
+    AuthActions(client).logout()
+    assert AuthActions(client).login("ada", "correct horse").status_code == 302
+
+
+def test_session_cookies_are_http_only_and_same_site_lax(app, client):
+    response = AuthActions(client).register("ada")
+    header = response.headers["Set-Cookie"]
+    assert "HttpOnly" in header and "SameSite=Lax" in header
+
+
+def test_every_template_is_free_of_inline_script(app, client):
+    AuthActions(client).register("ada")
+    for url in ("/", STUDY, "/history", "/account/password", "/no-such-page"):
+        html = client.get(url).get_data(as_text=True)
+        scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", html, re.S)
+        assert all('src="/static/' in attrs and not body.strip() for attrs, body in scripts), url
+        assert not re.search(r"\son[a-z]+=", html), url
+
+
+def test_a_request_larger_than_the_limit_is_refused(app, client):
+    AuthActions(client).register("ada")
+    response = client.post("/login", data={"username": "x" * (app.config["MAX_CONTENT_LENGTH"] + 10)})
+    assert response.status_code == 413
+
+
+def test_no_route_with_an_id_shows_or_changes_another_students_data(built_app):
+    ada, bob = built_app.test_client(), built_app.test_client()
+    AuthActions(ada).register("teach")  # the first account is the teacher; use two students
+    AuthActions(ada).logout()
+    AuthActions(ada).register("ada")
+    AuthActions(bob).register("bob")
+    page = ada.get(STUDY).get_data(as_text=True)
+    ada_card = showing(page)
+    answer(ada, ada_card, "4")
+    with built_app.app_context():
+        ada_reviews = db.session.scalar(select(func.count(ReviewLog.id)))
+
+    # Every rule that takes a value from the URL, walked as Bob with Ada's ids and keys.
+    rules = [r for r in built_app.url_map.iter_rules() if r.arguments and r.endpoint != "static"]
+    assert {r.endpoint for r in rules} == {"study.study", "study.answer", "study.undo", "decks.export"}
+    bob_page = bob.get(STUDY).get_data(as_text=True)
+    assert "Undo last answer" not in bob_page
+    undo_token = csrf_token(bob_page)
+    assert bob.post(f"{STUDY}/undo", data={"csrf_token": undo_token}).status_code == 303
+    shown = bob.get(f"{STUDY}?card={ada_card['card_id']}").get_data(as_text=True)
+    assert "New card" in shown  # Bob sees the card itself, as new to him, not Ada's state of it
+    # Bob replaying Ada's showing (her token) records nothing for either of them.
+    replay = bob.post(f"{STUDY}/answer", data={**ada_card, "csrf_token": undo_token, "rating": "1"})
+    assert replay.status_code == 303
+    with built_app.app_context():
+        assert db.session.scalar(select(func.count(ReviewLog.id))) == ada_reviews
+    assert "No answers yet" in bob.get("/history").get_data(as_text=True)
+    assert bob.get("/decks/no-such-deck.apkg").status_code == 404
+    assert bob.get("/study/no-such-deck").status_code == 404
