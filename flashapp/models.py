@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from sqlalchemy import (
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.sql import false
 from sqlalchemy.orm import DeclarativeBase, Mapped, WriteOnlyMapped, mapped_column, relationship
 
 
@@ -83,6 +85,8 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Part of every login session; replacing it ends all of the user's sessions at once.
     session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
+    # Set when a teacher resets the password: the user must choose a new one at the next log-in.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     reviews: WriteOnlyMapped[ReviewLog] = relationship(back_populates="user", passive_deletes=True)
 
@@ -217,3 +221,51 @@ class LoginAttempt(Base):
     username: Mapped[str] = mapped_column(String(80))
     address: Mapped[str] = mapped_column(String(64))
     attempted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Classroom(Base):
+    """A teacher's class: students join it with its code; decks are assigned to it."""
+
+    __tablename__ = "classroom"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    teacher_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    join_code: Mapped[str] = mapped_column(String(12), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    teacher: Mapped[User] = relationship()
+    enrollments: Mapped[list[Enrollment]] = relationship(back_populates="classroom", cascade="all, delete-orphan")
+    assignments: Mapped[list[Assignment]] = relationship(back_populates="classroom", cascade="all, delete-orphan",
+                                                         order_by="Assignment.id")
+
+
+class Enrollment(Base):
+    """A student's membership of a class. Leaving a class keeps the student's history."""
+
+    __tablename__ = "enrollment"
+    __table_args__ = (UniqueConstraint("classroom_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    classroom_id: Mapped[int] = mapped_column(ForeignKey("classroom.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    classroom: Mapped[Classroom] = relationship(back_populates="enrollments")
+    user: Mapped[User] = relationship()
+
+
+class Assignment(Base):
+    """A deck assigned to a class, optionally with a date by which every card should be introduced."""
+
+    __tablename__ = "assignment"
+    __table_args__ = (UniqueConstraint("classroom_id", "deck_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    classroom_id: Mapped[int] = mapped_column(ForeignKey("classroom.id", ondelete="CASCADE"))
+    deck_id: Mapped[int] = mapped_column(ForeignKey("deck.id"), index=True)
+    target_date: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    classroom: Mapped[Classroom] = relationship(back_populates="assignments")
+    deck: Mapped[Deck] = relationship()

@@ -15,6 +15,13 @@ database = current_app.extensions["migrate"].db
 target_metadata = database.metadata
 
 
+def render_item(type_, obj, autogen_context):
+    """Write the app's UTC datetime column type as a plain DateTime in new migrations."""
+    if type_ == "type" and type(obj).__name__ == "UTCDateTime":
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
 def run_migrations_offline() -> None:
     """Write the SQL to standard output instead of running it."""
     context.configure(url=database.engine.url.render_as_string(hide_password=False),
@@ -33,6 +40,7 @@ def run_migrations_online() -> None:
 
     options = dict(current_app.extensions["migrate"].configure_args)
     options.setdefault("process_revision_directives", skip_empty_autogenerate)
+    options.setdefault("render_item", render_item)
     with database.engine.connect() as connection:
         sqlite = connection.dialect.name == "sqlite"
         if sqlite:
