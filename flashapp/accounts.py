@@ -97,4 +97,5 @@ def change_password(user: User, *, current: str, new: str) -> None:
     if not check_password_hash(user.password_hash, current):
         raise WrongPassword()
     user.password_hash = generate_password_hash(new, method="scrypt")
+    user.must_change_password = False
     end_all_sessions(user)

@@ -1,0 +1,168 @@
+"""Classes: join codes, membership, assigned decks and teachers' care of student accounts."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, selectinload
+from werkzeug.security import generate_password_hash
+
+from .accounts import end_all_sessions
+from .models import Assignment, Classroom, Deck, Enrollment, User
+
+# No look-alikes: no 0/O, 1/I/L, 2/Z, 5/S, 8/B.
+JOIN_CODE_ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"
+JOIN_CODE_LENGTH = 6
+TEMPORARY_PASSWORD_LENGTH = 10
+
+
+class JoinCodeInvalid(ValueError):
+    """No class has this join code (it may have been replaced)."""
+
+
+class NotAStudent(ValueError):
+    """Only students join classes."""
+
+
+def normalize_join_code(text: str) -> str:
+    """A join code as typed, made canonical: upper case, without spaces or hyphens."""
+    return "".join(ch for ch in text.upper() if ch not in " -\t")
+
+
+def _new_join_code(session: Session) -> str:
+    while True:
+        code = "".join(secrets.choice(JOIN_CODE_ALPHABET) for _ in range(JOIN_CODE_LENGTH))
+        if session.scalar(select(Classroom.id).where(Classroom.join_code == code)) is None:
+            return code
+
+
+def create_classroom(session: Session, *, teacher: User, name: str) -> Classroom:
+    """A new class of this teacher's, with a fresh join code. The caller commits."""
+    if not teacher.is_teacher:
+        raise PermissionError("only teachers create classes")
+    classroom = Classroom(name=name.strip(), teacher_id=teacher.id, join_code=_new_join_code(session))
+    session.add(classroom)
+    session.flush()
+    return classroom
+
+
+def regenerate_join_code(session: Session, classroom: Classroom) -> str:
+    """Replace the class's join code; the old one stops working at once. The caller commits."""
+    classroom.join_code = _new_join_code(session)
+    session.flush()
+    return classroom.join_code
+
+
+def find_by_join_code(session: Session, code: str) -> Classroom | None:
+    """The class whose current join code this is."""
+    code = normalize_join_code(code)
+    if not code:
+        return None
+    return session.scalar(select(Classroom).where(Classroom.join_code == code))
+
+
+def join_classroom(session: Session, *, user: User, code: str) -> Classroom:
+    """Enrol a student in the class with this code (joining twice changes nothing). The caller commits."""
+    if user.is_teacher:
+        raise NotAStudent()
+    classroom = find_by_join_code(session, code)
+    if classroom is None:
+        raise JoinCodeInvalid(code)
+    existing = session.scalar(select(Enrollment).where(Enrollment.classroom_id == classroom.id,
+                                                       Enrollment.user_id == user.id))
+    if existing is None:
+        session.add(Enrollment(classroom_id=classroom.id, user_id=user.id))
+        session.flush()
+    return classroom
+
+
+def remove_student(session: Session, *, classroom: Classroom, user_id: int) -> bool:
+    """Take a student out of a class; their reviews stay theirs. The caller commits."""
+    result = session.execute(delete(Enrollment).where(Enrollment.classroom_id == classroom.id,
+                                                      Enrollment.user_id == user_id))
+    return result.rowcount > 0
+
+
+def teachers_classrooms(session: Session, teacher_id: int) -> list[Classroom]:
+    """A teacher's classes, with their students and assignments loaded."""
+    return list(session.scalars(
+        select(Classroom).where(Classroom.teacher_id == teacher_id)
+        .options(selectinload(Classroom.enrollments), selectinload(Classroom.assignments))
+        .order_by(Classroom.name, Classroom.id)
+    ))
+
+
+def students_classrooms(session: Session, user_id: int) -> list[Classroom]:
+    """The classes a student belongs to."""
+    return list(session.scalars(
+        select(Classroom).join(Enrollment, Enrollment.classroom_id == Classroom.id)
+        .where(Enrollment.user_id == user_id).order_by(Classroom.name)
+    ))
+
+
+def is_student_of(session: Session, *, teacher_id: int, student_id: int) -> bool:
+    """True when the student is in at least one of this teacher's classes."""
+    return session.scalar(
+        select(Enrollment.id).join(Classroom, Classroom.id == Enrollment.classroom_id)
+        .where(Classroom.teacher_id == teacher_id, Enrollment.user_id == student_id).limit(1)
+    ) is not None
+
+
+def assign_deck(session: Session, *, classroom: Classroom, deck_id: int,
+                target_date: date | None = None) -> Assignment:
+    """Assign a deck to a class, or change its target date. The caller commits."""
+    if session.get(Deck, deck_id) is None:
+        raise LookupError(f"no deck with id {deck_id}")
+    assignment = session.scalar(select(Assignment).where(Assignment.classroom_id == classroom.id,
+                                                         Assignment.deck_id == deck_id))
+    if assignment is None:
+        assignment = Assignment(classroom_id=classroom.id, deck_id=deck_id)
+        session.add(assignment)
+    assignment.target_date = target_date
+    session.flush()
+    return assignment
+
+
+def unassign_deck(session: Session, *, classroom: Classroom, deck_id: int) -> None:
+    """Stop assigning a deck to a class; nobody's progress is touched. The caller commits."""
+    session.execute(delete(Assignment).where(Assignment.classroom_id == classroom.id,
+                                             Assignment.deck_id == deck_id))
+
+
+@dataclass(frozen=True)
+class AssignedDeck:
+    deck_id: int
+    target_date: date | None
+    classroom_name: str
+
+
+def assigned_decks(session: Session, user_id: int) -> dict[int, AssignedDeck]:
+    """The decks assigned to any of a student's classes, each with its earliest target date."""
+    rows = session.execute(
+        select(Assignment.deck_id, Assignment.target_date, Classroom.name)
+        .join(Classroom, Classroom.id == Assignment.classroom_id)
+        .join(Enrollment, Enrollment.classroom_id == Classroom.id)
+        .where(Enrollment.user_id == user_id)
+    ).all()
+    result: dict[int, AssignedDeck] = {}
+    for deck_id, target, name in rows:
+        known = result.get(deck_id)
+        if known is None or (target and (known.target_date is None or target < known.target_date)):
+            result[deck_id] = AssignedDeck(deck_id, target, name)
+    return result
+
+
+def reset_password(user: User) -> str:
+    """Give a user a one-time temporary password that must be changed at the next log-in.
+
+    Ends the user's sessions. Returns the temporary password, to be shown once. The caller commits.
+    """
+    temporary = "".join(secrets.choice(JOIN_CODE_ALPHABET.lower() + "2345678")
+                        for _ in range(TEMPORARY_PASSWORD_LENGTH))
+    user.password_hash = generate_password_hash(temporary, method="scrypt")
+    user.must_change_password = True
+    end_all_sessions(user)
+    return temporary
