@@ -65,9 +65,9 @@ def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     app.add_template_filter(when)
 
-    from . import auth, decks, health, history, study
+    from . import auth, classes, decks, health, history, study, teach
 
-    for module in (auth, decks, health, history, study):
+    for module in (auth, classes, decks, health, history, study, teach):
         app.register_blueprint(module.bp)
 
     @app.after_request

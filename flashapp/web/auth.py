@@ -18,6 +18,7 @@ from ..accounts import (
     record_failed_login,
     register_user,
 )
+from ..classroom import find_by_join_code, join_classroom
 from . import now
 from .forms import ChangePasswordForm, EmptyForm, LoginForm, RegisterForm
 
@@ -36,19 +37,31 @@ def register():
     if current_user.is_authenticated:
         return redirect(url_for("study.home"))
     form = RegisterForm()
+    if request.method == "GET" and request.args.get("code"):
+        form.class_code.data = request.args["code"]
     if form.validate_on_submit():
-        try:
-            user = register_user(db.session, username=form.username.data, password=form.password.data,
-                                 time_zone=form.time_zone.data)
-        except UsernameTaken:
-            db.session.rollback()
-            form.username.errors.append("That username is taken; choose another.")
-        else:
-            db.session.commit()
-            login_user(user)
-            role = "the teacher" if user.is_teacher else "a student"
-            flash(f"Welcome, {user.username}. You are {role} on this install.", "success")
-            return redirect(url_for("study.home"))
+        classroom = None
+        if form.class_code.data:
+            classroom = find_by_join_code(db.session, form.class_code.data)
+            if classroom is None:
+                form.class_code.errors.append("No class has that code. Check it with your teacher, "
+                                              "or leave it empty and join later.")
+        if not form.class_code.errors:
+            try:
+                user = register_user(db.session, username=form.username.data, password=form.password.data,
+                                     time_zone=form.time_zone.data)
+                if classroom is not None and not user.is_teacher:
+                    join_classroom(db.session, user=user, code=classroom.join_code)
+            except UsernameTaken:
+                db.session.rollback()
+                form.username.errors.append("That username is taken; choose another.")
+            else:
+                db.session.commit()
+                login_user(user)
+                role = "the teacher" if user.is_teacher else "a student"
+                joined = f" You are in {classroom.name}." if classroom is not None and not user.is_teacher else ""
+                flash(f"Welcome, {user.username}. You are {role} on this install.{joined}", "success")
+                return redirect(url_for("study.home"))
     status = 400 if form.errors else 200
     return render_template("register.html", form=form), status
 
@@ -106,3 +119,16 @@ def password():
             return redirect(url_for("study.home"))
     status = 400 if form.errors else 200
     return render_template("password.html", form=form), status
+
+
+# Pages a user who must choose a new password can still reach.
+OPEN_WHILE_PASSWORD_MUST_CHANGE = {"auth.password", "auth.logout", "static", "health.healthz"}
+
+
+@bp.before_app_request
+def _require_new_password():
+    """After a teacher's reset, the temporary password only opens the change-password page."""
+    if (current_user.is_authenticated and current_user.must_change_password
+            and request.endpoint not in OPEN_WHILE_PASSWORD_MUST_CHANGE):
+        flash("Choose a new password to continue: the one you logged in with was temporary.", "info")
+        return redirect(url_for("auth.password"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from zoneinfo import available_timezones
 
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, IntegerField, PasswordField, SelectField, StringField
-from wtforms.validators import EqualTo, InputRequired, Length, NumberRange, Regexp
+from wtforms import DateField, HiddenField, IntegerField, PasswordField, SelectField, StringField
+from wtforms.validators import EqualTo, InputRequired, Length, NumberRange, Optional, Regexp
 
 from ..accounts import MIN_PASSWORD_LENGTH, USERNAME_RE
 
@@ -32,6 +32,8 @@ class RegisterForm(FlaskForm):
         EqualTo("password", message="The two passwords differ."),
     ])
     time_zone = SelectField("Time zone", default="UTC")
+    class_code = StringField("Class code (optional)", validators=[Optional(), Length(max=20)],
+                             description="Your teacher gives you this code.")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -77,3 +79,20 @@ class AnswerForm(FlaskForm):
 class EmptyForm(FlaskForm):
     """A form with only its CSRF token, for buttons such as log out and undo."""
 
+
+
+class JoinForm(FlaskForm):
+    code = StringField("Class code", validators=[InputRequired("Type the code your teacher gave you."),
+                                                Length(max=20, message="A class code is 6 letters and digits.")])
+
+
+class ClassForm(FlaskForm):
+    name = StringField("Class name", validators=[
+        InputRequired("Give the class a name."),
+        Length(min=2, max=80, message="A class name has 2 to 80 characters."),
+    ])
+
+
+class AssignForm(FlaskForm):
+    deck_id = SelectField("Deck", coerce=int, validators=[InputRequired("Choose a deck.")])
+    target_date = DateField("Every card introduced by (optional)", validators=[Optional()])

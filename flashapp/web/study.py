@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from .. import db
+from ..classroom import assigned_decks
 from ..models import Card, CardState, Deck, ReviewLog
 from ..scheduling import (
     RATINGS,
@@ -27,6 +28,7 @@ from ..scheduling import (
     state_stamp,
     undo_last_answer,
 )
+from ..stats import deck_progress
 from . import now
 from .forms import AnswerForm, EmptyForm
 
@@ -87,7 +89,12 @@ def home():
     decks = list(db.session.scalars(select(Deck).order_by(Deck.title)))
     counts = due_counts(db.session, user_id=current_user.id, deck_ids=[d.id for d in decks], now=at,
                         day_begins=begins, day_ends=ends, new_per_day=current_app.config["NEW_CARDS_PER_DAY"])
-    return render_template("home.html", decks=decks, counts=counts)
+    assigned = assigned_decks(db.session, current_user.id)
+    progress = {p.deck_id: p for p in deck_progress(db.session, user_id=current_user.id,
+                                                    deck_ids=list(assigned), now=at)}
+    return render_template("home.html", assigned=[d for d in decks if d.id in assigned],
+                           others=[d for d in decks if d.id not in assigned], counts=counts,
+                           targets=assigned, progress=progress)
 
 
 @bp.route("/study/<slug>")

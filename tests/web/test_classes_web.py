@@ -1,0 +1,197 @@
+"""Running a class through the web: join codes, assignments, the dashboard, password resets, exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import zipfile
+
+import pytest
+from sqlalchemy import func, select
+
+from flashapp import db
+from flashapp.models import Classroom, Enrollment, ReviewLog
+from tests.conftest import AuthActions, csrf_token
+from tests.web.test_study_web import STUDY, answer, showing
+from tests.web.test_teach_permissions import create_class
+
+
+def register(client, username, code="", password="correct horse"):
+    token = csrf_token(client.get("/register").get_data(as_text=True))
+    return client.post("/register", data={"username": username, "password": password, "confirm": password,
+                                          "time_zone": "UTC", "class_code": code, "csrf_token": token})
+
+
+@pytest.fixture
+def teacher(built_app):
+    client = built_app.test_client()
+    AuthActions(client).register("mrs-k")
+    return client
+
+
+@pytest.fixture
+def classroom(built_app, teacher):
+    class_id = create_class(teacher)
+    with built_app.app_context():
+        return class_id, db.session.get(Classroom, class_id).join_code
+
+
+def enrolled(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count(Enrollment.id)))
+
+
+def test_a_student_signs_up_with_the_code_and_lands_in_the_class(built_app, classroom):
+    _, code = classroom
+    student = built_app.test_client()
+    response = register(student, "ann", code.lower())
+    assert response.status_code == 302
+    assert "You are in Anatomy 1." in student.get("/").get_data(as_text=True)
+    assert enrolled(built_app) == 1
+
+
+def test_a_wrong_code_at_sign_up_is_refused_and_creates_nobody(built_app, classroom):
+    student = built_app.test_client()
+    response = register(student, "ann", "WRONG1")
+    assert response.status_code == 400
+    assert "No class has that code" in response.get_data(as_text=True)
+    assert AuthActions(student).login("ann").status_code == 400  # no such account was made
+
+
+def test_a_new_code_replaces_the_old_one(built_app, teacher, classroom):
+    class_id, old = classroom
+    token = csrf_token(teacher.get(f"/teach/classes/{class_id}").get_data(as_text=True))
+    teacher.post(f"/teach/classes/{class_id}/code", data={"csrf_token": token})
+    with built_app.app_context():
+        new = db.session.get(Classroom, class_id).join_code
+    assert new != old
+    student = built_app.test_client()
+    register(student, "ann")
+    token = csrf_token(student.get("/join").get_data(as_text=True))
+    refused = student.post("/join", data={"code": old, "csrf_token": token})
+    assert refused.status_code == 400 and "codes can be replaced" in refused.get_data(as_text=True)
+    assert student.post("/join", data={"code": new, "csrf_token": token}).status_code == 302
+    assert enrolled(built_app) == 1
+
+
+def test_the_join_page_shows_the_address_the_code_and_a_qr_code(teacher, classroom):
+    class_id, code = classroom
+    page = teacher.get(f"/teach/classes/{class_id}/join").get_data(as_text=True)
+    assert code in page and "http://localhost/" in page
+    assert "<svg" in page and "<script" not in page
+
+
+def test_an_assigned_deck_comes_first_with_its_target(built_app, teacher, classroom):
+    class_id, code = classroom
+    token = csrf_token(teacher.get(f"/teach/classes/{class_id}").get_data(as_text=True))
+    response = teacher.post(f"/teach/classes/{class_id}/assignments",
+                            data={"deck_id": "1", "target_date": "2030-06-01", "csrf_token": token})
+    assert response.status_code == 303
+    student = built_app.test_client()
+    register(student, "ann", code)
+    home = student.get("/").get_data(as_text=True)
+    assert "Assigned to you" in home and "0 of 80 cards started · all by Sat 01 Jun" in home
+
+
+def test_a_bad_assignment_gets_a_message_and_changes_nothing(built_app, teacher, classroom):
+    class_id, _ = classroom
+    token = csrf_token(teacher.get(f"/teach/classes/{class_id}").get_data(as_text=True))
+    response = teacher.post(f"/teach/classes/{class_id}/assignments",
+                            data={"deck_id": "999", "target_date": "not a date", "csrf_token": token},
+                            follow_redirects=True)
+    assert "Nothing was assigned" in response.get_data(as_text=True)
+    assert "No deck assigned yet" in response.get_data(as_text=True)
+
+
+def test_the_roster_shows_a_students_reviews(built_app, teacher, classroom):
+    class_id, code = classroom
+    student = built_app.test_client()
+    register(student, "ann", code)
+    for rating in ("3", "4", "4"):
+        answer(student, showing(student.get(STUDY).get_data(as_text=True)), rating)
+    dashboard = teacher.get(f"/teach/classes/{class_id}").get_data(as_text=True)
+    row = re.search(r"<tr class=\"[^\"]*\">\s*<td><a href=\"[^\"]+\">ann</a></td>(.*?)</tr>", dashboard, re.S).group(1)
+    assert "3 / 80" in row
+    assert re.search(r'<td class="num">3</td>', row)  # reviews in the last 7 days
+    forgetting = teacher.get(f"/teach/classes/{class_id}?sort=name").get_data(as_text=True)
+    assert "Facts the class is forgetting" in forgetting and "%</span>" in forgetting
+
+
+def test_progress_and_revlog_exports(built_app, teacher, classroom):
+    class_id, code = classroom
+    student = built_app.test_client()
+    register(student, "ann", code)
+    answer(student, showing(student.get(STUDY).get_data(as_text=True)), "3")
+    progress = list(csv.DictReader(io.StringIO(teacher.get(f"/teach/classes/{class_id}/progress.csv")
+                                               .get_data(as_text=True))))
+    assert [(p["student"], p["cards_introduced"], p["reviews_7d"]) for p in progress] == [("ann", "1", "1")]
+    revlog = list(csv.reader(io.StringIO(teacher.get(f"/teach/classes/{class_id}/revlog.csv").get_data(as_text=True))))
+    assert revlog[0] == ["card_id", "review_time", "review_rating", "review_state", "review_duration", "user"]
+    assert revlog[1][2:4] == ["3", "0"] and revlog[1][5] == "ann" and int(revlog[1][1]) > 1_700_000_000_000
+
+
+def test_a_password_reset_forces_a_new_password_at_the_next_log_in(built_app, teacher, classroom):
+    class_id, code = classroom
+    student = built_app.test_client()
+    register(student, "ann", code)
+    with built_app.app_context():
+        user_id = db.session.scalar(select(Enrollment.user_id))
+    page = teacher.get(f"/teach/classes/{class_id}/students/{user_id}").get_data(as_text=True)
+    reset = teacher.post(f"/teach/classes/{class_id}/students/{user_id}/password",
+                         data={"csrf_token": csrf_token(page)})
+    assert reset.headers["Cache-Control"] == "no-store"
+    temporary = re.search(r'id="temporary-password">([a-z0-9]+)<', reset.get_data(as_text=True)).group(1)
+    assert student.get("/").status_code == 302  # her old session ended
+
+    assert AuthActions(student).login("ann", "correct horse").status_code == 400
+    assert AuthActions(student).login("ann", temporary).status_code == 302
+    blocked = student.get(STUDY)
+    assert blocked.status_code == 302 and blocked.headers["Location"].endswith("/account/password")
+    token = csrf_token(student.get("/account/password").get_data(as_text=True))
+    student.post("/account/password", data={"current": temporary, "password": "my own again",
+                                             "confirm": "my own again", "csrf_token": token})
+    assert student.get(STUDY).status_code == 200
+
+
+def test_removing_a_student_keeps_their_history(built_app, teacher, classroom):
+    class_id, code = classroom
+    student = built_app.test_client()
+    register(student, "ann", code)
+    answer(student, showing(student.get(STUDY).get_data(as_text=True)), "3")
+    with built_app.app_context():
+        user_id = db.session.scalar(select(Enrollment.user_id))
+    page = teacher.get(f"/teach/classes/{class_id}/students/{user_id}").get_data(as_text=True)
+    teacher.post(f"/teach/classes/{class_id}/students/{user_id}/remove", data={"csrf_token": csrf_token(page)})
+    assert enrolled(built_app) == 0
+    assert teacher.get(f"/teach/classes/{class_id}/students/{user_id}").status_code == 404
+    with built_app.app_context():
+        assert db.session.scalar(select(func.count(ReviewLog.id))) == 1
+    assert "1 answer" in student.get("/history").get_data(as_text=True)
+
+
+def test_a_student_downloads_all_their_own_data(built_app, classroom):
+    _, code = classroom
+    student = built_app.test_client()
+    register(student, "ann", code)
+    answer(student, showing(student.get(STUDY).get_data(as_text=True)), "3")
+    response = student.get("/account/data.zip")
+    with zipfile.ZipFile(io.BytesIO(response.data)) as archive:
+        assert sorted(archive.namelist()) == ["account.csv", "card_states.csv", "classes.csv", "reviews.csv"]
+        reviews = list(csv.DictReader(io.StringIO(archive.read("reviews.csv").decode())))
+        classes = list(csv.DictReader(io.StringIO(archive.read("classes.csv").decode())))
+        states = list(csv.DictReader(io.StringIO(archive.read("card_states.csv").decode())))
+    assert len(reviews) == 1 and reviews[0]["rating"] == "3"
+    assert classes == [{"class": "Anatomy 1", "teacher": "mrs-k"}]
+    assert len(states) == 1
+
+
+def test_every_new_page_renders(built_app, teacher, classroom):
+    class_id, code = classroom
+    student = built_app.test_client()
+    register(student, "ann", code)
+    for url in ("/join", "/account", "/account/password", "/"):
+        assert student.get(url).status_code == 200, url
+    for url in ("/teach/", f"/teach/classes/{class_id}", f"/teach/classes/{class_id}/join",
+                f"/teach/classes/{class_id}/cards/1"):
+        assert teacher.get(url).status_code == 200, url
