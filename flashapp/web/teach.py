@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from functools import wraps
+from urllib.parse import urlsplit
 
 import segno
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
@@ -24,6 +25,7 @@ from ..classroom import (
 )
 from ..history import review_history
 from ..models import Card, Classroom, Deck, Enrollment, User
+from ..network import is_loopback, lan_addresses
 from ..scheduling import format_interval, zone
 from ..stats import REVLOG_COLUMNS, class_deck_ids, class_revlog, class_roster, deck_progress, forgotten_cards
 from . import now
@@ -158,9 +160,13 @@ def unassign(class_id: int, deck_id: int):
     return redirect(url_for("teach.dashboard", class_id=class_id), code=303)
 
 
-def join_address() -> str:
-    """The address students should open, as this browser reached the server."""
-    return request.host_url
+def join_addresses() -> list[str]:
+    """The addresses students should open: the one this browser used, unless only this machine can use it."""
+    here = urlsplit(request.host_url)
+    if not is_loopback(here.hostname or ""):
+        return [request.host_url]
+    port = f":{here.port}" if here.port else ""
+    return [f"{here.scheme}://{address}{port}/" for address in lan_addresses()] or [request.host_url]
 
 
 @bp.route("/classes/<int:class_id>/join")
@@ -168,10 +174,10 @@ def join_address() -> str:
 def join_poster(class_id: int):
     """A page to project: the address, the join code in large type, and a QR code."""
     classroom = _own_classroom(class_id)
-    address = join_address()
-    target = url_for("classes.join", code=classroom.join_code, _external=True)
+    addresses = join_addresses()
+    target = addresses[0].rstrip("/") + url_for("classes.join", code=classroom.join_code)
     svg = segno.make(target, error="m").svg_inline(scale=8, border=2, dark="#1f2733", light="#ffffff")
-    return render_template("teach/join_poster.html", classroom=classroom, address=address, target=target,
+    return render_template("teach/join_poster.html", classroom=classroom, addresses=addresses, target=target,
                            qr=Markup(svg))
 
 

@@ -75,11 +75,25 @@ def test_a_new_code_replaces_the_old_one(built_app, teacher, classroom):
     assert enrolled(built_app) == 1
 
 
-def test_the_join_page_shows_the_address_the_code_and_a_qr_code(teacher, classroom):
+def logged_in_at(app, base_url, username="mrs-k"):
+    """A client that reaches the server at another address, logged in there."""
+    client = app.test_client()
+    token = csrf_token(client.get("/login", base_url=base_url).get_data(as_text=True))
+    client.post("/login", base_url=base_url,
+                data={"username": username, "password": "correct horse", "csrf_token": token})
+    return client
+
+
+def test_the_join_page_shows_the_address_the_code_and_a_qr_code(built_app, classroom, monkeypatch):
     class_id, code = classroom
-    page = teacher.get(f"/teach/classes/{class_id}/join").get_data(as_text=True)
-    assert code in page and "http://localhost/" in page
+    lan, local = "http://10.1.2.3:5000", "http://127.0.0.1:5000"
+    page = logged_in_at(built_app, lan).get(f"/teach/classes/{class_id}/join", base_url=lan).get_data(as_text=True)
+    assert code in page and '<b class="address">http://10.1.2.3:5000/</b>' in page
     assert "<svg" in page and "<script" not in page
+    # Opened on the teacher's own machine, the page shows the addresses students can reach instead.
+    monkeypatch.setattr("flashapp.web.teach.lan_addresses", lambda: ["192.168.1.20"])
+    page = logged_in_at(built_app, local).get(f"/teach/classes/{class_id}/join", base_url=local).get_data(as_text=True)
+    assert '<b class="address">http://192.168.1.20:5000/</b>' in page and "127.0.0.1" not in page
 
 
 def test_an_assigned_deck_comes_first_with_its_target(built_app, teacher, classroom):
