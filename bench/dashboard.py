@@ -1,0 +1,118 @@
+"""Benchmark: the teacher's dashboard with 10 and with 100 students (300 cards, 100,000 reviews).
+
+Builds a throw-away SQLite database with a 300-card deck, a class, and a synthetic history of
+100,000 reviews spread over the students, then times GET /teach/classes/<id> through the
+app (test client, no network) next to GET /healthz in the same run.
+
+    .venv/bin/python bench/dashboard.py [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from sqlalchemy import insert, select
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from flashapp import create_app, db  # noqa: E402
+from flashapp.accounts import register_user  # noqa: E402
+from flashapp.classroom import assign_deck, create_classroom, join_classroom  # noqa: E402
+from flashapp.cli import upgrade_database  # noqa: E402
+from flashapp.decksource import parse_deck_text  # noqa: E402
+from flashapp.generation import build_deck  # noqa: E402
+from flashapp.models import Card, CardState, ReviewLog  # noqa: E402
+
+CARDS, REVIEWS = 300, 100_000
+
+
+def deck_text() -> str:
+    facts = "\n".join(f"  - {{relation: square, subject: '{n}', object: '{n * n}', section: main}}"
+                      for n in range(1, CARDS + 1))
+    return ("deck:\n  slug: bench\n  title: Bench\n  source: generated\n  sections: {main: Main}\n"
+            "relations:\n  square:\n    forward: 'What is the square of {subject}?'\nfacts:\n" + facts + "\n")
+
+
+def populate(students: int, now: datetime, rng: random.Random) -> int:
+    """Teacher, class, students and their history; returns the class id."""
+    teacher = register_user(db.session, username="teacher", password="benchmark!", role="teacher")
+    build_deck(db.session, parse_deck_text(deck_text(), "bench.yaml"), now=now - timedelta(days=90))
+    classroom = create_classroom(db.session, teacher=teacher, name="Bench")
+    card_ids = list(db.session.scalars(select(Card.id)))
+    assign_deck(db.session, classroom=classroom, deck_id=1, target_date=(now + timedelta(days=30)).date())
+    users = []
+    for i in range(students):
+        user = register_user(db.session, username=f"s{i:03d}", password="benchmark!", role="student")
+        join_classroom(db.session, user=user, code=classroom.join_code)
+        users.append(user.id)
+    db.session.commit()
+    per_user = REVIEWS // students
+    logs, states = [], []
+    for user_id in users:
+        seen = rng.sample(card_ids, min(len(card_ids), max(1, per_user // 4)))
+        for n in range(per_user):
+            card_id = seen[n % len(seen)]
+            at = now - timedelta(minutes=rng.randint(1, 60 * 24 * 80))
+            logs.append(dict(user_id=user_id, card_id=card_id, rating=rng.choice((1, 3, 3, 3, 4)), reviewed_at=at,
+                             duration_ms=rng.randint(1000, 20000), state_before=rng.choice((0, 1, 2, 2, 3)),
+                             due=at + timedelta(days=3), token=f"{user_id}-{n}"))
+        for card_id in seen:
+            last = now - timedelta(days=rng.randint(0, 40))
+            states.append(dict(user_id=user_id, card_id=card_id, state=2, step=None,
+                               stability=rng.uniform(0.5, 60), difficulty=rng.uniform(1, 10),
+                               due=last + timedelta(days=rng.randint(1, 30)), last_review=last))
+    db.session.execute(insert(ReviewLog), logs)
+    db.session.execute(insert(CardState), states)
+    db.session.commit()
+    return classroom.id
+
+
+def timed(client, url: str, repeat: int) -> list[float]:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        response = client.get(url)
+        times.append(time.perf_counter() - started)
+        assert response.status_code == 200, response.status_code
+    return times
+
+
+def run(students: int, repeat: int) -> tuple[float, float, int]:
+    with tempfile.TemporaryDirectory() as tmp:
+        app = create_app({"INSTANCE_PATH": tmp, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/bench.sqlite",
+                          "SECRET_KEY": "benchmark-" + "x" * 32, "WTF_CSRF_ENABLED": False})
+        now = datetime.now(timezone.utc)
+        with app.app_context():
+            upgrade_database()
+            class_id = populate(students, now, random.Random(7))
+            reviews = db.session.query(ReviewLog).count()
+        client = app.test_client()
+        client.post("/login", data={"username": "teacher", "password": "benchmark!"})
+        timed(client, f"/teach/classes/{class_id}", 1)  # warm up
+        page = statistics.median(timed(client, f"/teach/classes/{class_id}", repeat))
+        health = statistics.median(timed(client, "/healthz", repeat * 4))
+        with app.app_context():
+            db.engine.dispose()
+    return page, health, reviews
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    print(f"dashboard render, {CARDS} cards, {REVIEWS:,} reviews, median of {args.repeat} (SQLite)")
+    for students in (10, 100):
+        page, health, reviews = run(students, args.repeat)
+        print(f"  {students:>3} students: {page * 1000:7.1f} ms  (GET /healthz {health * 1000:.2f} ms, "
+              f"ratio {page / health:.0f}x; {reviews:,} reviews)")
+
+
+if __name__ == "__main__":
+    main()
