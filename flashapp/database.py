@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 from sqlalchemy import Engine, create_engine, event, text
+
+# Whether transactions begun in this context may write. Read-only work (an HTTP GET) begins a
+# plain deferred transaction, which in WAL mode never waits for, nor blocks, a writer.
+may_write: ContextVar[bool] = ContextVar("may_write", default=True)
 
 
 def configure_engine(engine: Engine) -> Engine:
@@ -10,8 +16,8 @@ def configure_engine(engine: Engine) -> Engine:
 
     In WAL mode a transaction that reads and then writes fails at once with
     "database is locked" when another writer got in between, whatever the busy
-    timeout; starting every transaction with BEGIN IMMEDIATE makes it wait its turn.
-    Other backends are returned unchanged.
+    timeout; starting every transaction that may write with BEGIN IMMEDIATE makes it
+    wait its turn (see `may_write`). Other backends are returned unchanged.
     """
     if engine.dialect.name != "sqlite":
         return engine
@@ -30,7 +36,7 @@ def configure_engine(engine: Engine) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if may_write.get() else "BEGIN")
 
     return engine
 

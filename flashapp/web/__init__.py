@@ -5,11 +5,12 @@ from __future__ import annotations
 import hmac
 from datetime import datetime, timezone
 
-from flask import Flask, render_template
+from flask import Flask, g, render_template, request
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError
 
 from .. import db
+from ..database import may_write
 from ..models import User
 
 login_manager = LoginManager()
@@ -62,6 +63,18 @@ def when(value: datetime, at: datetime) -> str:
 
 
 def init_app(app: Flask) -> None:
+    # First of all request hooks, before anything opens a transaction.
+    @app.before_request
+    def _read_only_for_safe_methods():
+        # GET and HEAD only read: their transactions need no write lock (see database.may_write).
+        g.may_write_token = may_write.set(request.method not in ("GET", "HEAD", "OPTIONS"))
+
+    @app.teardown_request
+    def _restore_may_write(_error):
+        token = g.pop("may_write_token", None)
+        if token is not None:
+            may_write.reset(token)
+
     login_manager.init_app(app)
     app.add_template_filter(when)
 
