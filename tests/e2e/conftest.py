@@ -29,6 +29,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SERVER_START_TIMEOUT = 30.0
+ACTION_TIMEOUT_MS = 10_000
 
 
 def _missing(message: str) -> None:
@@ -122,6 +123,22 @@ def live_server(browser, tmp_path_factory):
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
+
+
+@pytest.fixture
+def new_context(browser):
+    """Make browser contexts (separate cookie jars) that are all closed after the test."""
+    made = []
+
+    def make(**options):
+        context = browser.new_context(**options)
+        context.set_default_timeout(ACTION_TIMEOUT_MS)
+        made.append(context)
+        return context
+
+    yield make
+    for context in made:
+        context.close()
 
 
 @pytest.fixture(scope="session")
