@@ -36,8 +36,8 @@
   }
 
   document.addEventListener("keydown", function (event) {
-    if (typing(event.target) || event.altKey || event.metaKey && event.key !== "z") { return; }
-    if ((event.ctrlKey || event.metaKey) && (event.key === "z" || event.key === "Z")) {
+    if (typing(event.target) || event.altKey || event.metaKey && event.key.toLowerCase() !== "z") { return; }
+    if ((event.ctrlKey || event.metaKey) && !event.shiftKey && event.key.toLowerCase() === "z") {
       if (undo) { event.preventDefault(); undo.requestSubmit(); }
       return;
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, session, url_for
 from flask_login import current_user, login_required
 from fsrs import Rating
 from sqlalchemy import select
@@ -67,9 +67,9 @@ def _deck_or_404(slug: str) -> Deck:
     return deck
 
 
-def _card_asked_for(deck: Deck) -> tuple[Card, CardState | None] | None:
-    """The card named by ?card= (the one just undone), when it is an active card of this deck."""
-    card_id = request.args.get("card", type=int)
+def _card_just_undone(deck: Deck) -> tuple[Card, CardState | None] | None:
+    """The card whose answer was just undone, shown once more so it can be answered again."""
+    card_id = session.pop("undone_card", None)
     if card_id is None:
         return None
     card = db.session.get(Card, card_id)
@@ -111,7 +111,7 @@ def study(slug: str):
         select(ReviewLog.id).join(Card, Card.id == ReviewLog.card_id)
         .where(ReviewLog.user_id == current_user.id, Card.deck_id == deck.id).limit(1)
     ) is not None
-    picked = _card_asked_for(deck) or next_card(
+    picked = _card_just_undone(deck) or next_card(
         db.session, user_id=current_user.id, deck_id=deck.id, now=at, day_begins=begins, day_ends=ends,
         new_per_day=new_per_day)
     if picked is None:
@@ -170,7 +170,7 @@ def undo(slug: str):
         card_id = undo_last_answer(db.session, _scheduler(), user_id=current_user.id, deck_id=deck.id)
         db.session.commit()
         if card_id:
+            session["undone_card"] = card_id
             flash("Undid your last answer.", "info")
-            return redirect(url_for("study.study", slug=slug, card=card_id), code=303)
         flash("There is no answer to undo.", "info")
     return redirect(url_for("study.study", slug=slug), code=303)

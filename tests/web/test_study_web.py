@@ -163,9 +163,18 @@ def test_undo_restores_the_card_and_shows_it_again(student, client, built_app):
     assert "Undid your last answer." in page
     assert showing(page)["card_id"] == fields["card_id"]
     assert "New card" in page
+    assert "Undo last answer" not in page  # nothing left to undo
     assert review_count(built_app) == 0
     with built_app.app_context():
         assert db.session.scalar(select(func.count(CardState.id))) == 0
+    # Shown once: answering it goes on to the next card, and the address cannot bring it back.
+    answer(client, showing(page), "4")
+    assert showing(client.get(STUDY).get_data(as_text=True))["card_id"] != fields["card_id"]
+    assert showing(client.get(f"{STUDY}?card={fields['card_id']}").get_data(as_text=True))["card_id"] != \
+        fields["card_id"]
+    assert review_count(built_app) == 1
+    with built_app.app_context():
+        assert db.session.scalar(select(func.count(CardState.id))) == 1
 
 
 def test_one_user_cannot_see_or_undo_another_users_answers(built_app, client):
