@@ -172,5 +172,6 @@ def undo(slug: str):
         if card_id:
             session["undone_card"] = card_id
             flash("Undid your last answer.", "info")
-        flash("There is no answer to undo.", "info")
+        else:
+            flash("There is no answer to undo.", "info")
     return redirect(url_for("study.study", slug=slug), code=303)

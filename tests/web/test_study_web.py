@@ -160,7 +160,7 @@ def test_undo_restores_the_card_and_shows_it_again(student, client, built_app):
     response = client.post(f"{STUDY}/undo", data={"csrf_token": token})
     assert response.status_code == 303
     page = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "Undid your last answer." in page
+    assert "Undid your last answer." in page and "There is no answer to undo" not in page
     assert showing(page)["card_id"] == fields["card_id"]
     assert "New card" in page
     assert "Undo last answer" not in page  # nothing left to undo
