@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from flashapp.database import make_engine
@@ -20,11 +21,16 @@ BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
 
 def _reset_postgres(url: str) -> None:
+    """Give the test a clean schema; an unreachable server fails the test rather than skipping it."""
     engine = make_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+    except OperationalError as error:
+        pytest.fail(f"FLASHAPP_TEST_POSTGRES_URL is set but PostgreSQL cannot be reached: {error}", pytrace=False)
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(params=BACKENDS)
