@@ -56,7 +56,6 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     app.config.from_mapping(
         SQLALCHEMY_DATABASE_URI="sqlite:///" + os.path.join(app.instance_path, "flashapp.sqlite"),
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
         DECKS_DIR=str(REPO_ROOT / "decks"),
         NEW_CARDS_PER_DAY=20,
         DAY_STARTS_AT_HOUR=4,
@@ -81,6 +80,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config["SECRET_KEY"] = os.environ["FLASHAPP_SECRET_KEY"]
     if test_config:
         app.config.update(test_config)
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # A server connection can go stale between requests; a file cannot.
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _load_or_create_secret_key(app.instance_path)
     if app.config["SECRET_KEY"].strip().lower() in WELL_KNOWN_SECRET_KEYS or len(

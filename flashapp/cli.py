@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -13,9 +12,12 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from . import db
 from .accounts import MIN_PASSWORD_LENGTH, USERNAME_RE, UsernameTaken, register_user
+from .backup import BackupError, backup_file_name, backup_sqlite, restore_sqlite, sqlite_path
+from .backup_schedule import backup_folder, start_daily_backups
 from .decksource import DeckSourceError, deck_files, load_deck
 from .generation import BuildReport, build_deck
-from .models import ROLE_STUDENT, ROLE_TEACHER, Deck
+from .models import ROLE_STUDENT, ROLE_TEACHER, Classroom, Deck
+from .network import open_addresses
 
 
 def _create_app() -> Flask:
@@ -35,6 +37,9 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(serve_command)
     app.cli.add_command(deck_group)
     app.cli.add_command(user_group)
+    app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)
+    app.cli.add_command(check_command)
 
 
 def build_decks(paths: list[Path]) -> list[BuildReport]:
@@ -98,30 +103,22 @@ def init_command() -> None:
               help="Address to listen on; 0.0.0.0 serves the classroom network.")
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--threads", default=16, show_default=True, type=int, help="Requests served at once.")
+@click.option("--connection-limit", default=1000, show_default=True, type=int,
+              help="Open connections accepted at once (a browser keeps several open).")
 @with_appcontext
-def serve_command(host: str, port: int, threads: int) -> None:
-    """Serve the app with waitress."""
+def serve_command(host: str, port: int, threads: int, connection_limit: int) -> None:
+    """Serve the app with waitress, printing the addresses to open and each class's join code."""
     from waitress import serve
 
     app = current_app._get_current_object()
     for address in open_addresses(host, port):
         click.echo(f"Open {address} in a browser.")
-    serve(app, host=host, port=port, threads=threads, ident="flashapp")
-
-
-def open_addresses(host: str, port: int) -> list[str]:
-    """The addresses a browser should open to reach a server listening on host:port."""
-    if host not in ("0.0.0.0", "::", ""):
-        return [f"http://{host}:{port}/"]
-    found: list[str] = []
-    try:
-        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
-            address = info[4][0]
-            if not address.startswith("127.") and address not in found:
-                found.append(address)
-    except OSError:
-        pass
-    return [f"http://{address}:{port}/" for address in found] + [f"http://127.0.0.1:{port}/ (this machine)"]
+    for classroom in db.session.scalars(db.select(Classroom).order_by(Classroom.name)):
+        click.echo(f"Class {classroom.name}: join code {classroom.join_code}")
+    db.session.remove()
+    start_daily_backups(app)
+    serve(app, host=host, port=port, threads=threads, connection_limit=connection_limit,
+          asyncore_use_poll=True, ident="flashapp")
 
 
 @click.group("deck")
@@ -182,6 +179,109 @@ def user_create(username: str, teacher: bool, password: str) -> None:
         db.session.rollback()
         raise click.ClickException(f"The username '{username}' is taken.") from None
     click.echo(f"Created {user.role} '{user.username}'.")
+
+
+# --- Backups and consistency checks ------------------------------------------------------------
+# `flashapp backup`, `flashapp restore`, `flashapp check`, and the daily backups of `flashapp serve`.
+
+PROBLEMS_SHOWN = 50
+
+
+def _problems(count: int) -> str:
+    return f"{count} problem" + ("" if count == 1 else "s")
+
+
+def _sqlite_database_or_fail(postgres_advice: str) -> Path:
+    """The SQLite database file of the app, or a ClickException saying what to do instead."""
+    url = db.engine.url
+    database = sqlite_path(url)
+    if database is None:
+        if url.get_backend_name() == "postgresql":
+            raise click.ClickException(f"The database is PostgreSQL: {postgres_advice}")
+        raise click.ClickException(f"Only SQLite database files are handled here, not "
+                                   f"{url.render_as_string(hide_password=True)}.")
+    return database
+
+
+@click.command("backup")
+@click.option("--to", "folder", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write the backup to (default: backups/ in the instance folder).")
+@with_appcontext
+def backup_command(folder: Path | None) -> None:
+    """Back up the SQLite database while the server keeps running.
+
+    Uses SQLite's online backup API (never a plain copy of a live file) and checks the copy.
+    For PostgreSQL, use pg_dump.
+    """
+    database = _sqlite_database_or_fail("back it up with pg_dump, e.g. `pg_dump -Fc -f flashapp.dump DBNAME`.")
+    folder = folder or backup_folder(current_app)
+    target = folder / backup_file_name(now=datetime.now(timezone.utc))
+    try:
+        backup_sqlite(database, target)
+    except BackupError as error:
+        raise click.ClickException(f"Backup failed: {error}") from None
+    click.echo(f"Backup written to {target}")
+
+
+@click.command("restore")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@with_appcontext
+def restore_command(file: Path) -> None:
+    """Replace the SQLite database with the backup FILE. Stop the server first.
+
+    A damaged file or one that is not a flashapp database is refused and nothing changes.
+    The database being replaced is first saved in the instance folder's backups/.
+    For PostgreSQL, use pg_restore.
+    """
+    database = _sqlite_database_or_fail("restore a pg_dump file with pg_restore.")
+    # This process's own pooled connections would look like a running server.
+    db.session.remove()
+    db.engine.dispose()
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    saved = backup_folder(current_app) / f"flashapp-before-restore-{stamp}.sqlite"
+    existed = database.exists()
+    try:
+        restore_sqlite(file, database, save_current_to=saved)
+    except BackupError as error:
+        raise click.ClickException(f"Restore refused: {error}.\nNothing was changed.") from None
+    click.echo(f"Restored {file} into {database}.")
+    if existed:
+        click.echo(f"The database it replaced was saved as {saved}.")
+    click.echo("Run `flashapp init` (it brings an older backup up to date), then start the server again.")
+
+
+@click.command("check")
+@click.option("--fix", is_flag=True, help="Repair what can be repaired, in one transaction.")
+@with_appcontext
+def check_command(fix: bool) -> None:
+    """Check the database: card states against the review logs, orphaned rows, SQLite integrity.
+
+    Exits with status 1 while problems remain.
+    """
+    from .consistency import check_database
+
+    db.session.remove()
+    report = check_database(db.session, current_app.extensions["flashapp.scheduler"], fix=fix)
+    db.session.remove()
+    click.echo(f"Checked {report.states_checked} card states and {report.reviews_checked} reviews.")
+    if not report.problems:
+        click.echo("No problems found.")
+        return
+    click.echo(f"Found {_problems(len(report.problems))}:")
+    for problem in report.problems[:PROBLEMS_SHOWN]:
+        click.echo(f"  - {problem.message}")
+    if len(report.problems) > PROBLEMS_SHOWN:
+        click.echo(f"  ... and {len(report.problems) - PROBLEMS_SHOWN} more.")
+    if report.repaired:
+        click.echo(f"Fixed {_problems(len(report.repaired))} in one transaction.")
+    unfixed = report.unfixed
+    if unfixed:
+        fixable = [p for p in unfixed if p.fixable]
+        if fixable:
+            click.echo(f"{_problems(len(fixable))} can be fixed with `flashapp check --fix`.")
+        if len(fixable) < len(unfixed):
+            click.echo(f"{_problems(len(unfixed) - len(fixable))} cannot be fixed by this command.")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

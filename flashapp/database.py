@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 from sqlalchemy import Engine, create_engine, event, text
@@ -9,6 +10,16 @@ from sqlalchemy import Engine, create_engine, event, text
 # Whether transactions begun in this context may write. Read-only work (an HTTP GET) begins a
 # plain deferred transaction, which in WAL mode never waits for, nor blocks, a writer.
 may_write: ContextVar[bool] = ContextVar("may_write", default=True)
+
+
+@contextmanager
+def read_only():
+    """Transactions begun inside only read: on SQLite they take no write lock."""
+    token = may_write.set(False)
+    try:
+        yield
+    finally:
+        may_write.reset(token)
 
 
 def configure_engine(engine: Engine) -> Engine:

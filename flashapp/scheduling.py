@@ -265,12 +265,13 @@ def answer_card(session: Session, scheduler: Scheduler, *, user_id: int, card_id
     if state is None:
         state = CardState(user_id=user_id, card_id=card_id)
         session.add(state)
-    _store(state, after)
+    store_state(state, after)
     session.flush()
     return Answer(Outcome.RECORDED, review)
 
 
-def _store(state: CardState, card: FsrsCard) -> None:
+def store_state(state: CardState, card: FsrsCard) -> None:
+    """Write an `fsrs.Card`'s memory state into a user's card state row."""
     state.state = card.state.value
     state.step = card.step
     state.stability = card.stability
@@ -326,6 +327,6 @@ def undo_last_answer(session: Session, scheduler: Scheduler, *, user_id: int, de
         if state is None:
             state = CardState(user_id=user_id, card_id=card_id)
             session.add(state)
-        _store(state, restored)
+        store_state(state, restored)
     session.flush()
     return card_id

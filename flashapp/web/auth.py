@@ -11,14 +11,17 @@ from .. import db
 from ..accounts import (
     UsernameTaken,
     WrongPassword,
-    authenticate,
     change_password,
     end_all_sessions,
+    find_user,
+    hash_password,
     login_throttled,
+    password_matches,
     record_failed_login,
     register_user,
 )
 from ..classroom import find_by_join_code, join_classroom
+from ..database import read_only
 from . import now
 from .forms import ChangePasswordForm, EmptyForm, LoginForm, RegisterForm
 
@@ -40,6 +43,8 @@ def register():
     if request.method == "GET" and request.args.get("code"):
         form.class_code.data = request.args["code"]
     if form.validate_on_submit():
+        # Hash first: the slow hash must not hold the database's write lock.
+        password_hash = hash_password(form.password.data)
         classroom = None
         if form.class_code.data:
             classroom = find_by_join_code(db.session, form.class_code.data)
@@ -48,7 +53,7 @@ def register():
                                               "or leave it empty and join later.")
         if not form.class_code.errors:
             try:
-                user = register_user(db.session, username=form.username.data, password=form.password.data,
+                user = register_user(db.session, username=form.username.data, password_hash=password_hash,
                                      time_zone=form.time_zone.data)
                 if classroom is not None and not user.is_teacher:
                     join_classroom(db.session, user=user, code=classroom.join_code)
@@ -74,10 +79,17 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         at, address = now(), request.remote_addr or "unknown"
-        if login_throttled(db.session, username=form.username.data, address=address, now=at):
+        # Read, then let go of the database before the slow password check; write only on failure.
+        with read_only():
+            throttled = login_throttled(db.session, username=form.username.data, address=address, now=at)
+            user = find_user(db.session, form.username.data)
+            stored_hash = user.password_hash if user else None
+            db.session.commit()
+        if throttled:
             form.password.errors.append("Too many failed log-ins. Wait a minute, then try again.")
             return render_template("login.html", form=form), 429
-        user = authenticate(db.session, username=form.username.data, password=form.password.data)
+        if not password_matches(stored_hash, form.password.data):
+            user = None
         if user is None:
             record_failed_login(db.session, username=form.username.data, address=address, now=at)
             db.session.commit()

@@ -2,10 +2,14 @@
 
 Without Chromium (or without the playwright package) the browser tests are skipped,
 unless FLASHAPP_REQUIRE_BROWSER=1, in which case they fail so CI cannot pass silently.
+
+Each test module gets a server of its own on a fresh database (the first account
+registered on a new install becomes the teacher, so modules must not share one).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -13,6 +17,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -29,6 +35,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SERVER_START_TIMEOUT = 30.0
+CLI_TIMEOUT = 120.0
 ACTION_TIMEOUT_MS = 10_000
 
 
@@ -63,6 +70,87 @@ def _healthy(url: str) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class FlashappInstall:
+    """One install: an instance folder and a SQLite file, and the environment that selects them."""
+
+    folder: Path
+    env: dict[str, str]
+    script: Path
+
+    def run(self, *args: str | os.PathLike, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run `flashapp ARGS` against this install; fail the test when it fails (unless check=False)."""
+        command = [str(self.script), *map(str, args)]
+        result = subprocess.run(command, env=self.env, cwd=self.folder, capture_output=True, text=True,
+                                stdin=subprocess.DEVNULL, timeout=CLI_TIMEOUT)
+        if check and result.returncode != 0:
+            pytest.fail(f"`flashapp {' '.join(map(str, args))}` failed ({result.returncode}):\n"
+                        f"{result.stdout}\n{result.stderr}", pytrace=False)
+        return result
+
+    def create_user(self, username: str, password: str, *, teacher: bool = False) -> None:
+        """`flashapp user create`, for accounts a test needs but does not sign up through the pages."""
+        self.run("user", "create", username, "--password", password, *(["--teacher"] if teacher else []))
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    """A running `flashapp serve` process and the install it serves."""
+
+    base: str
+    install: FlashappInstall
+    log: Path
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def flashapp(self, *args: str | os.PathLike, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run a `flashapp` command against the database this server uses."""
+        return self.install.run(*args, check=check)
+
+
+def new_install(folder: Path) -> FlashappInstall:
+    """A fresh install in folder, made with `flashapp init` (schema plus the bundled deck)."""
+    env = dict(os.environ,
+               FLASHAPP_INSTANCE_PATH=str(folder / "instance"),
+               FLASHAPP_DATABASE_URL=f"sqlite:///{folder / 'e2e.sqlite'}")
+    env.pop("FLASHAPP_SECRET_KEY", None)
+    install = FlashappInstall(folder=folder, env=env, script=_flashapp_script())
+    install.run("init")
+    return install
+
+
+@contextlib.contextmanager
+def serving(install: FlashappInstall) -> Iterator[LiveServer]:
+    """Run `flashapp serve` for an install on a free port until the block ends."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log_path = install.folder / "server.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([str(install.script), "serve", "--host", "127.0.0.1", "--port", str(port)],
+                                   env=install.env, cwd=install.folder, stdin=subprocess.DEVNULL,
+                                   stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while not _healthy(f"{base}/healthz"):
+            if process.poll() is not None:
+                pytest.fail(f"flashapp serve exited with {process.returncode}:\n{log_path.read_text()}",
+                            pytrace=False)
+            if time.monotonic() > deadline:
+                pytest.fail(f"flashapp serve did not answer /healthz within {SERVER_START_TIMEOUT:.0f}s:\n"
+                            f"{log_path.read_text()}", pytrace=False)
+            time.sleep(0.1)
+        yield LiveServer(base=base, install=install, log=log_path)
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
 @pytest.fixture(scope="session")
 def browser():
     """A headless Debian Chromium, driven by playwright."""
@@ -81,48 +169,21 @@ def browser():
             browser.close()
 
 
-@pytest.fixture(scope="session")
-def live_server(browser, tmp_path_factory):
-    """Base URL of a real `flashapp serve` process on a fresh SQLite database with the bundled deck.
+@pytest.fixture(scope="module")
+def server(browser, tmp_path_factory) -> Iterator[LiveServer]:
+    """A real `flashapp serve` process for this test module, on a fresh SQLite database with the bundled deck.
 
     Depends on `browser` so that a missing browser skips before any server starts.
     """
-    tmp = tmp_path_factory.mktemp("e2e-server")
-    env = dict(os.environ,
-               FLASHAPP_INSTANCE_PATH=str(tmp / "instance"),
-               FLASHAPP_DATABASE_URL=f"sqlite:///{tmp / 'e2e.sqlite'}")
-    env.pop("FLASHAPP_SECRET_KEY", None)
-    script = _flashapp_script()
+    install = new_install(tmp_path_factory.mktemp("e2e-server"))
+    with serving(install) as live:
+        yield live
 
-    init = subprocess.run([str(script), "init"], env=env, cwd=tmp, capture_output=True, text=True, timeout=120)
-    if init.returncode != 0:
-        pytest.fail(f"flashapp init failed ({init.returncode}):\n{init.stdout}\n{init.stderr}", pytrace=False)
 
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    log_path = tmp / "server.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen([str(script), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                                   env=env, cwd=tmp, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        while not _healthy(f"{base}/healthz"):
-            if process.poll() is not None:
-                pytest.fail(f"flashapp serve exited with {process.returncode}:\n{log_path.read_text()}",
-                            pytrace=False)
-            if time.monotonic() > deadline:
-                pytest.fail(f"flashapp serve did not answer /healthz within {SERVER_START_TIMEOUT:.0f}s:\n"
-                            f"{log_path.read_text()}", pytrace=False)
-            time.sleep(0.1)
-        yield base
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+@pytest.fixture(scope="module")
+def live_server(server) -> str:
+    """Base URL of this module's server."""
+    return server.base
 
 
 @pytest.fixture

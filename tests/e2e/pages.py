@@ -1,0 +1,94 @@
+"""Small helpers the browser tests share: logging in, watching a page for errors, the phone-width check."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 375, "height": 812}
+PHONE_OPTIONS = {"viewport": PHONE, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
+TIMEOUT_MS = 10_000
+DECK_SLUG = "back-muscles"
+DECK_TITLE = "Back muscles"
+RATING_NAMES = {1: "Again", 2: "Hard", 3: "Good", 4: "Easy"}
+
+# A document load answered with an error status is logged by Chromium as a console error;
+# the tests expect some of those (a refused form is a 400), so they are not page errors.
+_HTTP_STATUS_MESSAGE = re.compile(r"^Failed to load resource: the server responded with a status of 4\d\d\b")
+
+
+def expect():
+    from playwright.sync_api import expect as playwright_expect
+
+    playwright_expect.set_options(timeout=TIMEOUT_MS)
+    return playwright_expect
+
+
+def watch_errors(page) -> list[str]:
+    """Collect the page's uncaught script errors and console errors (CSP refusals show up there too)."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
+    page.on("console", lambda message: errors.append(f"{page.url}: {message.text}")
+            if message.type == "error" and not _HTTP_STATUS_MESSAGE.match(message.text) else None)
+    return errors
+
+
+def log_in(page, base: str, username: str, password: str, *, tap: bool = False) -> None:
+    """Fill in the log-in form and send it; the caller checks where it lands."""
+    page.goto(f"{base}/login")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    button = page.get_by_role("button", name="Log in")
+    with page.expect_navigation():
+        if tap:
+            button.tap()
+        else:
+            button.click()
+
+
+def assert_fits_phone(page, what: str) -> None:
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"{what} overflows horizontally at {PHONE['width']} px: scrollWidth={width}"
+
+
+@dataclass(frozen=True)
+class Showing:
+    """One card as shown on the study page."""
+
+    card: str
+    question: str
+    token: str
+
+
+def showing(page) -> Showing:
+    expect()(page.locator("#card")).to_be_visible()
+    return Showing(card=page.locator("#card").get_attribute("data-card"),
+                   question=page.locator("#card .question").inner_text().strip(),
+                   token=page.locator("#answer-form input[name=token]").input_value())
+
+
+def answer_shown_card(page, rating: int, *, tap: bool = False) -> Showing:
+    """Reveal the card on the study page and press a rating button; return the showing answered.
+
+    Waits until the next study page (another card, or "All caught up") has loaded.
+    """
+    check = expect()
+    answered = showing(page)
+    reveal = page.locator("summary", has_text="Show answer")
+    button = page.locator("#answer-form button.rating", has_text=RATING_NAMES[rating])
+    if tap:
+        reveal.tap()
+    else:
+        reveal.click()
+    check(page.locator("#answer")).to_be_visible()
+    with page.expect_navigation():
+        with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/answer")) as posted:
+            if tap:
+                button.tap()
+            else:
+                button.click()
+    assert posted.value.status == 303, f"answering {RATING_NAMES[rating]} got HTTP {posted.value.status}"
+    if page.locator("#card").count():
+        check(page.locator("#answer-form input[name=token]")).not_to_have_value(answered.token)
+    return answered

@@ -1,0 +1,262 @@
+"""A teacher and a student at the same time: the teacher on a desktop, the student on a phone.
+
+The teacher makes a class and assigns the bundled deck with a target date; the student signs
+up with the class code (typed loosely), studies by tapping, and shows up on the teacher's
+dashboard. Then the join code is replaced, and the student's password is reset.
+Screenshots of the dashboard, the join poster and the student's home go to screenshots/.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+import pytest
+
+from .pages import (
+    DECK_SLUG,
+    DECK_TITLE,
+    DESKTOP,
+    PHONE_OPTIONS,
+    answer_shown_card,
+    assert_fits_phone,
+    expect,
+    log_in,
+    watch_errors,
+)
+
+pytestmark = pytest.mark.browser
+
+TEACHER = "ms.rivera"
+TEACHER_PASSWORD = "teacher's long passphrase"
+STUDENT = "bo.phone"
+STUDENT_PASSWORD = "student passphrase one"
+STUDENT_NEW_PASSWORD = "student passphrase two"
+SECOND_STUDENT = "cy.late"
+SECOND_PASSWORD = "second student passphrase"
+CLASS_NAME = "Year 10 Biology"
+# Good, Easy, Hard, Good: none of these brings its new card back within the test (Again would, after a minute).
+RATINGS = [3, 4, 2, 3]
+# Join codes are drawn from letters and digits without look-alikes; Z, S and O are never used.
+UNKNOWN_CODE = "zzs-oo0"
+CODE_RE = re.compile(r"[ACDEFGHJKMNPQRTUVWXY34679]{6}")
+
+
+def typed_loosely(code: str) -> str:
+    """A code as a student might type it: lower case, with a hyphen in the middle."""
+    return f"{code[:3].lower()}-{code[3:].lower()}"
+
+
+def join_code_on(page) -> str:
+    code = page.locator(".join-box .code").inner_text().strip()
+    assert CODE_RE.fullmatch(code), f"unexpected join code {code!r}"
+    return code
+
+
+def sign_up(page, base: str, username: str, password: str, code: str, *, tap: bool = False):
+    """Fill in and send the sign-up form; returns the response of the form's POST."""
+    if not page.url.startswith(f"{base}/register"):
+        page.goto(f"{base}/register")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.fill("#confirm", password)
+    page.fill("#class_code", code)
+    button = page.get_by_role("button", name="Create account")
+    with page.expect_response(lambda r: r.request.method == "POST" and "/register" in r.url) as posted:
+        with page.expect_navigation():
+            if tap:
+                button.tap()
+            else:
+                button.click()
+    return posted.value
+
+
+def test_class_flow(server, new_context, screenshots):
+    check = expect()
+    base = server.base
+    target = date.today() + timedelta(days=14)
+    server.install.create_user(TEACHER, TEACHER_PASSWORD, teacher=True)
+
+    teacher = new_context(viewport=DESKTOP, timezone_id="Europe/Amsterdam").new_page()
+    student = new_context(**PHONE_OPTIONS, timezone_id="Europe/London").new_page()
+    page_errors = [watch_errors(teacher), watch_errors(student)]
+
+    # 1. The teacher logs in, makes a class and reads its join code off the dashboard.
+    log_in(teacher, base, TEACHER, TEACHER_PASSWORD)
+    check(teacher).to_have_url(f"{base}/")
+    teacher.get_by_role("navigation", name="Main").get_by_role("link", name="Classes").click()
+    teacher.wait_for_url(f"{base}/teach/")
+    check(teacher.locator("main")).to_contain_text("No classes yet.")
+    teacher.get_by_label("Class name").fill(CLASS_NAME)
+    teacher.get_by_role("button", name="Create class").click()
+    teacher.wait_for_url(re.compile(re.escape(f"{base}/teach/classes/") + r"\d+$"))
+    dashboard_url = teacher.url
+    code = join_code_on(teacher)
+    check(teacher.locator(".flash.success")).to_have_text(
+        f"Class “{CLASS_NAME}” created. Students join with the code {code}.")
+    check(teacher.get_by_role("heading", level=1)).to_have_text(CLASS_NAME)
+    check(teacher.locator("table.roster")).to_have_count(0)
+    check(teacher.locator("main")).to_contain_text("No students yet.")
+
+    # 2. It assigns the bundled deck with a target date.
+    assign = teacher.locator("form.row-form")
+    assign.get_by_label("Deck", exact=True).select_option(label=DECK_TITLE)
+    assign.get_by_label("Every card introduced by (optional)").fill(target.isoformat())
+    assign.get_by_role("button", name="Assign").click()
+    teacher.wait_for_url(dashboard_url)
+    check(teacher.locator(".flash.success")).to_have_text("Deck assigned.")
+    assigned = teacher.locator("section.block", has=teacher.get_by_role("heading", name="Assigned decks"))
+    check(assigned.locator("li")).to_have_count(1)
+    check(assigned.locator("li")).to_contain_text(
+        f"{DECK_TITLE} · every card started by {target.strftime('%d %b %Y')}")
+
+    # 3. On the phone, a wrong code at sign-up is refused with a message, and no account is made.
+    #    (The student arrives as from the poster's QR code: /join?code=... fills the code in.)
+    student.goto(f"{base}/join?code={UNKNOWN_CODE}")
+    check(student).to_have_url(re.compile(re.escape(f"{base}/register?code=")))
+    check(student.locator("#class_code")).to_have_value(UNKNOWN_CODE)
+    response = sign_up(student, base, STUDENT, STUDENT_PASSWORD, UNKNOWN_CODE, tap=True)
+    assert response.status == 400, f"sign-up with an unknown code got HTTP {response.status}"
+    check(student).to_have_url(re.compile(re.escape(f"{base}/register") + r"(\?|$)"))
+    check(student.locator("#class_code-error")).to_have_text(
+        "No class has that code. Check it with your teacher, or leave it empty and join later.")
+    check(student.locator("#class_code")).to_have_attribute("aria-invalid", "true")
+    check(student.locator("#username")).to_have_value(STUDENT)
+
+    # 4. The right code, typed in lower case with a hyphen, is accepted (the same username is
+    #    still free, so the refused attempt made no account).
+    response = sign_up(student, base, STUDENT, STUDENT_PASSWORD, typed_loosely(code), tap=True)
+    check(student).to_have_url(f"{base}/")
+    check(student.locator(".flash.success")).to_have_text(
+        f"Welcome, {STUDENT}. You are a student on this install. You are in {CLASS_NAME}.")
+
+    # 5. The student's home shows the assigned deck first, with the target date.
+    check(student.locator("main h1").first).to_have_text("Assigned to you")
+    first_deck = student.locator("main li.deck").first
+    check(first_deck.locator("xpath=..")).to_have_class(re.compile(r"\bassigned\b"))
+    check(first_deck.get_by_role("heading", level=2)).to_have_text(DECK_TITLE)
+    progress = first_deck.locator("p.target")
+    check(progress).to_contain_text(re.compile(r"\b0 of \d+ cards started"))
+    check(progress).to_contain_text(f"all by {target.strftime('%a %d %b')}")
+    total_cards = int(re.search(r"0 of (\d+) cards started", progress.inner_text()).group(1))
+    assert_fits_phone(student, "the student's home")
+    student.screenshot(path=screenshots / "class-student-home-phone.png", full_page=True)
+
+    # 6. The student studies four cards by tapping: Show answer, then a rating.
+    first_deck.get_by_role("link", name="Study").tap()
+    student.wait_for_url(f"{base}/study/{DECK_SLUG}")
+    questions = []
+    for rating in RATINGS:
+        answered = answer_shown_card(student, rating, tap=True)
+        assert answered.question not in questions, f"the card {answered.question!r} came back"
+        questions.append(answered.question)
+    assert_fits_phone(student, "the study page")
+
+    # 7. The teacher reloads the dashboard: the roster has the student with 4 cards and 4 reviews.
+    teacher.reload()
+    roster = teacher.locator("table.roster tbody tr")
+    check(roster).to_have_count(1)
+    row = roster.filter(has=teacher.get_by_role("link", name=STUDENT, exact=True))
+    cells = row.locator("td")
+    check(cells.nth(1).locator(".num")).to_have_text(f"{len(RATINGS)} / {total_cards}")
+    check(cells.nth(1).get_by_role("img")).to_have_attribute(
+        "aria-label", f"{len(RATINGS)} of {total_cards} cards started")
+    check(cells.nth(2)).to_have_text(str(len(RATINGS)))  # reviews in 7 days
+    check(cells.nth(4)).to_have_text("0")  # due now: every card answered is minutes away at least
+    check(cells.nth(5)).not_to_have_text("never")
+    check(row.locator(".pill")).to_have_count(0)  # not falling behind on the first day
+
+    # ... and the facts the class is forgetting are exactly the cards answered.
+    forgetting = teacher.locator("table.forgetting tbody tr")
+    check(forgetting).to_have_count(len(RATINGS))
+    listed = [text.strip() for text in forgetting.locator("td:first-child a").all_inner_texts()]
+    assert sorted(listed) == sorted(questions), (listed, questions)
+    teacher.screenshot(path=screenshots / "class-dashboard-desktop.png", full_page=True)
+
+    # 8. The same dashboard on the teacher's phone.
+    teacher_phone = new_context(**PHONE_OPTIONS, timezone_id="Europe/Amsterdam").new_page()
+    page_errors.append(watch_errors(teacher_phone))
+    log_in(teacher_phone, base, TEACHER, TEACHER_PASSWORD, tap=True)
+    teacher_phone.goto(dashboard_url)
+    check(teacher_phone.locator("table.roster tbody tr")).to_have_count(1)
+    assert_fits_phone(teacher_phone, "the class dashboard")
+    teacher_phone.screenshot(path=screenshots / "class-dashboard-phone.png", full_page=True)
+
+    # 9. The join poster, to project: the code in large type and a QR code.
+    teacher.get_by_role("link", name="Show join page").click()
+    teacher.wait_for_url(f"{dashboard_url}/join")
+    check(teacher.locator(".poster-code")).to_have_text(code)
+    check(teacher.locator("figure.qr svg")).to_be_visible()
+    check(teacher.locator(".poster-steps .address").first).to_be_visible()
+    teacher.screenshot(path=screenshots / "class-join-poster-desktop.png", full_page=True)
+
+    # 10. The teacher replaces the code; a second student's old code is refused on /join.
+    teacher.get_by_role("link", name="← Back to the class").click()
+    teacher.wait_for_url(dashboard_url)
+    teacher.locator(".join-box").get_by_role("button", name="New code").click()
+    teacher.wait_for_url(dashboard_url)
+    new_code = join_code_on(teacher)
+    assert new_code != code
+    check(teacher.locator(".flash.success")).to_have_text(
+        f"New join code: {new_code}. The old code no longer works.")
+
+    late = new_context(viewport=DESKTOP, timezone_id="Europe/Amsterdam").new_page()
+    page_errors.append(watch_errors(late))
+    response = sign_up(late, base, SECOND_STUDENT, SECOND_PASSWORD, "")
+    check(late).to_have_url(f"{base}/")
+    check(late.locator("main h1").first).to_have_text("Your decks")  # no class, nothing assigned
+    late.get_by_role("navigation", name="Main").get_by_role("link", name="Classes").click()
+    late.wait_for_url(f"{base}/join")
+    late.get_by_label("Class code").fill(code)
+    with late.expect_response(lambda r: r.request.method == "POST" and r.url == f"{base}/join") as posted:
+        late.get_by_role("button", name="Join").click()
+    assert posted.value.status == 400, f"joining with the replaced code got HTTP {posted.value.status}"
+    check(late.locator("#code-error")).to_have_text(
+        "No class has that code. Check it with your teacher: codes can be replaced.")
+    late.get_by_label("Class code").fill(typed_loosely(new_code))
+    late.get_by_role("button", name="Join").click()
+    late.wait_for_url(f"{base}/")
+    check(late.locator(".flash.success")).to_have_text(f"You are in {CLASS_NAME}.")
+    check(late.locator("main h1").first).to_have_text("Assigned to you")
+
+    # 11. The teacher resets the first student's password; the temporary one is shown once.
+    teacher.reload()
+    check(teacher.locator("table.roster tbody tr")).to_have_count(2)
+    teacher.locator("table.roster").get_by_role("link", name=STUDENT, exact=True).click()
+    teacher.wait_for_url(re.compile(re.escape(f"{dashboard_url}/students/") + r"\d+$"))
+    check(teacher.get_by_role("heading", level=1)).to_have_text(STUDENT)
+    teacher.get_by_role("button", name="Reset password").click()
+    check(teacher.get_by_role("heading", level=1)).to_have_text(f"Temporary password for {STUDENT}")
+    temporary = teacher.locator("#temporary-password").inner_text().strip()
+    assert re.fullmatch(r"[a-z0-9]{10}", temporary), f"unexpected temporary password {temporary!r}"
+
+    # The student's page, still open on the phone, is logged out at its next navigation.
+    student.get_by_role("navigation", name="Main").get_by_role("link", name="History").tap()
+    student.wait_for_url(re.compile(re.escape(f"{base}/login")))
+    check(student.locator(".flash")).to_have_text("Log in to continue.")
+    check(student.get_by_role("navigation", name="Main")).to_have_count(0)
+
+    # The old password no longer works; the temporary one only opens the change-password page.
+    student.fill("#username", STUDENT)
+    student.fill("#password", STUDENT_PASSWORD)
+    student.get_by_role("button", name="Log in").tap()
+    check(student.locator("#password-error")).to_have_text("That username and password do not match an account.")
+    log_in(student, base, STUDENT, temporary, tap=True)
+    check(student).to_have_url(f"{base}/account/password")
+    check(student.locator(".flash")).to_have_text(
+        "Choose a new password to continue: the one you logged in with was temporary.")
+    student.goto(f"{base}/study/{DECK_SLUG}")
+    check(student).to_have_url(f"{base}/account/password")
+    student.fill("#current", temporary)
+    student.fill("#password", STUDENT_NEW_PASSWORD)
+    student.fill("#confirm", STUDENT_NEW_PASSWORD)
+    student.get_by_role("button", name="Change password").tap()
+    student.wait_for_url(f"{base}/")
+    check(student.locator(".flash.success")).to_have_text(
+        "Your password is changed. Other devices must log in again.")
+    check(student.locator("main h1").first).to_have_text("Assigned to you")
+    check(student.locator("main li.deck").first.locator("p.target")).to_contain_text(
+        f"{len(RATINGS)} of {total_cards} cards started")
+
+    for collected in page_errors:
+        assert not collected, collected

@@ -1,0 +1,334 @@
+"""Card text is untrusted: a deck full of markup must show up as literal text, never run.
+
+A hostile facts file is built into this module's database with `flashapp deck build`. A student
+studies it and reads the history, a teacher reads the dashboard and every card's page, all in
+real Chromium with the page's Content-Security-Policy bypassed, so that only escaping stands
+between the text and the page. The other test shows that normal pages need nothing the CSP
+forbids: no inline script or style is refused anywhere.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from .pages import (
+    DECK_SLUG,
+    DESKTOP,
+    answer_shown_card,
+    expect,
+    log_in,
+    watch_errors,
+)
+
+pytestmark = pytest.mark.browser
+
+TEACHER = "mr.okafor"
+TEACHER_PASSWORD = "teacher passphrase here"
+STUDENT = "dee.student"
+STUDENT_PASSWORD = "student passphrase here"
+CLASS_NAME = "Period 3"
+
+PWN_SCRIPT = "<script>window.__pwned=1</script>"
+PWN_IMG = '<img src=x onerror="window.__pwned=1">'
+PWN_LINK = '<a href="javascript:window.__pwned=1">click me</a>'
+PWN_SVG = '"><svg onload=alert(1)>'
+HOSTILE = [PWN_SCRIPT, PWN_IMG, PWN_LINK, PWN_SVG]
+
+HOSTILE_SLUG = "untrusted-text"
+HOSTILE_TITLE = 'Untrusted <b>text</b> & "quotes"'
+HOSTILE_SOURCE = f"A web page that says {PWN_SCRIPT}"
+QUESTION = "What does this markup do: {subject}"
+# Each fact puts a different hostile string in its subject (the question), object (the answer)
+# and explanation, so every string is seen in every place.
+FACTS = [
+    {"id": "script", "subject": PWN_SCRIPT, "object": PWN_IMG, "explanation": PWN_LINK},
+    {"id": "img", "subject": PWN_IMG, "object": PWN_LINK, "explanation": PWN_SVG},
+    {"id": "link", "subject": PWN_LINK, "object": PWN_SVG, "explanation": PWN_SCRIPT},
+    {"id": "svg", "subject": PWN_SVG, "object": PWN_SCRIPT, "explanation": PWN_IMG},
+]
+CARDS = {QUESTION.format(subject=f["subject"]): f for f in FACTS}
+
+# Records every CSP refusal the page reports, before any of the page's own code runs.
+RECORD_CSP_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', event => {
+  window.__cspViolations.push({directive: event.violatedDirective, blocked: event.blockedURI,
+                               sample: event.sample, source: event.sourceFile + ':' + event.lineNumber});
+}, true);
+"""
+
+# Markup that would only be in the page if card text had been parsed as HTML.
+INJECTED_ELEMENTS = """() => {
+  const found = [];
+  for (const element of document.querySelectorAll('*')) {
+    for (const attribute of element.attributes) {
+      if (/^on/i.test(attribute.name)) { found.push(`${element.tagName} ${attribute.name}`); }
+      if (/^\\s*javascript:/i.test(attribute.value)) { found.push(`${element.tagName} ${attribute.name}=javascript:`); }
+    }
+    if (element.tagName === 'SCRIPT' && !element.src) { found.push('inline SCRIPT'); }
+    if (element.tagName === 'IMG') { found.push(`IMG src=${element.getAttribute('src')}`); }
+  }
+  return found;
+}"""
+
+
+def hostile_deck_file(folder):
+    spec = {
+        "deck": {"slug": HOSTILE_SLUG, "title": HOSTILE_TITLE, "source": HOSTILE_SOURCE,
+                 "sections": {"markup": "Markup"}},
+        "relations": {"markup": {"forward": QUESTION, "answer": "{object}"}},
+        "facts": [dict(relation="markup", section="markup", **fact) for fact in FACTS],
+    }
+    path = folder / f"{HOSTILE_SLUG}.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def classroom(server, browser, tmp_path_factory):
+    """The hostile deck built into the running server's database, and a class with one student.
+
+    Returns the class dashboard's URL.
+    """
+    built = server.flashapp("deck", "build", hostile_deck_file(tmp_path_factory.mktemp("hostile-deck")))
+    assert f"{HOSTILE_SLUG}: {len(FACTS)} notes added" in built.stdout, built.stdout
+    server.install.create_user(TEACHER, TEACHER_PASSWORD, teacher=True)
+    server.install.create_user(STUDENT, STUDENT_PASSWORD)
+
+    context = browser.new_context(viewport=DESKTOP)
+    try:
+        page = context.new_page()
+        log_in(page, server.base, TEACHER, TEACHER_PASSWORD)
+        page.goto(f"{server.base}/teach/")
+        page.get_by_label("Class name").fill(CLASS_NAME)
+        page.get_by_role("button", name="Create class").click()
+        page.wait_for_url(re.compile(r"/teach/classes/\d+$"))
+        dashboard = page.url
+        code = page.locator(".join-box .code").inner_text().strip()
+        context.clear_cookies()
+        log_in(page, server.base, STUDENT, STUDENT_PASSWORD)
+        page.goto(f"{server.base}/join")
+        page.get_by_label("Class code").fill(code)
+        page.get_by_role("button", name="Join").click()
+        page.wait_for_url(f"{server.base}/")
+        expect()(page.locator(".flash.success")).to_have_text(f"You are in {CLASS_NAME}.")
+    finally:
+        context.close()
+    return dashboard
+
+
+class Watcher:
+    """A page's dialogs, script errors and CSP refusals, and checks that nothing in it was injected."""
+
+    def __init__(self, page):
+        self.page = page
+        self.dialogs: list[str] = []
+        self.errors = watch_errors(page)
+        page.on("dialog", self._dialog)
+
+    def _dialog(self, dialog):
+        self.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    def assert_safe(self, where: str) -> None:
+        page = self.page
+        page.wait_for_load_state()
+        assert page.evaluate("typeof window.__pwned") == "undefined", f"card text ran as script on {where}"
+        assert page.evaluate(INJECTED_ELEMENTS) == [], f"card text became markup on {where}"
+        assert not self.dialogs, f"a dialog opened on {where}: {self.dialogs}"
+
+    def click_literal_links(self, where: str) -> int:
+        """Click every visible literal "click me"; each click must leave the page as it was."""
+        page = self.page
+        url = page.url
+        texts = page.get_by_text("click me")
+        clicked = 0
+        for index in range(texts.count()):
+            text = texts.nth(index)
+            if not text.is_visible():
+                continue
+            text.click()
+            clicked += 1
+            page.wait_for_timeout(100)
+            assert page.url == url, f"clicking the literal 'click me' on {where} went to {page.url}"
+            self.assert_safe(f"{where}, after clicking 'click me'")
+        return clicked
+
+    def csp_violations(self) -> list[dict]:
+        # Violation reports are queued as tasks; give the page a moment to deliver them.
+        self.page.wait_for_timeout(150)
+        return self.page.evaluate("window.__cspViolations")
+
+
+def test_card_text_is_shown_as_text(server, classroom, new_context):
+    check = expect()
+    base = server.base
+    # Bypass the CSP: it would stop injected script anyway, and these checks are about escaping.
+    student = new_context(viewport=DESKTOP, bypass_csp=True).new_page()
+    watcher = Watcher(student)
+
+    # The student's decks list the hostile deck under its literal title.
+    log_in(student, base, STUDENT, STUDENT_PASSWORD)
+    check(student).to_have_url(f"{base}/")
+    deck = student.locator("li.deck", has=student.get_by_role("heading", name=HOSTILE_TITLE, exact=True))
+    check(deck).to_have_count(1)
+    watcher.assert_safe("the decks page")
+
+    # The study page: every question, answer and explanation is the literal text.
+    deck.get_by_role("link", name="Study").click()
+    student.wait_for_url(f"{base}/study/{HOSTILE_SLUG}")
+    assert student.title() == f"{HOSTILE_TITLE} · flashapp"
+    check(student.locator(".study-head .back")).to_have_text(f"← {HOSTILE_TITLE}")
+    seen = []
+    clicks = 0
+    for _ in CARDS:
+        watcher.assert_safe(f"the study page for card {len(seen) + 1}")
+        question = student.locator("#card .question").inner_text().strip()
+        assert question in CARDS, f"unexpected question {question!r}"
+        fact = CARDS[question]
+        student.locator("summary", has_text="Show answer").click()
+        check(student.locator("#answer")).to_have_text(fact["object"])
+        check(student.locator("#card .explanation")).to_have_text(fact["explanation"])
+        check(student.locator("#card .explanation")).to_be_visible()
+        watcher.assert_safe(f"the study page for {question!r}, answer shown")
+        clicks += watcher.click_literal_links(f"the study page for {question!r}")
+        check(student.locator("#answer")).to_be_visible()
+        student.locator("summary", has_text="Show answer").evaluate("summary => summary.parentElement.open = false")
+        seen.append(answer_shown_card(student, 3).question)
+    assert sorted(seen) == sorted(CARDS)
+    # Three of the four cards show the literal link (in the question, the answer or the explanation).
+    assert clicks == 3, f"'click me' was clicked {clicks} times on the study pages"
+    # Nothing new is left; a learning card may be shown a little early, as Anki does.
+    check(student.locator("#done, #card").first).to_be_visible()
+    if student.locator("#card").count():
+        assert student.locator("#card .question").inner_text().strip() in CARDS
+    watcher.assert_safe("the study page after the last new card")
+
+    # The history: the four questions, literally, under the literal deck title.
+    student.get_by_role("navigation", name="Main").get_by_role("link", name="History").click()
+    student.wait_for_url(f"{base}/history")
+    rows = student.locator("table.history tbody tr")
+    check(rows).to_have_count(len(CARDS))
+    listed = student.evaluate("""() => [...document.querySelectorAll('table.history td.question')].map(td => [
+        td.firstChild.textContent.trim(), td.querySelector('.deck-name').textContent])""")
+    assert sorted(listed) == sorted([q, HOSTILE_TITLE] for q in CARDS)
+    watcher.assert_safe("the history page")
+    assert watcher.click_literal_links("the history page") == 1
+
+    # The teacher: the dashboard's forgetting table and each card's page.
+    teacher = new_context(viewport=DESKTOP, bypass_csp=True).new_page()
+    teacher_watcher = Watcher(teacher)
+    log_in(teacher, base, TEACHER, TEACHER_PASSWORD)
+    teacher.goto(classroom)
+    check(teacher.locator("table.forgetting tbody tr").first).to_be_visible()
+    forgetting = dict(teacher.evaluate("""() => [...document.querySelectorAll('table.forgetting tbody tr')].map(tr => [
+        tr.querySelector('td a').textContent, [tr.querySelector('td .deck-name').textContent,
+                                              tr.querySelector('td a').getAttribute('href')]])"""))
+    for question, fact in CARDS.items():
+        assert question in forgetting, f"{question!r} is missing from the forgetting table: {list(forgetting)}"
+        assert forgetting[question][0] == fact["object"]
+    teacher_watcher.assert_safe("the class dashboard")
+
+    # The student's page lists the same questions.
+    teacher.locator("table.roster").get_by_role("link", name=STUDENT, exact=True).click()
+    teacher.wait_for_url(re.compile(r"/students/\d+$"))
+    check(teacher.locator("table.history tbody tr")).to_have_count(len(CARDS))
+    for question in CARDS:
+        check(teacher.locator("table.history td.question", has_text=question)).to_have_count(1)
+    teacher_watcher.assert_safe("the student's page")
+    assert teacher_watcher.click_literal_links("the student's page") == 1
+
+    for question, fact in CARDS.items():
+        where = f"the card page for {question!r}"
+        teacher.goto(base + forgetting[question][1])
+        check(teacher.locator("h1.question")).to_have_text(question)
+        check(teacher.locator("article .answer")).to_have_text(fact["object"])
+        check(teacher.locator("article .explanation")).to_have_text(fact["explanation"])
+        check(teacher.locator("article .card-meta")).to_contain_text(HOSTILE_TITLE)
+        facts = dict(zip(teacher.locator("dl.facts dt").all_inner_texts(),
+                         teacher.locator("dl.facts dd").all_inner_texts()))
+        assert facts["Subject"] == fact["subject"], where
+        assert facts["Object"] == fact["object"], where
+        assert facts["Source"] == f"Stated in {HOSTILE_SOURCE}", where
+        teacher_watcher.assert_safe(where)
+        clicked = teacher_watcher.click_literal_links(where)
+        assert clicked >= (1 if PWN_LINK in fact.values() else 0), where
+
+    # Every hostile string was on screen as text somewhere above; nothing ran, nothing errored.
+    for collected in (watcher.errors, teacher_watcher.errors):
+        assert not collected, collected
+
+
+def test_normal_pages_raise_no_csp_violations(server, classroom, new_context):
+    check = expect()
+    base = server.base
+    student_context = new_context(viewport=DESKTOP)
+    student_context.add_init_script(RECORD_CSP_VIOLATIONS)
+    student = student_context.new_page()
+    watching = Watcher(student)
+
+    def assert_no_violations(watcher: Watcher, where: str, response=None) -> None:
+        page = watcher.page
+        if response is not None:
+            policy = response.headers.get("content-security-policy", "")
+            assert "default-src 'self'" in policy, f"{where} was served without the CSP: {policy!r}"
+        assert watcher.csp_violations() == [], f"the CSP refused something on {where}"
+        watcher.assert_safe(where)
+        assert page.url.startswith(base)
+
+    # Before logging in: the log-in and sign-up pages (the latter runs timezone.js).
+    assert_no_violations(watching, "the log-in page", student.goto(f"{base}/login"))
+    assert_no_violations(watching, "the sign-up page", student.goto(f"{base}/register"))
+    check(student.locator("#time_zone")).to_have_value(re.compile(r".+/.+|UTC"))
+
+    log_in(student, base, STUDENT, STUDENT_PASSWORD)
+    assert_no_violations(watching, "the decks page", student.goto(f"{base}/"))
+    assert_no_violations(watching, "the study page", student.goto(f"{base}/study/{DECK_SLUG}"))
+    answer_shown_card(student, 3)
+    assert_no_violations(watching, "the study page after an answer")
+    student.keyboard.press("Space")  # study.js reveals the answer: proof that the page's own script runs
+    check(student.locator("#answer")).to_be_visible()
+    check(student.locator('button[data-key="3"]')).to_be_focused()
+    assert_no_violations(watching, "the study page, answer shown by the keyboard")
+    with student.expect_navigation():
+        student.keyboard.press("4")
+    assert_no_violations(watching, "the study page after a keyboard answer")
+    assert_no_violations(watching, "the history page", student.goto(f"{base}/history"))
+    check(student.locator("table.history tbody tr").first).to_be_visible()
+    assert_no_violations(watching, "the account page", student.goto(f"{base}/account"))
+    assert_no_violations(watching, "the classes page", student.goto(f"{base}/join"))
+
+    teacher_context = new_context(viewport=DESKTOP)
+    teacher_context.add_init_script(RECORD_CSP_VIOLATIONS)
+    teacher = teacher_context.new_page()
+    teaching = Watcher(teacher)
+    log_in(teacher, base, TEACHER, TEACHER_PASSWORD)
+    assert_no_violations(teaching, "the teacher's classes", teacher.goto(f"{base}/teach/"))
+    assert_no_violations(teaching, "the class dashboard", teacher.goto(classroom))
+    check(teacher.locator("table.roster svg.bar")).not_to_have_count(0)
+    check(teacher.locator("table.forgetting tbody tr")).not_to_have_count(0)
+    card_link = teacher.locator("table.forgetting tbody tr td a").first.get_attribute("href")
+    assert_no_violations(teaching, "the join poster", teacher.goto(f"{classroom}/join"))
+    check(teacher.locator("figure.qr svg")).to_be_visible()
+    assert_no_violations(teaching, "a card page", teacher.goto(base + card_link))
+    teacher.goto(classroom)
+    teacher.locator("table.roster").get_by_role("link", name=STUDENT, exact=True).click()
+    teacher.wait_for_url(re.compile(r"/students/\d+$"))
+    assert_no_violations(teaching, "a student's page")
+
+    for collected in (watching.errors, teaching.errors):
+        assert not collected, collected
+
+    # The recorder itself works: an inline script added to the page is refused and reported.
+    teacher.evaluate("""() => {
+        const script = document.createElement('script');
+        script.textContent = 'window.__inlineRan = 1';
+        document.body.append(script);
+    }""")
+    violations = teaching.csp_violations()
+    assert teacher.evaluate("typeof window.__inlineRan") == "undefined"
+    assert [v["directive"] for v in violations] == ["script-src-elem"], violations
+    assert any("Content Security Policy" in error for error in teaching.errors), teaching.errors

@@ -1,0 +1,164 @@
+"""`flashapp backup` and `flashapp restore`, and the daily backups `flashapp serve` starts."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from flashapp import db
+from flashapp.accounts import register_user
+from flashapp.backup import list_backups
+from flashapp.backup_schedule import start_daily_backups
+from flashapp.database import make_engine
+from flashapp.models import User
+
+
+def add_user(app, name: str) -> None:
+    with app.app_context():
+        register_user(db.session, username=name, password="long enough")
+        db.session.commit()
+        db.session.remove()
+
+
+def usernames(app) -> set[str]:
+    with app.app_context():
+        names = set(db.session.scalars(select(User.username)))
+        db.session.remove()
+    return names
+
+
+def database_file(app) -> Path:
+    with app.app_context():
+        return Path(db.engine.url.database)
+
+
+def quiesce(app) -> None:
+    """Close the app's pooled connections, as a stopped server would have."""
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def is_sqlite(database_url: str) -> bool:
+    return database_url.startswith("sqlite")
+
+
+def test_backup_writes_a_checked_copy_to_the_instance_folder(app, runner, database_url, tmp_path):
+    if not is_sqlite(database_url):
+        result = runner.invoke(args=["backup"])
+        assert result.exit_code == 1
+        assert "The database is PostgreSQL: back it up with pg_dump" in result.output
+        return
+    add_user(app, "ada")
+    result = runner.invoke(args=["backup"])
+    assert result.exit_code == 0, result.output
+    match = re.fullmatch(r"Backup written to (.+flashapp-\d{8}-\d{6}\.sqlite)\n", result.output)
+    assert match, result.output
+    written = Path(match.group(1))
+    assert written.parent == Path(app.instance_path) / "backups"
+    engine = make_engine(f"sqlite:///{written}")
+    with engine.connect() as connection:
+        assert set(connection.exec_driver_sql("SELECT username FROM user").scalars()) == {"ada"}
+    engine.dispose()
+
+    elsewhere = tmp_path / "usb-stick"
+    result = runner.invoke(args=["backup", "--to", str(elsewhere)])
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in elsewhere.iterdir()] == [Path(result.output.split()[-1]).name]
+
+
+def test_restore_brings_back_a_backup_and_saves_what_it_replaced(app, runner, database_url):
+    if not is_sqlite(database_url):
+        result = runner.invoke(args=["restore", __file__])
+        assert result.exit_code == 1 and "pg_restore" in result.output
+        return
+    add_user(app, "ada")
+    backup = Path(runner.invoke(args=["backup"]).output.split()[-1])
+    add_user(app, "bob")
+    result = runner.invoke(args=["restore", str(backup)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == f"Restored {backup} into {database_file(app)}."
+    saved = Path(re.fullmatch(r"The database it replaced was saved as (.+)\.", lines[1]).group(1))
+    assert saved.name.startswith("flashapp-before-restore-")
+    assert lines[2] == "Run `flashapp init` (it brings an older backup up to date), then start the server again."
+    assert usernames(app) == {"ada"}
+    # The saved database is a backup like any other: restoring it undoes the restore.
+    assert runner.invoke(args=["restore", str(saved)]).exit_code == 0
+    assert usernames(app) == {"ada", "bob"}
+    assert runner.invoke(args=["check"]).exit_code == 0
+
+
+@pytest.mark.parametrize("damage", ["truncate", "text"])
+def test_restore_refuses_a_damaged_file_and_changes_nothing(app, runner, database_url, tmp_path, damage):
+    if not is_sqlite(database_url):
+        pytest.skip("restore handles SQLite files; PostgreSQL uses pg_restore")
+    add_user(app, "ada")
+    backup = Path(runner.invoke(args=["backup"]).output.split()[-1])
+    bad = tmp_path / "bad.sqlite"
+    data = backup.read_bytes()
+    bad.write_bytes(data[: len(data) // 3] if damage == "truncate" else b"hello\n")
+    quiesce(app)
+    database = database_file(app)
+    before = {p.name: p.read_bytes() for p in database.parent.iterdir() if p.is_file()}
+    result = runner.invoke(args=["restore", str(bad)])
+    assert result.exit_code == 1
+    reason = "is damaged" if damage == "truncate" else "is not an SQLite database"
+    assert f"Error: Restore refused: {bad} {reason}" in result.output
+    assert result.output.rstrip().endswith("Nothing was changed.")
+    assert {p.name: p.read_bytes() for p in database.parent.iterdir() if p.is_file()} == before
+    assert not list((Path(app.instance_path) / "backups").glob("flashapp-before-restore-*"))
+    assert usernames(app) == {"ada"}
+
+
+def test_restore_refuses_while_the_server_has_the_database_open(app, runner, database_url):
+    if not is_sqlite(database_url):
+        pytest.skip("restore handles SQLite files; PostgreSQL uses pg_restore")
+    backup = Path(runner.invoke(args=["backup"]).output.split()[-1])
+    add_user(app, "ada")
+    server = make_engine(f"sqlite:///{database_file(app)}")
+    with server.connect() as connection:
+        connection.exec_driver_sql("SELECT 1")
+        result = runner.invoke(args=["restore", str(backup)])
+    server.dispose()
+    assert result.exit_code == 1
+    assert "is in use: stop the server (`flashapp serve`)" in result.output
+    assert "Nothing was changed." in result.output
+    assert usernames(app) == {"ada"}
+
+
+def test_daily_backups_make_todays_backup_once(app, database_url):
+    stop = threading.Event()
+    thread = start_daily_backups(app, interval_seconds=0.05, stop=stop)
+    if not is_sqlite(database_url):
+        assert thread is None
+        return
+    folder = Path(app.instance_path) / "backups"
+    try:
+        deadline = time.monotonic() + 10
+        while not list_backups(folder) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)  # a few more rounds: today's backup exists, nothing more is made
+    finally:
+        stop.set()
+        thread.join(5)
+    assert not thread.is_alive() and thread.daemon
+    assert len(list_backups(folder)) == 1
+
+
+def test_serve_starts_the_daily_backups_before_serving(app, runner, monkeypatch):
+    import waitress
+
+    from flashapp import cli
+
+    calls = []
+    monkeypatch.setattr(cli, "start_daily_backups", lambda served: calls.append(("backups", served)))
+    monkeypatch.setattr(waitress, "serve", lambda served, **options: calls.append(("serve", served)))
+    result = runner.invoke(args=["serve", "--port", "5999"])
+    assert result.exit_code == 0, result.output
+    assert calls == [("backups", app), ("serve", app)]

@@ -1,0 +1,289 @@
+"""The consistency check: card states against their review logs, orphaned rows, repair in one transaction.
+
+Domain tests on a session (SQLite, and PostgreSQL when configured), then `flashapp check` through the CLI.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from fsrs import Rating
+from sqlalchemy import delete, event, func, select, text, update
+
+from flashapp import consistency
+from flashapp.accounts import register_user
+from flashapp.consistency import (
+    ORPHAN_CARD,
+    ORPHAN_REVIEWS,
+    ORPHAN_STATE,
+    REVIEWS_WITHOUT_STATE,
+    STATE_MISMATCH,
+    STATE_WITHOUT_REVIEWS,
+    check_database,
+)
+from flashapp.decksource import parse_deck_text
+from flashapp.generation import build_deck
+from flashapp.models import Card, CardState, Note, ReviewLog, User
+from flashapp.scheduling import answer_card, card_reviews, make_scheduler, replay
+from tests.unit.test_scheduling import FACTS, T0
+
+RATINGS = [Rating.Good, Rating.Again, Rating.Good, Rating.Easy, Rating.Hard, Rating.Good]
+
+
+@pytest.fixture
+def scheduler():
+    return make_scheduler(enable_fuzzing=False)
+
+
+def study(session, scheduler, *, users=("ada", "bob"), cards=4, answers=3) -> None:
+    """Each user answers the first `cards` cards `answers` times (one review for the last card)."""
+    deck_cards = list(session.scalars(select(Card).order_by(Card.position)))[:cards]
+    for u, name in enumerate(users):
+        user = register_user(session, username=name, password="long enough")
+        session.flush()
+        for c, card in enumerate(deck_cards):
+            count = 1 if c == len(deck_cards) - 1 else answers
+            at = T0 + timedelta(minutes=u)
+            for n in range(count):
+                answer_card(session, scheduler, user_id=user.id, card_id=card.id,
+                            rating=RATINGS[(u + c + n) % len(RATINGS)], token=f"{name}-{card.id}-{n}", now=at)
+                at += timedelta(days=1 + 2 * n, minutes=c)
+    session.commit()
+
+
+@pytest.fixture
+def studied(session, scheduler):
+    build_deck(session, parse_deck_text(FACTS, "numbers.yaml"), now=T0)
+    session.commit()
+    study(session, scheduler)
+    return session
+
+
+def kinds(report) -> list[str]:
+    return sorted(p.kind for p in report.problems)
+
+
+def state_of(session, username: str, position: int) -> CardState:
+    user_id = session.scalar(select(User.id).where(User.username == username))
+    card_id = session.scalar(select(Card.id).where(Card.position == position))
+    return session.scalar(select(CardState).where(CardState.user_id == user_id, CardState.card_id == card_id))
+
+
+def without_foreign_keys(session, *statements: str) -> None:
+    """Run raw SQL with foreign keys not enforced, as a careless hand edit of the database would."""
+    engine = session.get_bind()
+    session.commit()
+    if engine.dialect.name == "sqlite":
+        raw = engine.raw_connection()
+        try:
+            connection = raw.driver_connection
+            connection.execute("PRAGMA foreign_keys=OFF")
+            for statement in statements:
+                connection.execute(statement)
+            connection.execute("PRAGMA foreign_keys=ON")
+        finally:
+            raw.close()
+        return
+    with engine.connect() as connection:
+        try:
+            connection.execute(text("SET LOCAL session_replication_role = replica"))
+        except Exception:  # not a superuser: foreign keys cannot be switched off here
+            pytest.skip("needs a PostgreSQL superuser to write rows that break foreign keys")
+        for statement in statements:
+            connection.execute(text(statement))
+        connection.commit()
+
+
+def test_a_consistent_database_reports_nothing(studied, scheduler):
+    report = check_database(studied, scheduler, fix=False)
+    assert report.problems == [] and report.ok and not report.fixed
+    assert report.states_checked == 8 and report.reviews_checked == 2 * (3 * 3 + 1)
+    assert not studied.in_transaction()
+
+
+def test_the_check_compares_each_field_with_the_replay(studied, scheduler):
+    state = state_of(studied, "ada", 0)
+    studied.execute(update(CardState).where(CardState.id == state.id).values(stability=state.stability + 1e-12))
+    studied.commit()
+    assert check_database(studied, scheduler, fix=False).problems == []  # within the float tolerance
+    for field, value in [("stability", state.stability + 0.5), ("difficulty", state.difficulty - 0.1),
+                         ("step", 7), ("due", state.due + timedelta(seconds=1)),
+                         ("last_review", state.last_review - timedelta(days=1)), ("state", state.state % 3 + 1)]:
+        original = getattr(state, field)
+        studied.execute(update(CardState).where(CardState.id == state.id).values({field: value}))
+        studied.commit()
+        report = check_database(studied, scheduler, fix=False)
+        assert kinds(report) == [STATE_MISMATCH], field
+        assert f"card state {state.id} " in report.problems[0].message
+        assert f"{field} " in report.problems[0].message
+        studied.execute(update(CardState).where(CardState.id == state.id).values({field: original}))
+        studied.commit()
+    assert check_database(studied, scheduler, fix=False).problems == []
+
+
+def tamper(session) -> dict:
+    """Change a stability, delete a card's last review, delete a card's only review, delete a state."""
+    changed = state_of(session, "ada", 0)
+    session.execute(update(CardState).where(CardState.id == changed.id).values(stability=changed.stability * 2))
+    shortened = state_of(session, "ada", 1)
+    last = card_reviews(session, user_id=shortened.user_id, card_id=shortened.card_id)[-1]
+    session.execute(delete(ReviewLog).where(ReviewLog.id == last.id))
+    lonely = state_of(session, "bob", 3)
+    session.execute(delete(ReviewLog).where(ReviewLog.user_id == lonely.user_id,
+                                            ReviewLog.card_id == lonely.card_id))
+    missing = state_of(session, "bob", 2)
+    session.execute(delete(CardState).where(CardState.id == missing.id))
+    ids = {"changed": changed.id, "shortened": shortened.id, "lonely": lonely.id,
+           "missing": (missing.user_id, missing.card_id)}
+    session.commit()
+    return ids
+
+
+def test_tampering_is_reported_and_nothing_is_changed_without_fix(studied, scheduler):
+    ids = tamper(studied)
+    report = check_database(studied, scheduler, fix=False)
+    assert kinds(report) == sorted([STATE_MISMATCH, STATE_MISMATCH, STATE_WITHOUT_REVIEWS, REVIEWS_WITHOUT_STATE])
+    messages = "\n".join(p.message for p in report.problems)
+    assert f"card state {ids['changed']} " in messages and "stability" in messages
+    assert f"card state {ids['lonely']} " in messages and "has no reviews" in messages
+    user_id, card_id = ids["missing"]
+    assert f"user {user_id}, card {card_id} has 3 reviews but no card state" in messages
+    assert not report.ok and report.repaired == [] and len(report.unfixed) == 4
+    assert check_database(studied, scheduler, fix=False).problems == report.problems  # nothing was changed
+
+
+def test_orphaned_rows_are_reported(studied, scheduler):
+    ada = studied.scalar(select(User.id).where(User.username == "ada"))
+    card = studied.scalar(select(Card).where(Card.position == 5))
+    without_foreign_keys(
+        studied,
+        "INSERT INTO review_log (user_id, card_id, rating, reviewed_at, state_before, due, token) "
+        "VALUES (999, 1, 3, '2026-03-02 09:00:00', 0, '2026-03-02 09:10:00', 'orphan-1')",
+        f"UPDATE card_state SET card_id = 998 WHERE user_id = {ada} AND card_id = "
+        f"(SELECT id FROM card WHERE position = 1)",
+        f"DELETE FROM note WHERE id = {card.note_id}",
+    )
+    report = check_database(studied, scheduler, fix=False)
+    messages = "\n".join(p.message for p in report.problems)
+    assert ORPHAN_REVIEWS in kinds(report) and "belongs to user 999, who does not exist" in messages
+    assert ORPHAN_STATE in kinds(report) and "belongs to card 998, which does not exist" in messages
+    assert ORPHAN_CARD in kinds(report) and f"card {card.id} ({card.key}) points at a missing note" in messages
+    # The moved state leaves its reviews without a state.
+    assert REVIEWS_WITHOUT_STATE in kinds(report)
+
+
+def count_commits(session) -> list:
+    commits = []
+    event.listen(session.get_bind(), "commit", lambda connection: commits.append(1))
+    return commits
+
+
+def test_fix_repairs_everything_in_one_transaction_and_a_second_run_finds_nothing(studied, scheduler):
+    tamper(studied)
+    without_foreign_keys(
+        studied,
+        "INSERT INTO review_log (user_id, card_id, rating, reviewed_at, state_before, due, token) "
+        "VALUES (999, 1, 3, '2026-03-02 09:00:00', 0, '2026-03-02 09:10:00', 'orphan-1')",
+        "INSERT INTO note (deck_id, key, relation, subject, object, section, supplemented, explanation, position, "
+        "retired, updated_at) VALUES (999, 'gone/x', 'square', 'x', 'y', 'main', false, '', 0, false, "
+        "'2026-03-02 09:00:00')",
+    )
+    commits = count_commits(studied)
+    report = check_database(studied, scheduler, fix=True)
+    assert report.fixed and report.ok and len(report.repaired) == len(report.problems) == 6
+    assert len(commits) == 1
+    assert check_database(studied, scheduler, fix=True).problems == []
+    assert len(commits) == 1  # nothing to fix: nothing committed
+    # Every state now is the replay of its reviews, and every review has its state.
+    states = list(studied.scalars(select(CardState)))
+    assert len(states) == studied.scalar(select(func.count()).select_from(
+        select(ReviewLog.user_id, ReviewLog.card_id).distinct().subquery()))
+    for state in states:
+        replayed = replay(scheduler, state.card_id, card_reviews(studied, user_id=state.user_id,
+                                                                card_id=state.card_id))
+        assert (state.state, state.step, state.stability, state.difficulty, state.due, state.last_review) == (
+            replayed.state.value, replayed.step, replayed.stability, replayed.difficulty, replayed.due,
+            replayed.last_review)
+    assert studied.scalar(select(func.count()).where(ReviewLog.user_id == 999)) == 0
+    assert studied.scalar(select(func.count()).where(Note.key == "gone/x")) == 0
+
+
+def test_a_fix_that_fails_half_way_changes_nothing(studied, scheduler, monkeypatch):
+    tamper(studied)
+    before = check_database(studied, scheduler, fix=False).problems
+    calls = []
+
+    def failing_store(state, card):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("disk full")
+        original(state, card)
+
+    original = consistency.store_state
+    monkeypatch.setattr(consistency, "store_state", failing_store)
+    with pytest.raises(RuntimeError, match="disk full"):
+        check_database(studied, scheduler, fix=True)
+    monkeypatch.undo()
+    studied.expire_all()
+    assert check_database(studied, scheduler, fix=False).problems == before
+
+
+def test_the_check_refuses_a_session_in_the_middle_of_a_transaction(studied, scheduler):
+    studied.scalar(select(func.count(User.id)))
+    with pytest.raises(RuntimeError, match="no transaction in progress"):
+        check_database(studied, scheduler, fix=False)
+    studied.rollback()
+
+
+# --- `flashapp check` --------------------------------------------------------------------------
+
+@pytest.fixture
+def studied_app(built_app):
+    from flashapp import db
+
+    with built_app.app_context():
+        study(db.session, built_app.extensions["flashapp.scheduler"], cards=3)
+        db.session.remove()
+    return built_app
+
+
+def test_check_command_reports_fixes_and_then_finds_nothing(studied_app):
+    from flashapp import db
+
+    runner = studied_app.test_cli_runner()
+    clean = runner.invoke(args=["check"])
+    assert clean.exit_code == 0, clean.output
+    assert clean.output == "Checked 6 card states and 14 reviews.\nNo problems found.\n"
+
+    with studied_app.app_context():
+        state = db.session.scalar(select(CardState).order_by(CardState.id).limit(1))
+        state_id, user_id, card_id = state.id, state.user_id, state.card_id
+        db.session.execute(update(CardState).where(CardState.id == state_id).values(stability=42.0))
+        db.session.commit()
+        db.session.remove()
+    found = runner.invoke(args=["check"])
+    assert found.exit_code == 1
+    assert "Found 1 problem:" in found.output
+    assert f"  - card state {state_id} (user {user_id}, card {card_id}) differs from its" in found.output
+    assert "stability 42.0 (reviews give" in found.output
+    assert "1 problem can be fixed with `flashapp check --fix`." in found.output
+
+    fixed = runner.invoke(args=["check", "--fix"])
+    assert fixed.exit_code == 0, fixed.output
+    assert "Fixed 1 problem in one transaction." in fixed.output
+    again = runner.invoke(args=["check", "--fix"])
+    assert again.exit_code == 0 and "No problems found." in again.output
+
+
+def test_on_sqlite_only_a_fix_takes_the_write_lock(studied, scheduler):
+    engine = studied.get_bind()
+    if engine.dialect.name != "sqlite":
+        pytest.skip("BEGIN IMMEDIATE is SQLite's")
+    begins = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, *args: begins.append(statement) if statement.startswith("BEGIN")
+                 else None)
+    check_database(studied, scheduler, fix=False)
+    check_database(studied, scheduler, fix=True)
+    assert begins == ["BEGIN", "BEGIN IMMEDIATE"]
