@@ -111,6 +111,7 @@ def serve_command(host: str, port: int, threads: int, connection_limit: int) -> 
     from waitress import serve
 
     app = current_app._get_current_object()
+    app.config["SERVE_HOST"] = host
     for address in open_addresses(host, port):
         click.echo(f"Open {address} in a browser.")
     for classroom in db.session.scalars(db.select(Classroom).order_by(Classroom.name)):

@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
-import socket
+import ipaddress
+
+import psutil
+
+LISTEN_EVERYWHERE = ("0.0.0.0", "::", "")
 
 
 def lan_addresses() -> list[str]:
-    """This machine's IPv4 addresses other than loopback, as the system resolves its own name."""
+    """This machine's IPv4 addresses on its network interfaces, leaving out loopback and link-local."""
     found: list[str] = []
-    try:
-        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
-            address = info[4][0]
-            if not address.startswith("127.") and address not in found:
-                found.append(address)
-    except OSError:
-        pass
+    for addresses in psutil.net_if_addrs().values():
+        for address in addresses:
+            if address.family.name != "AF_INET":
+                continue
+            ip = ipaddress.ip_address(address.address)
+            if not (ip.is_loopback or ip.is_link_local) and address.address not in found:
+                found.append(address.address)
     return found
 
 
 def open_addresses(host: str, port: int) -> list[str]:
     """The addresses a browser should open to reach a server listening on host:port."""
-    if host not in ("0.0.0.0", "::", ""):
+    if host not in LISTEN_EVERYWHERE:
         return [f"http://{host}:{port}/"]
     return [f"http://{address}:{port}/" for address in lan_addresses()] + [f"http://127.0.0.1:{port}/ (this machine)"]
 

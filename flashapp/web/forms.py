@@ -95,4 +95,4 @@ class ClassForm(FlaskForm):
 
 class AssignForm(FlaskForm):
     deck_id = SelectField("Deck", coerce=int, validators=[InputRequired("Choose a deck.")])
-    target_date = DateField("Every card introduced by (optional)", validators=[Optional()])
+    target_date = DateField("Every card started by (optional)", validators=[Optional()])

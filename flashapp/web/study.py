@@ -7,7 +7,7 @@ from datetime import datetime
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, session, url_for
 from flask_login import current_user, login_required
-from fsrs import Rating
+from fsrs import Rating, State
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -122,7 +122,9 @@ def study(slug: str):
     intervals = preview_intervals(_scheduler(), card.id, state, at)
     buttons = [(int(r), RATING_LABELS[r], format_interval(intervals[r])) for r in RATINGS]
     form = AnswerForm(card_id=card.id, token=_new_token(at), stamp=state_stamp(state))
+    state_name = None if state is None else ("review" if state.state == State.Review.value else "learning")
     return render_template("study.html", deck=deck, card=card, note=card.note, is_new=state is None,
+                           state_name=state_name,
                            buttons=buttons, form=form, counts=counts, can_undo=can_undo, undo_form=EmptyForm())
 
 

@@ -177,7 +177,9 @@ def join_poster(class_id: int):
     addresses = join_addresses()
     target = addresses[0].rstrip("/") + url_for("classes.join", code=classroom.join_code)
     svg = segno.make(target, error="m").svg_inline(scale=8, border=2, dark="#1f2733", light="#ffffff")
+    local_only = is_loopback(current_app.config.get("SERVE_HOST") or "0.0.0.0")
     return render_template("teach/join_poster.html", classroom=classroom, addresses=addresses, target=target,
+                           local_only=local_only,
                            qr=Markup(svg))
 
 

@@ -101,7 +101,7 @@ def test_class_flow(server, new_context, screenshots):
     # 2. It assigns the bundled deck with a target date.
     assign = teacher.locator("form.row-form")
     assign.get_by_label("Deck", exact=True).select_option(label=DECK_TITLE)
-    assign.get_by_label("Every card introduced by (optional)").fill(target.isoformat())
+    assign.get_by_label("Every card started by (optional)").fill(target.isoformat())
     assign.get_by_role("button", name="Assign").click()
     teacher.wait_for_url(dashboard_url)
     check(teacher.locator(".flash.success")).to_have_text("Deck assigned.")
@@ -137,7 +137,7 @@ def test_class_flow(server, new_context, screenshots):
     check(first_deck.get_by_role("heading", level=2)).to_have_text(DECK_TITLE)
     progress = first_deck.locator("p.target")
     check(progress).to_contain_text(re.compile(r"\b0 of \d+ cards started"))
-    check(progress).to_contain_text(f"all by {target.strftime('%a %d %b')}")
+    check(progress).to_contain_text(f"all started by {target.strftime('%a %d %b %Y')}")
     total_cards = int(re.search(r"0 of (\d+) cards started", progress.inner_text()).group(1))
     assert_fits_phone(student, "the student's home")
     student.screenshot(path=screenshots / "class-student-home-phone.png", full_page=True)

@@ -105,7 +105,7 @@ def test_an_assigned_deck_comes_first_with_its_target(built_app, teacher, classr
     student = built_app.test_client()
     register(student, "ann", code)
     home = student.get("/").get_data(as_text=True)
-    assert "Assigned to you" in home and "0 of 80 cards started · all by Sat 01 Jun" in home
+    assert "Assigned to you" in home and "all started by Sat 01 Jun 2030" in home and "0 of 80 cards started" in home
 
 
 def test_a_bad_assignment_gets_a_message_and_changes_nothing(built_app, teacher, classroom):
@@ -209,3 +209,12 @@ def test_every_new_page_renders(built_app, teacher, classroom):
     for url in ("/teach/", f"/teach/classes/{class_id}", f"/teach/classes/{class_id}/join",
                 f"/teach/classes/{class_id}/cards/1"):
         assert teacher.get(url).status_code == 200, url
+
+
+def test_the_join_page_warns_when_the_server_only_listens_to_this_machine(built_app, teacher, classroom):
+    class_id, _ = classroom
+    built_app.config["SERVE_HOST"] = "127.0.0.1"
+    assert "only accepts connections from this computer" in \
+        teacher.get(f"/teach/classes/{class_id}/join").get_data(as_text=True)
+    built_app.config["SERVE_HOST"] = "0.0.0.0"
+    assert "only accepts connections" not in teacher.get(f"/teach/classes/{class_id}/join").get_data(as_text=True)

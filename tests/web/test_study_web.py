@@ -221,7 +221,8 @@ def test_the_done_page_says_when_the_next_card_is_due(built_app, client):
     AuthActions(client).register("ada")
     answer(client, showing(client.get(STUDY).get_data(as_text=True)), "3")  # learning, due in 10 minutes
     page = client.get(STUDY).get_data(as_text=True)
-    # With only that learning card left it is shown early, as Anki does.
+    # With only that learning card left it is shown early, as Anki does, and labelled as learning.
+    assert '<p class="card-meta">Learning ·' in page
     fields = showing(page)
     answer(client, fields, "4")
     done = client.get(STUDY).get_data(as_text=True)
