@@ -114,6 +114,7 @@ class DueCounts:
     new: int = 0
     learning: int = 0
     review: int = 0
+    started: int = 0  # cards of the deck the user has answered at least once
 
     @property
     def total(self) -> int:
@@ -151,7 +152,7 @@ def due_counts(session: Session, *, user_id: int, deck_ids: list[int], now: date
         learning, review, started = seen.get(deck_id, (0, 0, 0))
         unseen = totals.get(deck_id, 0) - started
         allowed = max(0, new_per_day - introduced.get(deck_id, 0))
-        result[deck_id] = DueCounts(new=min(unseen, allowed), learning=learning, review=review)
+        result[deck_id] = DueCounts(new=min(unseen, allowed), learning=learning, review=review, started=started)
     return result
 
 
@@ -167,44 +168,36 @@ def _introduced_since(session: Session, *, user_id: int, deck_ids: list[int], si
 
 
 def next_card(session: Session, *, user_id: int, deck_id: int, now: datetime, day_begins: datetime,
-              day_ends: datetime, new_per_day: int) -> tuple[Card, CardState | None] | None:
+              day_ends: datetime, new_per_day: int,
+              counts: DueCounts | None = None) -> tuple[Card, CardState | None] | None:
     """The card to show next, with the user's state of it (None for a new card).
 
     Learning cards due now come first, then reviews due today, then new cards up
     to the daily limit; with nothing else left, a learning card due within the
-    next 20 minutes is shown early, as Anki does.
+    next 20 minutes is shown early, as Anki does. Pass the deck's `due_counts`
+    when already at hand: the choice then takes a single query.
     """
+    if counts is None:
+        counts = due_counts(session, user_id=user_id, deck_ids=[deck_id], now=now, day_begins=day_begins,
+                            day_ends=day_ends, new_per_day=new_per_day)[deck_id]
     learning_states = (State.Learning.value, State.Relearning.value)
-    base = (select(Card, CardState).join(CardState, CardState.card_id == Card.id)
-            .where(CardState.user_id == user_id, _active_cards([deck_id])))
-
-    found = session.execute(
-        base.where(CardState.state.in_(learning_states), CardState.due <= now)
-        .order_by(CardState.due, Card.position).limit(1)
-    ).first()
-    if found:
-        return found[0], found[1]
-    found = session.execute(
-        base.where(CardState.state == State.Review.value, CardState.due < day_ends)
-        .order_by(CardState.due, Card.position).limit(1)
-    ).first()
-    if found:
-        return found[0], found[1]
-    introduced = _introduced_since(session, user_id=user_id, deck_ids=[deck_id], since=day_begins).get(deck_id, 0)
-    if introduced < new_per_day:
+    scheduled = (select(Card, CardState).join(CardState, CardState.card_id == Card.id)
+                 .where(CardState.user_id == user_id, _active_cards([deck_id]))
+                 .order_by(CardState.due, Card.position).limit(1))
+    if counts.learning:
+        query = scheduled.where(CardState.state.in_(learning_states), CardState.due <= now)
+    elif counts.review:
+        query = scheduled.where(CardState.state == State.Review.value, CardState.due < day_ends)
+    elif counts.new:
         started = select(CardState.card_id).where(CardState.user_id == user_id)
         card = session.scalar(
             select(Card).where(_active_cards([deck_id]), Card.id.not_in(started)).order_by(Card.position).limit(1)
         )
-        if card is not None:
-            return card, None
-    found = session.execute(
-        base.where(CardState.state.in_(learning_states), CardState.due <= now + LEARN_AHEAD)
-        .order_by(CardState.due, Card.position).limit(1)
-    ).first()
-    if found:
-        return found[0], found[1]
-    return None
+        return (card, None) if card is not None else None
+    else:
+        query = scheduled.where(CardState.state.in_(learning_states), CardState.due <= now + LEARN_AHEAD)
+    found = session.execute(query).first()
+    return (found[0], found[1]) if found else None
 
 
 def next_due(session: Session, *, user_id: int, deck_id: int) -> datetime | None:
@@ -305,13 +298,13 @@ def card_reviews(session: Session, *, user_id: int, card_id: int) -> list[Review
 
 
 def undo_last_answer(session: Session, scheduler: Scheduler, *, user_id: int, deck_id: int) -> int | None:
-    """Remove the user's latest answer in a deck and restore that card's previous state.
+    """Remove the user's latest answer to an active card of a deck and restore that card's previous state.
 
     Returns the card's id, or None when there is nothing to undo. The caller commits.
     """
     last = session.scalar(
         select(ReviewLog).join(Card, Card.id == ReviewLog.card_id)
-        .where(ReviewLog.user_id == user_id, Card.deck_id == deck_id)
+        .where(ReviewLog.user_id == user_id, _active_cards([deck_id]))
         .order_by(ReviewLog.reviewed_at.desc(), ReviewLog.id.desc()).limit(1)
     )
     if last is None:

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import db
 from ..classroom import assigned_decks
-from ..models import Card, CardState, Deck, ReviewLog
+from ..models import Card, CardState, Deck
 from ..scheduling import (
     RATINGS,
     Outcome,
@@ -107,13 +107,10 @@ def study(slug: str):
     new_per_day = current_app.config["NEW_CARDS_PER_DAY"]
     counts = due_counts(db.session, user_id=current_user.id, deck_ids=[deck.id], now=at, day_begins=begins,
                         day_ends=ends, new_per_day=new_per_day)[deck.id]
-    can_undo = db.session.scalar(
-        select(ReviewLog.id).join(Card, Card.id == ReviewLog.card_id)
-        .where(ReviewLog.user_id == current_user.id, Card.deck_id == deck.id).limit(1)
-    ) is not None
+    can_undo = counts.started > 0  # every started card has at least one answer to take back
     picked = _card_just_undone(deck) or next_card(
         db.session, user_id=current_user.id, deck_id=deck.id, now=at, day_begins=begins, day_ends=ends,
-        new_per_day=new_per_day)
+        new_per_day=new_per_day, counts=counts)
     if picked is None:
         upcoming = next_due(db.session, user_id=current_user.id, deck_id=deck.id)
         return render_template("done.html", deck=deck, next_due=upcoming, next_day=ends, counts=counts,
