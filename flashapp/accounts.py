@@ -101,6 +101,14 @@ def change_password(user: User, *, current: str, new: str) -> None:
     """Set a new password after checking the current one; ends every other session. The caller commits."""
     if not check_password_hash(user.password_hash, current):
         raise WrongPassword()
-    user.password_hash = generate_password_hash(new, method="scrypt")
-    user.must_change_password = False
+    set_password(user, password_hash=hash_password(new))
+
+
+def set_password(user: User, *, password_hash: str, temporary: bool = False) -> None:
+    """Store a new password hash and end the user's sessions. The caller commits.
+
+    A temporary password (a teacher's reset) must be changed at the next log-in.
+    """
+    user.password_hash = password_hash
+    user.must_change_password = temporary
     end_all_sessions(user)

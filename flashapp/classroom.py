@@ -8,9 +8,8 @@ from datetime import date
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
-from werkzeug.security import generate_password_hash
 
-from .accounts import end_all_sessions
+from .accounts import hash_password, set_password
 from .models import Assignment, Classroom, Deck, Enrollment, User
 
 # No look-alikes: no 0/O, 1/I/L, 2/Z, 5/S, 8/B.
@@ -155,14 +154,16 @@ def assigned_decks(session: Session, user_id: int) -> dict[int, AssignedDeck]:
     return result
 
 
+def temporary_password() -> str:
+    """A one-time password that is easy to read out: lower-case letters and digits without look-alikes."""
+    return "".join(secrets.choice(JOIN_CODE_ALPHABET.lower() + "2345678") for _ in range(TEMPORARY_PASSWORD_LENGTH))
+
+
 def reset_password(user: User) -> str:
     """Give a user a one-time temporary password that must be changed at the next log-in.
 
     Ends the user's sessions. Returns the temporary password, to be shown once. The caller commits.
     """
-    temporary = "".join(secrets.choice(JOIN_CODE_ALPHABET.lower() + "2345678")
-                        for _ in range(TEMPORARY_PASSWORD_LENGTH))
-    user.password_hash = generate_password_hash(temporary, method="scrypt")
-    user.must_change_password = True
-    end_all_sessions(user)
+    temporary = temporary_password()
+    set_password(user, password_hash=hash_password(temporary), temporary=True)
     return temporary

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+import threading
 from contextvars import ContextVar
 
 from sqlalchemy import Engine, create_engine, event, text
@@ -12,14 +12,20 @@ from sqlalchemy import Engine, create_engine, event, text
 may_write: ContextVar[bool] = ContextVar("may_write", default=True)
 
 
-@contextmanager
-def read_only():
-    """Transactions begun inside only read: on SQLite they take no write lock."""
-    token = may_write.set(False)
-    try:
-        yield
-    finally:
-        may_write.reset(token)
+WRITER_QUEUE_TIMEOUT = 30.0
+_HOLDS_WRITERS_LOCK = "flashapp.holds_writers_lock"
+_WRITABLE = "flashapp.writable"
+WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+class ReadOnlyTransactionError(RuntimeError):
+    """Code wrote inside a transaction that was begun as read-only."""
+
+
+def _release(info: dict) -> None:
+    lock = info.pop(_HOLDS_WRITERS_LOCK, None)
+    if lock is not None:
+        lock.release()
 
 
 def configure_engine(engine: Engine) -> Engine:
@@ -45,9 +51,47 @@ def configure_engine(engine: Engine) -> Engine:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
 
+    # Writers of this process queue on a lock of their own, in turn, instead of polling
+    # SQLite's busy handler, which sleeps in growing steps and makes for long waits under
+    # load. Writers in other processes still meet at SQLite's lock and its busy timeout.
+    writers = threading.Lock()
+
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if may_write.get() else "BEGIN")
+        connection.info[_WRITABLE] = may_write.get()
+        if not connection.info[_WRITABLE]:
+            connection.exec_driver_sql("BEGIN")
+            return
+        if writers.acquire(timeout=WRITER_QUEUE_TIMEOUT):
+            connection.info[_HOLDS_WRITERS_LOCK] = writers
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(connection.info)
+            raise
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _refuse_writes_in_read_transactions(connection, _cursor, statement, *_args):
+        # A write in a deferred transaction would fail with "database is locked" as soon as
+        # another writer got in first: catch the mistake every time, not only under load.
+        if not connection.info.get(_WRITABLE, True) and statement.lstrip()[:7].upper().startswith(WRITES):
+            raise ReadOnlyTransactionError(
+                f"a write in a read-only transaction (wrap it in a write transaction): {statement[:60]}")
+
+    @event.listens_for(engine, "commit")
+    def _on_commit(connection):
+        # Committing first, then letting the next writer in, keeps the handover free of busy waits.
+        connection.connection.commit()
+        _release(connection.info)
+
+    @event.listens_for(engine, "rollback")
+    def _on_rollback(connection):
+        connection.connection.rollback()
+        _release(connection.info)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection, record):
+        _release(record.info)
 
     return engine
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hmac
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from flask import Flask, g, render_template, request
+from flask import Flask, g, render_template
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError
 
@@ -32,6 +33,26 @@ def load_user(session_id: str) -> User | None:
     if user is None or not token or not hmac.compare_digest(user.session_token, token):
         return None
     return user
+
+
+@contextmanager
+def writing():
+    """A transaction that may write, for the part of a request that changes data.
+
+    Ends the request's read transaction first, so the write lock (on SQLite: BEGIN
+    IMMEDIATE, taken in turn with other writers) is held only for this block. Commits at
+    the end and rolls back on an exception.
+    """
+    db.session.commit()
+    token = may_write.set(True)
+    try:
+        yield
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    finally:
+        may_write.reset(token)
 
 
 def now() -> datetime:
@@ -65,9 +86,10 @@ def when(value: datetime, at: datetime) -> str:
 def init_app(app: Flask) -> None:
     # First of all request hooks, before anything opens a transaction.
     @app.before_request
-    def _read_only_for_safe_methods():
-        # GET and HEAD only read: their transactions need no write lock (see database.may_write).
-        g.may_write_token = may_write.set(request.method not in ("GET", "HEAD", "OPTIONS"))
+    def _read_only_by_default():
+        # A request reads in a plain transaction, which never waits for a writer; the parts
+        # that write say so with `writing()`, which takes the write lock only for them.
+        g.may_write_token = may_write.set(False)
 
     @app.teardown_request
     def _restore_may_write(_error):

@@ -10,8 +10,6 @@ from flask_login import current_user, login_required, login_user, logout_user
 from .. import db
 from ..accounts import (
     UsernameTaken,
-    WrongPassword,
-    change_password,
     end_all_sessions,
     find_user,
     hash_password,
@@ -19,10 +17,10 @@ from ..accounts import (
     password_matches,
     record_failed_login,
     register_user,
+    set_password,
 )
 from ..classroom import find_by_join_code, join_classroom
-from ..database import read_only
-from . import now
+from . import now, writing
 from .forms import ChangePasswordForm, EmptyForm, LoginForm, RegisterForm
 
 bp = Blueprint("auth", __name__)
@@ -53,15 +51,14 @@ def register():
                                               "or leave it empty and join later.")
         if not form.class_code.errors:
             try:
-                user = register_user(db.session, username=form.username.data, password_hash=password_hash,
-                                     time_zone=form.time_zone.data)
-                if classroom is not None and not user.is_teacher:
-                    join_classroom(db.session, user=user, code=classroom.join_code)
+                with writing():
+                    user = register_user(db.session, username=form.username.data, password_hash=password_hash,
+                                         time_zone=form.time_zone.data)
+                    if classroom is not None and not user.is_teacher:
+                        join_classroom(db.session, user=user, code=classroom.join_code)
             except UsernameTaken:
-                db.session.rollback()
                 form.username.errors.append("That username is taken; choose another.")
             else:
-                db.session.commit()
                 login_user(user)
                 role = "the teacher" if user.is_teacher else "a student"
                 joined = f" You are in {classroom.name}." if classroom is not None and not user.is_teacher else ""
@@ -80,19 +77,18 @@ def login():
     if form.validate_on_submit():
         at, address = now(), request.remote_addr or "unknown"
         # Read, then let go of the database before the slow password check; write only on failure.
-        with read_only():
-            throttled = login_throttled(db.session, username=form.username.data, address=address, now=at)
-            user = find_user(db.session, form.username.data)
-            stored_hash = user.password_hash if user else None
-            db.session.commit()
+        throttled = login_throttled(db.session, username=form.username.data, address=address, now=at)
+        user = find_user(db.session, form.username.data)
+        stored_hash = user.password_hash if user else None
+        db.session.commit()
         if throttled:
             form.password.errors.append("Too many failed log-ins. Wait a minute, then try again.")
             return render_template("login.html", form=form), 429
         if not password_matches(stored_hash, form.password.data):
             user = None
         if user is None:
-            record_failed_login(db.session, username=form.username.data, address=address, now=at)
-            db.session.commit()
+            with writing():
+                record_failed_login(db.session, username=form.username.data, address=address, now=at)
             form.password.errors.append("That username and password do not match an account.")
         else:
             login_user(user, remember=False)
@@ -107,8 +103,8 @@ def logout():
     """Log out."""
     form = EmptyForm()
     if form.validate_on_submit():
-        end_all_sessions(current_user)
-        db.session.commit()
+        with writing():
+            end_all_sessions(current_user)
         logout_user()
         flash("You are logged out, on this device and every other.", "info")
     return redirect(url_for("auth.login"))
@@ -120,12 +116,13 @@ def password():
     """Change your password; every other session of yours ends."""
     form = ChangePasswordForm()
     if form.validate_on_submit():
-        try:
-            change_password(current_user, current=form.current.data, new=form.password.data)
-        except WrongPassword:
+        if not password_matches(current_user.password_hash, form.current.data):
             form.current.errors.append("That is not your current password.")
         else:
-            db.session.commit()
+            # Hash outside the write transaction: it is slow on purpose.
+            new_hash = hash_password(form.password.data)
+            with writing():
+                set_password(current_user, password_hash=new_hash)
             login_user(current_user._get_current_object())
             flash("Your password is changed. Other devices must log in again.", "success")
             return redirect(url_for("study.home"))

@@ -14,6 +14,7 @@ from .. import db
 from ..classroom import JoinCodeInvalid, NotAStudent, join_classroom, students_classrooms
 from ..history import review_history
 from ..models import Card, CardState, Deck
+from . import writing
 from .forms import JoinForm
 
 bp = Blueprint("classes", __name__)
@@ -28,13 +29,13 @@ def join():
     form = JoinForm(code=code)
     if form.validate_on_submit():
         try:
-            classroom = join_classroom(db.session, user=current_user, code=form.code.data)
+            with writing():
+                classroom = join_classroom(db.session, user=current_user, code=form.code.data)
         except JoinCodeInvalid:
             form.code.errors.append("No class has that code. Check it with your teacher: codes can be replaced.")
         except NotAStudent:
             form.code.errors.append("Teachers do not join classes; students do.")
         else:
-            db.session.commit()
             flash(f"You are in {classroom.name}.", "success")
             return redirect(url_for("study.home"))
     status = 400 if form.errors else 200

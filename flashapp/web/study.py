@@ -29,7 +29,7 @@ from ..scheduling import (
     undo_last_answer,
 )
 from ..stats import deck_progress
-from . import now
+from . import now, writing
 from .forms import AnswerForm, EmptyForm
 
 bp = Blueprint("study", __name__)
@@ -139,17 +139,16 @@ def answer(slug: str):
     card = db.session.get(Card, form.card_id.data)
     if card is None or card.deck_id != deck.id:
         abort(404)
-    at = now()
+    at, user_id, card_id = now(), current_user.id, card.id
     for attempt in range(2):
         try:
-            result = answer_card(db.session, _scheduler(), user_id=current_user.id, card_id=card.id,
-                                 rating=Rating(form.rating.data), token=form.token.data, now=at,
-                                 shown_stamp=form.stamp.data, duration_ms=_duration_ms(form.token.data, at))
-            db.session.commit()
+            with writing():
+                result = answer_card(db.session, _scheduler(), user_id=user_id, card_id=card_id,
+                                     rating=Rating(form.rating.data), token=form.token.data, now=at,
+                                     shown_stamp=form.stamp.data, duration_ms=_duration_ms(form.token.data, at))
             break
         except IntegrityError:
             # A simultaneous copy of this answer got in first; look again.
-            db.session.rollback()
             if attempt:
                 raise
     if result.outcome is Outcome.STALE:
@@ -166,8 +165,9 @@ def undo(slug: str):
     deck = _deck_or_404(slug)
     form = EmptyForm()
     if form.validate_on_submit():
-        card_id = undo_last_answer(db.session, _scheduler(), user_id=current_user.id, deck_id=deck.id)
-        db.session.commit()
+        user_id, deck_id = current_user.id, deck.id
+        with writing():
+            card_id = undo_last_answer(db.session, _scheduler(), user_id=user_id, deck_id=deck_id)
         if card_id:
             session["undone_card"] = card_id
             flash("Undid your last answer.", "info")

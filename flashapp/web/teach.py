@@ -19,16 +19,17 @@ from ..classroom import (
     create_classroom,
     regenerate_join_code,
     remove_student,
-    reset_password,
     teachers_classrooms,
+    temporary_password,
     unassign_deck,
 )
+from ..accounts import hash_password, set_password
 from ..history import review_history
 from ..models import Card, Classroom, Deck, Enrollment, User
 from ..network import is_loopback, lan_addresses
 from ..scheduling import format_interval, zone
 from ..stats import REVLOG_COLUMNS, class_deck_ids, class_revlog, class_roster, deck_progress, forgotten_cards
-from . import now
+from . import now, writing
 from .forms import AssignForm, ClassForm, EmptyForm
 from .history import RATING_NAMES
 
@@ -85,8 +86,8 @@ def classes():
     """The teacher's classes, and a form to start a new one."""
     form = ClassForm()
     if form.validate_on_submit():
-        classroom = create_classroom(db.session, teacher=current_user, name=form.name.data)
-        db.session.commit()
+        with writing():
+            classroom = create_classroom(db.session, teacher=current_user, name=form.name.data)
         flash(f"Class “{classroom.name}” created. Students join with the code {classroom.join_code}.", "success")
         return redirect(url_for("teach.dashboard", class_id=classroom.id))
     status = 400 if form.errors else 200
@@ -126,8 +127,8 @@ def new_code(class_id: int):
     """Replace the class's join code; the old code stops working."""
     classroom = _own_classroom(class_id)
     if EmptyForm().validate_on_submit():
-        code = regenerate_join_code(db.session, classroom)
-        db.session.commit()
+        with writing():
+            code = regenerate_join_code(db.session, _own_classroom(class_id))
         flash(f"New join code: {code}. The old code no longer works.", "success")
     return redirect(url_for("teach.dashboard", class_id=class_id), code=303)
 
@@ -139,8 +140,9 @@ def assign(class_id: int):
     classroom = _own_classroom(class_id)
     form = _assign_form(classroom)
     if form.validate_on_submit():
-        assign_deck(db.session, classroom=classroom, deck_id=form.deck_id.data, target_date=form.target_date.data)
-        db.session.commit()
+        with writing():
+            assign_deck(db.session, classroom=_own_classroom(class_id), deck_id=form.deck_id.data,
+                        target_date=form.target_date.data)
         flash("Deck assigned.", "success")
     else:
         problems = "; ".join(e for errors in form.errors.values() for e in errors)
@@ -154,8 +156,8 @@ def unassign(class_id: int, deck_id: int):
     """Stop assigning a deck to the class (nobody's progress is touched)."""
     classroom = _own_classroom(class_id)
     if EmptyForm().validate_on_submit():
-        unassign_deck(db.session, classroom=classroom, deck_id=deck_id)
-        db.session.commit()
+        with writing():
+            unassign_deck(db.session, classroom=_own_classroom(class_id), deck_id=deck_id)
         flash("Deck no longer assigned. Students keep their progress.", "info")
     return redirect(url_for("teach.dashboard", class_id=class_id), code=303)
 
@@ -208,8 +210,11 @@ def reset_student_password(class_id: int, user_id: int):
     pupil = _enrolled_student(classroom, user_id)
     if not EmptyForm().validate_on_submit():
         abort(400)
-    temporary = reset_password(pupil)
-    db.session.commit()
+    temporary = temporary_password()
+    password_hash = hash_password(temporary)  # slow on purpose: outside the write transaction
+    with writing():
+        set_password(_enrolled_student(_own_classroom(class_id), user_id), password_hash=password_hash,
+                     temporary=True)
     response = Response(render_template("teach/temporary_password.html", classroom=classroom, pupil=pupil,
                                         temporary=temporary))
     response.headers["Cache-Control"] = "no-store"
@@ -223,8 +228,8 @@ def remove(class_id: int, user_id: int):
     classroom = _own_classroom(class_id)
     pupil = _enrolled_student(classroom, user_id)
     if EmptyForm().validate_on_submit():
-        remove_student(db.session, classroom=classroom, user_id=pupil.id)
-        db.session.commit()
+        with writing():
+            remove_student(db.session, classroom=_own_classroom(class_id), user_id=user_id)
         flash(f"{pupil.username} is no longer in {classroom.name}. Their history is kept.", "info")
     return redirect(url_for("teach.dashboard", class_id=class_id), code=303)
 

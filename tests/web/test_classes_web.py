@@ -218,3 +218,19 @@ def test_the_join_page_warns_when_the_server_only_listens_to_this_machine(built_
         teacher.get(f"/teach/classes/{class_id}/join").get_data(as_text=True)
     built_app.config["SERVE_HOST"] = "0.0.0.0"
     assert "only accepts connections" not in teacher.get(f"/teach/classes/{class_id}/join").get_data(as_text=True)
+
+
+def test_unassigning_a_deck_keeps_everyones_progress(built_app, teacher, classroom):
+    class_id, code = classroom
+    token = csrf_token(teacher.get(f"/teach/classes/{class_id}").get_data(as_text=True))
+    teacher.post(f"/teach/classes/{class_id}/assignments", data={"deck_id": "1", "csrf_token": token})
+    student = built_app.test_client()
+    register(student, "ann", code)
+    answer(student, showing(student.get(STUDY).get_data(as_text=True)), "3")
+    assert "Assigned to you" in student.get("/").get_data(as_text=True)
+    response = teacher.post(f"/teach/classes/{class_id}/assignments/1/remove", data={"csrf_token": token},
+                            follow_redirects=True)
+    assert "Students keep their progress" in response.get_data(as_text=True)
+    assert "No deck assigned yet" in response.get_data(as_text=True)
+    assert "Assigned to you" not in student.get("/").get_data(as_text=True)
+    assert "1 answer" in student.get("/history").get_data(as_text=True)
