@@ -102,7 +102,8 @@ def init_command() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; 0.0.0.0 serves the classroom network.")
 @click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--threads", default=16, show_default=True, type=int, help="Requests served at once.")
+@click.option("--threads", default=8, show_default=True, type=int,
+              help="Requests served at once (more threads only contend for one Python interpreter lock).")
 @click.option("--connection-limit", default=1000, show_default=True, type=int,
               help="Open connections accepted at once (a browser keeps several open).")
 @with_appcontext
