@@ -16,21 +16,29 @@ def time_zone_choices() -> list[str]:
     return sorted(z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/"))) + ["UTC"]
 
 
+def new_password_field(label: str, missing: str) -> PasswordField:
+    return PasswordField(label, validators=[
+        InputRequired(missing),
+        Length(min=MIN_PASSWORD_LENGTH, max=200,
+               message=f"A password needs at least {MIN_PASSWORD_LENGTH} characters."),
+    ])
+
+
+def confirm_password_field(label: str, missing: str) -> PasswordField:
+    return PasswordField(label, validators=[
+        InputRequired(missing),
+        EqualTo("password", message="The two passwords differ."),
+    ])
+
+
 class RegisterForm(FlaskForm):
     username = StringField("Username", validators=[
         InputRequired("Choose a username."),
         Length(min=3, max=40, message="A username has 3 to 40 characters."),
         Regexp(USERNAME_RE, message="Use letters, digits, dots, hyphens and underscores only."),
     ])
-    password = PasswordField("Password", validators=[
-        InputRequired("Choose a password."),
-        Length(min=MIN_PASSWORD_LENGTH, max=200,
-               message=f"A password needs at least {MIN_PASSWORD_LENGTH} characters."),
-    ])
-    confirm = PasswordField("Password again", validators=[
-        InputRequired("Type the password again."),
-        EqualTo("password", message="The two passwords differ."),
-    ])
+    password = new_password_field("Password", "Choose a password.")
+    confirm = confirm_password_field("Password again", "Type the password again.")
     time_zone = SelectField("Time zone", default="UTC")
     class_code = StringField("Class code (optional)", validators=[Optional(), Length(max=20)],
                              description="Your teacher gives you this code.")
@@ -57,15 +65,8 @@ class RatingField(IntegerField):
 
 class ChangePasswordForm(FlaskForm):
     current = PasswordField("Current password", validators=[InputRequired("Enter your current password.")])
-    password = PasswordField("New password", validators=[
-        InputRequired("Choose a new password."),
-        Length(min=MIN_PASSWORD_LENGTH, max=200,
-               message=f"A password needs at least {MIN_PASSWORD_LENGTH} characters."),
-    ])
-    confirm = PasswordField("New password again", validators=[
-        InputRequired("Type the new password again."),
-        EqualTo("password", message="The two passwords differ."),
-    ])
+    password = new_password_field("New password", "Choose a new password.")
+    confirm = confirm_password_field("New password again", "Type the new password again.")
 
 
 class AnswerForm(FlaskForm):
