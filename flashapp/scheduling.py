@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -41,23 +42,14 @@ def make_scheduler(*, desired_retention: float = 0.9, learning_steps_minutes=(1,
     )
 
 
-_FUZZ_FREE_TWINS: dict[int, tuple[Scheduler, Scheduler]] = {}
-
-
+@lru_cache(maxsize=8)
 def _without_fuzz(scheduler: Scheduler) -> Scheduler:
-    """The same scheduler without fuzz, made once per scheduler (schedulers are not hashable)."""
+    """The same scheduler without fuzz (made once per scheduler)."""
     if not scheduler.enable_fuzzing:
         return scheduler
-    known = _FUZZ_FREE_TWINS.get(id(scheduler))
-    if known is not None and known[0] is scheduler:
-        return known[1]
-    twin = Scheduler(parameters=scheduler.parameters, desired_retention=scheduler.desired_retention,
+    return Scheduler(parameters=scheduler.parameters, desired_retention=scheduler.desired_retention,
                      learning_steps=scheduler.learning_steps, relearning_steps=scheduler.relearning_steps,
                      maximum_interval=scheduler.maximum_interval, enable_fuzzing=False)
-    if len(_FUZZ_FREE_TWINS) >= 16:
-        _FUZZ_FREE_TWINS.clear()
-    _FUZZ_FREE_TWINS[id(scheduler)] = (scheduler, twin)
-    return twin
 
 
 def zone(name: str) -> ZoneInfo:
