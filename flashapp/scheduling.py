@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -42,9 +41,7 @@ def make_scheduler(*, desired_retention: float = 0.9, learning_steps_minutes=(1,
     )
 
 
-@lru_cache(maxsize=8)
 def _without_fuzz(scheduler: Scheduler) -> Scheduler:
-    """The same scheduler without fuzz (made once per scheduler)."""
     if not scheduler.enable_fuzzing:
         return scheduler
     return Scheduler(parameters=scheduler.parameters, desired_retention=scheduler.desired_retention,
