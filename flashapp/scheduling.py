@@ -246,6 +246,10 @@ def answer_card(session: Session, scheduler: Scheduler, *, user_id: int, card_id
         select(CardState).where(CardState.user_id == user_id, CardState.card_id == card_id).with_for_update()
     )
     if shown_stamp is not None and shown_stamp != state_stamp(state):
+        # A copy of this very answer may have been committed since the first look (PostgreSQL
+        # reads each statement afresh): that is a repeat, not an answer from another window.
+        if session.scalar(select(ReviewLog.id).where(ReviewLog.token == token)) is not None:
+            return Answer(Outcome.DUPLICATE)
         return Answer(Outcome.STALE)
     before = to_fsrs_card(card_id, state, now)
     if duration_ms is not None:
