@@ -181,16 +181,20 @@ class CardRow:
 
 
 def forgotten_cards(session: Session, scheduler: Scheduler, *, classroom_id: int, now: datetime,
-                    limit: int | None = 20) -> list[CardRow]:
-    """The class's cards, weakest first: lowest mean predicted recall now, then most Again answers."""
+                    limit: int | None = 20, card_id: int | None = None) -> list[CardRow]:
+    """The class's cards, weakest first: lowest mean predicted recall now, then most Again answers.
+
+    With `card_id`, only that card's row (if anyone has answered it).
+    """
     deck_ids = class_deck_ids(session, classroom_id)
     students = _class_students(classroom_id)
+    in_scope = _active_in(deck_ids) if card_id is None else and_(_active_in(deck_ids), Card.id == card_id)
     recall: dict[int, list[float]] = defaultdict(list)
     for card_id, state, step, stability, difficulty, due, last_review in session.execute(
         select(CardState.card_id, CardState.state, CardState.step, CardState.stability, CardState.difficulty,
                CardState.due, CardState.last_review)
         .join(Card, Card.id == CardState.card_id)
-        .where(CardState.user_id.in_(students), _active_in(deck_ids), CardState.last_review.is_not(None))
+        .where(CardState.user_id.in_(students), in_scope, CardState.last_review.is_not(None))
     ):
         memory = FsrsCard(card_id=card_id, state=State(state), step=step, stability=stability,
                           difficulty=difficulty, due=due, last_review=last_review)
@@ -202,7 +206,7 @@ def forgotten_cards(session: Session, scheduler: Scheduler, *, classroom_id: int
                func.count(ReviewLog.id).filter(ReviewLog.rating == AGAIN,
                                                ReviewLog.state_before == State.Review.value))
         .join(Card, Card.id == ReviewLog.card_id)
-        .where(ReviewLog.user_id.in_(students), _active_in(deck_ids))
+        .where(ReviewLog.user_id.in_(students), in_scope)
         .group_by(ReviewLog.card_id)
     )}
     studied = set(recall) | set(answers)

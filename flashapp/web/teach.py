@@ -242,8 +242,7 @@ def card(class_id: int, card_id: int):
     item = db.session.get(Card, card_id)
     if item is None or item.deck_id not in class_deck_ids(db.session, classroom.id):
         abort(404)
-    rows = [r for r in forgotten_cards(db.session, _scheduler(), classroom_id=classroom.id, now=now(), limit=None)
-            if r.card_id == item.id]
+    rows = forgotten_cards(db.session, _scheduler(), classroom_id=classroom.id, now=now(), card_id=item.id)
     return render_template("teach/card.html", classroom=classroom, card=item, note=item.note,
                            stats=rows[0] if rows else None)
 

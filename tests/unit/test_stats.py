@@ -148,3 +148,11 @@ def test_the_number_of_queries_does_not_grow_with_the_class(session, school):
     session.commit()
     assert count_queries() == small
     assert len(class_roster(session, classroom_id=classroom.id, now=NOW)) == 15
+
+
+def test_one_cards_row_alone(session, school):
+    classroom, (card1, _, card3, _), _ = school
+    scheduler = make_scheduler(enable_fuzzing=False)
+    (row,) = forgotten_cards(session, scheduler, classroom_id=classroom.id, now=NOW, card_id=card1.id)
+    assert (row.card_id, row.students, row.reviews, row.lapses) == (card1.id, 2, 4, 1)
+    assert forgotten_cards(session, scheduler, classroom_id=classroom.id, now=NOW, card_id=card3.id) == []
