@@ -80,3 +80,25 @@ def test_user_create_makes_teachers_and_students(app, runner):
     with app.app_context():
         roles = dict(db.session.execute(select(User.username, User.role)).all())
     assert roles == {"mrs-k": "teacher", "pupil": "student"}
+
+
+def test_serve_prints_the_addresses_and_every_class_code(app, runner, monkeypatch):
+    from flashapp.accounts import register_user
+    from flashapp.classroom import create_classroom
+
+    with app.app_context():
+        teacher = register_user(db.session, username="mrs-k", password="long enough", role="teacher")
+        codes = [create_classroom(db.session, teacher=teacher, name=name).join_code for name in ("Year 10", "Year 11")]
+        db.session.commit()
+    served = {}
+    # Everything up to the blocking call is real; the server itself is not started here.
+    monkeypatch.setattr("waitress.serve", lambda wsgi_app, **options: served.update(options))
+    monkeypatch.setattr("flashapp.cli.start_daily_backups", lambda app: served.setdefault("backups", True))
+    monkeypatch.setattr("flashapp.network.lan_addresses", lambda: ["192.168.1.20"])
+    result = runner.invoke(args=["serve", "--host", "0.0.0.0", "--port", "8080"])
+    assert result.exit_code == 0, result.output
+    assert "Open http://192.168.1.20:8080/ in a browser." in result.output
+    assert f"Class Year 10: join code {codes[0]}" in result.output
+    assert f"Class Year 11: join code {codes[1]}" in result.output
+    assert served["host"] == "0.0.0.0" and served["port"] == 8080 and served["threads"] == 8
+    assert served["connection_limit"] == 1000 and served["backups"] is True
