@@ -93,17 +93,6 @@ def end_all_sessions(user: User) -> None:
     user.session_token = new_session_token()
 
 
-class WrongPassword(ValueError):
-    """The current password given does not match."""
-
-
-def change_password(user: User, *, current: str, new: str) -> None:
-    """Set a new password after checking the current one; ends every other session. The caller commits."""
-    if not check_password_hash(user.password_hash, current):
-        raise WrongPassword()
-    set_password(user, password_hash=hash_password(new))
-
-
 def set_password(user: User, *, password_hash: str, temporary: bool = False) -> None:
     """Store a new password hash and end the user's sessions. The caller commits.
 

@@ -9,7 +9,6 @@ from datetime import date
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
-from .accounts import hash_password, set_password
 from .models import Assignment, Classroom, Deck, Enrollment, User
 
 # No look-alikes: no 0/O, 1/I/L, 2/Z, 5/S, 8/B.
@@ -155,15 +154,8 @@ def assigned_decks(session: Session, user_id: int) -> dict[int, AssignedDeck]:
 
 
 def temporary_password() -> str:
-    """A one-time password that is easy to read out: lower-case letters and digits without look-alikes."""
-    return "".join(secrets.choice(JOIN_CODE_ALPHABET.lower() + "2345678") for _ in range(TEMPORARY_PASSWORD_LENGTH))
+    """A one-time password that is easy to read out: lower-case letters and digits without look-alikes.
 
-
-def reset_password(user: User) -> str:
-    """Give a user a one-time temporary password that must be changed at the next log-in.
-
-    Ends the user's sessions. Returns the temporary password, to be shown once. The caller commits.
+    A teacher's reset stores its hash with `accounts.set_password(..., temporary=True)`.
     """
-    temporary = temporary_password()
-    set_password(user, password_hash=hash_password(temporary), temporary=True)
-    return temporary
+    return "".join(secrets.choice(JOIN_CODE_ALPHABET.lower() + "2345678") for _ in range(TEMPORARY_PASSWORD_LENGTH))

@@ -83,6 +83,11 @@ def when(value: datetime, at: datetime) -> str:
     return f"on {local.strftime('%a %d %b')} at {clock}"
 
 
+def percent(share: float | None) -> str:
+    """A share from 0 to 1 as a whole percentage; a dash when there is none."""
+    return "–" if share is None else f"{round(100 * share)}%"
+
+
 def init_app(app: Flask) -> None:
     # First of all request hooks, before anything opens a transaction.
     @app.before_request
@@ -99,6 +104,7 @@ def init_app(app: Flask) -> None:
 
     login_manager.init_app(app)
     app.add_template_filter(when)
+    app.add_template_filter(percent)
 
     from . import auth, classes, decks, health, history, study, teach
 

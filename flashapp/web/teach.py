@@ -95,7 +95,7 @@ def classes():
                            form=form), status
 
 
-def _assign_form(classroom: Classroom) -> AssignForm:
+def _assign_form() -> AssignForm:
     form = AssignForm()
     form.deck_id.choices = [(deck.id, deck.title) for deck in db.session.scalars(select(Deck).order_by(Deck.title))]
     return form
@@ -117,7 +117,7 @@ def dashboard(class_id: int):
     decks = {deck.id: deck for deck in db.session.scalars(
         select(Deck).where(Deck.id.in_(class_deck_ids(db.session, classroom.id))))}
     return render_template("teach/dashboard.html", classroom=classroom, roster=roster, cards=cards, sort=sort,
-                           descending=descending, decks=decks, assign_form=_assign_form(classroom),
+                           descending=descending, decks=decks, assign_form=_assign_form(),
                            action_form=EmptyForm(), now=at, tz=zone(current_user.time_zone))
 
 
@@ -138,7 +138,7 @@ def new_code(class_id: int):
 def assign(class_id: int):
     """Assign a deck to the class, optionally with a target date."""
     classroom = _own_classroom(class_id)
-    form = _assign_form(classroom)
+    form = _assign_form()
     if form.validate_on_submit():
         with writing():
             assign_deck(db.session, classroom=_own_classroom(class_id), deck_id=form.deck_id.data,

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash
 
-from flashapp.accounts import register_user
+from flashapp.accounts import hash_password, register_user, set_password
 from flashapp.classroom import (
     JOIN_CODE_ALPHABET,
     JoinCodeInvalid,
@@ -20,7 +20,7 @@ from flashapp.classroom import (
     join_classroom,
     regenerate_join_code,
     remove_student,
-    reset_password,
+    temporary_password,
 )
 from flashapp.decksource import parse_deck_text
 from flashapp.generation import build_deck
@@ -105,7 +105,8 @@ def test_assigned_decks_take_the_earliest_target_across_classes(session, people)
 def test_a_password_reset_gives_a_one_time_password_and_ends_sessions(session, people):
     _, ann = people
     token = ann.session_token
-    temporary = reset_password(ann)
+    temporary = temporary_password()
+    set_password(ann, password_hash=hash_password(temporary), temporary=True)
     assert len(temporary) == 10 and ann.must_change_password
     assert check_password_hash(ann.password_hash, temporary)
     assert not check_password_hash(ann.password_hash, "long enough")
