@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .models import ROLE_STUDENT, ROLE_TEACHER, LoginAttempt, User, new_session_token
+from .models import LoginAttempt, Role, User, new_session_token
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 MIN_PASSWORD_LENGTH = 8
@@ -34,7 +34,7 @@ def hash_password(password: str) -> str:
 
 
 def register_user(session: Session, *, username: str, password: str | None = None, time_zone: str = "UTC",
-                  role: str | None = None, password_hash: str | None = None) -> User:
+                  role: Role | None = None, password_hash: str | None = None) -> User:
     """Create an account. Without a role, the first account is the teacher and the rest students.
 
     Give the password, or its `hash_password` hash. Raises UsernameTaken. The caller commits.
@@ -45,7 +45,7 @@ def register_user(session: Session, *, username: str, password: str | None = Non
     if find_user(session, username) is not None:
         raise UsernameTaken(username)
     if role is None:
-        role = ROLE_TEACHER if session.scalar(select(func.count(User.id))) == 0 else ROLE_STUDENT
+        role = Role.TEACHER if session.scalar(select(func.count(User.id))) == 0 else Role.STUDENT
     user = User(username=username, password_hash=password_hash, role=role, time_zone=time_zone)
     session.add(user)
     try:

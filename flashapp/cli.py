@@ -16,7 +16,7 @@ from .backup import BackupError, backup_file_name, backup_sqlite, restore_sqlite
 from .backup_schedule import backup_folder, start_daily_backups
 from .decksource import DeckSourceError, deck_files, load_deck
 from .generation import BuildReport, build_deck
-from .models import ROLE_STUDENT, ROLE_TEACHER, Classroom, Deck
+from .models import Classroom, Deck, Role
 from .network import open_addresses
 
 
@@ -175,7 +175,7 @@ def user_create(username: str, teacher: bool, password: str) -> None:
         raise click.ClickException(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
     try:
         user = register_user(db.session, username=username, password=password,
-                             role=ROLE_TEACHER if teacher else ROLE_STUDENT)
+                             role=Role.TEACHER if teacher else Role.STUDENT)
         db.session.commit()
     except UsernameTaken:
         db.session.rollback()

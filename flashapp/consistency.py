@@ -85,7 +85,7 @@ def _close(a: float | None, b: float | None) -> bool:
 
 def state_differences(state: CardState, replayed: FsrsCard) -> list[str]:
     """How a stored card state differs from the replay of its reviews ('field stored, replay value')."""
-    expected = {"state": replayed.state.value, "step": replayed.step, "stability": replayed.stability,
+    expected = {"state": replayed.state, "step": replayed.step, "stability": replayed.stability,
                 "difficulty": replayed.difficulty, "due": replayed.due, "last_review": replayed.last_review}
     differences = []
     for name, value in expected.items():

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.orm import Session
 
 # Whether transactions begun in this context may write. Read-only work (an HTTP GET) begins a
 # plain deferred transaction, which in WAL mode never waits for, nor blocks, a writer.
@@ -105,3 +109,31 @@ def database_status(connection) -> str:
     """'ok' when the database answers a trivial query."""
     connection.execute(text("SELECT 1"))
     return "ok"
+
+
+_IN_WRITE_TRANSACTION = "flashapp.in_write_transaction"
+
+
+@contextmanager
+def write_transaction(session: Session) -> Iterator[Session]:
+    """The one way data changes: every use case that writes runs its work inside this block.
+
+    Ends the session's read transaction first, so that the write lock (SQLite: BEGIN
+    IMMEDIATE, taken in turn with this process's other writers) is held only for the
+    block; commits at its end and rolls back on an exception. A use case called from
+    inside another one joins the outer transaction. The web, the CLI and the checks all
+    write through here.
+    """
+    if session.info.get(_IN_WRITE_TRANSACTION):
+        yield session
+        return
+    if session.in_transaction():
+        session.commit()  # a read transaction: nothing to write, only the snapshot to let go
+    token = may_write.set(True)
+    session.info[_IN_WRITE_TRANSACTION] = True
+    try:
+        with session.begin():
+            yield session
+    finally:
+        session.info.pop(_IN_WRITE_TRANSACTION, None)
+        may_write.reset(token)

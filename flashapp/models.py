@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import enum
 import secrets
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Boolean,
@@ -19,8 +21,14 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.sql import false
+from fsrs import Rating, State
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, WriteOnlyMapped, mapped_column, relationship
+from sqlalchemy.sql import false
+
+
+IE = TypeVar("IE", bound=enum.IntEnum)
+SE = TypeVar("SE", bound=enum.StrEnum)
 
 
 def utcnow() -> datetime:
@@ -41,7 +49,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -51,12 +59,48 @@ class UTCDateTime(TypeDecorator[datetime]):
             return value.replace(tzinfo=None)
         return value
 
-    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
+        if isinstance(value, str):  # SQLite aggregates such as max() come back as text
+            value = datetime.fromisoformat(value)
         if value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc)
+
+
+class IntEnumColumn(TypeDecorator[IE]):
+    """An IntEnum stored as its plain integer value."""
+
+    impl = Integer
+    cache_ok = True
+
+    def __init__(self, enum_type: type[IE]) -> None:
+        super().__init__()
+        self.enum_type = enum_type
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> int | None:
+        return None if value is None else int(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> IE | None:
+        return None if value is None else self.enum_type(value)
+
+
+class StrEnumColumn(TypeDecorator[SE]):
+    """A StrEnum stored as its plain text value."""
+
+    impl = String(16)
+    cache_ok = True
+
+    def __init__(self, enum_type: type[SE]) -> None:
+        super().__init__()
+        self.enum_type = enum_type
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else str(self.enum_type(value))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> SE | None:
+        return None if value is None else self.enum_type(value)
 
 
 class Base(DeclarativeBase):
@@ -70,8 +114,18 @@ class Base(DeclarativeBase):
     })
 
 
-ROLE_TEACHER = "teacher"
-ROLE_STUDENT = "student"
+class Role(enum.StrEnum):
+    TEACHER = "teacher"
+    STUDENT = "student"
+
+
+class ReviewState(enum.IntEnum):
+    """A card's state when it was answered, numbered as the FSRS optimisers' `review_state`."""
+
+    NEW = 0
+    LEARNING = int(State.Learning)
+    REVIEW = int(State.Review)
+    RELEARNING = int(State.Relearning)
 
 
 class User(Base):
@@ -80,7 +134,7 @@ class User(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(40), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(16), default=ROLE_STUDENT)
+    role: Mapped[Role] = mapped_column(StrEnumColumn(Role), default=Role.STUDENT)
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Part of every login session; replacing it ends all of the user's sessions at once.
@@ -92,7 +146,7 @@ class User(Base):
 
     @property
     def is_teacher(self) -> bool:
-        return self.role == ROLE_TEACHER
+        return self.role is Role.TEACHER
 
     # The four members Flask-Login asks of a user, without importing it here.
     is_authenticated = True
@@ -171,16 +225,12 @@ class CardState(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
     card_id: Mapped[int] = mapped_column(ForeignKey("card.id"), index=True)
-    state: Mapped[int] = mapped_column(Integer)
+    state: Mapped[State] = mapped_column(IntEnumColumn(State))
     step: Mapped[int | None] = mapped_column(Integer)
     stability: Mapped[float | None] = mapped_column(Float)
     difficulty: Mapped[float | None] = mapped_column(Float)
     due: Mapped[datetime] = mapped_column(UTCDateTime)
     last_review: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-# ReviewLog.state_before: the card's state when it was shown; 0 means new (never answered).
-STATE_NEW = 0
 
 
 class ReviewLog(Base):
@@ -196,10 +246,10 @@ class ReviewLog(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
     card_id: Mapped[int] = mapped_column(ForeignKey("card.id"), index=True)
-    rating: Mapped[int] = mapped_column(Integer)
+    rating: Mapped[Rating] = mapped_column(IntEnumColumn(Rating))
     reviewed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     duration_ms: Mapped[int | None] = mapped_column(Integer)
-    state_before: Mapped[int] = mapped_column(Integer)
+    state_before: Mapped[ReviewState] = mapped_column(IntEnumColumn(ReviewState))
     due: Mapped[datetime] = mapped_column(UTCDateTime)
     token: Mapped[str] = mapped_column(String(64), unique=True)
 
@@ -207,7 +257,7 @@ class ReviewLog(Base):
     card: Mapped[Card] = relationship()
 
     @property
-    def interval(self):
+    def interval(self) -> timedelta:
         """The interval this answer scheduled."""
         return self.due - self.reviewed_at
 

@@ -15,8 +15,9 @@ from fsrs import Card as FsrsCard
 from fsrs import Rating, Scheduler, State
 from sqlalchemy import and_, delete, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
-from .models import STATE_NEW, Card, CardState, ReviewLog
+from .models import Card, CardState, ReviewLog, ReviewState
 
 RATINGS = (Rating.Again, Rating.Hard, Rating.Good, Rating.Easy)
 LEARN_AHEAD = timedelta(minutes=20)
@@ -78,7 +79,7 @@ def to_fsrs_card(card_id: int, state: CardState | None, now: datetime) -> FsrsCa
     """The `fsrs.Card` for a user's state of a card (a fresh one when never answered)."""
     if state is None:
         return FsrsCard(card_id=card_id, state=State.Learning, step=0, due=now)
-    return FsrsCard(card_id=card_id, state=State(state.state), step=state.step, stability=state.stability,
+    return FsrsCard(card_id=card_id, state=state.state, step=state.step, stability=state.stability,
                     difficulty=state.difficulty, due=state.due, last_review=state.last_review)
 
 
@@ -121,7 +122,8 @@ class DueCounts:
         return self.new + self.learning + self.review
 
 
-def _active_cards(deck_ids):
+def active_cards(deck_ids: list[int]) -> ColumnElement[bool]:
+    """Cards of these decks that are still studied (not retired)."""
     return and_(Card.deck_id.in_(deck_ids), Card.retired.is_(False))
 
 
@@ -130,21 +132,21 @@ def due_counts(session: Session, *, user_id: int, deck_ids: list[int], now: date
     """New (still allowed today), learning (due now) and review (due today) counts per deck."""
     if not deck_ids:
         return {}
-    learning_states = (State.Learning.value, State.Relearning.value)
+    learning_states = (State.Learning, State.Relearning)
     rows = session.execute(
         select(
             Card.deck_id,
             func.count(CardState.id).filter(CardState.state.in_(learning_states), CardState.due <= now),
-            func.count(CardState.id).filter(CardState.state == State.Review.value, CardState.due < day_ends),
+            func.count(CardState.id).filter(CardState.state == State.Review, CardState.due < day_ends),
             func.count(CardState.id),
         )
         .join(CardState, CardState.card_id == Card.id)
-        .where(CardState.user_id == user_id, _active_cards(deck_ids))
+        .where(CardState.user_id == user_id, active_cards(deck_ids))
         .group_by(Card.deck_id)
     ).all()
     seen = {deck_id: (learning, review, started) for deck_id, learning, review, started in rows}
     totals = dict(session.execute(
-        select(Card.deck_id, func.count(Card.id)).where(_active_cards(deck_ids)).group_by(Card.deck_id)
+        select(Card.deck_id, func.count(Card.id)).where(active_cards(deck_ids)).group_by(Card.deck_id)
     ).all())
     introduced = _introduced_since(session, user_id=user_id, deck_ids=deck_ids, since=day_begins)
     result = {}
@@ -161,7 +163,7 @@ def _introduced_since(session: Session, *, user_id: int, deck_ids: list[int], si
     return dict(session.execute(
         select(Card.deck_id, func.count(ReviewLog.id))
         .join(Card, Card.id == ReviewLog.card_id)
-        .where(ReviewLog.user_id == user_id, ReviewLog.state_before == STATE_NEW,
+        .where(ReviewLog.user_id == user_id, ReviewLog.state_before == ReviewState.NEW,
                ReviewLog.reviewed_at >= since, Card.deck_id.in_(deck_ids))
         .group_by(Card.deck_id)
     ).all())
@@ -180,18 +182,18 @@ def next_card(session: Session, *, user_id: int, deck_id: int, now: datetime, da
     if counts is None:
         counts = due_counts(session, user_id=user_id, deck_ids=[deck_id], now=now, day_begins=day_begins,
                             day_ends=day_ends, new_per_day=new_per_day)[deck_id]
-    learning_states = (State.Learning.value, State.Relearning.value)
+    learning_states = (State.Learning, State.Relearning)
     scheduled = (select(Card, CardState).join(CardState, CardState.card_id == Card.id)
-                 .where(CardState.user_id == user_id, _active_cards([deck_id]))
+                 .where(CardState.user_id == user_id, active_cards([deck_id]))
                  .order_by(CardState.due, Card.position).limit(1))
     if counts.learning:
         query = scheduled.where(CardState.state.in_(learning_states), CardState.due <= now)
     elif counts.review:
-        query = scheduled.where(CardState.state == State.Review.value, CardState.due < day_ends)
+        query = scheduled.where(CardState.state == State.Review, CardState.due < day_ends)
     elif counts.new:
         started = select(CardState.card_id).where(CardState.user_id == user_id)
         card = session.scalar(
-            select(Card).where(_active_cards([deck_id]), Card.id.not_in(started)).order_by(Card.position).limit(1)
+            select(Card).where(active_cards([deck_id]), Card.id.not_in(started)).order_by(Card.position).limit(1)
         )
         return (card, None) if card is not None else None
     else:
@@ -204,7 +206,7 @@ def next_due(session: Session, *, user_id: int, deck_id: int) -> datetime | None
     """When the user's earliest scheduled card in the deck falls due."""
     return session.scalar(
         select(func.min(CardState.due)).join(Card, Card.id == CardState.card_id)
-        .where(CardState.user_id == user_id, _active_cards([deck_id]))
+        .where(CardState.user_id == user_id, active_cards([deck_id]))
     )
 
 
@@ -255,8 +257,8 @@ def answer_card(session: Session, scheduler: Scheduler, *, user_id: int, card_id
     if duration_ms is not None:
         duration_ms = max(0, min(int(duration_ms), MAX_DURATION_MS))
     after, _log = scheduler.review_card(before, rating, now, duration_ms)
-    review = ReviewLog(user_id=user_id, card_id=card_id, rating=int(rating), reviewed_at=now,
-                       duration_ms=duration_ms, state_before=STATE_NEW if state is None else state.state,
+    review = ReviewLog(user_id=user_id, card_id=card_id, rating=rating, reviewed_at=now,
+                       duration_ms=duration_ms, state_before=ReviewState.NEW if state is None else ReviewState(state.state),
                        due=after.due, token=token)
     session.add(review)
     if state is None:
@@ -269,7 +271,7 @@ def answer_card(session: Session, scheduler: Scheduler, *, user_id: int, card_id
 
 def store_state(state: CardState, card: FsrsCard) -> None:
     """Write an `fsrs.Card`'s memory state into a user's card state row."""
-    state.state = card.state.value
+    state.state = card.state
     state.step = card.step
     state.stability = card.stability
     state.difficulty = card.difficulty
@@ -288,7 +290,7 @@ def replay(scheduler: Scheduler, card_id: int, reviews: list[ReviewLog]) -> Fsrs
     for review in reviews:
         if card is None:
             card = FsrsCard(card_id=card_id, state=State.Learning, step=0, due=review.reviewed_at)
-        card, _ = plain.review_card(card, Rating(review.rating), review.reviewed_at, review.duration_ms)
+        card, _ = plain.review_card(card, review.rating, review.reviewed_at, review.duration_ms)
         card.due = review.due
     return card
 
@@ -308,7 +310,7 @@ def undo_last_answer(session: Session, scheduler: Scheduler, *, user_id: int, de
     """
     last = session.scalar(
         select(ReviewLog).join(Card, Card.id == ReviewLog.card_id)
-        .where(ReviewLog.user_id == user_id, _active_cards([deck_id]))
+        .where(ReviewLog.user_id == user_id, active_cards([deck_id]))
         .order_by(ReviewLog.reviewed_at.desc(), ReviewLog.id.desc()).limit(1)
     )
     if last is None:

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
 from fsrs import Card as FsrsCard
-from fsrs import Scheduler, State
+from fsrs import Rating, Scheduler, State
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from .models import Assignment, Card, CardState, Deck, Enrollment, Note, ReviewLog, User
+from .models import Assignment, Card, CardState, Deck, Enrollment, Note, ReviewLog, ReviewState, User
+from .scheduling import active_cards
 
-AGAIN = 1
 INACTIVE_AFTER = timedelta(days=7)
 OVERDUE_LIMIT = 20
 LOW_RETENTION = 0.7
@@ -34,10 +34,6 @@ def class_deck_ids(session: Session, classroom_id: int) -> list[int]:
 
 def _class_students(classroom_id: int):
     return select(Enrollment.user_id).where(Enrollment.classroom_id == classroom_id)
-
-
-def _active_in(deck_ids):
-    return and_(Card.deck_id.in_(deck_ids), Card.retired.is_(False))
 
 
 @dataclass
@@ -77,14 +73,14 @@ def class_roster(session: Session, *, classroom_id: int, now: datetime) -> list[
     if not rows:
         return []
     deck_totals = dict(session.execute(
-        select(Card.deck_id, func.count(Card.id)).where(_active_in(deck_ids)).group_by(Card.deck_id)).all())
+        select(Card.deck_id, func.count(Card.id)).where(active_cards(deck_ids)).group_by(Card.deck_id)).all())
     total = sum(deck_totals.values())
 
     for user_id, deck_id, introduced, due_now in session.execute(
         select(CardState.user_id, Card.deck_id, func.count(CardState.id),
                func.count(CardState.id).filter(CardState.due <= now))
         .join(Card, Card.id == CardState.card_id)
-        .where(CardState.user_id.in_(students), _active_in(deck_ids))
+        .where(CardState.user_id.in_(students), active_cards(deck_ids))
         .group_by(CardState.user_id, Card.deck_id)
     ):
         row = rows[user_id]
@@ -93,12 +89,12 @@ def class_roster(session: Session, *, classroom_id: int, now: datetime) -> list[
         row.introduced_by_deck[deck_id] = introduced
 
     week_ago, month_ago = now - timedelta(days=7), now - timedelta(days=30)
-    in_month_on_review = and_(ReviewLog.reviewed_at >= month_ago, ReviewLog.state_before == State.Review.value)
+    in_month_on_review = and_(ReviewLog.reviewed_at >= month_ago, ReviewLog.state_before == ReviewState.REVIEW)
     for user_id, reviews_7d, answers_30d, recalled_30d, last_active in session.execute(
         select(ReviewLog.user_id,
                func.count(ReviewLog.id).filter(ReviewLog.reviewed_at >= week_ago),
                func.count(ReviewLog.id).filter(in_month_on_review),
-               func.count(ReviewLog.id).filter(in_month_on_review, ReviewLog.rating != AGAIN),
+               func.count(ReviewLog.id).filter(in_month_on_review, ReviewLog.rating != Rating.Again),
                func.max(ReviewLog.reviewed_at))
         .join(Card, Card.id == ReviewLog.card_id)
         .where(ReviewLog.user_id.in_(students), Card.deck_id.in_(deck_ids))
@@ -188,7 +184,7 @@ def forgotten_cards(session: Session, scheduler: Scheduler, *, classroom_id: int
     """
     deck_ids = class_deck_ids(session, classroom_id)
     students = _class_students(classroom_id)
-    in_scope = _active_in(deck_ids) if card_id is None else and_(_active_in(deck_ids), Card.id == card_id)
+    in_scope = active_cards(deck_ids) if card_id is None else and_(active_cards(deck_ids), Card.id == card_id)
     recall: dict[int, list[float]] = defaultdict(list)
     for card_id, state, step, stability, difficulty, due, last_review in session.execute(
         select(CardState.card_id, CardState.state, CardState.step, CardState.stability, CardState.difficulty,
@@ -196,15 +192,15 @@ def forgotten_cards(session: Session, scheduler: Scheduler, *, classroom_id: int
         .join(Card, Card.id == CardState.card_id)
         .where(CardState.user_id.in_(students), in_scope, CardState.last_review.is_not(None))
     ):
-        memory = FsrsCard(card_id=card_id, state=State(state), step=step, stability=stability,
+        memory = FsrsCard(card_id=card_id, state=state, step=step, stability=stability,
                           difficulty=difficulty, due=due, last_review=last_review)
         recall[card_id].append(scheduler.get_card_retrievability(memory, now))
 
     answers = {card_id: (reviews, again, lapses) for card_id, reviews, again, lapses in session.execute(
         select(ReviewLog.card_id, func.count(ReviewLog.id),
-               func.count(ReviewLog.id).filter(ReviewLog.rating == AGAIN),
-               func.count(ReviewLog.id).filter(ReviewLog.rating == AGAIN,
-                                               ReviewLog.state_before == State.Review.value))
+               func.count(ReviewLog.id).filter(ReviewLog.rating == Rating.Again),
+               func.count(ReviewLog.id).filter(ReviewLog.rating == Rating.Again,
+                                               ReviewLog.state_before == ReviewState.REVIEW))
         .join(Card, Card.id == ReviewLog.card_id)
         .where(ReviewLog.user_id.in_(students), in_scope)
         .group_by(ReviewLog.card_id)
@@ -256,18 +252,18 @@ def deck_progress(session: Session, *, user_id: int, deck_ids: list[int], now: d
         return []
     titles = dict(session.execute(select(Deck.id, Deck.title).where(Deck.id.in_(deck_ids))).all())
     totals = dict(session.execute(
-        select(Card.deck_id, func.count(Card.id)).where(_active_in(deck_ids)).group_by(Card.deck_id)).all())
+        select(Card.deck_id, func.count(Card.id)).where(active_cards(deck_ids)).group_by(Card.deck_id)).all())
     states = {deck_id: (introduced, due) for deck_id, introduced, due in session.execute(
         select(Card.deck_id, func.count(CardState.id), func.count(CardState.id).filter(CardState.due <= now))
         .join(Card, Card.id == CardState.card_id)
-        .where(CardState.user_id == user_id, _active_in(deck_ids)).group_by(Card.deck_id))}
+        .where(CardState.user_id == user_id, active_cards(deck_ids)).group_by(Card.deck_id))}
     in_month_on_review = and_(ReviewLog.reviewed_at >= now - timedelta(days=30),
-                              ReviewLog.state_before == State.Review.value)
+                              ReviewLog.state_before == ReviewState.REVIEW)
     reviews = {deck_id: rest for deck_id, *rest in session.execute(
         select(Card.deck_id,
                func.count(ReviewLog.id).filter(ReviewLog.reviewed_at >= now - timedelta(days=7)),
                func.count(ReviewLog.id).filter(in_month_on_review),
-               func.count(ReviewLog.id).filter(in_month_on_review, ReviewLog.rating != AGAIN))
+               func.count(ReviewLog.id).filter(in_month_on_review, ReviewLog.rating != Rating.Again))
         .join(Card, Card.id == ReviewLog.card_id)
         .where(ReviewLog.user_id == user_id, Card.deck_id.in_(deck_ids)).group_by(Card.deck_id))}
     result = []

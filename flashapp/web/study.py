@@ -119,7 +119,7 @@ def study(slug: str):
     intervals = preview_intervals(_scheduler(), card.id, state, at)
     buttons = [(int(r), RATING_LABELS[r], format_interval(intervals[r])) for r in RATINGS]
     form = AnswerForm(card_id=card.id, token=_new_token(at), stamp=state_stamp(state))
-    state_name = None if state is None else ("review" if state.state == State.Review.value else "learning")
+    state_name = None if state is None else ("review" if state.state is State.Review else "learning")
     return render_template("study.html", deck=deck, card=card, note=card.note, is_new=state is None,
                            state_name=state_name,
                            buttons=buttons, form=form, counts=counts, can_undo=can_undo, undo_form=EmptyForm())
