@@ -65,6 +65,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         MAXIMUM_INTERVAL_DAYS=36500,
         ENABLE_FUZZING=True,
         HISTORY_PAGE_SIZE=50,
+        PASSWORD_HASH_METHOD="scrypt",
         MAX_CONTENT_LENGTH=1024 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",

@@ -28,25 +28,32 @@ def find_user(session: Session, username: str) -> User | None:
     return session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
 
 
-def hash_password(password: str) -> str:
-    """A werkzeug scrypt hash. Slow on purpose (~0.1 s): compute it before opening a write transaction."""
-    return generate_password_hash(password, method="scrypt")
+# werkzeug's method for new hashes; the test configuration picks a fast one (PASSWORD_HASH_METHOD).
+DEFAULT_HASH_METHOD = "scrypt"
+
+
+def hash_password(password: str, *, method: str = DEFAULT_HASH_METHOD) -> str:
+    """A werkzeug hash (scrypt by default). Slow on purpose (~0.1 s): compute it before a write transaction."""
+    return generate_password_hash(password, method=method)
 
 
 def register_user(session: Session, *, username: str, password: str | None = None, time_zone: str = "UTC",
-                  role: Role | None = None, password_hash: str | None = None) -> User:
+                  role: Role | None = None, password_hash: str | None = None,
+                  password_method: str = DEFAULT_HASH_METHOD) -> User:
     """Create an account. Without a role, the first account is the teacher and the rest students.
 
     Give the password, or its `hash_password` hash. Raises UsernameTaken. The caller commits.
     """
     if password_hash is None:
-        password_hash = hash_password(password)
+        if password is None:
+            raise ValueError("give a password or its hash")
+        password_hash = hash_password(password, method=password_method)
     username = username.strip()
     if find_user(session, username) is not None:
         raise UsernameTaken(username)
     if role is None:
         role = Role.TEACHER if session.scalar(select(func.count(User.id))) == 0 else Role.STUDENT
-    user = User(username=username, password_hash=password_hash, role=role, time_zone=time_zone)
+    user = User(username=username, password_hash=password_hash, role=Role(role), time_zone=time_zone)
     session.add(user)
     try:
         session.flush()

@@ -175,6 +175,7 @@ def user_create(username: str, teacher: bool, password: str) -> None:
         raise click.ClickException(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
     try:
         user = register_user(db.session, username=username, password=password,
+                             password_method=current_app.config["PASSWORD_HASH_METHOD"],
                              role=Role.TEACHER if teacher else Role.STUDENT)
         db.session.commit()
     except UsernameTaken:

@@ -146,7 +146,7 @@ class User(Base):
 
     @property
     def is_teacher(self) -> bool:
-        return self.role is Role.TEACHER
+        return self.role == Role.TEACHER
 
     # The four members Flask-Login asks of a user, without importing it here.
     is_authenticated = True

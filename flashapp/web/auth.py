@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from .. import db
@@ -42,7 +42,7 @@ def register():
         form.class_code.data = request.args["code"]
     if form.validate_on_submit():
         # Hash first: the slow hash must not hold the database's write lock.
-        password_hash = hash_password(form.password.data)
+        password_hash = hash_password(form.password.data, method=current_app.config["PASSWORD_HASH_METHOD"])
         classroom = None
         if form.class_code.data:
             classroom = find_by_join_code(db.session, form.class_code.data)
@@ -120,7 +120,7 @@ def password():
             form.current.errors.append("That is not your current password.")
         else:
             # Hash outside the write transaction: it is slow on purpose.
-            new_hash = hash_password(form.password.data)
+            new_hash = hash_password(form.password.data, method=current_app.config["PASSWORD_HASH_METHOD"])
             with writing():
                 set_password(current_user, password_hash=new_hash)
             login_user(current_user._get_current_object())

@@ -211,7 +211,7 @@ def reset_student_password(class_id: int, user_id: int):
     if not EmptyForm().validate_on_submit():
         abort(400)
     temporary = temporary_password()
-    password_hash = hash_password(temporary)  # slow on purpose: outside the write transaction
+    password_hash = hash_password(temporary, method=current_app.config["PASSWORD_HASH_METHOD"])  # slow on purpose: outside the write transaction
     with writing():
         set_password(_enrolled_student(_own_classroom(class_id), user_id), password_hash=password_hash,
                      temporary=True)
