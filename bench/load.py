@@ -756,7 +756,10 @@ def run_profile(args, tmp: Path, database: Database) -> int:
     from sqlalchemy import event
 
     from flashapp import create_app, db
-    from flashapp.cli import build_decks, upgrade_database
+    from datetime import datetime, timezone
+
+    from flashapp.decks import build_decks
+    from flashapp.schema import upgrade_database
 
     deck = tmp / f"{SLUG}.yaml"
     deck.write_text(bench_deck(args.cards))
@@ -764,7 +767,7 @@ def run_profile(args, tmp: Path, database: Database) -> int:
                       "SECRET_KEY": "profile-key-" + "x" * 32, "NEW_CARDS_PER_DAY": 1000000})
     with app.app_context():
         upgrade_database()
-        build_decks([deck])
+        build_decks(db.session(), [deck], now=datetime.now(timezone.utc))
         db.session.remove()
     sql_time = {"answer": 0.0, "page": 0.0, "current": None}
     sql_count = Counter()

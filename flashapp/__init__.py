@@ -15,7 +15,8 @@ from flask_wtf.csrf import CSRFProtect
 from .database import configure_engine
 from .models import Base
 
-db = SQLAlchemy(model_class=Base)
+# Objects stay readable after a commit: a request reads, writes through one use case, then renders.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 csrf = CSRFProtect()
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Batch mode lets Alembic alter SQLite tables (by copying them) as well as PostgreSQL ones.

@@ -63,7 +63,7 @@ def app(database_url, tmp_path):
         "SECRET_KEY": "test-key-" + "x" * 32,
         "ENABLE_FUZZING": False,
     })
-    from flashapp.cli import upgrade_database
+    from flashapp.schema import upgrade_database
 
     with app.app_context():
         upgrade_database()
@@ -121,9 +121,11 @@ def auth(client):
 def built_app(app):
     """The app with the bundled deck built."""
     from flashapp import db
-    from flashapp.cli import build_decks
+    from datetime import datetime, timezone
+
+    from flashapp.decks import build_decks
 
     with app.app_context():
-        build_decks([BUNDLED_DECK])
+        build_decks(db.session(), [BUNDLED_DECK], now=datetime.now(timezone.utc))
         db.session.remove()
     return app

@@ -13,7 +13,7 @@ from sqlalchemy import func, inspect, select, text
 from alembic.script import ScriptDirectory
 
 from flashapp import MIGRATIONS, create_app, db
-from flashapp.cli import upgrade_database
+from flashapp.schema import upgrade_database
 from flashapp.models import Card, CardState, Deck, Note, ReviewLog, User
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
