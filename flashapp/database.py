@@ -46,9 +46,9 @@ def configure_engine(engine: Engine) -> Engine:
     if engine.dialect.name != "sqlite":
         return engine
 
+    # An SQLite URL without a driver name means pysqlite, whose connections are sqlite3's.
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
-        # An SQLite URL without a driver name means pysqlite, whose connections are sqlite3's.
         # Let SQLAlchemy's "begin" event, not the driver, open transactions.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
