@@ -6,6 +6,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 from flask_migrate import Migrate
@@ -44,7 +45,7 @@ def _load_or_create_secret_key(instance_path: str) -> str:
     return key
 
 
-def create_app(test_config: dict | None = None) -> Flask:
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then `instance/config.py`, then the environment, then `test_config`."""
     instance_path = (test_config or {}).get("INSTANCE_PATH") or _instance_path()
     app = Flask(

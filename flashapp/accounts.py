@@ -85,11 +85,11 @@ def login_throttled(session: Session, *, username: str, address: str, now: datet
     since = now - THROTTLE_WINDOW
     recent = select(LoginAttempt.id).where(LoginAttempt.attempted_at > since)
     by_name = session.scalar(select(func.count()).select_from(
-        recent.where(LoginAttempt.username == username.strip().lower()).subquery()))
+        recent.where(LoginAttempt.username == username.strip().lower()).subquery())) or 0
     if by_name >= THROTTLE_LIMIT:
         return True
     by_address = session.scalar(select(func.count()).select_from(
-        recent.where(LoginAttempt.address == address).subquery()))
+        recent.where(LoginAttempt.address == address).subquery())) or 0
     return by_address >= THROTTLE_LIMIT
 
 

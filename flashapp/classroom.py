@@ -82,9 +82,9 @@ def join_classroom(session: Session, *, user: User, code: str) -> Classroom:
 
 def remove_student(session: Session, *, classroom: Classroom, user_id: int) -> bool:
     """Take a student out of a class; their reviews stay theirs. The caller commits."""
-    result = session.execute(delete(Enrollment).where(Enrollment.classroom_id == classroom.id,
-                                                      Enrollment.user_id == user_id))
-    return result.rowcount > 0
+    removed = session.scalars(delete(Enrollment).where(Enrollment.classroom_id == classroom.id,
+                                                       Enrollment.user_id == user_id).returning(Enrollment.id)).all()
+    return bool(removed)
 
 
 def teachers_classrooms(session: Session, teacher_id: int) -> list[Classroom]:

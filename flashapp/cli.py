@@ -81,7 +81,7 @@ def serve_command(host: str, port: int, threads: int, connection_limit: int) -> 
     """Serve the app with waitress, printing the addresses to open and each class's join code."""
     from waitress import serve
 
-    app = current_app._get_current_object()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # the proxy's documented way to the app
     app.config["SERVE_HOST"] = host
     for address in open_addresses(host, port):
         click.echo(f"Open {address} in a browser.")

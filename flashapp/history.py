@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, joinedload
 from .models import Card, CardState, Deck, ReviewLog
 
 
-def history_query(user_id: int, *, deck_ids: list[int] | None = None) -> Select[tuple[ReviewLog]]:
+def history_query(user_id: int, *, deck_ids: list[int] | None = None) -> Select[ReviewLog]:
     """A user's answers, newest first, each with its card and deck loaded (for paging through)."""
     query = (select(ReviewLog).where(ReviewLog.user_id == user_id)
              .options(joinedload(ReviewLog.card).joinedload(Card.deck))

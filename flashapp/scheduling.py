@@ -7,8 +7,10 @@ The review log is the source of truth: `replay` rebuilds a card's state from it.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fsrs import Card as FsrsCard
@@ -25,11 +27,11 @@ LEARN_AHEAD = timedelta(minutes=20)
 MAX_DURATION_MS = 60_000
 
 
-def make_scheduler(*, desired_retention: float = 0.9, learning_steps_minutes=(1, 10),
-                   relearning_steps_minutes=(10,), maximum_interval_days: int = 36500,
-                   enable_fuzzing: bool = True, parameters=None) -> Scheduler:
+def make_scheduler(*, desired_retention: float = 0.9, learning_steps_minutes: Sequence[float] = (1, 10),
+                   relearning_steps_minutes: Sequence[float] = (10,), maximum_interval_days: int = 36500,
+                   enable_fuzzing: bool = True, parameters: Sequence[float] | None = None) -> Scheduler:
     """The one FSRS scheduler an app uses, built from configuration values."""
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     if parameters is not None:
         kwargs["parameters"] = parameters
     return Scheduler(
@@ -257,9 +259,9 @@ def answer_card(session: Session, scheduler: Scheduler, *, user_id: int, card_id
     if duration_ms is not None:
         duration_ms = max(0, min(int(duration_ms), MAX_DURATION_MS))
     after, _log = scheduler.review_card(before, rating, now, duration_ms)
-    review = ReviewLog(user_id=user_id, card_id=card_id, rating=rating, reviewed_at=now,
-                       duration_ms=duration_ms, state_before=ReviewState.NEW if state is None else ReviewState(state.state),
-                       due=after.due, token=token)
+    state_before = ReviewState.NEW if state is None else ReviewState(state.state)
+    review = ReviewLog(user_id=user_id, card_id=card_id, rating=rating, reviewed_at=now, duration_ms=duration_ms,
+                       state_before=state_before, due=after.due, token=token)
     session.add(review)
     if state is None:
         state = CardState(user_id=user_id, card_id=card_id)

@@ -11,8 +11,8 @@ from werkzeug.wrappers import Response
 
 from .. import accounts
 from ..errors import DomainError, TooManyAttempts
-from .helpers import hash_method, now, session, user_id
 from .forms import ChangePasswordForm, EmptyForm, LoginForm, RegisterForm
+from .helpers import hash_method, now, required, session, user_id
 
 bp = Blueprint("auth", __name__)
 
@@ -28,7 +28,7 @@ def _safe_next(target: str | None) -> str:
 def show_beside_field(form: FlaskForm, error: DomainError, default: str) -> None:
     """Put a domain error's message under the form field it is about."""
     field = getattr(form, error.field or default)
-    field.errors.append(error.message)
+    field.errors = [*field.errors, error.message]
 
 
 @bp.route("/register", methods=["GET", "POST"])
@@ -41,9 +41,9 @@ def register() -> Page:
         form.class_code.data = request.args["code"]
     if form.validate_on_submit():
         try:
-            made = accounts.register(session(), username=form.username.data,
-                                     password_hash=accounts.hash_password(form.password.data, method=hash_method()),
-                                     time_zone=form.time_zone.data, class_code=form.class_code.data or None)
+            password_hash = accounts.hash_password(required(form.password.data), method=hash_method())
+            made = accounts.register(session(), username=required(form.username.data), password_hash=password_hash,
+                                     time_zone=required(form.time_zone.data), class_code=form.class_code.data or None)
         except DomainError as error:
             show_beside_field(form, error, "username")
         else:
@@ -64,7 +64,8 @@ def login() -> Page:
     status = 200
     if form.validate_on_submit():
         try:
-            user = accounts.log_in(session(), username=form.username.data, password=form.password.data,
+            user = accounts.log_in(session(), username=required(form.username.data),
+                                   password=required(form.password.data),
                                    address=request.remote_addr or "unknown", now=now())
         except DomainError as error:
             show_beside_field(form, error, "password")
@@ -93,8 +94,8 @@ def password() -> Page:
     form = ChangePasswordForm()
     if form.validate_on_submit():
         try:
-            user = accounts.change_password(session(), user_id=user_id(), current=form.current.data,
-                                            new=form.password.data, method=hash_method())
+            user = accounts.change_password(session(), user_id=user_id(), current=required(form.current.data),
+                                            new=required(form.password.data), method=hash_method())
         except DomainError as error:
             show_beside_field(form, error, "current")
         else:

@@ -15,7 +15,7 @@ from ..errors import DomainError
 from ..history import card_states, review_history
 from .auth import show_beside_field
 from .forms import JoinForm
-from .helpers import session, user_id
+from .helpers import required, session, user_id
 
 bp = Blueprint("classes", __name__)
 
@@ -29,7 +29,7 @@ def join() -> BaseResponse | tuple[str, int]:
     form = JoinForm(code=code)
     if form.validate_on_submit():
         try:
-            classroom = join_class(session(), user_id=user_id(), code=form.code.data)
+            classroom = join_class(session(), user_id=user_id(), code=required(form.code.data))
         except DomainError as error:
             show_beside_field(form, error, "code")
         else:
@@ -57,10 +57,10 @@ def _csv(rows: list[list[object]]) -> str:
 def data() -> Response:
     """Everything the app keeps about you, as CSV files in one zip."""
     user = current_user
-    account = [["username", "role", "time_zone", "created_at_utc"],
+    account: list[list[object]] = [["username", "role", "time_zone", "created_at_utc"],
                [user.username, user.role, user.time_zone, user.created_at.isoformat()]]
-    classes = [["class", "teacher"]] + [[c.name, c.teacher.username]
-                                       for c in students_classrooms(session(), user.id)]
+    classes: list[list[object]] = [["class", "teacher"]]
+    classes += [[c.name, c.teacher.username] for c in students_classrooms(session(), user.id)]
     reviews: list[list[object]] = [["reviewed_at_utc", "deck", "card_key", "question", "rating", "state_before",
                                     "due_utc", "duration_ms"]]
     for row in review_history(session(), user_id=user.id):

@@ -9,16 +9,18 @@ from typing import Any, TypeVar, cast
 
 from flask import Response, abort, current_app, stream_with_context
 from flask_login import current_user, login_required
-from fsrs import Scheduler
 from flask_sqlalchemy.pagination import Pagination
+from fsrs import Scheduler
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from .. import db
+from ..errors import Invalid
 from ..scheduling import zone
 from ..study import StudySettings
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def session() -> Session:
@@ -47,6 +49,13 @@ def hash_method() -> str:
     return cast(str, current_app.config["PASSWORD_HASH_METHOD"])
 
 
+def required(value: T | None) -> T:
+    """A form value that validation guarantees is there (its InputRequired validator ran)."""
+    if value is None:
+        raise Invalid("A required value is missing.")
+    return value
+
+
 def user_id() -> int:
     """The logged-in user's id."""
     return cast(int, current_user.id)
@@ -65,7 +74,7 @@ def teacher_required(view: F) -> F:
     return cast(F, wrapped)
 
 
-def download(chunks: Iterable[str | bytes], *, filename: str, mimetype: str) -> Response:
+def download(chunks: Iterable[str], *, filename: str, mimetype: str) -> Response:
     """A streamed attachment: the chunks are produced while the response is sent, within the request."""
     return Response(stream_with_context(iter(chunks)), mimetype=mimetype,
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 from .. import study
 from ..scheduling import Outcome
 from .forms import AnswerForm, EmptyForm
-from .helpers import now, scheduler, session, study_settings, user_id
+from .helpers import now, required, scheduler, session, study_settings, user_id
 
 bp = Blueprint("study", __name__)
 
@@ -51,9 +51,9 @@ def answer(slug: str) -> Response | tuple[str, int]:
         return render_template("error.html", title="Answer not recorded",
                                message=f"That answer could not be read ({problems}). Nothing was recorded.",
                                back=url_for("study.study", slug=slug)), 400
-    outcome = study.answer(session(), scheduler(), user_id=user_id(), slug=slug, card_id=form.card_id.data,
-                           rating=Rating(form.rating.data), token=form.token.data, stamp=form.stamp.data,
-                           now=now())
+    outcome = study.answer(session(), scheduler(), user_id=user_id(), slug=slug,
+                           card_id=required(form.card_id.data), rating=Rating(required(form.rating.data)),
+                           token=required(form.token.data), stamp=required(form.stamp.data), now=now())
     if outcome is Outcome.STALE:
         flash("That card was already answered in another window; here is the next one.", "info")
     elif outcome is Outcome.UNAVAILABLE:

@@ -19,7 +19,7 @@ from ..network import is_loopback, lan_addresses
 from ..scheduling import zone
 from ..stats import REVLOG_COLUMNS, class_revlog, class_roster
 from .forms import AssignForm, ClassForm, EmptyForm
-from .helpers import hash_method, now, paginate, scheduler, session, teacher_required, user_id
+from .helpers import hash_method, now, paginate, required, scheduler, session, teacher_required, user_id
 
 bp = Blueprint("teach", __name__, url_prefix="/teach")
 
@@ -34,7 +34,7 @@ def classes_page() -> BaseResponse | tuple[str, int]:
     """The teacher's classes, and a form to start a new one."""
     form = ClassForm()
     if form.validate_on_submit():
-        classroom = classes.start_class(session(), teacher_id=user_id(), name=form.name.data)
+        classroom = classes.start_class(session(), teacher_id=user_id(), name=required(form.name.data))
         flash(f"Class “{classroom.name}” created. Students join with the code {classroom.join_code}.", "success")
         return redirect(url_for("teach.dashboard", class_id=classroom.id))
     return render_template("teach/classes.html", classrooms=classes.teachers_classrooms(session(), user_id()),
@@ -78,7 +78,7 @@ def assign(class_id: int) -> BaseResponse:
     classes.own_classroom(session(), teacher_id=user_id(), class_id=class_id)
     form = _assign_form()
     if form.validate_on_submit():
-        classes.assign(session(), teacher_id=user_id(), class_id=class_id, deck_id=form.deck_id.data,
+        classes.assign(session(), teacher_id=user_id(), class_id=class_id, deck_id=required(form.deck_id.data),
                        target_date=form.target_date.data)
         flash("Deck assigned.", "success")
     else:
