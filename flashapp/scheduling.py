@@ -16,10 +16,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fsrs import Card as FsrsCard
 from fsrs import Rating, Scheduler, State
 from sqlalchemy import and_, delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import ScalarSelect
 
-from .models import Card, CardState, ReviewLog, ReviewState
+from .models import Card, CardState, Deck, ReviewLog, ReviewState
 
 RATINGS = (Rating.Again, Rating.Hard, Rating.Good, Rating.Easy)
 LEARN_AHEAD = timedelta(minutes=20)
@@ -131,44 +132,34 @@ def active_cards(deck_ids: list[int]) -> ColumnElement[bool]:
 
 def due_counts(session: Session, *, user_id: int, deck_ids: list[int], now: datetime, day_begins: datetime,
                day_ends: datetime, new_per_day: int) -> dict[int, DueCounts]:
-    """New (still allowed today), learning (due now) and review (due today) counts per deck."""
+    """New (still allowed today), learning (due now) and review (due today) counts per deck, in one query."""
     if not deck_ids:
         return {}
-    learning_states = (State.Learning, State.Relearning)
-    rows = session.execute(
-        select(
-            Card.deck_id,
-            func.count(CardState.id).filter(CardState.state.in_(learning_states), CardState.due <= now),
-            func.count(CardState.id).filter(CardState.state == State.Review, CardState.due < day_ends),
-            func.count(CardState.id),
-        )
-        .join(CardState, CardState.card_id == Card.id)
-        .where(CardState.user_id == user_id, active_cards(deck_ids))
-        .group_by(Card.deck_id)
-    ).all()
-    seen = {deck_id: (learning, review, started) for deck_id, learning, review, started in rows}
-    totals = dict(session.execute(
-        select(Card.deck_id, func.count(Card.id)).where(active_cards(deck_ids)).group_by(Card.deck_id)
-    ).all())
-    introduced = _introduced_since(session, user_id=user_id, deck_ids=deck_ids, since=day_begins)
+
+    def count_states(*conditions: ColumnElement[bool]) -> ScalarSelect[int]:
+        return (select(func.count(CardState.id)).join(Card, Card.id == CardState.card_id)
+                .where(Card.deck_id == Deck.id, Card.retired.is_(False), CardState.user_id == user_id, *conditions)
+                .scalar_subquery())
+
+    rows = session.execute(select(
+        Deck.id,
+        count_states(CardState.state.in_((State.Learning, State.Relearning)), CardState.due <= now),
+        count_states(CardState.state == State.Review, CardState.due < day_ends),
+        count_states(),
+        select(func.count(Card.id)).where(Card.deck_id == Deck.id, Card.retired.is_(False)).scalar_subquery(),
+        # New cards introduced today: answers given to cards that were new when shown.
+        select(func.count(ReviewLog.id)).join(Card, Card.id == ReviewLog.card_id)
+        .where(Card.deck_id == Deck.id, ReviewLog.user_id == user_id, ReviewLog.state_before == ReviewState.NEW,
+               ReviewLog.reviewed_at >= day_begins).scalar_subquery(),
+    ).where(Deck.id.in_(deck_ids)))
     result = {}
+    for deck_id, learning, review, started, total, introduced in rows:
+        allowed = max(0, new_per_day - introduced)
+        result[deck_id] = DueCounts(new=min(total - started, allowed), learning=learning, review=review,
+                                    started=started)
     for deck_id in deck_ids:
-        learning, review, started = seen.get(deck_id, (0, 0, 0))
-        unseen = totals.get(deck_id, 0) - started
-        allowed = max(0, new_per_day - introduced.get(deck_id, 0))
-        result[deck_id] = DueCounts(new=min(unseen, allowed), learning=learning, review=review, started=started)
+        result.setdefault(deck_id, DueCounts())
     return result
-
-
-def _introduced_since(session: Session, *, user_id: int, deck_ids: list[int], since: datetime) -> dict[int, int]:
-    """How many new cards each deck introduced to the user since `since`."""
-    return dict(session.execute(
-        select(Card.deck_id, func.count(ReviewLog.id))
-        .join(Card, Card.id == ReviewLog.card_id)
-        .where(ReviewLog.user_id == user_id, ReviewLog.state_before == ReviewState.NEW,
-               ReviewLog.reviewed_at >= since, Card.deck_id.in_(deck_ids))
-        .group_by(Card.deck_id)
-    ).all())
 
 
 def next_card(session: Session, *, user_id: int, deck_id: int, now: datetime, day_begins: datetime,
@@ -186,6 +177,7 @@ def next_card(session: Session, *, user_id: int, deck_id: int, now: datetime, da
                             day_ends=day_ends, new_per_day=new_per_day)[deck_id]
     learning_states = (State.Learning, State.Relearning)
     scheduled = (select(Card, CardState).join(CardState, CardState.card_id == Card.id)
+                 .options(joinedload(Card.note, innerjoin=True))
                  .where(CardState.user_id == user_id, active_cards([deck_id]))
                  .order_by(CardState.due, Card.position).limit(1))
     if counts.learning:
@@ -193,10 +185,10 @@ def next_card(session: Session, *, user_id: int, deck_id: int, now: datetime, da
     elif counts.review:
         query = scheduled.where(CardState.state == State.Review, CardState.due < day_ends)
     elif counts.new:
-        started = select(CardState.card_id).where(CardState.user_id == user_id)
-        card = session.scalar(
-            select(Card).where(active_cards([deck_id]), Card.id.not_in(started)).order_by(Card.position).limit(1)
-        )
+        # The first card by position that the user has no state for (a look-up per card, in order).
+        seen = select(CardState.id).where(CardState.user_id == user_id, CardState.card_id == Card.id).exists()
+        card = session.scalar(select(Card).options(joinedload(Card.note, innerjoin=True))
+                              .where(active_cards([deck_id]), ~seen).order_by(Card.position).limit(1))
         return (card, None) if card is not None else None
     else:
         query = scheduled.where(CardState.state.in_(learning_states), CardState.due <= now + LEARN_AHEAD)

@@ -19,7 +19,7 @@ from .classroom import AssignedDeck, assigned_decks
 from .database import write_transaction
 from .decks import all_decks, deck_by_slug
 from .errors import NotFound
-from .models import Card, CardState, Deck, Note
+from .models import Card, CardState, Deck
 from .scheduling import (
     RATINGS,
     DueCounts,
@@ -172,8 +172,7 @@ def study_screen(session: Session, scheduler: Scheduler, *, user_id: int, slug: 
         upcoming = next_due(session, user_id=user_id, deck_id=deck.id)
     else:
         card, state = picked
-        note = session.get(Note, card.note_id)
-        assert note is not None  # a card's note is a foreign key
+        note = card.note
         intervals = preview_intervals(scheduler, card.id, state, now)
         showing = Showing(
             card_id=card.id, question=card.question, answer=card.answer, explanation=note.explanation,
