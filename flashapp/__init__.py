@@ -15,6 +15,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from .database import configure_engine
 from .models import Base
+from .paths import bundled_decks_folder, instance_folder, templates_folder
 
 # Objects stay readable after a commit: a request reads, writes through one use case, then renders.
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
@@ -23,14 +24,12 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Batch mode lets Alembic alter SQLite tables (by copying them) as well as PostgreSQL ones.
 migrate = Migrate(directory=str(MIGRATIONS), render_as_batch=True, compare_type=True)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
 # Secret keys that must never protect a real install.
 WELL_KNOWN_SECRET_KEYS = {"dev", "secret", "changeme", "change-me", "development", "test"}
 
 
 def _instance_path() -> str:
-    return os.path.abspath(os.environ.get("FLASHAPP_INSTANCE_PATH") or REPO_ROOT / "instance")
+    return str(instance_folder(override=os.environ.get("FLASHAPP_INSTANCE_PATH")))
 
 
 def _load_or_create_secret_key(instance_path: str) -> str:
@@ -52,13 +51,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         __name__,
         instance_path=instance_path,
         instance_relative_config=True,
-        template_folder=str(REPO_ROOT / "templates"),
+        template_folder=str(templates_folder()),
     )
     os.makedirs(app.instance_path, exist_ok=True)
 
     app.config.from_mapping(
         SQLALCHEMY_DATABASE_URI="sqlite:///" + os.path.join(app.instance_path, "flashapp.sqlite"),
-        DECKS_DIR=str(REPO_ROOT / "decks"),
+        DECKS_DIR=str(bundled_decks_folder()),
         NEW_CARDS_PER_DAY=20,
         DAY_STARTS_AT_HOUR=4,
         DESIRED_RETENTION=0.9,

@@ -30,6 +30,7 @@ def _create_app() -> Flask:
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False, load_dotenv=False)
+@click.version_option(package_name="flashapp", prog_name="flashapp", message="%(prog)s %(version)s")
 def main() -> None:
     """flashapp: spaced-repetition flashcards for a class."""
 
@@ -59,6 +60,7 @@ def _build_or_fail(paths: list[Path]) -> None:
 def init_command() -> None:
     """Create or upgrade the database and build every deck in the decks folder."""
     upgrade_database()
+    click.echo(f"Instance folder: {current_app.instance_path}")
     click.echo(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
     decks_dir = Path(current_app.config["DECKS_DIR"])
     paths = deck_files(decks_dir) if decks_dir.is_dir() else []
