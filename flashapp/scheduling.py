@@ -10,16 +10,19 @@ import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fsrs import Card as FsrsCard
 from fsrs import Rating, Scheduler, State
-from sqlalchemy import and_, bindparam, delete, func, select
+from sqlalchemy import CursorResult, Insert, Result, Table, and_, bindparam, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import ScalarSelect
 
+from .errors import NotFound
 from .models import Card, CardState, Deck, ReviewLog, ReviewState, UTCDateTime
 
 RATINGS = (Rating.Again, Rating.Hard, Rating.Good, Rating.Easy)
@@ -79,7 +82,35 @@ def next_day_start(now: datetime, time_zone: str, *, hour: int = 4) -> datetime:
     return following.astimezone(timezone.utc)
 
 
-def to_fsrs_card(card_id: int, state: CardState | None, now: datetime) -> FsrsCard:
+class MemoryState(Protocol):
+    """A user's stored memory state of a card: a `CardState`, or a row with its columns."""
+
+    @property
+    def state(self) -> State: ...
+    @property
+    def step(self) -> int | None: ...
+    @property
+    def stability(self) -> float | None: ...
+    @property
+    def difficulty(self) -> float | None: ...
+    @property
+    def due(self) -> datetime: ...
+    @property
+    def last_review(self) -> datetime | None: ...
+
+
+class CountedState(MemoryState, Protocol):
+    """A memory state with its review counts."""
+
+    @property
+    def reps(self) -> int: ...
+    @property
+    def lapses(self) -> int: ...
+    @property
+    def again_count(self) -> int: ...
+
+
+def to_fsrs_card(card_id: int, state: MemoryState | None, now: datetime) -> FsrsCard:
     """The `fsrs.Card` for a user's state of a card (a fresh one when never answered)."""
     if state is None:
         return FsrsCard(card_id=card_id, state=State.Learning, step=0, due=now)
@@ -87,7 +118,7 @@ def to_fsrs_card(card_id: int, state: CardState | None, now: datetime) -> FsrsCa
                     difficulty=state.difficulty, due=state.due, last_review=state.last_review)
 
 
-def preview_intervals(scheduler: Scheduler, card_id: int, state: CardState | None,
+def preview_intervals(scheduler: Scheduler, card_id: int, state: MemoryState | None,
                       now: datetime) -> dict[Rating, timedelta]:
     """The interval each of Again, Hard, Good and Easy would schedule now (before fuzz)."""
     plain = without_fuzz(scheduler)
@@ -161,8 +192,9 @@ def active_card_counts(session: Session, deck_ids: list[int]) -> dict[int, int]:
     """How many active cards each of these decks has (decks without any are left out)."""
     if not deck_ids:
         return {}
-    return {deck_id: count for deck_id, count in session.execute(
-        select(Card.deck_id, func.count(Card.id)).where(active_cards(deck_ids)).group_by(Card.deck_id))}
+    rows = session.execute(
+        select(Card.deck_id, func.count(Card.id)).where(active_cards(deck_ids)).group_by(Card.deck_id))
+    return dict(rows.all())
 
 
 def due_counts(session: Session, *, user_id: int, deck_ids: list[int], now: datetime, day_begins: datetime,
@@ -233,7 +265,7 @@ def next_due(session: Session, *, user_id: int, deck_id: int) -> datetime | None
     )
 
 
-def state_stamp(state: CardState | None) -> str:
+def state_stamp(state: MemoryState | None) -> str:
     """Identifies the version of a card's state a showing was made from."""
     if state is None or state.last_review is None:
         return "new"
@@ -250,46 +282,142 @@ class Outcome(enum.Enum):
 @dataclass(frozen=True)
 class Answer:
     outcome: Outcome
-    review: ReviewLog | None = None
+    review: ReviewLog | None = None  # the recorded answer (not attached to the session)
+
+
+class StateChanged(Exception):
+    """The card's state moved between reading it and writing the answer: roll back, then look again."""
+
+
+@dataclass(frozen=True)
+class PlannedAnswer:
+    """An answer worked out from one read of the card's state, ready to be written."""
+
+    review: ReviewLog
+    after: FsrsCard
+    counts: ReviewCounts
+    previous_review: datetime | None  # the state's version it was worked out from (None: a new card)
+
+
+# Read once per answer: the card, and the user's state of it if any.
+_CARD_AND_STATE = (
+    select(Card.retired, Deck.slug, CardState.state, CardState.step, CardState.stability, CardState.difficulty,
+           CardState.due, CardState.last_review, CardState.reps, CardState.lapses, CardState.again_count)
+    .join(Deck, Deck.id == Card.deck_id)
+    .outerjoin(CardState, and_(CardState.card_id == Card.id, CardState.user_id == bindparam("user_id")))
+    .where(Card.id == bindparam("card_id"))
+)
+_TOKEN_USED = select(ReviewLog.id).where(ReviewLog.token == bindparam("token"))
+
+
+def repeat_or_stale(session: Session, token: str) -> Answer:
+    """Why a showing's answer was not written: its token was used (a repeat), or the card moved on."""
+    # A copy of this very answer may have been committed since (double click, resend): that is a
+    # repeat, not an answer given in another window.
+    if session.scalar(_TOKEN_USED, {"token": token}) is not None:
+        return Answer(Outcome.DUPLICATE)
+    return Answer(Outcome.STALE)
+
+
+def plan_answer(session: Session, scheduler: Scheduler, *, user_id: int, card_id: int, rating: Rating,
+                token: str, now: datetime, shown_stamp: str | None = None, duration_ms: int | None = None,
+                deck_slug: str | None = None) -> PlannedAnswer | Answer:
+    """Work out what answering one showing of a card writes, from one read (no write, no lock).
+
+    Returns the Answer outright when nothing is to be written: an unknown or retired card, or a
+    showing made stale (or already answered) since `shown_stamp` (from `state_stamp`) was taken.
+    Without a stamp, a token already used is a repeat. With `deck_slug`, a card of another deck
+    (or none) is NotFound.
+    """
+    if shown_stamp is None and session.scalar(_TOKEN_USED, {"token": token}) is not None:
+        return Answer(Outcome.DUPLICATE)
+    row = session.execute(_CARD_AND_STATE, {"user_id": user_id, "card_id": card_id}).first()
+    if deck_slug is not None and (row is None or row.slug != deck_slug):
+        raise NotFound("There is no such card in this deck.")
+    if row is None or row.retired:
+        return Answer(Outcome.UNAVAILABLE)
+    state: CountedState | None = None if row.state is None else row
+    if shown_stamp is not None and shown_stamp != state_stamp(state):
+        return repeat_or_stale(session, token)
+    if duration_ms is not None:
+        duration_ms = max(0, min(int(duration_ms), MAX_DURATION_MS))
+    after, _log = scheduler.review_card(to_fsrs_card(card_id, state, now), rating, now, duration_ms)
+    state_before = ReviewState.NEW if state is None else ReviewState(state.state)
+    review = ReviewLog(user_id=user_id, card_id=card_id, rating=rating, reviewed_at=now, duration_ms=duration_ms,
+                       state_before=state_before, due=after.due, token=token)
+    counts = ReviewCounts.of(state).plus(rating=rating, state_before=state_before)
+    return PlannedAnswer(review, after, counts, None if state is None else state.last_review)
+
+
+def _insert_ignoring_conflicts(session: Session, model: type[ReviewLog | CardState], values: dict[str, Any],
+                               *columns: str) -> bool:
+    """Insert a row unless one with the same values in `columns` exists; True when it was inserted."""
+    table = cast(Table, model.__table__)
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        statement: Insert = postgresql_insert(table).values(values).on_conflict_do_nothing(index_elements=columns)
+    elif dialect == "sqlite":
+        statement = sqlite_insert(table).values(values).on_conflict_do_nothing(index_elements=columns)
+    else:
+        raise NotImplementedError(f"no insert-or-ignore for {dialect}")
+    # RETURNING tells for certain whether the row went in (the drivers' row counts do not agree here).
+    return session.execute(statement.returning(table.c.id)).first() is not None
+
+
+def _rows_changed(result: Result[Any]) -> bool:
+    return bool(cast(CursorResult[Any], result).rowcount)
+
+
+def record_answer(session: Session, planned: PlannedAnswer) -> Answer:
+    """Write a planned answer: its review, and the card's new state if the state is still the one planned from.
+
+    Returns DUPLICATE (nothing written) when the showing's token is already used. Raises
+    StateChanged, after writing the review, when the state moved since the plan: roll back.
+    The caller commits.
+    """
+    review, after, counts = planned.review, planned.after, planned.counts
+    if not _insert_ignoring_conflicts(session, ReviewLog, {
+        "user_id": review.user_id, "card_id": review.card_id, "rating": review.rating,
+        "reviewed_at": review.reviewed_at, "duration_ms": review.duration_ms,
+        "state_before": review.state_before, "due": review.due, "token": review.token}, "token"):
+        return Answer(Outcome.DUPLICATE)
+    memory = {"state": after.state, "step": after.step, "stability": after.stability,
+              "difficulty": after.difficulty, "due": after.due, "last_review": after.last_review,
+              "reps": counts.reps, "lapses": counts.lapses, "again_count": counts.again}
+    if planned.previous_review is None:
+        written = _insert_ignoring_conflicts(session, CardState, {
+            "user_id": review.user_id, "card_id": review.card_id, **memory}, "user_id", "card_id")
+    else:
+        written = _rows_changed(session.execute(
+            update(CardState).where(CardState.user_id == review.user_id, CardState.card_id == review.card_id,
+                                    CardState.last_review == planned.previous_review)
+            .values(memory).execution_options(synchronize_session=False)))
+    if not written:
+        raise StateChanged()
+    return Answer(Outcome.RECORDED, review)
 
 
 def answer_card(session: Session, scheduler: Scheduler, *, user_id: int, card_id: int, rating: Rating,
                 token: str, now: datetime, shown_stamp: str | None = None,
                 duration_ms: int | None = None) -> Answer:
-    """Record one answer to one showing of a card and schedule the card.
+    """Record one answer to one showing of a card and schedule the card, in the caller's transaction.
 
     `token` identifies the showing: answering the same showing twice records
     nothing the second time. `shown_stamp` (from `state_stamp`) guards against
     answering an outdated showing of a card that was answered since. The caller commits.
     """
-    if session.scalar(select(ReviewLog.id).where(ReviewLog.token == token)) is not None:
-        return Answer(Outcome.DUPLICATE)
-    card = session.get(Card, card_id)
-    if card is None or card.retired:
-        return Answer(Outcome.UNAVAILABLE)
-    state = session.scalar(
-        select(CardState).where(CardState.user_id == user_id, CardState.card_id == card_id).with_for_update()
-    )
-    if shown_stamp is not None and shown_stamp != state_stamp(state):
-        # A copy of this very answer may have been committed since the first look (PostgreSQL
-        # reads each statement afresh): that is a repeat, not an answer from another window.
-        if session.scalar(select(ReviewLog.id).where(ReviewLog.token == token)) is not None:
-            return Answer(Outcome.DUPLICATE)
-        return Answer(Outcome.STALE)
-    before = to_fsrs_card(card_id, state, now)
-    if duration_ms is not None:
-        duration_ms = max(0, min(int(duration_ms), MAX_DURATION_MS))
-    after, _log = scheduler.review_card(before, rating, now, duration_ms)
-    state_before = ReviewState.NEW if state is None else ReviewState(state.state)
-    review = ReviewLog(user_id=user_id, card_id=card_id, rating=rating, reviewed_at=now, duration_ms=duration_ms,
-                       state_before=state_before, due=after.due, token=token)
-    session.add(review)
-    if state is None:
-        state = CardState(user_id=user_id, card_id=card_id)
-        session.add(state)
-    store_state(state, after, counts=ReviewCounts.of(state).plus(rating=rating, state_before=review.state_before))
-    session.flush()
-    return Answer(Outcome.RECORDED, review)
+    planned = plan_answer(session, scheduler, user_id=user_id, card_id=card_id, rating=rating, token=token,
+                          now=now, shown_stamp=shown_stamp, duration_ms=duration_ms)
+    if isinstance(planned, Answer):
+        return planned
+    savepoint = session.begin_nested()
+    try:
+        answer = record_answer(session, planned)
+    except StateChanged:
+        savepoint.rollback()
+        return repeat_or_stale(session, token)
+    savepoint.commit()
+    return answer
 
 
 class ReplayableReview(Protocol):
@@ -319,7 +447,7 @@ class ReviewCounts:
     again: int = 0
 
     @classmethod
-    def of(cls, state: CardState | None) -> ReviewCounts:
+    def of(cls, state: CountedState | None) -> ReviewCounts:
         """The counts a card state holds (none for a card never answered)."""
         if state is None:
             return cls()

@@ -12,26 +12,28 @@ from datetime import datetime
 
 from fsrs import Rating, Scheduler, State
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .classroom import AssignedDeck, assigned_decks
 from .database import write_transaction
 from .decks import all_decks, deck_by_slug
-from .errors import NotFound
-from .models import Card, CardState, Deck
+from .models import Card, CardState
 from .scheduling import (
     RATINGS,
+    Answer,
     DueCounts,
     Outcome,
-    answer_card,
+    StateChanged,
     day_start,
     due_counts,
     format_interval,
     next_card,
     next_day_start,
     next_due,
+    plan_answer,
     preview_intervals,
+    record_answer,
+    repeat_or_stale,
     state_stamp,
     undo_last_answer,
 )
@@ -190,21 +192,17 @@ def answer(session: Session, scheduler: Scheduler, *, user_id: int, slug: str, c
     A repeat of the same showing records nothing; so does a showing made stale by an answer given
     elsewhere since, or a card retired since.
     """
-    deck_id = session.scalar(select(Card.deck_id).join(Deck, Deck.id == Card.deck_id)
-                             .where(Card.id == card_id, Deck.slug == slug))
-    if deck_id is None:
-        raise NotFound("There is no such card in this deck.")
-    duration = answer_duration_ms(token, now)
-    for attempt in range(2):
-        try:
-            with write_transaction(session):
-                return answer_card(session, scheduler, user_id=user_id, card_id=card_id, rating=rating,
-                                   token=token, now=now, shown_stamp=stamp, duration_ms=duration).outcome
-        except IntegrityError:
-            # A simultaneous copy of this answer committed first: the second look reports it as a repeat.
-            if attempt:
-                raise
-    raise AssertionError("unreachable")
+    # Worked out from a plain read; the write lock is then held only for the two writes.
+    planned = plan_answer(session, scheduler, user_id=user_id, card_id=card_id, rating=rating, token=token,
+                          now=now, shown_stamp=stamp, duration_ms=answer_duration_ms(token, now), deck_slug=slug)
+    if isinstance(planned, Answer):
+        return planned.outcome
+    try:
+        with write_transaction(session):
+            return record_answer(session, planned).outcome
+    except StateChanged:
+        # Answered in the meantime, by a copy of this request or in another window: nothing was written.
+        return repeat_or_stale(session, token).outcome
 
 
 def undo(session: Session, scheduler: Scheduler, *, user_id: int, slug: str) -> int | None:

@@ -8,7 +8,6 @@ Create Date: 2026-11-26 09:00:00.000000
 import sqlalchemy as sa
 from alembic import op
 
-
 # revision identifiers, used by Alembic.
 revision = '0005'
 down_revision = '0004'
