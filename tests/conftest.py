@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from flashapp.database import make_engine
 from flashapp.models import Base
+from tests.helpers import FAST_HASH_METHOD
 
 REPO = Path(__file__).resolve().parent.parent
 BUNDLED_DECK = REPO / "decks" / "back-muscles.yaml"
@@ -62,6 +63,7 @@ def app(database_url, tmp_path):
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SECRET_KEY": "test-key-" + "x" * 32,
         "ENABLE_FUZZING": False,
+        "PASSWORD_HASH_METHOD": FAST_HASH_METHOD,
     })
     from flashapp.cli import upgrade_database
 

@@ -10,6 +10,7 @@ from flashapp import db
 from flashapp.models import Card, Deck, Note, User
 from tests.conftest import BUNDLED_DECK
 from tests.unit.test_decksource import VALID, with_lines
+from tests.helpers import FAST_HASH_METHOD
 
 
 def snapshot(app):
@@ -87,7 +88,7 @@ def test_serve_prints_the_addresses_and_every_class_code(app, runner, monkeypatc
     from flashapp.classroom import create_classroom
 
     with app.app_context():
-        teacher = register_user(db.session, username="mrs-k", password="long enough", role="teacher")
+        teacher = register_user(db.session, username="mrs-k", password="long enough", role="teacher", password_method=FAST_HASH_METHOD)
         codes = [create_classroom(db.session, teacher=teacher, name=name).join_code for name in ("Year 10", "Year 11")]
         db.session.commit()
     served = {}

@@ -25,6 +25,7 @@ from flashapp.decksource import parse_deck_text
 from flashapp.generation import build_deck
 from flashapp.models import Base, Card, CardState, Deck, ReviewLog
 from flashapp.scheduling import Outcome, answer_card, day_start, make_scheduler, next_card, state_stamp
+from tests.helpers import FAST_HASH_METHOD
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 ANSWERS_EACH = 20
@@ -116,7 +117,7 @@ def setup_class(engine, usernames: list[str]) -> tuple[int, list[int], list[int]
     with Session(engine) as session:
         build_deck(session, parse_deck_text(FACTS, "squares.yaml"), now=T0)
         session.commit()
-        users = [register_user(session, username=name, password="long enough password") for name in usernames]
+        users = [register_user(session, username=name, password="long enough password", password_method=FAST_HASH_METHOD) for name in usernames]
         session.commit()
         deck_id = session.scalar(select(Deck.id))
         card_ids = list(session.scalars(select(Card.id).where(Card.deck_id == deck_id).order_by(Card.position)))

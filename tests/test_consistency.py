@@ -27,6 +27,7 @@ from flashapp.generation import build_deck
 from flashapp.models import Card, CardState, Note, ReviewLog, User
 from flashapp.scheduling import answer_card, card_reviews, make_scheduler, replay
 from tests.unit.test_scheduling import FACTS, T0
+from tests.helpers import FAST_HASH_METHOD
 
 RATINGS = [Rating.Good, Rating.Again, Rating.Good, Rating.Easy, Rating.Hard, Rating.Good]
 
@@ -40,7 +41,7 @@ def study(session, scheduler, *, users=("ada", "bob"), cards=4, answers=3) -> No
     """Each user answers the first `cards` cards `answers` times (one review for the last card)."""
     deck_cards = list(session.scalars(select(Card).order_by(Card.position)))[:cards]
     for u, name in enumerate(users):
-        user = register_user(session, username=name, password="long enough")
+        user = register_user(session, username=name, password="long enough", password_method=FAST_HASH_METHOD)
         session.flush()
         for c, card in enumerate(deck_cards):
             count = 1 if c == len(deck_cards) - 1 else answers

@@ -32,6 +32,7 @@ from flashapp.backup import (
 )
 from flashapp.database import make_engine
 from flashapp.models import Base, User
+from tests.helpers import FAST_HASH_METHOD
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)  # a Monday, ISO week 10
 
@@ -147,7 +148,7 @@ def make_database(path: Path, *usernames: str):
 def add_users(engine, *usernames: str) -> None:
     with Session(engine) as session:
         for name in usernames:
-            register_user(session, username=name, password="long enough")
+            register_user(session, username=name, password="long enough", password_method=FAST_HASH_METHOD)
         session.commit()
 
 

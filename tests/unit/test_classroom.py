@@ -26,12 +26,13 @@ from flashapp.decksource import parse_deck_text
 from flashapp.generation import build_deck
 from flashapp.models import Deck, Enrollment
 from tests.unit.test_scheduling import FACTS, T0
+from tests.helpers import FAST_HASH_METHOD
 
 
 @pytest.fixture
 def people(session):
-    teacher = register_user(session, username="mrs-k", password="long enough")
-    ann = register_user(session, username="ann", password="long enough")
+    teacher = register_user(session, username="mrs-k", password="long enough", password_method=FAST_HASH_METHOD)
+    ann = register_user(session, username="ann", password="long enough", password_method=FAST_HASH_METHOD)
     session.commit()
     return teacher, ann
 
@@ -106,7 +107,7 @@ def test_a_password_reset_gives_a_one_time_password_and_ends_sessions(session, p
     _, ann = people
     token = ann.session_token
     temporary = temporary_password()
-    set_password(ann, password_hash=hash_password(temporary), temporary=True)
+    set_password(ann, password_hash=hash_password(temporary, method=FAST_HASH_METHOD), temporary=True)
     assert len(temporary) == 10 and ann.must_change_password
     assert check_password_hash(ann.password_hash, temporary)
     assert not check_password_hash(ann.password_hash, "long enough")

@@ -14,6 +14,7 @@ from flashapp.models import Card, CardState, Note, ReviewLog
 from flashapp.scheduling import answer_card, make_scheduler
 from tests.conftest import BUNDLED_DECK
 from tests.unit.test_decksource import VALID, with_lines
+from tests.helpers import FAST_HASH_METHOD
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
@@ -69,7 +70,7 @@ def test_a_wording_fix_updates_the_same_card_in_place(session):
 
 def test_rebuilding_a_deck_keeps_review_history_and_retires_removed_facts(session):
     build(session, VALID)
-    user = register_user(session, username="ada", password="long enough")
+    user = register_user(session, username="ada", password="long enough", password_method=FAST_HASH_METHOD)
     scheduler = make_scheduler(enable_fuzzing=False)
     mars = cards_by_key(session)["planets/kind/mars/forward"]
     answer_card(session, scheduler, user_id=user.id, card_id=mars.id, rating=Rating.Good, token="t-1", now=T0)

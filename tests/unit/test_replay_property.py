@@ -21,6 +21,7 @@ from flashapp.generation import build_deck
 from flashapp.models import Card, CardState, Deck, ReviewLog
 from flashapp.scheduling import RATINGS, answer_card, card_reviews, make_scheduler, replay, undo_last_answer
 from tests.unit.test_scheduling import FACTS, T0
+from tests.helpers import FAST_HASH_METHOD
 
 SCHEDULER = make_scheduler(enable_fuzzing=False)
 
@@ -38,7 +39,7 @@ ACTIONS = st.lists(st.one_of(ANSWER, ANSWER, UNDO), max_size=30)
 def world(session):
     """One user and a deck; the property resets the reviews and states for every example."""
     build_deck(session, parse_deck_text(FACTS, "numbers.yaml"), now=T0)
-    user = register_user(session, username="ada", password="long enough")
+    user = register_user(session, username="ada", password="long enough", password_method=FAST_HASH_METHOD)
     session.commit()
     deck = session.scalar(select(Deck))
     cards = list(session.scalars(select(Card).order_by(Card.position)))[:2]

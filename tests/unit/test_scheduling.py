@@ -30,6 +30,7 @@ from flashapp.scheduling import (
     state_stamp,
     undo_last_answer,
 )
+from tests.helpers import FAST_HASH_METHOD
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
@@ -54,7 +55,7 @@ def deck(session):
 
 @pytest.fixture
 def user(session):
-    user = register_user(session, username="ada", password="long enough", time_zone="Asia/Tokyo")
+    user = register_user(session, username="ada", password="long enough", time_zone="Asia/Tokyo", password_method=FAST_HASH_METHOD)
     session.commit()
     return user
 
