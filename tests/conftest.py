@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -13,10 +11,8 @@ from sqlalchemy.orm import Session
 
 from flashapp.database import make_engine
 from flashapp.models import Base
-from tests.helpers import FAST_HASH_METHOD
+from tests.helpers import BUNDLED_DECK, FAST_HASH_METHOD, AuthActions, build_decks_in, upgrade_database_in
 
-REPO = Path(__file__).resolve().parent.parent
-BUNDLED_DECK = REPO / "decks" / "back-muscles.yaml"
 POSTGRES_URL = os.environ.get("FLASHAPP_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
@@ -65,10 +61,7 @@ def app(database_url, tmp_path):
         "ENABLE_FUZZING": False,
         "PASSWORD_HASH_METHOD": FAST_HASH_METHOD,
     })
-    from flashapp.cli import upgrade_database
-
-    with app.app_context():
-        upgrade_database()
+    upgrade_database_in(app)
     yield app
     with app.app_context():
         db.session.remove()
@@ -85,35 +78,6 @@ def runner(app):
     return app.test_cli_runner()
 
 
-CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
-
-
-def csrf_token(html: str) -> str:
-    """The CSRF token from a rendered form."""
-    match = CSRF_RE.search(html)
-    assert match, "no CSRF token in the page"
-    return match.group(1) or match.group(2)
-
-
-class AuthActions:
-    def __init__(self, client):
-        self.client = client
-
-    def register(self, username="ada", password="correct horse", time_zone="UTC"):
-        token = csrf_token(self.client.get("/register").get_data(as_text=True))
-        return self.client.post("/register", data={"username": username, "password": password,
-                                                   "confirm": password, "time_zone": time_zone,
-                                                   "csrf_token": token})
-
-    def login(self, username="ada", password="correct horse"):
-        token = csrf_token(self.client.get("/login").get_data(as_text=True))
-        return self.client.post("/login", data={"username": username, "password": password, "csrf_token": token})
-
-    def logout(self):
-        token = csrf_token(self.client.get("/").get_data(as_text=True))
-        return self.client.post("/logout", data={"csrf_token": token})
-
-
 @pytest.fixture
 def auth(client):
     return AuthActions(client)
@@ -122,10 +86,5 @@ def auth(client):
 @pytest.fixture
 def built_app(app):
     """The app with the bundled deck built."""
-    from flashapp import db
-    from flashapp.cli import build_decks
-
-    with app.app_context():
-        build_decks([BUNDLED_DECK])
-        db.session.remove()
+    build_decks_in(app, [BUNDLED_DECK])
     return app

@@ -8,9 +8,7 @@ from sqlalchemy import select
 
 from flashapp import db
 from flashapp.models import Card, Deck, Note, User
-from tests.conftest import BUNDLED_DECK
-from tests.unit.test_decksource import VALID, with_lines
-from tests.helpers import FAST_HASH_METHOD
+from tests.helpers import BUNDLED_DECK, FAST_HASH_METHOD, PLANETS, with_lines, write_deck
 
 
 def snapshot(app):
@@ -40,10 +38,9 @@ def test_init_twice_is_harmless(app, runner):
 def test_a_broken_deck_is_refused_with_its_line_and_changes_nothing(app, runner, tmp_path):
     assert runner.invoke(args=["init"]).exit_code == 0
     before = snapshot(app)
-    good = tmp_path / "planets.yaml"
-    good.write_text(VALID)
-    broken = tmp_path / "broken.yaml"
-    broken.write_text(with_lines(VALID, "  - relation: kind", "  - relation: colour").replace("planets", "moons"))
+    good = write_deck(tmp_path)
+    broken = write_deck(tmp_path, with_lines(PLANETS, "  - relation: kind", "  - relation: colour")
+                        .replace("planets", "moons"), name="broken.yaml")
     result = runner.invoke(args=["deck", "build", str(good), str(broken)])
     assert result.exit_code == 1
     assert f"{broken}:19: unknown relation 'colour'" in result.output
@@ -52,10 +49,9 @@ def test_a_broken_deck_is_refused_with_its_line_and_changes_nothing(app, runner,
 
 
 def test_a_wording_fix_rebuilt_from_the_cli_updates_in_place(app, runner, tmp_path):
-    deck = tmp_path / "planets.yaml"
-    deck.write_text(VALID)
+    deck = write_deck(tmp_path)
     assert runner.invoke(args=["deck", "build", str(deck)]).exit_code == 0
-    deck.write_text(with_lines(VALID, "    object: Ganymede", "    object: Ganymede, the largest moon"))
+    write_deck(tmp_path, with_lines(PLANETS, "    object: Ganymede", "    object: Ganymede, the largest moon"))
     result = runner.invoke(args=["deck", "build", str(deck)])
     assert "0 notes added, 1 updated, 0 retired; 0 cards added, 2 updated" in result.output
 

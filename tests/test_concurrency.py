@@ -11,7 +11,7 @@ import multiprocessing
 import threading
 import traceback
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 from fsrs import Rating
@@ -21,13 +21,10 @@ from sqlalchemy.orm import Session
 
 from flashapp.accounts import register_user
 from flashapp.database import make_engine
-from flashapp.decksource import parse_deck_text
-from flashapp.generation import build_deck
 from flashapp.models import Base, Card, CardState, Deck, ReviewLog
 from flashapp.scheduling import Outcome, answer_card, day_start, make_scheduler, next_card, state_stamp
-from tests.helpers import FAST_HASH_METHOD
+from tests.helpers import FAST_HASH_METHOD, T0, build_numbers_deck
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 ANSWERS_EACH = 20
 THREADS = 8
 PROCESSES = 4
@@ -35,12 +32,6 @@ PAIR_ROUNDS = 6
 RATINGS = (Rating.Good, Rating.Easy, Rating.Hard, Rating.Good, Rating.Again)
 # Generous: a stuck worker fails the test instead of hanging it; nothing here measures time.
 WAIT = 120
-
-FACTS = "\n".join(
-    ["deck:", "  slug: squares", "  title: Squares", "  source: test", "  sections:", "    main: Main",
-     "relations:", "  square:", '    forward: "What is the square of {subject}?"', "facts:"]
-    + [f"  - {{relation: square, subject: '{n}', object: '{n * n}', section: main}}" for n in range(1, 41)]
-)
 
 
 def answer_once(session: Session, scheduler, **kwargs) -> Outcome:
@@ -115,7 +106,7 @@ def scheduler():
 def setup_class(engine, usernames: list[str]) -> tuple[int, list[int], list[int]]:
     """The deck id, the users' ids and the deck's card ids (in deck order)."""
     with Session(engine) as session:
-        build_deck(session, parse_deck_text(FACTS, "squares.yaml"), now=T0)
+        build_numbers_deck(session, count=40)
         session.commit()
         users = [register_user(session, username=name, password="long enough password", password_method=FAST_HASH_METHOD) for name in usernames]
         session.commit()

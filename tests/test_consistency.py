@@ -22,12 +22,9 @@ from flashapp.consistency import (
     STATE_WITHOUT_REVIEWS,
     check_database,
 )
-from flashapp.decksource import parse_deck_text
-from flashapp.generation import build_deck
 from flashapp.models import Card, CardState, Note, ReviewLog, User
 from flashapp.scheduling import answer_card, card_reviews, make_scheduler, replay
-from tests.unit.test_scheduling import FACTS, T0
-from tests.helpers import FAST_HASH_METHOD
+from tests.helpers import FAST_HASH_METHOD, T0, build_numbers_deck
 
 RATINGS = [Rating.Good, Rating.Again, Rating.Good, Rating.Easy, Rating.Hard, Rating.Good]
 
@@ -55,7 +52,7 @@ def study(session, scheduler, *, users=("ada", "bob"), cards=4, answers=3) -> No
 
 @pytest.fixture
 def studied(session, scheduler):
-    build_deck(session, parse_deck_text(FACTS, "numbers.yaml"), now=T0)
+    build_numbers_deck(session)
     session.commit()
     study(session, scheduler)
     return session

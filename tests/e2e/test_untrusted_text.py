@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 
 import pytest
-import yaml
+
+from tests.helpers import deck_text, write_deck
 
 from .pages import (
     DECK_SLUG,
@@ -76,15 +77,10 @@ INJECTED_ELEMENTS = """() => {
 
 
 def hostile_deck_file(folder):
-    spec = {
-        "deck": {"slug": HOSTILE_SLUG, "title": HOSTILE_TITLE, "source": HOSTILE_SOURCE,
-                 "sections": {"markup": "Markup"}},
-        "relations": {"markup": {"forward": QUESTION, "answer": "{object}"}},
-        "facts": [dict(relation="markup", section="markup", **fact) for fact in FACTS],
-    }
-    path = folder / f"{HOSTILE_SLUG}.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    return path
+    text = deck_text(slug=HOSTILE_SLUG, title=HOSTILE_TITLE, source=HOSTILE_SOURCE, sections={"markup": "Markup"},
+                     relations={"markup": {"forward": QUESTION, "answer": "{object}"}},
+                     facts=[dict(relation="markup", section="markup", **fact) for fact in FACTS])
+    return write_deck(folder, text, name=f"{HOSTILE_SLUG}.yaml")
 
 
 @pytest.fixture(scope="module")

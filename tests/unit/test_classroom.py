@@ -22,11 +22,8 @@ from flashapp.classroom import (
     remove_student,
     temporary_password,
 )
-from flashapp.decksource import parse_deck_text
-from flashapp.generation import build_deck
-from flashapp.models import Deck, Enrollment
-from tests.unit.test_scheduling import FACTS, T0
-from tests.helpers import FAST_HASH_METHOD
+from flashapp.models import Enrollment
+from tests.helpers import FAST_HASH_METHOD, build_numbers_deck
 
 
 @pytest.fixture
@@ -88,8 +85,7 @@ def test_removing_a_student_keeps_them_and_their_account(session, people):
 
 def test_assigned_decks_take_the_earliest_target_across_classes(session, people):
     teacher, ann = people
-    build_deck(session, parse_deck_text(FACTS, "numbers.yaml"), now=T0)
-    deck = session.scalar(select(Deck))
+    deck = build_numbers_deck(session)
     first = create_classroom(session, teacher=teacher, name="A")
     second = create_classroom(session, teacher=teacher, name="B")
     for classroom in (first, second):

@@ -12,9 +12,7 @@ from fsrs import Rating, State
 from sqlalchemy import func, select
 
 from flashapp.accounts import register_user
-from flashapp.decksource import parse_deck_text
-from flashapp.generation import build_deck
-from flashapp.models import Card, CardState, Deck, ReviewLog
+from flashapp.models import Card, CardState, ReviewLog
 from flashapp.scheduling import (
     Outcome,
     answer_card,
@@ -30,15 +28,7 @@ from flashapp.scheduling import (
     state_stamp,
     undo_last_answer,
 )
-from tests.helpers import FAST_HASH_METHOD
-
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
-
-FACTS = "\n".join(
-    ["deck:", "  slug: numbers", "  title: Numbers", "  source: test", "  sections:", "    main: Main",
-     "relations:", "  square:", '    forward: "What is the square of {subject}?"', "facts:"]
-    + [f"  - {{relation: square, subject: '{n}', object: '{n * n}', section: main}}" for n in range(1, 9)]
-)
+from tests.helpers import FAST_HASH_METHOD, T0, build_numbers_deck
 
 
 @pytest.fixture
@@ -48,9 +38,9 @@ def scheduler():
 
 @pytest.fixture
 def deck(session):
-    build_deck(session, parse_deck_text(FACTS, "numbers.yaml"), now=T0)
+    deck = build_numbers_deck(session)
     session.commit()
-    return session.scalar(select(Deck))
+    return deck
 
 
 @pytest.fixture

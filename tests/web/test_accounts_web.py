@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from flashapp import db
 from flashapp.models import User
-from tests.conftest import AuthActions, csrf_token
+from tests.helpers import AuthActions, csrf_token
 
 
 def user_count(app) -> int:
