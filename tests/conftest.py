@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from flashapp.database import make_engine
 from flashapp.models import Base
+from flashapp.scheduling import make_scheduler
 from tests.helpers import BUNDLED_DECK, FAST_HASH_METHOD, AuthActions, build_decks_in, upgrade_database_in
 
 POSTGRES_URL = os.environ.get("FLASHAPP_TEST_POSTGRES_URL")
@@ -40,13 +41,25 @@ def database_url(request, tmp_path) -> str:
 
 
 @pytest.fixture
-def session(database_url):
-    """A SQLAlchemy session on a fresh schema, without any Flask app."""
+def engine(database_url):
+    """An engine on a fresh schema, without any Flask app."""
     engine = make_engine(database_url)
     Base.metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(engine):
+    """A SQLAlchemy session on a fresh schema, without any Flask app."""
     with Session(engine) as session:
         yield session
-    engine.dispose()
+
+
+@pytest.fixture
+def scheduler():
+    """The FSRS scheduler with fuzzing off, so intervals are exact."""
+    return make_scheduler(enable_fuzzing=False)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import traceback
 from collections import Counter
 from datetime import timedelta
 
-import pytest
 from fsrs import Rating
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -21,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from flashapp.accounts import register_user
 from flashapp.database import make_engine
-from flashapp.models import Base, Card, CardState, Deck, ReviewLog
+from flashapp.models import Card, CardState, Deck, ReviewLog
 from flashapp.scheduling import Outcome, answer_card, day_start, make_scheduler, next_card, state_stamp
 from tests.helpers import FAST_HASH_METHOD, T0, build_numbers_deck
 
@@ -88,19 +87,6 @@ def process_worker(url: str, number: int, user_id: int, deck_id: int, shared: di
     finally:
         if engine is not None:
             engine.dispose()
-
-
-@pytest.fixture
-def engine(database_url):
-    engine = make_engine(database_url)
-    Base.metadata.create_all(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def scheduler():
-    return make_scheduler(enable_fuzzing=False)
 
 
 def setup_class(engine, usernames: list[str]) -> tuple[int, list[int], list[int]]:

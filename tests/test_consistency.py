@@ -23,15 +23,10 @@ from flashapp.consistency import (
     check_database,
 )
 from flashapp.models import Card, CardState, Note, ReviewLog, User
-from flashapp.scheduling import answer_card, card_reviews, make_scheduler, replay
+from flashapp.scheduling import answer_card, card_reviews, replay
 from tests.helpers import FAST_HASH_METHOD, T0, build_numbers_deck
 
 RATINGS = [Rating.Good, Rating.Again, Rating.Good, Rating.Easy, Rating.Hard, Rating.Good]
-
-
-@pytest.fixture
-def scheduler():
-    return make_scheduler(enable_fuzzing=False)
 
 
 def study(session, scheduler, *, users=("ada", "bob"), cards=4, answers=3) -> None:

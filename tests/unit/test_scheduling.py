@@ -32,11 +32,6 @@ from tests.helpers import FAST_HASH_METHOD, T0, build_numbers_deck
 
 
 @pytest.fixture
-def scheduler():
-    return make_scheduler(enable_fuzzing=False)
-
-
-@pytest.fixture
 def deck(session):
     deck = build_numbers_deck(session)
     session.commit()
