@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -62,23 +64,69 @@ def scheduler():
     return make_scheduler(enable_fuzzing=False)
 
 
-@pytest.fixture
-def app(database_url, tmp_path):
-    from flashapp import create_app, db
+def _test_app(database_url: str, instance: Path):
+    from flashapp import create_app
 
-    app = create_app({
+    return create_app({
         "TESTING": True,
-        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "INSTANCE_PATH": str(instance),
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SECRET_KEY": "test-key-" + "x" * 32,
         "ENABLE_FUZZING": False,
         "PASSWORD_HASH_METHOD": FAST_HASH_METHOD,
     })
-    upgrade_database_in(app)
-    yield app
+
+
+def _close(app) -> None:
+    from flashapp import db
+
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+def _replace_sqlite_file(template: Path, database_url: str) -> None:
+    """Put a copy of template where database_url points (its engine, if any, already disposed)."""
+    path = Path(make_url(database_url).database)
+    for leftover in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        leftover.unlink(missing_ok=True)
+    shutil.copyfile(template, path)
+
+
+@pytest.fixture(scope="session")
+def sqlite_templates(tmp_path_factory) -> dict[str, Path]:
+    """SQLite files made once per run, then copied for each test that needs them.
+
+    "schema": the newest schema, made the way `flashapp init` makes it; "bundled": the same
+    with the bundled deck built. Building them once saves most of each web test's set-up;
+    tests/test_migrations.py still runs the migrations on a database of its own.
+    """
+    folder = tmp_path_factory.mktemp("sqlite-templates")
+    schema, bundled = folder / "schema.sqlite", folder / "bundled.sqlite"
+    app = _test_app(f"sqlite:///{schema}", folder / "instance")
+    upgrade_database_in(app)
+    _close(app)
+    shutil.copyfile(schema, bundled)
+    app = _test_app(f"sqlite:///{bundled}", folder / "instance")
+    build_decks_in(app, [BUNDLED_DECK])
+    _close(app)
+    return {"schema": schema, "bundled": bundled}
+
+
+def _is_sqlite(database_url: str) -> bool:
+    return database_url.startswith("sqlite")
+
+
+@pytest.fixture
+def app(request, database_url, tmp_path):
+    """The app on a fresh database with the newest schema and no decks."""
+    if _is_sqlite(database_url):
+        _replace_sqlite_file(request.getfixturevalue("sqlite_templates")["schema"], database_url)
+    app = _test_app(database_url, tmp_path / "instance")
+    if not _is_sqlite(database_url):
+        upgrade_database_in(app)
+    yield app
+    _close(app)
 
 
 @pytest.fixture
@@ -97,7 +145,11 @@ def auth(client):
 
 
 @pytest.fixture
-def built_app(app):
+def built_app(request, app, database_url):
     """The app with the bundled deck built."""
-    build_decks_in(app, [BUNDLED_DECK])
+    if _is_sqlite(database_url):
+        _close(app)
+        _replace_sqlite_file(request.getfixturevalue("sqlite_templates")["bundled"], database_url)
+    else:
+        build_decks_in(app, [BUNDLED_DECK])
     return app
