@@ -1,13 +1,14 @@
 # Two commands set everything up on a fresh machine with Python 3.11:
 #   make run    create .venv, install, initialise the database, serve the app
-#   make test   install the test extras and run the whole suite
+#   make test   install the test extras, lint (ruff), type-check (mypy), run the whole suite
+#   make lint   ruff and mypy alone
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test init bench clean
+.PHONY: run test lint init bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +28,12 @@ init: $(VENV)/.installed
 run: init
 	$(BIN)/flashapp serve --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.test-installed
+# Settings for both tools live in pyproject.toml; mypy's file list is there too.
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.test-installed

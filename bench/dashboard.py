@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from flashapp import create_app, db  # noqa: E402
 from flashapp.accounts import register_user  # noqa: E402
 from flashapp.classroom import assign_deck, create_classroom, join_classroom  # noqa: E402
-from flashapp.cli import upgrade_database  # noqa: E402
+from flashapp.schema import upgrade_database  # noqa: E402
 from flashapp.decksource import parse_deck_text  # noqa: E402
 from flashapp.generation import build_deck  # noqa: E402
 from flashapp.models import Card, CardState, ReviewLog  # noqa: E402

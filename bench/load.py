@@ -46,6 +46,7 @@ straight from the database after the run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import os
 import random
@@ -126,10 +127,8 @@ def process_cpu(pid: int) -> float:
     """CPU seconds (user + system) used so far by a process and its direct children (gunicorn workers)."""
     tick = os.sysconf("SC_CLK_TCK")
     pids = [pid]
-    try:
+    with contextlib.suppress(OSError):  # the process is gone, or this is not Linux
         pids += [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        pass
     total = 0.0
     for one in pids:
         try:
@@ -756,7 +755,10 @@ def run_profile(args, tmp: Path, database: Database) -> int:
     from sqlalchemy import event
 
     from flashapp import create_app, db
-    from flashapp.cli import build_decks, upgrade_database
+    from datetime import datetime, timezone
+
+    from flashapp.decks import build_decks
+    from flashapp.schema import upgrade_database
 
     deck = tmp / f"{SLUG}.yaml"
     deck.write_text(bench_deck(args.cards))
@@ -764,7 +766,7 @@ def run_profile(args, tmp: Path, database: Database) -> int:
                       "SECRET_KEY": "profile-key-" + "x" * 32, "NEW_CARDS_PER_DAY": 1000000})
     with app.app_context():
         upgrade_database()
-        build_decks([deck])
+        build_decks(db.session(), [deck], now=datetime.now(timezone.utc))
         db.session.remove()
     sql_time = {"answer": 0.0, "page": 0.0, "current": None}
     sql_count = Counter()
@@ -782,12 +784,6 @@ def run_profile(args, tmp: Path, database: Database) -> int:
             sql_time[sql_time["current"]] += time.perf_counter() - conn.info.pop("started")
             sql_count[sql_time["current"]] += 1
 
-    commit_time = {"answer": 0.0}
-
-    @event.listens_for(engine, "commit")
-    def _commit(conn):
-        conn.info["commit_started"] = time.perf_counter()
-
     client = app.test_client()
     page = client.get("/register").get_data(as_text=True)
     client.post("/register", data={"csrf_token": field_value(page, "csrf_token"), "username": "profiled",
@@ -796,7 +792,7 @@ def run_profile(args, tmp: Path, database: Database) -> int:
     rng = random.Random(1)
     answer_wall = page_wall = 0.0
     n = args.answers
-    for i in range(n):
+    for _ in range(n):
         sql_time["current"] = "page"
         page_profiler.start()
         started = time.perf_counter()
@@ -872,7 +868,7 @@ def stacks_from_pyinstrument(session) -> list[tuple[tuple[str, ...], float]]:
     stacks = []
 
     def walk(frame, above: tuple[str, ...]):
-        stack = above + (frame_label(frame.function, frame.file_path, frame.line_no),)
+        stack = (*above, frame_label(frame.function, frame.file_path, frame.line_no))
         if frame.total_self_time > 0:
             stacks.append((stack, frame.total_self_time))
         for child in frame.children:

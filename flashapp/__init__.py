@@ -6,6 +6,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 from flask_migrate import Migrate
@@ -14,21 +15,21 @@ from flask_wtf.csrf import CSRFProtect
 
 from .database import configure_engine
 from .models import Base
+from .paths import bundled_decks_folder, instance_folder, templates_folder
 
-db = SQLAlchemy(model_class=Base)
+# Objects stay readable after a commit: a request reads, writes through one use case, then renders.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 csrf = CSRFProtect()
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Batch mode lets Alembic alter SQLite tables (by copying them) as well as PostgreSQL ones.
 migrate = Migrate(directory=str(MIGRATIONS), render_as_batch=True, compare_type=True)
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Secret keys that must never protect a real install.
 WELL_KNOWN_SECRET_KEYS = {"dev", "secret", "changeme", "change-me", "development", "test"}
 
 
 def _instance_path() -> str:
-    return os.path.abspath(os.environ.get("FLASHAPP_INSTANCE_PATH") or REPO_ROOT / "instance")
+    return str(instance_folder(override=os.environ.get("FLASHAPP_INSTANCE_PATH")))
 
 
 def _load_or_create_secret_key(instance_path: str) -> str:
@@ -43,20 +44,20 @@ def _load_or_create_secret_key(instance_path: str) -> str:
     return key
 
 
-def create_app(test_config: dict | None = None) -> Flask:
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then `instance/config.py`, then the environment, then `test_config`."""
     instance_path = (test_config or {}).get("INSTANCE_PATH") or _instance_path()
     app = Flask(
         __name__,
         instance_path=instance_path,
         instance_relative_config=True,
-        template_folder=str(REPO_ROOT / "templates"),
+        template_folder=str(templates_folder()),
     )
     os.makedirs(app.instance_path, exist_ok=True)
 
     app.config.from_mapping(
         SQLALCHEMY_DATABASE_URI="sqlite:///" + os.path.join(app.instance_path, "flashapp.sqlite"),
-        DECKS_DIR=str(REPO_ROOT / "decks"),
+        DECKS_DIR=str(bundled_decks_folder()),
         NEW_CARDS_PER_DAY=20,
         DAY_STARTS_AT_HOUR=4,
         DESIRED_RETENTION=0.9,

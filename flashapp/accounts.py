@@ -1,8 +1,10 @@
-"""User accounts: registration and password checks (werkzeug scrypt hashes)."""
+"""User accounts: sign-up, log-in and log-out, passwords (werkzeug scrypt hashes) and log-in throttling."""
 
 from __future__ import annotations
 
+import hmac
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select
@@ -10,6 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from .database import write_transaction
+from .errors import Conflict, Invalid, NotFound, TooManyAttempts
 from .models import LoginAttempt, Role, User, new_session_token
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -81,11 +85,11 @@ def login_throttled(session: Session, *, username: str, address: str, now: datet
     since = now - THROTTLE_WINDOW
     recent = select(LoginAttempt.id).where(LoginAttempt.attempted_at > since)
     by_name = session.scalar(select(func.count()).select_from(
-        recent.where(LoginAttempt.username == username.strip().lower()).subquery()))
+        recent.where(LoginAttempt.username == username.strip().lower()).subquery())) or 0
     if by_name >= THROTTLE_LIMIT:
         return True
     by_address = session.scalar(select(func.count()).select_from(
-        recent.where(LoginAttempt.address == address).subquery()))
+        recent.where(LoginAttempt.address == address).subquery())) or 0
     return by_address >= THROTTLE_LIMIT
 
 
@@ -108,3 +112,108 @@ def set_password(user: User, *, password_hash: str, temporary: bool = False) -> 
     user.password_hash = password_hash
     user.must_change_password = temporary
     end_all_sessions(user)
+
+
+# --- Use cases: each owns its transaction --------------------------------------------------------
+
+
+def session_user(session: Session, session_id: str) -> User | None:
+    """The user of a login session id (`user_id:token`), unless they have since ended all their sessions."""
+    user_id, _, token = session_id.partition(":")
+    if not user_id.isdigit() or not token:
+        return None
+    user = session.get(User, int(user_id))
+    if user is None or not hmac.compare_digest(user.session_token, token):
+        return None
+    return user
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A new account, and the class it joined at sign-up if any."""
+
+    user: User
+    classroom_name: str | None
+
+
+def register(session: Session, *, username: str, password_hash: str, time_zone: str,
+             class_code: str | None = None) -> Registered:
+    """Create an account (the first on a new install is the teacher), joining a class when a code is given.
+
+    Hash the password with `hash_password` first: it is slow and must not hold the write lock.
+    Raises Invalid (unknown class code) or Conflict (username taken); nothing is changed then.
+    """
+    from .classroom import find_by_join_code, join_classroom
+
+    classroom = find_by_join_code(session, class_code) if class_code else None
+    if class_code and classroom is None:
+        raise Invalid("No class has that code. Check it with your teacher, or leave it empty and join later.",
+                      field="class_code")
+    try:
+        with write_transaction(session):
+            user = register_user(session, username=username, password_hash=password_hash, time_zone=time_zone)
+            joined = None
+            if classroom is not None and not user.is_teacher:
+                joined = join_classroom(session, user=user, code=classroom.join_code).name
+    except UsernameTaken:
+        raise Conflict("That username is taken; choose another.", field="username") from None
+    return Registered(user, joined)
+
+
+def log_in(session: Session, *, username: str, password: str, address: str, now: datetime) -> User:
+    """The account these credentials open. Raises TooManyAttempts or Invalid (and records the failure).
+
+    Reads first, then lets go of the database for the slow password check; writes only on failure.
+    """
+    throttled = login_throttled(session, username=username, address=address, now=now)
+    user = find_user(session, username)
+    stored_hash = user.password_hash if user else None
+    if session.in_transaction():
+        session.commit()
+    if throttled:
+        raise TooManyAttempts("Too many failed log-ins. Wait a minute, then try again.", field="password")
+    if user is None or not password_matches(stored_hash, password):
+        with write_transaction(session):
+            record_failed_login(session, username=username, address=address, now=now)
+        raise Invalid("That username and password do not match an account.", field="password")
+    return user
+
+
+def log_out(session: Session, *, user_id: int) -> None:
+    """End every login session of this user, on every device."""
+    with write_transaction(session):
+        user = session.get(User, user_id)
+        if user is not None:
+            end_all_sessions(user)
+
+
+def change_password(session: Session, *, user_id: int, current: str, new: str,
+                    method: str = DEFAULT_HASH_METHOD) -> User:
+    """Replace a user's password after checking the current one; their other sessions end.
+
+    Raises Invalid when the current password is wrong. Both slow hash steps run outside the write lock.
+    """
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("No such account.")
+    if not password_matches(user.password_hash, current):
+        raise Invalid("That is not your current password.", field="current")
+    new_hash = hash_password(new, method=method)
+    with write_transaction(session):
+        set_password(user, password_hash=new_hash)
+    return user
+
+
+def create_account(session: Session, *, username: str, password: str, role: Role,
+                   method: str = DEFAULT_HASH_METHOD) -> User:
+    """An account made by the install's owner (the command line). Raises Invalid or Conflict."""
+    if not USERNAME_RE.match(username) or not 3 <= len(username) <= 40:
+        raise Invalid("A username has 3 to 40 letters, digits, dots, hyphens or underscores.", field="username")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise Invalid(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.", field="password")
+    password_hash = hash_password(password, method=method)
+    try:
+        with write_transaction(session):
+            return register_user(session, username=username, password_hash=password_hash, role=role)
+    except UsernameTaken:
+        raise Conflict(f"The username '{username}' is taken.", field="username") from None

@@ -72,6 +72,9 @@ def anki_note_for(note: Note, source: str) -> genanki.Note:
     """The Anki note for one of the deck's notes (its forward or grouped card, and a reverse if any)."""
     cards = {card.template: card for card in note.cards if not card.retired}
     front = cards.get("forward") or cards.get("grouped")
+    if front is None:
+        # Generation gives every active note one of the two; a note without is a bug, not a user's error.
+        raise ValueError(f"note {note.key} has neither a forward nor a grouped card")
     reverse = cards.get("reverse")
     texts = [front.question, front.answer, reverse.question if reverse else "", reverse.answer if reverse else "",
              note.explanation, note.section, source, note.key]
@@ -98,7 +101,7 @@ def build_anki_deck(session: Session, *, deck_id: int) -> genanki.Deck:
     return anki_deck
 
 
-def export_anki_package(session: Session, *, deck_id: int, out: str | os.PathLike | BinaryIO,
+def export_anki_package(session: Session, *, deck_id: int, out: str | os.PathLike[str] | BinaryIO,
                         timestamp: float | None = None) -> None:
     """Write a deck as an .apkg to a path or a binary file object.
 

@@ -97,10 +97,7 @@ def _temp_file(folder: Path, prefix: str) -> Path:
 
 
 def _remove(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
+    path.unlink(missing_ok=True)
 
 
 def _copy_from_connection(source: sqlite3.Connection, target_path: Path, *, require_ok: bool = True) -> Path:
@@ -157,6 +154,16 @@ def backup_sqlite(database_path: Path, target_path: Path) -> Path:
         source.close()
 
 
+# A period whose newest backup is kept: ("day", date), ("week", (ISO year, week)),
+# ("month", (year, month)), or ("all", None) for the newest backup of all.
+Bucket = tuple[str, date | tuple[int, int] | None]
+
+
+def _iso_week(day: date) -> tuple[int, int]:
+    year, week, _ = day.isocalendar()
+    return year, week
+
+
 def _previous_months(day: date, count: int) -> set[tuple[int, int]]:
     year, month = day.year, day.month
     months = set()
@@ -178,24 +185,25 @@ def backups_to_keep(names_with_times: list[tuple[Path, datetime]], *, now: datet
         raise ValueError("naive datetime given; pass a timezone-aware `now`")
     today = now.date()
     days = {today - timedelta(days=n) for n in range(KEEP_DAYS)}
-    weeks = {tuple((today - timedelta(weeks=n)).isocalendar())[:2] for n in range(KEEP_WEEKS)}
+    weeks = {_iso_week(today - timedelta(weeks=n)) for n in range(KEEP_WEEKS)}
     months = _previous_months(today, KEEP_MONTHS)
 
     keep: set[Path] = set()
-    newest: dict[tuple, tuple[datetime, str, Path]] = {}
+    newest: dict[Bucket, tuple[datetime, str, Path]] = {}
     for path, when in names_with_times:
         local = when.astimezone(now.tzinfo)
         if local > now:
             keep.add(path)
             continue
         day = local.date()
-        buckets = [("all",)]
+        week, month = _iso_week(day), (day.year, day.month)
+        buckets: list[Bucket] = [("all", None)]
         if day in days:
             buckets.append(("day", day))
-        if tuple(day.isocalendar())[:2] in weeks:
-            buckets.append(("week", tuple(day.isocalendar())[:2]))
-        if (day.year, day.month) in months:
-            buckets.append(("month", day.year, day.month))
+        if week in weeks:
+            buckets.append(("week", week))
+        if month in months:
+            buckets.append(("month", month))
         candidate = (local, str(path), path)
         for bucket in buckets:
             if bucket not in newest or candidate[:2] > newest[bucket][:2]:

@@ -9,6 +9,9 @@ from datetime import date
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
+from .accounts import DEFAULT_HASH_METHOD, hash_password, set_password
+from .database import write_transaction
+from .errors import Forbidden, Invalid, NotFound
 from .models import Assignment, Classroom, Deck, Enrollment, User
 
 # No look-alikes: no 0/O, 1/I/L, 2/Z, 5/S, 8/B.
@@ -40,7 +43,7 @@ def _new_join_code(session: Session) -> str:
 def create_classroom(session: Session, *, teacher: User, name: str) -> Classroom:
     """A new class of this teacher's, with a fresh join code. The caller commits."""
     if not teacher.is_teacher:
-        raise PermissionError("only teachers create classes")
+        raise Forbidden("Only teachers create classes.")
     classroom = Classroom(name=name.strip(), teacher_id=teacher.id, join_code=_new_join_code(session))
     session.add(classroom)
     session.flush()
@@ -79,9 +82,9 @@ def join_classroom(session: Session, *, user: User, code: str) -> Classroom:
 
 def remove_student(session: Session, *, classroom: Classroom, user_id: int) -> bool:
     """Take a student out of a class; their reviews stay theirs. The caller commits."""
-    result = session.execute(delete(Enrollment).where(Enrollment.classroom_id == classroom.id,
-                                                      Enrollment.user_id == user_id))
-    return result.rowcount > 0
+    removed = session.scalars(delete(Enrollment).where(Enrollment.classroom_id == classroom.id,
+                                                       Enrollment.user_id == user_id).returning(Enrollment.id)).all()
+    return bool(removed)
 
 
 def teachers_classrooms(session: Session, teacher_id: int) -> list[Classroom]:
@@ -91,6 +94,11 @@ def teachers_classrooms(session: Session, teacher_id: int) -> list[Classroom]:
         .options(selectinload(Classroom.enrollments), selectinload(Classroom.assignments))
         .order_by(Classroom.name, Classroom.id)
     ))
+
+
+def all_classrooms(session: Session) -> list[Classroom]:
+    """Every class on this install, by name."""
+    return list(session.scalars(select(Classroom).order_by(Classroom.name, Classroom.id)))
 
 
 def students_classrooms(session: Session, user_id: int) -> list[Classroom]:
@@ -113,7 +121,7 @@ def assign_deck(session: Session, *, classroom: Classroom, deck_id: int,
                 target_date: date | None = None) -> Assignment:
     """Assign a deck to a class, or change its target date. The caller commits."""
     if session.get(Deck, deck_id) is None:
-        raise LookupError(f"no deck with id {deck_id}")
+        raise Invalid("There is no such deck to assign.", field="deck_id")
     assignment = session.scalar(select(Assignment).where(Assignment.classroom_id == classroom.id,
                                                          Assignment.deck_id == deck_id))
     if assignment is None:
@@ -159,3 +167,97 @@ def temporary_password() -> str:
     A teacher's reset stores its hash with `accounts.set_password(..., temporary=True)`.
     """
     return "".join(secrets.choice(JOIN_CODE_ALPHABET.lower() + "2345678") for _ in range(TEMPORARY_PASSWORD_LENGTH))
+
+
+# --- Use cases: each owns its transaction --------------------------------------------------------
+
+
+def own_classroom(session: Session, *, teacher_id: int, class_id: int) -> Classroom:
+    """One of this teacher's classes; another teacher's class is simply not found (NotFound)."""
+    classroom = session.get(Classroom, class_id)
+    if classroom is None or classroom.teacher_id != teacher_id:
+        raise NotFound("There is no such class among yours.")
+    return classroom
+
+
+def enrolled_student(session: Session, *, teacher_id: int, class_id: int, user_id: int) -> tuple[Classroom, User]:
+    """A student of one of this teacher's classes, with the class (NotFound otherwise)."""
+    classroom = own_classroom(session, teacher_id=teacher_id, class_id=class_id)
+    student = session.scalar(
+        select(User).join(Enrollment, Enrollment.user_id == User.id)
+        .where(Enrollment.classroom_id == classroom.id, User.id == user_id))
+    if student is None:
+        raise NotFound("There is no such student in this class.")
+    return classroom, student
+
+
+def start_class(session: Session, *, teacher_id: int, name: str) -> Classroom:
+    """A teacher starts a new class; students join it with the code it comes with."""
+    with write_transaction(session):
+        teacher = session.get(User, teacher_id)
+        if teacher is None:
+            raise NotFound("No such account.")
+        return create_classroom(session, teacher=teacher, name=name)
+
+
+def join_class(session: Session, *, user_id: int, code: str) -> Classroom:
+    """A student joins the class with this code. Raises Invalid (no such code) or Forbidden (a teacher)."""
+    with write_transaction(session):
+        user = session.get(User, user_id)
+        if user is None:
+            raise NotFound("No such account.")
+        try:
+            return join_classroom(session, user=user, code=code)
+        except JoinCodeInvalid:
+            raise Invalid("No class has that code. Check it with your teacher: codes can be replaced.",
+                          field="code") from None
+        except NotAStudent:
+            raise Invalid("Teachers do not join classes; students do.", field="code") from None
+
+
+def new_join_code(session: Session, *, teacher_id: int, class_id: int) -> str:
+    """Replace a class's join code; the old one stops working at once."""
+    with write_transaction(session):
+        return regenerate_join_code(session, own_classroom(session, teacher_id=teacher_id, class_id=class_id))
+
+
+def assign(session: Session, *, teacher_id: int, class_id: int, deck_id: int, target_date: date | None) -> None:
+    """Assign a deck to one of this teacher's classes, or change its target date."""
+    with write_transaction(session):
+        classroom = own_classroom(session, teacher_id=teacher_id, class_id=class_id)
+        assign_deck(session, classroom=classroom, deck_id=deck_id, target_date=target_date)
+
+
+def unassign(session: Session, *, teacher_id: int, class_id: int, deck_id: int) -> None:
+    """Stop assigning a deck to one of this teacher's classes; nobody's progress is touched."""
+    with write_transaction(session):
+        unassign_deck(session, classroom=own_classroom(session, teacher_id=teacher_id, class_id=class_id),
+                      deck_id=deck_id)
+
+
+def remove_from_class(session: Session, *, teacher_id: int, class_id: int, user_id: int) -> User:
+    """Take a student out of one of this teacher's classes; their account and history stay."""
+    with write_transaction(session):
+        classroom, student = enrolled_student(session, teacher_id=teacher_id, class_id=class_id, user_id=user_id)
+        remove_student(session, classroom=classroom, user_id=student.id)
+        return student
+
+
+def reset_student_password(session: Session, *, teacher_id: int, class_id: int, user_id: int,
+                           method: str = DEFAULT_HASH_METHOD) -> str:
+    """Give a student of this teacher's class a temporary password, returned once to be read out.
+
+    The student's sessions end and they must choose a new password at their next log-in.
+    """
+    enrolled_student(session, teacher_id=teacher_id, class_id=class_id, user_id=user_id)
+    temporary = temporary_password()
+    password_hash = hash_password(temporary, method=method)  # slow on purpose: before the write lock
+    with write_transaction(session):
+        _, student = enrolled_student(session, teacher_id=teacher_id, class_id=class_id, user_id=user_id)
+        set_password(student, password_hash=password_hash, temporary=True)
+    return temporary
+
+
+def deck_choices(session: Session) -> list[tuple[int, str]]:
+    """Every deck as (id, title), for choosing one to assign."""
+    return [(deck_id, title) for deck_id, title in session.execute(select(Deck.id, Deck.title).order_by(Deck.title))]

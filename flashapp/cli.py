@@ -11,13 +11,16 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from . import db
-from .accounts import MIN_PASSWORD_LENGTH, USERNAME_RE, UsernameTaken, register_user
+from .accounts import create_account
 from .backup import BackupError, backup_file_name, backup_sqlite, restore_sqlite, sqlite_path
 from .backup_schedule import backup_folder, start_daily_backups
-from .decksource import DeckSourceError, deck_files, load_deck
-from .generation import BuildReport, build_deck
-from .models import Classroom, Deck, Role
+from .classroom import all_classrooms
+from .decks import build_decks, export_deck
+from .decksource import DeckSourceError, deck_files
+from .errors import DomainError, NotFound
+from .models import Role
 from .network import open_addresses
+from .schema import upgrade_database
 
 
 def _create_app() -> Flask:
@@ -27,6 +30,7 @@ def _create_app() -> Flask:
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False, load_dotenv=False)
+@click.version_option(package_name="flashapp", prog_name="flashapp", message="%(prog)s %(version)s")
 def main() -> None:
     """flashapp: spaced-repetition flashcards for a class."""
 
@@ -42,46 +46,13 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(check_command)
 
 
-def build_decks(paths: list[Path]) -> list[BuildReport]:
-    """Validate every file first, then build them all in one transaction (all or nothing)."""
-    specs = [load_deck(path) for path in paths]
-    seen: dict[str, str] = {}
-    for spec in specs:
-        if spec.slug in seen:
-            raise DeckSourceError(spec.path, None, f"slug '{spec.slug}' is also used by {seen[spec.slug]}; "
-                                                   "give each deck its own slug")
-        seen[spec.slug] = spec.path
-    now = datetime.now(timezone.utc)
-    try:
-        reports = [build_deck(db.session, spec, now=now) for spec in specs]
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    return reports
-
-
 def _build_or_fail(paths: list[Path]) -> None:
     try:
-        reports = build_decks(paths)
+        reports = build_decks(db.session(), paths, now=datetime.now(timezone.utc))
     except DeckSourceError as error:
         raise click.ClickException(f"{error}\nNothing was changed.") from None
     for report in reports:
         click.echo(report.summary() if report.changed else f"{report.slug}: up to date")
-
-
-def upgrade_database() -> None:
-    """Create the schema in an empty database, or bring an existing one up to date in place."""
-    from flask_migrate import stamp, upgrade
-    from sqlalchemy import inspect
-
-    if not inspect(db.engine).get_table_names():
-        # A new database: create the current schema at once and mark it as migrated to the
-        # newest revision (a test checks that the migrations arrive at the same schema).
-        db.create_all()
-        stamp(revision="head")
-    else:
-        upgrade()
 
 
 @click.command("init")
@@ -89,6 +60,7 @@ def upgrade_database() -> None:
 def init_command() -> None:
     """Create or upgrade the database and build every deck in the decks folder."""
     upgrade_database()
+    click.echo(f"Instance folder: {current_app.instance_path}")
     click.echo(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
     decks_dir = Path(current_app.config["DECKS_DIR"])
     paths = deck_files(decks_dir) if decks_dir.is_dir() else []
@@ -111,11 +83,11 @@ def serve_command(host: str, port: int, threads: int, connection_limit: int) -> 
     """Serve the app with waitress, printing the addresses to open and each class's join code."""
     from waitress import serve
 
-    app = current_app._get_current_object()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # the proxy's documented way to the app
     app.config["SERVE_HOST"] = host
     for address in open_addresses(host, port):
         click.echo(f"Open {address} in a browser.")
-    for classroom in db.session.scalars(db.select(Classroom).order_by(Classroom.name)):
+    for classroom in all_classrooms(db.session()):
         click.echo(f"Class {classroom.name}: join code {classroom.join_code}")
     db.session.remove()
     start_daily_backups(app)
@@ -146,14 +118,11 @@ def deck_build(paths: tuple[Path, ...]) -> None:
 @with_appcontext
 def deck_export(slug: str, output: Path) -> None:
     """Write a deck as an Anki package."""
-    from .anki_export import export_anki_package
-
-    deck = db.session.scalar(db.select(Deck).where(Deck.slug == slug))
-    if deck is None:
-        slugs = ", ".join(db.session.scalars(db.select(Deck.slug).order_by(Deck.slug))) or "none yet"
-        raise click.ClickException(f"No deck '{slug}'. Decks: {slugs}.")
-    export_anki_package(db.session, deck_id=deck.id, out=output)
-    click.echo(f"Wrote {output} ({len([n for n in deck.notes if not n.retired])} notes).")
+    try:
+        notes = export_deck(db.session(), slug=slug, out=output)
+    except NotFound as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"Wrote {output} ({notes} notes).")
 
 
 @click.group("user")
@@ -169,18 +138,12 @@ def user_group() -> None:
 @with_appcontext
 def user_create(username: str, teacher: bool, password: str) -> None:
     """Create an account."""
-    if not USERNAME_RE.match(username) or not 3 <= len(username) <= 40:
-        raise click.ClickException("A username has 3 to 40 letters, digits, dots, hyphens or underscores.")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise click.ClickException(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
     try:
-        user = register_user(db.session, username=username, password=password,
-                             password_method=current_app.config["PASSWORD_HASH_METHOD"],
-                             role=Role.TEACHER if teacher else Role.STUDENT)
-        db.session.commit()
-    except UsernameTaken:
-        db.session.rollback()
-        raise click.ClickException(f"The username '{username}' is taken.") from None
+        user = create_account(db.session(), username=username, password=password,
+                              role=Role.TEACHER if teacher else Role.STUDENT,
+                              method=current_app.config["PASSWORD_HASH_METHOD"])
+    except DomainError as error:
+        raise click.ClickException(error.message) from None
     click.echo(f"Created {user.role} '{user.username}'.")
 
 
@@ -264,7 +227,7 @@ def check_command(fix: bool) -> None:
     from .consistency import check_database
 
     db.session.remove()
-    report = check_database(db.session, current_app.extensions["flashapp.scheduler"], fix=fix)
+    report = check_database(db.session(), current_app.extensions["flashapp.scheduler"], fix=fix)
     db.session.remove()
     click.echo(f"Checked {report.states_checked} card states and {report.reviews_checked} reviews.")
     if not report.problems:

@@ -18,8 +18,7 @@ from sqlalchemy.orm import Session, scoped_session
 
 from .database import may_write
 from .models import Card, CardState, Deck, Note, ReviewLog, User
-from .scheduling import store_state
-from .scheduling import replay
+from .scheduling import replay, store_state
 
 FLOAT_TOLERANCE = 1e-9
 # Ids named in one message; the count is always given in full.

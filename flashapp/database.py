@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import ConnectionPoolEntry
 
 # Whether transactions begun in this context may write. Read-only work (an HTTP GET) begins a
 # plain deferred transaction, which in WAL mode never waits for, nor blocks, a writer.
@@ -26,7 +29,7 @@ class ReadOnlyTransactionError(RuntimeError):
     """Code wrote inside a transaction that was begun as read-only."""
 
 
-def _release(info: dict) -> None:
+def _release(info: dict[Any, Any]) -> None:  # SQLAlchemy's .info dicts hold anything
     lock = info.pop(_HOLDS_WRITERS_LOCK, None)
     if lock is not None:
         lock.release()
@@ -43,8 +46,9 @@ def configure_engine(engine: Engine) -> Engine:
     if engine.dialect.name != "sqlite":
         return engine
 
+    # An SQLite URL without a driver name means pysqlite, whose connections are sqlite3's.
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         # Let SQLAlchemy's "begin" event, not the driver, open transactions.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -61,7 +65,7 @@ def configure_engine(engine: Engine) -> Engine:
     writers = threading.Lock()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection):
+    def _on_begin(connection: Connection) -> None:
         connection.info[_WRITABLE] = may_write.get()
         if not connection.info[_WRITABLE]:
             connection.exec_driver_sql("BEGIN")
@@ -75,7 +79,8 @@ def configure_engine(engine: Engine) -> Engine:
             raise
 
     @event.listens_for(engine, "before_cursor_execute")
-    def _refuse_writes_in_read_transactions(connection, _cursor, statement, *_args):
+    def _refuse_writes_in_read_transactions(connection: Connection, _cursor: DBAPICursor, statement: str,
+                                            *_args: object) -> None:
         # A write in a deferred transaction would fail with "database is locked" as soon as
         # another writer got in first: catch the mistake every time, not only under load.
         if not connection.info.get(_WRITABLE, True) and statement.lstrip()[:7].upper().startswith(WRITES):
@@ -83,31 +88,31 @@ def configure_engine(engine: Engine) -> Engine:
                 f"a write in a read-only transaction (wrap it in a write transaction): {statement[:60]}")
 
     @event.listens_for(engine, "commit")
-    def _on_commit(connection):
+    def _on_commit(connection: Connection) -> None:
         # Committing first, then letting the next writer in, keeps the handover free of busy waits.
         connection.connection.commit()
         _release(connection.info)
 
     @event.listens_for(engine, "rollback")
-    def _on_rollback(connection):
+    def _on_rollback(connection: Connection) -> None:
         connection.connection.rollback()
         _release(connection.info)
 
     @event.listens_for(engine, "checkin")
-    def _on_checkin(_dbapi_connection, record):
+    def _on_checkin(_dbapi_connection: object, record: ConnectionPoolEntry) -> None:
         _release(record.info)
 
     return engine
 
 
-def make_engine(url: str, **kwargs) -> Engine:
+def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create and configure an engine for `url`."""
     return configure_engine(create_engine(url, **kwargs))
 
 
-def database_status(connection) -> str:
+def database_status(session: Session) -> str:
     """'ok' when the database answers a trivial query."""
-    connection.execute(text("SELECT 1"))
+    session.execute(text("SELECT 1"))
     return "ok"
 
 

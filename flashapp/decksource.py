@@ -116,7 +116,7 @@ class _Reader:
     def text(self, node: Node, what: str) -> str:
         if not isinstance(node, ScalarNode) or node.tag.endswith(":null"):
             raise self.fail(node, f"{what} must be a piece of text")
-        value = node.value.strip()
+        value: str = node.value.strip()  # a scalar node's value is always its text
         if not value:
             raise self.fail(node, f"{what} is empty; write it out")
         return value

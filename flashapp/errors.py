@@ -6,9 +6,11 @@ from __future__ import annotations
 class DomainError(Exception):
     """A request the domain refuses, with a message a user can act on."""
 
-    def __init__(self, message: str = "") -> None:
+    def __init__(self, message: str = "", *, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        # The form field the message belongs beside, when the request came from a form.
+        self.field = field
 
 
 class NotFound(DomainError):
@@ -25,3 +27,7 @@ class Conflict(DomainError):
 
 class Invalid(DomainError):
     """A value is not acceptable; the message says what to change (400)."""
+
+
+class TooManyAttempts(DomainError):
+    """Refused for now because of repeated failures; waiting helps (429)."""

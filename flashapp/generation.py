@@ -137,9 +137,11 @@ def build_deck(session: Session, spec: DeckSpec, *, now: datetime) -> BuildRepor
 
     for note_position, plan in enumerate(plan_notes(spec)):
         wanted_notes.add(plan.key)
-        values = dict(relation=plan.relation, subject=plan.subject, object=plan.object, section=plan.section,
-                      supplemented=plan.supplemented, explanation=plan.explanation, position=note_position,
-                      retired=False)
+        values: dict[str, object] = {
+            "relation": plan.relation, "subject": plan.subject, "object": plan.object, "section": plan.section,
+            "supplemented": plan.supplemented, "explanation": plan.explanation, "position": note_position,
+            "retired": False,
+        }
         note = notes.get(plan.key)
         if note is None:
             note = Note(deck_id=deck.id, key=plan.key, updated_at=now, **values)
@@ -152,8 +154,8 @@ def build_deck(session: Session, spec: DeckSpec, *, now: datetime) -> BuildRepor
 
         for card_plan in plan.cards:
             wanted_cards.add(card_plan.key)
-            values = dict(template=card_plan.template, question=card_plan.question, answer=card_plan.answer,
-                          position=card_position, retired=False, note_id=note.id)
+            values = {"template": card_plan.template, "question": card_plan.question, "answer": card_plan.answer,
+                      "position": card_position, "retired": False, "note_id": note.id}
             card_position += 1
             card = cards.get(card_plan.key)
             if card is None:
@@ -179,7 +181,7 @@ def build_deck(session: Session, spec: DeckSpec, *, now: datetime) -> BuildRepor
     return report
 
 
-def _assign_changes(row: object, values: dict) -> bool:
+def _assign_changes(row: object, values: dict[str, object]) -> bool:
     """Set the attributes that differ; True when any did."""
     changed = False
     for name, value in values.items():

@@ -7,6 +7,7 @@ import secrets
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, TypeVar
 
+from fsrs import Rating, State
 from sqlalchemy import (
     Boolean,
     Date,
@@ -21,11 +22,9 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
-from fsrs import Rating, State
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, WriteOnlyMapped, mapped_column, relationship
 from sqlalchemy.sql import false
-
 
 IE = TypeVar("IE", bound=enum.IntEnum)
 SE = TypeVar("SE", bound=enum.StrEnum)
@@ -59,7 +58,7 @@ class UTCDateTime(TypeDecorator[datetime]):
             return value.replace(tzinfo=None)
         return value
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+    def process_result_value(self, value: datetime | str | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if isinstance(value, str):  # SQLite aggregates such as max() come back as text

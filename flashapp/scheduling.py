@@ -7,17 +7,20 @@ The review log is the source of truth: `replay` rebuilds a card's state from it.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fsrs import Card as FsrsCard
 from fsrs import Rating, Scheduler, State
-from sqlalchemy import and_, delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, bindparam, delete, func, select
+from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import ScalarSelect
 
-from .models import Card, CardState, ReviewLog, ReviewState
+from .models import Card, CardState, Deck, ReviewLog, ReviewState, UTCDateTime
 
 RATINGS = (Rating.Again, Rating.Hard, Rating.Good, Rating.Easy)
 LEARN_AHEAD = timedelta(minutes=20)
@@ -25,11 +28,11 @@ LEARN_AHEAD = timedelta(minutes=20)
 MAX_DURATION_MS = 60_000
 
 
-def make_scheduler(*, desired_retention: float = 0.9, learning_steps_minutes=(1, 10),
-                   relearning_steps_minutes=(10,), maximum_interval_days: int = 36500,
-                   enable_fuzzing: bool = True, parameters=None) -> Scheduler:
+def make_scheduler(*, desired_retention: float = 0.9, learning_steps_minutes: Sequence[float] = (1, 10),
+                   relearning_steps_minutes: Sequence[float] = (10,), maximum_interval_days: int = 36500,
+                   enable_fuzzing: bool = True, parameters: Sequence[float] | None = None) -> Scheduler:
     """The one FSRS scheduler an app uses, built from configuration values."""
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     if parameters is not None:
         kwargs["parameters"] = parameters
     return Scheduler(
@@ -127,46 +130,64 @@ def active_cards(deck_ids: list[int]) -> ColumnElement[bool]:
     return and_(Card.deck_id.in_(deck_ids), Card.retired.is_(False))
 
 
+# The study screen's statements are built once, with their values bound at each call: building a
+# statement and its cache key costs more Python time than SQLite takes to run it.
+_LEARNING_STATES = (State.Learning, State.Relearning)
+
+
+def _count_states(*conditions: ColumnElement[bool]) -> ScalarSelect[int]:
+    return (select(func.count(CardState.id)).join(Card, Card.id == CardState.card_id)
+            .where(Card.deck_id == Deck.id, Card.retired.is_(False), CardState.user_id == bindparam("user_id"),
+                   *conditions)
+            .scalar_subquery())
+
+
+_DUE_COUNTS = select(
+    Deck.id,
+    _count_states(CardState.state.in_(_LEARNING_STATES), CardState.due <= bindparam("now", type_=UTCDateTime)),
+    _count_states(CardState.state == State.Review, CardState.due < bindparam("day_ends", type_=UTCDateTime)),
+    _count_states(),
+    select(func.count(Card.id)).where(Card.deck_id == Deck.id, Card.retired.is_(False)).scalar_subquery(),
+    # New cards introduced today: answers given to cards that were new when shown.
+    select(func.count(ReviewLog.id)).join(Card, Card.id == ReviewLog.card_id)
+    .where(Card.deck_id == Deck.id, ReviewLog.user_id == bindparam("user_id"),
+           ReviewLog.state_before == ReviewState.NEW,
+           ReviewLog.reviewed_at >= bindparam("day_begins", type_=UTCDateTime)).scalar_subquery(),
+).where(Deck.id.in_(bindparam("deck_ids", expanding=True)))
+
+
 def due_counts(session: Session, *, user_id: int, deck_ids: list[int], now: datetime, day_begins: datetime,
                day_ends: datetime, new_per_day: int) -> dict[int, DueCounts]:
-    """New (still allowed today), learning (due now) and review (due today) counts per deck."""
+    """New (still allowed today), learning (due now) and review (due today) counts per deck, in one query."""
     if not deck_ids:
         return {}
-    learning_states = (State.Learning, State.Relearning)
-    rows = session.execute(
-        select(
-            Card.deck_id,
-            func.count(CardState.id).filter(CardState.state.in_(learning_states), CardState.due <= now),
-            func.count(CardState.id).filter(CardState.state == State.Review, CardState.due < day_ends),
-            func.count(CardState.id),
-        )
-        .join(CardState, CardState.card_id == Card.id)
-        .where(CardState.user_id == user_id, active_cards(deck_ids))
-        .group_by(Card.deck_id)
-    ).all()
-    seen = {deck_id: (learning, review, started) for deck_id, learning, review, started in rows}
-    totals = dict(session.execute(
-        select(Card.deck_id, func.count(Card.id)).where(active_cards(deck_ids)).group_by(Card.deck_id)
-    ).all())
-    introduced = _introduced_since(session, user_id=user_id, deck_ids=deck_ids, since=day_begins)
+    rows = session.execute(_DUE_COUNTS, {"user_id": user_id, "deck_ids": list(deck_ids), "now": now,
+                                         "day_begins": day_begins, "day_ends": day_ends})
     result = {}
+    for deck_id, learning, review, started, total, introduced in rows:
+        allowed = max(0, new_per_day - introduced)
+        result[deck_id] = DueCounts(new=min(total - started, allowed), learning=learning, review=review,
+                                    started=started)
     for deck_id in deck_ids:
-        learning, review, started = seen.get(deck_id, (0, 0, 0))
-        unseen = totals.get(deck_id, 0) - started
-        allowed = max(0, new_per_day - introduced.get(deck_id, 0))
-        result[deck_id] = DueCounts(new=min(unseen, allowed), learning=learning, review=review, started=started)
+        result.setdefault(deck_id, DueCounts())
     return result
 
 
-def _introduced_since(session: Session, *, user_id: int, deck_ids: list[int], since: datetime) -> dict[int, int]:
-    """How many new cards each deck introduced to the user since `since`."""
-    return dict(session.execute(
-        select(Card.deck_id, func.count(ReviewLog.id))
-        .join(Card, Card.id == ReviewLog.card_id)
-        .where(ReviewLog.user_id == user_id, ReviewLog.state_before == ReviewState.NEW,
-               ReviewLog.reviewed_at >= since, Card.deck_id.in_(deck_ids))
-        .group_by(Card.deck_id)
-    ).all())
+_SCHEDULED = (select(Card, CardState).join(CardState, CardState.card_id == Card.id)
+              .options(joinedload(Card.note, innerjoin=True))
+              .where(CardState.user_id == bindparam("user_id"), Card.deck_id == bindparam("deck_id"),
+                     Card.retired.is_(False))
+              .order_by(CardState.due, Card.position).limit(1))
+_LEARNING_DUE = _SCHEDULED.where(CardState.state.in_(_LEARNING_STATES),
+                                 CardState.due <= bindparam("until", type_=UTCDateTime))
+_REVIEW_DUE = _SCHEDULED.where(CardState.state == State.Review,
+                               CardState.due < bindparam("until", type_=UTCDateTime))
+# The first card by position that the user has no state for (a look-up per card, in order).
+_FIRST_NEW = (select(Card).options(joinedload(Card.note, innerjoin=True))
+              .where(Card.deck_id == bindparam("deck_id"), Card.retired.is_(False),
+                     ~select(CardState.id).where(CardState.user_id == bindparam("user_id"),
+                                                 CardState.card_id == Card.id).exists())
+              .order_by(Card.position).limit(1))
 
 
 def next_card(session: Session, *, user_id: int, deck_id: int, now: datetime, day_begins: datetime,
@@ -182,23 +203,16 @@ def next_card(session: Session, *, user_id: int, deck_id: int, now: datetime, da
     if counts is None:
         counts = due_counts(session, user_id=user_id, deck_ids=[deck_id], now=now, day_begins=day_begins,
                             day_ends=day_ends, new_per_day=new_per_day)[deck_id]
-    learning_states = (State.Learning, State.Relearning)
-    scheduled = (select(Card, CardState).join(CardState, CardState.card_id == Card.id)
-                 .where(CardState.user_id == user_id, active_cards([deck_id]))
-                 .order_by(CardState.due, Card.position).limit(1))
+    values = {"user_id": user_id, "deck_id": deck_id}
     if counts.learning:
-        query = scheduled.where(CardState.state.in_(learning_states), CardState.due <= now)
+        found = session.execute(_LEARNING_DUE, {**values, "until": now}).first()
     elif counts.review:
-        query = scheduled.where(CardState.state == State.Review, CardState.due < day_ends)
+        found = session.execute(_REVIEW_DUE, {**values, "until": day_ends}).first()
     elif counts.new:
-        started = select(CardState.card_id).where(CardState.user_id == user_id)
-        card = session.scalar(
-            select(Card).where(active_cards([deck_id]), Card.id.not_in(started)).order_by(Card.position).limit(1)
-        )
+        card = session.scalar(_FIRST_NEW, values)
         return (card, None) if card is not None else None
     else:
-        query = scheduled.where(CardState.state.in_(learning_states), CardState.due <= now + LEARN_AHEAD)
-    found = session.execute(query).first()
+        found = session.execute(_LEARNING_DUE, {**values, "until": now + LEARN_AHEAD}).first()
     return (found[0], found[1]) if found else None
 
 
@@ -257,9 +271,9 @@ def answer_card(session: Session, scheduler: Scheduler, *, user_id: int, card_id
     if duration_ms is not None:
         duration_ms = max(0, min(int(duration_ms), MAX_DURATION_MS))
     after, _log = scheduler.review_card(before, rating, now, duration_ms)
-    review = ReviewLog(user_id=user_id, card_id=card_id, rating=rating, reviewed_at=now,
-                       duration_ms=duration_ms, state_before=ReviewState.NEW if state is None else ReviewState(state.state),
-                       due=after.due, token=token)
+    state_before = ReviewState.NEW if state is None else ReviewState(state.state)
+    review = ReviewLog(user_id=user_id, card_id=card_id, rating=rating, reviewed_at=now, duration_ms=duration_ms,
+                       state_before=state_before, due=after.due, token=token)
     session.add(review)
     if state is None:
         state = CardState(user_id=user_id, card_id=card_id)

@@ -29,13 +29,13 @@ FAST_HASH_METHOD = "pbkdf2:sha256:1"
 
 
 # ---------------------------------------------------------------- the app's own set-up steps
-# The tests reach the CLI's schema and deck-building steps only through these two helpers, so
-# that when those steps move, only this place changes.
+# The tests reach the schema and deck-building steps of `flashapp init` only through these two
+# helpers, so that when those steps move, only this place changes.
 
 def upgrade_database_in(app) -> None:
     """Create or upgrade the app's schema, as `flashapp init` does."""
     from flashapp import db
-    from flashapp.cli import upgrade_database
+    from flashapp.schema import upgrade_database
 
     with app.app_context():
         upgrade_database()
@@ -45,10 +45,10 @@ def upgrade_database_in(app) -> None:
 def build_decks_in(app, paths: Iterable[Path]) -> None:
     """Build facts files into the app's database, as `flashapp deck build` does."""
     from flashapp import db
-    from flashapp.cli import build_decks
+    from flashapp.decks import build_decks
 
     with app.app_context():
-        build_decks(list(paths))
+        build_decks(db.session(), list(paths), now=datetime.now(timezone.utc))
         db.session.remove()
 
 

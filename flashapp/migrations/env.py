@@ -1,9 +1,14 @@
 """Alembic environment: migrate the app's own database with its own engine."""
 
 import logging
+from collections.abc import Iterable
 from logging.config import fileConfig
+from typing import Any, Literal
 
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
+from alembic.operations.ops import MigrationScript
+from alembic.runtime.migration import MigrationContext
 from flask import current_app
 
 config = context.config
@@ -15,7 +20,8 @@ database = current_app.extensions["migrate"].db
 target_metadata = database.metadata
 
 
-def render_item(type_, obj, autogen_context):
+# `obj` is whatever schema item alembic is rendering: a column type, a constraint, an index ...
+def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Write the app's UTC datetime column type as a plain DateTime in new migrations."""
     if type_ == "type" and type(obj).__name__ == "UTCDateTime":
         return "sa.DateTime(timezone=True)"
@@ -33,8 +39,10 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     """Run the migrations on the app's engine, in one transaction."""
 
-    def skip_empty_autogenerate(context, revision, directives):
-        if getattr(config.cmd_opts, "autogenerate", False) and directives[0].upgrade_ops.is_empty():
+    def skip_empty_autogenerate(context: MigrationContext, revision: str | Iterable[str | None],
+                                directives: list[MigrationScript]) -> None:
+        upgrade_ops = directives[0].upgrade_ops
+        if getattr(config.cmd_opts, "autogenerate", False) and upgrade_ops is not None and upgrade_ops.is_empty():
             directives[:] = []
             logger.info("No changes in schema detected.")
 

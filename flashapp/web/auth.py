@@ -1,29 +1,22 @@
-"""Accounts: register, log in, log out."""
+"""Accounts: sign up, log in, log out, change password."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
 
-from .. import db
-from ..accounts import (
-    UsernameTaken,
-    end_all_sessions,
-    find_user,
-    hash_password,
-    login_throttled,
-    password_matches,
-    record_failed_login,
-    register_user,
-    set_password,
-)
-from ..classroom import find_by_join_code, join_classroom
-from . import now, writing
+from .. import accounts
+from ..errors import DomainError, TooManyAttempts
 from .forms import ChangePasswordForm, EmptyForm, LoginForm, RegisterForm
+from .helpers import hash_method, now, required, session, user_id
 
 bp = Blueprint("auth", __name__)
+
+Page = Response | tuple[str, int]
 
 
 def _safe_next(target: str | None) -> str:
@@ -32,8 +25,14 @@ def _safe_next(target: str | None) -> str:
     return url_for("study.home")
 
 
+def show_beside_field(form: FlaskForm, error: DomainError, default: str) -> None:
+    """Put a domain error's message under the form field it is about."""
+    field = getattr(form, error.field or default)
+    field.errors = [*field.errors, error.message]
+
+
 @bp.route("/register", methods=["GET", "POST"])
-def register():
+def register() -> Page:
     """Create an account; the first one on a new install is the teacher."""
     if current_user.is_authenticated:
         return redirect(url_for("study.home"))
@@ -41,70 +40,48 @@ def register():
     if request.method == "GET" and request.args.get("code"):
         form.class_code.data = request.args["code"]
     if form.validate_on_submit():
-        # Hash first: the slow hash must not hold the database's write lock.
-        password_hash = hash_password(form.password.data, method=current_app.config["PASSWORD_HASH_METHOD"])
-        classroom = None
-        if form.class_code.data:
-            classroom = find_by_join_code(db.session, form.class_code.data)
-            if classroom is None:
-                form.class_code.errors.append("No class has that code. Check it with your teacher, "
-                                              "or leave it empty and join later.")
-        if not form.class_code.errors:
-            try:
-                with writing():
-                    user = register_user(db.session, username=form.username.data, password_hash=password_hash,
-                                         time_zone=form.time_zone.data)
-                    if classroom is not None and not user.is_teacher:
-                        join_classroom(db.session, user=user, code=classroom.join_code)
-            except UsernameTaken:
-                form.username.errors.append("That username is taken; choose another.")
-            else:
-                login_user(user)
-                role = "the teacher" if user.is_teacher else "a student"
-                joined = f" You are in {classroom.name}." if classroom is not None and not user.is_teacher else ""
-                flash(f"Welcome, {user.username}. You are {role} on this install.{joined}", "success")
-                return redirect(url_for("study.home"))
-    status = 400 if form.errors else 200
-    return render_template("register.html", form=form), status
+        try:
+            password_hash = accounts.hash_password(required(form.password.data), method=hash_method())
+            made = accounts.register(session(), username=required(form.username.data), password_hash=password_hash,
+                                     time_zone=required(form.time_zone.data), class_code=form.class_code.data or None)
+        except DomainError as error:
+            show_beside_field(form, error, "username")
+        else:
+            login_user(made.user)
+            role = "the teacher" if made.user.is_teacher else "a student"
+            joined = f" You are in {made.classroom_name}." if made.classroom_name else ""
+            flash(f"Welcome, {made.user.username}. You are {role} on this install.{joined}", "success")
+            return redirect(url_for("study.home"))
+    return render_template("register.html", form=form), 400 if form.errors else 200
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login():
+def login() -> Page:
     """Log in with username and password."""
     if current_user.is_authenticated:
         return redirect(url_for("study.home"))
     form = LoginForm()
+    status = 200
     if form.validate_on_submit():
-        at, address = now(), request.remote_addr or "unknown"
-        # Read, then let go of the database before the slow password check; write only on failure.
-        throttled = login_throttled(db.session, username=form.username.data, address=address, now=at)
-        user = find_user(db.session, form.username.data)
-        stored_hash = user.password_hash if user else None
-        db.session.commit()
-        if throttled:
-            form.password.errors.append("Too many failed log-ins. Wait a minute, then try again.")
-            return render_template("login.html", form=form), 429
-        if not password_matches(stored_hash, form.password.data):
-            user = None
-        if user is None:
-            with writing():
-                record_failed_login(db.session, username=form.username.data, address=address, now=at)
-            form.password.errors.append("That username and password do not match an account.")
+        try:
+            user = accounts.log_in(session(), username=required(form.username.data),
+                                   password=required(form.password.data),
+                                   address=request.remote_addr or "unknown", now=now())
+        except DomainError as error:
+            show_beside_field(form, error, "password")
+            status = 429 if isinstance(error, TooManyAttempts) else 400
         else:
             login_user(user, remember=False)
             return redirect(_safe_next(request.args.get("next")))
-    status = 400 if form.errors else 200
-    return render_template("login.html", form=form), status
+    return render_template("login.html", form=form), 400 if form.errors and status == 200 else status
 
 
 @bp.route("/logout", methods=["POST"])
 @login_required
-def logout():
-    """Log out."""
-    form = EmptyForm()
-    if form.validate_on_submit():
-        with writing():
-            end_all_sessions(current_user)
+def logout() -> Response:
+    """Log out, on this device and every other."""
+    if EmptyForm().validate_on_submit():
+        accounts.log_out(session(), user_id=user_id())
         logout_user()
         flash("You are logged out, on this device and every other.", "info")
     return redirect(url_for("auth.login"))
@@ -112,22 +89,20 @@ def logout():
 
 @bp.route("/account/password", methods=["GET", "POST"])
 @login_required
-def password():
+def password() -> Page:
     """Change your password; every other session of yours ends."""
     form = ChangePasswordForm()
     if form.validate_on_submit():
-        if not password_matches(current_user.password_hash, form.current.data):
-            form.current.errors.append("That is not your current password.")
+        try:
+            user = accounts.change_password(session(), user_id=user_id(), current=required(form.current.data),
+                                            new=required(form.password.data), method=hash_method())
+        except DomainError as error:
+            show_beside_field(form, error, "current")
         else:
-            # Hash outside the write transaction: it is slow on purpose.
-            new_hash = hash_password(form.password.data, method=current_app.config["PASSWORD_HASH_METHOD"])
-            with writing():
-                set_password(current_user, password_hash=new_hash)
-            login_user(current_user._get_current_object())
+            login_user(user)
             flash("Your password is changed. Other devices must log in again.", "success")
             return redirect(url_for("study.home"))
-    status = 400 if form.errors else 200
-    return render_template("password.html", form=form), status
+    return render_template("password.html", form=form), 400 if form.errors else 200
 
 
 # Pages a user who must choose a new password can still reach.
@@ -135,9 +110,10 @@ OPEN_WHILE_PASSWORD_MUST_CHANGE = {"auth.password", "auth.logout", "static", "he
 
 
 @bp.before_app_request
-def _require_new_password():
+def _require_new_password() -> Response | None:
     """After a teacher's reset, the temporary password only opens the change-password page."""
     if (current_user.is_authenticated and current_user.must_change_password
             and request.endpoint not in OPEN_WHILE_PASSWORD_MUST_CHANGE):
         flash("Choose a new password to continue: the one you logged in with was temporary.", "info")
         return redirect(url_for("auth.password"))
+    return None

@@ -8,20 +8,20 @@ import zipfile
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import select
+from werkzeug.wrappers import Response as BaseResponse
 
-from .. import db
-from ..classroom import JoinCodeInvalid, NotAStudent, join_classroom, students_classrooms
-from ..history import review_history
-from ..models import Card, CardState, Deck
-from . import writing
+from ..classroom import join_class, students_classrooms
+from ..errors import DomainError
+from ..history import card_states, review_history
+from .auth import show_beside_field
 from .forms import JoinForm
+from .helpers import required, session, user_id
 
 bp = Blueprint("classes", __name__)
 
 
 @bp.route("/join", methods=["GET", "POST"])
-def join():
+def join() -> BaseResponse | tuple[str, int]:
     """Join a class with its code (new students are sent to sign up with the code filled in)."""
     code = request.args.get("code", "")
     if not current_user.is_authenticated:
@@ -29,27 +29,24 @@ def join():
     form = JoinForm(code=code)
     if form.validate_on_submit():
         try:
-            with writing():
-                classroom = join_classroom(db.session, user=current_user, code=form.code.data)
-        except JoinCodeInvalid:
-            form.code.errors.append("No class has that code. Check it with your teacher: codes can be replaced.")
-        except NotAStudent:
-            form.code.errors.append("Teachers do not join classes; students do.")
+            classroom = join_class(session(), user_id=user_id(), code=required(form.code.data))
+        except DomainError as error:
+            show_beside_field(form, error, "code")
         else:
             flash(f"You are in {classroom.name}.", "success")
             return redirect(url_for("study.home"))
-    status = 400 if form.errors else 200
-    return render_template("join.html", form=form, classrooms=students_classrooms(db.session, current_user.id)), status
+    return render_template("join.html", form=form,
+                           classrooms=students_classrooms(session(), user_id())), 400 if form.errors else 200
 
 
 @bp.route("/account")
 @login_required
-def account():
+def account() -> str:
     """Your account: classes, password, and all your data to download."""
-    return render_template("account.html", classrooms=students_classrooms(db.session, current_user.id))
+    return render_template("account.html", classrooms=students_classrooms(session(), user_id()))
 
 
-def _csv(rows: list[list]) -> str:
+def _csv(rows: list[list[object]]) -> str:
     out = io.StringIO()
     csv.writer(out).writerows(rows)
     return out.getvalue()
@@ -57,26 +54,23 @@ def _csv(rows: list[list]) -> str:
 
 @bp.route("/account/data.zip")
 @login_required
-def data():
+def data() -> Response:
     """Everything the app keeps about you, as CSV files in one zip."""
     user = current_user
-    account = [["username", "role", "time_zone", "created_at_utc"],
+    account: list[list[object]] = [["username", "role", "time_zone", "created_at_utc"],
                [user.username, user.role, user.time_zone, user.created_at.isoformat()]]
-    classes = [["class", "teacher"]] + [[c.name, c.teacher.username]
-                                       for c in students_classrooms(db.session, user.id)]
-    reviews = [["reviewed_at_utc", "deck", "card_key", "question", "rating", "state_before", "due_utc",
-                "duration_ms"]]
-    for row in review_history(db.session, user_id=user.id):
+    classes: list[list[object]] = [["class", "teacher"]]
+    classes += [[c.name, c.teacher.username] for c in students_classrooms(session(), user.id)]
+    reviews: list[list[object]] = [["reviewed_at_utc", "deck", "card_key", "question", "rating", "state_before",
+                                    "due_utc", "duration_ms"]]
+    for row in review_history(session(), user_id=user.id):
         r = row.review
-        reviews.append([r.reviewed_at.isoformat(), row.deck_slug, row.card_key, row.question, r.rating,
-                        r.state_before, r.due.isoformat(), "" if r.duration_ms is None else r.duration_ms])
-    states = [["deck", "card_key", "question", "state", "step", "stability", "difficulty", "due_utc",
-               "last_review_utc"]]
-    for state, key, question, slug in db.session.execute(
-        select(CardState, Card.key, Card.question, Deck.slug).join(Card, Card.id == CardState.card_id)
-        .join(Deck, Deck.id == Card.deck_id).where(CardState.user_id == user.id).order_by(Deck.slug, Card.position)
-    ):
-        states.append([slug, key, question, state.state, "" if state.step is None else state.step,
+        reviews.append([r.reviewed_at.isoformat(), row.deck_slug, row.card_key, row.question, int(r.rating),
+                        int(r.state_before), r.due.isoformat(), "" if r.duration_ms is None else r.duration_ms])
+    states: list[list[object]] = [["deck", "card_key", "question", "state", "step", "stability", "difficulty",
+                                   "due_utc", "last_review_utc"]]
+    for state, key, question, slug in card_states(session(), user_id=user.id):
+        states.append([slug, key, question, int(state.state), "" if state.step is None else state.step,
                        state.stability, state.difficulty, state.due.isoformat(),
                        state.last_review.isoformat() if state.last_review else ""])
     buffer = io.BytesIO()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from zoneinfo import available_timezones
 
 from flask_wtf import FlaskForm
@@ -11,9 +12,8 @@ from wtforms.validators import EqualTo, InputRequired, Length, NumberRange, Opti
 from ..accounts import MIN_PASSWORD_LENGTH, USERNAME_RE
 
 
-
 def time_zone_choices() -> list[str]:
-    return sorted(z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/"))) + ["UTC"]
+    return [*sorted(z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/"))), "UTC"]
 
 
 def new_password_field(label: str, missing: str) -> PasswordField:
@@ -43,9 +43,9 @@ class RegisterForm(FlaskForm):
     class_code = StringField("Class code (optional)", validators=[Optional(), Length(max=20)],
                              description="Your teacher gives you this code.")
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.time_zone.choices = time_zone_choices()
+        self.time_zone.choices = [(zone, zone) for zone in time_zone_choices()]
 
 
 class LoginForm(FlaskForm):
@@ -56,7 +56,7 @@ class LoginForm(FlaskForm):
 class RatingField(IntegerField):
     """A rating from 1 (Again) to 4 (Easy), with a message a student understands."""
 
-    def process_formdata(self, valuelist):
+    def process_formdata(self, valuelist: list[Any]) -> None:
         try:
             super().process_formdata(valuelist)
         except ValueError:

@@ -4,162 +4,98 @@ from __future__ import annotations
 
 import csv
 import io
-from functools import wraps
 from urllib.parse import urlsplit
 
 import segno
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import select
+from werkzeug.wrappers import Response as BaseResponse
 
-from .. import db
-from ..classroom import (
-    assign_deck,
-    create_classroom,
-    regenerate_join_code,
-    remove_student,
-    teachers_classrooms,
-    temporary_password,
-    unassign_deck,
-)
-from ..accounts import hash_password, set_password
-from ..history import review_history
-from ..models import Card, Classroom, Deck, Enrollment, User
+from .. import classroom as classes
+from .. import teaching
+from ..history import history_query
 from ..network import is_loopback, lan_addresses
-from ..scheduling import format_interval, zone
-from ..stats import REVLOG_COLUMNS, class_deck_ids, class_revlog, class_roster, deck_progress, forgotten_cards
-from . import now, writing
+from ..scheduling import zone
+from ..stats import REVLOG_COLUMNS, class_revlog, class_roster
 from .forms import AssignForm, ClassForm, EmptyForm
-from .history import RATING_NAMES
+from .helpers import hash_method, now, paginate, required, scheduler, session, teacher_required, user_id
 
 bp = Blueprint("teach", __name__, url_prefix="/teach")
 
-ROSTER_SORTS = {
-    "name": lambda r: r.username.lower(),
-    "introduced": lambda r: r.introduced_share,
-    "reviews": lambda r: r.reviews_7d,
-    "retention": lambda r: -1 if r.retention_30d is None else r.retention_30d,
-    "due": lambda r: r.due_now,
-    "active": lambda r: r.last_active.timestamp() if r.last_active else 0,
-    "behind": lambda r: len(r.behind),
-}
+
+def _back_to_class(class_id: int) -> BaseResponse:
+    return redirect(url_for("teach.dashboard", class_id=class_id), code=303)
 
 
-def teacher_required(view):
-    """Log-in required, and teachers only (403 for students)."""
-
-    @wraps(view)
-    @login_required
-    def wrapped(*args, **kwargs):
-        if not current_user.is_teacher:
-            abort(403)
-        return view(*args, **kwargs)
-
-    return wrapped
-
-
-def _own_classroom(class_id: int) -> Classroom:
-    """One of the current teacher's classes; another teacher's class is simply not found."""
-    classroom = db.session.get(Classroom, class_id)
-    if classroom is None or classroom.teacher_id != current_user.id:
-        abort(404)
-    return classroom
-
-
-def _enrolled_student(classroom: Classroom, user_id: int) -> User:
-    student = db.session.scalar(
-        select(User).join(Enrollment, Enrollment.user_id == User.id)
-        .where(Enrollment.classroom_id == classroom.id, User.id == user_id))
-    if student is None:
-        abort(404)
-    return student
-
-
-def _scheduler():
-    return current_app.extensions["flashapp.scheduler"]
-
-
-@bp.route("/", methods=["GET", "POST"])
+@bp.route("/", methods=["GET", "POST"], endpoint="classes")
 @teacher_required
-def classes():
+def classes_page() -> BaseResponse | tuple[str, int]:
     """The teacher's classes, and a form to start a new one."""
     form = ClassForm()
     if form.validate_on_submit():
-        with writing():
-            classroom = create_classroom(db.session, teacher=current_user, name=form.name.data)
+        classroom = classes.start_class(session(), teacher_id=user_id(), name=required(form.name.data))
         flash(f"Class “{classroom.name}” created. Students join with the code {classroom.join_code}.", "success")
         return redirect(url_for("teach.dashboard", class_id=classroom.id))
-    status = 400 if form.errors else 200
-    return render_template("teach/classes.html", classrooms=teachers_classrooms(db.session, current_user.id),
-                           form=form), status
+    return render_template("teach/classes.html", classrooms=classes.teachers_classrooms(session(), user_id()),
+                           form=form), 400 if form.errors else 200
 
 
 def _assign_form() -> AssignForm:
     form = AssignForm()
-    form.deck_id.choices = [(deck.id, deck.title) for deck in db.session.scalars(select(Deck).order_by(Deck.title))]
+    form.deck_id.choices = classes.deck_choices(session())
     return form
 
 
 @bp.route("/classes/<int:class_id>")
 @teacher_required
-def dashboard(class_id: int):
+def dashboard(class_id: int) -> str:
     """A class at a glance: who is keeping up, and which facts the class is forgetting."""
-    classroom = _own_classroom(class_id)
     at = now()
-    sort = request.args.get("sort", "behind")
-    if sort not in ROSTER_SORTS:
-        sort = "behind"
-    descending = request.args.get("dir", "desc" if sort == "behind" else "asc") == "desc"
-    roster = sorted(class_roster(db.session, classroom_id=classroom.id, now=at), key=ROSTER_SORTS["name"])
-    roster.sort(key=ROSTER_SORTS[sort], reverse=descending)
-    cards = forgotten_cards(db.session, _scheduler(), classroom_id=classroom.id, now=at, limit=15)
-    decks = {deck.id: deck for deck in db.session.scalars(
-        select(Deck).where(Deck.id.in_(class_deck_ids(db.session, classroom.id))))}
-    return render_template("teach/dashboard.html", classroom=classroom, roster=roster, cards=cards, sort=sort,
-                           descending=descending, decks=decks, assign_form=_assign_form(),
-                           action_form=EmptyForm(), now=at, tz=zone(current_user.time_zone))
+    board = teaching.dashboard(session(), scheduler(), teacher_id=user_id(), class_id=class_id, now=at,
+                               sort=request.args.get("sort"), direction=request.args.get("dir"))
+    return render_template("teach/dashboard.html", classroom=board.classroom, roster=board.roster,
+                           cards=board.cards, sort=board.sort, descending=board.descending,
+                           assign_form=_assign_form(), action_form=EmptyForm(), now=at,
+                           tz=zone(current_user.time_zone))
 
 
 @bp.route("/classes/<int:class_id>/code", methods=["POST"])
 @teacher_required
-def new_code(class_id: int):
+def new_code(class_id: int) -> BaseResponse:
     """Replace the class's join code; the old code stops working."""
-    classroom = _own_classroom(class_id)
+    classes.own_classroom(session(), teacher_id=user_id(), class_id=class_id)
     if EmptyForm().validate_on_submit():
-        with writing():
-            code = regenerate_join_code(db.session, _own_classroom(class_id))
+        code = classes.new_join_code(session(), teacher_id=user_id(), class_id=class_id)
         flash(f"New join code: {code}. The old code no longer works.", "success")
-    return redirect(url_for("teach.dashboard", class_id=class_id), code=303)
+    return _back_to_class(class_id)
 
 
 @bp.route("/classes/<int:class_id>/assignments", methods=["POST"])
 @teacher_required
-def assign(class_id: int):
+def assign(class_id: int) -> BaseResponse:
     """Assign a deck to the class, optionally with a target date."""
-    classroom = _own_classroom(class_id)
+    classes.own_classroom(session(), teacher_id=user_id(), class_id=class_id)
     form = _assign_form()
     if form.validate_on_submit():
-        with writing():
-            assign_deck(db.session, classroom=_own_classroom(class_id), deck_id=form.deck_id.data,
-                        target_date=form.target_date.data)
+        classes.assign(session(), teacher_id=user_id(), class_id=class_id, deck_id=required(form.deck_id.data),
+                       target_date=form.target_date.data)
         flash("Deck assigned.", "success")
     else:
         problems = "; ".join(e for errors in form.errors.values() for e in errors)
         flash(f"Nothing was assigned: {problems}", "error")
-    return redirect(url_for("teach.dashboard", class_id=class_id), code=303)
+    return _back_to_class(class_id)
 
 
 @bp.route("/classes/<int:class_id>/assignments/<int:deck_id>/remove", methods=["POST"])
 @teacher_required
-def unassign(class_id: int, deck_id: int):
+def unassign(class_id: int, deck_id: int) -> BaseResponse:
     """Stop assigning a deck to the class (nobody's progress is touched)."""
-    classroom = _own_classroom(class_id)
+    classes.own_classroom(session(), teacher_id=user_id(), class_id=class_id)
     if EmptyForm().validate_on_submit():
-        with writing():
-            unassign_deck(db.session, classroom=_own_classroom(class_id), deck_id=deck_id)
+        classes.unassign(session(), teacher_id=user_id(), class_id=class_id, deck_id=deck_id)
         flash("Deck no longer assigned. Students keep their progress.", "info")
-    return redirect(url_for("teach.dashboard", class_id=class_id), code=303)
+    return _back_to_class(class_id)
 
 
 def join_addresses() -> list[str]:
@@ -173,48 +109,40 @@ def join_addresses() -> list[str]:
 
 @bp.route("/classes/<int:class_id>/join")
 @teacher_required
-def join_poster(class_id: int):
+def join_poster(class_id: int) -> str:
     """A page to project: the address, the join code in large type, and a QR code."""
-    classroom = _own_classroom(class_id)
+    classroom = classes.own_classroom(session(), teacher_id=user_id(), class_id=class_id)
     addresses = join_addresses()
     target = addresses[0].rstrip("/") + url_for("classes.join", code=classroom.join_code)
     svg = segno.make(target, error="m").svg_inline(scale=8, border=2, dark="#1f2733", light="#ffffff")
     local_only = is_loopback(current_app.config.get("SERVE_HOST") or "0.0.0.0")
     return render_template("teach/join_poster.html", classroom=classroom, addresses=addresses, target=target,
-                           local_only=local_only,
-                           qr=Markup(svg))
+                           local_only=local_only, qr=Markup(svg))
 
 
 @bp.route("/classes/<int:class_id>/students/<int:user_id>")
 @teacher_required
-def student(class_id: int, user_id: int):
+def student(class_id: int, user_id: int) -> str:
     """One student's progress and history, for the teachers of their classes."""
-    classroom = _own_classroom(class_id)
-    pupil = _enrolled_student(classroom, user_id)
-    size = current_app.config["HISTORY_PAGE_SIZE"]
-    page = max(1, request.args.get("page", 1, type=int))
-    rows = review_history(db.session, user_id=pupil.id, limit=size + 1, offset=(page - 1) * size)
-    progress = deck_progress(db.session, user_id=pupil.id, deck_ids=class_deck_ids(db.session, classroom.id),
-                             now=now())
-    return render_template("teach/student.html", classroom=classroom, pupil=pupil, progress=progress,
-                           rows=rows[:size], page=page, has_more=len(rows) > size, ratings=RATING_NAMES,
-                           format_interval=format_interval, tz=zone(current_user.time_zone),
+    view = teaching.student_view(session(), teacher_id=current_user.id, class_id=class_id, user_id=user_id,
+                                 now=now())
+    pagination = paginate(history_query(view.student.id), page=request.args.get("page", 1, type=int),
+                          per_page=current_app.config["HISTORY_PAGE_SIZE"])
+    return render_template("teach/student.html", classroom=view.classroom, pupil=view.student,
+                           progress=view.progress, pagination=pagination, tz=zone(current_user.time_zone),
                            action_form=EmptyForm())
 
 
 @bp.route("/classes/<int:class_id>/students/<int:user_id>/password", methods=["POST"])
 @teacher_required
-def reset_student_password(class_id: int, user_id: int):
+def reset_student_password(class_id: int, user_id: int) -> Response:
     """Give a student a temporary password, shown once; they choose a new one at their next log-in."""
-    classroom = _own_classroom(class_id)
-    pupil = _enrolled_student(classroom, user_id)
+    classroom, pupil = classes.enrolled_student(session(), teacher_id=current_user.id, class_id=class_id,
+                                                user_id=user_id)
     if not EmptyForm().validate_on_submit():
         abort(400)
-    temporary = temporary_password()
-    password_hash = hash_password(temporary, method=current_app.config["PASSWORD_HASH_METHOD"])  # slow on purpose: outside the write transaction
-    with writing():
-        set_password(_enrolled_student(_own_classroom(class_id), user_id), password_hash=password_hash,
-                     temporary=True)
+    temporary = classes.reset_student_password(session(), teacher_id=current_user.id, class_id=class_id,
+                                               user_id=user_id, method=hash_method())
     response = Response(render_template("teach/temporary_password.html", classroom=classroom, pupil=pupil,
                                         temporary=temporary))
     response.headers["Cache-Control"] = "no-store"
@@ -223,45 +151,41 @@ def reset_student_password(class_id: int, user_id: int):
 
 @bp.route("/classes/<int:class_id>/students/<int:user_id>/remove", methods=["POST"])
 @teacher_required
-def remove(class_id: int, user_id: int):
+def remove(class_id: int, user_id: int) -> BaseResponse:
     """Take a student out of the class; their account and history stay."""
-    classroom = _own_classroom(class_id)
-    pupil = _enrolled_student(classroom, user_id)
+    classroom, _ = classes.enrolled_student(session(), teacher_id=current_user.id, class_id=class_id, user_id=user_id)
     if EmptyForm().validate_on_submit():
-        with writing():
-            remove_student(db.session, classroom=_own_classroom(class_id), user_id=user_id)
+        pupil = classes.remove_from_class(session(), teacher_id=current_user.id, class_id=class_id,
+                                          user_id=user_id)
         flash(f"{pupil.username} is no longer in {classroom.name}. Their history is kept.", "info")
-    return redirect(url_for("teach.dashboard", class_id=class_id), code=303)
+    return _back_to_class(class_id)
 
 
 @bp.route("/classes/<int:class_id>/cards/<int:card_id>")
 @teacher_required
-def card(class_id: int, card_id: int):
+def card(class_id: int, card_id: int) -> str:
     """One card, the fact behind it, and how the class is doing on it."""
-    classroom = _own_classroom(class_id)
-    item = db.session.get(Card, card_id)
-    if item is None or item.deck_id not in class_deck_ids(db.session, classroom.id):
-        abort(404)
-    rows = forgotten_cards(db.session, _scheduler(), classroom_id=classroom.id, now=now(), card_id=item.id)
-    return render_template("teach/card.html", classroom=classroom, card=item, note=item.note,
-                           stats=rows[0] if rows else None)
+    view = teaching.card_view(session(), scheduler(), teacher_id=user_id(), class_id=class_id, card_id=card_id,
+                              now=now())
+    return render_template("teach/card.html", classroom=view.classroom, card=view.card, note=view.card.note,
+                           stats=view.stats)
 
 
-def _csv_response(header: list[str], rows, filename: str) -> Response:
+def _csv_response(header: list[str], rows: object, filename: str) -> Response:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows(rows)  # type: ignore[arg-type]
     return Response(out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 @bp.route("/classes/<int:class_id>/progress.csv")
 @teacher_required
-def progress_csv(class_id: int):
+def progress_csv(class_id: int) -> Response:
     """The roster as CSV."""
-    classroom = _own_classroom(class_id)
-    roster = class_roster(db.session, classroom_id=classroom.id, now=now())
+    classroom = classes.own_classroom(session(), teacher_id=user_id(), class_id=class_id)
+    roster = class_roster(session(), classroom_id=classroom.id, now=now())
     rows = [(r.username, r.introduced, r.total, r.reviews_7d,
              "" if r.retention_30d is None else f"{r.retention_30d:.3f}", r.review_answers_30d, r.due_now,
              r.last_active.isoformat() if r.last_active else "", "; ".join(r.behind)) for r in roster]
@@ -272,8 +196,8 @@ def progress_csv(class_id: int):
 
 @bp.route("/classes/<int:class_id>/revlog.csv")
 @teacher_required
-def revlog_csv(class_id: int):
+def revlog_csv(class_id: int) -> Response:
     """The class's review history in the FSRS optimiser's revlog layout."""
-    classroom = _own_classroom(class_id)
-    return _csv_response(REVLOG_COLUMNS, class_revlog(db.session, classroom_id=classroom.id),
+    classroom = classes.own_classroom(session(), teacher_id=user_id(), class_id=class_id)
+    return _csv_response(REVLOG_COLUMNS, class_revlog(session(), classroom_id=classroom.id),
                          f"class-{classroom.id}-revlog.csv")

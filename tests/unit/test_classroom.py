@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from werkzeug.security import check_password_hash
 
 from flashapp.accounts import hash_password, register_user, set_password
+from flashapp.errors import Forbidden, Invalid
 from flashapp.classroom import (
     JOIN_CODE_ALPHABET,
     JoinCodeInvalid,
@@ -70,7 +71,7 @@ def test_only_students_join_and_only_teachers_create(session, people):
     classroom = create_classroom(session, teacher=teacher, name="Anatomy 1")
     with pytest.raises(NotAStudent):
         join_classroom(session, user=teacher, code=classroom.join_code)
-    with pytest.raises(PermissionError):
+    with pytest.raises(Forbidden):
         create_classroom(session, teacher=ann, name="Mine")
 
 
@@ -95,7 +96,7 @@ def test_assigned_decks_take_the_earliest_target_across_classes(session, people)
     assert assigned_decks(session, ann.id)[deck.id].target_date == date(2026, 4, 1)
     assign_deck(session, classroom=second, deck_id=deck.id, target_date=None)  # changing, not adding
     assert assigned_decks(session, ann.id)[deck.id].target_date == date(2026, 5, 1)
-    with pytest.raises(LookupError):
+    with pytest.raises(Invalid):
         assign_deck(session, classroom=first, deck_id=9999)
 
 

@@ -8,7 +8,6 @@ Create Date: 2026-11-24 23:52:57.243942
 import sqlalchemy as sa
 from alembic import op
 
-
 # revision identifiers, used by Alembic.
 revision = '0003'
 down_revision = '0002'
@@ -16,7 +15,7 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade():
+def upgrade() -> None:
     op.create_table('classroom',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=80), nullable=False),
@@ -36,7 +35,8 @@ def upgrade():
     sa.Column('deck_id', sa.Integer(), nullable=False),
     sa.Column('target_date', sa.Date(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['classroom_id'], ['classroom.id'], name=op.f('fk_assignment_classroom_id_classroom'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['classroom_id'], ['classroom.id'], name=op.f('fk_assignment_classroom_id_classroom'),
+                            ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['deck_id'], ['deck.id'], name=op.f('fk_assignment_deck_id_deck')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_assignment')),
     sa.UniqueConstraint('classroom_id', 'deck_id', name=op.f('uq_assignment_classroom_id'))
@@ -49,7 +49,8 @@ def upgrade():
     sa.Column('classroom_id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('joined_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['classroom_id'], ['classroom.id'], name=op.f('fk_enrollment_classroom_id_classroom'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['classroom_id'], ['classroom.id'], name=op.f('fk_enrollment_classroom_id_classroom'),
+                            ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['user.id'], name=op.f('fk_enrollment_user_id_user'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_enrollment')),
     sa.UniqueConstraint('classroom_id', 'user_id', name=op.f('uq_enrollment_classroom_id'))
@@ -62,7 +63,7 @@ def upgrade():
 
 
 
-def downgrade():
+def downgrade() -> None:
     with op.batch_alter_table('user', schema=None) as batch_op:
         batch_op.drop_column('must_change_password')
 

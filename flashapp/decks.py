@@ -1,0 +1,56 @@
+"""Decks as the app offers them: building them from facts files, finding one, exporting it to Anki."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .anki_export import export_anki_package
+from .database import write_transaction
+from .decksource import DeckSourceError, load_deck
+from .errors import NotFound
+from .generation import BuildReport, build_deck
+from .models import Deck, Note
+
+
+def build_decks(session: Session, paths: Iterable[str | Path], *, now: datetime) -> list[BuildReport]:
+    """Validate every facts file first, then build them all in one transaction (all or nothing).
+
+    Raises DeckSourceError (with file and line) before anything is written when a file is wrong.
+    """
+    specs = [load_deck(path) for path in paths]
+    seen: dict[str, str] = {}
+    for spec in specs:
+        if spec.slug in seen:
+            raise DeckSourceError(spec.path, None, f"slug '{spec.slug}' is also used by {seen[spec.slug]}; "
+                                                   "give each deck its own slug")
+        seen[spec.slug] = str(spec.path)
+    with write_transaction(session):
+        return [build_deck(session, spec, now=now) for spec in specs]
+
+
+def deck_by_slug(session: Session, slug: str) -> Deck:
+    """The deck with this slug; NotFound names the decks there are."""
+    deck = session.scalar(select(Deck).where(Deck.slug == slug))
+    if deck is None:
+        slugs = ", ".join(session.scalars(select(Deck.slug).order_by(Deck.slug))) or "none yet"
+        raise NotFound(f"No deck '{slug}'. Decks: {slugs}.")
+    return deck
+
+
+def all_decks(session: Session) -> list[Deck]:
+    """Every deck, by title."""
+    return list(session.scalars(select(Deck).order_by(Deck.title)))
+
+
+def export_deck(session: Session, *, slug: str, out: str | os.PathLike[str] | BinaryIO) -> int:
+    """Write the deck with this slug as an Anki package; returns how many notes it holds."""
+    deck = deck_by_slug(session, slug)
+    export_anki_package(session, deck_id=deck.id, out=out)
+    return session.scalar(select(func.count(Note.id)).where(Note.deck_id == deck.id, Note.retired.is_(False))) or 0

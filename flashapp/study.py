@@ -1,0 +1,214 @@
+"""Studying, as a student does it: the deck list, the study screen, answering and undo.
+
+Each function is one use case: it takes ids and values, reads or writes in its own
+transaction (writes through `write_transaction`), and returns plain values. Time is passed in.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from fsrs import Rating, Scheduler, State
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .classroom import AssignedDeck, assigned_decks
+from .database import write_transaction
+from .decks import all_decks, deck_by_slug
+from .errors import NotFound
+from .models import Card, CardState, Deck
+from .scheduling import (
+    RATINGS,
+    DueCounts,
+    Outcome,
+    answer_card,
+    day_start,
+    due_counts,
+    format_interval,
+    next_card,
+    next_day_start,
+    next_due,
+    preview_intervals,
+    state_stamp,
+    undo_last_answer,
+)
+from .stats import DeckProgress, deck_progress
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """The install's study rules, from its configuration."""
+
+    new_cards_per_day: int = 20
+    day_starts_at_hour: int = 4
+
+
+@dataclass(frozen=True)
+class StudyDay:
+    """A student's study day: when it began and when the next one begins (UTC)."""
+
+    begins: datetime
+    ends: datetime
+
+
+def study_day(*, now: datetime, time_zone: str, settings: StudySettings) -> StudyDay:
+    """The study day `now` falls in, in the student's own time zone."""
+    hour = settings.day_starts_at_hour
+    return StudyDay(day_start(now, time_zone, hour=hour), next_day_start(now, time_zone, hour=hour))
+
+
+@dataclass(frozen=True)
+class DeckEntry:
+    """One deck on a student's deck list."""
+
+    id: int
+    slug: str
+    title: str
+    counts: DueCounts
+    assignment: AssignedDeck | None
+    progress: DeckProgress | None
+
+
+def deck_list(session: Session, *, user_id: int, time_zone: str, now: datetime,
+              settings: StudySettings) -> list[DeckEntry]:
+    """Every deck with the student's new, learning and due counts; assigned decks carry their progress."""
+    day = study_day(now=now, time_zone=time_zone, settings=settings)
+    decks = all_decks(session)
+    counts = due_counts(session, user_id=user_id, deck_ids=[d.id for d in decks], now=now,
+                        day_begins=day.begins, day_ends=day.ends, new_per_day=settings.new_cards_per_day)
+    assigned = assigned_decks(session, user_id)
+    progress = {p.deck_id: p for p in deck_progress(session, user_id=user_id, deck_ids=list(assigned), now=now)}
+    return [DeckEntry(d.id, d.slug, d.title, counts[d.id], assigned.get(d.id), progress.get(d.id)) for d in decks]
+
+
+def new_showing_token(now: datetime) -> str:
+    """A one-time token for one showing of a card; it also carries when the card was shown."""
+    return f"{int(now.timestamp() * 1000):x}.{secrets.token_urlsafe(12)}"
+
+
+def answer_duration_ms(token: str, now: datetime) -> int | None:
+    """How long the student looked at the card before answering, from its showing's token."""
+    try:
+        shown_ms = int(token.split(".", 1)[0], 16)
+    except ValueError:
+        return None
+    return max(0, int(now.timestamp() * 1000) - shown_ms)
+
+
+@dataclass(frozen=True)
+class AnswerButton:
+    rating: Rating
+    interval: str
+
+    @property
+    def label(self) -> str:
+        return self.rating.name
+
+
+@dataclass(frozen=True)
+class Showing:
+    """One card put in front of the student, with what answering it would schedule."""
+
+    card_id: int
+    question: str
+    answer: str
+    explanation: str
+    section: str
+    supplemented: bool
+    state: State | None  # None: a new card
+    buttons: tuple[AnswerButton, ...]
+    token: str
+    stamp: str
+
+    @property
+    def kind(self) -> str:
+        """'New card', 'Learning' or 'Review', as the card's meta line says."""
+        if self.state is None:
+            return "New card"
+        return "Review" if self.state is State.Review else "Learning"
+
+
+@dataclass(frozen=True)
+class StudyScreen:
+    """What the study page shows: the next card, or when the next one is due."""
+
+    deck_id: int
+    slug: str
+    title: str
+    counts: DueCounts
+    showing: Showing | None
+    can_undo: bool
+    next_due: datetime | None
+    next_day: datetime
+
+
+def _undone_card(session: Session, *, user_id: int, deck_id: int,
+                 card_id: int | None) -> tuple[Card, CardState | None] | None:
+    if card_id is None:
+        return None
+    card = session.get(Card, card_id)
+    if card is None or card.deck_id != deck_id or card.retired:
+        return None
+    state = session.scalar(select(CardState).where(CardState.user_id == user_id, CardState.card_id == card_id))
+    return card, state
+
+
+def study_screen(session: Session, scheduler: Scheduler, *, user_id: int, slug: str, time_zone: str,
+                 now: datetime, settings: StudySettings, undone_card_id: int | None = None) -> StudyScreen:
+    """The next card of a deck for this student (the card just undone first), or when the next one is due."""
+    deck = deck_by_slug(session, slug)
+    day = study_day(now=now, time_zone=time_zone, settings=settings)
+    counts = due_counts(session, user_id=user_id, deck_ids=[deck.id], now=now, day_begins=day.begins,
+                        day_ends=day.ends, new_per_day=settings.new_cards_per_day)[deck.id]
+    picked = _undone_card(session, user_id=user_id, deck_id=deck.id, card_id=undone_card_id) or next_card(
+        session, user_id=user_id, deck_id=deck.id, now=now, day_begins=day.begins, day_ends=day.ends,
+        new_per_day=settings.new_cards_per_day, counts=counts)
+    showing = None
+    upcoming = None
+    if picked is None:
+        upcoming = next_due(session, user_id=user_id, deck_id=deck.id)
+    else:
+        card, state = picked
+        note = card.note
+        intervals = preview_intervals(scheduler, card.id, state, now)
+        showing = Showing(
+            card_id=card.id, question=card.question, answer=card.answer, explanation=note.explanation,
+            section=note.section, supplemented=note.supplemented, state=None if state is None else state.state,
+            buttons=tuple(AnswerButton(r, format_interval(intervals[r])) for r in RATINGS),
+            token=new_showing_token(now), stamp=state_stamp(state))
+    # Every started card has at least one answer to take back.
+    return StudyScreen(deck.id, deck.slug, deck.title, counts, showing, counts.started > 0, upcoming, day.ends)
+
+
+def answer(session: Session, scheduler: Scheduler, *, user_id: int, slug: str, card_id: int, rating: Rating,
+           token: str, stamp: str, now: datetime) -> Outcome:
+    """Record the student's answer to one showing of a card of this deck (NotFound for another deck's card).
+
+    A repeat of the same showing records nothing; so does a showing made stale by an answer given
+    elsewhere since, or a card retired since.
+    """
+    deck_id = session.scalar(select(Card.deck_id).join(Deck, Deck.id == Card.deck_id)
+                             .where(Card.id == card_id, Deck.slug == slug))
+    if deck_id is None:
+        raise NotFound("There is no such card in this deck.")
+    duration = answer_duration_ms(token, now)
+    for attempt in range(2):
+        try:
+            with write_transaction(session):
+                return answer_card(session, scheduler, user_id=user_id, card_id=card_id, rating=rating,
+                                   token=token, now=now, shown_stamp=stamp, duration_ms=duration).outcome
+        except IntegrityError:
+            # A simultaneous copy of this answer committed first: the second look reports it as a repeat.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def undo(session: Session, scheduler: Scheduler, *, user_id: int, slug: str) -> int | None:
+    """Take back the student's latest answer in this deck; returns that card's id (None: nothing to undo)."""
+    deck = deck_by_slug(session, slug)
+    with write_transaction(session):
+        return undo_last_answer(session, scheduler, user_id=user_id, deck_id=deck.id)

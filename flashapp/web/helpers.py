@@ -1,0 +1,112 @@
+"""What every blueprint shares: the request's session, clock and scheduler, filters, CSV responses, roles."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from flask import Response, abort, current_app, stream_with_context
+from flask_login import current_user, login_required
+from flask_sqlalchemy.pagination import Pagination
+from fsrs import Scheduler
+from sqlalchemy import Select
+from sqlalchemy.orm import Session
+
+from .. import db
+from ..errors import Invalid
+from ..scheduling import zone
+from ..study import StudySettings
+
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+
+def session() -> Session:
+    """The request's database session (a plain Session, as the domain functions expect)."""
+    return db.session()
+
+
+def now() -> datetime:
+    """The request's clock (the one place views read the time)."""
+    return datetime.now(timezone.utc)
+
+
+def scheduler() -> Scheduler:
+    """The install's FSRS scheduler."""
+    return cast(Scheduler, current_app.extensions["flashapp.scheduler"])
+
+
+def study_settings() -> StudySettings:
+    """The install's study rules, from its configuration."""
+    config = current_app.config
+    return StudySettings(new_cards_per_day=config["NEW_CARDS_PER_DAY"], day_starts_at_hour=config["DAY_STARTS_AT_HOUR"])
+
+
+def hash_method() -> str:
+    """The werkzeug method for new password hashes."""
+    return cast(str, current_app.config["PASSWORD_HASH_METHOD"])
+
+
+def required(value: T | None) -> T:
+    """A form value that validation guarantees is there (its InputRequired validator ran)."""
+    if value is None:
+        raise Invalid("A required value is missing.")
+    return value
+
+
+def user_id() -> int:
+    """The logged-in user's id."""
+    return cast(int, current_user.id)
+
+
+def teacher_required(view: F) -> F:
+    """Log-in required, and teachers only (403 for students)."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_teacher:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return cast(F, wrapped)
+
+
+def download(chunks: Iterable[str], *, filename: str, mimetype: str) -> Response:
+    """A streamed attachment: the chunks are produced while the response is sent, within the request."""
+    return Response(stream_with_context(iter(chunks)), mimetype=mimetype,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def when(value: datetime, at: datetime) -> str:
+    """A due time in words, in the user's own time zone: 'in 8 minutes (14:32)', 'tomorrow at 04:00'."""
+    tz = zone(current_user.time_zone if current_user.is_authenticated else "UTC")
+    local, today = value.astimezone(tz), at.astimezone(tz)
+    clock = local.strftime("%H:%M")
+    seconds = (value - at).total_seconds()
+    if seconds <= 60:
+        return "now"
+    if seconds < 3600:
+        minutes = round(seconds / 60)
+        return f"in {minutes} minute{'s' if minutes != 1 else ''} ({clock})"
+    days = (local.date() - today.date()).days
+    if days == 0:
+        return f"today at {clock}"
+    if days == 1:
+        return f"tomorrow at {clock}"
+    return f"on {local.strftime('%a %d %b')} at {clock}"
+
+
+def percent(share: float | None) -> str:
+    """A share from 0 to 1 as a whole percentage; a dash when there is none."""
+    return "–" if share is None else f"{round(100 * share)}%"
+
+
+def paginate(query: Select[Any], *, page: int, per_page: int) -> Pagination:
+    """One page of a domain query's results (Flask-SQLAlchemy's pagination); past the end, the last page."""
+    pagination = db.paginate(query, page=max(1, page), per_page=per_page, error_out=False)
+    if pagination.page > 1 and not pagination.items and pagination.pages:
+        pagination = db.paginate(query, page=pagination.pages, per_page=per_page, error_out=False)
+    return pagination
