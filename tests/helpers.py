@@ -107,20 +107,20 @@ PLANETS = deck_text(
 )
 
 
-def numbers_deck(count: int = 8) -> str:
+def numbers_deck(count: int = 8, *, slug: str = "numbers") -> str:
     """A deck of `count` one-card facts, "What is the square of n?", in order: for scheduling tests."""
     return deck_text(
-        slug="numbers", title="Numbers", source="test", sections={"main": "Main"},
+        slug=slug, title=slug.title(), source="test", sections={"main": "Main"},
         relations={"square": {"forward": "What is the square of {subject}?"}},
         facts=[{"relation": "square", "subject": str(n), "object": str(n * n), "section": "main"}
                for n in range(1, count + 1)],
     )
 
 
-def build_numbers_deck(session, *, count: int = 8, now: datetime = T0) -> Deck:
-    """Build the numbers deck into session (the caller commits) and return it."""
-    build_deck(session, parse_deck_text(numbers_deck(count), "numbers.yaml"), now=now)
-    return session.scalar(select(Deck).where(Deck.slug == "numbers"))
+def build_numbers_deck(session, *, count: int = 8, slug: str = "numbers", now: datetime = T0) -> Deck:
+    """Build a numbers deck into session (the caller commits) and return it."""
+    build_deck(session, parse_deck_text(numbers_deck(count, slug=slug), f"{slug}.yaml"), now=now)
+    return session.scalar(select(Deck).where(Deck.slug == slug))
 
 
 def with_lines(text: str, old: str, new: str) -> str:

@@ -28,7 +28,6 @@ from flashapp.anki_export import MODEL_ID, MODEL_NAME, anki_deck_id, export_anki
 from flashapp.decksource import load_deck, parse_deck_text
 from flashapp.generation import build_deck
 from flashapp.models import Card, Deck, Note
-
 from tests.helpers import BUNDLED_DECK, deck_text
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)

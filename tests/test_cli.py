@@ -84,7 +84,8 @@ def test_serve_prints_the_addresses_and_every_class_code(app, runner, monkeypatc
     from flashapp.classroom import create_classroom
 
     with app.app_context():
-        teacher = register_user(db.session, username="mrs-k", password="long enough", role="teacher", password_method=FAST_HASH_METHOD)
+        teacher = register_user(db.session, username="mrs-k", password="long enough", role="teacher",
+                                password_method=FAST_HASH_METHOD)
         codes = [create_classroom(db.session, teacher=teacher, name=name).join_code for name in ("Year 10", "Year 11")]
         db.session.commit()
     served = {}

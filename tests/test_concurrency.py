@@ -94,7 +94,8 @@ def setup_class(engine, usernames: list[str]) -> tuple[int, list[int], list[int]
     with Session(engine) as session:
         build_numbers_deck(session, count=40)
         session.commit()
-        users = [register_user(session, username=name, password="long enough password", password_method=FAST_HASH_METHOD) for name in usernames]
+        users = [register_user(session, username=name, password="long enough password",
+                               password_method=FAST_HASH_METHOD) for name in usernames]
         session.commit()
         deck_id = session.scalar(select(Deck.id))
         card_ids = list(session.scalars(select(Card.id).where(Card.deck_id == deck_id).order_by(Card.position)))
@@ -108,7 +109,7 @@ def stored_tokens(engine) -> Counter:
 
 def test_threads_on_a_shared_engine_record_every_answer_once(engine, scheduler):
     students = [f"student{n}" for n in range(THREADS)]
-    deck_id, user_ids, card_ids = setup_class(engine, students + ["twin"])
+    deck_id, user_ids, card_ids = setup_class(engine, [*students, "twin"])
     *student_ids, twin_id = user_ids
     start = threading.Barrier(THREADS + 2)
     pair_round = threading.Barrier(2)
@@ -169,14 +170,14 @@ def test_threads_on_a_shared_engine_record_every_answer_once(engine, scheduler):
     assert max(stored.values()) == 1
     with Session(engine) as session:
         per_user = dict(session.execute(select(ReviewLog.user_id, func.count()).group_by(ReviewLog.user_id)).all())
-        assert per_user == {**{uid: ANSWERS_EACH for uid in student_ids}, twin_id: PAIR_ROUNDS}
+        assert per_user == {**dict.fromkeys(student_ids, ANSWERS_EACH), twin_id: PAIR_ROUNDS}
         twin_states = session.scalar(select(func.count()).select_from(CardState).where(CardState.user_id == twin_id))
         assert twin_states == PAIR_ROUNDS
 
 
 def test_separate_processes_on_the_same_database_record_every_answer_once(engine, database_url):
     students = [f"proc{n}" for n in range(PROCESSES)]
-    deck_id, user_ids, card_ids = setup_class(engine, students + ["shared"])
+    deck_id, user_ids, card_ids = setup_class(engine, [*students, "shared"])
     *student_ids, shared_id = user_ids
     shared = {"user_id": shared_id, "card_id": card_ids[0], "token": "shared-token"}
     context = multiprocessing.get_context("spawn")

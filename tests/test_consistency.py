@@ -81,7 +81,7 @@ def without_foreign_keys(session, *statements: str) -> None:
     with engine.connect() as connection:
         try:
             connection.execute(text("SET LOCAL session_replication_role = replica"))
-        except Exception:  # not a superuser: foreign keys cannot be switched off here
+        except Exception:  # noqa: BLE001 - not a superuser: foreign keys cannot be switched off here
             pytest.skip("needs a PostgreSQL superuser to write rows that break foreign keys")
         for statement in statements:
             connection.execute(text(statement))

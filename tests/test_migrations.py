@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from flask_migrate import upgrade
 from sqlalchemy import func, inspect, select, text
-
-from alembic.script import ScriptDirectory
 
 from flashapp import MIGRATIONS, create_app, db
 from flashapp.models import Card, CardState, Deck, Note, ReviewLog, User

@@ -23,9 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import FAST_HASH_METHOD
+from tests.helpers import FAST_HASH_METHOD, REPO
 
-REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "screenshots"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -9,7 +9,7 @@ Screenshots of the dashboard, the join poster and the student's home go to scree
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
@@ -63,18 +63,18 @@ def sign_up(page, base: str, username: str, password: str, code: str, *, tap: bo
     page.fill("#confirm", password)
     page.fill("#class_code", code)
     button = page.get_by_role("button", name="Create account")
-    with page.expect_response(lambda r: r.request.method == "POST" and "/register" in r.url) as posted:
-        with page.expect_navigation():
-            if tap:
-                button.tap()
-            else:
-                button.click()
+    with page.expect_response(lambda r: r.request.method == "POST" and "/register" in r.url) as posted, \
+            page.expect_navigation():
+        if tap:
+            button.tap()
+        else:
+            button.click()
     return posted.value
 
 
 def test_class_flow(server, new_context, screenshots):
     base = server.base
-    target = date.today() + timedelta(days=14)
+    target = datetime.now(timezone.utc).date() + timedelta(days=14)
     server.install.create_user(TEACHER, TEACHER_PASSWORD, teacher=True)
     teacher = new_context(viewport=DESKTOP, timezone_id="Europe/Amsterdam").new_page()
     student = new_context(**PHONE_OPTIONS, timezone_id="Europe/London").new_page()

@@ -277,7 +277,7 @@ def card_pages_show_the_literal_facts(watcher: Watcher, base: str, forgetting: d
         check(teacher.locator("article .explanation")).to_have_text(fact["explanation"])
         check(teacher.locator("article .card-meta")).to_contain_text(HOSTILE_TITLE)
         facts = dict(zip(teacher.locator("dl.facts dt").all_inner_texts(),
-                         teacher.locator("dl.facts dd").all_inner_texts()))
+                         teacher.locator("dl.facts dd").all_inner_texts(), strict=True))
         assert facts["Subject"] == fact["subject"], where
         assert facts["Object"] == fact["object"], where
         assert facts["Source"] == f"Stated in {HOSTILE_SOURCE}", where

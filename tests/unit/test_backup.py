@@ -289,7 +289,7 @@ def test_restore_refuses_a_live_database_copy_with_its_own_wal(live, tmp_path):
     copy = tmp_path / "copy.sqlite"
     copy.write_bytes(backup.read_bytes())
     Path(f"{copy}-wal").write_bytes(b"\x00" * 100)
-    with pytest.raises(BackupError, match="copy.sqlite-wal"):
+    with pytest.raises(BackupError, match=r"copy\.sqlite-wal"):
         restore_sqlite(copy, database)
 
 

@@ -9,7 +9,6 @@ from sqlalchemy import func, select
 from werkzeug.security import check_password_hash
 
 from flashapp.accounts import hash_password, register_user, set_password
-from flashapp.errors import Forbidden, Invalid
 from flashapp.classroom import (
     JOIN_CODE_ALPHABET,
     JoinCodeInvalid,
@@ -23,6 +22,7 @@ from flashapp.classroom import (
     remove_student,
     temporary_password,
 )
+from flashapp.errors import Forbidden, Invalid
 from flashapp.models import Enrollment
 from tests.helpers import FAST_HASH_METHOD, build_numbers_deck
 

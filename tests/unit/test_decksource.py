@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from flashapp.decksource import DeckSourceError, load_deck, parse_deck_text
-
 from tests.helpers import BUNDLED_DECK, PLANETS, with_lines
+
 
 def test_a_valid_file_gives_its_facts_in_order():
     spec = parse_deck_text(PLANETS, "planets.yaml")
@@ -30,7 +30,8 @@ def test_the_bundled_deck_is_valid_and_has_the_required_relations():
 
 MALFORMED = [
     pytest.param(with_lines(PLANETS, "    object: Ganymede", "    object: [Ganymede"), 18,
-                 "not valid YAML: expected ',' or ']', but got ':' (while parsing a flow sequence that starts on line 17)",
+                 "not valid YAML: expected ',' or ']', but got ':' "
+                 "(while parsing a flow sequence that starts on line 17)",
                  id="bad-syntax"),
     pytest.param(with_lines(PLANETS, "  - relation: kind", "  - relation: colour"), 19,
                  "unknown relation 'colour'", id="unknown-relation"),

@@ -39,7 +39,7 @@ def test_keys_come_from_deck_relation_and_subject():
 
 def test_a_grouped_card_lists_every_subject_that_shares_the_object():
     text = PLANETS + "  - relation: kind\n    subject: Venus\n    object: rocky\n    section: orbits\n"
-    group = [p for p in plan_notes(parse_deck_text(text)) if p.key.endswith("members-of-rocky")][0]
+    group = next(p for p in plan_notes(parse_deck_text(text)) if p.key.endswith("members-of-rocky"))
     assert group.cards[0].question == "Which planets are rocky?"
     assert group.cards[0].answer == "Mars and Venus"
 

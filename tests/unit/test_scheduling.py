@@ -40,7 +40,8 @@ def deck(session):
 
 @pytest.fixture
 def user(session):
-    user = register_user(session, username="ada", password="long enough", time_zone="Asia/Tokyo", password_method=FAST_HASH_METHOD)
+    user = register_user(session, username="ada", password="long enough", time_zone="Asia/Tokyo",
+                         password_method=FAST_HASH_METHOD)
     session.commit()
     return user
 
@@ -59,8 +60,8 @@ class Study:
 
     def next(self, at):
         return next_card(self.session, user_id=self.user.id, deck_id=self.deck.id, now=at,
-                         day_begins=day_start(at, self.user.time_zone), day_ends=next_day_start(at, self.user.time_zone),
-                         new_per_day=self.new_per_day)
+                         day_begins=day_start(at, self.user.time_zone),
+                         day_ends=next_day_start(at, self.user.time_zone), new_per_day=self.new_per_day)
 
     def counts(self, at):
         return due_counts(self.session, user_id=self.user.id, deck_ids=[self.deck.id], now=at,

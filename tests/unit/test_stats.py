@@ -35,7 +35,8 @@ def school(session):
     build_numbers_deck(session, count=4, now=NOW - 60 * DAY)
     card1, card2, card3, card4 = session.scalars(select(Card).order_by(Card.position)).all()
     teacher = register_user(session, username="mrs-k", password="long enough", password_method=FAST_HASH_METHOD)
-    ann, ben, cat, dan = (register_user(session, username=name, password="long enough", password_method=FAST_HASH_METHOD)
+    ann, ben, cat, dan = (register_user(session, username=name, password="long enough",
+                                        password_method=FAST_HASH_METHOD)
                           for name in ("ann", "ben", "cat", "dan"))
     classroom = create_classroom(session, teacher=teacher, name="Numbers 1")
     for student in (ann, ben, cat):
