@@ -3,27 +3,36 @@
 The review log is the source of truth: every card state must equal the replay of its
 user's reviews of that card. This module finds where that is not so, and rows that point
 at nothing, and with `fix=True` repairs everything fixable in one transaction.
+
+Card states and reviews are read as two streams, both ordered by (user, card), and merged:
+memory holds one card's reviews at a time (plus the ids of users, decks, notes and cards,
+and the problems found), whatever the size of the review log.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import groupby
+from typing import Any
 
 from fsrs import Card as FsrsCard
 from fsrs import Scheduler
 from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session, scoped_session
 
-from .database import may_write
+from .database import may_write, write_transaction
 from .models import Card, CardState, Deck, Note, ReviewLog, User
-from .scheduling import replay, store_state
+from .scheduling import ReviewCounts, count_reviews, replay, store_state, without_fuzz
 
 FLOAT_TOLERANCE = 1e-9
 # Ids named in one message; the count is always given in full.
 IDS_SHOWN = 10
 CHUNK = 500
+# Rows read at a time from each of the two streams.
+BATCH = 5000
 
 INTEGRITY = "integrity"
 ORPHAN_NOTE = "orphan_note"
@@ -82,10 +91,17 @@ def _close(a: float | None, b: float | None) -> bool:
     return math.isclose(a, b, rel_tol=FLOAT_TOLERANCE, abs_tol=FLOAT_TOLERANCE)
 
 
-def state_differences(state: CardState, replayed: FsrsCard) -> list[str]:
-    """How a stored card state differs from the replay of its reviews ('field stored, replay value')."""
-    expected = {"state": replayed.state, "step": replayed.step, "stability": replayed.stability,
-                "difficulty": replayed.difficulty, "due": replayed.due, "last_review": replayed.last_review}
+def state_differences(state: Any, replayed: FsrsCard, counts: ReviewCounts | None = None) -> list[str]:
+    """How a stored card state differs from the replay of its reviews ('field stored, replay value').
+
+    `state` is a `CardState` or a row with its columns; `counts`, when given, are the
+    review counts the reviews give (see `scheduling.count_reviews`).
+    """
+    expected: dict[str, Any] = {"state": replayed.state, "step": replayed.step, "stability": replayed.stability,
+                                "difficulty": replayed.difficulty, "due": replayed.due,
+                                "last_review": replayed.last_review}
+    if counts is not None:
+        expected |= {"reps": counts.reps, "lapses": counts.lapses, "again_count": counts.again}
     differences = []
     for name, value in expected.items():
         stored = getattr(state, name)
@@ -95,27 +111,40 @@ def state_differences(state: CardState, replayed: FsrsCard) -> list[str]:
     return differences
 
 
-def _begin(session: Session, *, fix: bool) -> None:
-    """Open the transaction the whole check reads (and repairs) in, on one consistent view.
+class _NothingToFix(Exception):
+    """Ends a fix's write transaction without a commit when there is nothing to repair."""
 
-    SQLite (WAL): a read transaction sees one snapshot; when fixing, it begins with
-    BEGIN IMMEDIATE, holding the write lock from the first read, so an answer given
-    meanwhile cannot be overwritten by a stale replay. Checking alone begins a deferred
-    transaction, which does not hold up the server's writers.
-    PostgreSQL: one snapshot for every query, and when fixing, the tables locked against
-    writers for the same reason.
+
+@contextmanager
+def _check_transaction(session: Session, *, fix: bool) -> Iterator[None]:
+    """The transaction the whole check reads (and repairs) in, on one consistent view.
+
+    A fix is one write transaction (`write_transaction`) from its first read: on SQLite
+    (WAL) it begins with BEGIN IMMEDIATE, holding the write lock from the first read, so an
+    answer given meanwhile cannot be overwritten by a stale replay; on PostgreSQL it reads
+    one REPEATABLE READ snapshot with the tables locked against writers, for the same reason.
+    Checking alone is a plain read transaction, rolled back at the end: one snapshot on
+    either database, which does not hold up the server's writers.
     """
-    if session.get_bind().dialect.name != "postgresql":
-        token = may_write.set(fix)
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    options = {"isolation_level": "REPEATABLE READ"} if postgresql else {}
+    if not fix:
+        token = may_write.set(False)
         try:
-            session.connection()
+            session.connection(execution_options=options)
         finally:
             may_write.reset(token)
+        try:
+            yield
+        finally:
+            session.rollback()
         return
-    session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-    if fix:
-        # Taken before the first query, so the snapshot sees everything committed before the lock.
-        session.execute(text("LOCK TABLE note, card, card_state, review_log IN SHARE ROW EXCLUSIVE MODE"))
+    with write_transaction(session):
+        session.connection(execution_options=options)
+        if postgresql:
+            # Taken before the first query, so the snapshot sees everything committed before the lock.
+            session.execute(text("LOCK TABLE note, card, card_state, review_log IN SHARE ROW EXCLUSIVE MODE"))
+        yield
 
 
 def _integrity(session: Session) -> list[Problem]:
@@ -129,10 +158,10 @@ def _integrity(session: Session) -> list[Problem]:
                            "the other checks were skipped", fixable=False)]
 
 
-def _delete_ids(session: Session, column, ids) -> None:
-    ids = sorted(ids)
-    for start in range(0, len(ids), CHUNK):
-        session.execute(delete(column.class_).where(column.in_(ids[start:start + CHUNK]))
+def _delete_ids(session: Session, column: Any, ids: set[int]) -> None:
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), CHUNK):
+        session.execute(delete(column.class_).where(column.in_(ordered[start:start + CHUNK]))
                         .execution_options(synchronize_session=False))
 
 
@@ -144,13 +173,14 @@ def check_database(session: Session, scheduler: Scheduler, *, fix: bool) -> Chec
     - notes of missing decks, cards of missing notes or decks;
     - card states and reviews of missing users or cards;
     - a card state that differs from the replay of its reviews (state, step, due,
-      last review, and stability and difficulty within 1e-9), a card state without
-      reviews, and reviews without a card state.
+      last review, stability and difficulty within 1e-9, and its counts of reviews,
+      Again answers and lapses), a card state without reviews, and reviews without a
+      card state.
 
-    With `fix=True` every fixable problem is repaired in one transaction: orphans and
-    states without reviews are deleted, other states rewritten or created from the
+    With `fix=True` every fixable problem is repaired in one write transaction: orphans
+    and states without reviews are deleted, other states rewritten or created from the
     replay. `session` must have no transaction in progress; it is committed (when
-    fixing) or rolled back.
+    fixing and something was found) or rolled back.
     """
     if isinstance(session, scoped_session):
         session = session()
@@ -158,31 +188,49 @@ def check_database(session: Session, scheduler: Scheduler, *, fix: bool) -> Chec
         raise RuntimeError("check_database needs a session with no transaction in progress")
     report = CheckReport()
     try:
-        _begin(session, fix=fix)
-        report.problems = _integrity(session)
-        if report.problems:
-            session.rollback()
-            return report
-        repairs = _check_rows(session, scheduler, report)
-        if fix and any(p.fixable for p in report.problems):
+        with _check_transaction(session, fix=fix):
+            report.problems = _integrity(session)
+            repairs = [] if report.problems else _check_rows(session, scheduler, report)
+            if not (fix and any(p.fixable for p in report.problems)):
+                raise _NothingToFix
             for repair in repairs:
                 repair()
             session.flush()
-            session.commit()
             report.fixed = True
-        else:
-            session.rollback()
-    except BaseException:
-        session.rollback()
-        raise
+    except _NothingToFix:
+        pass
     return report
 
 
-def _check_rows(session: Session, scheduler: Scheduler, report: CheckReport) -> list:
+def _merged(states: Iterator[Any], reviews: Iterator[Any]) -> Iterator[tuple[tuple[int, int], Any, list[Any]]]:
+    """Walk two streams ordered by (user_id, card_id): each key with its state row (or None) and its reviews."""
+    groups = ((key, list(group)) for key, group in groupby(reviews, key=lambda row: (row.user_id, row.card_id)))
+    state = next(states, None)
+    group = next(groups, None)
+    while state is not None or group is not None:
+        state_key = (state.user_id, state.card_id) if state is not None else None
+        if group is None or (state_key is not None and state_key < group[0]):
+            yield state_key, state, []  # type: ignore[misc]
+            state = next(states, None)
+        elif state_key is None or group[0] < state_key:
+            yield group[0], None, group[1]
+            group = next(groups, None)
+        else:
+            yield state_key, state, group[1]
+            state = next(states, None)
+            group = next(groups, None)
+
+
+def _stream(session: Session, query: Any) -> Iterator[Any]:
+    return iter(session.execute(query.execution_options(stream_results=True, yield_per=BATCH)))
+
+
+def _check_rows(session: Session, scheduler: Scheduler, report: CheckReport) -> list[Callable[[], None]]:
     """Fill `report.problems`; return the repairs to run, in order, when fixing."""
     problems = report.problems
-    deletions: dict = {ReviewLog.id: set(), CardState.id: set(), Card.id: set(), Note.id: set()}
-    writes: list = []
+    deletions: dict[Any, set[int]] = {ReviewLog.id: set(), CardState.id: set(), Card.id: set(), Note.id: set()}
+    creations: list[tuple[int, int, FsrsCard, ReviewCounts]] = []
+    rewrites: list[tuple[int, FsrsCard, ReviewCounts]] = []
 
     users = set(session.scalars(select(User.id)))
     decks = set(session.scalars(select(Deck.id)))
@@ -192,15 +240,15 @@ def _check_rows(session: Session, scheduler: Scheduler, report: CheckReport) -> 
         problems.append(Problem(ORPHAN_NOTE, f"notes {_ids(orphan_notes)} belong to no deck; fixing deletes them"))
         deletions[Note.id] |= orphan_notes
 
-    cards = {}
+    cards = set()
     for card_id, note_id, deck_id, key in session.execute(select(Card.id, Card.note_id, Card.deck_id, Card.key)):
-        cards[card_id] = key
+        cards.add(card_id)
         if deck_id not in decks or note_id not in notes or note_id in orphan_notes:
             problems.append(Problem(ORPHAN_CARD, f"card {card_id} ({key}) points at a missing note or deck; "
                                                  "rebuilding its deck re-links it and keeps its reviews, "
                                                  "fixing deletes it with its reviews"))
             deletions[Card.id].add(card_id)
-    valid_cards = set(cards) - deletions[Card.id]
+    valid_cards = cards - deletions[Card.id]
 
     def missing(user_id: int, card_id: int) -> str | None:
         if user_id not in users:
@@ -211,54 +259,64 @@ def _check_rows(session: Session, scheduler: Scheduler, report: CheckReport) -> 
             return f"card {card_id}, which points at a missing note or deck"
         return None
 
-    states: dict[tuple[int, int], CardState] = {}
-    for state in session.scalars(select(CardState).order_by(CardState.user_id, CardState.card_id)):
-        reason = missing(state.user_id, state.card_id)
-        if reason:
-            problems.append(Problem(ORPHAN_STATE, f"card state {state.id} belongs to {reason}"))
-            deletions[CardState.id].add(state.id)
-        else:
-            states[(state.user_id, state.card_id)] = state
-    report.states_checked = len(states)
+    # Problems are listed as before the check streamed: orphaned states, then each card's
+    # reviews in (user, card) order, then states without reviews.
+    orphan_states: list[Problem] = []
+    per_card: list[Problem] = []
+    lonely_states: list[Problem] = []
+    plain = without_fuzz(scheduler)
+    states = _stream(session, select(
+        CardState.id, CardState.user_id, CardState.card_id, CardState.state, CardState.step, CardState.stability,
+        CardState.difficulty, CardState.due, CardState.last_review, CardState.reps, CardState.lapses,
+        CardState.again_count).order_by(CardState.user_id, CardState.card_id))
+    reviews = _stream(session, select(
+        ReviewLog.id, ReviewLog.user_id, ReviewLog.card_id, ReviewLog.rating, ReviewLog.reviewed_at,
+        ReviewLog.duration_ms, ReviewLog.due, ReviewLog.state_before)
+        .order_by(ReviewLog.user_id, ReviewLog.card_id, ReviewLog.reviewed_at, ReviewLog.id))
 
-    reviews = session.execute(
-        select(ReviewLog.id, ReviewLog.user_id, ReviewLog.card_id, ReviewLog.rating, ReviewLog.reviewed_at,
-               ReviewLog.duration_ms, ReviewLog.due)
-        .order_by(ReviewLog.user_id, ReviewLog.card_id, ReviewLog.reviewed_at, ReviewLog.id)
-    )
-    for (user_id, card_id), group in groupby(reviews, key=lambda row: (row.user_id, row.card_id)):
-        group = list(group)
+    for (user_id, card_id), state, group in _merged(states, reviews):
+        reason = missing(user_id, card_id)
+        if state is not None:
+            if reason:
+                orphan_states.append(Problem(ORPHAN_STATE, f"card state {state.id} belongs to {reason}"))
+                deletions[CardState.id].add(state.id)
+                state = None
+            else:
+                report.states_checked += 1
+        if not group:
+            if state is not None:
+                lonely_states.append(Problem(
+                    STATE_WITHOUT_REVIEWS, f"card state {state.id} (user {user_id}, card {card_id}) "
+                                           "has no reviews; fixing deletes it (the card is new again)"))
+                deletions[CardState.id].add(state.id)
+            continue
         report.reviews_checked += len(group)
         where = f"user {user_id}, card {card_id}"
-        reason = missing(user_id, card_id)
         if reason:
             ids = {row.id for row in group}
             what = f"review {_ids(ids)} belongs" if len(ids) == 1 else f"{len(ids)} reviews (ids {_ids(ids)}) belong"
-            problems.append(Problem(ORPHAN_REVIEWS, f"{what} to {reason}"))
+            per_card.append(Problem(ORPHAN_REVIEWS, f"{what} to {reason}"))
             deletions[ReviewLog.id] |= ids
             continue
-        state = states.pop((user_id, card_id), None)
         try:
-            replayed = replay(scheduler, card_id, group)
+            replayed = replay(plain, card_id, group)
         except (ValueError, TypeError, KeyError) as error:
-            problems.append(Problem(UNREPLAYABLE, f"the reviews of {where} cannot be replayed ({error}); "
+            per_card.append(Problem(UNREPLAYABLE, f"the reviews of {where} cannot be replayed ({error}); "
                                                   "repair or delete them by hand", fixable=False))
             continue
+        assert replayed is not None  # the group has reviews
+        counts = count_reviews(group)
         if state is None:
-            problems.append(Problem(REVIEWS_WITHOUT_STATE, f"{where} has {len(group)} reviews but no card state; "
+            per_card.append(Problem(REVIEWS_WITHOUT_STATE, f"{where} has {len(group)} reviews but no card state; "
                                                            "fixing creates it from the reviews"))
-            writes.append((user_id, card_id, replayed))
+            creations.append((user_id, card_id, replayed, counts))
             continue
-        differences = state_differences(state, replayed)
+        differences = state_differences(state, replayed, counts)
         if differences:
-            problems.append(Problem(STATE_MISMATCH, f"card state {state.id} ({where}) differs from its "
+            per_card.append(Problem(STATE_MISMATCH, f"card state {state.id} ({where}) differs from its "
                                                     f"{len(group)} reviews: {', '.join(differences)}"))
-            writes.append((state, replayed))
-
-    for (user_id, card_id), state in states.items():
-        problems.append(Problem(STATE_WITHOUT_REVIEWS, f"card state {state.id} (user {user_id}, card {card_id}) "
-                                                       "has no reviews; fixing deletes it (the card is new again)"))
-        deletions[CardState.id].add(state.id)
+            rewrites.append((state.id, replayed, counts))
+    problems += orphan_states + per_card + lonely_states
 
     def repair_rows() -> None:
         # Children before parents, so foreign keys hold at every step.
@@ -270,13 +328,11 @@ def _check_rows(session: Session, scheduler: Scheduler, report: CheckReport) -> 
                 _delete_ids(session, column, deletions[column])
 
     def rewrite_states() -> None:
-        for write in writes:
-            if len(write) == 3:
-                user_id, card_id, replayed = write
-                state = CardState(user_id=user_id, card_id=card_id)
-                session.add(state)
-            else:
-                state, replayed = write
-            store_state(state, replayed)
+        for state_id, replayed, counts in rewrites:
+            store_state(session.get_one(CardState, state_id), replayed, counts=counts)
+        for user_id, card_id, replayed, counts in creations:
+            state = CardState(user_id=user_id, card_id=card_id)
+            session.add(state)
+            store_state(state, replayed, counts=counts)
 
     return [repair_rows, rewrite_states]

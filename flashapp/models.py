@@ -230,6 +230,11 @@ class CardState(Base):
     difficulty: Mapped[float | None] = mapped_column(Float)
     due: Mapped[datetime] = mapped_column(UTCDateTime)
     last_review: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Counts of the card's reviews, kept so that the class's numbers per card and per student
+    # are read from its states, never from the whole review log; `flashapp check` replays them.
+    reps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    lapses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # Again on a review-state card
+    again_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ReviewLog(Base):
@@ -237,8 +242,9 @@ class ReviewLog(Base):
 
     __tablename__ = "review_log"
     __table_args__ = (
-        Index("ix_review_log_user_time", "user_id", "reviewed_at"),
-        # Covers the class statistics (per student and per card), which then never read the table.
+        # Also covers a student's answers in a time window (the teacher's 7- and 30-day numbers).
+        Index("ix_review_log_user_time", "user_id", "reviewed_at", "card_id", "state_before", "rating"),
+        # One user's reviews of one card in order: replaying a card, undo, `flashapp check`.
         Index("ix_review_log_class_stats", "user_id", "card_id", "reviewed_at", "state_before", "rating"),
     )
 

@@ -7,10 +7,10 @@ The review log is the source of truth: `replay` rebuilds a card's state from it.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fsrs import Card as FsrsCard
@@ -45,7 +45,8 @@ def make_scheduler(*, desired_retention: float = 0.9, learning_steps_minutes: Se
     )
 
 
-def _without_fuzz(scheduler: Scheduler) -> Scheduler:
+def without_fuzz(scheduler: Scheduler) -> Scheduler:
+    """The same scheduler with fuzzing off (the scheduler itself when it has none)."""
     if not scheduler.enable_fuzzing:
         return scheduler
     return Scheduler(parameters=scheduler.parameters, desired_retention=scheduler.desired_retention,
@@ -89,7 +90,7 @@ def to_fsrs_card(card_id: int, state: CardState | None, now: datetime) -> FsrsCa
 def preview_intervals(scheduler: Scheduler, card_id: int, state: CardState | None,
                       now: datetime) -> dict[Rating, timedelta]:
     """The interval each of Again, Hard, Good and Easy would schedule now (before fuzz)."""
-    plain = _without_fuzz(scheduler)
+    plain = without_fuzz(scheduler)
     card = to_fsrs_card(card_id, state, now)
     return {rating: plain.review_card(card, rating, now)[0].due - now for rating in RATINGS}
 
@@ -154,6 +155,14 @@ _DUE_COUNTS = select(
            ReviewLog.state_before == ReviewState.NEW,
            ReviewLog.reviewed_at >= bindparam("day_begins", type_=UTCDateTime)).scalar_subquery(),
 ).where(Deck.id.in_(bindparam("deck_ids", expanding=True)))
+
+
+def active_card_counts(session: Session, deck_ids: list[int]) -> dict[int, int]:
+    """How many active cards each of these decks has (decks without any are left out)."""
+    if not deck_ids:
+        return {}
+    return {deck_id: count for deck_id, count in session.execute(
+        select(Card.deck_id, func.count(Card.id)).where(active_cards(deck_ids)).group_by(Card.deck_id))}
 
 
 def due_counts(session: Session, *, user_id: int, deck_ids: list[int], now: datetime, day_begins: datetime,
@@ -278,28 +287,81 @@ def answer_card(session: Session, scheduler: Scheduler, *, user_id: int, card_id
     if state is None:
         state = CardState(user_id=user_id, card_id=card_id)
         session.add(state)
-    store_state(state, after)
+    store_state(state, after, counts=ReviewCounts.of(state).plus(rating=rating, state_before=review.state_before))
     session.flush()
     return Answer(Outcome.RECORDED, review)
 
 
-def store_state(state: CardState, card: FsrsCard) -> None:
-    """Write an `fsrs.Card`'s memory state into a user's card state row."""
+class ReplayableReview(Protocol):
+    """What replaying and counting need of a review: a `ReviewLog`, or a row with these columns."""
+
+    @property
+    def rating(self) -> Rating: ...
+    @property
+    def reviewed_at(self) -> datetime: ...
+    @property
+    def duration_ms(self) -> int | None: ...
+    @property
+    def due(self) -> datetime: ...
+    @property
+    def state_before(self) -> ReviewState: ...
+
+
+@dataclass(frozen=True)
+class ReviewCounts:
+    """How often a user answered a card: every answer, the Again answers, and the lapses among them.
+
+    A lapse is an Again given to a card in the review state (as Anki counts lapses).
+    """
+
+    reps: int = 0
+    lapses: int = 0
+    again: int = 0
+
+    @classmethod
+    def of(cls, state: CardState | None) -> ReviewCounts:
+        """The counts a card state holds (none for a card never answered)."""
+        if state is None:
+            return cls()
+        # A row made in this transaction has no counts until it is flushed.
+        return cls(reps=state.reps or 0, lapses=state.lapses or 0, again=state.again_count or 0)
+
+    def plus(self, *, rating: Rating, state_before: ReviewState) -> ReviewCounts:
+        """These counts with one more answer."""
+        again = rating == Rating.Again
+        return ReviewCounts(reps=self.reps + 1, lapses=self.lapses + (again and state_before == ReviewState.REVIEW),
+                            again=self.again + again)
+
+
+def count_reviews(reviews: Iterable[ReplayableReview]) -> ReviewCounts:
+    """The counts a card state must hold for these reviews."""
+    counts = ReviewCounts()
+    for review in reviews:
+        counts = counts.plus(rating=review.rating, state_before=review.state_before)
+    return counts
+
+
+def store_state(state: CardState, card: FsrsCard, *, counts: ReviewCounts) -> None:
+    """Write an `fsrs.Card`'s memory state and the card's review counts into a user's card state row."""
     state.state = card.state
     state.step = card.step
     state.stability = card.stability
     state.difficulty = card.difficulty
     state.due = card.due
     state.last_review = card.last_review
+    state.reps = counts.reps
+    state.lapses = counts.lapses
+    state.again_count = counts.again
 
 
-def replay(scheduler: Scheduler, card_id: int, reviews: list[ReviewLog]) -> FsrsCard | None:
+def replay(scheduler: Scheduler, card_id: int, reviews: Iterable[ReplayableReview]) -> FsrsCard | None:
     """Rebuild a card's FSRS state from its reviews, oldest first (None when there are none).
 
     Fuzz only moves the due date, which every review log keeps, so the replay
-    runs without fuzz and takes each due date from its log.
+    runs without fuzz and takes each due date from its log. Replaying many cards is
+    quicker with a scheduler that has fuzzing off already (`without_fuzz`).
     """
-    plain = _without_fuzz(scheduler)
+    plain = without_fuzz(scheduler)
     card = None
     for review in reviews:
         if card is None:
@@ -331,7 +393,8 @@ def undo_last_answer(session: Session, scheduler: Scheduler, *, user_id: int, de
         return None
     card_id = last.card_id
     session.execute(delete(ReviewLog).where(ReviewLog.id == last.id))
-    restored = replay(scheduler, card_id, card_reviews(session, user_id=user_id, card_id=card_id))
+    remaining = card_reviews(session, user_id=user_id, card_id=card_id)
+    restored = replay(scheduler, card_id, remaining)
     state = session.scalar(select(CardState).where(CardState.user_id == user_id, CardState.card_id == card_id))
     if restored is None:
         if state is not None:
@@ -340,6 +403,6 @@ def undo_last_answer(session: Session, scheduler: Scheduler, *, user_id: int, de
         if state is None:
             state = CardState(user_id=user_id, card_id=card_id)
             session.add(state)
-        store_state(state, restored)
+        store_state(state, restored, counts=count_reviews(remaining))
     session.flush()
     return card_id

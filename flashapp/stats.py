@@ -1,28 +1,35 @@
 """A class's progress for its teacher: the roster, the facts being forgotten, one student's decks.
 
 Everything is aggregated in SQL with a fixed number of queries, however many students a
-class has. Predicted recall is FSRS retrievability, computed with the app's scheduler.
+class has. Whole-history numbers (reviews, Again answers and lapses of a card) are read from
+the card states, which keep them; only the 7- and 30-day numbers read the review log, and
+only the window, through the index on (user_id, reviewed_at). Each class query names the
+class's students by id, so its cost follows the class, not the rest of the school.
+Predicted recall is FSRS retrievability, worked out in SQL with the app's scheduler's
+parameters.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
-from fsrs import Card as FsrsCard
 from fsrs import Rating, Scheduler
-from sqlalchemy import and_, func, select
+from sqlalchemy import Float, Integer, String, and_, case, cast, extract, func, literal, or_, select, type_coerce
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
-from .models import Assignment, Card, CardState, Deck, Enrollment, Note, ReviewLog, ReviewState, User
-from .scheduling import active_cards
+from .models import Assignment, Card, CardState, Deck, Enrollment, Note, ReviewLog, ReviewState, User, UTCDateTime
+from .scheduling import active_card_counts, active_cards
 
 INACTIVE_AFTER = timedelta(days=7)
 OVERDUE_LIMIT = 20
 LOW_RETENTION = 0.7
 LOW_RETENTION_MIN_ANSWERS = 10
 PACE_TOLERANCE = 0.8
+WEEK, MONTH = timedelta(days=7), timedelta(days=30)
 
 
 def class_deck_ids(session: Session, classroom_id: int) -> list[int]:
@@ -32,8 +39,27 @@ def class_deck_ids(session: Session, classroom_id: int) -> list[int]:
     return assigned or list(session.scalars(select(Deck.id).order_by(Deck.title)))
 
 
-def _class_students(classroom_id: int):
-    return select(Enrollment.user_id).where(Enrollment.classroom_id == classroom_id)
+def class_student_ids(session: Session, classroom_id: int) -> list[int]:
+    """The ids of a class's students.
+
+    Class queries take this list rather than a subquery on the enrollments: PostgreSQL
+    plans `user_id IN (SELECT ...)` as a scan of the whole table, every student's rows.
+    """
+    return list(session.scalars(select(Enrollment.user_id).where(Enrollment.classroom_id == classroom_id)
+                                .order_by(Enrollment.user_id)))
+
+
+def true_retention(*, answers: int, recalled: int) -> float | None:
+    """True retention: the share of answers to review-state cards that were not Again (None without any)."""
+    return recalled / answers if answers else None
+
+
+def _window_counts(*, now: datetime) -> tuple[ColumnElement[Any], ...]:
+    """Reviews in the last 7 days, answers to review-state cards in the last 30, and those not Again."""
+    on_review = ReviewLog.state_before == ReviewState.REVIEW
+    return (func.count(ReviewLog.id).filter(ReviewLog.reviewed_at >= now - WEEK),
+            func.count(ReviewLog.id).filter(on_review),
+            func.count(ReviewLog.id).filter(on_review, ReviewLog.rating != Rating.Again))
 
 
 @dataclass
@@ -54,10 +80,8 @@ class RosterRow:
 
     @property
     def retention_30d(self) -> float | None:
-        """True retention: the share of answers to review-state cards that were not Again."""
-        if not self.review_answers_30d:
-            return None
-        return self.recalled_30d / self.review_answers_30d
+        """True retention over the last 30 days (see `true_retention`)."""
+        return true_retention(answers=self.review_answers_30d, recalled=self.recalled_30d)
 
     @property
     def introduced_share(self) -> float:
@@ -67,42 +91,38 @@ class RosterRow:
 def class_roster(session: Session, *, classroom_id: int, now: datetime) -> list[RosterRow]:
     """Every student of a class with their progress over the class's decks, and why any is falling behind."""
     deck_ids = class_deck_ids(session, classroom_id)
-    students = _class_students(classroom_id)
+    students = class_student_ids(session, classroom_id)
+    if not students:
+        return []
     rows = {user_id: RosterRow(user_id, username) for user_id, username in session.execute(
         select(User.id, User.username).where(User.id.in_(students)).order_by(User.username))}
-    if not rows:
-        return []
-    deck_totals = dict(session.execute(
-        select(Card.deck_id, func.count(Card.id)).where(active_cards(deck_ids)).group_by(Card.deck_id)).all())
+    deck_totals = active_card_counts(session, deck_ids)
     total = sum(deck_totals.values())
 
-    for user_id, deck_id, introduced, due_now in session.execute(
-        select(CardState.user_id, Card.deck_id, func.count(CardState.id),
-               func.count(CardState.id).filter(CardState.due <= now))
+    active = Card.retired.is_(False)
+    for user_id, deck_id, introduced, due_now, last_review in session.execute(
+        select(CardState.user_id, Card.deck_id, func.count(CardState.id).filter(active),
+               func.count(CardState.id).filter(active, CardState.due <= now), func.max(CardState.last_review))
         .join(Card, Card.id == CardState.card_id)
-        .where(CardState.user_id.in_(students), active_cards(deck_ids))
+        .where(CardState.user_id.in_(students), Card.deck_id.in_(deck_ids))
         .group_by(CardState.user_id, Card.deck_id)
     ):
         row = rows[user_id]
         row.introduced += introduced
         row.due_now += due_now
         row.introduced_by_deck[deck_id] = introduced
+        # A state's last review is its latest answer (the review log replays to it), retired cards included.
+        if last_review is not None and (row.last_active is None or last_review > row.last_active):
+            row.last_active = last_review
 
-    week_ago, month_ago = now - timedelta(days=7), now - timedelta(days=30)
-    in_month_on_review = and_(ReviewLog.reviewed_at >= month_ago, ReviewLog.state_before == ReviewState.REVIEW)
-    for user_id, reviews_7d, answers_30d, recalled_30d, last_active in session.execute(
-        select(ReviewLog.user_id,
-               func.count(ReviewLog.id).filter(ReviewLog.reviewed_at >= week_ago),
-               func.count(ReviewLog.id).filter(in_month_on_review),
-               func.count(ReviewLog.id).filter(in_month_on_review, ReviewLog.rating != Rating.Again),
-               func.max(ReviewLog.reviewed_at))
+    for user_id, reviews_7d, answers_30d, recalled_30d in session.execute(
+        select(ReviewLog.user_id, *_window_counts(now=now))
         .join(Card, Card.id == ReviewLog.card_id)
-        .where(ReviewLog.user_id.in_(students), Card.deck_id.in_(deck_ids))
+        .where(ReviewLog.user_id.in_(students), ReviewLog.reviewed_at >= now - MONTH, Card.deck_id.in_(deck_ids))
         .group_by(ReviewLog.user_id)
     ):
         row = rows[user_id]
         row.reviews_7d, row.review_answers_30d, row.recalled_30d = reviews_7d, answers_30d, recalled_30d
-        row.last_active = _as_utc(last_active)
 
     targets = session.execute(
         select(Assignment.deck_id, Assignment.target_date, Assignment.created_at, Deck.title)
@@ -113,15 +133,6 @@ def class_roster(session: Session, *, classroom_id: int, now: datetime) -> list[
         row.total = total
         row.behind = _falling_behind(row, now=now, deck_totals=deck_totals, targets=targets)
     return list(rows.values())
-
-
-def _as_utc(value: datetime | None) -> datetime | None:
-    # An aggregate (max) comes back without the column's type on SQLite: a naive UTC datetime or a string.
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 def expected_share(*, assigned_on: date, target: date, today: date) -> float:
@@ -176,6 +187,52 @@ class CardRow:
         return self.again / self.reviews if self.reviews else None
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_DAY_US = 86_400_000_000
+
+
+def _elapsed_days(session: Session, *, now: datetime) -> ColumnElement[Any]:
+    """Whole days from each card state's last review to `now`, as `fsrs` counts them (floored, never below 0).
+
+    Counted in exact integers (microseconds on SQLite, numeric seconds on PostgreSQL): a review
+    exactly ten days ago is ten days old, not 9.99999.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        seconds = extract("epoch", literal(now, UTCDateTime) - CardState.last_review)
+        return func.greatest(0, func.floor(seconds / 86400))
+    # SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff'; strftime('%s') drops the fraction, so it is added back.
+    stored = type_coerce(CardState.last_review, String)
+    fraction = cast(func.substr(stored.concat("000000"), 21, 6), Integer)
+    reviewed_us = cast(func.strftime("%s", stored), Integer) * 1_000_000 + fraction
+    now_us = (now - _EPOCH) // timedelta(microseconds=1)
+    return func.max(0, (literal(now_us, Integer) - reviewed_us) // _DAY_US)
+
+
+def _sqlite_has_power(session: Session) -> None:
+    # SQLite's math functions are a compile-time option; where they are missing, Python's stands in.
+    connection = session.connection()
+    if connection.dialect.name != "sqlite" or connection.info.get("flashapp.power"):
+        return
+    driver = connection.connection.driver_connection
+    try:
+        driver.execute("SELECT power(2, 0.5)").fetchall()
+    except Exception:  # sqlite3.OperationalError: no such function
+        driver.create_function("power", 2, math.pow, deterministic=True)
+    connection.info["flashapp.power"] = True
+
+
+def _retrievability(session: Session, scheduler: Scheduler, *, now: datetime) -> ColumnElement[Any]:
+    """FSRS retrievability of each card state at `now`, the formula of `Scheduler.get_card_retrievability`."""
+    decay = -float(scheduler.parameters[20])
+    factor = 0.9 ** (1 / decay) - 1
+    _sqlite_has_power(session)
+    elapsed = cast(_elapsed_days(session, now=now), Float)
+    recall = func.power(1 + literal(factor) * elapsed / CardState.stability, literal(decay))
+    # fsrs gives 0 to a state without a stability; states never reviewed are left out (None).
+    return case((CardState.last_review.is_(None), None), (CardState.stability.is_(None), 0.0),
+                (CardState.stability <= 0, 0.0), else_=recall)
+
+
 def forgotten_cards(session: Session, scheduler: Scheduler, *, classroom_id: int, now: datetime,
                     limit: int | None = 20, card_id: int | None = None) -> list[CardRow]:
     """The class's cards, weakest first: lowest mean predicted recall now, then most Again answers.
@@ -183,47 +240,47 @@ def forgotten_cards(session: Session, scheduler: Scheduler, *, classroom_id: int
     With `card_id`, only that card's row (if anyone has answered it).
     """
     deck_ids = class_deck_ids(session, classroom_id)
-    students = _class_students(classroom_id)
-    in_scope = active_cards(deck_ids) if card_id is None else and_(active_cards(deck_ids), Card.id == card_id)
-    recall: dict[int, list[float]] = defaultdict(list)
-    for card_id, state, step, stability, difficulty, due, last_review in session.execute(
-        select(CardState.card_id, CardState.state, CardState.step, CardState.stability, CardState.difficulty,
-               CardState.due, CardState.last_review)
-        .join(Card, Card.id == CardState.card_id)
-        .where(CardState.user_id.in_(students), in_scope, CardState.last_review.is_not(None))
-    ):
-        memory = FsrsCard(card_id=card_id, state=state, step=step, stability=stability,
-                          difficulty=difficulty, due=due, last_review=last_review)
-        recall[card_id].append(scheduler.get_card_retrievability(memory, now))
-
-    answers = {card_id: (reviews, again, lapses) for card_id, reviews, again, lapses in session.execute(
-        select(ReviewLog.card_id, func.count(ReviewLog.id),
-               func.count(ReviewLog.id).filter(ReviewLog.rating == Rating.Again),
-               func.count(ReviewLog.id).filter(ReviewLog.rating == Rating.Again,
-                                               ReviewLog.state_before == ReviewState.REVIEW))
-        .join(Card, Card.id == ReviewLog.card_id)
-        .where(ReviewLog.user_id.in_(students), in_scope)
-        .group_by(ReviewLog.card_id)
-    )}
-    studied = set(recall) | set(answers)
-    if not studied:
+    students = class_student_ids(session, classroom_id)
+    if not students:
         return []
-    rows = []
-    for card, note, deck_title in session.execute(
+    in_scope = active_cards(deck_ids) if card_id is None else and_(active_cards(deck_ids), Card.id == card_id)
+    numbers = {row.card_id: row for row in session.execute(
+        select(CardState.card_id, func.avg(_retrievability(session, scheduler, now=now)).label("mean_recall"),
+               func.count(CardState.last_review).label("students"), func.sum(CardState.reps).label("reviews"),
+               func.sum(CardState.again_count).label("again"), func.sum(CardState.lapses).label("lapses"))
+        .join(Card, Card.id == CardState.card_id)
+        .where(CardState.user_id.in_(students), in_scope)
+        .group_by(CardState.card_id)
+        .having(or_(func.count(CardState.last_review) > 0, func.sum(CardState.reps) > 0))
+    )}
+    if not numbers:
+        return []
+
+    def weakest_first(row: Any) -> tuple[float, float, int]:
+        again_rate = row.again / row.reviews if row.reviews else 0.0
+        return (row.mean_recall if row.mean_recall is not None else 2.0, -again_rate, row.card_id)
+
+    chosen = sorted(numbers.values(), key=weakest_first)
+    if limit is not None:
+        chosen = chosen[:limit]
+    details = {card.id: (card, note, deck_title) for card, note, deck_title in session.execute(
         select(Card, Note, Deck.title).join(Note, Note.id == Card.note_id).join(Deck, Deck.id == Card.deck_id)
-        .where(Card.id.in_(studied))
-    ):
-        values = recall.get(card.id, [])
-        reviews, again, lapses = answers.get(card.id, (0, 0, 0))
+        .where(Card.id.in_([row.card_id for row in chosen]))
+    )}
+    rows = []
+    for number in chosen:
+        if number.card_id not in details:
+            continue
+        card, note, deck_title = details[number.card_id]
         rows.append(CardRow(
             card_id=card.id, question=card.question, answer=card.answer, deck_title=deck_title,
             note_key=note.key, relation=note.relation, subject=note.subject, object=note.object,
             section=note.section, supplemented=note.supplemented,
-            mean_recall=sum(values) / len(values) if values else None, students=len(values),
-            reviews=reviews, again=again, lapses=lapses,
+            mean_recall=None if number.mean_recall is None else float(number.mean_recall),
+            students=number.students, reviews=int(number.reviews or 0), again=int(number.again or 0),
+            lapses=int(number.lapses or 0),
         ))
-    rows.sort(key=lambda r: (r.mean_recall if r.mean_recall is not None else 2.0, -(r.again_rate or 0), r.card_id))
-    return rows if limit is None else rows[:limit]
+    return rows
 
 
 @dataclass
@@ -241,9 +298,8 @@ class DeckProgress:
 
     @property
     def retention_30d(self) -> float | None:
-        if not self.review_answers_30d:
-            return None
-        return self.recalled_30d / self.review_answers_30d
+        """True retention over the last 30 days (see `true_retention`)."""
+        return true_retention(answers=self.review_answers_30d, recalled=self.recalled_30d)
 
 
 def deck_progress(session: Session, *, user_id: int, deck_ids: list[int], now: datetime) -> list[DeckProgress]:
@@ -251,21 +307,16 @@ def deck_progress(session: Session, *, user_id: int, deck_ids: list[int], now: d
     if not deck_ids:
         return []
     titles = dict(session.execute(select(Deck.id, Deck.title).where(Deck.id.in_(deck_ids))).all())
-    totals = dict(session.execute(
-        select(Card.deck_id, func.count(Card.id)).where(active_cards(deck_ids)).group_by(Card.deck_id)).all())
+    totals = active_card_counts(session, deck_ids)
     states = {deck_id: (introduced, due) for deck_id, introduced, due in session.execute(
         select(Card.deck_id, func.count(CardState.id), func.count(CardState.id).filter(CardState.due <= now))
         .join(Card, Card.id == CardState.card_id)
         .where(CardState.user_id == user_id, active_cards(deck_ids)).group_by(Card.deck_id))}
-    in_month_on_review = and_(ReviewLog.reviewed_at >= now - timedelta(days=30),
-                              ReviewLog.state_before == ReviewState.REVIEW)
-    reviews = {deck_id: rest for deck_id, *rest in session.execute(
-        select(Card.deck_id,
-               func.count(ReviewLog.id).filter(ReviewLog.reviewed_at >= now - timedelta(days=7)),
-               func.count(ReviewLog.id).filter(in_month_on_review),
-               func.count(ReviewLog.id).filter(in_month_on_review, ReviewLog.rating != Rating.Again))
+    reviews = {deck_id: (week, answers, recalled) for deck_id, week, answers, recalled in session.execute(
+        select(Card.deck_id, *_window_counts(now=now))
         .join(Card, Card.id == ReviewLog.card_id)
-        .where(ReviewLog.user_id == user_id, Card.deck_id.in_(deck_ids)).group_by(Card.deck_id))}
+        .where(ReviewLog.user_id == user_id, ReviewLog.reviewed_at >= now - MONTH, Card.deck_id.in_(deck_ids))
+        .group_by(Card.deck_id))}
     result = []
     for deck_id in deck_ids:
         if deck_id not in titles:
@@ -280,19 +331,8 @@ def deck_progress(session: Session, *, user_id: int, deck_ids: list[int], now: d
 REVLOG_COLUMNS = ["card_id", "review_time", "review_rating", "review_state", "review_duration", "user"]
 
 
-def class_revlog(session: Session, *, classroom_id: int) -> list[tuple]:
-    """The class's answers in the FSRS optimiser's revlog layout (times in ms), plus the student's name.
+def class_revlog(session: Session, *, classroom_id: int) -> list[tuple[int, int, int, int, int, str]]:
+    """The class's answers in the FSRS optimiser's revlog layout, as a list (`exports.class_revlog_rows` streams them)."""
+    from .exports import class_revlog_rows
 
-    review_state is the card's state when it was answered: 0 new, 1 learning, 2 review, 3 relearning.
-    """
-    deck_ids = class_deck_ids(session, classroom_id)
-    rows = session.execute(
-        select(ReviewLog.card_id, ReviewLog.reviewed_at, ReviewLog.rating, ReviewLog.state_before,
-               ReviewLog.duration_ms, User.username)
-        .join(User, User.id == ReviewLog.user_id).join(Card, Card.id == ReviewLog.card_id)
-        .where(ReviewLog.user_id.in_(_class_students(classroom_id)), Card.deck_id.in_(deck_ids))
-        .order_by(User.username, ReviewLog.card_id, ReviewLog.reviewed_at, ReviewLog.id)
-    ).all()
-    return [(card_id, int(at.timestamp() * 1000), rating, state, duration or 0, username)
-            for card_id, at, rating, state, duration, username in rows]
-
+    return list(class_revlog_rows(session, classroom_id=classroom_id))

@@ -207,11 +207,11 @@ def test_a_fix_that_fails_half_way_changes_nothing(studied, scheduler, monkeypat
     before = check_database(studied, scheduler, fix=False).problems
     calls = []
 
-    def failing_store(state, card):
+    def failing_store(state, card, **kwargs):
         calls.append(1)
         if len(calls) == 2:
             raise RuntimeError("disk full")
-        original(state, card)
+        original(state, card, **kwargs)
 
     original = consistency.store_state
     monkeypatch.setattr(consistency, "store_state", failing_store)

@@ -24,9 +24,11 @@ def review(session, user, card, *, at, rating, before, token):
                           state_before=before, due=at + DAY, token=token))
 
 
-def state(session, user, card, *, kind, stability, last_review, due):
+def state(session, user, card, *, kind, stability, last_review, due, reps=1, again=0, lapses=0):
+    """A card state; its counts of reviews, Again answers and lapses match the reviews written beside it."""
     session.add(CardState(user_id=user.id, card_id=card.id, state=kind, step=None if kind == REVIEW else 0,
-                          stability=stability, difficulty=5.0, due=due, last_review=last_review))
+                          stability=stability, difficulty=5.0, due=due, last_review=last_review,
+                          reps=reps, again_count=again, lapses=lapses))
 
 
 @pytest.fixture
@@ -47,14 +49,15 @@ def school(session):
     review(session, ann, card1, at=NOW - 10 * DAY, rating=1, before=REVIEW, token="a3")
     review(session, ann, card2, at=NOW - 3 * DAY, rating=3, before=0, token="a4")
     # Stability equal to the days elapsed gives a predicted recall of exactly 0.9 (FSRS's definition).
-    state(session, ann, card1, kind=REVIEW, stability=10.0, last_review=NOW - 10 * DAY, due=NOW - DAY)
+    state(session, ann, card1, kind=REVIEW, stability=10.0, last_review=NOW - 10 * DAY, due=NOW - DAY,
+          reps=3, again=1, lapses=1)
     state(session, ann, card2, kind=LEARNING, stability=3.0, last_review=NOW - 3 * DAY, due=NOW + DAY)
     # Reviewed a moment ago: predicted recall 1.0.
     review(session, cat, card1, at=NOW - DAY, rating=4, before=0, token="c1")
     state(session, cat, card1, kind=REVIEW, stability=20.0, last_review=NOW, due=NOW + 20 * DAY)
     # Dan is not in the class: his answers must not count.
     review(session, dan, card3, at=NOW - DAY, rating=1, before=0, token="d1")
-    state(session, dan, card3, kind=LEARNING, stability=0.5, last_review=NOW - 5 * DAY, due=NOW - DAY)
+    state(session, dan, card3, kind=LEARNING, stability=0.5, last_review=NOW - 5 * DAY, due=NOW - DAY, again=1)
     session.commit()
     return classroom, (card1, card2, card3, card4), (ann, ben, cat)
 
@@ -138,7 +141,8 @@ def test_the_number_of_queries_does_not_grow_with_the_class(session, school):
         join_classroom(session, user=student, code=classroom.join_code)
         for n, card in enumerate((card1, card2, card3, card4)):
             review(session, student, card, at=NOW - DAY, rating=1 + (i + n) % 4, before=0, token=f"x{i}-{n}")
-            state(session, student, card, kind=REVIEW, stability=2.0 + n, last_review=NOW - DAY, due=NOW + DAY)
+            state(session, student, card, kind=REVIEW, stability=2.0 + n, last_review=NOW - DAY, due=NOW + DAY,
+                  again=int((i + n) % 4 == 0))
     session.commit()
     assert count_queries() == small
     assert len(class_roster(session, classroom_id=classroom.id, now=NOW)) == 15

@@ -1,0 +1,224 @@
+"""Every CSV file the app writes, and the zip of a student's own data, as streams of chunks.
+
+Each export is a generator: it reads the database in batches and yields CSV text (or zip
+bytes) a few hundred rows at a time, so a download of any size holds one batch in memory
+and starts at once. Columns and file names are part of what teachers and students rely on:
+change them only on purpose. The web sends these chunks as they come; nothing here needs
+a request.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from fsrs import Rating
+from sqlalchemy import Integer, Select, select, type_coerce
+from sqlalchemy.orm import Session
+
+from .models import Card, CardState, Classroom, Deck, Enrollment, ReviewLog, User
+from .scheduling import format_interval, zone
+from .stats import REVLOG_COLUMNS, class_deck_ids, class_roster
+
+ROWS_PER_CHUNK = 500
+# Rows fetched from the database at a time (a server-side cursor on PostgreSQL).
+BATCH = 2000
+
+PROGRESS_COLUMNS = ["student", "cards_introduced", "cards_total", "reviews_7d", "retention_30d",
+                    "review_answers_30d", "due_now", "last_active_utc", "falling_behind"]
+HISTORY_COLUMNS = ["reviewed_at_utc", "reviewed_at_local", "deck", "card_key", "question", "rating",
+                   "rating_name", "interval_seconds", "interval", "due_utc", "duration_ms"]
+ACCOUNT_COLUMNS = ["username", "role", "time_zone", "created_at_utc"]
+CLASSES_COLUMNS = ["class", "teacher"]
+REVIEWS_COLUMNS = ["reviewed_at_utc", "deck", "card_key", "question", "rating", "state_before", "due_utc",
+                   "duration_ms"]
+CARD_STATES_COLUMNS = ["deck", "card_key", "question", "state", "step", "stability", "difficulty", "due_utc",
+                       "last_review_utc"]
+
+
+def csv_chunks(header: Sequence[str], rows: Iterable[Sequence[Any]], *,
+               rows_per_chunk: int = ROWS_PER_CHUNK) -> Iterator[str]:
+    """CSV text for a header and its rows (Python's csv dialect, CRLF lines), a chunk of rows at a time."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    waiting = 1
+    for row in rows:
+        writer.writerow(row)
+        waiting += 1
+        if waiting >= rows_per_chunk:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+            waiting = 0
+    if waiting:
+        yield buffer.getvalue()
+
+
+def _stream(session: Session, query: Select[Any]) -> Iterator[Any]:
+    return iter(session.execute(query.execution_options(stream_results=True, yield_per=BATCH)))
+
+
+def _iso(value: datetime | None) -> str:
+    return value.isoformat() if value is not None else ""
+
+
+def _blank_if_none(value: Any) -> Any:
+    return "" if value is None else value
+
+
+# --- The teacher's exports ---------------------------------------------------------------------
+
+def class_progress_csv(session: Session, *, classroom_id: int, now: datetime) -> Iterator[str]:
+    """The class roster as CSV (`class-<id>-progress.csv`): one line per student, by name."""
+    def rows() -> Iterator[tuple[Any, ...]]:
+        for r in class_roster(session, classroom_id=classroom_id, now=now):
+            retention = r.retention_30d
+            yield (r.username, r.introduced, r.total, r.reviews_7d,
+                   "" if retention is None else f"{retention:.3f}", r.review_answers_30d, r.due_now,
+                   _iso(r.last_active), "; ".join(r.behind))
+
+    return csv_chunks(PROGRESS_COLUMNS, rows())
+
+
+def class_revlog_rows(session: Session, *, classroom_id: int) -> Iterator[tuple[int, int, int, int, int, str]]:
+    """The class's answers in the FSRS optimiser's revlog layout (times in ms), plus the student's name.
+
+    review_state is the card's state when it was answered: 0 new, 1 learning, 2 review, 3 relearning.
+    Ordered by student name, card, then time. One student at a time, each read in the order
+    of the index on (user_id, card_id, reviewed_at), so the database never sorts the class's log.
+    """
+    deck_ids = class_deck_ids(session, classroom_id)
+    students = session.execute(
+        select(User.id, User.username).join(Enrollment, Enrollment.user_id == User.id)
+        .where(Enrollment.classroom_id == classroom_id).order_by(User.username)).all()
+    for user_id, username in students:
+        query = (select(ReviewLog.card_id, ReviewLog.reviewed_at, type_coerce(ReviewLog.rating, Integer),
+                        type_coerce(ReviewLog.state_before, Integer), ReviewLog.duration_ms)
+                 .join(Card, Card.id == ReviewLog.card_id)
+                 .where(ReviewLog.user_id == user_id, Card.deck_id.in_(deck_ids))
+                 .order_by(ReviewLog.card_id, ReviewLog.reviewed_at, ReviewLog.id))
+        for card_id, at, rating, state, duration in _stream(session, query):
+            yield card_id, int(at.timestamp() * 1000), rating, state, duration or 0, username
+
+
+def class_revlog_csv(session: Session, *, classroom_id: int) -> Iterator[str]:
+    """The class's review history as CSV (`class-<id>-revlog.csv`), see `class_revlog_rows`."""
+    return csv_chunks(REVLOG_COLUMNS, class_revlog_rows(session, classroom_id=classroom_id))
+
+
+# --- A user's own exports ----------------------------------------------------------------------
+
+def _history_query(user_id: int) -> Select[Any]:
+    """A user's answers, newest first, with each card's key and question and its deck's slug."""
+    return (select(ReviewLog.reviewed_at, ReviewLog.due, ReviewLog.rating, ReviewLog.state_before,
+                   ReviewLog.duration_ms, Card.key, Card.question, Deck.slug)
+            .join(Card, Card.id == ReviewLog.card_id).join(Deck, Deck.id == Card.deck_id)
+            .where(ReviewLog.user_id == user_id)
+            .order_by(ReviewLog.reviewed_at.desc(), ReviewLog.id.desc()))
+
+
+def history_csv(session: Session, *, user_id: int, time_zone: str) -> Iterator[str]:
+    """A user's review history as CSV (`flashapp-history-<username>.csv`), newest first.
+
+    Local times are in `time_zone` (the user's own).
+    """
+    tz = zone(time_zone)
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        for at, due, rating, _state, duration, key, question, slug in _stream(session, _history_query(user_id)):
+            interval = due - at
+            yield (at.isoformat(), at.astimezone(tz).isoformat(), slug, key, question, int(rating),
+                   Rating(rating).name, int(interval.total_seconds()), format_interval(interval), due.isoformat(),
+                   _blank_if_none(duration))
+
+    return csv_chunks(HISTORY_COLUMNS, rows())
+
+
+def _account_rows(session: Session, user_id: int) -> Iterator[tuple[Any, ...]]:
+    user = session.get_one(User, user_id)
+    yield user.username, str(user.role), user.time_zone, user.created_at.isoformat()
+
+
+def _classes_rows(session: Session, user_id: int) -> Iterator[tuple[Any, ...]]:
+    teacher = User.__table__.alias("teacher")
+    yield from session.execute(
+        select(Classroom.name, teacher.c.username).join(Enrollment, Enrollment.classroom_id == Classroom.id)
+        .join(teacher, teacher.c.id == Classroom.teacher_id)
+        .where(Enrollment.user_id == user_id).order_by(Classroom.name, Classroom.id))
+
+
+def _reviews_rows(session: Session, user_id: int) -> Iterator[tuple[Any, ...]]:
+    for at, due, rating, state_before, duration, key, question, slug in _stream(session, _history_query(user_id)):
+        yield (at.isoformat(), slug, key, question, int(rating), int(state_before), due.isoformat(),
+               _blank_if_none(duration))
+
+
+def _card_states_rows(session: Session, user_id: int) -> Iterator[tuple[Any, ...]]:
+    query = (select(Deck.slug, Card.key, Card.question, CardState.state, CardState.step, CardState.stability,
+                    CardState.difficulty, CardState.due, CardState.last_review)
+             .join(Card, Card.id == CardState.card_id).join(Deck, Deck.id == Card.deck_id)
+             .where(CardState.user_id == user_id).order_by(Deck.slug, Card.position, Card.id))
+    for slug, key, question, state, step, stability, difficulty, due, last_review in _stream(session, query):
+        yield (slug, key, question, int(state), _blank_if_none(step), stability, difficulty, due.isoformat(),
+               _iso(last_review))
+
+
+def personal_data_files(session: Session, *, user_id: int) -> Iterator[tuple[str, Iterator[str]]]:
+    """The files of a user's `data.zip`, by name, each a stream of CSV text."""
+    yield "account.csv", csv_chunks(ACCOUNT_COLUMNS, _account_rows(session, user_id))
+    yield "classes.csv", csv_chunks(CLASSES_COLUMNS, _classes_rows(session, user_id))
+    yield "reviews.csv", csv_chunks(REVIEWS_COLUMNS, _reviews_rows(session, user_id))
+    yield "card_states.csv", csv_chunks(CARD_STATES_COLUMNS, _card_states_rows(session, user_id))
+
+
+class _Collector:
+    """A write-only stream that keeps what is written until it is taken: zipfile writes into it."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self._parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        data = b"".join(self._parts)
+        self._parts.clear()
+        return data
+
+
+def zip_chunks(files: Iterable[tuple[str, Iterable[str]]], *, now: datetime) -> Iterator[bytes]:
+    """A deflated zip of text files (UTF-8), written as it goes: bytes are yielded as each chunk is compressed.
+
+    Every member is dated `now` (UTC).
+    """
+    out = _Collector()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:  # type: ignore[arg-type]
+        for name, chunks in files:
+            info = zipfile.ZipInfo(name, date_time=now.timetuple()[:6])
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with archive.open(info, "w") as member:
+                for chunk in chunks:
+                    member.write(chunk.encode("utf-8"))
+                    if data := out.take():
+                        yield data
+            if data := out.take():
+                yield data
+    if data := out.take():
+        yield data
+
+
+def personal_data_zip(session: Session, *, user_id: int, now: datetime) -> Iterator[bytes]:
+    """Everything the app keeps about a user, as CSV files in one zip (`flashapp-<username>-data.zip`).
+
+    account.csv, classes.csv, reviews.csv (newest first) and card_states.csv.
+    """
+    return zip_chunks(personal_data_files(session, user_id=user_id), now=now)
