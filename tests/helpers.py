@@ -24,7 +24,8 @@ BUNDLED_DECK = REPO / "decks" / "back-muscles.yaml"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
 # werkzeug's cheapest method: the tests make hundreds of accounts, and scrypt costs ~0.1 s
-# each. The app's default (scrypt) keeps tests of its own in tests/unit/test_accounts.py.
+# each. The app's default, scrypt, keeps tests of its own: tests/unit/test_accounts.py,
+# tests/test_config.py and the web log-in test in tests/web/test_accounts_web.py.
 FAST_HASH_METHOD = "pbkdf2:sha256:1"
 
 
