@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import os
-import re
+import shutil
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from flashapp.database import make_engine
 from flashapp.models import Base
+from flashapp.scheduling import make_scheduler
+from tests.helpers import BUNDLED_DECK, FAST_HASH_METHOD, AuthActions, build_decks_in, upgrade_database_in
 
-REPO = Path(__file__).resolve().parent.parent
-BUNDLED_DECK = REPO / "decks" / "back-muscles.yaml"
 POSTGRES_URL = os.environ.get("FLASHAPP_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
@@ -43,34 +43,90 @@ def database_url(request, tmp_path) -> str:
 
 
 @pytest.fixture
-def session(database_url):
-    """A SQLAlchemy session on a fresh schema, without any Flask app."""
+def engine(database_url):
+    """An engine on a fresh schema, without any Flask app."""
     engine = make_engine(database_url)
     Base.metadata.create_all(engine)
-    with Session(engine) as session:
-        yield session
+    yield engine
     engine.dispose()
 
 
 @pytest.fixture
-def app(database_url, tmp_path):
-    from flashapp import create_app, db
+def session(engine):
+    """A SQLAlchemy session on a fresh schema, without any Flask app."""
+    with Session(engine) as session:
+        yield session
 
-    app = create_app({
+
+@pytest.fixture
+def scheduler():
+    """The FSRS scheduler with fuzzing off, so intervals are exact."""
+    return make_scheduler(enable_fuzzing=False)
+
+
+def _test_app(database_url: str, instance: Path):
+    from flashapp import create_app
+
+    return create_app({
         "TESTING": True,
-        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "INSTANCE_PATH": str(instance),
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SECRET_KEY": "test-key-" + "x" * 32,
         "ENABLE_FUZZING": False,
+        "PASSWORD_HASH_METHOD": FAST_HASH_METHOD,
     })
-    from flashapp.schema import upgrade_database
 
-    with app.app_context():
-        upgrade_database()
-    yield app
+
+def _close(app) -> None:
+    from flashapp import db
+
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+def _replace_sqlite_file(template: Path, database_url: str) -> None:
+    """Put a copy of template where database_url points (its engine, if any, already disposed)."""
+    path = Path(make_url(database_url).database)
+    for leftover in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        leftover.unlink(missing_ok=True)
+    shutil.copyfile(template, path)
+
+
+@pytest.fixture(scope="session")
+def sqlite_templates(tmp_path_factory) -> dict[str, Path]:
+    """SQLite files made once per run, then copied for each test that needs them.
+
+    "schema": the newest schema, made the way `flashapp init` makes it; "bundled": the same
+    with the bundled deck built. Building them once saves most of each web test's set-up;
+    tests/test_migrations.py still runs the migrations on a database of its own.
+    """
+    folder = tmp_path_factory.mktemp("sqlite-templates")
+    schema, bundled = folder / "schema.sqlite", folder / "bundled.sqlite"
+    app = _test_app(f"sqlite:///{schema}", folder / "instance")
+    upgrade_database_in(app)
+    _close(app)
+    shutil.copyfile(schema, bundled)
+    app = _test_app(f"sqlite:///{bundled}", folder / "instance")
+    build_decks_in(app, [BUNDLED_DECK])
+    _close(app)
+    return {"schema": schema, "bundled": bundled}
+
+
+def _is_sqlite(database_url: str) -> bool:
+    return database_url.startswith("sqlite")
+
+
+@pytest.fixture
+def app(request, database_url, tmp_path):
+    """The app on a fresh database with the newest schema and no decks."""
+    if _is_sqlite(database_url):
+        _replace_sqlite_file(request.getfixturevalue("sqlite_templates")["schema"], database_url)
+    app = _test_app(database_url, tmp_path / "instance")
+    if not _is_sqlite(database_url):
+        upgrade_database_in(app)
+    yield app
+    _close(app)
 
 
 @pytest.fixture
@@ -83,49 +139,17 @@ def runner(app):
     return app.test_cli_runner()
 
 
-CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
-
-
-def csrf_token(html: str) -> str:
-    """The CSRF token from a rendered form."""
-    match = CSRF_RE.search(html)
-    assert match, "no CSRF token in the page"
-    return match.group(1) or match.group(2)
-
-
-class AuthActions:
-    def __init__(self, client):
-        self.client = client
-
-    def register(self, username="ada", password="correct horse", time_zone="UTC"):
-        token = csrf_token(self.client.get("/register").get_data(as_text=True))
-        return self.client.post("/register", data={"username": username, "password": password,
-                                                   "confirm": password, "time_zone": time_zone,
-                                                   "csrf_token": token})
-
-    def login(self, username="ada", password="correct horse"):
-        token = csrf_token(self.client.get("/login").get_data(as_text=True))
-        return self.client.post("/login", data={"username": username, "password": password, "csrf_token": token})
-
-    def logout(self):
-        token = csrf_token(self.client.get("/").get_data(as_text=True))
-        return self.client.post("/logout", data={"csrf_token": token})
-
-
 @pytest.fixture
 def auth(client):
     return AuthActions(client)
 
 
 @pytest.fixture
-def built_app(app):
+def built_app(request, app, database_url):
     """The app with the bundled deck built."""
-    from flashapp import db
-    from datetime import datetime, timezone
-
-    from flashapp.decks import build_decks
-
-    with app.app_context():
-        build_decks(db.session(), [BUNDLED_DECK], now=datetime.now(timezone.utc))
-        db.session.remove()
+    if _is_sqlite(database_url):
+        _close(app)
+        _replace_sqlite_file(request.getfixturevalue("sqlite_templates")["bundled"], database_url)
+    else:
+        build_decks_in(app, [BUNDLED_DECK])
     return app

@@ -28,8 +28,7 @@ from flashapp.anki_export import MODEL_ID, MODEL_NAME, anki_deck_id, export_anki
 from flashapp.decksource import load_deck, parse_deck_text
 from flashapp.generation import build_deck
 from flashapp.models import Card, Deck, Note
-
-from tests.conftest import BUNDLED_DECK
+from tests.helpers import BUNDLED_DECK, deck_text
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
 LATER = datetime(2026, 3, 8, 9, 0, tzinfo=timezone.utc)
@@ -40,55 +39,28 @@ EXPECTED_FIELDS = ["Question", "Answer", "Reverse Question", "Reverse Answer", "
 EXPECTED_TEMPLATES = ["Question", "Reverse"]
 IF_NEWER = ImportAnkiPackageUpdateCondition.IMPORT_ANKI_PACKAGE_UPDATE_CONDITION_IF_NEWER
 
-PLANETS = """\
-deck:
-  slug: planets
-  title: The planets
-  source: 'Space Agency, "Our solar system"'
-  sections:
-    inner: Inner planets
-    outer: Outer planets
-
-relations:
-  moon:
-    forward: "What is the largest moon of {subject}?"
-    reverse: "Which planet has the moon {object}?"
-  kind:
-    forward: "What kind of planet is {subject}?"
-    grouped: "Which planets in this deck share the kind {object}?"
-    answer: "a {object} planet"
-  general:
-    forward: "{subject}"
-
-facts:
-  - relation: general
-    id: planet-count
-    subject: "How many planets orbit the Sun?"
-    object: eight
-    section: inner
-  - relation: moon
-    subject: Earth
-    object: the Moon
-    section: inner
-  - relation: moon
-    subject: Jupiter
-    object: Ganymede
-    section: outer
-    explanation: "It is larger than the planet Mercury."
-  - relation: kind
-    subject: Earth
-    object: rocky
-    section: inner
-  - relation: kind
-    subject: Mars
-    object: rocky
-    section: inner
-  - relation: kind
-    subject: Jupiter
-    object: gas giant
-    section: outer
-    supplemented: true
-"""
+# Richer than the shared planets deck: two sections, a question-only relation, an answer
+# template, an explanation and an explicit id, so every field of the note type is filled.
+ANKI_PLANETS = deck_text(
+    slug="planets", title="The planets", source='Space Agency, "Our solar system"',
+    sections={"inner": "Inner planets", "outer": "Outer planets"},
+    relations={
+        "moon": {"forward": "What is the largest moon of {subject}?", "reverse": "Which planet has the moon {object}?"},
+        "kind": {"forward": "What kind of planet is {subject}?",
+                 "grouped": "Which planets in this deck share the kind {object}?", "answer": "a {object} planet"},
+        "general": {"forward": "{subject}"},
+    },
+    facts=[
+        {"relation": "general", "id": "planet-count", "subject": "How many planets orbit the Sun?", "object": "eight",
+         "section": "inner"},
+        {"relation": "moon", "subject": "Earth", "object": "the Moon", "section": "inner"},
+        {"relation": "moon", "subject": "Jupiter", "object": "Ganymede", "section": "outer",
+         "explanation": "It is larger than the planet Mercury."},
+        {"relation": "kind", "subject": "Earth", "object": "rocky", "section": "inner"},
+        {"relation": "kind", "subject": "Mars", "object": "rocky", "section": "inner"},
+        {"relation": "kind", "subject": "Jupiter", "object": "gas giant", "section": "outer", "supplemented": True},
+    ],
+)
 
 
 # ---------------------------------------------------------------- helpers
@@ -243,7 +215,7 @@ def test_bundled_deck_imports_into_anki(session, tmp_path):
 
 @pytest.mark.parametrize("merge_notetypes", [True, False], ids=["merge-notetypes", "keep-notetypes"])
 def test_reexport_updates_notes_in_place(session, tmp_path, merge_notetypes):
-    deck = build(session, PLANETS, NOW)
+    deck = build(session, ANKI_PLANETS, NOW)
     first_stamp = time.time()
     first = export(session, deck, tmp_path / "planets-1.apkg", timestamp=first_stamp)
     col = open_collection(tmp_path)
@@ -255,7 +227,7 @@ def test_reexport_updates_notes_in_place(session, tmp_path, merge_notetypes):
         assert {note.mod for note in anki_notes_by_key(col).values()} == {int(first_stamp)}
 
         # Reword one fact's object (its key is unchanged) and add a fact to an existing group.
-        edited = PLANETS.replace("object: the Moon", "object: Luna")
+        edited = ANKI_PLANETS.replace("object: the Moon", "object: Luna")
         edited += ("  - relation: moon\n    subject: Mars\n    object: Phobos\n    section: inner\n")
         deck = build(session, edited, LATER)
         second_stamp = first_stamp + 10
@@ -284,7 +256,7 @@ def test_reexport_updates_notes_in_place(session, tmp_path, merge_notetypes):
 
 
 def test_same_export_imported_twice_changes_nothing(session, tmp_path):
-    deck = build(session, PLANETS, NOW)
+    deck = build(session, ANKI_PLANETS, NOW)
     package = export(session, deck, tmp_path / "planets.apkg", timestamp=time.time())
     col = open_collection(tmp_path)
     try:
@@ -300,12 +272,12 @@ def test_same_export_imported_twice_changes_nothing(session, tmp_path):
 
 
 def test_retired_fact_is_left_out_of_a_fresh_export(session, tmp_path):
-    deck = build(session, PLANETS, NOW)
+    deck = build(session, ANKI_PLANETS, NOW)
     # Jupiter's "kind" fact is the only gas giant, so its grouped note goes too.
-    without_jupiter_kind = PLANETS.replace(
+    without_jupiter_kind = ANKI_PLANETS.replace(
         "  - relation: kind\n    subject: Jupiter\n    object: gas giant\n    section: outer\n"
         "    supplemented: true\n", "")
-    assert without_jupiter_kind != PLANETS
+    assert without_jupiter_kind != ANKI_PLANETS
     deck = build(session, without_jupiter_kind, LATER)
     retired = set(session.scalars(select(Note.key).where(Note.deck_id == deck.id, Note.retired.is_(True))))
     assert retired == {"planets/kind/jupiter", "planets/kind/members-of-gas-giant"}
@@ -327,11 +299,11 @@ def test_retired_fact_is_left_out_of_a_fresh_export(session, tmp_path):
 
 
 def test_ids_and_guids_are_stable_across_exports(session, tmp_path):
-    build(session, PLANETS.replace("slug: planets", "slug: other-planets")
+    build(session, ANKI_PLANETS.replace("slug: planets", "slug: other-planets")
           .replace("title: The planets", "title: Other planets"), NOW)
-    deck = build(session, PLANETS, NOW)
+    deck = build(session, ANKI_PLANETS, NOW)
     first = export(session, deck, tmp_path / "planets-1.apkg", timestamp=time.time())
-    deck = build(session, PLANETS.replace("object: eight", "object: eight (since 2006)"), LATER)
+    deck = build(session, ANKI_PLANETS.replace("object: eight", "object: eight (since 2006)"), LATER)
     second = export(session, deck, tmp_path / "planets-2.apkg", timestamp=time.time() + 10)
 
     first_decks, first_models = package_ids(first)

@@ -16,11 +16,12 @@ from flashapp.backup import list_backups
 from flashapp.backup_schedule import start_daily_backups
 from flashapp.database import make_engine
 from flashapp.models import User
+from tests.helpers import FAST_HASH_METHOD
 
 
 def add_user(app, name: str) -> None:
     with app.app_context():
-        register_user(db.session, username=name, password="long enough")
+        register_user(db.session, username=name, password="long enough", password_method=FAST_HASH_METHOD)
         db.session.commit()
         db.session.remove()
 

@@ -8,8 +8,7 @@ from sqlalchemy import select
 
 from flashapp import db
 from flashapp.models import Card, Deck, Note, User
-from tests.conftest import BUNDLED_DECK
-from tests.unit.test_decksource import VALID, with_lines
+from tests.helpers import BUNDLED_DECK, FAST_HASH_METHOD, PLANETS, with_lines, write_deck
 
 
 def snapshot(app):
@@ -39,10 +38,9 @@ def test_init_twice_is_harmless(app, runner):
 def test_a_broken_deck_is_refused_with_its_line_and_changes_nothing(app, runner, tmp_path):
     assert runner.invoke(args=["init"]).exit_code == 0
     before = snapshot(app)
-    good = tmp_path / "planets.yaml"
-    good.write_text(VALID)
-    broken = tmp_path / "broken.yaml"
-    broken.write_text(with_lines(VALID, "  - relation: kind", "  - relation: colour").replace("planets", "moons"))
+    good = write_deck(tmp_path)
+    broken = write_deck(tmp_path, with_lines(PLANETS, "  - relation: kind", "  - relation: colour")
+                        .replace("planets", "moons"), name="broken.yaml")
     result = runner.invoke(args=["deck", "build", str(good), str(broken)])
     assert result.exit_code == 1
     assert f"{broken}:19: unknown relation 'colour'" in result.output
@@ -51,10 +49,9 @@ def test_a_broken_deck_is_refused_with_its_line_and_changes_nothing(app, runner,
 
 
 def test_a_wording_fix_rebuilt_from_the_cli_updates_in_place(app, runner, tmp_path):
-    deck = tmp_path / "planets.yaml"
-    deck.write_text(VALID)
+    deck = write_deck(tmp_path)
     assert runner.invoke(args=["deck", "build", str(deck)]).exit_code == 0
-    deck.write_text(with_lines(VALID, "    object: Ganymede", "    object: Ganymede, the largest moon"))
+    write_deck(tmp_path, with_lines(PLANETS, "    object: Ganymede", "    object: Ganymede, the largest moon"))
     result = runner.invoke(args=["deck", "build", str(deck)])
     assert "0 notes added, 1 updated, 0 retired; 0 cards added, 2 updated" in result.output
 
@@ -87,7 +84,8 @@ def test_serve_prints_the_addresses_and_every_class_code(app, runner, monkeypatc
     from flashapp.classroom import create_classroom
 
     with app.app_context():
-        teacher = register_user(db.session, username="mrs-k", password="long enough", role="teacher")
+        teacher = register_user(db.session, username="mrs-k", password="long enough", role="teacher",
+                                password_method=FAST_HASH_METHOD)
         codes = [create_classroom(db.session, teacher=teacher, name=name).join_code for name in ("Year 10", "Year 11")]
         db.session.commit()
     served = {}

@@ -11,9 +11,8 @@ import multiprocessing
 import threading
 import traceback
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
-import pytest
 from fsrs import Rating
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -21,12 +20,10 @@ from sqlalchemy.orm import Session
 
 from flashapp.accounts import register_user
 from flashapp.database import make_engine
-from flashapp.decksource import parse_deck_text
-from flashapp.generation import build_deck
-from flashapp.models import Base, Card, CardState, Deck, ReviewLog
+from flashapp.models import Card, CardState, Deck, ReviewLog
 from flashapp.scheduling import Outcome, answer_card, day_start, make_scheduler, next_card, state_stamp
+from tests.helpers import FAST_HASH_METHOD, T0, build_numbers_deck
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 ANSWERS_EACH = 20
 THREADS = 8
 PROCESSES = 4
@@ -34,12 +31,6 @@ PAIR_ROUNDS = 6
 RATINGS = (Rating.Good, Rating.Easy, Rating.Hard, Rating.Good, Rating.Again)
 # Generous: a stuck worker fails the test instead of hanging it; nothing here measures time.
 WAIT = 120
-
-FACTS = "\n".join(
-    ["deck:", "  slug: squares", "  title: Squares", "  source: test", "  sections:", "    main: Main",
-     "relations:", "  square:", '    forward: "What is the square of {subject}?"', "facts:"]
-    + [f"  - {{relation: square, subject: '{n}', object: '{n * n}', section: main}}" for n in range(1, 41)]
-)
 
 
 def answer_once(session: Session, scheduler, **kwargs) -> Outcome:
@@ -98,25 +89,13 @@ def process_worker(url: str, number: int, user_id: int, deck_id: int, shared: di
             engine.dispose()
 
 
-@pytest.fixture
-def engine(database_url):
-    engine = make_engine(database_url)
-    Base.metadata.create_all(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def scheduler():
-    return make_scheduler(enable_fuzzing=False)
-
-
 def setup_class(engine, usernames: list[str]) -> tuple[int, list[int], list[int]]:
     """The deck id, the users' ids and the deck's card ids (in deck order)."""
     with Session(engine) as session:
-        build_deck(session, parse_deck_text(FACTS, "squares.yaml"), now=T0)
+        build_numbers_deck(session, count=40)
         session.commit()
-        users = [register_user(session, username=name, password="long enough password") for name in usernames]
+        users = [register_user(session, username=name, password="long enough password",
+                               password_method=FAST_HASH_METHOD) for name in usernames]
         session.commit()
         deck_id = session.scalar(select(Deck.id))
         card_ids = list(session.scalars(select(Card.id).where(Card.deck_id == deck_id).order_by(Card.position)))
@@ -130,7 +109,7 @@ def stored_tokens(engine) -> Counter:
 
 def test_threads_on_a_shared_engine_record_every_answer_once(engine, scheduler):
     students = [f"student{n}" for n in range(THREADS)]
-    deck_id, user_ids, card_ids = setup_class(engine, students + ["twin"])
+    deck_id, user_ids, card_ids = setup_class(engine, [*students, "twin"])
     *student_ids, twin_id = user_ids
     start = threading.Barrier(THREADS + 2)
     pair_round = threading.Barrier(2)
@@ -191,14 +170,14 @@ def test_threads_on_a_shared_engine_record_every_answer_once(engine, scheduler):
     assert max(stored.values()) == 1
     with Session(engine) as session:
         per_user = dict(session.execute(select(ReviewLog.user_id, func.count()).group_by(ReviewLog.user_id)).all())
-        assert per_user == {**{uid: ANSWERS_EACH for uid in student_ids}, twin_id: PAIR_ROUNDS}
+        assert per_user == {**dict.fromkeys(student_ids, ANSWERS_EACH), twin_id: PAIR_ROUNDS}
         twin_states = session.scalar(select(func.count()).select_from(CardState).where(CardState.user_id == twin_id))
         assert twin_states == PAIR_ROUNDS
 
 
 def test_separate_processes_on_the_same_database_record_every_answer_once(engine, database_url):
     students = [f"proc{n}" for n in range(PROCESSES)]
-    deck_id, user_ids, card_ids = setup_class(engine, students + ["shared"])
+    deck_id, user_ids, card_ids = setup_class(engine, [*students, "shared"])
     *student_ids, shared_id = user_ids
     shared = {"user_id": shared_id, "card_id": card_ids[0], "token": "shared-token"}
     context = multiprocessing.get_context("spawn")

@@ -43,3 +43,8 @@ def test_the_database_url_comes_from_the_environment(tmp_path, monkeypatch):
     assert app.config["SQLALCHEMY_DATABASE_URI"] == url
     assert app.instance_path == str(tmp_path / "inst")
     assert app.debug is False
+
+
+def test_new_passwords_are_hashed_with_scrypt_unless_configured(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLASHAPP_INSTANCE_PATH", str(tmp_path / "inst"))
+    assert create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"}).config["PASSWORD_HASH_METHOD"] == "scrypt"

@@ -22,25 +22,18 @@ from flashapp.consistency import (
     STATE_WITHOUT_REVIEWS,
     check_database,
 )
-from flashapp.decksource import parse_deck_text
-from flashapp.generation import build_deck
 from flashapp.models import Card, CardState, Note, ReviewLog, User
-from flashapp.scheduling import answer_card, card_reviews, make_scheduler, replay
-from tests.unit.test_scheduling import FACTS, T0
+from flashapp.scheduling import answer_card, card_reviews, replay
+from tests.helpers import FAST_HASH_METHOD, T0, build_numbers_deck
 
 RATINGS = [Rating.Good, Rating.Again, Rating.Good, Rating.Easy, Rating.Hard, Rating.Good]
-
-
-@pytest.fixture
-def scheduler():
-    return make_scheduler(enable_fuzzing=False)
 
 
 def study(session, scheduler, *, users=("ada", "bob"), cards=4, answers=3) -> None:
     """Each user answers the first `cards` cards `answers` times (one review for the last card)."""
     deck_cards = list(session.scalars(select(Card).order_by(Card.position)))[:cards]
     for u, name in enumerate(users):
-        user = register_user(session, username=name, password="long enough")
+        user = register_user(session, username=name, password="long enough", password_method=FAST_HASH_METHOD)
         session.flush()
         for c, card in enumerate(deck_cards):
             count = 1 if c == len(deck_cards) - 1 else answers
@@ -54,7 +47,7 @@ def study(session, scheduler, *, users=("ada", "bob"), cards=4, answers=3) -> No
 
 @pytest.fixture
 def studied(session, scheduler):
-    build_deck(session, parse_deck_text(FACTS, "numbers.yaml"), now=T0)
+    build_numbers_deck(session)
     session.commit()
     study(session, scheduler)
     return session
@@ -88,7 +81,7 @@ def without_foreign_keys(session, *statements: str) -> None:
     with engine.connect() as connection:
         try:
             connection.execute(text("SET LOCAL session_replication_role = replica"))
-        except Exception:  # not a superuser: foreign keys cannot be switched off here
+        except Exception:  # noqa: BLE001 - not a superuser: foreign keys cannot be switched off here
             pytest.skip("needs a PostgreSQL superuser to write rows that break foreign keys")
         for statement in statements:
             connection.execute(text(statement))

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from flask_migrate import upgrade
 from sqlalchemy import func, inspect, select, text
 
-from alembic.script import ScriptDirectory
-
 from flashapp import MIGRATIONS, create_app, db
-from flashapp.schema import upgrade_database
 from flashapp.models import Card, CardState, Deck, Note, ReviewLog, User
-
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+from tests.helpers import T0, upgrade_database_in
 
 
 @pytest.fixture
@@ -61,7 +56,7 @@ def test_an_old_database_is_upgraded_in_place_and_loses_nothing(bare_app):
             fill_first_schema(connection)
         assert "login_attempt" not in inspect(db.engine).get_table_names()
 
-        upgrade_database()
+        upgrade_database_in(bare_app)
 
         assert "login_attempt" in inspect(db.engine).get_table_names()
         users = db.session.scalars(select(User).order_by(User.id)).all()
@@ -90,7 +85,7 @@ def test_the_migrations_arrive_at_the_models_schema(bare_app):
 
 def test_upgrading_twice_changes_nothing(bare_app):
     with bare_app.app_context():
-        upgrade_database()
-        upgrade_database()
+        upgrade_database_in(bare_app)
+        upgrade_database_in(bare_app)
         version = db.session.scalar(text("SELECT version_num FROM alembic_version"))
     assert version == ScriptDirectory(str(MIGRATIONS)).get_current_head()

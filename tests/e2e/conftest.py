@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import FAST_HASH_METHOD, REPO
+
 SCREENSHOTS = REPO / "screenshots"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -110,9 +111,15 @@ class LiveServer:
 
 
 def new_install(folder: Path) -> FlashappInstall:
-    """A fresh install in folder, made with `flashapp init` (schema plus the bundled deck)."""
+    """A fresh install in folder, made with `flashapp init` (schema plus the bundled deck).
+
+    Its instance config picks the tests' fast password hash, for the server and every command.
+    """
+    instance = folder / "instance"
+    instance.mkdir(parents=True, exist_ok=True)
+    (instance / "config.py").write_text(f"PASSWORD_HASH_METHOD = {FAST_HASH_METHOD!r}\n")
     env = dict(os.environ,
-               FLASHAPP_INSTANCE_PATH=str(folder / "instance"),
+               FLASHAPP_INSTANCE_PATH=str(instance),
                FLASHAPP_DATABASE_URL=f"sqlite:///{folder / 'e2e.sqlite'}")
     env.pop("FLASHAPP_SECRET_KEY", None)
     install = FlashappInstall(folder=folder, env=env, script=_flashapp_script())

@@ -1,4 +1,4 @@
-"""Small helpers the browser tests share: logging in, watching a page for errors, the phone-width check."""
+"""Page helpers the browser tests share: logging in, studying, the history, watching for errors, phone widths."""
 
 from __future__ import annotations
 
@@ -25,12 +25,19 @@ def expect():
     return playwright_expect
 
 
-def watch_errors(page) -> list[str]:
-    """Collect the page's uncaught script errors and console errors (CSP refusals show up there too)."""
+def watch_errors(page, *, ignore_http_errors: bool = True) -> list[str]:
+    """Collect the page's uncaught script errors and console errors (CSP refusals show up there too).
+
+    With ignore_http_errors=False, a page load answered with a 4xx counts as an error as well.
+    """
     errors: list[str] = []
+
+    def console(message) -> None:
+        if message.type == "error" and not (ignore_http_errors and _HTTP_STATUS_MESSAGE.match(message.text)):
+            errors.append(f"{page.url}: {message.text}")
+
     page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
-    page.on("console", lambda message: errors.append(f"{page.url}: {message.text}")
-            if message.type == "error" and not _HTTP_STATUS_MESSAGE.match(message.text) else None)
+    page.on("console", console)
     return errors
 
 
@@ -45,6 +52,24 @@ def log_in(page, base: str, username: str, password: str, *, tap: bool = False) 
             button.tap()
         else:
             button.click()
+
+
+def log_in_with_the_keyboard(page, base: str, username: str, password: str) -> None:
+    """Log in by keyboard alone: the name field has the focus; type, Tab, type, Enter."""
+    check = expect()
+    page.goto(f"{base}/login")
+    check(page.locator("#username")).to_be_focused()
+    page.keyboard.type(username)
+    page.keyboard.press("Tab")
+    page.keyboard.type(password)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{base}/")
+
+
+def go_to(page, base: str, link: str, path: str) -> None:
+    """Follow a link of the main navigation and wait for its page."""
+    page.get_by_role("navigation", name="Main").get_by_role("link", name=link).click()
+    page.wait_for_url(f"{base}{path}")
 
 
 def assert_fits_phone(page, what: str) -> None:
@@ -68,6 +93,31 @@ def showing(page) -> Showing:
                    token=page.locator("#answer-form input[name=token]").input_value())
 
 
+def moved_on(page, before: Showing) -> Showing:
+    """Wait for the study page to show a new showing (a fresh token), and return it."""
+    expect()(page.locator("#answer-form input[name=token]")).not_to_have_value(before.token)
+    page.wait_for_load_state()
+    return showing(page)
+
+
+def history_rows(page) -> list[tuple[str, str]]:
+    """(question, rating name) of each row on the history page, newest first."""
+    rows = page.evaluate("""() => [...document.querySelectorAll('table.history tbody tr')].map(tr => [
+        tr.querySelector('td.question').firstChild.textContent.trim(),
+        tr.querySelector('.pill').textContent.trim(),
+    ])""")
+    return [tuple(row) for row in rows]
+
+
+def history_total(page, base: str) -> int:
+    """The number of answers the history page says the user has given."""
+    page.goto(f"{base}/history")
+    hint = page.locator("p.hint").first.inner_text()
+    match = re.match(r"(\d+) answers?, newest first", hint)
+    assert match, f"unexpected history summary: {hint!r}"
+    return int(match.group(1))
+
+
 def answer_shown_card(page, rating: int, *, tap: bool = False) -> Showing:
     """Reveal the card on the study page and press a rating button; return the showing answered.
 
@@ -82,12 +132,12 @@ def answer_shown_card(page, rating: int, *, tap: bool = False) -> Showing:
     else:
         reveal.click()
     check(page.locator("#answer")).to_be_visible()
-    with page.expect_navigation():
-        with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/answer")) as posted:
-            if tap:
-                button.tap()
-            else:
-                button.click()
+    with page.expect_navigation(), \
+            page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/answer")) as posted:
+        if tap:
+            button.tap()
+        else:
+            button.click()
     assert posted.value.status == 303, f"answering {RATING_NAMES[rating]} got HTTP {posted.value.status}"
     if page.locator("#card").count():
         check(page.locator("#answer-form input[name=token]")).not_to_have_value(answered.token)

@@ -9,7 +9,7 @@ Screenshots of the dashboard, the join poster and the student's home go to scree
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
@@ -21,6 +21,7 @@ from .pages import (
     answer_shown_card,
     assert_fits_phone,
     expect,
+    go_to,
     log_in,
     watch_errors,
 )
@@ -62,56 +63,86 @@ def sign_up(page, base: str, username: str, password: str, code: str, *, tap: bo
     page.fill("#confirm", password)
     page.fill("#class_code", code)
     button = page.get_by_role("button", name="Create account")
-    with page.expect_response(lambda r: r.request.method == "POST" and "/register" in r.url) as posted:
-        with page.expect_navigation():
-            if tap:
-                button.tap()
-            else:
-                button.click()
+    with page.expect_response(lambda r: r.request.method == "POST" and "/register" in r.url) as posted, \
+            page.expect_navigation():
+        if tap:
+            button.tap()
+        else:
+            button.click()
     return posted.value
 
 
 def test_class_flow(server, new_context, screenshots):
-    check = expect()
     base = server.base
-    target = date.today() + timedelta(days=14)
+    target = datetime.now(timezone.utc).date() + timedelta(days=14)
     server.install.create_user(TEACHER, TEACHER_PASSWORD, teacher=True)
-
     teacher = new_context(viewport=DESKTOP, timezone_id="Europe/Amsterdam").new_page()
     student = new_context(**PHONE_OPTIONS, timezone_id="Europe/London").new_page()
     page_errors = [watch_errors(teacher), watch_errors(student)]
 
-    # 1. The teacher logs in, makes a class and reads its join code off the dashboard.
+    dashboard, code = teacher_makes_a_class(teacher, base)
+    teacher_assigns_the_bundled_deck(teacher, dashboard, target)
+    a_wrong_code_is_refused_at_sign_up(student, base)
+    sign_up_with_the_code_typed_loosely(student, base, code)
+    total_cards = home_shows_the_assigned_deck_first(student, target, screenshots)
+    questions = study_by_tapping(student, base, first_deck(student))
+    dashboard_shows_the_student_and_the_facts_forgotten(teacher, questions, total_cards, screenshots)
+    page_errors.append(dashboard_fits_the_teachers_phone(new_context, base, dashboard, screenshots))
+    join_poster_shows_the_code(teacher, dashboard, code, screenshots)
+    new_code = teacher_replaces_the_join_code(teacher, dashboard, code)
+    page_errors.append(a_late_student_joins_with_the_new_code_only(new_context, base, code, new_code))
+    temporary = teacher_resets_the_students_password(teacher, dashboard)
+    students_open_page_is_logged_out(student, base)
+    temporary_password_only_opens_the_change_password_page(student, base, temporary, total_cards)
+
+    for collected in page_errors:
+        assert not collected, collected
+
+
+def first_deck(page):
+    return page.locator("main li.deck").first
+
+
+def teacher_makes_a_class(teacher, base: str) -> tuple[str, str]:
+    """The teacher logs in, makes a class and reads its join code off the dashboard; its URL and code."""
+    check = expect()
     log_in(teacher, base, TEACHER, TEACHER_PASSWORD)
     check(teacher).to_have_url(f"{base}/")
-    teacher.get_by_role("navigation", name="Main").get_by_role("link", name="Classes").click()
-    teacher.wait_for_url(f"{base}/teach/")
+    go_to(teacher, base, "Classes", "/teach/")
     check(teacher.locator("main")).to_contain_text("No classes yet.")
     teacher.get_by_label("Class name").fill(CLASS_NAME)
     teacher.get_by_role("button", name="Create class").click()
     teacher.wait_for_url(re.compile(re.escape(f"{base}/teach/classes/") + r"\d+$"))
-    dashboard_url = teacher.url
     code = join_code_on(teacher)
     check(teacher.locator(".flash.success")).to_have_text(
         f"Class “{CLASS_NAME}” created. Students join with the code {code}.")
     check(teacher.get_by_role("heading", level=1)).to_have_text(CLASS_NAME)
     check(teacher.locator("table.roster")).to_have_count(0)
     check(teacher.locator("main")).to_contain_text("No students yet.")
+    return teacher.url, code
 
-    # 2. It assigns the bundled deck with a target date.
+
+def teacher_assigns_the_bundled_deck(teacher, dashboard: str, target: date) -> None:
+    """The bundled deck, assigned with a target date, is listed under the class's assigned decks."""
+    check = expect()
     assign = teacher.locator("form.row-form")
     assign.get_by_label("Deck", exact=True).select_option(label=DECK_TITLE)
     assign.get_by_label("Every card started by (optional)").fill(target.isoformat())
     assign.get_by_role("button", name="Assign").click()
-    teacher.wait_for_url(dashboard_url)
+    teacher.wait_for_url(dashboard)
     check(teacher.locator(".flash.success")).to_have_text("Deck assigned.")
     assigned = teacher.locator("section.block", has=teacher.get_by_role("heading", name="Assigned decks"))
     check(assigned.locator("li")).to_have_count(1)
     check(assigned.locator("li")).to_contain_text(
         f"{DECK_TITLE} · every card started by {target.strftime('%d %b %Y')}")
 
-    # 3. On the phone, a wrong code at sign-up is refused with a message, and no account is made.
-    #    (The student arrives as from the poster's QR code: /join?code=... fills the code in.)
+
+def a_wrong_code_is_refused_at_sign_up(student, base: str) -> None:
+    """On the phone, a wrong code at sign-up is refused with a message, and no account is made.
+
+    The student arrives as from the poster's QR code: /join?code=... fills the code in.
+    """
+    check = expect()
     student.goto(f"{base}/join?code={UNKNOWN_CODE}")
     check(student).to_have_url(re.compile(re.escape(f"{base}/register?code=")))
     check(student.locator("#class_code")).to_have_value(UNKNOWN_CODE)
@@ -123,27 +154,35 @@ def test_class_flow(server, new_context, screenshots):
     check(student.locator("#class_code")).to_have_attribute("aria-invalid", "true")
     check(student.locator("#username")).to_have_value(STUDENT)
 
-    # 4. The right code, typed in lower case with a hyphen, is accepted (the same username is
-    #    still free, so the refused attempt made no account).
-    response = sign_up(student, base, STUDENT, STUDENT_PASSWORD, typed_loosely(code), tap=True)
+
+def sign_up_with_the_code_typed_loosely(student, base: str, code: str) -> None:
+    """The right code, in lower case with a hyphen, is accepted; the same username is still free."""
+    check = expect()
+    sign_up(student, base, STUDENT, STUDENT_PASSWORD, typed_loosely(code), tap=True)
     check(student).to_have_url(f"{base}/")
     check(student.locator(".flash.success")).to_have_text(
         f"Welcome, {STUDENT}. You are a student on this install. You are in {CLASS_NAME}.")
 
-    # 5. The student's home shows the assigned deck first, with the target date.
+
+def home_shows_the_assigned_deck_first(student, target: date, screenshots) -> int:
+    """The student's home lists the assigned deck first, with the target date; its number of cards."""
+    check = expect()
     check(student.locator("main h1").first).to_have_text("Assigned to you")
-    first_deck = student.locator("main li.deck").first
-    check(first_deck.locator("xpath=..")).to_have_class(re.compile(r"\bassigned\b"))
-    check(first_deck.get_by_role("heading", level=2)).to_have_text(DECK_TITLE)
-    progress = first_deck.locator("p.target")
+    deck = first_deck(student)
+    check(deck.locator("xpath=..")).to_have_class(re.compile(r"\bassigned\b"))
+    check(deck.get_by_role("heading", level=2)).to_have_text(DECK_TITLE)
+    progress = deck.locator("p.target")
     check(progress).to_contain_text(re.compile(r"\b0 of \d+ cards started"))
     check(progress).to_contain_text(f"all started by {target.strftime('%a %d %b %Y')}")
     total_cards = int(re.search(r"0 of (\d+) cards started", progress.inner_text()).group(1))
     assert_fits_phone(student, "the student's home")
     student.screenshot(path=screenshots / "class-student-home-phone.png", full_page=True)
+    return total_cards
 
-    # 6. The student studies four cards by tapping: Show answer, then a rating.
-    first_deck.get_by_role("link", name="Study").tap()
+
+def study_by_tapping(student, base: str, deck) -> list[str]:
+    """The student studies four cards by tapping: Show answer, then a rating. The questions answered."""
+    deck.get_by_role("link", name="Study").tap()
     student.wait_for_url(f"{base}/study/{DECK_SLUG}")
     questions = []
     for rating in RATINGS:
@@ -151,8 +190,13 @@ def test_class_flow(server, new_context, screenshots):
         assert answered.question not in questions, f"the card {answered.question!r} came back"
         questions.append(answered.question)
     assert_fits_phone(student, "the study page")
+    return questions
 
-    # 7. The teacher reloads the dashboard: the roster has the student with 4 cards and 4 reviews.
+
+def dashboard_shows_the_student_and_the_facts_forgotten(teacher, questions: list[str], total_cards: int,
+                                                        screenshots) -> None:
+    """After a reload the roster has the student with 4 cards and 4 reviews; the forgetting table the 4 cards."""
+    check = expect()
     teacher.reload()
     roster = teacher.locator("table.roster tbody tr")
     check(roster).to_have_count(1)
@@ -166,48 +210,62 @@ def test_class_flow(server, new_context, screenshots):
     check(cells.nth(5)).not_to_have_text("never")
     check(row.locator(".pill")).to_have_count(0)  # not falling behind on the first day
 
-    # ... and the facts the class is forgetting are exactly the cards answered.
     forgetting = teacher.locator("table.forgetting tbody tr")
     check(forgetting).to_have_count(len(RATINGS))
     listed = [text.strip() for text in forgetting.locator("td:first-child a").all_inner_texts()]
     assert sorted(listed) == sorted(questions), (listed, questions)
     teacher.screenshot(path=screenshots / "class-dashboard-desktop.png", full_page=True)
 
-    # 8. The same dashboard on the teacher's phone.
+
+def dashboard_fits_the_teachers_phone(new_context, base: str, dashboard: str, screenshots) -> list[str]:
+    """The same dashboard on the teacher's phone; the errors that page reports."""
     teacher_phone = new_context(**PHONE_OPTIONS, timezone_id="Europe/Amsterdam").new_page()
-    page_errors.append(watch_errors(teacher_phone))
+    errors = watch_errors(teacher_phone)
     log_in(teacher_phone, base, TEACHER, TEACHER_PASSWORD, tap=True)
-    teacher_phone.goto(dashboard_url)
-    check(teacher_phone.locator("table.roster tbody tr")).to_have_count(1)
+    teacher_phone.goto(dashboard)
+    expect()(teacher_phone.locator("table.roster tbody tr")).to_have_count(1)
     assert_fits_phone(teacher_phone, "the class dashboard")
     teacher_phone.screenshot(path=screenshots / "class-dashboard-phone.png", full_page=True)
+    return errors
 
-    # 9. The join poster, to project: the code in large type and a QR code.
+
+def join_poster_shows_the_code(teacher, dashboard: str, code: str, screenshots) -> None:
+    """The join poster, to project: the code in large type and a QR code."""
+    check = expect()
     teacher.get_by_role("link", name="Show join page").click()
-    teacher.wait_for_url(f"{dashboard_url}/join")
+    teacher.wait_for_url(f"{dashboard}/join")
     check(teacher.locator(".poster-code")).to_have_text(code)
     check(teacher.locator("figure.qr svg")).to_be_visible()
     check(teacher.locator(".poster-steps .address").first).to_be_visible()
     teacher.screenshot(path=screenshots / "class-join-poster-desktop.png", full_page=True)
 
-    # 10. The teacher replaces the code; a second student's old code is refused on /join.
+
+def teacher_replaces_the_join_code(teacher, dashboard: str, code: str) -> str:
+    """Back on the dashboard, New code replaces the join code; the new code."""
     teacher.get_by_role("link", name="← Back to the class").click()
-    teacher.wait_for_url(dashboard_url)
+    teacher.wait_for_url(dashboard)
     teacher.locator(".join-box").get_by_role("button", name="New code").click()
-    teacher.wait_for_url(dashboard_url)
+    teacher.wait_for_url(dashboard)
     new_code = join_code_on(teacher)
     assert new_code != code
-    check(teacher.locator(".flash.success")).to_have_text(
+    expect()(teacher.locator(".flash.success")).to_have_text(
         f"New join code: {new_code}. The old code no longer works.")
+    return new_code
 
+
+def a_late_student_joins_with_the_new_code_only(new_context, base: str, old_code: str, new_code: str) -> list[str]:
+    """A second student signs up without a code; /join refuses the old code and takes the new one.
+
+    Returns the errors that student's page reports.
+    """
+    check = expect()
     late = new_context(viewport=DESKTOP, timezone_id="Europe/Amsterdam").new_page()
-    page_errors.append(watch_errors(late))
-    response = sign_up(late, base, SECOND_STUDENT, SECOND_PASSWORD, "")
+    errors = watch_errors(late)
+    sign_up(late, base, SECOND_STUDENT, SECOND_PASSWORD, "")
     check(late).to_have_url(f"{base}/")
     check(late.locator("main h1").first).to_have_text("Your decks")  # no class, nothing assigned
-    late.get_by_role("navigation", name="Main").get_by_role("link", name="Classes").click()
-    late.wait_for_url(f"{base}/join")
-    late.get_by_label("Class code").fill(code)
+    go_to(late, base, "Classes", "/join")
+    late.get_by_label("Class code").fill(old_code)
     with late.expect_response(lambda r: r.request.method == "POST" and r.url == f"{base}/join") as posted:
         late.get_by_role("button", name="Join").click()
     assert posted.value.status == 400, f"joining with the replaced code got HTTP {posted.value.status}"
@@ -218,25 +276,37 @@ def test_class_flow(server, new_context, screenshots):
     late.wait_for_url(f"{base}/")
     check(late.locator(".flash.success")).to_have_text(f"You are in {CLASS_NAME}.")
     check(late.locator("main h1").first).to_have_text("Assigned to you")
+    return errors
 
-    # 11. The teacher resets the first student's password; the temporary one is shown once.
+
+def teacher_resets_the_students_password(teacher, dashboard: str) -> str:
+    """From the roster, the first student's page resets the password; the temporary one, shown once."""
+    check = expect()
     teacher.reload()
     check(teacher.locator("table.roster tbody tr")).to_have_count(2)
     teacher.locator("table.roster").get_by_role("link", name=STUDENT, exact=True).click()
-    teacher.wait_for_url(re.compile(re.escape(f"{dashboard_url}/students/") + r"\d+$"))
+    teacher.wait_for_url(re.compile(re.escape(f"{dashboard}/students/") + r"\d+$"))
     check(teacher.get_by_role("heading", level=1)).to_have_text(STUDENT)
     teacher.get_by_role("button", name="Reset password").click()
     check(teacher.get_by_role("heading", level=1)).to_have_text(f"Temporary password for {STUDENT}")
     temporary = teacher.locator("#temporary-password").inner_text().strip()
     assert re.fullmatch(r"[a-z0-9]{10}", temporary), f"unexpected temporary password {temporary!r}"
+    return temporary
 
-    # The student's page, still open on the phone, is logged out at its next navigation.
+
+def students_open_page_is_logged_out(student, base: str) -> None:
+    """The student's page, still open on the phone, is logged out at its next navigation."""
+    check = expect()
     student.get_by_role("navigation", name="Main").get_by_role("link", name="History").tap()
     student.wait_for_url(re.compile(re.escape(f"{base}/login")))
     check(student.locator(".flash")).to_have_text("Log in to continue.")
     check(student.get_by_role("navigation", name="Main")).to_have_count(0)
 
-    # The old password no longer works; the temporary one only opens the change-password page.
+
+def temporary_password_only_opens_the_change_password_page(student, base: str, temporary: str,
+                                                            total_cards: int) -> None:
+    """The old password no longer works; the temporary one leads only to choosing a new password."""
+    check = expect()
     student.fill("#username", STUDENT)
     student.fill("#password", STUDENT_PASSWORD)
     student.get_by_role("button", name="Log in").tap()
@@ -255,8 +325,5 @@ def test_class_flow(server, new_context, screenshots):
     check(student.locator(".flash.success")).to_have_text(
         "Your password is changed. Other devices must log in again.")
     check(student.locator("main h1").first).to_have_text("Assigned to you")
-    check(student.locator("main li.deck").first.locator("p.target")).to_contain_text(
+    check(first_deck(student).locator("p.target")).to_contain_text(
         f"{len(RATINGS)} of {total_cards} cards started")
-
-    for collected in page_errors:
-        assert not collected, collected

@@ -12,13 +12,15 @@ from __future__ import annotations
 import re
 
 import pytest
-import yaml
+
+from tests.helpers import deck_text, write_deck
 
 from .pages import (
     DECK_SLUG,
     DESKTOP,
     answer_shown_card,
     expect,
+    go_to,
     log_in,
     watch_errors,
 )
@@ -76,15 +78,10 @@ INJECTED_ELEMENTS = """() => {
 
 
 def hostile_deck_file(folder):
-    spec = {
-        "deck": {"slug": HOSTILE_SLUG, "title": HOSTILE_TITLE, "source": HOSTILE_SOURCE,
-                 "sections": {"markup": "Markup"}},
-        "relations": {"markup": {"forward": QUESTION, "answer": "{object}"}},
-        "facts": [dict(relation="markup", section="markup", **fact) for fact in FACTS],
-    }
-    path = folder / f"{HOSTILE_SLUG}.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    return path
+    text = deck_text(slug=HOSTILE_SLUG, title=HOSTILE_TITLE, source=HOSTILE_SOURCE, sections={"markup": "Markup"},
+                     relations={"markup": {"forward": QUESTION, "answer": "{object}"}},
+                     facts=[dict(relation="markup", section="markup", **fact) for fact in FACTS])
+    return write_deck(folder, text, name=f"{HOSTILE_SLUG}.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -164,20 +161,38 @@ class Watcher:
 
 
 def test_card_text_is_shown_as_text(server, classroom, new_context):
-    check = expect()
     base = server.base
     # Bypass the CSP: it would stop injected script anyway, and these checks are about escaping.
-    student = new_context(viewport=DESKTOP, bypass_csp=True).new_page()
-    watcher = Watcher(student)
+    student = Watcher(new_context(viewport=DESKTOP, bypass_csp=True).new_page())
+    teacher = Watcher(new_context(viewport=DESKTOP, bypass_csp=True).new_page())
 
-    # The student's decks list the hostile deck under its literal title.
+    deck = decks_page_lists_the_hostile_deck_by_its_literal_title(student, base)
+    study_page_shows_every_card_literally(student, base, deck)
+    history_shows_the_literal_questions(student, base)
+    forgetting = dashboard_shows_the_literal_questions_and_answers(teacher, base, classroom)
+    students_page_shows_the_literal_questions(teacher)
+    card_pages_show_the_literal_facts(teacher, base, forgetting)
+
+    # Every hostile string was on screen as text somewhere above; nothing ran, nothing errored.
+    for collected in (student.errors, teacher.errors):
+        assert not collected, collected
+
+
+def decks_page_lists_the_hostile_deck_by_its_literal_title(watcher: Watcher, base: str):
+    """The student's decks list the hostile deck under its literal title; its entry."""
+    student = watcher.page
     log_in(student, base, STUDENT, STUDENT_PASSWORD)
-    check(student).to_have_url(f"{base}/")
+    expect()(student).to_have_url(f"{base}/")
     deck = student.locator("li.deck", has=student.get_by_role("heading", name=HOSTILE_TITLE, exact=True))
-    check(deck).to_have_count(1)
+    expect()(deck).to_have_count(1)
     watcher.assert_safe("the decks page")
+    return deck
 
-    # The study page: every question, answer and explanation is the literal text.
+
+def study_page_shows_every_card_literally(watcher: Watcher, base: str, deck) -> None:
+    """Every question, answer and explanation on the study page is the literal text."""
+    check = expect()
+    student = watcher.page
     deck.get_by_role("link", name="Study").click()
     student.wait_for_url(f"{base}/study/{HOSTILE_SLUG}")
     assert student.title() == f"{HOSTILE_TITLE} · flashapp"
@@ -207,40 +222,53 @@ def test_card_text_is_shown_as_text(server, classroom, new_context):
         assert student.locator("#card .question").inner_text().strip() in CARDS
     watcher.assert_safe("the study page after the last new card")
 
-    # The history: the four questions, literally, under the literal deck title.
-    student.get_by_role("navigation", name="Main").get_by_role("link", name="History").click()
-    student.wait_for_url(f"{base}/history")
+
+def history_shows_the_literal_questions(watcher: Watcher, base: str) -> None:
+    """The history lists the four questions, literally, under the literal deck title."""
+    student = watcher.page
+    go_to(student, base, "History", "/history")
     rows = student.locator("table.history tbody tr")
-    check(rows).to_have_count(len(CARDS))
+    expect()(rows).to_have_count(len(CARDS))
     listed = student.evaluate("""() => [...document.querySelectorAll('table.history td.question')].map(td => [
         td.firstChild.textContent.trim(), td.querySelector('.deck-name').textContent])""")
     assert sorted(listed) == sorted([q, HOSTILE_TITLE] for q in CARDS)
     watcher.assert_safe("the history page")
     assert watcher.click_literal_links("the history page") == 1
 
-    # The teacher: the dashboard's forgetting table and each card's page.
-    teacher = new_context(viewport=DESKTOP, bypass_csp=True).new_page()
-    teacher_watcher = Watcher(teacher)
+
+def dashboard_shows_the_literal_questions_and_answers(watcher: Watcher, base: str, classroom: str) -> dict:
+    """The dashboard's forgetting table lists every card literally; its rows by question: (answer, link)."""
+    teacher = watcher.page
     log_in(teacher, base, TEACHER, TEACHER_PASSWORD)
     teacher.goto(classroom)
-    check(teacher.locator("table.forgetting tbody tr").first).to_be_visible()
+    expect()(teacher.locator("table.forgetting tbody tr").first).to_be_visible()
     forgetting = dict(teacher.evaluate("""() => [...document.querySelectorAll('table.forgetting tbody tr')].map(tr => [
         tr.querySelector('td a').textContent, [tr.querySelector('td .deck-name').textContent,
                                               tr.querySelector('td a').getAttribute('href')]])"""))
     for question, fact in CARDS.items():
         assert question in forgetting, f"{question!r} is missing from the forgetting table: {list(forgetting)}"
         assert forgetting[question][0] == fact["object"]
-    teacher_watcher.assert_safe("the class dashboard")
+    watcher.assert_safe("the class dashboard")
+    return forgetting
 
-    # The student's page lists the same questions.
+
+def students_page_shows_the_literal_questions(watcher: Watcher) -> None:
+    """The student's page, reached from the roster, lists the same questions."""
+    check = expect()
+    teacher = watcher.page
     teacher.locator("table.roster").get_by_role("link", name=STUDENT, exact=True).click()
     teacher.wait_for_url(re.compile(r"/students/\d+$"))
     check(teacher.locator("table.history tbody tr")).to_have_count(len(CARDS))
     for question in CARDS:
         check(teacher.locator("table.history td.question", has_text=question)).to_have_count(1)
-    teacher_watcher.assert_safe("the student's page")
-    assert teacher_watcher.click_literal_links("the student's page") == 1
+    watcher.assert_safe("the student's page")
+    assert watcher.click_literal_links("the student's page") == 1
 
+
+def card_pages_show_the_literal_facts(watcher: Watcher, base: str, forgetting: dict) -> None:
+    """Each card's page shows its question, answer, explanation, subject, object and source literally."""
+    check = expect()
+    teacher = watcher.page
     for question, fact in CARDS.items():
         where = f"the card page for {question!r}"
         teacher.goto(base + forgetting[question][1])
@@ -249,86 +277,104 @@ def test_card_text_is_shown_as_text(server, classroom, new_context):
         check(teacher.locator("article .explanation")).to_have_text(fact["explanation"])
         check(teacher.locator("article .card-meta")).to_contain_text(HOSTILE_TITLE)
         facts = dict(zip(teacher.locator("dl.facts dt").all_inner_texts(),
-                         teacher.locator("dl.facts dd").all_inner_texts()))
+                         teacher.locator("dl.facts dd").all_inner_texts(), strict=True))
         assert facts["Subject"] == fact["subject"], where
         assert facts["Object"] == fact["object"], where
         assert facts["Source"] == f"Stated in {HOSTILE_SOURCE}", where
-        teacher_watcher.assert_safe(where)
-        clicked = teacher_watcher.click_literal_links(where)
+        watcher.assert_safe(where)
+        clicked = watcher.click_literal_links(where)
         assert clicked >= (1 if PWN_LINK in fact.values() else 0), where
-
-    # Every hostile string was on screen as text somewhere above; nothing ran, nothing errored.
-    for collected in (watcher.errors, teacher_watcher.errors):
-        assert not collected, collected
 
 
 def test_normal_pages_raise_no_csp_violations(server, classroom, new_context):
-    check = expect()
     base = server.base
-    student_context = new_context(viewport=DESKTOP)
-    student_context.add_init_script(RECORD_CSP_VIOLATIONS)
-    student = student_context.new_page()
-    watching = Watcher(student)
+    student = Watcher(csp_recording_page(new_context))
+    teacher = Watcher(csp_recording_page(new_context))
 
-    def assert_no_violations(watcher: Watcher, where: str, response=None) -> None:
-        page = watcher.page
-        if response is not None:
-            policy = response.headers.get("content-security-policy", "")
-            assert "default-src 'self'" in policy, f"{where} was served without the CSP: {policy!r}"
-        assert watcher.csp_violations() == [], f"the CSP refused something on {where}"
-        watcher.assert_safe(where)
-        assert page.url.startswith(base)
+    pages_before_logging_in_need_nothing_the_csp_forbids(student, base)
+    students_pages_need_nothing_the_csp_forbids(student, base)
+    teachers_pages_need_nothing_the_csp_forbids(teacher, base, classroom)
+    for collected in (student.errors, teacher.errors):
+        assert not collected, collected
+    the_recorder_reports_a_refused_inline_script(teacher)
 
-    # Before logging in: the log-in and sign-up pages (the latter runs timezone.js).
-    assert_no_violations(watching, "the log-in page", student.goto(f"{base}/login"))
-    assert_no_violations(watching, "the sign-up page", student.goto(f"{base}/register"))
-    check(student.locator("#time_zone")).to_have_value(re.compile(r".+/.+|UTC"))
 
+def csp_recording_page(new_context):
+    """A desktop page that records every CSP refusal from its first script on."""
+    context = new_context(viewport=DESKTOP)
+    context.add_init_script(RECORD_CSP_VIOLATIONS)
+    return context.new_page()
+
+
+def assert_no_violations(watcher: Watcher, base: str, where: str, response=None) -> None:
+    """The page (and its response, when given) carries the CSP, and the CSP refused nothing on it."""
+    page = watcher.page
+    if response is not None:
+        policy = response.headers.get("content-security-policy", "")
+        assert "default-src 'self'" in policy, f"{where} was served without the CSP: {policy!r}"
+    assert watcher.csp_violations() == [], f"the CSP refused something on {where}"
+    watcher.assert_safe(where)
+    assert page.url.startswith(base)
+
+
+def pages_before_logging_in_need_nothing_the_csp_forbids(watcher: Watcher, base: str) -> None:
+    """The log-in and sign-up pages (the latter runs timezone.js)."""
+    student = watcher.page
+    assert_no_violations(watcher, base, "the log-in page", student.goto(f"{base}/login"))
+    assert_no_violations(watcher, base, "the sign-up page", student.goto(f"{base}/register"))
+    expect()(student.locator("#time_zone")).to_have_value(re.compile(r".+/.+|UTC"))
+
+
+def students_pages_need_nothing_the_csp_forbids(watcher: Watcher, base: str) -> None:
+    """Decks, study (answered by mouse and by keyboard), history, account and classes."""
+    check = expect()
+    student = watcher.page
     log_in(student, base, STUDENT, STUDENT_PASSWORD)
-    assert_no_violations(watching, "the decks page", student.goto(f"{base}/"))
-    assert_no_violations(watching, "the study page", student.goto(f"{base}/study/{DECK_SLUG}"))
+    assert_no_violations(watcher, base, "the decks page", student.goto(f"{base}/"))
+    assert_no_violations(watcher, base, "the study page", student.goto(f"{base}/study/{DECK_SLUG}"))
     answer_shown_card(student, 3)
-    assert_no_violations(watching, "the study page after an answer")
+    assert_no_violations(watcher, base, "the study page after an answer")
     student.keyboard.press("Space")  # study.js reveals the answer: proof that the page's own script runs
     check(student.locator("#answer")).to_be_visible()
     check(student.locator('button[data-key="3"]')).to_be_focused()
-    assert_no_violations(watching, "the study page, answer shown by the keyboard")
+    assert_no_violations(watcher, base, "the study page, answer shown by the keyboard")
     with student.expect_navigation():
         student.keyboard.press("4")
-    assert_no_violations(watching, "the study page after a keyboard answer")
-    assert_no_violations(watching, "the history page", student.goto(f"{base}/history"))
+    assert_no_violations(watcher, base, "the study page after a keyboard answer")
+    assert_no_violations(watcher, base, "the history page", student.goto(f"{base}/history"))
     check(student.locator("table.history tbody tr").first).to_be_visible()
-    assert_no_violations(watching, "the account page", student.goto(f"{base}/account"))
-    assert_no_violations(watching, "the classes page", student.goto(f"{base}/join"))
+    assert_no_violations(watcher, base, "the account page", student.goto(f"{base}/account"))
+    assert_no_violations(watcher, base, "the classes page", student.goto(f"{base}/join"))
 
-    teacher_context = new_context(viewport=DESKTOP)
-    teacher_context.add_init_script(RECORD_CSP_VIOLATIONS)
-    teacher = teacher_context.new_page()
-    teaching = Watcher(teacher)
+
+def teachers_pages_need_nothing_the_csp_forbids(watcher: Watcher, base: str, classroom: str) -> None:
+    """Classes, the dashboard, the join poster, a card's page and a student's page."""
+    check = expect()
+    teacher = watcher.page
     log_in(teacher, base, TEACHER, TEACHER_PASSWORD)
-    assert_no_violations(teaching, "the teacher's classes", teacher.goto(f"{base}/teach/"))
-    assert_no_violations(teaching, "the class dashboard", teacher.goto(classroom))
+    assert_no_violations(watcher, base, "the teacher's classes", teacher.goto(f"{base}/teach/"))
+    assert_no_violations(watcher, base, "the class dashboard", teacher.goto(classroom))
     check(teacher.locator("table.roster svg.bar")).not_to_have_count(0)
     check(teacher.locator("table.forgetting tbody tr")).not_to_have_count(0)
     card_link = teacher.locator("table.forgetting tbody tr td a").first.get_attribute("href")
-    assert_no_violations(teaching, "the join poster", teacher.goto(f"{classroom}/join"))
+    assert_no_violations(watcher, base, "the join poster", teacher.goto(f"{classroom}/join"))
     check(teacher.locator("figure.qr svg")).to_be_visible()
-    assert_no_violations(teaching, "a card page", teacher.goto(base + card_link))
+    assert_no_violations(watcher, base, "a card page", teacher.goto(base + card_link))
     teacher.goto(classroom)
     teacher.locator("table.roster").get_by_role("link", name=STUDENT, exact=True).click()
     teacher.wait_for_url(re.compile(r"/students/\d+$"))
-    assert_no_violations(teaching, "a student's page")
+    assert_no_violations(watcher, base, "a student's page")
 
-    for collected in (watching.errors, teaching.errors):
-        assert not collected, collected
 
-    # The recorder itself works: an inline script added to the page is refused and reported.
+def the_recorder_reports_a_refused_inline_script(watcher: Watcher) -> None:
+    """The recorder itself works: an inline script added to the page is refused and reported."""
+    teacher = watcher.page
     teacher.evaluate("""() => {
         const script = document.createElement('script');
         script.textContent = 'window.__inlineRan = 1';
         document.body.append(script);
     }""")
-    violations = teaching.csp_violations()
+    violations = watcher.csp_violations()
     assert teacher.evaluate("typeof window.__inlineRan") == "undefined"
     assert [v["directive"] for v in violations] == ["script-src-elem"], violations
-    assert any("Content Security Policy" in error for error in teaching.errors), teaching.errors
+    assert any("Content Security Policy" in error for error in watcher.errors), watcher.errors

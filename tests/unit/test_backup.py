@@ -32,6 +32,7 @@ from flashapp.backup import (
 )
 from flashapp.database import make_engine
 from flashapp.models import Base, User
+from tests.helpers import FAST_HASH_METHOD
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)  # a Monday, ISO week 10
 
@@ -147,7 +148,7 @@ def make_database(path: Path, *usernames: str):
 def add_users(engine, *usernames: str) -> None:
     with Session(engine) as session:
         for name in usernames:
-            register_user(session, username=name, password="long enough")
+            register_user(session, username=name, password="long enough", password_method=FAST_HASH_METHOD)
         session.commit()
 
 
@@ -288,7 +289,7 @@ def test_restore_refuses_a_live_database_copy_with_its_own_wal(live, tmp_path):
     copy = tmp_path / "copy.sqlite"
     copy.write_bytes(backup.read_bytes())
     Path(f"{copy}-wal").write_bytes(b"\x00" * 100)
-    with pytest.raises(BackupError, match="copy.sqlite-wal"):
+    with pytest.raises(BackupError, match=r"copy\.sqlite-wal"):
         restore_sqlite(copy, database)
 
 

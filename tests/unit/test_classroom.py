@@ -9,7 +9,6 @@ from sqlalchemy import func, select
 from werkzeug.security import check_password_hash
 
 from flashapp.accounts import hash_password, register_user, set_password
-from flashapp.errors import Forbidden, Invalid
 from flashapp.classroom import (
     JOIN_CODE_ALPHABET,
     JoinCodeInvalid,
@@ -23,16 +22,15 @@ from flashapp.classroom import (
     remove_student,
     temporary_password,
 )
-from flashapp.decksource import parse_deck_text
-from flashapp.generation import build_deck
-from flashapp.models import Deck, Enrollment
-from tests.unit.test_scheduling import FACTS, T0
+from flashapp.errors import Forbidden, Invalid
+from flashapp.models import Enrollment
+from tests.helpers import FAST_HASH_METHOD, build_numbers_deck
 
 
 @pytest.fixture
 def people(session):
-    teacher = register_user(session, username="mrs-k", password="long enough")
-    ann = register_user(session, username="ann", password="long enough")
+    teacher = register_user(session, username="mrs-k", password="long enough", password_method=FAST_HASH_METHOD)
+    ann = register_user(session, username="ann", password="long enough", password_method=FAST_HASH_METHOD)
     session.commit()
     return teacher, ann
 
@@ -88,8 +86,7 @@ def test_removing_a_student_keeps_them_and_their_account(session, people):
 
 def test_assigned_decks_take_the_earliest_target_across_classes(session, people):
     teacher, ann = people
-    build_deck(session, parse_deck_text(FACTS, "numbers.yaml"), now=T0)
-    deck = session.scalar(select(Deck))
+    deck = build_numbers_deck(session)
     first = create_classroom(session, teacher=teacher, name="A")
     second = create_classroom(session, teacher=teacher, name="B")
     for classroom in (first, second):
@@ -107,7 +104,7 @@ def test_a_password_reset_gives_a_one_time_password_and_ends_sessions(session, p
     _, ann = people
     token = ann.session_token
     temporary = temporary_password()
-    set_password(ann, password_hash=hash_password(temporary), temporary=True)
+    set_password(ann, password_hash=hash_password(temporary, method=FAST_HASH_METHOD), temporary=True)
     assert len(temporary) == 10 and ann.must_change_password
     assert check_password_hash(ann.password_hash, temporary)
     assert not check_password_hash(ann.password_hash, "long enough")

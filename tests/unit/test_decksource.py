@@ -2,48 +2,14 @@
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
 
 from flashapp.decksource import DeckSourceError, load_deck, parse_deck_text
-
-from tests.conftest import BUNDLED_DECK
-
-VALID = textwrap.dedent("""\
-    deck:
-      slug: planets
-      title: Planets
-      source: A small test text
-      sections:
-        orbits: Orbits
-    relations:
-      moon:
-        forward: "What is the largest moon of {subject}?"
-        reverse: "{object} orbits which planet?"
-      kind:
-        forward: "What kind of planet is {subject}?"
-        grouped: "Which planets are {object}?"
-    facts:
-      - relation: moon
-        subject: Jupiter
-        object: Ganymede
-        section: orbits
-      - relation: kind
-        subject: Mars
-        object: rocky
-        section: orbits
-        supplemented: true
-""")
-
-
-def with_lines(text: str, old: str, new: str) -> str:
-    assert old in text
-    return text.replace(old, new, 1)
+from tests.helpers import BUNDLED_DECK, PLANETS, with_lines
 
 
 def test_a_valid_file_gives_its_facts_in_order():
-    spec = parse_deck_text(VALID, "planets.yaml")
+    spec = parse_deck_text(PLANETS, "planets.yaml")
     assert spec.slug == "planets"
     assert [(f.relation, f.subject, f.objects, f.supplemented, f.line) for f in spec.facts] == [
         ("moon", "Jupiter", ("Ganymede",), False, 15),
@@ -63,34 +29,35 @@ def test_the_bundled_deck_is_valid_and_has_the_required_relations():
 
 
 MALFORMED = [
-    pytest.param(with_lines(VALID, "    object: Ganymede", "    object: [Ganymede"), 18,
-                 "not valid YAML: expected ',' or ']', but got ':' (while parsing a flow sequence that starts on line 17)",
+    pytest.param(with_lines(PLANETS, "    object: Ganymede", "    object: [Ganymede"), 18,
+                 "not valid YAML: expected ',' or ']', but got ':' "
+                 "(while parsing a flow sequence that starts on line 17)",
                  id="bad-syntax"),
-    pytest.param(with_lines(VALID, "  - relation: kind", "  - relation: colour"), 19,
+    pytest.param(with_lines(PLANETS, "  - relation: kind", "  - relation: colour"), 19,
                  "unknown relation 'colour'", id="unknown-relation"),
-    pytest.param(with_lines(VALID, "    object: rocky\n", ""), 19,
+    pytest.param(with_lines(PLANETS, "    object: rocky\n", ""), 19,
                  "missing the field 'object'", id="missing-field"),
-    pytest.param(VALID + "  - relation: moon\n    subject: Jupiter\n    object: Io\n    section: orbits\n", 24,
+    pytest.param(PLANETS + "  - relation: moon\n    subject: Jupiter\n    object: Io\n    section: orbits\n", 24,
                  "a second 'moon' fact for 'jupiter' (the first is on line 15)", id="duplicate-key"),
-    pytest.param(with_lines(VALID, "    section: orbits\n  - relation: kind",
+    pytest.param(with_lines(PLANETS, "    section: orbits\n  - relation: kind",
                             "    section: orbits\n    section: orbits\n  - relation: kind"), 19,
                  "'section' appears twice", id="duplicate-field"),
-    pytest.param(with_lines(VALID, "    supplemented: true", "    supplemnted: true"), 23,
+    pytest.param(with_lines(PLANETS, "    supplemented: true", "    supplemnted: true"), 23,
                  "unknown field 'supplemnted'", id="unknown-field"),
-    pytest.param(with_lines(VALID, "    supplemented: true", "    supplemented: maybe"), 23,
+    pytest.param(with_lines(PLANETS, "    supplemented: true", "    supplemented: maybe"), 23,
                  "'supplemented' must be true or false", id="bad-boolean"),
-    pytest.param(with_lines(VALID, "    section: orbits\n  - relation: kind",
+    pytest.param(with_lines(PLANETS, "    section: orbits\n  - relation: kind",
                             "    section: rings\n  - relation: kind"), 18,
                  "unknown section 'rings'", id="unknown-section"),
-    pytest.param(with_lines(VALID, "{subject}?\"\n    reverse", "{subjet}?\"\n    reverse"), 9,
+    pytest.param(with_lines(PLANETS, "{subject}?\"\n    reverse", "{subjet}?\"\n    reverse"), 9,
                  "uses {subjet}", id="unknown-placeholder"),
-    pytest.param(VALID + "  - relation: moon\n    subject: Saturn\n    object: Ganymede\n    section: orbits\n", 24,
+    pytest.param(PLANETS + "  - relation: moon\n    subject: Saturn\n    object: Ganymede\n    section: orbits\n", 24,
                  "would have two answers", id="ambiguous-reverse"),
-    pytest.param(with_lines(VALID, "  slug: planets", "  slug: Planets!"), 2,
+    pytest.param(with_lines(PLANETS, "  slug: planets", "  slug: Planets!"), 2,
                  "slug 'Planets!'", id="bad-slug"),
-    pytest.param(with_lines(VALID, "    subject: Jupiter", "    subject: \"\""), 16,
+    pytest.param(with_lines(PLANETS, "    subject: Jupiter", "    subject: \"\""), 16,
                  "the subject is empty", id="empty-subject"),
-    pytest.param(with_lines(VALID, "    forward: \"What kind", "    backward: \"What kind"), 12,
+    pytest.param(with_lines(PLANETS, "    forward: \"What kind", "    backward: \"What kind"), 12,
                  "unknown field 'backward'", id="unknown-template"),
     pytest.param("deck: [1, 2]\nrelations: {}\nfacts: []\n", 1, "'deck' must be a mapping", id="wrong-shape"),
 ]
@@ -121,7 +88,7 @@ def test_a_missing_or_binary_file_is_refused(tmp_path):
 
 
 def test_an_explicit_id_keeps_the_key_when_the_subject_is_reworded():
-    first = parse_deck_text(with_lines(VALID, "    subject: Jupiter", "    subject: Jupiter\n    id: jupiter"))
-    renamed = parse_deck_text(with_lines(VALID, "    subject: Jupiter",
+    first = parse_deck_text(with_lines(PLANETS, "    subject: Jupiter", "    subject: Jupiter\n    id: jupiter"))
+    renamed = parse_deck_text(with_lines(PLANETS, "    subject: Jupiter",
                                          "    subject: the planet Jupiter\n    id: jupiter"))
     assert first.facts[0].id == renamed.facts[0].id == "jupiter"

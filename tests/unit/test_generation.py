@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from fsrs import Rating
 from sqlalchemy import func, select
@@ -12,10 +12,7 @@ from flashapp.decksource import load_deck, parse_deck_text
 from flashapp.generation import build_deck, plan_notes
 from flashapp.models import Card, CardState, Note, ReviewLog
 from flashapp.scheduling import answer_card, make_scheduler
-from tests.conftest import BUNDLED_DECK
-from tests.unit.test_decksource import VALID, with_lines
-
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+from tests.helpers import BUNDLED_DECK, FAST_HASH_METHOD, PLANETS, T0, with_lines
 
 
 def build(session, text, now=T0):
@@ -29,7 +26,7 @@ def cards_by_key(session):
 
 
 def test_keys_come_from_deck_relation_and_subject():
-    plans = plan_notes(parse_deck_text(VALID))
+    plans = plan_notes(parse_deck_text(PLANETS))
     assert [(p.key, [c.key for c in p.cards]) for p in plans] == [
         ("planets/moon/jupiter", ["planets/moon/jupiter/forward", "planets/moon/jupiter/reverse"]),
         ("planets/kind/mars", ["planets/kind/mars/forward"]),
@@ -41,25 +38,25 @@ def test_keys_come_from_deck_relation_and_subject():
 
 
 def test_a_grouped_card_lists_every_subject_that_shares_the_object():
-    text = VALID + "  - relation: kind\n    subject: Venus\n    object: rocky\n    section: orbits\n"
-    group = [p for p in plan_notes(parse_deck_text(text)) if p.key.endswith("members-of-rocky")][0]
+    text = PLANETS + "  - relation: kind\n    subject: Venus\n    object: rocky\n    section: orbits\n"
+    group = next(p for p in plan_notes(parse_deck_text(text)) if p.key.endswith("members-of-rocky"))
     assert group.cards[0].question == "Which planets are rocky?"
     assert group.cards[0].answer == "Mars and Venus"
 
 
 def test_building_twice_changes_nothing(session):
-    first = build(session, VALID)
+    first = build(session, PLANETS)
     assert len(first.cards_added) == 4 and first.changed
     ids = {key: card.id for key, card in cards_by_key(session).items()}
-    second = build(session, VALID, now=T0 + timedelta(days=1))
+    second = build(session, PLANETS, now=T0 + timedelta(days=1))
     assert not second.changed
     assert {key: card.id for key, card in cards_by_key(session).items()} == ids
 
 
 def test_a_wording_fix_updates_the_same_card_in_place(session):
-    build(session, VALID)
+    build(session, PLANETS)
     before = cards_by_key(session)["planets/moon/jupiter/forward"].id
-    report = build(session, with_lines(VALID, "    object: Ganymede", "    object: Ganymede (the largest)"))
+    report = build(session, with_lines(PLANETS, "    object: Ganymede", "    object: Ganymede (the largest)"))
     assert report.cards_updated == ["planets/moon/jupiter/forward", "planets/moon/jupiter/reverse"]
     assert report.cards_added == [] and report.cards_retired == []
     card = cards_by_key(session)["planets/moon/jupiter/forward"]
@@ -68,14 +65,14 @@ def test_a_wording_fix_updates_the_same_card_in_place(session):
 
 
 def test_rebuilding_a_deck_keeps_review_history_and_retires_removed_facts(session):
-    build(session, VALID)
-    user = register_user(session, username="ada", password="long enough")
+    build(session, PLANETS)
+    user = register_user(session, username="ada", password="long enough", password_method=FAST_HASH_METHOD)
     scheduler = make_scheduler(enable_fuzzing=False)
     mars = cards_by_key(session)["planets/kind/mars/forward"]
     answer_card(session, scheduler, user_id=user.id, card_id=mars.id, rating=Rating.Good, token="t-1", now=T0)
     session.commit()
 
-    without_mars = VALID[: VALID.index("  - relation: kind")]
+    without_mars = PLANETS[: PLANETS.index("  - relation: kind")]
     report = build(session, without_mars, now=T0 + timedelta(days=1))
     assert sorted(report.cards_retired) == ["planets/kind/mars/forward", "planets/kind/members-of-rocky/grouped"]
     assert session.get(Card, mars.id).retired is True
@@ -83,7 +80,7 @@ def test_rebuilding_a_deck_keeps_review_history_and_retires_removed_facts(sessio
     assert session.scalar(select(func.count(CardState.id))) == 1
     assert session.scalar(select(Note.retired).where(Note.key == "planets/kind/mars")) is True
 
-    back = build(session, VALID, now=T0 + timedelta(days=2))
+    back = build(session, PLANETS, now=T0 + timedelta(days=2))
     assert sorted(back.cards_updated) == ["planets/kind/mars/forward", "planets/kind/members-of-rocky/grouped"]
     assert session.get(Card, mars.id).retired is False
 

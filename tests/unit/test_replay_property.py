@@ -16,11 +16,9 @@ from sqlalchemy import delete, select
 
 from flashapp.accounts import register_user
 from flashapp.consistency import check_database
-from flashapp.decksource import parse_deck_text
-from flashapp.generation import build_deck
 from flashapp.models import Card, CardState, Deck, ReviewLog
 from flashapp.scheduling import RATINGS, answer_card, card_reviews, make_scheduler, replay, undo_last_answer
-from tests.unit.test_scheduling import FACTS, T0
+from tests.helpers import FAST_HASH_METHOD, T0, build_numbers_deck
 
 SCHEDULER = make_scheduler(enable_fuzzing=False)
 
@@ -37,8 +35,8 @@ ACTIONS = st.lists(st.one_of(ANSWER, ANSWER, UNDO), max_size=30)
 @pytest.fixture
 def world(session):
     """One user and a deck; the property resets the reviews and states for every example."""
-    build_deck(session, parse_deck_text(FACTS, "numbers.yaml"), now=T0)
-    user = register_user(session, username="ada", password="long enough")
+    build_numbers_deck(session)
+    user = register_user(session, username="ada", password="long enough", password_method=FAST_HASH_METHOD)
     session.commit()
     deck = session.scalar(select(Deck))
     cards = list(session.scalars(select(Card).order_by(Card.position)))[:2]

@@ -12,9 +12,7 @@ from fsrs import Rating, State
 from sqlalchemy import func, select
 
 from flashapp.accounts import register_user
-from flashapp.decksource import parse_deck_text
-from flashapp.generation import build_deck
-from flashapp.models import Card, CardState, Deck, ReviewLog
+from flashapp.models import Card, CardState, ReviewLog
 from flashapp.scheduling import (
     Outcome,
     answer_card,
@@ -30,31 +28,20 @@ from flashapp.scheduling import (
     state_stamp,
     undo_last_answer,
 )
-
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
-
-FACTS = "\n".join(
-    ["deck:", "  slug: numbers", "  title: Numbers", "  source: test", "  sections:", "    main: Main",
-     "relations:", "  square:", '    forward: "What is the square of {subject}?"', "facts:"]
-    + [f"  - {{relation: square, subject: '{n}', object: '{n * n}', section: main}}" for n in range(1, 9)]
-)
-
-
-@pytest.fixture
-def scheduler():
-    return make_scheduler(enable_fuzzing=False)
+from tests.helpers import FAST_HASH_METHOD, T0, build_numbers_deck
 
 
 @pytest.fixture
 def deck(session):
-    build_deck(session, parse_deck_text(FACTS, "numbers.yaml"), now=T0)
+    deck = build_numbers_deck(session)
     session.commit()
-    return session.scalar(select(Deck))
+    return deck
 
 
 @pytest.fixture
 def user(session):
-    user = register_user(session, username="ada", password="long enough", time_zone="Asia/Tokyo")
+    user = register_user(session, username="ada", password="long enough", time_zone="Asia/Tokyo",
+                         password_method=FAST_HASH_METHOD)
     session.commit()
     return user
 
@@ -73,8 +60,8 @@ class Study:
 
     def next(self, at):
         return next_card(self.session, user_id=self.user.id, deck_id=self.deck.id, now=at,
-                         day_begins=day_start(at, self.user.time_zone), day_ends=next_day_start(at, self.user.time_zone),
-                         new_per_day=self.new_per_day)
+                         day_begins=day_start(at, self.user.time_zone),
+                         day_ends=next_day_start(at, self.user.time_zone), new_per_day=self.new_per_day)
 
     def counts(self, at):
         return due_counts(self.session, user_id=self.user.id, deck_ids=[self.deck.id], now=at,

@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import event, select
 
 from flashapp.accounts import register_user
 from flashapp.classroom import assign_deck, create_classroom, join_classroom
-from flashapp.decksource import parse_deck_text
-from flashapp.generation import build_deck
 from flashapp.models import Card, CardState, Deck, ReviewLog
 from flashapp.scheduling import make_scheduler
 from flashapp.stats import class_revlog, class_roster, deck_progress, expected_share, forgotten_cards
+from tests.helpers import FAST_HASH_METHOD, build_numbers_deck
 
 NOW = datetime(2026, 4, 1, 12, 0, tzinfo=timezone.utc)
 DAY = timedelta(days=1)
 LEARNING, REVIEW = 1, 2
-
-FACTS = "\n".join(
-    ["deck:", "  slug: numbers", "  title: Numbers", "  source: test", "  sections:", "    main: Main",
-     "relations:", "  square:", '    forward: "What is the square of {subject}?"', "facts:"]
-    + [f"  - {{relation: square, subject: '{n}', object: '{n * n}', section: main}}" for n in range(1, 5)]
-)
 
 
 def review(session, user, card, *, at, rating, before, token):
@@ -41,10 +34,11 @@ def state(session, user, card, *, kind, stability, last_review, due, reps=1, aga
 @pytest.fixture
 def school(session):
     """Ann, Ben and Cat in one class; Dan studies the same deck outside it."""
-    build_deck(session, parse_deck_text(FACTS, "numbers.yaml"), now=NOW - 60 * DAY)
+    build_numbers_deck(session, count=4, now=NOW - 60 * DAY)
     card1, card2, card3, card4 = session.scalars(select(Card).order_by(Card.position)).all()
-    teacher = register_user(session, username="mrs-k", password="long enough")
-    ann, ben, cat, dan = (register_user(session, username=name, password="long enough")
+    teacher = register_user(session, username="mrs-k", password="long enough", password_method=FAST_HASH_METHOD)
+    ann, ben, cat, dan = (register_user(session, username=name, password="long enough",
+                                        password_method=FAST_HASH_METHOD)
                           for name in ("ann", "ben", "cat", "dan"))
     classroom = create_classroom(session, teacher=teacher, name="Numbers 1")
     for student in (ann, ben, cat):
@@ -143,7 +137,7 @@ def test_the_number_of_queries_does_not_grow_with_the_class(session, school):
 
     small = count_queries()
     for i in range(12):
-        student = register_user(session, username=f"extra{i}", password="long enough")
+        student = register_user(session, username=f"extra{i}", password="long enough", password_method=FAST_HASH_METHOD)
         join_classroom(session, user=student, code=classroom.join_code)
         for n, card in enumerate((card1, card2, card3, card4)):
             review(session, student, card, at=NOW - DAY, rating=1 + (i + n) % 4, before=0, token=f"x{i}-{n}")

@@ -14,21 +14,10 @@ from werkzeug.security import check_password_hash
 
 from flashapp import accounts, classroom, study
 from flashapp.database import write_transaction
-from flashapp.decksource import parse_deck_text
 from flashapp.errors import Conflict, Invalid, NotFound, TooManyAttempts
-from flashapp.generation import build_deck
 from flashapp.models import Enrollment, LoginAttempt, ReviewLog, Role, User
 from flashapp.scheduling import Outcome, make_scheduler
-
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
-FAST = "pbkdf2:sha256:1"
-TWO_DECKS = [
-    "\n".join(["deck:", f"  slug: {slug}", f"  title: {slug.title()}", "  source: test", "  sections:",
-               "    main: Main", "relations:", "  square:", '    forward: "What is the square of {subject}?"',
-               "facts:"] + [f"  - {{relation: square, subject: '{n}', object: '{n * n}', section: main}}"
-                            for n in range(1, 4)])
-    for slug in ("odds", "evens")
-]
+from tests.helpers import FAST_HASH_METHOD, T0, build_numbers_deck
 
 
 def users(session) -> int:
@@ -37,15 +26,16 @@ def users(session) -> int:
 
 @pytest.fixture
 def school(session):
-    for text in TWO_DECKS:
-        build_deck(session, parse_deck_text(text, "deck.yaml"), now=T0)
+    for slug in ("odds", "evens"):
+        build_numbers_deck(session, count=3, slug=slug)
     session.commit()
     teacher = accounts.create_account(session, username="mrs-k", password="long enough", role=Role.TEACHER,
-                                      method=FAST)
+                                      method=FAST_HASH_METHOD)
     other = accounts.create_account(session, username="mr-b", password="long enough", role=Role.TEACHER,
-                                    method=FAST)
+                                    method=FAST_HASH_METHOD)
     made = classroom.start_class(session, teacher_id=teacher.id, name="Year 10")
-    ann = accounts.register(session, username="ann", password_hash=accounts.hash_password("long enough", method=FAST),
+    ann = accounts.register(session, username="ann",
+                            password_hash=accounts.hash_password("long enough", method=FAST_HASH_METHOD),
                             time_zone="UTC", class_code=made.join_code.lower())
     return {"teacher": teacher.id, "other": other.id, "class": made.id, "code": made.join_code,
             "ann": ann.user.id, "joined": ann.classroom_name}
@@ -69,7 +59,7 @@ def test_a_use_case_called_inside_another_joins_its_transaction(session):
     def outer_use_case() -> None:
         with write_transaction(session):
             accounts.create_account(session, username="inner", password="long enough", role=Role.STUDENT,
-                                    method=FAST)
+                                    method=FAST_HASH_METHOD)
             raise RuntimeError("the outer use case fails after the inner one finished")
 
     with pytest.raises(RuntimeError):
@@ -110,9 +100,11 @@ def test_changing_a_password_needs_the_current_one(session, school):
     user = session.get(User, school["ann"])
     old_hash, old_token = user.password_hash, user.session_token
     with pytest.raises(Invalid) as refused:
-        accounts.change_password(session, user_id=user.id, current="not it", new="a new secret", method=FAST)
+        accounts.change_password(session, user_id=user.id, current="not it", new="a new secret",
+                                 method=FAST_HASH_METHOD)
     assert refused.value.field == "current" and session.get(User, user.id).password_hash == old_hash
-    accounts.change_password(session, user_id=user.id, current="long enough", new="a new secret", method=FAST)
+    accounts.change_password(session, user_id=user.id, current="long enough", new="a new secret",
+                             method=FAST_HASH_METHOD)
     session.expire_all()
     user = session.get(User, school["ann"])
     assert check_password_hash(user.password_hash, "a new secret") and user.session_token != old_token
@@ -124,7 +116,8 @@ def test_another_teachers_class_is_not_found_for_every_use_case(session, school)
                  lambda: classroom.assign(session, deck_id=1, target_date=None, **mine),
                  lambda: classroom.unassign(session, deck_id=1, **mine),
                  lambda: classroom.remove_from_class(session, user_id=school["ann"], **mine),
-                 lambda: classroom.reset_student_password(session, user_id=school["ann"], method=FAST, **mine)):
+                 lambda: classroom.reset_student_password(session, user_id=school["ann"], method=FAST_HASH_METHOD,
+                                                          **mine)):
         with pytest.raises(NotFound):
             call()
     assert session.scalar(select(Enrollment.user_id)) == school["ann"]
@@ -132,7 +125,7 @@ def test_another_teachers_class_is_not_found_for_every_use_case(session, school)
 
 def test_a_reset_password_is_temporary_and_opens_the_account_once(session, school):
     temporary = classroom.reset_student_password(session, teacher_id=school["teacher"], class_id=school["class"],
-                                                 user_id=school["ann"], method=FAST)
+                                                 user_id=school["ann"], method=FAST_HASH_METHOD)
     session.expire_all()
     ann = session.get(User, school["ann"])
     assert ann.must_change_password and check_password_hash(ann.password_hash, temporary)

@@ -12,15 +12,7 @@ from sqlalchemy import func, select
 
 from flashapp import db
 from flashapp.models import Classroom, Enrollment, ReviewLog
-from tests.conftest import AuthActions, csrf_token
-from tests.web.test_study_web import STUDY, answer, showing
-from tests.web.test_teach_permissions import create_class
-
-
-def register(client, username, code="", password="correct horse"):
-    token = csrf_token(client.get("/register").get_data(as_text=True))
-    return client.post("/register", data={"username": username, "password": password, "confirm": password,
-                                          "time_zone": "UTC", "class_code": code, "csrf_token": token})
+from tests.helpers import STUDY, AuthActions, answer, create_class, csrf_token, showing
 
 
 @pytest.fixture
@@ -45,7 +37,7 @@ def enrolled(app) -> int:
 def test_a_student_signs_up_with_the_code_and_lands_in_the_class(built_app, classroom):
     _, code = classroom
     student = built_app.test_client()
-    response = register(student, "ann", code.lower())
+    response = AuthActions(student).register("ann", class_code=code.lower())
     assert response.status_code == 302
     assert "You are in Anatomy 1." in student.get("/").get_data(as_text=True)
     assert enrolled(built_app) == 1
@@ -53,7 +45,7 @@ def test_a_student_signs_up_with_the_code_and_lands_in_the_class(built_app, clas
 
 def test_a_wrong_code_at_sign_up_is_refused_and_creates_nobody(built_app, classroom):
     student = built_app.test_client()
-    response = register(student, "ann", "WRONG1")
+    response = AuthActions(student).register("ann", class_code="WRONG1")
     assert response.status_code == 400
     assert "No class has that code" in response.get_data(as_text=True)
     assert AuthActions(student).login("ann").status_code == 400  # no such account was made
@@ -67,7 +59,7 @@ def test_a_new_code_replaces_the_old_one(built_app, teacher, classroom):
         new = db.session.get(Classroom, class_id).join_code
     assert new != old
     student = built_app.test_client()
-    register(student, "ann")
+    AuthActions(student).register("ann", class_code="")
     token = csrf_token(student.get("/join").get_data(as_text=True))
     refused = student.post("/join", data={"code": old, "csrf_token": token})
     assert refused.status_code == 400 and "codes can be replaced" in refused.get_data(as_text=True)
@@ -103,7 +95,7 @@ def test_an_assigned_deck_comes_first_with_its_target(built_app, teacher, classr
                             data={"deck_id": "1", "target_date": "2030-06-01", "csrf_token": token})
     assert response.status_code == 303
     student = built_app.test_client()
-    register(student, "ann", code)
+    AuthActions(student).register("ann", class_code=code)
     home = student.get("/").get_data(as_text=True)
     assert "Assigned to you" in home and "all started by Sat 01 Jun 2030" in home and "0 of 80 cards started" in home
 
@@ -121,7 +113,7 @@ def test_a_bad_assignment_gets_a_message_and_changes_nothing(built_app, teacher,
 def test_the_roster_shows_a_students_reviews(built_app, teacher, classroom):
     class_id, code = classroom
     student = built_app.test_client()
-    register(student, "ann", code)
+    AuthActions(student).register("ann", class_code=code)
     for rating in ("3", "4", "4"):
         answer(student, showing(student.get(STUDY).get_data(as_text=True)), rating)
     dashboard = teacher.get(f"/teach/classes/{class_id}").get_data(as_text=True)
@@ -135,7 +127,7 @@ def test_the_roster_shows_a_students_reviews(built_app, teacher, classroom):
 def test_progress_and_revlog_exports(built_app, teacher, classroom):
     class_id, code = classroom
     student = built_app.test_client()
-    register(student, "ann", code)
+    AuthActions(student).register("ann", class_code=code)
     answer(student, showing(student.get(STUDY).get_data(as_text=True)), "3")
     progress = list(csv.DictReader(io.StringIO(teacher.get(f"/teach/classes/{class_id}/progress.csv")
                                                .get_data(as_text=True))))
@@ -148,7 +140,7 @@ def test_progress_and_revlog_exports(built_app, teacher, classroom):
 def test_a_password_reset_forces_a_new_password_at_the_next_log_in(built_app, teacher, classroom):
     class_id, code = classroom
     student = built_app.test_client()
-    register(student, "ann", code)
+    AuthActions(student).register("ann", class_code=code)
     with built_app.app_context():
         user_id = db.session.scalar(select(Enrollment.user_id))
     page = teacher.get(f"/teach/classes/{class_id}/students/{user_id}").get_data(as_text=True)
@@ -171,7 +163,7 @@ def test_a_password_reset_forces_a_new_password_at_the_next_log_in(built_app, te
 def test_removing_a_student_keeps_their_history(built_app, teacher, classroom):
     class_id, code = classroom
     student = built_app.test_client()
-    register(student, "ann", code)
+    AuthActions(student).register("ann", class_code=code)
     answer(student, showing(student.get(STUDY).get_data(as_text=True)), "3")
     with built_app.app_context():
         user_id = db.session.scalar(select(Enrollment.user_id))
@@ -187,7 +179,7 @@ def test_removing_a_student_keeps_their_history(built_app, teacher, classroom):
 def test_a_student_downloads_all_their_own_data(built_app, classroom):
     _, code = classroom
     student = built_app.test_client()
-    register(student, "ann", code)
+    AuthActions(student).register("ann", class_code=code)
     answer(student, showing(student.get(STUDY).get_data(as_text=True)), "3")
     response = student.get("/account/data.zip")
     with zipfile.ZipFile(io.BytesIO(response.data)) as archive:
@@ -203,7 +195,7 @@ def test_a_student_downloads_all_their_own_data(built_app, classroom):
 def test_every_new_page_renders(built_app, teacher, classroom):
     class_id, code = classroom
     student = built_app.test_client()
-    register(student, "ann", code)
+    AuthActions(student).register("ann", class_code=code)
     for url in ("/join", "/account", "/account/password", "/"):
         assert student.get(url).status_code == 200, url
     for url in ("/teach/", f"/teach/classes/{class_id}", f"/teach/classes/{class_id}/join",
@@ -225,7 +217,7 @@ def test_unassigning_a_deck_keeps_everyones_progress(built_app, teacher, classro
     token = csrf_token(teacher.get(f"/teach/classes/{class_id}").get_data(as_text=True))
     teacher.post(f"/teach/classes/{class_id}/assignments", data={"deck_id": "1", "csrf_token": token})
     student = built_app.test_client()
-    register(student, "ann", code)
+    AuthActions(student).register("ann", class_code=code)
     answer(student, showing(student.get(STUDY).get_data(as_text=True)), "3")
     assert "Assigned to you" in student.get("/").get_data(as_text=True)
     response = teacher.post(f"/teach/classes/{class_id}/assignments/1/remove", data={"csrf_token": token},

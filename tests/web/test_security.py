@@ -10,8 +10,7 @@ from sqlalchemy import func, select
 from flashapp import db
 from flashapp.accounts import THROTTLE_LIMIT
 from flashapp.models import LoginAttempt, ReviewLog
-from tests.conftest import AuthActions, csrf_token
-from tests.web.test_study_web import STUDY, answer, showing
+from tests.helpers import STUDY, AuthActions, answer, csrf_token, showing
 
 
 def failed_login(client, username, password="wrong password", address="10.0.0.1"):

@@ -11,20 +11,7 @@ from sqlalchemy import func, select
 
 from flashapp import db
 from flashapp.models import Card, CardState, ReviewLog, User
-from tests.conftest import AuthActions, csrf_token
-
-STUDY = "/study/back-muscles"
-
-
-def showing(html: str) -> dict[str, str]:
-    """The hidden fields of the answer form on a study page."""
-    fields = {}
-    for name in ("csrf_token", "card_id", "token", "stamp"):
-        match = re.search(rf'name="{name}"[^>]*value="([^"]*)"', html) or \
-            re.search(rf'value="([^"]*)"[^>]*name="{name}"', html)
-        assert match, f"no {name} on the study page"
-        fields[name] = match.group(1)
-    return fields
+from tests.helpers import STUDY, AuthActions, answer, csrf_token, showing
 
 
 def review_count(app, username=None) -> int:
@@ -40,10 +27,6 @@ def student(built_app, client):
     auth = AuthActions(client)
     auth.register("ada")
     return auth
-
-
-def answer(client, fields, rating="3"):
-    return client.post(f"{STUDY}/answer", data={**fields, "rating": rating})
 
 
 def test_the_first_account_is_the_teacher_and_the_next_a_student(app, client):

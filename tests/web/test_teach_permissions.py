@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from sqlalchemy import select
 
 from flashapp import db
 from flashapp.models import Card, Classroom, User
-from tests.conftest import AuthActions, csrf_token
-
-
-def create_class(client, name="Anatomy 1") -> int:
-    token = csrf_token(client.get("/teach/").get_data(as_text=True))
-    response = client.post("/teach/", data={"name": name, "csrf_token": token})
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return int(re.search(r"/teach/classes/(\d+)", response.headers["Location"]).group(1))
+from tests.helpers import AuthActions, create_class, csrf_token
 
 
 @pytest.fixture
@@ -30,9 +21,7 @@ def school(built_app, runner):
     with built_app.app_context():
         code = db.session.get(Classroom, class_id).join_code
     student = built_app.test_client()
-    token = csrf_token(student.get("/register").get_data(as_text=True))
-    student.post("/register", data={"username": "ann", "password": "correct horse", "confirm": "correct horse",
-                                    "time_zone": "UTC", "class_code": code, "csrf_token": token})
+    AuthActions(student).register("ann", class_code=code)
     outsider = built_app.test_client()
     AuthActions(outsider).register("zed")
     with built_app.app_context():

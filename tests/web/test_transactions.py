@@ -6,8 +6,7 @@ import pytest
 from sqlalchemy import event
 
 from flashapp import db
-from tests.conftest import AuthActions
-from tests.web.test_study_web import STUDY, answer, showing
+from tests.helpers import STUDY, AuthActions, answer, showing
 
 
 @pytest.fixture

@@ -1,0 +1,198 @@
+"""Plain helpers and constants the tests share; the fixtures that use them live in conftest.py.
+
+Test modules import from here (or from the e2e package's pages.py), never from one another.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+from sqlalchemy import select
+
+from flashapp.decksource import parse_deck_text
+from flashapp.generation import build_deck
+from flashapp.models import Deck
+
+REPO = Path(__file__).resolve().parent.parent
+BUNDLED_DECK = REPO / "decks" / "back-muscles.yaml"
+
+# A Monday morning: the fixed "now" of the domain tests.
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+
+# werkzeug's cheapest method: the tests make hundreds of accounts, and scrypt costs ~0.1 s
+# each. The app's default, scrypt, keeps tests of its own: tests/unit/test_accounts.py,
+# tests/test_config.py and the web log-in test in tests/web/test_accounts_web.py.
+FAST_HASH_METHOD = "pbkdf2:sha256:1"
+
+
+# ---------------------------------------------------------------- the app's own set-up steps
+# The tests reach the schema and deck-building steps of `flashapp init` only through these two
+# helpers, so that when those steps move, only this place changes.
+
+def upgrade_database_in(app) -> None:
+    """Create or upgrade the app's schema, as `flashapp init` does."""
+    from flashapp import db
+    from flashapp.schema import upgrade_database
+
+    with app.app_context():
+        upgrade_database()
+        db.session.remove()
+
+
+def build_decks_in(app, paths: Iterable[Path]) -> None:
+    """Build facts files into the app's database, as `flashapp deck build` does."""
+    from flashapp import db
+    from flashapp.decks import build_decks
+
+    with app.app_context():
+        build_decks(db.session(), list(paths), now=datetime.now(timezone.utc))
+        db.session.remove()
+
+
+# ---------------------------------------------------------------- test decks
+
+def _scalar(value) -> str:
+    """A YAML scalar for value: plain when it reads back unchanged, double-quoted otherwise."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    try:
+        if yaml.safe_load(f"value: {text}") == {"value": text}:
+            return text
+    except yaml.YAMLError:
+        pass
+    return _quoted(text)
+
+
+def _quoted(text: str) -> str:
+    return yaml.safe_dump(text, default_style='"', allow_unicode=True, width=float("inf")).rstrip("\n")
+
+
+def deck_text(*, slug: str, title: str, source: str, sections: dict[str, str],
+              relations: dict[str, dict[str, str]], facts: list[dict]) -> str:
+    """A facts file laid out as decks/README.md shows it: one field a line, templates quoted.
+
+    Every test deck is written by this one function, so line numbers stay predictable.
+    """
+    lines = ["deck:", f"  slug: {_scalar(slug)}", f"  title: {_scalar(title)}", f"  source: {_scalar(source)}",
+             "  sections:"]
+    lines += [f"    {key}: {_scalar(name)}" for key, name in sections.items()]
+    lines.append("relations:")
+    for relation, templates in relations.items():
+        lines.append(f"  {relation}:")
+        lines += [f"    {template}: {_quoted(text)}" for template, text in templates.items()]
+    lines.append("facts:")
+    for fact in facts:
+        first, *rest = fact.items()
+        lines.append(f"  - {first[0]}: {_scalar(first[1])}")
+        lines += [f"    {field}: {_scalar(value)}" for field, value in rest]
+    return "\n".join(lines) + "\n"
+
+
+# The small deck most tests use: two relations, one reversible and one grouped, one supplemented
+# fact. The deck source tests count lines in it (the first fact starts on line 15).
+PLANETS = deck_text(
+    slug="planets", title="Planets", source="A small test text", sections={"orbits": "Orbits"},
+    relations={
+        "moon": {"forward": "What is the largest moon of {subject}?", "reverse": "{object} orbits which planet?"},
+        "kind": {"forward": "What kind of planet is {subject}?", "grouped": "Which planets are {object}?"},
+    },
+    facts=[
+        {"relation": "moon", "subject": "Jupiter", "object": "Ganymede", "section": "orbits"},
+        {"relation": "kind", "subject": "Mars", "object": "rocky", "section": "orbits", "supplemented": True},
+    ],
+)
+
+
+def numbers_deck(count: int = 8, *, slug: str = "numbers") -> str:
+    """A deck of `count` one-card facts, "What is the square of n?", in order: for scheduling tests."""
+    return deck_text(
+        slug=slug, title=slug.title(), source="test", sections={"main": "Main"},
+        relations={"square": {"forward": "What is the square of {subject}?"}},
+        facts=[{"relation": "square", "subject": str(n), "object": str(n * n), "section": "main"}
+               for n in range(1, count + 1)],
+    )
+
+
+def build_numbers_deck(session, *, count: int = 8, slug: str = "numbers", now: datetime = T0) -> Deck:
+    """Build a numbers deck into session (the caller commits) and return it."""
+    build_deck(session, parse_deck_text(numbers_deck(count, slug=slug), f"{slug}.yaml"), now=now)
+    return session.scalar(select(Deck).where(Deck.slug == slug))
+
+
+def with_lines(text: str, old: str, new: str) -> str:
+    """text with the first `old` replaced by `new`; `old` must be there."""
+    assert old in text
+    return text.replace(old, new, 1)
+
+
+def write_deck(folder: Path, text: str = PLANETS, *, name: str = "planets.yaml") -> Path:
+    """Write a facts file into folder and return its path."""
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------- the web through the test client
+
+STUDY = "/study/back-muscles"
+
+_CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token from a rendered form."""
+    match = _CSRF_RE.search(html)
+    assert match, "no CSRF token in the page"
+    return match.group(1) or match.group(2)
+
+
+class AuthActions:
+    """Sign up, log in and log out through the real forms."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def register(self, username="ada", password="correct horse", time_zone="UTC", class_code=None):
+        token = csrf_token(self.client.get("/register").get_data(as_text=True))
+        data = {"username": username, "password": password, "confirm": password, "time_zone": time_zone,
+                "csrf_token": token}
+        if class_code is not None:
+            data["class_code"] = class_code
+        return self.client.post("/register", data=data)
+
+    def login(self, username="ada", password="correct horse"):
+        token = csrf_token(self.client.get("/login").get_data(as_text=True))
+        return self.client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+
+    def logout(self):
+        token = csrf_token(self.client.get("/").get_data(as_text=True))
+        return self.client.post("/logout", data={"csrf_token": token})
+
+
+def showing(html: str) -> dict[str, str]:
+    """The hidden fields of the answer form on a study page."""
+    fields = {}
+    for name in ("csrf_token", "card_id", "token", "stamp"):
+        match = re.search(rf'name="{name}"[^>]*value="([^"]*)"', html) or \
+            re.search(rf'value="([^"]*)"[^>]*name="{name}"', html)
+        assert match, f"no {name} on the study page"
+        fields[name] = match.group(1)
+    return fields
+
+
+def answer(client, fields, rating="3"):
+    """Post an answer to the showing whose hidden fields are given."""
+    return client.post(f"{STUDY}/answer", data={**fields, "rating": rating})
+
+
+def create_class(client, name="Anatomy 1") -> int:
+    """Make a class as the logged-in teacher; its id."""
+    token = csrf_token(client.get("/teach/").get_data(as_text=True))
+    response = client.post("/teach/", data={"name": name, "csrf_token": token})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return int(re.search(r"/teach/classes/(\d+)", response.headers["Location"]).group(1))
