@@ -752,11 +752,11 @@ def run_profile(args, tmp: Path, database: Database) -> int:
         from pyinstrument import Profiler
     except ImportError:
         raise SystemExit("profile mode needs pyinstrument: .venv/bin/pip install pyinstrument") from None
+    from datetime import datetime, timezone
+
     from sqlalchemy import event
 
     from flashapp import create_app, db
-    from datetime import datetime, timezone
-
     from flashapp.decks import build_decks
     from flashapp.schema import upgrade_database
 
