@@ -196,6 +196,11 @@ class Card(Base):
     """One question made from a note by a template."""
 
     __tablename__ = "card"
+    __table_args__ = (
+        # A deck's active cards in deck order: counting them, and finding a user's next new card, read
+        # only the index.
+        Index("ix_card_deck_queue", "deck_id", "retired", "position"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     deck_id: Mapped[int] = mapped_column(ForeignKey("deck.id"), index=True)

@@ -349,19 +349,33 @@ def plan_answer(session: Session, scheduler: Scheduler, *, user_id: int, card_id
     return PlannedAnswer(review, after, counts, None if state is None else state.last_review)
 
 
-def _insert_ignoring_conflicts(session: Session, model: type[ReviewLog | CardState], values: dict[str, Any],
-                               *columns: str) -> bool:
-    """Insert a row unless one with the same values in `columns` exists; True when it was inserted."""
+_REVIEW_COLUMNS = ("user_id", "card_id", "rating", "reviewed_at", "duration_ms", "state_before", "due", "token")
+
+
+def _insert_unless_there(model: type[ReviewLog | CardState], conflict: tuple[str, ...]) -> dict[str, Insert]:
+    """Per dialect, an insert that does nothing when a row with the same `conflict` values exists.
+
+    RETURNING tells for certain whether the row went in (the drivers' row counts disagree here).
+    """
+    # The columns come from the values given at each call.
     table = cast(Table, model.__table__)
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        statement: Insert = postgresql_insert(table).values(values).on_conflict_do_nothing(index_elements=columns)
-    elif dialect == "sqlite":
-        statement = sqlite_insert(table).values(values).on_conflict_do_nothing(index_elements=columns)
-    else:
-        raise NotImplementedError(f"no insert-or-ignore for {dialect}")
-    # RETURNING tells for certain whether the row went in (the drivers' row counts do not agree here).
-    return session.execute(statement.returning(table.c.id)).first() is not None
+    return {
+        "postgresql": postgresql_insert(table).on_conflict_do_nothing(index_elements=conflict).returning(table.c.id),
+        "sqlite": sqlite_insert(table).on_conflict_do_nothing(index_elements=conflict).returning(table.c.id),
+    }
+
+
+_INSERT_REVIEW = _insert_unless_there(ReviewLog, ("token",))
+_INSERT_STATE = _insert_unless_there(CardState, ("user_id", "card_id"))
+# The new values are set from the parameters given at each call.
+_UPDATE_STATE = (update(cast(Table, CardState.__table__))
+                 .where(CardState.user_id == bindparam("of_user"), CardState.card_id == bindparam("of_card"),
+                        CardState.last_review == bindparam("previous_review", type_=UTCDateTime)))
+
+
+def _inserted(session: Session, statements: dict[str, Insert], values: dict[str, Any]) -> bool:
+    statement = statements[session.get_bind().dialect.name]
+    return session.execute(statement, values).first() is not None
 
 
 def _rows_changed(result: Result[Any]) -> bool:
@@ -376,22 +390,17 @@ def record_answer(session: Session, planned: PlannedAnswer) -> Answer:
     The caller commits.
     """
     review, after, counts = planned.review, planned.after, planned.counts
-    if not _insert_ignoring_conflicts(session, ReviewLog, {
-        "user_id": review.user_id, "card_id": review.card_id, "rating": review.rating,
-        "reviewed_at": review.reviewed_at, "duration_ms": review.duration_ms,
-        "state_before": review.state_before, "due": review.due, "token": review.token}, "token"):
+    if not _inserted(session, _INSERT_REVIEW, {name: getattr(review, name) for name in _REVIEW_COLUMNS}):
         return Answer(Outcome.DUPLICATE)
     memory = {"state": after.state, "step": after.step, "stability": after.stability,
               "difficulty": after.difficulty, "due": after.due, "last_review": after.last_review,
               "reps": counts.reps, "lapses": counts.lapses, "again_count": counts.again}
     if planned.previous_review is None:
-        written = _insert_ignoring_conflicts(session, CardState, {
-            "user_id": review.user_id, "card_id": review.card_id, **memory}, "user_id", "card_id")
+        written = _inserted(session, _INSERT_STATE, {**memory, "user_id": review.user_id, "card_id": review.card_id})
     else:
-        written = _rows_changed(session.execute(
-            update(CardState).where(CardState.user_id == review.user_id, CardState.card_id == review.card_id,
-                                    CardState.last_review == planned.previous_review)
-            .values(memory).execution_options(synchronize_session=False)))
+        written = _rows_changed(session.execute(_UPDATE_STATE, {
+            **memory, "of_user": review.user_id, "of_card": review.card_id,
+            "previous_review": planned.previous_review}))
     if not written:
         raise StateChanged()
     return Answer(Outcome.RECORDED, review)

@@ -36,9 +36,9 @@ def study_page(slug: str) -> str:
                                 undone_card_id=cookie.pop("undone_card", None))
     if screen.showing is None:
         return render_template("done.html", screen=screen, undo_form=EmptyForm(), now=at)
-    card = screen.showing
-    form = AnswerForm(card_id=card.card_id, token=card.token, stamp=card.stamp)
-    return render_template("study.html", screen=screen, card=card, form=form, undo_form=EmptyForm())
+    # The answer's own fields are written out by the template; both forms carry the one CSRF token.
+    form = EmptyForm()
+    return render_template("study.html", screen=screen, card=screen.showing, form=form, undo_form=form)
 
 
 @bp.route("/study/<slug>/answer", methods=["POST"])
