@@ -174,7 +174,7 @@ def _count_states(*conditions: ColumnElement[bool]) -> ScalarSelect[int]:
             .scalar_subquery())
 
 
-_DUE_COUNTS = select(
+_COUNTS = select(
     Deck.id,
     _count_states(CardState.state.in_(_LEARNING_STATES), CardState.due <= bindparam("now", type_=UTCDateTime)),
     _count_states(CardState.state == State.Review, CardState.due < bindparam("day_ends", type_=UTCDateTime)),
@@ -185,7 +185,15 @@ _DUE_COUNTS = select(
     .where(Card.deck_id == Deck.id, ReviewLog.user_id == bindparam("user_id"),
            ReviewLog.state_before == ReviewState.NEW,
            ReviewLog.reviewed_at >= bindparam("day_begins", type_=UTCDateTime)).scalar_subquery(),
-).where(Deck.id.in_(bindparam("deck_ids", expanding=True)))
+    Deck.title,
+)
+_DUE_COUNTS = _COUNTS.where(Deck.id.in_(bindparam("deck_ids", expanding=True)))
+_DUE_COUNTS_BY_SLUG = _COUNTS.where(Deck.slug == bindparam("slug"))
+
+
+def _due(learning: int, review: int, started: int, total: int, introduced: int, *, new_per_day: int) -> DueCounts:
+    allowed = max(0, new_per_day - introduced)
+    return DueCounts(new=min(total - started, allowed), learning=learning, review=review, started=started)
 
 
 def active_card_counts(session: Session, deck_ids: list[int]) -> dict[int, int]:
@@ -204,14 +212,30 @@ def due_counts(session: Session, *, user_id: int, deck_ids: list[int], now: date
         return {}
     rows = session.execute(_DUE_COUNTS, {"user_id": user_id, "deck_ids": list(deck_ids), "now": now,
                                          "day_begins": day_begins, "day_ends": day_ends})
-    result = {}
-    for deck_id, learning, review, started, total, introduced in rows:
-        allowed = max(0, new_per_day - introduced)
-        result[deck_id] = DueCounts(new=min(total - started, allowed), learning=learning, review=review,
-                                    started=started)
+    result = {deck_id: _due(*counts, new_per_day=new_per_day) for deck_id, *counts, _title in rows}
     for deck_id in deck_ids:
         result.setdefault(deck_id, DueCounts())
     return result
+
+
+@dataclass(frozen=True)
+class DeckDue:
+    """A deck found by its slug, with the user's counts in it."""
+
+    deck_id: int
+    title: str
+    counts: DueCounts
+
+
+def deck_due_counts(session: Session, *, user_id: int, slug: str, now: datetime, day_begins: datetime,
+                    day_ends: datetime, new_per_day: int) -> DeckDue | None:
+    """The deck with this slug and the user's counts in it (as `due_counts`), in one query; None: no such deck."""
+    row = session.execute(_DUE_COUNTS_BY_SLUG, {"user_id": user_id, "slug": slug, "now": now,
+                                                "day_begins": day_begins, "day_ends": day_ends}).first()
+    if row is None:
+        return None
+    deck_id, learning, review, started, total, introduced, title = row
+    return DeckDue(deck_id, title, _due(learning, review, started, total, introduced, new_per_day=new_per_day))
 
 
 _SCHEDULED = (select(Card, CardState).join(CardState, CardState.card_id == Card.id)

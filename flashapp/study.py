@@ -25,6 +25,7 @@ from .scheduling import (
     Outcome,
     StateChanged,
     day_start,
+    deck_due_counts,
     due_counts,
     format_interval,
     next_card,
@@ -161,17 +162,20 @@ def _undone_card(session: Session, *, user_id: int, deck_id: int,
 def study_screen(session: Session, scheduler: Scheduler, *, user_id: int, slug: str, time_zone: str,
                  now: datetime, settings: StudySettings, undone_card_id: int | None = None) -> StudyScreen:
     """The next card of a deck for this student (the card just undone first), or when the next one is due."""
-    deck = deck_by_slug(session, slug)
     day = study_day(now=now, time_zone=time_zone, settings=settings)
-    counts = due_counts(session, user_id=user_id, deck_ids=[deck.id], now=now, day_begins=day.begins,
-                        day_ends=day.ends, new_per_day=settings.new_cards_per_day)[deck.id]
-    picked = _undone_card(session, user_id=user_id, deck_id=deck.id, card_id=undone_card_id) or next_card(
-        session, user_id=user_id, deck_id=deck.id, now=now, day_begins=day.begins, day_ends=day.ends,
+    deck = deck_due_counts(session, user_id=user_id, slug=slug, now=now, day_begins=day.begins, day_ends=day.ends,
+                           new_per_day=settings.new_cards_per_day)
+    if deck is None:
+        deck_by_slug(session, slug)  # raises NotFound, naming the decks there are
+        raise AssertionError("unreachable")
+    counts = deck.counts
+    picked = _undone_card(session, user_id=user_id, deck_id=deck.deck_id, card_id=undone_card_id) or next_card(
+        session, user_id=user_id, deck_id=deck.deck_id, now=now, day_begins=day.begins, day_ends=day.ends,
         new_per_day=settings.new_cards_per_day, counts=counts)
     showing = None
     upcoming = None
     if picked is None:
-        upcoming = next_due(session, user_id=user_id, deck_id=deck.id)
+        upcoming = next_due(session, user_id=user_id, deck_id=deck.deck_id)
     else:
         card, state = picked
         note = card.note
@@ -182,7 +186,7 @@ def study_screen(session: Session, scheduler: Scheduler, *, user_id: int, slug: 
             buttons=tuple(AnswerButton(r, format_interval(intervals[r])) for r in RATINGS),
             token=new_showing_token(now), stamp=state_stamp(state))
     # Every started card has at least one answer to take back.
-    return StudyScreen(deck.id, deck.slug, deck.title, counts, showing, counts.started > 0, upcoming, day.ends)
+    return StudyScreen(deck.deck_id, slug, deck.title, counts, showing, counts.started > 0, upcoming, day.ends)
 
 
 def answer(session: Session, scheduler: Scheduler, *, user_id: int, slug: str, card_id: int, rating: Rating,
