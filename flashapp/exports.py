@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from .models import Card, CardState, Classroom, Deck, Enrollment, ReviewLog, User
 from .scheduling import format_interval, zone
-from .stats import REVLOG_COLUMNS, class_deck_ids, class_roster
+from .stats import REVLOG_COLUMNS, class_deck_ids, class_roster, epoch_microseconds
 
 ROWS_PER_CHUNK = 500
 # Rows fetched from the database at a time (a server-side cursor on PostgreSQL).
@@ -60,7 +60,8 @@ def csv_chunks(header: Sequence[str], rows: Iterable[Sequence[Any]], *,
 
 
 def _stream(session: Session, query: Select[Any]) -> Iterator[Any]:
-    return iter(session.execute(query.execution_options(stream_results=True, yield_per=BATCH)))
+    # Core rows on the session's connection (and transaction): no ORM work per row.
+    return iter(session.connection().execute(query.execution_options(stream_results=True, yield_per=BATCH)))
 
 
 def _iso(value: datetime | None) -> str:
@@ -96,14 +97,16 @@ def class_revlog_rows(session: Session, *, classroom_id: int) -> Iterator[tuple[
     students = session.execute(
         select(User.id, User.username).join(Enrollment, Enrollment.user_id == User.id)
         .where(Enrollment.classroom_id == classroom_id).order_by(User.username)).all()
+    reviewed_us = epoch_microseconds(session, ReviewLog.reviewed_at)
     for user_id, username in students:
-        query = (select(ReviewLog.card_id, ReviewLog.reviewed_at, type_coerce(ReviewLog.rating, Integer),
+        query = (select(ReviewLog.card_id, reviewed_us, type_coerce(ReviewLog.rating, Integer),
                         type_coerce(ReviewLog.state_before, Integer), ReviewLog.duration_ms)
                  .join(Card, Card.id == ReviewLog.card_id)
                  .where(ReviewLog.user_id == user_id, Card.deck_id.in_(deck_ids))
                  .order_by(ReviewLog.card_id, ReviewLog.reviewed_at, ReviewLog.id))
-        for card_id, at, rating, state, duration in _stream(session, query):
-            yield card_id, int(at.timestamp() * 1000), rating, state, duration or 0, username
+        for card_id, at_us, rating, state, duration in _stream(session, query):
+            # The very float arithmetic of int(reviewed_at.timestamp() * 1000), without making a datetime.
+            yield card_id, int(at_us / 1_000_000 * 1000), rating, state, duration or 0, username
 
 
 def class_revlog_csv(session: Session, *, classroom_id: int) -> Iterator[str]:

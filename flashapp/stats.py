@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from fsrs import Rating, Scheduler
-from sqlalchemy import Float, Integer, String, and_, case, cast, extract, func, literal, or_, select, type_coerce
+from sqlalchemy import BigInteger, Float, Integer, String, and_, case, cast, extract, func, literal, or_, select, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -191,21 +191,27 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _DAY_US = 86_400_000_000
 
 
-def _elapsed_days(session: Session, *, now: datetime) -> ColumnElement[Any]:
-    """Whole days from each card state's last review to `now`, as `fsrs` counts them (floored, never below 0).
+def epoch_microseconds(session: Session, column: ColumnElement[Any]) -> ColumnElement[int]:
+    """A UTC datetime column as whole microseconds since 1970, computed by the database, exactly.
 
-    Counted in exact integers (microseconds on SQLite, numeric seconds on PostgreSQL): a review
-    exactly ten days ago is ten days old, not 9.99999.
+    SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff': the whole seconds go through strftime('%s') and
+    the fraction is added back; PostgreSQL's epoch is an exact numeric. No floating point,
+    so a review exactly ten days ago is ten days old, not 9.99999.
     """
     if session.get_bind().dialect.name == "postgresql":
-        seconds = extract("epoch", literal(now, UTCDateTime) - CardState.last_review)
-        return func.greatest(0, func.floor(seconds / 86400))
-    # SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff'; strftime('%s') drops the fraction, so it is added back.
-    stored = type_coerce(CardState.last_review, String)
+        return cast(extract("epoch", column) * 1_000_000, BigInteger)
+    stored = type_coerce(column, String)
     fraction = cast(func.substr(stored.concat("000000"), 21, 6), Integer)
-    reviewed_us = cast(func.strftime("%s", stored), Integer) * 1_000_000 + fraction
+    # strftime would round the fraction to milliseconds (0.9999995 s to the next second): it gets the seconds alone.
+    return cast(func.strftime("%s", func.substr(stored, 1, 19)), Integer) * 1_000_000 + fraction
+
+
+def _elapsed_days(session: Session, *, now: datetime) -> ColumnElement[Any]:
+    """Whole days from each card state's last review to `now`, as `fsrs` counts them (floored, never below 0)."""
     now_us = (now - _EPOCH) // timedelta(microseconds=1)
-    return func.max(0, (literal(now_us, Integer) - reviewed_us) // _DAY_US)
+    elapsed = (literal(now_us, BigInteger) - epoch_microseconds(session, CardState.last_review)) // _DAY_US
+    greatest = func.greatest if session.get_bind().dialect.name == "postgresql" else func.max
+    return greatest(0, elapsed)
 
 
 def _sqlite_has_power(session: Session) -> None:
