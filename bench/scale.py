@@ -107,12 +107,12 @@ def _history(rng: random.Random, plain, user_id: int, card_ids: list[int], quota
         count = base + (index < extra)
         if count <= 0:
             break
-        start = NOW - SPAN + rng.random() * (SPAN - timedelta(hours=1))
-        span = (NOW - start).total_seconds()
-        times = sorted(start + timedelta(seconds=int(rng.random() * span)) for _ in range(count - 1))
-        card = FsrsCard(card_id=card_id, state=State.Learning, step=0, due=start)
+        # Spread evenly over the term, as a class studying every day gives.
+        times = sorted(NOW - SPAN + timedelta(seconds=int(rng.random() * SPAN.total_seconds()))
+                       for _ in range(count))
+        card = FsrsCard(card_id=card_id, state=State.Learning, step=0, due=times[0])
         before, reps, lapses, again = ReviewState.NEW, 0, 0, 0
-        for at in [start, *times]:
+        for at in times:
             rating = rng.choices(RATINGS, WEIGHTS)[0]
             duration = rng.randint(1_000, 20_000)
             card, _ = plain.review_card(card, rating, at, duration)
@@ -208,7 +208,7 @@ def generate(size: Size, path: Path) -> None:
 
 def sqlite_school(size: Size) -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"school-{size.name}-{NOW:%Y%m%d}.sqlite"
+    path = CACHE / f"school-v2-{size.name}-{NOW:%Y%m%d}.sqlite"
     if not path.exists():
         generate(size, path)
     return path
