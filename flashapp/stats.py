@@ -194,7 +194,7 @@ _DAY_US = 86_400_000_000
 def epoch_microseconds(session: Session, column: ColumnElement[Any]) -> ColumnElement[int]:
     """A UTC datetime column as whole microseconds since 1970, computed by the database, exactly.
 
-    SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff': the whole seconds go through strftime('%s') and
+    SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff': the whole seconds go through julianday() and
     the fraction is added back; PostgreSQL's epoch is an exact numeric. No floating point,
     so a review exactly ten days ago is ten days old, not 9.99999.
     """
@@ -202,8 +202,10 @@ def epoch_microseconds(session: Session, column: ColumnElement[Any]) -> ColumnEl
         return cast(extract("epoch", column) * 1_000_000, BigInteger)
     stored = type_coerce(column, String)
     fraction = cast(func.substr(stored.concat("000000"), 21, 6), Integer)
-    # strftime would round the fraction to milliseconds (0.9999995 s to the next second): it gets the seconds alone.
-    return cast(func.strftime("%s", func.substr(stored, 1, 19)), Integer) * 1_000_000 + fraction
+    # julianday would round a fraction to milliseconds (0.9999995 s to the next second): it reads the whole
+    # seconds alone, which its double holds to well within half a second of the exact value.
+    seconds = func.round((func.julianday(func.substr(stored, 1, 19)) - 2440587.5) * 86400)
+    return cast(seconds, Integer) * 1_000_000 + fraction
 
 
 def _elapsed_days(session: Session, *, now: datetime) -> ColumnElement[Any]:
