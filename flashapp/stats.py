@@ -12,16 +12,44 @@ parameters.
 from __future__ import annotations
 
 import math
+import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from fsrs import Rating, Scheduler
-from sqlalchemy import BigInteger, Float, Integer, String, and_, case, cast, extract, func, literal, or_, select, type_coerce
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    Integer,
+    Row,
+    SQLColumnExpression,
+    String,
+    and_,
+    case,
+    cast,
+    extract,
+    func,
+    literal,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from .models import Assignment, Card, CardState, Deck, Enrollment, Note, ReviewLog, ReviewState, User, UTCDateTime
+from .models import (
+    Assignment,
+    Card,
+    CardState,
+    Deck,
+    Enrollment,
+    Note,
+    ReviewLog,
+    ReviewState,
+    User,
+)
 from .scheduling import active_card_counts, active_cards
 
 INACTIVE_AFTER = timedelta(days=7)
@@ -145,7 +173,8 @@ def expected_share(*, assigned_on: date, target: date, today: date) -> float:
     return max(0.0, min(1.0, (today - assigned_on).days / span))
 
 
-def _falling_behind(row: RosterRow, *, now: datetime, deck_totals: dict[int, int], targets) -> list[str]:
+def _falling_behind(row: RosterRow, *, now: datetime, deck_totals: dict[int, int],
+                    targets: Sequence[Row[int, date | None, datetime, str]]) -> list[str]:
     reasons = []
     if row.last_active is None or row.last_active < now - INACTIVE_AFTER:
         reasons.append("no reviews in 7 days")
@@ -155,6 +184,8 @@ def _falling_behind(row: RosterRow, *, now: datetime, deck_totals: dict[int, int
     if retention is not None and row.review_answers_30d >= LOW_RETENTION_MIN_ANSWERS and retention < LOW_RETENTION:
         reasons.append(f"retention {retention:.0%}")
     for deck_id, target, created_at, title in targets:
+        if target is None:  # the query asks for assignments with a target date only
+            continue
         share = expected_share(assigned_on=created_at.date(), target=target, today=now.date())
         expected = share * deck_totals.get(deck_id, 0)
         if expected and row.introduced_by_deck.get(deck_id, 0) < PACE_TOLERANCE * expected:
@@ -191,7 +222,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _DAY_US = 86_400_000_000
 
 
-def epoch_microseconds(session: Session, column: ColumnElement[Any]) -> ColumnElement[int]:
+def epoch_microseconds(session: Session, column: SQLColumnExpression[datetime | None]) -> ColumnElement[int]:
     """A UTC datetime column as whole microseconds since 1970, computed by the database, exactly.
 
     SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff': the whole seconds go through julianday() and
@@ -222,9 +253,10 @@ def _sqlite_has_power(session: Session) -> None:
     if connection.dialect.name != "sqlite" or connection.info.get("flashapp.power"):
         return
     driver = connection.connection.driver_connection
+    assert driver is not None
     try:
         driver.execute("SELECT power(2, 0.5)").fetchall()
-    except Exception:  # sqlite3.OperationalError: no such function
+    except sqlite3.OperationalError:  # no such function
         driver.create_function("power", 2, math.pow, deterministic=True)
     connection.info["flashapp.power"] = True
 
