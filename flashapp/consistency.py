@@ -12,7 +12,7 @@ and the problems found), whatever the size of the review log.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -79,8 +79,8 @@ class CheckReport:
         return not self.unfixed
 
 
-def _ids(ids) -> str:
-    ids = sorted(ids)
+def _ids(unordered: Iterable[int]) -> str:
+    ids = sorted(unordered)
     shown = ", ".join(str(i) for i in ids[:IDS_SHOWN])
     return shown + (f" and {len(ids) - IDS_SHOWN} more" if len(ids) > IDS_SHOWN else "")
 

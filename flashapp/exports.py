@@ -14,7 +14,8 @@ import io
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from itertools import islice
+from typing import Any, TypeAlias
 
 from fsrs import Rating
 from sqlalchemy import Integer, Select, select, type_coerce
@@ -22,9 +23,10 @@ from sqlalchemy.orm import Session
 
 from .models import Card, CardState, Classroom, Deck, Enrollment, ReviewLog, User
 from .scheduling import format_interval, zone
-from .stats import REVLOG_COLUMNS, class_deck_ids, class_roster
+from .stats import REVLOG_COLUMNS, class_deck_ids, class_roster, epoch_microseconds
 
 ROWS_PER_CHUNK = 500
+Query: TypeAlias = Select[*tuple[Any, ...]]
 # Rows fetched from the database at a time (a server-side cursor on PostgreSQL).
 BATCH = 2000
 
@@ -43,24 +45,60 @@ CARD_STATES_COLUMNS = ["deck", "card_key", "question", "state", "step", "stabili
 def csv_chunks(header: Sequence[str], rows: Iterable[Sequence[Any]], *,
                rows_per_chunk: int = ROWS_PER_CHUNK) -> Iterator[str]:
     """CSV text for a header and its rows (Python's csv dialect, CRLF lines), a chunk of rows at a time."""
+    return csv_chunks_of_batches(header, batched(rows, rows_per_chunk))
+
+
+def csv_chunks_of_batches(header: Sequence[str], batches: Iterable[Sequence[Sequence[Any]]]) -> Iterator[str]:
+    """CSV text for a header and its rows given in batches: one chunk per batch (the header goes with the first)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
-    waiting = 1
-    for row in rows:
-        writer.writerow(row)
-        waiting += 1
-        if waiting >= rows_per_chunk:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-            waiting = 0
-    if waiting:
+    for batch in batches:
+        writer.writerows(batch)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    if buffer.tell():
         yield buffer.getvalue()
 
 
-def _stream(session: Session, query: Select[Any]) -> Iterator[Any]:
-    return iter(session.execute(query.execution_options(stream_results=True, yield_per=BATCH)))
+def batched(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Rows in lists of `size` (the last one shorter)."""
+    iterator = iter(rows)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _stream(session: Session, query: Query) -> Iterator[Any]:
+    for batch in _stream_batches(session, query):
+        yield from batch
+
+
+def _driver_batches(session: Session, query: Query) -> Iterator[Sequence[Any]]:
+    """The driver's own rows in batches, for a query whose columns need no conversion (integers and text).
+
+    A million reviews read this way take half the time of result rows. The query's values
+    are written into its SQL (they are ids and numbers); PostgreSQL reads through a
+    server-side cursor, in the session's transaction.
+    """
+    connection = session.connection()
+    sql = str(query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    postgresql = connection.dialect.name == "postgresql"
+    cursor = driver.cursor(name="flashapp_export") if postgresql else driver.cursor()
+    try:
+        cursor.execute(sql)
+        while batch := cursor.fetchmany(BATCH):
+            yield batch
+    finally:
+        cursor.close()
+
+
+def _stream_batches(session: Session, query: Query) -> Iterator[Sequence[Any]]:
+    # Core rows on the session's connection (and transaction): no ORM work per row.
+    result = session.connection().execute(query.execution_options(stream_results=True, yield_per=BATCH))
+    return iter(result.partitions())
 
 
 def _iso(value: datetime | None) -> str:
@@ -85,35 +123,47 @@ def class_progress_csv(session: Session, *, classroom_id: int, now: datetime) ->
     return csv_chunks(PROGRESS_COLUMNS, rows())
 
 
-def class_revlog_rows(session: Session, *, classroom_id: int) -> Iterator[tuple[int, int, int, int, int, str]]:
-    """The class's answers in the FSRS optimiser's revlog layout (times in ms), plus the student's name.
+def class_revlog_batches(session: Session, *,
+                         classroom_id: int) -> Iterator[list[tuple[int, int, int, int, int, str]]]:
+    """The class's answers in the FSRS optimiser's revlog layout (times in ms), plus the student's name, in batches.
 
     review_state is the card's state when it was answered: 0 new, 1 learning, 2 review, 3 relearning.
     Ordered by student name, card, then time. One student at a time, each read in the order
     of the index on (user_id, card_id, reviewed_at), so the database never sorts the class's log.
     """
     deck_ids = class_deck_ids(session, classroom_id)
+    # The cards of the class's decks (retired ones too: their answers are history), kept here:
+    # a join to the card table per review would cost the database more than the rest of the row.
+    cards = set(session.scalars(select(Card.id).where(Card.deck_id.in_(deck_ids))))
     students = session.execute(
         select(User.id, User.username).join(Enrollment, Enrollment.user_id == User.id)
         .where(Enrollment.classroom_id == classroom_id).order_by(User.username)).all()
+    reviewed_us = epoch_microseconds(session, ReviewLog.reviewed_at)
     for user_id, username in students:
-        query = (select(ReviewLog.card_id, ReviewLog.reviewed_at, type_coerce(ReviewLog.rating, Integer),
+        query = (select(ReviewLog.card_id, reviewed_us, type_coerce(ReviewLog.rating, Integer),
                         type_coerce(ReviewLog.state_before, Integer), ReviewLog.duration_ms)
-                 .join(Card, Card.id == ReviewLog.card_id)
-                 .where(ReviewLog.user_id == user_id, Card.deck_id.in_(deck_ids))
+                 .where(ReviewLog.user_id == user_id)
                  .order_by(ReviewLog.card_id, ReviewLog.reviewed_at, ReviewLog.id))
-        for card_id, at, rating, state, duration in _stream(session, query):
-            yield card_id, int(at.timestamp() * 1000), rating, state, duration or 0, username
+        for batch in _driver_batches(session, query):
+            # The very float arithmetic of int(reviewed_at.timestamp() * 1000), without making a datetime.
+            yield [(card_id, int(at_us / 1_000_000 * 1000), rating, state, duration or 0, username)
+                   for card_id, at_us, rating, state, duration in batch if card_id in cards]
+
+
+def class_revlog_rows(session: Session, *, classroom_id: int) -> Iterator[tuple[int, int, int, int, int, str]]:
+    """The rows of `class_revlog_batches`, one at a time."""
+    for batch in class_revlog_batches(session, classroom_id=classroom_id):
+        yield from batch
 
 
 def class_revlog_csv(session: Session, *, classroom_id: int) -> Iterator[str]:
-    """The class's review history as CSV (`class-<id>-revlog.csv`), see `class_revlog_rows`."""
-    return csv_chunks(REVLOG_COLUMNS, class_revlog_rows(session, classroom_id=classroom_id))
+    """The class's review history as CSV (`class-<id>-revlog.csv`), see `class_revlog_batches`."""
+    return csv_chunks_of_batches(REVLOG_COLUMNS, class_revlog_batches(session, classroom_id=classroom_id))
 
 
 # --- A user's own exports ----------------------------------------------------------------------
 
-def _history_query(user_id: int) -> Select[Any]:
+def _history_query(user_id: int) -> Query:
     """A user's answers, newest first, with each card's key and question and its deck's slug."""
     return (select(ReviewLog.reviewed_at, ReviewLog.due, ReviewLog.rating, ReviewLog.state_before,
                    ReviewLog.duration_ms, Card.key, Card.question, Deck.slug)
@@ -189,6 +239,9 @@ class _Collector:
     def flush(self) -> None:
         pass
 
+    def close(self) -> None:
+        pass
+
     def take(self) -> bytes:
         data = b"".join(self._parts)
         self._parts.clear()
@@ -201,7 +254,7 @@ def zip_chunks(files: Iterable[tuple[str, Iterable[str]]], *, now: datetime) -> 
     Every member is dated `now` (UTC).
     """
     out = _Collector()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:  # type: ignore[arg-type]
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, chunks in files:
             info = zipfile.ZipInfo(name, date_time=now.timetuple()[:6])
             info.compress_type = zipfile.ZIP_DEFLATED

@@ -12,16 +12,44 @@ parameters.
 from __future__ import annotations
 
 import math
+import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from fsrs import Rating, Scheduler
-from sqlalchemy import Float, Integer, String, and_, case, cast, extract, func, literal, or_, select, type_coerce
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    Integer,
+    Row,
+    SQLColumnExpression,
+    String,
+    and_,
+    case,
+    cast,
+    extract,
+    func,
+    literal,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from .models import Assignment, Card, CardState, Deck, Enrollment, Note, ReviewLog, ReviewState, User, UTCDateTime
+from .models import (
+    Assignment,
+    Card,
+    CardState,
+    Deck,
+    Enrollment,
+    Note,
+    ReviewLog,
+    ReviewState,
+    User,
+)
 from .scheduling import active_card_counts, active_cards
 
 INACTIVE_AFTER = timedelta(days=7)
@@ -145,7 +173,8 @@ def expected_share(*, assigned_on: date, target: date, today: date) -> float:
     return max(0.0, min(1.0, (today - assigned_on).days / span))
 
 
-def _falling_behind(row: RosterRow, *, now: datetime, deck_totals: dict[int, int], targets) -> list[str]:
+def _falling_behind(row: RosterRow, *, now: datetime, deck_totals: dict[int, int],
+                    targets: Sequence[Row[int, date | None, datetime, str]]) -> list[str]:
     reasons = []
     if row.last_active is None or row.last_active < now - INACTIVE_AFTER:
         reasons.append("no reviews in 7 days")
@@ -155,6 +184,8 @@ def _falling_behind(row: RosterRow, *, now: datetime, deck_totals: dict[int, int
     if retention is not None and row.review_answers_30d >= LOW_RETENTION_MIN_ANSWERS and retention < LOW_RETENTION:
         reasons.append(f"retention {retention:.0%}")
     for deck_id, target, created_at, title in targets:
+        if target is None:  # the query asks for assignments with a target date only
+            continue
         share = expected_share(assigned_on=created_at.date(), target=target, today=now.date())
         expected = share * deck_totals.get(deck_id, 0)
         if expected and row.introduced_by_deck.get(deck_id, 0) < PACE_TOLERANCE * expected:
@@ -191,21 +222,29 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _DAY_US = 86_400_000_000
 
 
-def _elapsed_days(session: Session, *, now: datetime) -> ColumnElement[Any]:
-    """Whole days from each card state's last review to `now`, as `fsrs` counts them (floored, never below 0).
+def epoch_microseconds(session: Session, column: SQLColumnExpression[datetime | None]) -> ColumnElement[int]:
+    """A UTC datetime column as whole microseconds since 1970, computed by the database, exactly.
 
-    Counted in exact integers (microseconds on SQLite, numeric seconds on PostgreSQL): a review
-    exactly ten days ago is ten days old, not 9.99999.
+    SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff': the whole seconds go through julianday() and
+    the fraction is added back; PostgreSQL's epoch is an exact numeric. No floating point,
+    so a review exactly ten days ago is ten days old, not 9.99999.
     """
     if session.get_bind().dialect.name == "postgresql":
-        seconds = extract("epoch", literal(now, UTCDateTime) - CardState.last_review)
-        return func.greatest(0, func.floor(seconds / 86400))
-    # SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff'; strftime('%s') drops the fraction, so it is added back.
-    stored = type_coerce(CardState.last_review, String)
+        return cast(extract("epoch", column) * 1_000_000, BigInteger)
+    stored = type_coerce(column, String)
     fraction = cast(func.substr(stored.concat("000000"), 21, 6), Integer)
-    reviewed_us = cast(func.strftime("%s", stored), Integer) * 1_000_000 + fraction
+    # julianday would round a fraction to milliseconds (0.9999995 s to the next second): it reads the whole
+    # seconds alone, which its double holds to well within half a second of the exact value.
+    seconds = func.round((func.julianday(func.substr(stored, 1, 19)) - 2440587.5) * 86400)
+    return cast(seconds, Integer) * 1_000_000 + fraction
+
+
+def _elapsed_days(session: Session, *, now: datetime) -> ColumnElement[Any]:
+    """Whole days from each card state's last review to `now`, as `fsrs` counts them (floored, never below 0)."""
     now_us = (now - _EPOCH) // timedelta(microseconds=1)
-    return func.max(0, (literal(now_us, Integer) - reviewed_us) // _DAY_US)
+    elapsed = (literal(now_us, BigInteger) - epoch_microseconds(session, CardState.last_review)) // _DAY_US
+    greatest = func.greatest if session.get_bind().dialect.name == "postgresql" else func.max
+    return greatest(0, elapsed)
 
 
 def _sqlite_has_power(session: Session) -> None:
@@ -214,9 +253,10 @@ def _sqlite_has_power(session: Session) -> None:
     if connection.dialect.name != "sqlite" or connection.info.get("flashapp.power"):
         return
     driver = connection.connection.driver_connection
+    assert driver is not None
     try:
         driver.execute("SELECT power(2, 0.5)").fetchall()
-    except Exception:  # sqlite3.OperationalError: no such function
+    except sqlite3.OperationalError:  # no such function
         driver.create_function("power", 2, math.pow, deterministic=True)
     connection.info["flashapp.power"] = True
 

@@ -23,7 +23,7 @@ from flashapp.consistency import (
     check_database,
 )
 from flashapp.models import Card, CardState, Note, ReviewLog, User
-from flashapp.scheduling import answer_card, card_reviews, replay
+from flashapp.scheduling import ReviewCounts, answer_card, card_reviews, count_reviews, replay
 from tests.helpers import FAST_HASH_METHOD, T0, build_numbers_deck
 
 RATINGS = [Rating.Good, Rating.Again, Rating.Good, Rating.Easy, Rating.Hard, Rating.Good]
@@ -102,7 +102,8 @@ def test_the_check_compares_each_field_with_the_replay(studied, scheduler):
     assert check_database(studied, scheduler, fix=False).problems == []  # within the float tolerance
     for field, value in [("stability", state.stability + 0.5), ("difficulty", state.difficulty - 0.1),
                          ("step", 7), ("due", state.due + timedelta(seconds=1)),
-                         ("last_review", state.last_review - timedelta(days=1)), ("state", state.state % 3 + 1)]:
+                         ("last_review", state.last_review - timedelta(days=1)), ("state", state.state % 3 + 1),
+                         ("reps", state.reps + 1), ("lapses", state.lapses + 1), ("again_count", 0)]:
         original = getattr(state, field)
         studied.execute(update(CardState).where(CardState.id == state.id).values({field: value}))
         studied.commit()
@@ -193,8 +194,9 @@ def test_fix_repairs_everything_in_one_transaction_and_a_second_run_finds_nothin
     assert len(states) == studied.scalar(select(func.count()).select_from(
         select(ReviewLog.user_id, ReviewLog.card_id).distinct().subquery()))
     for state in states:
-        replayed = replay(scheduler, state.card_id, card_reviews(studied, user_id=state.user_id,
-                                                                card_id=state.card_id))
+        reviews = card_reviews(studied, user_id=state.user_id, card_id=state.card_id)
+        replayed = replay(scheduler, state.card_id, reviews)
+        assert ReviewCounts.of(state) == count_reviews(reviews)
         assert (state.state, state.step, state.stability, state.difficulty, state.due, state.last_review) == (
             replayed.state.value, replayed.step, replayed.stability, replayed.difficulty, replayed.due,
             replayed.last_review)

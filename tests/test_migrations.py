@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -89,3 +91,23 @@ def test_upgrading_twice_changes_nothing(bare_app):
         upgrade_database_in(bare_app)
         version = db.session.scalar(text("SELECT version_num FROM alembic_version"))
     assert version == ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
+def test_card_states_get_their_review_counts_from_the_review_log(bare_app):
+    with bare_app.app_context():
+        upgrade(revision="0001")
+        with db.engine.begin() as connection:
+            fill_first_schema(connection)
+            later = (T0.replace(tzinfo=None) if connection.dialect.name == "sqlite" else T0) + timedelta(days=3)
+            # Again on a review-state card (a lapse), Again while learning, and Good.
+            for number, (rating, state_before) in enumerate([(1, 2), (1, 1), (3, 3)], start=2):
+                connection.execute(text(
+                    "INSERT INTO review_log (id, user_id, card_id, rating, reviewed_at, duration_ms, state_before, "
+                    "due, token) VALUES (:id, 2, 1, :rating, :t, 4000, :before, :t, :token)"),
+                    {"id": number, "rating": rating, "t": later + timedelta(hours=number), "before": state_before,
+                     "token": f"token-{number}"})
+
+        upgrade()
+
+        state = db.session.scalar(select(CardState))
+        assert (state.reps, state.again_count, state.lapses) == (4, 2, 1)

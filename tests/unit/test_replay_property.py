@@ -2,7 +2,8 @@
 
 Random sequences of actions on two cards: answer (rating 1-4, after a gap of minutes to months)
 or undo the latest answer. Fuzzing off, fixed start time. After every action each card's log
-must hold exactly the answers not undone, and its replay must equal the stored state.
+must hold exactly the answers not undone, and its replay (and its counts of answers, Again
+answers and lapses) must equal the stored state.
 """
 
 from __future__ import annotations
@@ -17,7 +18,16 @@ from sqlalchemy import delete, select
 from flashapp.accounts import register_user
 from flashapp.consistency import check_database
 from flashapp.models import Card, CardState, Deck, ReviewLog
-from flashapp.scheduling import RATINGS, answer_card, card_reviews, make_scheduler, replay, undo_last_answer
+from flashapp.scheduling import (
+    RATINGS,
+    ReviewCounts,
+    answer_card,
+    card_reviews,
+    count_reviews,
+    make_scheduler,
+    replay,
+    undo_last_answer,
+)
 from tests.helpers import FAST_HASH_METHOD, T0, build_numbers_deck
 
 SCHEDULER = make_scheduler(enable_fuzzing=False)
@@ -62,6 +72,7 @@ def assert_replay_matches(session, user_id: int, card_ids: list[int], model: lis
             assert state is None
         else:
             assert stored(state) == replayed(replay(SCHEDULER, card_id, reviews))
+            assert ReviewCounts.of(state) == count_reviews(reviews)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

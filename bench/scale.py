@@ -1,0 +1,381 @@
+"""Benchmark: the teacher's pages, the exports and `flashapp check` on a school of growing size.
+
+Three generated schools (students × cards × reviews):
+
+    small   30 students,    300 cards,    50,000 reviews
+    medium  300 students, 1,000 cards, 1,000,000 reviews
+    large   1,000 students, 3,000 cards, 5,000,000 reviews
+
+Every school has the class "Class 30": the same 30 students with the same 1,666 reviews each
+on its three assigned decks (300 cards) at every size, so its pages can be compared as the
+rest of the school grows; and the class "Everyone" (every student, no deck assigned). Every
+history is a real FSRS walk, so each card state is the replay of its reviews (with its
+counts) and `flashapp check` finds nothing.
+
+A school is generated once into an SQLite file (Core executemany inserts) kept in
+$TMPDIR/flashapp-bench/, and copied into PostgreSQL with COPY when asked:
+
+    .venv/bin/python bench/scale.py --size small --size medium
+    .venv/bin/python bench/scale.py --size medium --postgres postgresql+psycopg://postgres@127.0.0.1/bench
+    .venv/bin/python bench/scale.py --size medium --only check
+
+The PostgreSQL database is named after the URL's database and the size (e.g. bench_medium)
+and made with createdb's equivalent when missing. Times are medians through the Flask test
+client (the template included), next to GET /healthz in the same run; export times read the
+whole stream; peak memory is the Python heap's peak (tracemalloc) while streaming, and for
+`check` the peak RSS of a separate `flask check` process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from fsrs import Card as FsrsCard
+from fsrs import Rating, State
+
+from flashapp import create_app, db
+from flashapp.accounts import hash_password
+from flashapp.cli import upgrade_database
+from flashapp.models import (
+    Assignment,
+    Card,
+    CardState,
+    Classroom,
+    Deck,
+    Enrollment,
+    Note,
+    ReviewLog,
+    ReviewState,
+    User,
+)
+from flashapp.scheduling import make_scheduler
+
+
+@dataclass(frozen=True)
+class Size:
+    name: str
+    students: int
+    cards: int
+    reviews: int
+
+
+SIZES = {s.name: s for s in (Size("small", 30, 300, 50_000), Size("medium", 300, 1_000, 1_000_000),
+                             Size("large", 1_000, 3_000, 5_000_000))}
+CARDS_PER_DECK = 100
+CLASS_30, CLASS_30_DECKS, CLASS_30_REVIEWS = 30, 3, 1_666
+SPAN = timedelta(days=80)
+RATINGS, WEIGHTS = (Rating.Again, Rating.Hard, Rating.Good, Rating.Easy), (12, 10, 65, 13)
+BATCH = 50_000
+CACHE = Path(os.environ.get("FLASHAPP_BENCH_CACHE", Path(tempfile.gettempdir()) / "flashapp-bench"))
+PASSWORD = "benchmark!"
+# Today at midnight UTC: the generated history ends here, so a day's cache keeps its 7- and 30-day windows.
+NOW = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+# --- Generating a school -----------------------------------------------------------------------
+
+def _app(url: str, instance: str):
+    return create_app({"INSTANCE_PATH": instance, "SQLALCHEMY_DATABASE_URI": url,
+                       "SECRET_KEY": "benchmark-" + "x" * 32, "WTF_CSRF_ENABLED": False})
+
+
+def _history(rng: random.Random, plain, user_id: int, card_ids: list[int], quota: int, first_token: int):
+    """A student's reviews (FSRS walks over some of `card_ids`) and the card states they leave."""
+    chosen = rng.sample(card_ids, min(len(card_ids), max(1, quota // 6)))
+    base, extra = divmod(quota, len(chosen))
+    logs, states, token = [], [], first_token
+    for index, card_id in enumerate(chosen):
+        count = base + (index < extra)
+        if count <= 0:
+            break
+        # Spread evenly over the term, as a class studying every day gives.
+        times = sorted(NOW - SPAN + timedelta(seconds=int(rng.random() * SPAN.total_seconds()))
+                       for _ in range(count))
+        card = FsrsCard(card_id=card_id, state=State.Learning, step=0, due=times[0])
+        before, reps, lapses, again = ReviewState.NEW, 0, 0, 0
+        for at in times:
+            rating = rng.choices(RATINGS, WEIGHTS)[0]
+            duration = rng.randint(1_000, 20_000)
+            card, _ = plain.review_card(card, rating, at, duration)
+            logs.append(dict(user_id=user_id, card_id=card_id, rating=rating, reviewed_at=at, duration_ms=duration,
+                             state_before=before, due=card.due, token=f"{user_id}-{token}"))
+            token += 1
+            reps += 1
+            again += rating == Rating.Again
+            lapses += rating == Rating.Again and before == ReviewState.REVIEW
+            before = ReviewState(card.state)
+        states.append(dict(user_id=user_id, card_id=card_id, state=card.state, step=card.step,
+                           stability=card.stability, difficulty=card.difficulty, due=card.due,
+                           last_review=card.last_review, reps=reps, lapses=lapses, again_count=again))
+    return logs, states
+
+
+def _flush(logs: list, states: list) -> None:
+    if logs:
+        db.session.execute(insert(ReviewLog), logs)
+    if states:
+        db.session.execute(insert(CardState), states)
+    db.session.commit()
+    logs.clear()
+    states.clear()
+
+
+def generate(size: Size, path: Path) -> None:
+    started = time.perf_counter()
+    partial = path.with_suffix(".partial")
+    partial.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory() as instance:
+        app = _app(f"sqlite:///{partial}", instance)
+        with app.app_context():
+            upgrade_database()
+            password_hash = hash_password(PASSWORD, method="pbkdf2:sha256:1000")
+            users = [dict(id=1, username="teacher", password_hash=password_hash, role="teacher")]
+            users += [dict(id=2 + i, username=f"s{i:04d}", password_hash=password_hash, role="student")
+                      for i in range(size.students)]
+            db.session.execute(insert(User), users)
+            decks = size.cards // CARDS_PER_DECK
+            db.session.execute(insert(Deck), [dict(id=d, slug=f"deck-{d:02d}", title=f"Deck {d:02d}")
+                                              for d in range(1, decks + 1)])
+            notes, cards = [], []
+            for n in range(1, size.cards + 1):
+                deck = (n - 1) // CARDS_PER_DECK + 1
+                notes.append(dict(id=n, deck_id=deck, key=f"deck-{deck:02d}/square/{n}", relation="square",
+                                  subject=str(n), object=str(n * n), section="main", position=n))
+                cards.append(dict(id=n, deck_id=deck, note_id=n, key=f"deck-{deck:02d}/square/{n}/forward",
+                                  template="forward", question=f"What is the square of {n}?", answer=str(n * n),
+                                  position=n))
+            db.session.execute(insert(Note), notes)
+            db.session.execute(insert(Card), cards)
+            db.session.execute(insert(Classroom), [dict(id=1, name="Class 30", teacher_id=1, join_code="CLASS30"),
+                                                   dict(id=2, name="Everyone", teacher_id=1, join_code="EVERYONE")])
+            db.session.execute(insert(Assignment), [
+                dict(classroom_id=1, deck_id=d, target_date=(NOW + timedelta(days=30)).date(),
+                     created_at=NOW - SPAN) for d in range(1, CLASS_30_DECKS + 1)])
+            db.session.execute(insert(Enrollment), [dict(classroom_id=1, user_id=2 + i) for i in range(CLASS_30)]
+                               + [dict(classroom_id=2, user_id=2 + i) for i in range(size.students)])
+            db.session.commit()
+
+            plain = make_scheduler(enable_fuzzing=False)
+            class_cards = list(range(1, CLASS_30_DECKS * CARDS_PER_DECK + 1))
+            others = size.students - CLASS_30
+            other_quota = (size.reviews - CLASS_30 * CLASS_30_REVIEWS) // others if others else 0
+            logs: list = []
+            states: list = []
+            for i in range(size.students):
+                user_id = 2 + i
+                # Seeded by the student alone: Class 30's history is the same at every size.
+                rng = random.Random(f"student-{i}")
+                if i < CLASS_30:
+                    more_logs, more_states = _history(rng, plain, user_id, class_cards, CLASS_30_REVIEWS, 0)
+                else:
+                    first = rng.randrange(decks)
+                    studied = sorted({(first + k) % decks for k in range(max(1, decks // 3))})
+                    pool = [c for d in studied for c in range(d * CARDS_PER_DECK + 1, (d + 1) * CARDS_PER_DECK + 1)]
+                    more_logs, more_states = _history(rng, plain, user_id, pool, other_quota, 0)
+                logs += more_logs
+                states += more_states
+                if len(logs) >= BATCH:
+                    _flush(logs, states)
+                    print(f"    {size.name}: {i + 1}/{size.students} students, "
+                          f"{time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+            _flush(logs, states)
+            db.session.execute(text("ANALYZE"))
+            db.session.commit()
+            db.session.remove()
+            db.engine.dispose()
+    partial.rename(path)
+    print(f"  generated {size.name} in {time.perf_counter() - started:.0f} s: {path}", file=sys.stderr)
+
+
+def sqlite_school(size: Size) -> Path:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"school-v2-{size.name}-{NOW:%Y%m%d}.sqlite"
+    if not path.exists():
+        generate(size, path)
+    return path
+
+
+COPIED_TABLES = ("user", "deck", "note", "card", "classroom", "enrollment", "assignment", "card_state",
+                 "review_log")
+
+
+def postgres_school(size: Size, base_url: str, source: Path) -> str:
+    """The school copied from its SQLite file into its own PostgreSQL database (once per day's cache)."""
+    import sqlite3
+
+    import psycopg
+
+    url = make_url(base_url)
+    name = f"{url.database}_{size.name}"
+    target = url.set(database=name)
+    admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as connection:
+        if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            connection.execute(f'CREATE DATABASE "{name}"')
+    libpq = target.set(drivername="postgresql").render_as_string(hide_password=False)
+    stamp = f"{source.name}"
+    with psycopg.connect(libpq, autocommit=True) as connection:
+        connection.execute("CREATE TABLE IF NOT EXISTS bench_source (name text)")
+        if connection.execute("SELECT 1 FROM bench_source WHERE name = %s", (stamp,)).fetchone():
+            return target.render_as_string(hide_password=False)
+        connection.execute("DROP SCHEMA public CASCADE")
+        connection.execute("CREATE SCHEMA public")
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as instance:
+        app = _app(target.render_as_string(hide_password=False), instance)
+        with app.app_context():
+            upgrade_database()
+            db.session.remove()
+            db.engine.dispose()
+    lite = sqlite3.connect(source)
+    with psycopg.connect(libpq) as connection:
+        connection.execute("SET TIME ZONE 'UTC'")
+        for table in COPIED_TABLES:
+            columns = [row[1] for row in lite.execute(f'PRAGMA table_info("{table}")')]
+            names = ", ".join(f'"{c}"' for c in columns)
+            with connection.cursor().copy(f'COPY "{table}" ({names}) FROM STDIN') as copy:
+                for row in lite.execute(f'SELECT {names} FROM "{table}"'):
+                    copy.write_row(row)
+            connection.execute(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
+                               f"(SELECT coalesce(max(id), 1) FROM \"{table}\"))")
+        connection.commit()
+    with psycopg.connect(libpq, autocommit=True) as connection:
+        connection.execute("VACUUM ANALYZE")
+        connection.execute("CREATE TABLE bench_source (name text)")
+        connection.execute("INSERT INTO bench_source VALUES (%s)", (stamp,))
+    print(f"  copied {size.name} into PostgreSQL {name} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return target.render_as_string(hide_password=False)
+
+
+# --- Measuring ---------------------------------------------------------------------------------
+
+def timed(client, url: str, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        response = client.get(url)
+        times.append(time.perf_counter() - started)
+        assert response.status_code == 200, (url, response.status_code)
+    return statistics.median(times)
+
+
+def consume(stream: Iterable) -> int:
+    return sum(len(chunk) for chunk in stream)
+
+
+def measured(make: Callable[[], Iterable]) -> tuple[float, int, float]:
+    """Seconds to read a whole export, its size, and the Python heap's peak while streaming it (MB)."""
+    started = time.perf_counter()
+    size = consume(make())
+    seconds = time.perf_counter() - started
+    db.session.remove()
+    tracemalloc.start()
+    consume(make())
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    db.session.remove()
+    return seconds, size, peak / 1e6
+
+
+def pages(app, size: Size, label: str, repeat: int) -> None:
+    client = app.test_client()
+    client.post("/login", data={"username": "teacher", "password": PASSWORD})
+    with app.app_context():
+        reviews = db.session.scalar(select(func.count(ReviewLog.id)))
+        states = db.session.scalar(select(func.count(CardState.id)))
+    health = timed(client, "/healthz", repeat * 4)
+    print(f"[{label}] {size.name}: {size.students} students, {size.cards} cards, {reviews:,} reviews, "
+          f"{states:,} card states; GET /healthz {health * 1000:.2f} ms")
+    for class_id, name, students in ((1, "Class 30", CLASS_30), (2, "Everyone", size.students)):
+        timed(client, f"/teach/classes/{class_id}", 1)  # warm up
+        page = timed(client, f"/teach/classes/{class_id}", repeat)
+        student = timed(client, f"/teach/classes/{class_id}/students/2", repeat)
+        print(f"[{label}] {size.name}: dashboard of {name} ({students} students) {page * 1000:7.1f} ms "
+              f"(ratio to /healthz {page / health:.0f}x); a student's page {student * 1000:.1f} ms")
+
+
+def exports(app, size: Size, label: str) -> None:
+    from flashapp import exports as ex
+
+    with app.app_context():
+        for class_id, name in ((1, "Class 30"), (2, "Everyone")):
+            for what, make in (
+                ("revlog CSV", lambda class_id=class_id: ex.class_revlog_csv(db.session, classroom_id=class_id)),
+                ("progress CSV", lambda class_id=class_id: ex.class_progress_csv(db.session, classroom_id=class_id,
+                                                                               now=NOW)),
+            ):
+                seconds, length, peak = measured(make)
+                print(f"[{label}] {size.name}: {what} of {name}: {seconds:6.2f} s, {length / 1e6:6.1f} MB, "
+                      f"peak heap {peak:5.1f} MB")
+        for what, make in (
+            ("history CSV", lambda: ex.history_csv(db.session, user_id=2, time_zone="Europe/Paris")),
+            ("data.zip", lambda: ex.personal_data_zip(db.session, user_id=2, now=NOW)),
+        ):
+            seconds, length, peak = measured(make)
+            print(f"[{label}] {size.name}: a student's {what}: {seconds * 1000:6.0f} ms, {length / 1e6:5.2f} MB, "
+                  f"peak heap {peak:5.1f} MB")
+
+
+def check(url: str, size: Size, label: str) -> None:
+    env = dict(os.environ, FLASHAPP_DATABASE_URL=url, PYTHONPATH=str(ROOT))
+    with tempfile.TemporaryDirectory() as instance:
+        env["FLASHAPP_INSTANCE_PATH"] = instance
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "flask", "--app", "flashapp", "check"], env=env,
+                              capture_output=True, text=True, timeout=1800, check=False)
+        seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    summary = done.stdout.strip().splitlines()
+    print(f"[{label}] {size.name}: flask check {seconds:6.1f} s, peak RSS of the largest check so far "
+          f"{peak:5.0f} MB, exit {done.returncode}: {' / '.join(summary[:2])}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", action="append", choices=list(SIZES), help="repeatable; default small")
+    parser.add_argument("--postgres", metavar="URL", help="also run on PostgreSQL (a database per size)")
+    parser.add_argument("--only", action="append", choices=["pages", "exports", "check"])
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    parts = args.only or ["pages", "exports", "check"]
+    for size in (SIZES[name] for name in (args.size or ["small"])):
+        path = sqlite_school(size)
+        targets = [] if args.no_sqlite else [("SQLite", f"sqlite:///{path}")]
+        if args.postgres:
+            targets.append(("PostgreSQL", postgres_school(size, args.postgres, path)))
+        for label, url in targets:
+            with tempfile.TemporaryDirectory() as instance:
+                app = _app(url, instance)
+                if "pages" in parts:
+                    pages(app, size, label, args.repeat)
+                if "exports" in parts:
+                    exports(app, size, label)
+                with app.app_context():
+                    db.session.remove()
+                    db.engine.dispose()
+            if "check" in parts:
+                check(url, size, label)
+
+
+if __name__ == "__main__":
+    main()

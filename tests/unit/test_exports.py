@@ -1,0 +1,192 @@
+"""The exports stream the same bytes a plain in-memory build gives, and every cell survives a CSV reader."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from fsrs import Rating
+from sqlalchemy import select
+
+from flashapp.accounts import register_user
+from flashapp.classroom import create_classroom, join_classroom
+from flashapp.decksource import parse_deck_text
+from flashapp.exports import (
+    class_progress_csv,
+    class_revlog_csv,
+    class_revlog_rows,
+    csv_chunks,
+    history_csv,
+    personal_data_files,
+    personal_data_zip,
+    zip_chunks,
+)
+from flashapp.generation import build_deck
+from flashapp.history import review_history
+from flashapp.models import Card, CardState, Deck
+from flashapp.scheduling import answer_card, format_interval, make_scheduler
+from flashapp.stats import class_roster
+from tests.helpers import FAST_HASH_METHOD, deck_text
+
+NOW = datetime(2026, 4, 1, 12, 0, tzinfo=timezone.utc)
+# A question with a comma and quotes, so every CSV must quote it.
+FACTS = deck_text(slug="numbers", title="Numbers", source="test", sections={"main": "Main"},
+                  relations={"square": {"forward": 'What is the square of {subject}, "quoted"?'}},
+                  facts=[{"relation": "square", "subject": str(n), "object": str(n * n), "section": "main"}
+                         for n in range(1, 7)])
+AWKWARD = ["plain", "a,b", 'say "hi"', "two\nlines", "=1+2", "", " spaced ", "naïve ☃", "\r\n"]
+
+
+def in_memory(header, rows) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+@pytest.fixture
+def school(session):
+    """Ann and Ben in a class, each with answers at awkward instants (exact milliseconds, microseconds)."""
+    build_deck(session, parse_deck_text(FACTS, "numbers.yaml"), now=NOW - timedelta(days=60))
+    teacher = register_user(session, username="mrs-k", password="long enough", password_method=FAST_HASH_METHOD)
+    ben = register_user(session, username="ben", password="long enough", password_method=FAST_HASH_METHOD,
+                        time_zone="America/New_York")
+    ann = register_user(session, username="ann", password="long enough", password_method=FAST_HASH_METHOD,
+                        time_zone="Asia/Tokyo")
+    classroom = create_classroom(session, teacher=teacher, name="Numbers, \"first\" class")
+    for student in (ann, ben):
+        join_classroom(session, user=student, code=classroom.join_code)
+    session.flush()
+    scheduler = make_scheduler(enable_fuzzing=False)
+    cards = list(session.scalars(select(Card).order_by(Card.position)))
+    offsets = [timedelta(microseconds=123000), timedelta(microseconds=999999), timedelta(0),
+               timedelta(microseconds=1)]
+    for u, student in enumerate((ann, ben)):
+        at = NOW - timedelta(days=40) + offsets[u]
+        for n in range(12):
+            card = cards[(n + u) % len(cards)]
+            answer_card(session, scheduler, user_id=student.id, card_id=card.id, rating=Rating(1 + (n * 3 + u) % 4),
+                        token=f"{student.username}-{n}", now=at, duration_ms=None if n == 3 else 1000 + n)
+            at += timedelta(days=2, hours=n, microseconds=offsets[(n + u) % 4].microseconds)
+    session.commit()
+    return classroom, ann, ben
+
+
+def test_csv_chunks_give_the_bytes_of_one_csv_writer_and_every_cell_reads_back(session):
+    rows = [[cell, n, n / 3, None] for n, cell in enumerate(AWKWARD * 40)]
+    chunks = list(csv_chunks(["text", "number", "float", "none"], rows, rows_per_chunk=7))
+    assert len(chunks) > 40
+    text = "".join(chunks)
+    assert text == in_memory(["text", "number", "float", "none"], rows)
+    read = list(csv.reader(io.StringIO(text, newline="")))
+    assert read[0] == ["text", "number", "float", "none"]
+    assert [row[0] for row in read[1:]] == [row[0] for row in rows]
+    assert [row[2] for row in read[1:]] == [repr(row[2]) for row in rows]
+    assert all(row[3] == "" for row in read[1:])
+
+
+def test_an_empty_export_is_its_header_alone(session):
+    assert list(csv_chunks(["a", "b"], [])) == ["a,b\r\n"]
+
+
+def test_the_class_revlog_streams_the_optimisers_layout_by_student_then_card_then_time(session, school):
+    classroom, ann, ben = school
+    expected = []
+    for student in (ann, ben):  # by name
+        reviews = sorted(review_history(session, user_id=student.id), key=lambda row: (
+            row.review.card_id, row.review.reviewed_at, row.review.id))
+        expected += [(r.review.card_id, int(r.review.reviewed_at.timestamp() * 1000), int(r.review.rating),
+                      int(r.review.state_before), r.review.duration_ms or 0, student.username) for r in reviews]
+    assert list(class_revlog_rows(session, classroom_id=classroom.id)) == expected
+    header = ["card_id", "review_time", "review_rating", "review_state", "review_duration", "user"]
+    assert "".join(class_revlog_csv(session, classroom_id=classroom.id)) == in_memory(header, expected)
+
+
+def test_the_progress_csv_is_the_roster(session, school):
+    classroom, _, _ = school
+    roster = class_roster(session, classroom_id=classroom.id, now=NOW)
+    rows = [(r.username, r.introduced, r.total, r.reviews_7d, "" if r.retention_30d is None
+             else f"{r.retention_30d:.3f}", r.review_answers_30d, r.due_now,
+             r.last_active.isoformat() if r.last_active else "", "; ".join(r.behind)) for r in roster]
+    header = ["student", "cards_introduced", "cards_total", "reviews_7d", "retention_30d", "review_answers_30d",
+              "due_now", "last_active_utc", "falling_behind"]
+    text = "".join(class_progress_csv(session, classroom_id=classroom.id, now=NOW))
+    assert text == in_memory(header, rows)
+    assert [row["student"] for row in csv.DictReader(io.StringIO(text))] == ["ann", "ben"]
+
+
+def test_a_students_history_csv_matches_the_history_page(session, school):
+    _, ann, _ = school
+    tz = ann.time_zone
+    from flashapp.scheduling import zone
+
+    expected = []
+    for row in review_history(session, user_id=ann.id):
+        review = row.review
+        expected.append([review.reviewed_at.isoformat(), review.reviewed_at.astimezone(zone(tz)).isoformat(),
+                         row.deck_slug, row.card_key, row.question, review.rating, review.rating.name,
+                         int(review.interval.total_seconds()), format_interval(review.interval),
+                         review.due.isoformat(), "" if review.duration_ms is None else review.duration_ms])
+    header = ["reviewed_at_utc", "reviewed_at_local", "deck", "card_key", "question", "rating", "rating_name",
+              "interval_seconds", "interval", "due_utc", "duration_ms"]
+    text = "".join(history_csv(session, user_id=ann.id, time_zone=tz))
+    assert text == in_memory(header, expected)
+    table = list(csv.DictReader(io.StringIO(text)))
+    assert len(table) == 12 and table[0]["question"] == 'What is the square of 6, "quoted"?'  # newest first
+    assert table[0]["reviewed_at_local"].endswith("+09:00")
+
+
+def personal_data_in_memory(session, user) -> dict[str, str]:
+    """data.zip's files, built the plain way: ORM objects, whole lists."""
+    account = [[user.username, user.role, user.time_zone, user.created_at.isoformat()]]
+    from flashapp.classroom import students_classrooms
+
+    classes = [[c.name, c.teacher.username] for c in students_classrooms(session, user.id)]
+    reviews = [[r.review.reviewed_at.isoformat(), r.deck_slug, r.card_key, r.question, r.review.rating,
+                r.review.state_before, r.review.due.isoformat(),
+                "" if r.review.duration_ms is None else r.review.duration_ms]
+               for r in review_history(session, user_id=user.id)]
+    states = [[slug, key, question, state.state, "" if state.step is None else state.step, state.stability,
+               state.difficulty, state.due.isoformat(), state.last_review.isoformat() if state.last_review else ""]
+              for state, key, question, slug in session.execute(
+                  select(CardState, Card.key, Card.question, Deck.slug).join(Card, Card.id == CardState.card_id)
+                  .join(Deck, Deck.id == Card.deck_id).where(CardState.user_id == user.id)
+                  .order_by(Deck.slug, Card.position))]
+    return {
+        "account.csv": in_memory(["username", "role", "time_zone", "created_at_utc"], account),
+        "classes.csv": in_memory(["class", "teacher"], classes),
+        "reviews.csv": in_memory(["reviewed_at_utc", "deck", "card_key", "question", "rating", "state_before",
+                                  "due_utc", "duration_ms"], reviews),
+        "card_states.csv": in_memory(["deck", "card_key", "question", "state", "step", "stability", "difficulty",
+                                      "due_utc", "last_review_utc"], states),
+    }
+
+
+def test_the_personal_data_zip_streams_the_four_files_of_the_plain_build(session, school):
+    _, ann, _ = school
+    expected = personal_data_in_memory(session, ann)
+    streamed = {name: "".join(chunks) for name, chunks in personal_data_files(session, user_id=ann.id)}
+    assert streamed == expected
+    data = b"".join(personal_data_zip(session, user_id=ann.id, now=NOW))
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert archive.testzip() is None
+        assert archive.namelist() == ["account.csv", "classes.csv", "reviews.csv", "card_states.csv"]
+        assert {name: archive.read(name).decode() for name in archive.namelist()} == expected
+        assert {info.date_time for info in archive.infolist()} == {(2026, 4, 1, 12, 0, 0)}
+        assert all(info.compress_type == zipfile.ZIP_DEFLATED for info in archive.infolist())
+    assert list(csv.DictReader(io.StringIO(expected["classes.csv"]))) == [
+        {"class": 'Numbers, "first" class', "teacher": "mrs-k"}]
+
+
+def test_the_zip_is_written_as_it_goes(session):
+    big = [[n, "x" * 50, n * 7] for n in range(20_000)]
+    chunks = list(zip_chunks([("big.csv", csv_chunks(["n", "text", "seven"], big)),
+                              ("small.csv", csv_chunks(["a"], [[1]]))], now=NOW))
+    assert len(chunks) > 2 and all(chunks)
+    with zipfile.ZipFile(io.BytesIO(b"".join(chunks))) as archive:
+        assert archive.read("big.csv").decode() == in_memory(["n", "text", "seven"], big)
+        assert archive.read("small.csv").decode() == "a\r\n1\r\n"
