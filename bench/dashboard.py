@@ -22,13 +22,13 @@ from sqlalchemy import insert, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from flashapp import create_app, db  # noqa: E402
-from flashapp.accounts import register_user  # noqa: E402
-from flashapp.classroom import assign_deck, create_classroom, join_classroom  # noqa: E402
-from flashapp.schema import upgrade_database  # noqa: E402
-from flashapp.decksource import parse_deck_text  # noqa: E402
-from flashapp.generation import build_deck  # noqa: E402
-from flashapp.models import Card, CardState, ReviewLog  # noqa: E402
+from flashapp import create_app, db
+from flashapp.accounts import register_user
+from flashapp.classroom import assign_deck, create_classroom, join_classroom
+from flashapp.decksource import parse_deck_text
+from flashapp.generation import build_deck
+from flashapp.models import Card, CardState, ReviewLog
+from flashapp.schema import upgrade_database
 
 CARDS, REVIEWS = 300, 100_000
 
@@ -60,14 +60,15 @@ def populate(students: int, now: datetime, rng: random.Random) -> int:
         for n in range(per_user):
             card_id = seen[n % len(seen)]
             at = now - timedelta(minutes=rng.randint(1, 60 * 24 * 80))
-            logs.append(dict(user_id=user_id, card_id=card_id, rating=rng.choice((1, 3, 3, 3, 4)), reviewed_at=at,
-                             duration_ms=rng.randint(1000, 20000), state_before=rng.choice((0, 1, 2, 2, 3)),
-                             due=at + timedelta(days=3), token=f"{user_id}-{n}"))
+            logs.append({"user_id": user_id, "card_id": card_id, "rating": rng.choice((1, 3, 3, 3, 4)),
+                         "reviewed_at": at, "duration_ms": rng.randint(1000, 20000),
+                         "state_before": rng.choice((0, 1, 2, 2, 3)), "due": at + timedelta(days=3),
+                         "token": f"{user_id}-{n}"})
         for card_id in seen:
             last = now - timedelta(days=rng.randint(0, 40))
-            states.append(dict(user_id=user_id, card_id=card_id, state=2, step=None,
-                               stability=rng.uniform(0.5, 60), difficulty=rng.uniform(1, 10),
-                               due=last + timedelta(days=rng.randint(1, 30)), last_review=last))
+            states.append({"user_id": user_id, "card_id": card_id, "state": 2, "step": None,
+                               "stability": rng.uniform(0.5, 60), "difficulty": rng.uniform(1, 10),
+                               "due": last + timedelta(days=rng.randint(1, 30)), "last_review": last})
     db.session.execute(insert(ReviewLog), logs)
     db.session.execute(insert(CardState), states)
     db.session.commit()

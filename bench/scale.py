@@ -1,6 +1,6 @@
 """Benchmark: the teacher's pages, the exports and `flashapp check` on a school of growing size.
 
-Three generated schools (students × cards × reviews):
+Three generated schools (students x cards x reviews):
 
     small   30 students,    300 cards,    50,000 reviews
     medium  300 students, 1,000 cards, 1,000,000 reviews
@@ -43,18 +43,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from fsrs import Card as FsrsCard
+from fsrs import Rating, State
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import make_url
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from fsrs import Card as FsrsCard
-from fsrs import Rating, State
-
 from flashapp import create_app, db
 from flashapp.accounts import hash_password
-from flashapp.cli import upgrade_database
 from flashapp.models import (
     Assignment,
     Card,
@@ -68,6 +63,9 @@ from flashapp.models import (
     User,
 )
 from flashapp.scheduling import make_scheduler
+from flashapp.schema import upgrade_database
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -116,16 +114,17 @@ def _history(rng: random.Random, plain, user_id: int, card_ids: list[int], quota
             rating = rng.choices(RATINGS, WEIGHTS)[0]
             duration = rng.randint(1_000, 20_000)
             card, _ = plain.review_card(card, rating, at, duration)
-            logs.append(dict(user_id=user_id, card_id=card_id, rating=rating, reviewed_at=at, duration_ms=duration,
-                             state_before=before, due=card.due, token=f"{user_id}-{token}"))
+            logs.append({"user_id": user_id, "card_id": card_id, "rating": rating, "reviewed_at": at,
+                         "duration_ms": duration, "state_before": before, "due": card.due,
+                         "token": f"{user_id}-{token}"})
             token += 1
             reps += 1
             again += rating == Rating.Again
             lapses += rating == Rating.Again and before == ReviewState.REVIEW
             before = ReviewState(card.state)
-        states.append(dict(user_id=user_id, card_id=card_id, state=card.state, step=card.step,
-                           stability=card.stability, difficulty=card.difficulty, due=card.due,
-                           last_review=card.last_review, reps=reps, lapses=lapses, again_count=again))
+        states.append({"user_id": user_id, "card_id": card_id, "state": card.state, "step": card.step,
+                           "stability": card.stability, "difficulty": card.difficulty, "due": card.due,
+                           "last_review": card.last_review, "reps": reps, "lapses": lapses, "again_count": again})
     return logs, states
 
 
@@ -148,30 +147,31 @@ def generate(size: Size, path: Path) -> None:
         with app.app_context():
             upgrade_database()
             password_hash = hash_password(PASSWORD, method="pbkdf2:sha256:1000")
-            users = [dict(id=1, username="teacher", password_hash=password_hash, role="teacher")]
-            users += [dict(id=2 + i, username=f"s{i:04d}", password_hash=password_hash, role="student")
+            users = [{"id": 1, "username": "teacher", "password_hash": password_hash, "role": "teacher"}]
+            users += [{"id": 2 + i, "username": f"s{i:04d}", "password_hash": password_hash, "role": "student"}
                       for i in range(size.students)]
             db.session.execute(insert(User), users)
             decks = size.cards // CARDS_PER_DECK
-            db.session.execute(insert(Deck), [dict(id=d, slug=f"deck-{d:02d}", title=f"Deck {d:02d}")
+            db.session.execute(insert(Deck), [{"id": d, "slug": f"deck-{d:02d}", "title": f"Deck {d:02d}"}
                                               for d in range(1, decks + 1)])
             notes, cards = [], []
             for n in range(1, size.cards + 1):
                 deck = (n - 1) // CARDS_PER_DECK + 1
-                notes.append(dict(id=n, deck_id=deck, key=f"deck-{deck:02d}/square/{n}", relation="square",
-                                  subject=str(n), object=str(n * n), section="main", position=n))
-                cards.append(dict(id=n, deck_id=deck, note_id=n, key=f"deck-{deck:02d}/square/{n}/forward",
-                                  template="forward", question=f"What is the square of {n}?", answer=str(n * n),
-                                  position=n))
+                notes.append({"id": n, "deck_id": deck, "key": f"deck-{deck:02d}/square/{n}", "relation": "square",
+                                  "subject": str(n), "object": str(n * n), "section": "main", "position": n})
+                cards.append({"id": n, "deck_id": deck, "note_id": n,
+                              "key": f"deck-{deck:02d}/square/{n}/forward", "template": "forward",
+                              "question": f"What is the square of {n}?", "answer": str(n * n), "position": n})
             db.session.execute(insert(Note), notes)
             db.session.execute(insert(Card), cards)
-            db.session.execute(insert(Classroom), [dict(id=1, name="Class 30", teacher_id=1, join_code="CLASS30"),
-                                                   dict(id=2, name="Everyone", teacher_id=1, join_code="EVERYONE")])
+            db.session.execute(insert(Classroom), [
+                {"id": 1, "name": "Class 30", "teacher_id": 1, "join_code": "CLASS30"},
+                {"id": 2, "name": "Everyone", "teacher_id": 1, "join_code": "EVERYONE"}])
             db.session.execute(insert(Assignment), [
-                dict(classroom_id=1, deck_id=d, target_date=(NOW + timedelta(days=30)).date(),
-                     created_at=NOW - SPAN) for d in range(1, CLASS_30_DECKS + 1)])
-            db.session.execute(insert(Enrollment), [dict(classroom_id=1, user_id=2 + i) for i in range(CLASS_30)]
-                               + [dict(classroom_id=2, user_id=2 + i) for i in range(size.students)])
+                {"classroom_id": 1, "deck_id": d, "target_date": (NOW + timedelta(days=30)).date(),
+                     "created_at": NOW - SPAN} for d in range(1, CLASS_30_DECKS + 1)])
+            db.session.execute(insert(Enrollment), [{"classroom_id": 1, "user_id": 2 + i} for i in range(CLASS_30)]
+                               + [{"classroom_id": 2, "user_id": 2 + i} for i in range(size.students)])
             db.session.commit()
 
             plain = make_scheduler(enable_fuzzing=False)

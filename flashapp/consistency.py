@@ -21,7 +21,7 @@ from typing import Any
 from fsrs import Card as FsrsCard
 from fsrs import Scheduler
 from sqlalchemy import delete, select, text
-from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.orm import Session
 
 from .database import may_write, write_transaction
 from .models import Card, CardState, Deck, Note, ReviewLog, User
@@ -182,8 +182,6 @@ def check_database(session: Session, scheduler: Scheduler, *, fix: bool) -> Chec
     replay. `session` must have no transaction in progress; it is committed (when
     fixing and something was found) or rolled back.
     """
-    if isinstance(session, scoped_session):
-        session = session()
     if session.in_transaction():
         raise RuntimeError("check_database needs a session with no transaction in progress")
     report = CheckReport()

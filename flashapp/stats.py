@@ -369,10 +369,3 @@ def deck_progress(session: Session, *, user_id: int, deck_ids: list[int], now: d
 
 
 REVLOG_COLUMNS = ["card_id", "review_time", "review_rating", "review_state", "review_duration", "user"]
-
-
-def class_revlog(session: Session, *, classroom_id: int) -> list[tuple[int, int, int, int, int, str]]:
-    """The class's answers in the FSRS optimiser's revlog layout, as a list (`exports.class_revlog_rows` streams them)."""
-    from .exports import class_revlog_rows
-
-    return list(class_revlog_rows(session, classroom_id=classroom_id))

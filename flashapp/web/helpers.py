@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from functools import wraps
 from typing import Any, TypeVar, cast
@@ -15,6 +15,7 @@ from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from .. import db
+from ..database import may_write
 from ..errors import Invalid
 from ..scheduling import zone
 from ..study import StudySettings
@@ -74,10 +75,31 @@ def teacher_required(view: F) -> F:
     return cast(F, wrapped)
 
 
-def download(chunks: Iterable[str], *, filename: str, mimetype: str) -> Response:
-    """A streamed attachment: the chunks are produced while the response is sent, within the request."""
-    return Response(stream_with_context(iter(chunks)), mimetype=mimetype,
+def download(chunks: Iterable[str] | Iterable[bytes], *, filename: str, mimetype: str) -> Response:
+    """A streamed attachment: the chunks are made while the response is sent, inside the request's context.
+
+    Memory stays flat however large the file; the request's read transaction stays open until the end.
+    """
+    # stream_with_context is typed for one kind of chunk at a time; text and bytes both stream alike.
+    stream = cast("Iterator[str]", _reading(iter(chunks)))
+    return Response(stream_with_context(stream), mimetype=mimetype,
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _reading(chunks: Iterator[T]) -> Iterator[T]:
+    """The chunks, each made in a read-only transaction as the rest of a request reads.
+
+    A streamed body is made after the view has returned, outside the request's own setting.
+    """
+    while True:
+        token = may_write.set(False)
+        try:
+            chunk = next(chunks)
+        except StopIteration:
+            return
+        finally:
+            may_write.reset(token)
+        yield chunk
 
 
 def when(value: datetime, at: datetime) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from urllib.parse import urlsplit
 
 import segno
@@ -13,13 +11,12 @@ from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
 
 from .. import classroom as classes
-from .. import teaching
+from .. import exports, teaching
 from ..history import history_query
 from ..network import is_loopback, lan_addresses
 from ..scheduling import zone
-from ..stats import REVLOG_COLUMNS, class_revlog, class_roster
 from .forms import AssignForm, ClassForm, EmptyForm
-from .helpers import hash_method, now, paginate, required, scheduler, session, teacher_required, user_id
+from .helpers import download, hash_method, now, paginate, required, scheduler, session, teacher_required, user_id
 
 bp = Blueprint("teach", __name__, url_prefix="/teach")
 
@@ -171,27 +168,13 @@ def card(class_id: int, card_id: int) -> str:
                            stats=view.stats)
 
 
-def _csv_response(header: list[str], rows: object, filename: str) -> Response:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(header)
-    writer.writerows(rows)  # type: ignore[arg-type]
-    return Response(out.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
-
-
 @bp.route("/classes/<int:class_id>/progress.csv")
 @teacher_required
 def progress_csv(class_id: int) -> Response:
     """The roster as CSV."""
     classroom = classes.own_classroom(session(), teacher_id=user_id(), class_id=class_id)
-    roster = class_roster(session(), classroom_id=classroom.id, now=now())
-    rows = [(r.username, r.introduced, r.total, r.reviews_7d,
-             "" if r.retention_30d is None else f"{r.retention_30d:.3f}", r.review_answers_30d, r.due_now,
-             r.last_active.isoformat() if r.last_active else "", "; ".join(r.behind)) for r in roster]
-    header = ["student", "cards_introduced", "cards_total", "reviews_7d", "retention_30d", "review_answers_30d",
-              "due_now", "last_active_utc", "falling_behind"]
-    return _csv_response(header, rows, f"class-{classroom.id}-progress.csv")
+    return download(exports.class_progress_csv(session(), classroom_id=classroom.id, now=now()),
+                    filename=f"class-{classroom.id}-progress.csv", mimetype="text/csv")
 
 
 @bp.route("/classes/<int:class_id>/revlog.csv")
@@ -199,5 +182,5 @@ def progress_csv(class_id: int) -> Response:
 def revlog_csv(class_id: int) -> Response:
     """The class's review history in the FSRS optimiser's revlog layout."""
     classroom = classes.own_classroom(session(), teacher_id=user_id(), class_id=class_id)
-    return _csv_response(REVLOG_COLUMNS, class_revlog(session(), classroom_id=classroom.id),
-                         f"class-{classroom.id}-revlog.csv")
+    return download(exports.class_revlog_csv(session(), classroom_id=classroom.id),
+                    filename=f"class-{classroom.id}-revlog.csv", mimetype="text/csv")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -25,8 +26,8 @@ from flashapp.exports import (
     zip_chunks,
 )
 from flashapp.generation import build_deck
-from flashapp.history import review_history
-from flashapp.models import Card, CardState, Deck
+from flashapp.history import history_query
+from flashapp.models import Card, CardState, Deck, ReviewLog
 from flashapp.scheduling import answer_card, format_interval, make_scheduler
 from flashapp.stats import class_roster
 from tests.helpers import FAST_HASH_METHOD, deck_text
@@ -37,6 +38,22 @@ FACTS = deck_text(slug="numbers", title="Numbers", source="test", sections={"mai
                   relations={"square": {"forward": 'What is the square of {subject}, "quoted"?'}},
                   facts=[{"relation": "square", "subject": str(n), "object": str(n * n), "section": "main"}
                          for n in range(1, 7)])
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    review: ReviewLog
+    question: str
+    card_key: str
+    deck_slug: str
+
+
+def review_history(session, *, user_id: int) -> list[HistoryRow]:
+    """A user's answers newest first, read through the history page's own query: the plain build."""
+    return [HistoryRow(r, r.card.question, r.card.key, r.card.deck.slug)
+            for r in session.scalars(history_query(user_id)).unique()]
+
+
 AWKWARD = ["plain", "a,b", 'say "hi"', "two\nlines", "=1+2", "", " spaced ", "naïve ☃", "\r\n"]
 
 

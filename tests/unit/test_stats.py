@@ -9,9 +9,10 @@ from sqlalchemy import event, select
 
 from flashapp.accounts import register_user
 from flashapp.classroom import assign_deck, create_classroom, join_classroom
+from flashapp.exports import class_revlog_rows
 from flashapp.models import Card, CardState, Deck, ReviewLog
 from flashapp.scheduling import make_scheduler
-from flashapp.stats import class_revlog, class_roster, deck_progress, expected_share, forgotten_cards
+from flashapp.stats import class_roster, deck_progress, expected_share, forgotten_cards
 from tests.helpers import FAST_HASH_METHOD, build_numbers_deck
 
 NOW = datetime(2026, 4, 1, 12, 0, tzinfo=timezone.utc)
@@ -112,7 +113,7 @@ def test_one_students_progress_per_deck(session, school):
 
 def test_the_class_revlog_uses_the_optimisers_layout(session, school):
     classroom, (card1, card2, _, _), _ = school
-    rows = class_revlog(session, classroom_id=classroom.id)
+    rows = list(class_revlog_rows(session, classroom_id=classroom.id))
     ms = lambda at: int(at.timestamp() * 1000)  # noqa: E731
     assert rows == [
         (card1.id, ms(NOW - 40 * DAY), 3, 0, 3000, "ann"),

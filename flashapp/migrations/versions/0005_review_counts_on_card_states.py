@@ -17,7 +17,7 @@ depends_on = None
 COUNTS = ('reps', 'lapses', 'again_count')
 
 
-def upgrade():
+def upgrade() -> None:
     with op.batch_alter_table('card_state', schema=None) as batch_op:
         for name in COUNTS:
             batch_op.add_column(sa.Column(name, sa.Integer(), server_default='0', nullable=False))
@@ -37,7 +37,7 @@ def upgrade():
                               ['user_id', 'reviewed_at', 'card_id', 'state_before', 'rating'], unique=False)
 
 
-def downgrade():
+def downgrade() -> None:
     with op.batch_alter_table('review_log', schema=None) as batch_op:
         batch_op.drop_index('ix_review_log_user_time')
         batch_op.create_index('ix_review_log_user_time', ['user_id', 'reviewed_at'], unique=False)
