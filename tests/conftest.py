@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 from pathlib import Path
@@ -80,6 +81,10 @@ def _test_app(database_url: str, instance: Path):
 def _close(app) -> None:
     from flashapp import db
 
+    # A streamed download that a test did not read to its end (the test client reads its first chunk)
+    # keeps its request, and that request's read transaction, until it is collected: collect it now,
+    # before the database is dropped or disposed.
+    gc.collect()
     with app.app_context():
         db.session.remove()
         db.engine.dispose()

@@ -80,6 +80,9 @@ def download(chunks: Iterable[str] | Iterable[bytes], *, filename: str, mimetype
 
     Memory stays flat however large the file; the request's read transaction stays open until the end.
     """
+    # The view's own reads are done: let go of the connection now, so that a body nobody reads holds
+    # none; the chunks read in a transaction of their own.
+    db.session.commit()
     # stream_with_context is typed for one kind of chunk at a time; text and bytes both stream alike.
     stream = cast("Iterator[str]", _reading(iter(chunks)))
     return Response(stream_with_context(stream), mimetype=mimetype,
@@ -89,13 +92,15 @@ def download(chunks: Iterable[str] | Iterable[bytes], *, filename: str, mimetype
 def _reading(chunks: Iterator[T]) -> Iterator[T]:
     """The chunks, each made in a read-only transaction as the rest of a request reads.
 
-    A streamed body is made after the view has returned, outside the request's own setting.
+    A streamed body is made after the view has returned, outside the request's own setting. Its
+    read transaction ends with the last chunk rather than when the server closes the response.
     """
     while True:
         token = may_write.set(False)
         try:
             chunk = next(chunks)
         except StopIteration:
+            db.session.commit()
             return
         finally:
             may_write.reset(token)
