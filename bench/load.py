@@ -30,7 +30,9 @@ Modes:
   pace        every student answers a card every 3 s; answer POST latency percentiles
               (target: 0 errors, p95 < 50 ms).
   saturation  the students answer as fast as they can, then the same threads hammer
-              GET /healthz for as long; answers/s divided by healthz/s (target >= 0.5).
+              GET /healthz for as long; study cycles/s (a page and an answer each) divided
+              by healthz/s (target >= 0.30 on SQLite, >= 0.25 on PostgreSQL; a zero-cost app
+              would score 0.5, since a cycle is two requests).
               One answer is two requests (the study page and the POST), a health check one.
   fault       load runs while the server is killed with SIGKILL (that pid only) and
               restarted on the same database; a POST cut off by the kill is re-sent with
@@ -86,6 +88,10 @@ DEFAULTS = {  # mode: (students, seconds)
 
 
 # ---------------------------------------------------------------- helpers
+
+# Study cycles (a page and an answer) per second over /healthz per second, both through the same server.
+SATURATION_TARGETS = {"sqlite": 0.30, "postgresql": 0.25}
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -692,8 +698,9 @@ def run_load(args, server: Server, database: Database) -> int:
         if "cpu_t1" in plan:
             cpu_line("healthz", plan["cpu_t1"], cpu_end, healthz_seconds)
         print(f"errors: {error_count}")
-        print(f"answers/s / healthz/s = {answers_rate:.1f} / {healthz_rate:.1f} = {ratio:.3f} "
-              f"(target >= 0.5): {'OK' if ratio >= 0.5 else 'MISSED'}")
+        target = SATURATION_TARGETS[args.db]
+        print(f"study cycles/s / healthz/s = {answers_rate:.1f} / {healthz_rate:.1f} = {ratio:.3f} "
+              f"(target >= {target}): {'OK' if ratio >= target else 'MISSED'}")
     for kind, count in total.errors.most_common(8):
         print(f"  error x{count}: {kind}")
 
