@@ -4,7 +4,9 @@ Everything is aggregated in SQL with a fixed number of queries, however many stu
 class has. Whole-history numbers (reviews, Again answers and lapses of a card) are read from
 the card states, which keep them; only the 7- and 30-day numbers read the review log, and
 only the window, through the index on (user_id, reviewed_at). Each class query names the
-class's students by id, so its cost follows the class, not the rest of the school.
+class's students by id, so its cost follows the class, not the rest of the school; and it names
+the class's cards by id rather than joining each card state or review to its card, a lookup that
+costs more than the rest of the row's work (and none at all when the class's decks are every deck).
 Predicted recall is FSRS retrievability, worked out in SQL with the app's scheduler's
 parameters.
 """
@@ -27,6 +29,7 @@ from sqlalchemy import (
     SQLColumnExpression,
     String,
     and_,
+    bindparam,
     case,
     cast,
     extract,
@@ -77,6 +80,69 @@ def class_student_ids(session: Session, classroom_id: int) -> list[int]:
                                 .order_by(Enrollment.user_id)))
 
 
+@dataclass(frozen=True)
+class ClassScope:
+    """What a class's numbers are about: its decks, its students, and the cards of those decks."""
+
+    deck_ids: list[int]
+    student_ids: list[int]
+    card_decks: dict[int, int]  # every card of the decks, retired ones included: its deck
+    retired: frozenset[int]
+    every_deck: bool  # the decks are all the decks there are, so no card is outside them
+
+    def active_cards(self, deck_id: int | None = None) -> list[int]:
+        """The ids of the cards still studied, of one deck or of all the class's decks."""
+        return [card_id for card_id, deck in self.card_decks.items()
+                if card_id not in self.retired and (deck_id is None or deck == deck_id)]
+
+    def deck_totals(self) -> dict[int, int]:
+        """How many active cards each deck has (decks without any are left out)."""
+        totals: dict[int, int] = {}
+        for card_id, deck_id in self.card_decks.items():
+            if card_id not in self.retired:
+                totals[deck_id] = totals.get(deck_id, 0) + 1
+        return totals
+
+
+def class_scope(session: Session, *, classroom_id: int) -> ClassScope:
+    """The decks, students and cards a class's numbers are about, read once for all of them."""
+    assigned = list(session.scalars(select(Assignment.deck_id).where(Assignment.classroom_id == classroom_id)
+                                    .order_by(Assignment.id)))
+    every_deck = not assigned or len(set(assigned)) == session.scalar(select(func.count(Deck.id)))
+    deck_ids = assigned or list(session.scalars(select(Deck.id).order_by(Deck.title)))
+    card_decks, retired = {}, set()
+    if deck_ids:
+        for card_id, deck_id, is_retired in session.execute(
+                select(Card.id, Card.deck_id, Card.retired).where(Card.deck_id.in_(deck_ids))):
+            card_decks[card_id] = deck_id
+            if is_retired:
+                retired.add(card_id)
+    return ClassScope(deck_ids, class_student_ids(session, classroom_id), card_decks, frozenset(retired),
+                      every_deck)
+
+
+def _card_in(column: SQLColumnExpression[int], card_ids: list[int]) -> ColumnElement[bool]:
+    # `+ 0` keeps the card out of the index choice: a long list of cards would otherwise make SQLite
+    # seek every (student, card) pair instead of reading each student's rows once. The ids are whole
+    # numbers, written into the statement so that no list of cards can exceed the limit on parameters.
+    return (column + 0).in_(bindparam(None, card_ids, expanding=True, literal_execute=True))
+
+
+def _of_the_decks(column: SQLColumnExpression[int], scope: ClassScope) -> ColumnElement[bool] | None:
+    """Rows of cards of the class's decks, retired ones included (None: every row is)."""
+    return None if scope.every_deck else _card_in(column, list(scope.card_decks))
+
+
+def _active(column: SQLColumnExpression[int], scope: ClassScope) -> ColumnElement[bool] | None:
+    """Rows of the class's active cards, among rows of its decks' cards (None: every such row is)."""
+    if not scope.retired:
+        return None
+    if scope.every_deck:
+        return ~(column + 0).in_(bindparam(None, sorted(scope.retired), expanding=True,
+                                           literal_execute=True))
+    return _card_in(column, scope.active_cards())
+
+
 def true_retention(*, answers: int, recalled: int) -> float | None:
     """True retention: the share of answers to review-state cards that were not Again (None without any)."""
     return recalled / answers if answers else None
@@ -103,7 +169,7 @@ class RosterRow:
     recalled_30d: int = 0
     due_now: int = 0
     last_active: datetime | None = None
-    introduced_by_deck: dict[int, int] = field(default_factory=dict)
+    introduced_by_deck: dict[int, int] = field(default_factory=dict)  # the decks with a target date
     behind: list[str] = field(default_factory=list)
 
     @property
@@ -116,47 +182,63 @@ class RosterRow:
         return self.introduced / self.total if self.total else 0.0
 
 
-def class_roster(session: Session, *, classroom_id: int, now: datetime) -> list[RosterRow]:
-    """Every student of a class with their progress over the class's decks, and why any is falling behind."""
-    deck_ids = class_deck_ids(session, classroom_id)
-    students = class_student_ids(session, classroom_id)
+def class_roster(session: Session, *, classroom_id: int, now: datetime,
+                 scope: ClassScope | None = None) -> list[RosterRow]:
+    """Every student of a class with their progress over the class's decks, and why any is falling behind.
+
+    `scope` is the class's (`class_scope`), when the caller has read it already.
+    """
+    scope = scope or class_scope(session, classroom_id=classroom_id)
+    students = scope.student_ids
     if not students:
         return []
     rows = {user_id: RosterRow(user_id, username) for user_id, username in session.execute(
         select(User.id, User.username).where(User.id.in_(students)).order_by(User.username))}
-    deck_totals = active_card_counts(session, deck_ids)
+    deck_totals = scope.deck_totals()
     total = sum(deck_totals.values())
-
-    active = Card.retired.is_(False)
-    for user_id, deck_id, introduced, due_now, last_review in session.execute(
-        select(CardState.user_id, Card.deck_id, func.count(CardState.id).filter(active),
-               func.count(CardState.id).filter(active, CardState.due <= now), func.max(CardState.last_review))
-        .join(Card, Card.id == CardState.card_id)
-        .where(CardState.user_id.in_(students), Card.deck_id.in_(deck_ids))
-        .group_by(CardState.user_id, Card.deck_id)
-    ):
-        row = rows[user_id]
-        row.introduced += introduced
-        row.due_now += due_now
-        row.introduced_by_deck[deck_id] = introduced
-        # A state's last review is its latest answer (the review log replays to it), retired cards included.
-        if last_review is not None and (row.last_active is None or last_review > row.last_active):
-            row.last_active = last_review
-
-    for user_id, reviews_7d, answers_30d, recalled_30d in session.execute(
-        select(ReviewLog.user_id, *_window_counts(now=now))
-        .join(Card, Card.id == ReviewLog.card_id)
-        .where(ReviewLog.user_id.in_(students), ReviewLog.reviewed_at >= now - MONTH, Card.deck_id.in_(deck_ids))
-        .group_by(ReviewLog.user_id)
-    ):
-        row = rows[user_id]
-        row.reviews_7d, row.review_answers_30d, row.recalled_30d = reviews_7d, answers_30d, recalled_30d
-
     targets = session.execute(
         select(Assignment.deck_id, Assignment.target_date, Assignment.created_at, Deck.title)
         .join(Deck, Deck.id == Assignment.deck_id)
         .where(Assignment.classroom_id == classroom_id, Assignment.target_date.is_not(None))
     ).all()
+
+    # One pass over each student's card states: the counts over all the class's active cards, and
+    # over each deck with a target date (a deck holding all of them is the same count).
+    active = _active(CardState.card_id, scope)
+    everything = scope.active_cards()
+    paced: dict[int, ColumnElement[int] | None] = {}
+    for deck_id, _, _, _ in targets:
+        deck_cards = scope.active_cards(deck_id)
+        paced[deck_id] = (None if len(deck_cards) == len(everything)
+                          else func.count(CardState.id).filter(_card_in(CardState.card_id, deck_cards)))
+    introduced = func.count(CardState.id) if active is None else func.count(CardState.id).filter(active)
+    due = CardState.due <= now if active is None else and_(active, CardState.due <= now)
+    in_decks = _of_the_decks(CardState.card_id, scope)
+    per_deck = [count for count in paced.values() if count is not None]
+    for user_id, introduced_count, due_now, last_review, *deck_counts in session.execute(
+        select(CardState.user_id, introduced, func.count(CardState.id).filter(due), func.max(CardState.last_review),
+               *per_deck)
+        .where(CardState.user_id.in_(students), *([] if in_decks is None else [in_decks]))
+        .group_by(CardState.user_id)
+    ):
+        row = rows[user_id]
+        row.introduced, row.due_now = introduced_count, due_now
+        # A state's last review is its latest answer (the review log replays to it), retired cards included.
+        row.last_active = last_review
+        counts = iter(deck_counts)
+        for deck_id, count in paced.items():
+            row.introduced_by_deck[deck_id] = introduced_count if count is None else next(counts)
+
+    in_decks = _of_the_decks(ReviewLog.card_id, scope)
+    for user_id, reviews_7d, answers_30d, recalled_30d in session.execute(
+        select(ReviewLog.user_id, *_window_counts(now=now))
+        .where(ReviewLog.user_id.in_(students), ReviewLog.reviewed_at >= now - MONTH,
+               *([] if in_decks is None else [in_decks]))
+        .group_by(ReviewLog.user_id)
+    ):
+        row = rows[user_id]
+        row.reviews_7d, row.review_answers_30d, row.recalled_30d = reviews_7d, answers_30d, recalled_30d
+
     for row in rows.values():
         row.total = total
         row.behind = _falling_behind(row, now=now, deck_totals=deck_totals, targets=targets)
@@ -274,23 +356,33 @@ def _retrievability(session: Session, scheduler: Scheduler, *, now: datetime) ->
 
 
 def forgotten_cards(session: Session, scheduler: Scheduler, *, classroom_id: int, now: datetime,
-                    limit: int | None = 20, card_id: int | None = None) -> list[CardRow]:
+                    limit: int | None = 20, card_id: int | None = None,
+                    scope: ClassScope | None = None) -> list[CardRow]:
     """The class's cards, weakest first: lowest mean predicted recall now, then most Again answers.
 
-    With `card_id`, only that card's row (if anyone has answered it).
+    With `card_id`, only that card's row (if anyone has answered it). `scope` is the class's
+    (`class_scope`), when the caller has read it already.
     """
-    deck_ids = class_deck_ids(session, classroom_id)
-    students = class_student_ids(session, classroom_id)
+    scope = scope or class_scope(session, classroom_id=classroom_id)
+    students = scope.student_ids
     if not students:
         return []
-    in_scope = active_cards(deck_ids) if card_id is None else and_(active_cards(deck_ids), Card.id == card_id)
+    if card_id is None:
+        in_decks, active = _of_the_decks(CardState.card_id, scope), _active(CardState.card_id, scope)
+        in_scope = [condition for condition in (in_decks, active) if condition is not None]
+    elif card_id in scope.card_decks and card_id not in scope.retired:
+        in_scope = [CardState.card_id == card_id]
+    else:
+        return []
+    # Grouped by an expression, not the column: SQLite would otherwise walk the index on card_id through
+    # every student of the school to save sorting the class's states.
+    grouped_card = (CardState.card_id + 0).label("card_id")
     numbers = {row.card_id: row for row in session.execute(
-        select(CardState.card_id, func.avg(_retrievability(session, scheduler, now=now)).label("mean_recall"),
+        select(grouped_card, func.avg(_retrievability(session, scheduler, now=now)).label("mean_recall"),
                func.count(CardState.last_review).label("students"), func.sum(CardState.reps).label("reviews"),
                func.sum(CardState.again_count).label("again"), func.sum(CardState.lapses).label("lapses"))
-        .join(Card, Card.id == CardState.card_id)
-        .where(CardState.user_id.in_(students), in_scope)
-        .group_by(CardState.card_id)
+        .where(CardState.user_id.in_(students), *in_scope)
+        .group_by(grouped_card)
         .having(or_(func.count(CardState.last_review) > 0, func.sum(CardState.reps) > 0))
     )}
     if not numbers:

@@ -12,7 +12,16 @@ from sqlalchemy.orm import Session, selectinload
 from .classroom import enrolled_student, own_classroom
 from .errors import NotFound
 from .models import Assignment, Card, Classroom, User
-from .stats import CardRow, DeckProgress, RosterRow, class_deck_ids, class_roster, deck_progress, forgotten_cards
+from .stats import (
+    CardRow,
+    DeckProgress,
+    RosterRow,
+    class_deck_ids,
+    class_roster,
+    class_scope,
+    deck_progress,
+    forgotten_cards,
+)
 
 # How the roster can be sorted, and the key for each.
 ROSTER_SORTS = {
@@ -47,9 +56,11 @@ def dashboard(session: Session, scheduler: Scheduler, *, teacher_id: int, class_
     if sort not in ROSTER_SORTS:
         sort = "behind"
     descending = (direction or ("desc" if sort == "behind" else "asc")) == "desc"
-    roster = sorted(class_roster(session, classroom_id=class_id, now=now), key=ROSTER_SORTS["name"])
+    # The roster and the card list are about the same decks, students and cards: read them once.
+    scope = class_scope(session, classroom_id=class_id)
+    roster = sorted(class_roster(session, classroom_id=class_id, now=now, scope=scope), key=ROSTER_SORTS["name"])
     roster.sort(key=ROSTER_SORTS[sort], reverse=descending)
-    cards = forgotten_cards(session, scheduler, classroom_id=class_id, now=now, limit=FORGOTTEN_SHOWN)
+    cards = forgotten_cards(session, scheduler, classroom_id=class_id, now=now, limit=FORGOTTEN_SHOWN, scope=scope)
     return Dashboard(classroom, roster, cards, sort, descending)
 
 
