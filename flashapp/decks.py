@@ -39,9 +39,14 @@ def deck_by_slug(session: Session, slug: str) -> Deck:
     """The deck with this slug; NotFound names the decks there are."""
     deck = session.scalar(select(Deck).where(Deck.slug == slug))
     if deck is None:
-        slugs = ", ".join(session.scalars(select(Deck.slug).order_by(Deck.slug))) or "none yet"
-        raise NotFound(f"No deck '{slug}'. Decks: {slugs}.")
+        raise no_such_deck(session, slug)
     return deck
+
+
+def no_such_deck(session: Session, slug: str) -> NotFound:
+    """The error for a slug no deck has, naming the decks there are."""
+    slugs = ", ".join(session.scalars(select(Deck.slug).order_by(Deck.slug))) or "none yet"
+    return NotFound(f"No deck '{slug}'. Decks: {slugs}.")
 
 
 def all_decks(session: Session) -> list[Deck]:

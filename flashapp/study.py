@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from .classroom import AssignedDeck, assigned_decks
 from .database import write_transaction
-from .decks import all_decks, deck_by_slug
+from .decks import all_decks, deck_by_slug, no_such_deck
 from .models import Card, CardState
 from .scheduling import (
     RATINGS,
@@ -166,8 +166,7 @@ def study_screen(session: Session, scheduler: Scheduler, *, user_id: int, slug: 
     deck = deck_due_counts(session, user_id=user_id, slug=slug, now=now, day_begins=day.begins, day_ends=day.ends,
                            new_per_day=settings.new_cards_per_day)
     if deck is None:
-        deck_by_slug(session, slug)  # raises NotFound, naming the decks there are
-        raise AssertionError("unreachable")
+        raise no_such_deck(session, slug)
     counts = deck.counts
     picked = _undone_card(session, user_id=user_id, deck_id=deck.deck_id, card_id=undone_card_id) or next_card(
         session, user_id=user_id, deck_id=deck.deck_id, now=now, day_begins=day.begins, day_ends=day.ends,

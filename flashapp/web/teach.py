@@ -61,10 +61,11 @@ def dashboard(class_id: int) -> str:
 @teacher_required
 def new_code(class_id: int) -> BaseResponse:
     """Replace the class's join code; the old code stops working."""
-    classes.own_classroom(session(), teacher_id=user_id(), class_id=class_id)
     if EmptyForm().validate_on_submit():
         code = classes.new_join_code(session(), teacher_id=user_id(), class_id=class_id)
         flash(f"New join code: {code}. The old code no longer works.", "success")
+    else:
+        classes.own_classroom(session(), teacher_id=user_id(), class_id=class_id)  # another's class: 404
     return _back_to_class(class_id)
 
 
@@ -72,13 +73,13 @@ def new_code(class_id: int) -> BaseResponse:
 @teacher_required
 def assign(class_id: int) -> BaseResponse:
     """Assign a deck to the class, optionally with a target date."""
-    classes.own_classroom(session(), teacher_id=user_id(), class_id=class_id)
     form = _assign_form()
     if form.validate_on_submit():
         classes.assign(session(), teacher_id=user_id(), class_id=class_id, deck_id=required(form.deck_id.data),
                        target_date=form.target_date.data)
         flash("Deck assigned.", "success")
     else:
+        classes.own_classroom(session(), teacher_id=user_id(), class_id=class_id)  # another's class: 404
         problems = "; ".join(e for errors in form.errors.values() for e in errors)
         flash(f"Nothing was assigned: {problems}", "error")
     return _back_to_class(class_id)
@@ -88,10 +89,11 @@ def assign(class_id: int) -> BaseResponse:
 @teacher_required
 def unassign(class_id: int, deck_id: int) -> BaseResponse:
     """Stop assigning a deck to the class (nobody's progress is touched)."""
-    classes.own_classroom(session(), teacher_id=user_id(), class_id=class_id)
     if EmptyForm().validate_on_submit():
         classes.unassign(session(), teacher_id=user_id(), class_id=class_id, deck_id=deck_id)
         flash("Deck no longer assigned. Students keep their progress.", "info")
+    else:
+        classes.own_classroom(session(), teacher_id=user_id(), class_id=class_id)  # another's class: 404
     return _back_to_class(class_id)
 
 
