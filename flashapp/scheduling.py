@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from copy import copy
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from itertools import groupby
 from typing import Any, Protocol, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -733,6 +734,46 @@ def replay(scheduler: Scheduler, card_id: int, reviews: Iterable[ReplayableRevie
         card = _memory_after(rules, card, review.rating, review.reviewed_at, elapsed)
         card.due = review.due
     return card
+
+
+def recompute_memory_states(session: Session, scheduler: Scheduler) -> int:
+    """Rewrite every card state that differs from the replay of its reviews under the current rules.
+
+    For an upgrade that changes how memory states are worked out: the review log is the
+    source of truth, so each state becomes its replay (`replay`, the same one `flashapp
+    check` compares with). Review counts are left as they are. Returns how many states were
+    rewritten; runs in the caller's transaction, which the caller commits.
+    """
+    rules = without_fuzz(scheduler)
+    zones = dict(session.execute(select(User.id, User.time_zone)).all())
+    stored = {(row.user_id, row.card_id): row for row in session.execute(select(
+        CardState.id, CardState.user_id, CardState.card_id, CardState.state, CardState.step, CardState.stability,
+        CardState.difficulty, CardState.due, CardState.last_review))}
+    reviews = session.execute(
+        select(ReviewLog.user_id, ReviewLog.card_id, ReviewLog.rating, ReviewLog.reviewed_at, ReviewLog.duration_ms,
+               ReviewLog.due, ReviewLog.state_before)
+        .order_by(ReviewLog.user_id, ReviewLog.card_id, ReviewLog.reviewed_at, ReviewLog.id)
+        .execution_options(yield_per=5000))
+    rewrites: list[dict[str, Any]] = []
+    for (user_id, card_id), group in groupby(reviews, key=lambda row: (row.user_id, row.card_id)):
+        state = stored.get((user_id, card_id))
+        if state is None or user_id not in zones:
+            continue  # `flashapp check` reports these
+        card = replay(rules, card_id, group, time_zone=zones[user_id])
+        assert card is not None  # a group has reviews
+        memory = {"state": card.state, "step": card.step, "stability": card.stability,
+                  "difficulty": card.difficulty, "due": card.due, "last_review": card.last_review}
+        if any(not _same(getattr(state, name), value) for name, value in memory.items()):
+            rewrites.append({**memory, "state_id": state.id})
+    for values in rewrites:
+        session.execute(update(CardState).where(CardState.id == values.pop("state_id")).values(**values))
+    return len(rewrites)
+
+
+def _same(stored: object, replayed: object) -> bool:
+    if isinstance(stored, float) and isinstance(replayed, float):
+        return math.isclose(stored, replayed, rel_tol=1e-9, abs_tol=1e-9)
+    return stored == replayed
 
 
 def card_reviews(session: Session, *, user_id: int, card_id: int) -> list[ReviewLog]:
