@@ -97,13 +97,16 @@ def students(session):
     return [(user.id, user.time_zone) for user in users], cards
 
 
-def walk_cards(session, scheduler, students, *, seed: int, answers_per_card: range, on_showing=None) -> list[Walk]:
-    """Every student answers ten cards each in a random walk of ratings and timings; returns the walks."""
+def walk_cards(session, scheduler, students, *, seed: int, answers_per_card: range, on_showing=None,
+               zones=ZONES, starts=STARTS) -> list[Walk]:
+    """Every student (in `zones`) answers ten cards in a random walk of ratings and timings; returns the walks."""
     (users, cards), rng, walks, token = students, random.Random(seed), [], 0
     for index, (user_id, time_zone) in enumerate(users):
+        if time_zone not in zones:
+            continue
         for card_id in cards[index * 10:(index + 1) * 10]:
             walk = Walk(user_id, time_zone, card_id)
-            now = datetime(*rng.choice(STARTS), tzinfo=ZoneInfo(time_zone)).astimezone(timezone.utc)
+            now = datetime(*rng.choice(starts), tzinfo=ZoneInfo(time_zone)).astimezone(timezone.utc)
             now += timedelta(minutes=rng.randint(0, 3000))
             for number in range(rng.choice(answers_per_card)):
                 state = session.scalar(select(CardState).where(CardState.user_id == user_id,
@@ -275,6 +278,56 @@ def test_a_review_card_falls_due_on_its_study_day_across_daylight_saving_changes
         due = StudyDays(time_zone).due_after(now, days)
         assert study_date(due, time_zone) - study_date(now, time_zone) == timedelta(days=days)
         assert abs((due - now) - timedelta(days=days)) <= timedelta(hours=1)
+
+
+@pytest.fixture
+def anki_collection(tmp_path, monkeypatch):
+    """An empty Anki collection with FSRS on, whose day starts at 04:00 UTC (the `anki` package, test-only)."""
+    import time
+
+    from anki.collection import Collection
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    collection = Collection(str(tmp_path / "oracle.anki2"))
+    collection.set_config("rollover", DAY_STARTS_AT)
+    collection.set_config("fsrs", True)
+    yield collection
+    collection.close()
+    monkeypatch.undo()
+    time.tzset()
+
+
+# Anki's review log types by the state a card was answered in: learn, review, relearn.
+ANKI_TYPES = {0: 0, 1: 0, 2: 1, 3: 2}
+
+
+def test_anki_recomputes_every_stored_memory_state_from_the_review_log(session, students, anki_collection):
+    # Anki counts each answer's study day back from its next day start (04:00 UTC here) in whole
+    # days, so for answers in the past its days are the UTC study days, whatever today's date.
+    scheduler = make_scheduler(enable_fuzzing=False)
+    past = [(2023, 1, 9, 8, 0), (2023, 4, 3, 22, 30), (2023, 6, 12, 3, 15)]
+    walks = walk_cards(session, scheduler, students, seed=31, answers_per_card=range(5, 12), zones=["UTC"],
+                       starts=past)
+    worst, compared = 0.0, 0
+    for walk in walks:
+        note = anki_collection.newNote()
+        note["Front"], note["Back"] = f"card {walk.card_id}", "answer"
+        anki_collection.addNote(note)
+        anki_card = note.cards()[0].id
+        for review in card_reviews(session, user_id=walk.user_id, card_id=walk.card_id):
+            anki_collection.db.execute(
+                "insert into revlog (id, cid, usn, ease, ivl, lastIvl, factor, time, type) "
+                "values (?, ?, -1, ?, 0, 0, 0, ?, ?)", int(review.reviewed_at.timestamp() * 1000), anki_card,
+                int(review.rating), review.duration_ms or 0, ANKI_TYPES[int(review.state_before)])
+        anki = anki_collection._backend.compute_memory_state(anki_card).state
+        stored = session.scalar(select(CardState).where(CardState.user_id == walk.user_id,
+                                                        CardState.card_id == walk.card_id))
+        worst = max(worst, relative(stored.stability, anki.stability), relative(stored.difficulty, anki.difficulty))
+        compared += 1
+    assert compared == 10
+    assert worst <= TOLERANCE, f"worst relative difference {worst:.2%}"
+    print(f"\nAnki: {compared} cards, worst relative difference {worst:.3e}")
 
 
 @pytest.fixture(scope="module")
