@@ -219,6 +219,7 @@ def test_every_button_shows_the_interval_answering_schedules_with_fuzz_on(sessio
             answered += 1
     assert answered >= 1000
     assert fuzzed >= 100  # the fuzz is really on: many previews differ from the unfuzzed ones
+    print(f"\n{answered} fuzzed answers scheduled what their buttons showed; {fuzzed} showings moved by fuzz")
 
 
 def test_hard_good_and_easy_are_ordered_as_anki_orders_them(session, students):
@@ -239,6 +240,7 @@ def test_hard_good_and_easy_are_ordered_as_anki_orders_them(session, students):
 
     walk_cards(session, scheduler, students, seed=23, answers_per_card=range(8, 12), on_showing=check)
     assert checked["review"] >= 200 and checked["learning"] >= 60
+    print(f"\nordered on {checked['review']} review and {checked['learning']} learning showings")
 
 
 def test_easy_after_again_on_a_learning_card_is_a_day_longer_than_good(session, students):
