@@ -62,7 +62,7 @@ from flashapp.models import (
     ReviewState,
     User,
 )
-from flashapp.scheduling import make_scheduler
+from flashapp.scheduling import make_scheduler, schedule_answers
 from flashapp.schema import upgrade_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,7 +113,8 @@ def _history(rng: random.Random, plain, user_id: int, card_ids: list[int], quota
         for at in times:
             rating = rng.choices(RATINGS, WEIGHTS)[0]
             duration = rng.randint(1_000, 20_000)
-            card, _ = plain.review_card(card, rating, at, duration)
+            # The app's own rules (study days in the student's zone, UTC here), so each state is its replay.
+            card = schedule_answers(plain, card, at, time_zone="UTC", user_id=user_id)[rating]
             logs.append({"user_id": user_id, "card_id": card_id, "rating": rating, "reviewed_at": at,
                          "duration_ms": duration, "state_before": before, "due": card.due,
                          "token": f"{user_id}-{token}"})
@@ -208,7 +209,7 @@ def generate(size: Size, path: Path) -> None:
 
 def sqlite_school(size: Size) -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"school-v2-{size.name}-{NOW:%Y%m%d}.sqlite"
+    path = CACHE / f"school-v3-{size.name}-{NOW:%Y%m%d}.sqlite"
     if not path.exists():
         generate(size, path)
     return path

@@ -109,6 +109,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         relearning_steps_minutes=app.config["RELEARNING_STEPS_MINUTES"],
         maximum_interval_days=app.config["MAXIMUM_INTERVAL_DAYS"],
         enable_fuzzing=app.config["ENABLE_FUZZING"],
+        day_starts_at_hour=app.config["DAY_STARTS_AT_HOUR"],
     )
 
     from . import cli, web

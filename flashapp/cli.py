@@ -44,6 +44,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)
     app.cli.add_command(check_command)
+    app.cli.add_command(fit_parameters_command)
 
 
 def _build_or_fail(paths: list[Path]) -> None:
@@ -248,6 +249,34 @@ def check_command(fix: bool) -> None:
         if len(fixable) < len(unfixed):
             click.echo(f"{_problems(len(unfixed) - len(fixable))} cannot be fixed by this command.")
         sys.exit(1)
+
+
+@click.command("fit-parameters")
+@click.argument("revlog", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--test-share", default=0.3, show_default=True, type=click.FloatRange(0.05, 0.9),
+              help="The share of the newest answers kept aside to score the parameters on.")
+def fit_parameters_command(revlog: Path, test_share: float) -> None:
+    """Fit FSRS parameters to a class revlog CSV (from the class page) and score them against the defaults."""
+    try:
+        from .fitting import fit_parameters, read_revlog
+    except ImportError:
+        raise click.ClickException("Fitting needs fsrs-rs-python: pip install 'flashapp[optimizer]'.") from None
+    with revlog.open(newline="", encoding="utf-8") as lines:
+        try:
+            reviews = read_revlog(lines)
+        except (KeyError, ValueError) as error:
+            raise click.ClickException(f"{revlog} is not a flashapp revlog export ({error}).") from None
+    try:
+        fit = fit_parameters(reviews, test_share=test_share)
+    except ValueError as error:
+        raise click.ClickException(f"{error}.") from None
+    click.echo(f"{len(reviews)} reviews: fitted on the oldest {fit.trained_on} answers a day or more apart, "
+               f"scored on the newest {fit.tested_on}.")
+    click.echo(f"Default parameters: log loss {fit.default.log_loss:.4f}, RMSE {fit.default.rmse_bins:.4f}")
+    click.echo(f"Fitted parameters:  log loss {fit.fitted.log_loss:.4f}, RMSE {fit.fitted.rmse_bins:.4f}")
+    click.echo("Parameters: " + ", ".join(f"{w:.4f}" for w in fit.parameters))
+    if not fit.better:
+        click.echo("The fitted parameters predict no better than the defaults: keep the defaults.")
 
 
 if __name__ == "__main__":

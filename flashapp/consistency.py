@@ -230,7 +230,7 @@ def _check_rows(session: Session, scheduler: Scheduler, report: CheckReport) -> 
     creations: list[tuple[int, int, FsrsCard, ReviewCounts]] = []
     rewrites: list[tuple[int, FsrsCard, ReviewCounts]] = []
 
-    users = set(session.scalars(select(User.id)))
+    time_zones = dict(session.execute(select(User.id, User.time_zone)).all())
     decks = set(session.scalars(select(Deck.id)))
     notes = dict(session.execute(select(Note.id, Note.deck_id)).all())
     orphan_notes = {note_id for note_id, deck_id in notes.items() if deck_id not in decks}
@@ -249,7 +249,7 @@ def _check_rows(session: Session, scheduler: Scheduler, report: CheckReport) -> 
     valid_cards = cards - deletions[Card.id]
 
     def missing(user_id: int, card_id: int) -> str | None:
-        if user_id not in users:
+        if user_id not in time_zones:
             return f"user {user_id}, who does not exist"
         if card_id not in cards:
             return f"card {card_id}, which does not exist"
@@ -297,7 +297,7 @@ def _check_rows(session: Session, scheduler: Scheduler, report: CheckReport) -> 
             deletions[ReviewLog.id] |= ids
             continue
         try:
-            replayed = replay(plain, card_id, group)
+            replayed = replay(plain, card_id, group, time_zone=time_zones[user_id])
         except (ValueError, TypeError, KeyError) as error:
             per_card.append(Problem(UNREPLAYABLE, f"the reviews of {where} cannot be replayed ({error}); "
                                                   "repair or delete them by hand", fixable=False))

@@ -123,11 +123,25 @@ def class_progress_csv(session: Session, *, classroom_id: int, now: datetime) ->
     return csv_chunks(PROGRESS_COLUMNS, rows())
 
 
-def class_revlog_batches(session: Session, *,
-                         classroom_id: int) -> Iterator[list[tuple[int, int, int, int, int, str]]]:
-    """The class's answers in the FSRS optimiser's revlog layout (times in ms), plus the student's name, in batches.
+# A card_id of the revlog is one student's card: the student's id times this, plus the deck's card id.
+REVLOG_CARDS_PER_STUDENT = 1_000_000_000
+RevlogRow: TypeAlias = tuple[int, int, int, int, int, str, int, str, int]
 
-    review_state is the card's state when it was answered: 0 new, 1 learning, 2 review, 3 relearning.
+
+def revlog_card_id(*, user_id: int, card_id: int) -> int:
+    """The revlog's card_id for one student's card: the optimizers group reviews by it, so no two students share one."""
+    return user_id * REVLOG_CARDS_PER_STUDENT + card_id
+
+
+def class_revlog_batches(session: Session, *, classroom_id: int,
+                         day_starts_at_hour: int = 4) -> Iterator[list[RevlogRow]]:
+    """The class's answers in the FSRS optimiser's revlog layout (times in ms), in batches.
+
+    card_id is one student's card (`revlog_card_id`), so each id's history is one student's
+    and starts with its one first review. review_state is the card's state when it was
+    answered: 0 new, 1 learning, 2 review, 3 relearning. Each row carries the student's time
+    zone and the hour their study day starts, which the optimizers count elapsed days by,
+    then the student's name and the deck's own card id.
     Ordered by student name, card, then time. One student at a time, each read in the order
     of the index on (user_id, card_id, reviewed_at), so the database never sorts the class's log.
     """
@@ -136,29 +150,32 @@ def class_revlog_batches(session: Session, *,
     # a join to the card table per review would cost the database more than the rest of the row.
     cards = set(session.scalars(select(Card.id).where(Card.deck_id.in_(deck_ids))))
     students = session.execute(
-        select(User.id, User.username).join(Enrollment, Enrollment.user_id == User.id)
+        select(User.id, User.username, User.time_zone).join(Enrollment, Enrollment.user_id == User.id)
         .where(Enrollment.classroom_id == classroom_id).order_by(User.username)).all()
     reviewed_us = epoch_microseconds(session, ReviewLog.reviewed_at)
-    for user_id, username in students:
+    for user_id, username, time_zone in students:
         query = (select(ReviewLog.card_id, reviewed_us, type_coerce(ReviewLog.rating, Integer),
                         type_coerce(ReviewLog.state_before, Integer), ReviewLog.duration_ms)
                  .where(ReviewLog.user_id == user_id)
                  .order_by(ReviewLog.card_id, ReviewLog.reviewed_at, ReviewLog.id))
+        first_id = revlog_card_id(user_id=user_id, card_id=0)
         for batch in _driver_batches(session, query):
             # The very float arithmetic of int(reviewed_at.timestamp() * 1000), without making a datetime.
-            yield [(card_id, int(at_us / 1_000_000 * 1000), rating, state, duration or 0, username)
+            yield [(first_id + card_id, int(at_us / 1_000_000 * 1000), rating, state, duration or 0, time_zone,
+                    day_starts_at_hour, username, card_id)
                    for card_id, at_us, rating, state, duration in batch if card_id in cards]
 
 
-def class_revlog_rows(session: Session, *, classroom_id: int) -> Iterator[tuple[int, int, int, int, int, str]]:
+def class_revlog_rows(session: Session, *, classroom_id: int, day_starts_at_hour: int = 4) -> Iterator[RevlogRow]:
     """The rows of `class_revlog_batches`, one at a time."""
-    for batch in class_revlog_batches(session, classroom_id=classroom_id):
+    for batch in class_revlog_batches(session, classroom_id=classroom_id, day_starts_at_hour=day_starts_at_hour):
         yield from batch
 
 
-def class_revlog_csv(session: Session, *, classroom_id: int) -> Iterator[str]:
+def class_revlog_csv(session: Session, *, classroom_id: int, day_starts_at_hour: int = 4) -> Iterator[str]:
     """The class's review history as CSV (`class-<id>-revlog.csv`), see `class_revlog_batches`."""
-    return csv_chunks_of_batches(REVLOG_COLUMNS, class_revlog_batches(session, classroom_id=classroom_id))
+    return csv_chunks_of_batches(REVLOG_COLUMNS, class_revlog_batches(session, classroom_id=classroom_id,
+                                                                      day_starts_at_hour=day_starts_at_hour))
 
 
 # --- A user's own exports ----------------------------------------------------------------------

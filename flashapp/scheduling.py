@@ -2,14 +2,24 @@
 
 Time is always passed in as a timezone-aware UTC datetime; nothing here reads the clock.
 The review log is the source of truth: `replay` rebuilds a card's state from it.
+
+py-fsrs is the engine, and this module is its one adapter. The engine counts elapsed time
+in 24-hour periods and fuzzes at random; the adapter makes it schedule as Anki and the FSRS
+optimizers do: elapsed days are study days (the student's time zone and day-start hour),
+review cards fall due on a study day, fuzz is seeded by the card and its review (so a
+button's interval is the one scheduled), Hard < Good < Easy, and stability is capped.
 """
 
 from __future__ import annotations
 
 import enum
+import hashlib
+import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from copy import copy
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from itertools import groupby
 from typing import Any, Protocol, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -23,7 +33,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from .errors import NotFound
-from .models import Card, CardState, Deck, ReviewLog, ReviewState, UTCDateTime
+from .models import Card, CardState, Deck, ReviewLog, ReviewState, User, UTCDateTime
 
 RATINGS = (Rating.Again, Rating.Hard, Rating.Good, Rating.Easy)
 LEARN_AHEAD = timedelta(minutes=20)
@@ -31,30 +41,70 @@ LEARN_AHEAD = timedelta(minutes=20)
 MAX_DURATION_MS = 60_000
 
 
+# The longest stability FSRS keeps, in days (fsrs-rs, and so Anki, clamp at the same value).
+STABILITY_MAX = 36500.0
+# Anki's fuzz: from `start` days on, the range widens by `factor` of each further day.
+FUZZ_RANGES = ((2.5, 7.0, 0.15), (7.0, 20.0, 0.1), (20.0, math.inf, 0.05))
+
+
+class StudyScheduler(Scheduler):
+    """The app's FSRS scheduler: py-fsrs's settings plus the day a student's study day starts.
+
+    The adapter's functions (`preview_intervals`, `plan_answer`, `replay` ...) schedule with
+    it; `review_card` on it directly is py-fsrs's own, with none of the adapter's rules.
+    """
+
+    day_starts_at_hour: int
+
+    def __init__(self, *, day_starts_at_hour: int = 4, **settings: Any) -> None:
+        super().__init__(**settings)
+        self.day_starts_at_hour = day_starts_at_hour
+        # The engine works out memory states only; the adapter does the fuzz itself.
+        self.engine = Scheduler(**{**settings, "enable_fuzzing": False})
+
+    @property
+    def stability_cap(self) -> float:
+        """Stability never exceeds the maximum interval (nor FSRS's own ceiling)."""
+        return min(STABILITY_MAX, float(self.maximum_interval))
+
+
 def make_scheduler(*, desired_retention: float = 0.9, learning_steps_minutes: Sequence[float] = (1, 10),
                    relearning_steps_minutes: Sequence[float] = (10,), maximum_interval_days: int = 36500,
-                   enable_fuzzing: bool = True, parameters: Sequence[float] | None = None) -> Scheduler:
+                   enable_fuzzing: bool = True, parameters: Sequence[float] | None = None,
+                   day_starts_at_hour: int = 4) -> StudyScheduler:
     """The one FSRS scheduler an app uses, built from configuration values."""
     kwargs: dict[str, Any] = {}
     if parameters is not None:
-        kwargs["parameters"] = parameters
-    return Scheduler(
+        kwargs["parameters"] = tuple(parameters)
+    return StudyScheduler(
         desired_retention=desired_retention,
         learning_steps=tuple(timedelta(minutes=m) for m in learning_steps_minutes),
         relearning_steps=tuple(timedelta(minutes=m) for m in relearning_steps_minutes),
         maximum_interval=maximum_interval_days,
         enable_fuzzing=enable_fuzzing,
+        day_starts_at_hour=day_starts_at_hour,
         **kwargs,
     )
 
 
-def without_fuzz(scheduler: Scheduler) -> Scheduler:
-    """The same scheduler with fuzzing off (the scheduler itself when it has none)."""
-    if not scheduler.enable_fuzzing:
+def study_scheduler(scheduler: Scheduler) -> StudyScheduler:
+    """The scheduler as a `StudyScheduler` (a plain py-fsrs one gets the default 04:00 day start)."""
+    if isinstance(scheduler, StudyScheduler):
         return scheduler
-    return Scheduler(parameters=scheduler.parameters, desired_retention=scheduler.desired_retention,
-                     learning_steps=scheduler.learning_steps, relearning_steps=scheduler.relearning_steps,
-                     maximum_interval=scheduler.maximum_interval, enable_fuzzing=False)
+    return StudyScheduler(parameters=scheduler.parameters, desired_retention=scheduler.desired_retention,
+                          learning_steps=scheduler.learning_steps, relearning_steps=scheduler.relearning_steps,
+                          maximum_interval=scheduler.maximum_interval, enable_fuzzing=scheduler.enable_fuzzing)
+
+
+def without_fuzz(scheduler: Scheduler) -> StudyScheduler:
+    """The same scheduler with fuzzing off (the scheduler itself when it has none)."""
+    rules = study_scheduler(scheduler)
+    if not rules.enable_fuzzing:
+        return rules
+    return StudyScheduler(parameters=rules.parameters, desired_retention=rules.desired_retention,
+                          learning_steps=rules.learning_steps, relearning_steps=rules.relearning_steps,
+                          maximum_interval=rules.maximum_interval, enable_fuzzing=False,
+                          day_starts_at_hour=rules.day_starts_at_hour)
 
 
 def zone(name: str) -> ZoneInfo:
@@ -65,21 +115,56 @@ def zone(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+@dataclass(frozen=True)
+class StudyDays:
+    """A student's study days: each begins at `hour` o'clock in their own time zone.
+
+    Days are numbered as the local calendar date they begin on (`date.toordinal`).
+    """
+
+    time_zone: str
+    hour: int = 4
+    tz: ZoneInfo = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tz", zone(self.time_zone))
+
+    def number(self, at: datetime) -> int:
+        """The number of the study day `at` falls in."""
+        return (at.astimezone(self.tz) - timedelta(hours=self.hour)).date().toordinal()
+
+    def begins(self, number: int) -> datetime:
+        """When study day `number` begins (UTC), honouring daylight-saving changes."""
+        start = datetime.combine(date.fromordinal(number), time(self.hour), tzinfo=self.tz)
+        return start.astimezone(timezone.utc)
+
+    def elapsed(self, since: datetime, until: datetime) -> int:
+        """Whole study days from `since` to `until` (0 within one study day), as Anki and the optimizers count."""
+        return max(0, self.number(until) - self.number(since))
+
+    def due_after(self, now: datetime, days: int) -> datetime:
+        """When a card answered at `now` with an interval of `days` study days falls due (UTC).
+
+        The same local time `days` days later, kept inside that study day, so that the card
+        is due on the right day whatever the clocks did in between.
+        """
+        local = now.astimezone(self.tz).replace(tzinfo=None) + timedelta(days=days)
+        due = local.replace(tzinfo=self.tz).astimezone(timezone.utc)
+        day = self.number(now) + days
+        first, following = self.begins(day), self.begins(day + 1)
+        return min(max(due, first), following - timedelta(microseconds=1))
+
+
 def day_start(now: datetime, time_zone: str, *, hour: int = 4) -> datetime:
     """When the user's current study day began (UTC): `hour` o'clock in their own time zone."""
-    tz = zone(time_zone)
-    local = now.astimezone(tz)
-    day = (local - timedelta(hours=hour)).date()
-    start = datetime.combine(day, time(hour), tzinfo=tz)
-    return start.astimezone(timezone.utc)
+    days = StudyDays(time_zone, hour)
+    return days.begins(days.number(now))
 
 
 def next_day_start(now: datetime, time_zone: str, *, hour: int = 4) -> datetime:
     """When the user's next study day begins (UTC), honouring daylight-saving changes."""
-    tz = zone(time_zone)
-    start_local = day_start(now, time_zone, hour=hour).astimezone(tz)
-    following = datetime.combine(start_local.date() + timedelta(days=1), time(hour), tzinfo=tz)
-    return following.astimezone(timezone.utc)
+    days = StudyDays(time_zone, hour)
+    return days.begins(days.number(now) + 1)
 
 
 class MemoryState(Protocol):
@@ -118,31 +203,144 @@ def to_fsrs_card(card_id: int, state: MemoryState | None, now: datetime) -> Fsrs
                     difficulty=state.difficulty, due=state.due, last_review=state.last_review)
 
 
-def preview_intervals(scheduler: Scheduler, card_id: int, state: MemoryState | None,
-                      now: datetime) -> dict[Rating, timedelta]:
-    """The interval each of Again, Hard, Good and Easy would schedule now (before fuzz)."""
-    plain = without_fuzz(scheduler)
-    card = to_fsrs_card(card_id, state, now)
-    return {rating: plain.review_card(card, rating, now)[0].due - now for rating in RATINGS}
+def _round(value: float) -> int:
+    """Half away from zero, as Anki rounds (Python's round() goes to the even neighbour)."""
+    return math.floor(value + 0.5)
+
+
+def _fuzz_bounds(interval: int, minimum: int, maximum: int) -> tuple[int, int]:
+    """The days an interval may be fuzzed to, kept within [minimum, maximum] (Anki's rule)."""
+    lower = upper = interval
+    if interval >= 2.5:
+        delta = 1.0 + sum(factor * max(min(float(interval), end) - start, 0.0) for start, end, factor in FUZZ_RANGES)
+        lower, upper = max(2, _round(interval - delta)), _round(interval + delta)
+    lower, upper = min(max(lower, minimum), maximum), min(max(upper, minimum), maximum)
+    if lower == upper and 2 < upper < maximum:
+        upper = lower + 1
+    return lower, upper
+
+
+def _review_interval(rules: StudyScheduler, stability: float, *, minimum: int, fuzz: float | None) -> int:
+    """Whole days until a review card with this stability is due: at least `minimum`, fuzzed by `fuzz`."""
+    decay = -rules.parameters[20]
+    factor = 0.9 ** (1 / decay) - 1
+    ideal = stability / factor * (rules.desired_retention ** (1 / decay) - 1)
+    maximum = max(1, rules.maximum_interval)
+    minimum = min(max(1, minimum), maximum)
+    interval = min(max(_round(ideal), 1, minimum), maximum)
+    if fuzz is None:
+        return interval
+    lower, upper = _fuzz_bounds(interval, minimum, maximum)
+    return math.floor(lower + fuzz * (1 + upper - lower))
+
+
+def fuzz_factor(*, user_id: int, card_id: int, last_review: datetime | None) -> float:
+    """The fuzz of one review of a card, in [0, 1): the same for the same student, card and card state.
+
+    Anki seeds its fuzz with the card and its review count, so what a button shows is what
+    answering does; the card's last review plays the part of the count here.
+    """
+    seed = f"{user_id}/{card_id}/{'new' if last_review is None else last_review.isoformat()}"
+    digest = hashlib.blake2b(seed.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2 ** 64
+
+
+def _memory_after(rules: StudyScheduler, card: FsrsCard, rating: Rating, now: datetime,
+                  elapsed_days: int) -> FsrsCard:
+    """The engine's answer with `elapsed_days` study days since the last review, stability capped.
+
+    The engine counts whole 24-hour periods since `last_review`, so it is handed a last
+    review exactly that many days back; the real one is kept.
+    """
+    shown = copy(card)
+    if shown.last_review is not None:
+        shown.last_review = now - timedelta(days=elapsed_days)
+    after, _log = rules.engine.review_card(shown, rating, now)
+    if after.stability is not None and after.stability > rules.stability_cap:
+        after.stability = rules.stability_cap
+    return after
+
+
+def schedule_answers(scheduler: Scheduler, card: FsrsCard, now: datetime, *, time_zone: str,
+                     user_id: int) -> dict[Rating, FsrsCard]:
+    """The card after each of Again, Hard, Good and Easy at `now`: what the buttons show and answering stores.
+
+    Elapsed days are study days in `time_zone`. A review card's interval is whole study days,
+    fuzzed (when the scheduler fuzzes) by `fuzz_factor`, with Hard < Good < Easy as Anki
+    keeps them: on a review card Good is at least Hard + 1 day and Easy at least Good + 1; on
+    a learning card Easy is at least a day longer than Good would give on graduating.
+    """
+    rules = study_scheduler(scheduler)
+    days = StudyDays(time_zone, rules.day_starts_at_hour)
+    elapsed = 0 if card.last_review is None else days.elapsed(card.last_review, now)
+    after = {rating: _memory_after(rules, card, rating, now, elapsed) for rating in RATINGS}
+    fuzz = fuzz_factor(user_id=user_id, card_id=card.card_id, last_review=card.last_review) \
+        if rules.enable_fuzzing else None
+
+    def interval(rating: Rating, minimum: int) -> int:
+        stability = after[rating].stability
+        assert stability is not None
+        return _review_interval(rules, stability, minimum=minimum, fuzz=fuzz)
+
+    intervals: dict[Rating, int] = {}
+    if card.state == State.Review:
+        minimum = 1
+        for rating in (Rating.Hard, Rating.Good, Rating.Easy):
+            intervals[rating] = interval(rating, minimum)
+            minimum = intervals[rating] + 1
+        if after[Rating.Again].state == State.Review:  # no relearning steps
+            intervals[Rating.Again] = interval(Rating.Again, 1)
+    else:
+        graduating_good = interval(Rating.Good, 1)
+        for rating in RATINGS:
+            if after[rating].state == State.Review:
+                intervals[rating] = interval(rating, graduating_good + 1 if rating == Rating.Easy else 1)
+    for rating, number in intervals.items():
+        after[rating].due = days.due_after(now, number)
+    return after
+
+
+def preview_intervals(scheduler: Scheduler, card_id: int, state: MemoryState | None, now: datetime, *,
+                      time_zone: str, user_id: int) -> dict[Rating, timedelta]:
+    """The interval each of Again, Hard, Good and Easy schedules now, fuzz included.
+
+    A learning step is its time; a review interval is its whole number of study days.
+    """
+    rules = study_scheduler(scheduler)
+    days = StudyDays(time_zone, rules.day_starts_at_hour)
+    after = schedule_answers(rules, to_fsrs_card(card_id, state, now), now, time_zone=time_zone, user_id=user_id)
+    return {rating: timedelta(days=days.number(card.due) - days.number(now)) if card.state == State.Review
+            else card.due - now for rating, card in after.items()}
+
+
+# Anki's units for the answer buttons: a month is a twelfth of a 365-day year.
+_MINUTE = 60.0
+_HOUR = 60 * _MINUTE
+_DAY = 24 * _HOUR
+_YEAR = 365 * _DAY
+_MONTH = _YEAR / 12
 
 
 def format_interval(interval: timedelta) -> str:
-    """An interval the way Anki writes it on its buttons: '<1m', '10m', '3h', '4d', '1.5mo', '2y'."""
-    seconds = interval.total_seconds()
-    if seconds < 60:
-        return "<1m"
-    minutes = seconds / 60
-    if minutes < 60:
-        return f"{round(minutes)}m"
-    hours = minutes / 60
-    if hours < 24:
-        return f"{round(hours)}h"
-    days = hours / 24
-    if days < 30:
-        return f"{round(days)}d"
-    if days < 365:
-        return f"{days / 30:.1f}".rstrip("0").rstrip(".") + "mo"
-    return f"{days / 365:.1f}".rstrip("0").rstrip(".") + "y"
+    """An interval the way Anki writes it on its buttons: '20s', '6m', '1.5h', '30d', '2.5mo', '1.1y'.
+
+    Seconds, minutes and days are whole; hours, months and years keep one decimal.
+    """
+    seconds = abs(interval.total_seconds())
+    units = ((_YEAR, "y", False), (_MONTH, "mo", False), (_DAY, "d", True), (_HOUR, "h", False),
+             (_MINUTE, "m", True), (1.0, "s", True))
+    size, unit, whole = next(u for u in units if seconds >= u[0] or u[1] == "s")
+    amount = seconds / size
+    if whole:
+        return f"{_round(amount)}{unit}"
+    tenths = _round(amount * 10)
+    return (f"{tenths // 10}" if tenths % 10 == 0 else f"{tenths / 10:.1f}") + unit
+
+
+def button_label(interval: timedelta) -> str:
+    """An answer button's interval as Anki labels it: '<' before one the card may be shown sooner than."""
+    label = format_interval(interval)
+    return f"<{label}" if interval < LEARN_AHEAD else label
 
 
 @dataclass(frozen=True)
@@ -326,8 +524,10 @@ class PlannedAnswer:
 # Read once per answer: the card, and the user's state of it if any.
 _CARD_AND_STATE = (
     select(Card.retired, Deck.slug, CardState.state, CardState.step, CardState.stability, CardState.difficulty,
-           CardState.due, CardState.last_review, CardState.reps, CardState.lapses, CardState.again_count)
+           CardState.due, CardState.last_review, CardState.reps, CardState.lapses, CardState.again_count,
+           User.time_zone)
     .join(Deck, Deck.id == Card.deck_id)
+    .join(User, User.id == bindparam("user_id"))
     .outerjoin(CardState, and_(CardState.card_id == Card.id, CardState.user_id == bindparam("user_id")))
     .where(Card.id == bindparam("card_id"))
 )
@@ -365,7 +565,8 @@ def plan_answer(session: Session, scheduler: Scheduler, *, user_id: int, card_id
         return repeat_or_stale(session, token)
     if duration_ms is not None:
         duration_ms = max(0, min(int(duration_ms), MAX_DURATION_MS))
-    after, _log = scheduler.review_card(to_fsrs_card(card_id, state, now), rating, now, duration_ms)
+    after = schedule_answers(scheduler, to_fsrs_card(card_id, state, now), now, time_zone=row.time_zone,
+                             user_id=user_id)[rating]
     state_before = ReviewState.NEW if state is None else ReviewState(state.state)
     review = ReviewLog(user_id=user_id, card_id=card_id, rating=rating, reviewed_at=now, duration_ms=duration_ms,
                        state_before=state_before, due=after.due, token=token)
@@ -515,21 +716,64 @@ def store_state(state: CardState, card: FsrsCard, *, counts: ReviewCounts) -> No
     state.again_count = counts.again
 
 
-def replay(scheduler: Scheduler, card_id: int, reviews: Iterable[ReplayableReview]) -> FsrsCard | None:
+def replay(scheduler: Scheduler, card_id: int, reviews: Iterable[ReplayableReview], *,
+           time_zone: str) -> FsrsCard | None:
     """Rebuild a card's FSRS state from its reviews, oldest first (None when there are none).
 
-    Fuzz only moves the due date, which every review log keeps, so the replay
-    runs without fuzz and takes each due date from its log. Replaying many cards is
-    quicker with a scheduler that has fuzzing off already (`without_fuzz`).
+    Elapsed days are study days in `time_zone` (the student's), as when the answers were
+    given. Fuzz only moves the due date, which every review log keeps, so each due date is
+    taken from its log.
     """
-    plain = without_fuzz(scheduler)
+    rules = study_scheduler(scheduler)
+    days = StudyDays(time_zone, rules.day_starts_at_hour)
     card = None
     for review in reviews:
         if card is None:
             card = FsrsCard(card_id=card_id, state=State.Learning, step=0, due=review.reviewed_at)
-        card, _ = plain.review_card(card, review.rating, review.reviewed_at, review.duration_ms)
+        elapsed = 0 if card.last_review is None else days.elapsed(card.last_review, review.reviewed_at)
+        card = _memory_after(rules, card, review.rating, review.reviewed_at, elapsed)
         card.due = review.due
     return card
+
+
+def recompute_memory_states(session: Session, scheduler: Scheduler) -> int:
+    """Rewrite every card state that differs from the replay of its reviews under the current rules.
+
+    For an upgrade that changes how memory states are worked out: the review log is the
+    source of truth, so each state becomes its replay (`replay`, the same one `flashapp
+    check` compares with). Review counts are left as they are. Returns how many states were
+    rewritten; runs in the caller's transaction, which the caller commits.
+    """
+    rules = without_fuzz(scheduler)
+    zones = dict(session.execute(select(User.id, User.time_zone)).all())
+    stored = {(row.user_id, row.card_id): row for row in session.execute(select(
+        CardState.id, CardState.user_id, CardState.card_id, CardState.state, CardState.step, CardState.stability,
+        CardState.difficulty, CardState.due, CardState.last_review))}
+    reviews = session.execute(
+        select(ReviewLog.user_id, ReviewLog.card_id, ReviewLog.rating, ReviewLog.reviewed_at, ReviewLog.duration_ms,
+               ReviewLog.due, ReviewLog.state_before)
+        .order_by(ReviewLog.user_id, ReviewLog.card_id, ReviewLog.reviewed_at, ReviewLog.id)
+        .execution_options(yield_per=5000))
+    rewrites: list[dict[str, Any]] = []
+    for (user_id, card_id), group in groupby(reviews, key=lambda row: (row.user_id, row.card_id)):
+        state = stored.get((user_id, card_id))
+        if state is None or user_id not in zones:
+            continue  # `flashapp check` reports these
+        card = replay(rules, card_id, group, time_zone=zones[user_id])
+        assert card is not None  # a group has reviews
+        memory = {"state": card.state, "step": card.step, "stability": card.stability,
+                  "difficulty": card.difficulty, "due": card.due, "last_review": card.last_review}
+        if any(not _same(getattr(state, name), value) for name, value in memory.items()):
+            rewrites.append({**memory, "state_id": state.id})
+    for values in rewrites:
+        session.execute(update(CardState).where(CardState.id == values.pop("state_id")).values(**values))
+    return len(rewrites)
+
+
+def _same(stored: object, replayed: object) -> bool:
+    if isinstance(stored, float) and isinstance(replayed, float):
+        return math.isclose(stored, replayed, rel_tol=1e-9, abs_tol=1e-9)
+    return stored == replayed
 
 
 def card_reviews(session: Session, *, user_id: int, card_id: int) -> list[ReviewLog]:
@@ -555,7 +799,8 @@ def undo_last_answer(session: Session, scheduler: Scheduler, *, user_id: int, de
     card_id = last.card_id
     session.execute(delete(ReviewLog).where(ReviewLog.id == last.id))
     remaining = card_reviews(session, user_id=user_id, card_id=card_id)
-    restored = replay(scheduler, card_id, remaining)
+    time_zone = session.scalar(select(User.time_zone).where(User.id == user_id)) or "UTC"
+    restored = replay(scheduler, card_id, remaining, time_zone=time_zone)
     state = session.scalar(select(CardState).where(CardState.user_id == user_id, CardState.card_id == card_id))
     if restored is None:
         if state is not None:

@@ -460,4 +460,7 @@ def deck_progress(session: Session, *, user_id: int, deck_ids: list[int], now: d
     return result
 
 
-REVLOG_COLUMNS = ["card_id", "review_time", "review_rating", "review_state", "review_duration", "user"]
+# The FSRS optimizer's revlog layout, then each row's study-day rule (an IANA time zone and
+# the hour a study day starts, as the optimizer asks for them), the student and the deck's card.
+REVLOG_COLUMNS = ["card_id", "review_time", "review_rating", "review_state", "review_duration", "timezone",
+                  "next_day_starts_at", "user", "deck_card_id"]

@@ -24,10 +24,10 @@ from .scheduling import (
     DueCounts,
     Outcome,
     StateChanged,
+    button_label,
     day_start,
     deck_due_counts,
     due_counts,
-    format_interval,
     next_card,
     next_day_start,
     next_due,
@@ -178,11 +178,11 @@ def study_screen(session: Session, scheduler: Scheduler, *, user_id: int, slug: 
     else:
         card, state = picked
         note = card.note
-        intervals = preview_intervals(scheduler, card.id, state, now)
+        intervals = preview_intervals(scheduler, card.id, state, now, time_zone=time_zone, user_id=user_id)
         showing = Showing(
             card_id=card.id, question=card.question, answer=card.answer, explanation=note.explanation,
             section=note.section, supplemented=note.supplemented, state=None if state is None else state.state,
-            buttons=tuple(AnswerButton(r, format_interval(intervals[r])) for r in RATINGS),
+            buttons=tuple(AnswerButton(r, button_label(intervals[r])) for r in RATINGS),
             token=new_showing_token(now), stamp=state_stamp(state))
     # Every started card has at least one answer to take back.
     return StudyScreen(deck.deck_id, slug, deck.title, counts, showing, counts.started > 0, upcoming, day.ends)

@@ -195,7 +195,7 @@ def test_fix_repairs_everything_in_one_transaction_and_a_second_run_finds_nothin
         select(ReviewLog.user_id, ReviewLog.card_id).distinct().subquery()))
     for state in states:
         reviews = card_reviews(studied, user_id=state.user_id, card_id=state.card_id)
-        replayed = replay(scheduler, state.card_id, reviews)
+        replayed = replay(scheduler, state.card_id, reviews, time_zone=studied.get(User, state.user_id).time_zone)
         assert ReviewCounts.of(state) == count_reviews(reviews)
         assert (state.state, state.step, state.stability, state.difficulty, state.due, state.last_review) == (
             replayed.state.value, replayed.step, replayed.stability, replayed.difficulty, replayed.due,

@@ -16,7 +16,18 @@ from ..history import history_query
 from ..network import is_loopback, lan_addresses
 from ..scheduling import zone
 from .forms import AssignForm, ClassForm, EmptyForm
-from .helpers import download, hash_method, now, paginate, required, scheduler, session, teacher_required, user_id
+from .helpers import (
+    download,
+    hash_method,
+    now,
+    paginate,
+    required,
+    scheduler,
+    session,
+    study_settings,
+    teacher_required,
+    user_id,
+)
 
 bp = Blueprint("teach", __name__, url_prefix="/teach")
 
@@ -184,5 +195,6 @@ def progress_csv(class_id: int) -> Response:
 def revlog_csv(class_id: int) -> Response:
     """The class's review history in the FSRS optimiser's revlog layout."""
     classroom = classes.own_classroom(session(), teacher_id=user_id(), class_id=class_id)
-    return download(exports.class_revlog_csv(session(), classroom_id=classroom.id),
+    hour = study_settings().day_starts_at_hour
+    return download(exports.class_revlog_csv(session(), classroom_id=classroom.id, day_starts_at_hour=hour),
                     filename=f"class-{classroom.id}-revlog.csv", mimetype="text/csv")

@@ -116,11 +116,28 @@ def test_the_class_revlog_streams_the_optimisers_layout_by_student_then_card_the
     for student in (ann, ben):  # by name
         reviews = sorted(review_history(session, user_id=student.id), key=lambda row: (
             row.review.card_id, row.review.reviewed_at, row.review.id))
-        expected += [(r.review.card_id, int(r.review.reviewed_at.timestamp() * 1000), int(r.review.rating),
-                      int(r.review.state_before), r.review.duration_ms or 0, student.username) for r in reviews]
-    assert list(class_revlog_rows(session, classroom_id=classroom.id)) == expected
-    header = ["card_id", "review_time", "review_rating", "review_state", "review_duration", "user"]
-    assert "".join(class_revlog_csv(session, classroom_id=classroom.id)) == in_memory(header, expected)
+        expected += [(student.id * 1_000_000_000 + r.review.card_id, int(r.review.reviewed_at.timestamp() * 1000),
+                      int(r.review.rating), int(r.review.state_before), r.review.duration_ms or 0, student.time_zone,
+                      5, student.username, r.review.card_id) for r in reviews]
+    assert list(class_revlog_rows(session, classroom_id=classroom.id, day_starts_at_hour=5)) == expected
+    header = ["card_id", "review_time", "review_rating", "review_state", "review_duration", "timezone",
+              "next_day_starts_at", "user", "deck_card_id"]
+    assert "".join(class_revlog_csv(session, classroom_id=classroom.id, day_starts_at_hour=5)) == \
+        in_memory(header, expected)
+
+
+def test_each_revlog_card_id_is_one_students_card_with_one_first_review(session, school):
+    classroom, *_students = school
+    rows = list(class_revlog_rows(session, classroom_id=classroom.id))
+    histories: dict[int, list[tuple]] = {}
+    for row in rows:
+        histories.setdefault(row[0], []).append(row)
+    # Both students answered the same deck cards, yet no id mixes them.
+    assert {row[8] for row in rows if row[7] == "ann"} & {row[8] for row in rows if row[7] == "ben"}
+    for history in histories.values():
+        assert len({(row[7], row[8]) for row in history}) == 1
+        assert [row[3] for row in history].count(0) == 1 and history[0][3] == 0
+        assert [row[1] for row in history] == sorted(row[1] for row in history)
 
 
 def test_the_progress_csv_is_the_roster(session, school):

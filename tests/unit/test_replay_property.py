@@ -71,7 +71,7 @@ def assert_replay_matches(session, user_id: int, card_ids: list[int], model: lis
         if not reviews:
             assert state is None
         else:
-            assert stored(state) == replayed(replay(SCHEDULER, card_id, reviews))
+            assert stored(state) == replayed(replay(SCHEDULER, card_id, reviews, time_zone="UTC"))
             assert ReviewCounts.of(state) == count_reviews(reviews)
 
 

@@ -16,6 +16,7 @@ from flashapp.models import Card, CardState, ReviewLog
 from flashapp.scheduling import (
     Outcome,
     answer_card,
+    button_label,
     card_reviews,
     day_start,
     due_counts,
@@ -150,13 +151,13 @@ def test_undoing_a_first_answer_gives_the_new_card_back_to_todays_allowance(sess
 
 
 def test_preview_intervals_for_a_new_card(scheduler):
-    intervals = preview_intervals(scheduler, 1, None, T0)
+    intervals = preview_intervals(scheduler, 1, None, T0, time_zone="UTC", user_id=1)
     assert intervals[Rating.Again] == timedelta(minutes=1)
     assert intervals[Rating.Hard] == timedelta(minutes=5, seconds=30)  # between the two learning steps
     assert intervals[Rating.Good] == timedelta(minutes=10)
     assert intervals[Rating.Easy] >= timedelta(days=1)
-    labels = [format_interval(intervals[r]) for r in (Rating.Again, Rating.Hard, Rating.Good, Rating.Easy)]
-    assert labels[:3] == ["1m", "6m", "10m"] and labels[3].endswith("d")
+    labels = [button_label(intervals[r]) for r in (Rating.Again, Rating.Hard, Rating.Good, Rating.Easy)]
+    assert labels[:3] == ["<1m", "<6m", "<10m"] and labels[3].endswith("d")
 
 
 def test_preview_matches_what_answering_schedules(study, session, scheduler):
@@ -164,16 +165,16 @@ def test_preview_matches_what_answering_schedules(study, session, scheduler):
     study.answer(card, Rating.Easy, T0)
     later = T0 + timedelta(days=9)
     state = session.scalar(select(CardState))
-    expected = preview_intervals(scheduler, card.id, state, later)[Rating.Good]
+    expected = preview_intervals(scheduler, card.id, state, later, time_zone="Asia/Tokyo", user_id=study.user.id)
     result = study.answer(card, Rating.Good, later)
-    assert result.review.interval == expected
+    assert result.review.interval == expected[Rating.Good]
 
 
 @pytest.mark.parametrize(("interval", "label"), [
-    (timedelta(seconds=20), "<1m"), (timedelta(minutes=1), "1m"), (timedelta(minutes=10), "10m"),
-    (timedelta(hours=3), "3h"), (timedelta(days=1), "1d"), (timedelta(days=29), "29d"),
-    (timedelta(days=45), "1.5mo"), (timedelta(days=60), "2mo"), (timedelta(days=365), "1y"),
-    (timedelta(days=912), "2.5y"),
+    (timedelta(seconds=20), "20s"), (timedelta(minutes=1), "1m"), (timedelta(minutes=10), "10m"),
+    (timedelta(hours=3), "3h"), (timedelta(hours=1, minutes=30), "1.5h"), (timedelta(days=1), "1d"),
+    (timedelta(days=30), "30d"), (timedelta(days=45), "1.5mo"), (timedelta(days=77), "2.5mo"),
+    (timedelta(days=365), "1y"), (timedelta(days=912), "2.5y"),
 ])
 def test_intervals_are_written_the_way_anki_writes_them(interval, label):
     assert format_interval(interval) == label
@@ -241,6 +242,6 @@ def test_replaying_the_review_log_reproduces_the_stored_state(session, user, dec
         study.answer(card, rating, at)
         at = session.scalar(select(CardState)).due + timedelta(hours=1)
     stored = session.scalar(select(CardState))
-    replayed = replay(fuzzy, card.id, card_reviews(session, user_id=user.id, card_id=card.id))
+    replayed = replay(fuzzy, card.id, card_reviews(session, user_id=user.id, card_id=card.id), time_zone=user.time_zone)
     assert (replayed.state.value, replayed.step, replayed.stability, replayed.difficulty, replayed.due,
             replayed.last_review) == snapshot(stored)

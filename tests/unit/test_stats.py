@@ -112,15 +112,17 @@ def test_one_students_progress_per_deck(session, school):
 
 
 def test_the_class_revlog_uses_the_optimisers_layout(session, school):
-    classroom, (card1, card2, _, _), _ = school
+    classroom, (card1, card2, _, _), (ann, _, cat) = school
     rows = list(class_revlog_rows(session, classroom_id=classroom.id))
     ms = lambda at: int(at.timestamp() * 1000)  # noqa: E731
+    # card_id is the student's card: the student's id times a billion, plus the deck's card id.
+    ann1, ann2, cat1 = (ann.id * 10**9 + card1.id, ann.id * 10**9 + card2.id, cat.id * 10**9 + card1.id)
     assert rows == [
-        (card1.id, ms(NOW - 40 * DAY), 3, 0, 3000, "ann"),
-        (card1.id, ms(NOW - 20 * DAY), 3, 2, 3000, "ann"),
-        (card1.id, ms(NOW - 10 * DAY), 1, 2, 3000, "ann"),
-        (card2.id, ms(NOW - 3 * DAY), 3, 0, 3000, "ann"),
-        (card1.id, ms(NOW - DAY), 4, 0, 3000, "cat"),
+        (ann1, ms(NOW - 40 * DAY), 3, 0, 3000, "UTC", 4, "ann", card1.id),
+        (ann1, ms(NOW - 20 * DAY), 3, 2, 3000, "UTC", 4, "ann", card1.id),
+        (ann1, ms(NOW - 10 * DAY), 1, 2, 3000, "UTC", 4, "ann", card1.id),
+        (ann2, ms(NOW - 3 * DAY), 3, 0, 3000, "UTC", 4, "ann", card2.id),
+        (cat1, ms(NOW - DAY), 4, 0, 3000, "UTC", 4, "cat", card1.id),
     ]
 
 

@@ -133,8 +133,10 @@ def test_progress_and_revlog_exports(built_app, teacher, classroom):
                                                .get_data(as_text=True))))
     assert [(p["student"], p["cards_introduced"], p["reviews_7d"]) for p in progress] == [("ann", "1", "1")]
     revlog = list(csv.reader(io.StringIO(teacher.get(f"/teach/classes/{class_id}/revlog.csv").get_data(as_text=True))))
-    assert revlog[0] == ["card_id", "review_time", "review_rating", "review_state", "review_duration", "user"]
-    assert revlog[1][2:4] == ["3", "0"] and revlog[1][5] == "ann" and int(revlog[1][1]) > 1_700_000_000_000
+    assert revlog[0] == ["card_id", "review_time", "review_rating", "review_state", "review_duration", "timezone",
+                         "next_day_starts_at", "user", "deck_card_id"]
+    assert revlog[1][2:4] == ["3", "0"] and revlog[1][7] == "ann" and int(revlog[1][1]) > 1_700_000_000_000
+    assert revlog[1][5:7] == ["UTC", "4"]
 
 
 def test_a_password_reset_forces_a_new_password_at_the_next_log_in(built_app, teacher, classroom):

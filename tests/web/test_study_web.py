@@ -79,7 +79,7 @@ def test_the_study_page_shows_a_question_and_four_buttons_with_intervals(student
     html = client.get(STUDY).get_data(as_text=True)
     assert "Which layer" in html or "?" in html
     labels = re.findall(r'<span class="interval">([^<]+)</span>\s*<span class="label">(\w+)</span>', html)
-    assert labels == [("1m", "Again"), ("6m", "Hard"), ("10m", "Good"), ("8d", "Easy")]
+    assert labels == [("&lt;1m", "Again"), ("&lt;6m", "Hard"), ("&lt;10m", "Good"), ("8d", "Easy")]
 
 
 def test_answering_moves_on_and_is_recorded(student, client, built_app):
