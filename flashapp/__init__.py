@@ -46,8 +46,10 @@ def _load_or_create_secret_key(instance_path: str) -> str:
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then `instance/config.py`, then the environment, then `test_config`."""
+    from .web.errors import FlashApp
+
     instance_path = (test_config or {}).get("INSTANCE_PATH") or _instance_path()
-    app = Flask(
+    app = FlashApp(
         __name__,
         instance_path=instance_path,
         instance_relative_config=True,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, render_template
+import secrets
+from types import TracebackType
+
+from flask import Flask, Response, g, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from ..errors import Conflict, DomainError, Forbidden, Invalid, NotFound, TooManyAttempts
 
@@ -25,6 +28,36 @@ def status_of(error: DomainError) -> tuple[int, str]:
 
 def _page(title: str, message: str, status: int) -> tuple[str, int]:
     return render_template("error.html", title=title, message=message), status
+
+
+class FlashApp(Flask):
+    """The app: Flask, except that an unexpected error is logged under an id its error page shows."""
+
+    def log_exception(self, exc_info: tuple[type, BaseException, TracebackType] | tuple[None, None, None]) -> None:
+        """Log the error and its traceback as "Error <id> on METHOD /path", keeping the id for the page."""
+        g.error_id = secrets.token_hex(4)
+        self.logger.error("Error %s on %s %s", g.error_id, request.method, request.path, exc_info=exc_info)
+
+
+# When even the error page cannot be drawn (its layout reads the user from the database), this is sent.
+BARE_ERROR_PAGE = ("<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Something went wrong</title>"
+                   "<h1>Something went wrong</h1><p>The server could not finish this. Go back and try again; "
+                   "if it keeps happening, tell your teacher the error id.</p>"
+                   "<p>The error id is <code>{error_id}</code>.</p></html>")
+
+
+def _server_error(error: InternalServerError) -> tuple[str, int]:
+    """The app's own page for an unexpected error: no details, only the id the log has them under."""
+    from .. import db
+
+    error_id = g.get("error_id") or "unknown"
+    try:
+        db.session.rollback()  # the failed request may have left its transaction unusable
+        return render_template("error.html", title="Something went wrong", error_id=error_id,
+                               message="The server could not finish this. Go back and try again; if it "
+                                       "keeps happening, tell your teacher the error id below."), 500
+    except Exception:  # noqa: BLE001 - the page must go out whatever else is broken; the log has the cause
+        return BARE_ERROR_PAGE.format(error_id=error_id), 500
 
 
 def init_app(app: Flask) -> None:
@@ -52,6 +85,8 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(404)
     def _not_found(error: HTTPException) -> tuple[str, int]:
         return _page("Not found", "There is nothing at this address.", 404)
+
+    app.register_error_handler(InternalServerError, _server_error)
 
     @app.errorhandler(413)
     def _too_large(error: HTTPException) -> tuple[str, int]:

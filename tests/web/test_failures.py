@@ -1,0 +1,42 @@
+"""What a student sees, and what the log keeps, when the server fails or cannot save."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+
+ERROR_ID = re.compile(r"The error id is <code>([0-9a-f]{8})</code>")
+
+
+@pytest.fixture
+def production_errors(app):
+    """Errors handled as the served app handles them: a page, not a traceback raised into the test."""
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    @app.route("/fails")
+    def fails():
+        raise RuntimeError("the secret detail of a bug")
+
+    return app
+
+
+def test_an_unexpected_error_shows_the_apps_page_with_an_id_that_the_log_has(production_errors, client, caplog):
+    caplog.set_level(logging.ERROR, logger="flashapp")
+    response = client.get("/fails")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 500
+    assert "Something went wrong" in page and 'class="topbar"' in page
+    assert "secret detail" not in page and "Traceback" not in page and "RuntimeError" not in page
+    error_id = ERROR_ID.search(page).group(1)
+    logged = [record for record in caplog.records if error_id in record.getMessage()]
+    assert len(logged) == 1
+    assert "GET /fails" in logged[0].getMessage()
+    assert logged[0].exc_info and "secret detail" in str(logged[0].exc_info[1])
+
+
+def test_each_error_gets_its_own_id(production_errors, client):
+    first = ERROR_ID.search(client.get("/fails").get_data(as_text=True)).group(1)
+    second = ERROR_ID.search(client.get("/fails").get_data(as_text=True)).group(1)
+    assert first != second
