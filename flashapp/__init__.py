@@ -13,7 +13,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 
-from .database import configure_engine
+from .database import DEFAULT_WRITE_WAIT_SECONDS, configure_engine
 from .models import Base
 from .paths import bundled_decks_folder, instance_folder, templates_folder
 
@@ -69,6 +69,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         ENABLE_FUZZING=True,
         HISTORY_PAGE_SIZE=50,
         PASSWORD_HASH_METHOD="scrypt",
+        WRITE_WAIT_SECONDS=DEFAULT_WRITE_WAIT_SECONDS,
         MAX_CONTENT_LENGTH=1024 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -101,7 +102,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db)
     csrf.init_app(app)
     with app.app_context():
-        configure_engine(db.engine)
+        configure_engine(db.engine, write_wait_seconds=float(app.config["WRITE_WAIT_SECONDS"]))
 
     from .scheduling import make_scheduler
 

@@ -5,6 +5,8 @@ Test modules import from here (or from the e2e package's pages.py), never from o
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 from collections.abc import Iterable
 from datetime import datetime, timezone
@@ -196,3 +198,22 @@ def create_class(client, name="Anatomy 1") -> int:
     response = client.post("/teach/", data={"name": name, "csrf_token": token})
     assert response.status_code == 302, response.get_data(as_text=True)
     return int(re.search(r"/teach/classes/(\d+)", response.headers["Location"]).group(1))
+
+
+# ---------------------------------------------------------------- faults of the machine
+
+def fill_disk(folder: Path) -> Path:
+    """Write a file into folder until its filesystem has not one byte left; the file's path (delete it to free)."""
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        for size in (1 << 20, 1 << 12, 1):
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError as error:
+                if error.errno != errno.ENOSPC:
+                    raise
+    finally:
+        os.close(fd)
+    return filler

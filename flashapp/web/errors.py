@@ -9,13 +9,15 @@ from flask import Flask, Response, g, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from ..errors import Conflict, DomainError, Forbidden, Invalid, NotFound, TooManyAttempts
+from ..errors import Busy, Conflict, DomainError, Forbidden, Invalid, NotFound, NotSaved, TooManyAttempts
 
 CONTENT_SECURITY_POLICY = "default-src 'self'; object-src 'none'; frame-ancestors 'none'; form-action 'self'"
 
 # A domain error's status, in one place.
 STATUS = ((NotFound, 404, "Not found"), (Forbidden, 403, "Not yours"), (Conflict, 409, "Already there"),
           (TooManyAttempts, 429, "Too many tries"), (Invalid, 400, "Not accepted"))
+# Seconds a browser or script is told to wait before trying a write again.
+RETRY_AFTER_SECONDS = 5
 
 
 def status_of(error: DomainError) -> tuple[int, str]:
@@ -72,6 +74,13 @@ def init_app(app: Flask) -> None:
     def _domain_error(error: DomainError) -> tuple[str, int]:
         status, title = status_of(error)
         return _page(title, error.message, status)
+
+    @app.errorhandler(NotSaved)
+    def _not_saved(error: NotSaved) -> tuple[str, int, dict[str, str]]:
+        # The student sees what to do; the log says what happened, for whoever runs the server.
+        app.logger.warning("Not saved (%s %s): %s", request.method, request.path, error.cause)
+        title = "Busy, try again" if isinstance(error, Busy) else "Not saved"
+        return (*_page(title, error.message, 503), {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     @app.errorhandler(CSRFError)
     def _csrf_error(error: CSRFError) -> tuple[str, int]:

@@ -6,6 +6,11 @@ import logging
 import re
 
 import pytest
+from sqlalchemy import func, select
+
+from flashapp import db
+from flashapp.models import ReviewLog, User
+from tests.helpers import STUDY, AuthActions, answer, fill_disk, showing
 
 ERROR_ID = re.compile(r"The error id is <code>([0-9a-f]{8})</code>")
 
@@ -40,3 +45,40 @@ def test_each_error_gets_its_own_id(production_errors, client):
     first = ERROR_ID.search(client.get("/fails").get_data(as_text=True)).group(1)
     second = ERROR_ID.search(client.get("/fails").get_data(as_text=True)).group(1)
     assert first != second
+
+
+def _count(app, model) -> int:
+    with app.app_context():
+        count = db.session.scalar(select(func.count()).select_from(model))
+        db.session.remove()
+    return count
+
+
+def test_a_full_disk_saves_nothing_says_try_again_and_recovers_by_itself(app_on_small_disk, small_disk):
+    app = app_on_small_disk
+    client = app.test_client()
+    assert AuthActions(client).register("ada").status_code == 302
+    shown = showing(client.get(STUDY).get_data(as_text=True))
+    filler = fill_disk(small_disk)
+
+    response = answer(client, shown, "3")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 503
+    assert "Not saved" in page and "disk is full" in page and "try again" in page
+    newcomer = app.test_client()
+    signup = AuthActions(newcomer).register("bob")
+    assert signup.status_code == 503 and "Nothing was saved" in signup.get_data(as_text=True)
+    assert _count(app, ReviewLog) == 0 and _count(app, User) == 1
+
+    health = client.get("/healthz")
+    assert health.status_code == 503
+    checks = health.get_json()["checks"]
+    assert checks["database"] == "ok"
+    assert checks["writes"].startswith("failing") and "disk is full" in checks["writes"]
+
+    filler.unlink()
+    assert answer(client, shown, "3").status_code == 303
+    assert AuthActions(newcomer).register("bob").status_code == 302
+    assert _count(app, ReviewLog) == 1 and _count(app, User) == 2
+    health = client.get("/healthz")
+    assert health.status_code == 200 and health.get_json()["checks"]["writes"] == "ok"
