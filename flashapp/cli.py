@@ -15,6 +15,7 @@ from .accounts import create_account
 from .backup import BackupError, backup_file_name, backup_sqlite, restore_sqlite, sqlite_path
 from .backup_schedule import backup_folder, start_daily_backups
 from .classroom import all_classrooms
+from .database import write_gate
 from .decks import build_decks, export_deck
 from .decksource import DeckSourceError, deck_files
 from .errors import DomainError, NotFound
@@ -85,6 +86,8 @@ def serve_command(host: str, port: int, threads: int, connection_limit: int) -> 
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]  # the proxy's documented way to the app
     app.config["SERVE_HOST"] = host
+    # Writes that wait for the write lock hold their threads: keep two free for pages that only read.
+    write_gate(db.engine).waiting_at_most = max(1, threads - 2)
     for address in open_addresses(host, port):
         click.echo(f"Open {address} in a browser.")
     for classroom in all_classrooms(db.session()):
