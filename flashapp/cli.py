@@ -22,12 +22,24 @@ from .errors import DomainError, NotFound
 from .models import Role
 from .network import open_addresses
 from .schema import upgrade_database
+from .storage import StorageError, check_writable
 
 
 def _create_app() -> Flask:
     from . import create_app
 
-    return create_app()
+    try:
+        return create_app()
+    except StorageError as error:
+        raise click.ClickException(error.message) from None
+
+
+def _writable_or_fail() -> None:
+    """Stop with one line naming what is read-only and how to fix it, before anything starts."""
+    try:
+        check_writable(instance_path=current_app.instance_path, database_url=db.engine.url)
+    except StorageError as error:
+        raise click.ClickException(error.message) from None
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False, load_dotenv=False)
@@ -60,6 +72,7 @@ def _build_or_fail(paths: list[Path]) -> None:
 @with_appcontext
 def init_command() -> None:
     """Create or upgrade the database and build every deck in the decks folder."""
+    _writable_or_fail()
     upgrade_database()
     click.echo(f"Instance folder: {current_app.instance_path}")
     click.echo(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
@@ -84,6 +97,7 @@ def serve_command(host: str, port: int, threads: int, connection_limit: int) -> 
     """Serve the app with waitress, printing the addresses to open and each class's join code."""
     from waitress import serve
 
+    _writable_or_fail()
     app = current_app._get_current_object()  # type: ignore[attr-defined]  # the proxy's documented way to the app
     app.config["SERVE_HOST"] = host
     # Writes that wait for the write lock hold their threads: keep two free for pages that only read.

@@ -228,6 +228,30 @@ def fill_disk(folder: Path) -> Path:
     return filler
 
 
+@contextlib.contextmanager
+def read_only(path: Path) -> Iterator[Path]:
+    """Make a file or folder read-only until the block ends, for real.
+
+    As root (whom permissions do not stop) by mounting it read-only onto itself; otherwise by
+    taking away its write permissions. Files opened for writing before the block stay writable.
+    """
+    if os.geteuid() != 0:
+        mode = path.stat().st_mode
+        path.chmod(mode & ~0o222)
+        try:
+            yield path
+        finally:
+            path.chmod(mode)
+        return
+    subprocess.run(["mount", "--bind", str(path), str(path)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(path)], check=True)
+        yield path
+    finally:
+        # Lazily, so that a file a failed test left open does not leave the mount behind.
+        subprocess.run(["umount", "--lazy", str(path)], check=True)
+
+
 # ---------------------------------------------------------------- a real `flashapp serve`
 
 SERVER_START_TIMEOUT = 30.0

@@ -6,13 +6,16 @@ import http.cookiejar
 import json
 import re
 import sqlite3
+import subprocess
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
-from tests.helpers import new_install, serving
+import pytest
+
+from tests.helpers import free_port, new_install, read_only, serving
 
 # Generous bounds that only prove nothing hangs: the server is told to wait 2 s for the write lock,
 # and before it waited 30 s in its own queue and 30 s more at SQLite's lock.
@@ -103,3 +106,40 @@ def test_a_writer_holding_the_database_gets_busy_pages_while_reading_pages_and_h
         assert _users(database) == 1
         log = server.log.read_text()
         assert "Not saved (POST /register): the write lock stayed taken for over 2 s" in log
+
+
+def _start(install, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `flashapp ARGS` that is expected to stop at once; one that keeps serving fails the test."""
+    try:
+        return subprocess.run([str(install.script), *args], env=install.env, cwd=install.folder,
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=ANSWERED_WITHIN)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"`flashapp {' '.join(args)}` started although it cannot save anything")
+
+
+def _refusal(result: subprocess.CompletedProcess[str]) -> str:
+    """The one line a refused start printed."""
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_serve_and_init_refuse_a_read_only_database_file_naming_it_and_the_fix(tmp_path):
+    install = new_install(tmp_path)
+    database = tmp_path / "e2e.sqlite"
+    with read_only(database):
+        for command in (("serve", "--port", str(free_port())), ("init",)):
+            line = _refusal(_start(install, *command))
+            assert line.startswith(f"Error: {database} is read-only") and f"chmod u+w '{database}'" in line
+    with serving(install) as server:  # writable again: it starts
+        assert Visitor(server.base).request("/healthz")[0] == 200
+
+
+def test_serve_refuses_a_read_only_instance_folder_naming_it_and_the_fix(tmp_path):
+    install = new_install(tmp_path)
+    instance = tmp_path / "instance"
+    with read_only(instance):
+        line = _refusal(_start(install, "serve", "--port", str(free_port())))
+    assert line.startswith(f"Error: {instance} is read-only") and "FLASHAPP_INSTANCE_PATH" in line

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, make_url, select
 
 from flashapp import db
 from flashapp.models import ReviewLog, User
-from tests.helpers import STUDY, AuthActions, answer, fill_disk, showing
+from tests.helpers import STUDY, AuthActions, answer, fill_disk, read_only, showing
 
 ERROR_ID = re.compile(r"The error id is <code>([0-9a-f]{8})</code>")
 
@@ -82,3 +83,31 @@ def test_a_full_disk_saves_nothing_says_try_again_and_recovers_by_itself(app_on_
     assert _count(app, ReviewLog) == 1 and _count(app, User) == 2
     health = client.get("/healthz")
     assert health.status_code == 200 and health.get_json()["checks"]["writes"] == "ok"
+
+
+def test_a_database_made_read_only_while_serving_saves_nothing_and_says_so(built_app, database_url):
+    if not database_url.startswith("sqlite"):
+        pytest.skip("a read-only database file is SQLite's")
+    app, database = built_app, Path(make_url(database_url).database)
+    client = app.test_client()
+    assert AuthActions(client).register("ada").status_code == 302
+    with read_only(database):
+        try:
+            with app.app_context():
+                db.engine.dispose()  # the connections opened from now on find the file read-only
+            signup = AuthActions(app.test_client()).register("bob")
+            page = signup.get_data(as_text=True)
+            assert signup.status_code == 503
+            assert "read-only" in page and "Nothing was saved" in page and "tell your teacher" in page
+            assert client.get(STUDY).status_code == 200  # reading goes on
+            health = client.get("/healthz")
+            assert health.status_code == 503
+            writes = health.get_json()["checks"]["writes"]
+            assert writes.startswith("failing") and f"{database} is read-only" in writes
+        finally:
+            with app.app_context():
+                db.session.remove()
+                db.engine.dispose()  # let go of the file before it is made writable again
+    assert _count(app, User) == 1
+    assert AuthActions(app.test_client()).register("bob").status_code == 302
+    assert client.get("/healthz").status_code == 200
