@@ -18,7 +18,7 @@ from .classroom import all_classrooms
 from .database import write_gate
 from .decks import build_decks, export_deck
 from .decksource import DeckSourceError, deck_files
-from .errors import DomainError, NotFound
+from .errors import DomainError, NotFound, NotSaved
 from .models import Role
 from .network import open_addresses
 from .schema import upgrade_database
@@ -32,6 +32,10 @@ def _create_app() -> Flask:
         return create_app()
     except StorageError as error:
         raise click.ClickException(error.message) from None
+
+
+def _not_saved(error: NotSaved) -> click.ClickException:
+    return click.ClickException(f"Not saved: {error.cause}. Nothing was changed; try again.")
 
 
 def _writable_or_fail() -> None:
@@ -64,6 +68,8 @@ def _build_or_fail(paths: list[Path]) -> None:
         reports = build_decks(db.session(), paths, now=datetime.now(timezone.utc))
     except DeckSourceError as error:
         raise click.ClickException(f"{error}\nNothing was changed.") from None
+    except NotSaved as error:
+        raise _not_saved(error) from None
     for report in reports:
         click.echo(report.summary() if report.changed else f"{report.slug}: up to date")
 
@@ -161,6 +167,8 @@ def user_create(username: str, teacher: bool, password: str) -> None:
                               method=current_app.config["PASSWORD_HASH_METHOD"])
     except DomainError as error:
         raise click.ClickException(error.message) from None
+    except NotSaved as error:
+        raise _not_saved(error) from None
     click.echo(f"Created {user.role} '{user.username}'.")
 
 
