@@ -11,7 +11,7 @@ from sqlalchemy import func, make_url, select
 
 from flashapp import db
 from flashapp.models import ReviewLog, User
-from tests.helpers import STUDY, AuthActions, answer, fill_disk, read_only, showing
+from tests.helpers import FAST_HASH_METHOD, STUDY, AuthActions, answer, fill_disk, read_only, showing
 
 ERROR_ID = re.compile(r"The error id is <code>([0-9a-f]{8})</code>")
 
@@ -111,3 +111,29 @@ def test_a_database_made_read_only_while_serving_saves_nothing_and_says_so(built
     assert _count(app, User) == 1
     assert AuthActions(app.test_client()).register("bob").status_code == 302
     assert client.get("/healthz").status_code == 200
+
+
+def test_a_read_only_postgresql_saves_nothing_and_says_so(built_app, database_url, tmp_path):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a standby that only reads is PostgreSQL's")
+    from flashapp import create_app
+
+    # A second server on the same database whose every transaction is read-only, as on a standby.
+    standby = create_app({
+        "TESTING": True, "INSTANCE_PATH": str(tmp_path / "standby"), "SQLALCHEMY_DATABASE_URI": database_url,
+        "SECRET_KEY": built_app.config["SECRET_KEY"], "PASSWORD_HASH_METHOD": FAST_HASH_METHOD,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"options": "-c default_transaction_read_only=on"}},
+    })
+    try:
+        client = standby.test_client()
+        signup = AuthActions(client).register("bob")
+        page = signup.get_data(as_text=True)
+        assert signup.status_code == 503 and "read-only" in page and "Nothing was saved" in page
+        assert client.get("/login").status_code == 200
+        health = client.get("/healthz")
+        assert health.status_code == 503 and health.get_json()["checks"]["writes"].startswith("failing")
+    finally:
+        with standby.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    assert _count(built_app, User) == 0
