@@ -56,8 +56,10 @@ class WriteGate:
     """This process's writes to one database: their turns, how long they wait, how the latest one ended.
 
     On SQLite the writers of a process take turns on `lock`; each waits `wait_seconds` at most,
-    at this lock and at SQLite's own together, and when `waiting_at_most` writers already wait, a
-    newcomer is turned away at once, so that the server keeps threads for pages that only read.
+    at this lock and at SQLite's own together. While writes are stuck (one has waited half a
+    second and none got through since, or one gave up after its whole wait), a newcomer finding
+    `waiting_at_most` writers already waiting is turned away at once, so that the server keeps
+    threads for pages that only read. A busy but moving queue turns nobody away.
     """
 
     def __init__(self, *, wait_seconds: float = DEFAULT_WRITE_WAIT_SECONDS) -> None:
@@ -67,32 +69,49 @@ class WriteGate:
         self._guard = threading.Lock()
         self._waiting: dict[object, float] = {}
         self._turned_away: deque[float] = deque()
+        self._last_through = time.monotonic()
+        self._last_gave_up = float("-inf")
         self._failure: tuple[datetime, NotSaved] | None = None
 
-    def busy(self) -> Busy:
-        """The error of a write turned away because others held the database too long; counted."""
+    def busy(self, *, waited: bool = True) -> Busy:
+        """The error of a write turned away as busy, after its whole wait or (`waited=False`) at once; counted."""
+        now = time.monotonic()
         with self._guard:
-            self._turned_away.append(time.monotonic())
+            self._turned_away.append(now)
+            if waited:
+                self._last_gave_up = now
+        cause = (f"the write lock stayed taken for over {self.wait_seconds:g} s" if waited else
+                 f"writes were stuck and {self.waiting_at_most} already waited for the write lock")
         return Busy("The server is busy saving other work and could not get to this in time. "
                     "Nothing was saved: go back and try again in a moment.",
-                    cause=f"the write lock stayed taken for over {self.wait_seconds:g} s "
-                          f"(another program may hold the database, such as a long `flashapp check --fix`)")
+                    cause=f"{cause} (another program may hold the database, such as a long `flashapp check --fix`)")
+
+    def _stuck(self, now: float) -> bool:
+        if self._last_gave_up > self._last_through:
+            return True
+        oldest = min(self._waiting.values(), default=now)
+        return now - oldest >= SLOW_WAIT_SECONDS and now - self._last_through >= SLOW_WAIT_SECONDS
 
     @contextmanager
     def waiting(self) -> Iterator[float]:
         """Count the caller as waiting for its turn until the block ends; yields the time its wait ends by."""
-        key = object()
+        key, now = object(), time.monotonic()
         with self._guard:
-            full = self.waiting_at_most is not None and len(self._waiting) >= self.waiting_at_most
+            full = (self.waiting_at_most is not None and len(self._waiting) >= self.waiting_at_most
+                    and self._stuck(now))
             if not full:
-                self._waiting[key] = time.monotonic()
+                self._waiting[key] = now
         if full:
-            raise self.busy()
+            raise self.busy(waited=False)
         try:
-            yield self._waiting[key] + self.wait_seconds
+            yield now + self.wait_seconds
         finally:
             with self._guard:
                 del self._waiting[key]
+
+    def got_through(self) -> None:
+        """A writer got its turn: writes are moving."""
+        self._last_through = time.monotonic()
 
     def failed(self, error: NotSaved) -> None:
         """Remember a write that the database refused (busy refusals are counted by `busy`)."""
@@ -193,6 +212,7 @@ def configure_engine(engine: Engine, *, write_wait_seconds: float = DEFAULT_WRIT
             except BaseException:
                 _release(connection.info)
                 raise
+            gate.got_through()
 
     @event.listens_for(engine, "before_cursor_execute")
     def _refuse_writes_in_read_transactions(connection: Connection, _cursor: DBAPICursor, statement: str,

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, make_url, select
 
 from flashapp import db
+from flashapp.database import make_engine, write_gate
 from flashapp.models import ReviewLog, User
 from tests.helpers import FAST_HASH_METHOD, STUDY, AuthActions, answer, fill_disk, read_only, showing
 
@@ -137,3 +138,23 @@ def test_a_read_only_postgresql_saves_nothing_and_says_so(built_app, database_ur
             db.session.remove()
             db.engine.dispose()
     assert _count(built_app, User) == 0
+
+
+def test_an_answer_that_cannot_get_the_write_lock_in_time_is_busy_and_saves_nothing(built_app, database_url):
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the write lock is SQLite's")
+    client = built_app.test_client()
+    assert AuthActions(client).register("ada").status_code == 302
+    shown = showing(client.get(STUDY).get_data(as_text=True))
+    with built_app.app_context():
+        write_gate(db.engine).wait_seconds = 0.3
+    holder = make_engine(database_url)
+    with holder.begin():  # BEGIN IMMEDIATE: another program holds the write lock
+        response = answer(client, shown, "3")
+    holder.dispose()
+    page = response.get_data(as_text=True)
+    assert response.status_code == 503 and response.headers["Retry-After"]
+    assert "Busy, try again" in page and "Nothing was saved" in page and "try again in a moment" in page
+    assert _count(built_app, ReviewLog) == 0
+    assert answer(client, shown, "3").status_code == 303
+    assert _count(built_app, ReviewLog) == 1
