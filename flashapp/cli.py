@@ -106,7 +106,7 @@ def serve_command(host: str, port: int, threads: int, connection_limit: int) -> 
     _writable_or_fail()
     app = current_app._get_current_object()  # type: ignore[attr-defined]  # the proxy's documented way to the app
     app.config["SERVE_HOST"] = host
-    # Writes that wait for the write lock hold their threads: keep two free for pages that only read.
+    # Writes stuck waiting for the write lock hold their threads: keep two free for pages that only read.
     write_gate(db.engine).waiting_at_most = max(1, threads - 2)
     for address in open_addresses(host, port):
         click.echo(f"Open {address} in a browser.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from types import TracebackType
 
-from flask import Flask, Response, g, render_template, request
+from flask import Flask, Response, current_app, g, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -52,7 +52,10 @@ def _server_error(error: InternalServerError) -> tuple[str, int]:
     """The app's own page for an unexpected error: no details, only the id the log has them under."""
     from .. import db
 
-    error_id = g.get("error_id") or "unknown"
+    error_id = g.get("error_id")
+    if error_id is None:  # a 500 raised on purpose (abort(500)) was not logged as an exception
+        error_id = g.error_id = secrets.token_hex(4)
+        current_app.logger.error("Error %s on %s %s: %s", error_id, request.method, request.path, error)
     try:
         db.session.rollback()  # the failed request may have left its transaction unusable
         return render_template("error.html", title="Something went wrong", error_id=error_id,

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from flask import abort
 from sqlalchemy import func, make_url, select
 
 from flashapp import db
@@ -26,6 +27,10 @@ def production_errors(app):
     def fails():
         raise RuntimeError("the secret detail of a bug")
 
+    @app.route("/refuses")
+    def refuses():
+        abort(500)
+
     return app
 
 
@@ -41,6 +46,14 @@ def test_an_unexpected_error_shows_the_apps_page_with_an_id_that_the_log_has(pro
     assert len(logged) == 1
     assert "GET /fails" in logged[0].getMessage()
     assert logged[0].exc_info and "secret detail" in str(logged[0].exc_info[1])
+
+
+def test_a_500_raised_on_purpose_gets_the_same_page_and_a_logged_id(production_errors, client, caplog):
+    caplog.set_level(logging.ERROR, logger="flashapp")
+    response = client.get("/refuses")
+    assert response.status_code == 500
+    error_id = ERROR_ID.search(response.get_data(as_text=True)).group(1)
+    assert any(f"Error {error_id} on GET /refuses" in record.getMessage() for record in caplog.records)
 
 
 def test_each_error_gets_its_own_id(production_errors, client):
