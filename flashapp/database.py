@@ -321,8 +321,8 @@ def write_transaction(session: Session) -> Iterator[Session]:
         session.commit()  # a read transaction: nothing to write, only the snapshot to let go
     token = may_write.set(True)
     session.info[_IN_WRITE_TRANSACTION] = True
-    engine = session.get_bind()
-    assert isinstance(engine, Engine)
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
     gate = write_gate(engine)
     try:
         with session.begin():

@@ -30,6 +30,7 @@ def _database() -> str:
 @bp.route("/healthz")
 def healthz() -> tuple[Response, int]:
     """200 while everything answers (writes may be waiting), 503 when any check fails."""
+    # Each check is a line of its own: "ok", or "waiting: ..." / "failing: ..." saying what is wrong.
     checks = {"database": _database(), "writes": str(write_gate(db.engine).health())}
     status = max((check.partition(":")[0] for check in checks.values()), key=SEVERITY.__getitem__)
     return jsonify(status=status, checks=checks), 503 if status == "failing" else 200
