@@ -13,9 +13,10 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 
-from .database import configure_engine
+from .database import DEFAULT_WRITE_WAIT_SECONDS, configure_engine
 from .models import Base
 from .paths import bundled_decks_folder, instance_folder, templates_folder
+from .storage import StorageError
 
 # Objects stay readable after a commit: a request reads, writes through one use case, then renders.
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
@@ -38,7 +39,12 @@ def _load_or_create_secret_key(instance_path: str) -> str:
     if path.exists():
         return path.read_text().strip()
     key = secrets.token_hex(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as error:
+        raise StorageError(f"Cannot make the secret key {path} ({error.strerror}): make {instance_path} "
+                           f"writable for the user running flashapp, or set FLASHAPP_INSTANCE_PATH to a "
+                           f"writable folder.") from error
     with os.fdopen(fd, "w") as handle:
         handle.write(key)
     return key
@@ -46,14 +52,20 @@ def _load_or_create_secret_key(instance_path: str) -> str:
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then `instance/config.py`, then the environment, then `test_config`."""
+    from .web.errors import FlashApp
+
     instance_path = (test_config or {}).get("INSTANCE_PATH") or _instance_path()
-    app = Flask(
+    app = FlashApp(
         __name__,
         instance_path=instance_path,
         instance_relative_config=True,
         template_folder=str(templates_folder()),
     )
-    os.makedirs(app.instance_path, exist_ok=True)
+    try:
+        os.makedirs(app.instance_path, exist_ok=True)
+    except OSError as error:
+        raise StorageError(f"Cannot make the instance folder {app.instance_path} ({error.strerror}): set "
+                           f"FLASHAPP_INSTANCE_PATH to a writable folder.") from error
 
     app.config.from_mapping(
         SQLALCHEMY_DATABASE_URI="sqlite:///" + os.path.join(app.instance_path, "flashapp.sqlite"),
@@ -67,6 +79,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         ENABLE_FUZZING=True,
         HISTORY_PAGE_SIZE=50,
         PASSWORD_HASH_METHOD="scrypt",
+        WRITE_WAIT_SECONDS=DEFAULT_WRITE_WAIT_SECONDS,
         MAX_CONTENT_LENGTH=1024 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -99,7 +112,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db)
     csrf.init_app(app)
     with app.app_context():
-        configure_engine(db.engine)
+        configure_engine(db.engine, write_wait_seconds=float(app.config["WRITE_WAIT_SECONDS"]))
 
     from .scheduling import make_scheduler
 

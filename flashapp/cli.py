@@ -15,18 +15,35 @@ from .accounts import create_account
 from .backup import BackupError, backup_file_name, backup_sqlite, restore_sqlite, sqlite_path
 from .backup_schedule import backup_folder, start_daily_backups
 from .classroom import all_classrooms
+from .database import write_gate
 from .decks import build_decks, export_deck
 from .decksource import DeckSourceError, deck_files
-from .errors import DomainError, NotFound
+from .errors import DomainError, NotFound, NotSaved
 from .models import Role
 from .network import open_addresses
 from .schema import upgrade_database
+from .storage import StorageError, check_writable
 
 
 def _create_app() -> Flask:
     from . import create_app
 
-    return create_app()
+    try:
+        return create_app()
+    except StorageError as error:
+        raise click.ClickException(error.message) from None
+
+
+def _not_saved(error: NotSaved) -> click.ClickException:
+    return click.ClickException(f"Not saved: {error.cause}. Nothing was changed; try again.")
+
+
+def _writable_or_fail() -> None:
+    """Stop with one line naming what is read-only and how to fix it, before anything starts."""
+    try:
+        check_writable(instance_path=current_app.instance_path, database_url=db.engine.url)
+    except StorageError as error:
+        raise click.ClickException(error.message) from None
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False, load_dotenv=False)
@@ -52,6 +69,8 @@ def _build_or_fail(paths: list[Path]) -> None:
         reports = build_decks(db.session(), paths, now=datetime.now(timezone.utc))
     except DeckSourceError as error:
         raise click.ClickException(f"{error}\nNothing was changed.") from None
+    except NotSaved as error:
+        raise _not_saved(error) from None
     for report in reports:
         click.echo(report.summary() if report.changed else f"{report.slug}: up to date")
 
@@ -60,6 +79,7 @@ def _build_or_fail(paths: list[Path]) -> None:
 @with_appcontext
 def init_command() -> None:
     """Create or upgrade the database and build every deck in the decks folder."""
+    _writable_or_fail()
     upgrade_database()
     click.echo(f"Instance folder: {current_app.instance_path}")
     click.echo(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
@@ -84,8 +104,11 @@ def serve_command(host: str, port: int, threads: int, connection_limit: int) -> 
     """Serve the app with waitress, printing the addresses to open and each class's join code."""
     from waitress import serve
 
+    _writable_or_fail()
     app = current_app._get_current_object()  # type: ignore[attr-defined]  # the proxy's documented way to the app
     app.config["SERVE_HOST"] = host
+    # Writes stuck waiting for the write lock hold their threads: keep two free for pages that only read.
+    write_gate(db.engine).waiting_at_most = max(1, threads - 2)
     for address in open_addresses(host, port):
         click.echo(f"Open {address} in a browser.")
     for classroom in all_classrooms(db.session()):
@@ -145,6 +168,8 @@ def user_create(username: str, teacher: bool, password: str) -> None:
                               method=current_app.config["PASSWORD_HASH_METHOD"])
     except DomainError as error:
         raise click.ClickException(error.message) from None
+    except NotSaved as error:
+        raise _not_saved(error) from None
     click.echo(f"Created {user.role} '{user.username}'.")
 
 

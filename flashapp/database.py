@@ -4,22 +4,34 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
+import weakref
+from collections import deque
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine.interfaces import DBAPICursor
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from .errors import Busy, NotSaved, StorageFull, StorageReadOnly
 
 # Whether transactions begun in this context may write. Read-only work (an HTTP GET) begins a
 # plain deferred transaction, which in WAL mode never waits for, nor blocks, a writer.
 may_write: ContextVar[bool] = ContextVar("may_write", default=True)
 
 
-WRITER_QUEUE_TIMEOUT = 30.0
+# How long a write waits for its turn at most, in this process's queue and at SQLite's lock together.
+DEFAULT_WRITE_WAIT_SECONDS = 5.0
+# A write waiting longer than this is worth telling the health check about (a turn normally takes milliseconds).
+SLOW_WAIT_SECONDS = 0.5
+TURNED_AWAY_WINDOW_SECONDS = 60.0
 _HOLDS_WRITERS_LOCK = "flashapp.holds_writers_lock"
 _WRITABLE = "flashapp.writable"
 WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
@@ -29,22 +41,141 @@ class ReadOnlyTransactionError(RuntimeError):
     """Code wrote inside a transaction that was begun as read-only."""
 
 
+@dataclass(frozen=True)
+class WriteHealth:
+    """How writes to a database are going, as the health check reports it."""
+
+    state: Literal["ok", "waiting", "failing"]
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return self.state if not self.detail else f"{self.state}: {self.detail}"
+
+
+class WriteGate:
+    """This process's writes to one database: their turns, how long they wait, how the latest one ended.
+
+    On SQLite the writers of a process take turns on `lock`; each waits `wait_seconds` at most,
+    at this lock and at SQLite's own together. While writes are stuck (one has waited half a
+    second and none got through since, or one gave up after its whole wait), a newcomer finding
+    `waiting_at_most` writers already waiting is turned away at once, so that the server keeps
+    threads for pages that only read. A busy but moving queue turns nobody away.
+    """
+
+    def __init__(self, *, wait_seconds: float = DEFAULT_WRITE_WAIT_SECONDS) -> None:
+        self.wait_seconds = wait_seconds
+        self.waiting_at_most: int | None = None
+        self.lock = threading.Lock()
+        self._guard = threading.Lock()
+        self._waiting: dict[object, float] = {}
+        self._turned_away: deque[float] = deque()
+        self._last_through = time.monotonic()
+        self._last_gave_up = float("-inf")
+        self._failure: tuple[datetime, NotSaved] | None = None
+
+    def busy(self, *, waited: bool = True) -> Busy:
+        """The error of a write turned away as busy, after its whole wait or (`waited=False`) at once; counted."""
+        now = time.monotonic()
+        with self._guard:
+            self._turned_away.append(now)
+            if waited:
+                self._last_gave_up = now
+        cause = (f"the write lock stayed taken for over {self.wait_seconds:g} s" if waited else
+                 f"writes were stuck and {self.waiting_at_most} already waited for the write lock")
+        return Busy("The server is busy saving other work and could not get to this in time. "
+                    "Nothing was saved: go back and try again in a moment.",
+                    cause=f"{cause} (another program may hold the database, such as a long `flashapp check --fix`)")
+
+    def _stuck(self, now: float) -> bool:
+        if self._last_gave_up > self._last_through:
+            return True
+        oldest = min(self._waiting.values(), default=now)
+        return now - oldest >= SLOW_WAIT_SECONDS and now - self._last_through >= SLOW_WAIT_SECONDS
+
+    @contextmanager
+    def waiting(self) -> Iterator[float]:
+        """Count the caller as waiting for its turn until the block ends; yields the time its wait ends by."""
+        key, now = object(), time.monotonic()
+        with self._guard:
+            full = (self.waiting_at_most is not None and len(self._waiting) >= self.waiting_at_most
+                    and self._stuck(now))
+            if not full:
+                self._waiting[key] = now
+        if full:
+            raise self.busy(waited=False)
+        try:
+            yield now + self.wait_seconds
+        finally:
+            with self._guard:
+                del self._waiting[key]
+
+    def got_through(self) -> None:
+        """A writer got its turn: writes are moving."""
+        self._last_through = time.monotonic()
+
+    def failed(self, error: NotSaved) -> None:
+        """Remember a write that the database refused (busy refusals are counted by `busy`)."""
+        if not isinstance(error, Busy):
+            self._failure = (datetime.now(timezone.utc), error)
+
+    def saved(self) -> None:
+        """A write went through: whatever made writes fail has passed."""
+        self._failure = None
+
+    def health(self) -> WriteHealth:
+        """Failing while the latest write failed; waiting while writes wait long or were lately turned away."""
+        if self._failure is not None:
+            at, error = self._failure
+            return WriteHealth("failing", f"the latest write, at {at:%H:%M:%S} UTC, was not saved: {error.cause}. "
+                                          f"This clears with the next write that is saved.")
+        now = time.monotonic()
+        with self._guard:
+            waits = sorted(now - started for started in self._waiting.values())
+            while self._turned_away and self._turned_away[0] < now - TURNED_AWAY_WINDOW_SECONDS:
+                self._turned_away.popleft()
+            turned_away = len(self._turned_away)
+        parts = []
+        if waits and waits[-1] >= SLOW_WAIT_SECONDS:
+            parts.append(f"{len(waits)} waiting for the write lock, the longest for {waits[-1]:.1f} s")
+        if turned_away:
+            parts.append(f"{turned_away} turned away as busy in the last minute "
+                         f"(each waits {self.wait_seconds:g} s at most)")
+        return WriteHealth("waiting", "; ".join(parts)) if parts else WriteHealth("ok")
+
+
+_gates: weakref.WeakKeyDictionary[Engine, WriteGate] = weakref.WeakKeyDictionary()
+_gates_guard = threading.Lock()
+
+
+def write_gate(engine: Engine) -> WriteGate:
+    """The write gate of an engine (made on first use)."""
+    with _gates_guard:
+        gate = _gates.get(engine)
+        if gate is None:
+            gate = _gates[engine] = WriteGate()
+        return gate
+
+
 def _release(info: dict[Any, Any]) -> None:  # SQLAlchemy's .info dicts hold anything
     lock = info.pop(_HOLDS_WRITERS_LOCK, None)
     if lock is not None:
         lock.release()
 
 
-def configure_engine(engine: Engine) -> Engine:
+def configure_engine(engine: Engine, *, write_wait_seconds: float = DEFAULT_WRITE_WAIT_SECONDS) -> Engine:
     """Make an SQLite engine safe for a class: WAL, full sync, foreign keys, BEGIN IMMEDIATE.
 
     In WAL mode a transaction that reads and then writes fails at once with
     "database is locked" when another writer got in between, whatever the busy
     timeout; starting every transaction that may write with BEGIN IMMEDIATE makes it
-    wait its turn (see `may_write`). Other backends are returned unchanged.
+    wait its turn (see `may_write`), for `write_wait_seconds` at most. Other backends
+    only get their write gate's wait set.
     """
+    gate = write_gate(engine)
+    gate.wait_seconds = write_wait_seconds
     if engine.dialect.name != "sqlite":
         return engine
+    busy_timeout_ms = round(write_wait_seconds * 1000)
 
     # An SQLite URL without a driver name means pysqlite, whose connections are sqlite3's.
     @event.listens_for(engine, "connect")
@@ -53,7 +184,7 @@ def configure_engine(engine: Engine) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
@@ -62,21 +193,26 @@ def configure_engine(engine: Engine) -> Engine:
     # Writers of this process queue on a lock of their own, in turn, instead of polling
     # SQLite's busy handler, which sleeps in growing steps and makes for long waits under
     # load. Writers in other processes still meet at SQLite's lock and its busy timeout.
-    writers = threading.Lock()
-
+    # A writer waits at the two together for the gate's wait at most, then is turned away.
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
         connection.info[_WRITABLE] = may_write.get()
         if not connection.info[_WRITABLE]:
             connection.exec_driver_sql("BEGIN")
             return
-        if writers.acquire(timeout=WRITER_QUEUE_TIMEOUT):
-            connection.info[_HOLDS_WRITERS_LOCK] = writers
-        try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        except BaseException:
-            _release(connection.info)
-            raise
+        with gate.waiting() as wait_ends:
+            if not gate.lock.acquire(timeout=gate.wait_seconds):
+                raise gate.busy()
+            connection.info[_HOLDS_WRITERS_LOCK] = gate.lock
+            try:
+                left_ms = max(0, round((wait_ends - time.monotonic()) * 1000))
+                connection.connection.driver_connection.execute(  # type: ignore[union-attr]  # sqlite3's
+                    f"PRAGMA busy_timeout={left_ms}")
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                _release(connection.info)
+                raise
+            gate.got_through()
 
     @event.listens_for(engine, "before_cursor_execute")
     def _refuse_writes_in_read_transactions(connection: Connection, _cursor: DBAPICursor, statement: str,
@@ -90,8 +226,16 @@ def configure_engine(engine: Engine) -> Engine:
     @event.listens_for(engine, "commit")
     def _on_commit(connection: Connection) -> None:
         # Committing first, then letting the next writer in, keeps the handover free of busy waits.
-        connection.connection.commit()
-        _release(connection.info)
+        try:
+            connection.connection.commit()
+        except sqlite3.Error as error:
+            # A failed COMMIT (a full disk) may leave SQLite's transaction open: end it, so that nothing
+            # is half-saved, and raise the error as SQLAlchemy raises the driver's errors elsewhere.
+            with suppress(sqlite3.Error):
+                connection.connection.rollback()
+            raise DBAPIError.instance("COMMIT", None, error, sqlite3.Error) from error
+        finally:
+            _release(connection.info)
 
     @event.listens_for(engine, "rollback")
     def _on_rollback(connection: Connection) -> None:
@@ -119,6 +263,44 @@ def database_status(session: Session) -> str:
 _IN_WRITE_TRANSACTION = "flashapp.in_write_transaction"
 
 
+# Primary result codes of SQLite (an extended code keeps its primary code in its low byte).
+SQLITE_BUSY, SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL = 5, 8, 10, 13
+# PostgreSQL's SQLSTATEs for the same troubles.
+PG_DISK_FULL, PG_READ_ONLY, PG_LOCK_NOT_AVAILABLE = "53100", "25006", "55P03"
+
+
+def _where(engine: Engine) -> str:
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        return url.database or "the in-memory database"
+    return url.render_as_string(hide_password=True)
+
+
+def not_saved(error: DBAPIError, engine: Engine) -> NotSaved | None:
+    """The NotSaved error for a database error that is the machine's trouble, not the program's; else None."""
+    original = error.orig
+    code = getattr(original, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    state = getattr(original, "sqlstate", None)
+    where = _where(engine)
+    if primary == SQLITE_FULL or state == PG_DISK_FULL:
+        return StorageFull("Not saved: the server's disk is full. Nothing was saved: try again later, "
+                           "and tell your teacher.",
+                           cause=f"the disk holding {where} is full ({original}); free some space on it")
+    if primary == SQLITE_READONLY or state == PG_READ_ONLY:
+        return StorageReadOnly("Not saved: the server's database is read-only. Nothing was saved: tell your "
+                               "teacher, then try again.",
+                               cause=f"{where} is read-only ({original}); make the file and its folder "
+                                     f"writable for the user running flashapp")
+    if primary == SQLITE_BUSY or state == PG_LOCK_NOT_AVAILABLE:
+        return write_gate(engine).busy()
+    if primary == SQLITE_IOERR:
+        return NotSaved("Not saved: the server's disk could not be written. Nothing was saved: try again "
+                        "later, and tell your teacher.",
+                        cause=f"the disk holding {where} failed a write ({original}); check the disk")
+    return None
+
+
 @contextmanager
 def write_transaction(session: Session) -> Iterator[Session]:
     """The one way data changes: every use case that writes runs its work inside this block.
@@ -128,6 +310,9 @@ def write_transaction(session: Session) -> Iterator[Session]:
     block; commits at its end and rolls back on an exception. A use case called from
     inside another one joins the outer transaction. The web, the CLI and the checks all
     write through here.
+
+    Raises NotSaved (Busy, StorageFull, StorageReadOnly) when the database cannot take the
+    write: a full disk, a read-only file, the write lock held too long. Nothing is saved then.
     """
     if session.info.get(_IN_WRITE_TRANSACTION):
         yield session
@@ -136,9 +321,22 @@ def write_transaction(session: Session) -> Iterator[Session]:
         session.commit()  # a read transaction: nothing to write, only the snapshot to let go
     token = may_write.set(True)
     session.info[_IN_WRITE_TRANSACTION] = True
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    gate = write_gate(engine)
     try:
         with session.begin():
             yield session
+    except DBAPIError as error:
+        problem = not_saved(error, engine)
+        if problem is None:
+            raise
+        gate.failed(problem)
+        raise problem from error
+    except NotSaved as problem:
+        gate.failed(problem)
+        raise
     finally:
         session.info.pop(_IN_WRITE_TRANSACTION, None)
         may_write.reset(token)
+    gate.saved()

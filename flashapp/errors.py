@@ -31,3 +31,29 @@ class Invalid(DomainError):
 
 class TooManyAttempts(DomainError):
     """Refused for now because of repeated failures; waiting helps (429)."""
+
+
+class NotSaved(Exception):
+    """The database could not take a write just now; nothing was saved (503).
+
+    Not a DomainError: nothing is wrong with the request, so a form never shows it beside a
+    field. `message` is for the person in front of the page; `cause` says, for the log and the
+    health check, what went wrong underneath and how to fix it.
+    """
+
+    def __init__(self, message: str, *, cause: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.cause = cause
+
+
+class Busy(NotSaved):
+    """Other writes held the database for longer than a request waits; trying again soon works."""
+
+
+class StorageFull(NotSaved):
+    """The disk holding the database is full; saving resumes by itself once space is freed."""
+
+
+class StorageReadOnly(NotSaved):
+    """The database file or its folder cannot be written; someone has to make it writable."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -158,3 +159,27 @@ def built_app(request, app, database_url):
     else:
         build_decks_in(app, [BUNDLED_DECK])
     return app
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real filesystem of 4 MB of its own (tmpfs), so that a test can fill it. Mounting one needs root, as CI has."""
+    if os.geteuid() != 0:
+        pytest.skip("filling a disk needs a small filesystem of its own, and mounting one needs root")
+    folder = tmp_path / "small-disk"
+    folder.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "flashapp-test", str(folder)], check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.fixture
+def app_on_small_disk(small_disk, sqlite_templates):
+    """The app with the bundled deck built, its SQLite file and instance folder on `small_disk`."""
+    database = small_disk / "flashapp.sqlite"
+    shutil.copyfile(sqlite_templates["bundled"], database)
+    app = _test_app(f"sqlite:///{database}", small_disk / "instance")
+    yield app
+    _close(app)

@@ -5,11 +5,22 @@ Test modules import from here (or from the e2e package's pages.py), never from o
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import re
-from collections.abc import Iterable
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
 import yaml
 from sqlalchemy import select
 
@@ -196,3 +207,164 @@ def create_class(client, name="Anatomy 1") -> int:
     response = client.post("/teach/", data={"name": name, "csrf_token": token})
     assert response.status_code == 302, response.get_data(as_text=True)
     return int(re.search(r"/teach/classes/(\d+)", response.headers["Location"]).group(1))
+
+
+# ---------------------------------------------------------------- faults of the machine
+
+def fill_disk(folder: Path) -> Path:
+    """Write a file into folder until its filesystem has not one byte left; the file's path (delete it to free)."""
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        for size in (1 << 20, 1 << 12, 1):
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError as error:
+                if error.errno != errno.ENOSPC:
+                    raise
+    finally:
+        os.close(fd)
+    return filler
+
+
+@contextlib.contextmanager
+def read_only(path: Path) -> Iterator[Path]:
+    """Make a file or folder read-only until the block ends, for real.
+
+    As root (whom permissions do not stop) by mounting it read-only onto itself; otherwise by
+    taking away its write permissions. Files opened for writing before the block stay writable.
+    """
+    if os.geteuid() != 0:
+        mode = path.stat().st_mode
+        path.chmod(mode & ~0o222)
+        try:
+            yield path
+        finally:
+            path.chmod(mode)
+        return
+    subprocess.run(["mount", "--bind", str(path), str(path)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(path)], check=True)
+        yield path
+    finally:
+        # Lazily, so that a file a failed test left open does not leave the mount behind.
+        subprocess.run(["umount", "--lazy", str(path)], check=True)
+
+
+# ---------------------------------------------------------------- a real `flashapp serve`
+
+SERVER_START_TIMEOUT = 30.0
+CLI_TIMEOUT = 120.0
+
+
+def flashapp_script() -> Path:
+    """The `flashapp` console script of the interpreter running the tests."""
+    bindir = Path(sys.executable).parent
+    for name in ("flashapp", "flashapp.exe"):
+        if (bindir / name).exists():
+            return bindir / name
+    pytest.fail(f"no flashapp script next to {sys.executable}; install the project with pip install -e .",
+                pytrace=False)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def answers_health(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return False
+
+
+@dataclass(frozen=True)
+class FlashappInstall:
+    """One install: an instance folder and a SQLite file, and the environment that selects them."""
+
+    folder: Path
+    env: dict[str, str]
+    script: Path
+
+    def run(self, *args: str | os.PathLike, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run `flashapp ARGS` against this install; fail the test when it fails (unless check=False)."""
+        command = [str(self.script), *map(str, args)]
+        result = subprocess.run(command, env=self.env, cwd=self.folder, capture_output=True, text=True,
+                                stdin=subprocess.DEVNULL, timeout=CLI_TIMEOUT)
+        if check and result.returncode != 0:
+            pytest.fail(f"`flashapp {' '.join(map(str, args))}` failed ({result.returncode}):\n"
+                        f"{result.stdout}\n{result.stderr}", pytrace=False)
+        return result
+
+    def create_user(self, username: str, password: str, *, teacher: bool = False) -> None:
+        """`flashapp user create`, for accounts a test needs but does not sign up through the pages."""
+        self.run("user", "create", username, "--password", password, *(["--teacher"] if teacher else []))
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    """A running `flashapp serve` process and the install it serves."""
+
+    base: str
+    install: FlashappInstall
+    log: Path
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def flashapp(self, *args: str | os.PathLike, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run a `flashapp` command against the database this server uses."""
+        return self.install.run(*args, check=check)
+
+
+def new_install(folder: Path, *, config: str = "") -> FlashappInstall:
+    """A fresh install in folder, made with `flashapp init` (schema plus the bundled deck).
+
+    Its instance config picks the tests' fast password hash, for the server and every command,
+    followed by `config` (more lines of instance/config.py).
+    """
+    instance = folder / "instance"
+    instance.mkdir(parents=True, exist_ok=True)
+    (instance / "config.py").write_text(f"PASSWORD_HASH_METHOD = {FAST_HASH_METHOD!r}\n{config}")
+    env = dict(os.environ,
+               FLASHAPP_INSTANCE_PATH=str(instance),
+               FLASHAPP_DATABASE_URL=f"sqlite:///{folder / 'e2e.sqlite'}")
+    env.pop("FLASHAPP_SECRET_KEY", None)
+    install = FlashappInstall(folder=folder, env=env, script=flashapp_script())
+    install.run("init")
+    return install
+
+
+@contextlib.contextmanager
+def serving(install: FlashappInstall, *options: str) -> Iterator[LiveServer]:
+    """Run `flashapp serve [OPTIONS]` for an install on a free port until the block ends."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log_path = install.folder / "server.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([str(install.script), "serve", "--host", "127.0.0.1", "--port", str(port), *options],
+                                   env=install.env, cwd=install.folder, stdin=subprocess.DEVNULL,
+                                   stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while not answers_health(f"{base}/healthz"):
+            if process.poll() is not None:
+                pytest.fail(f"flashapp serve exited with {process.returncode}:\n{log_path.read_text()}",
+                            pytrace=False)
+            if time.monotonic() > deadline:
+                pytest.fail(f"flashapp serve did not answer /healthz within {SERVER_START_TIMEOUT:.0f}s:\n"
+                            f"{log_path.read_text()}", pytrace=False)
+            time.sleep(0.1)
+        yield LiveServer(base=base, install=install, log=log_path)
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import zipfile
 
+import pytest
 from sqlalchemy import select
 
 from flashapp import db
+from flashapp.database import make_engine, write_gate
 from flashapp.models import Card, Deck, Note, User
 from tests.helpers import BUNDLED_DECK, FAST_HASH_METHOD, PLANETS, with_lines, write_deck
 
@@ -100,3 +102,19 @@ def test_serve_prints_the_addresses_and_every_class_code(app, runner, monkeypatc
     assert f"Class Year 11: join code {codes[1]}" in result.output
     assert served["host"] == "0.0.0.0" and served["port"] == 8080 and served["threads"] == 8
     assert served["connection_limit"] == 1000 and served["backups"] is True
+
+
+def test_a_command_meeting_a_held_database_says_busy_and_changes_nothing(app, runner, database_url):
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the write lock is SQLite's")
+    with app.app_context():
+        write_gate(db.engine).wait_seconds = 0.2
+    holder = make_engine(database_url)
+    with holder.begin():  # BEGIN IMMEDIATE: another program holds the write lock
+        result = runner.invoke(args=["user", "create", "grace", "--password", "long enough password"])
+    holder.dispose()
+    assert result.exit_code == 1
+    assert "Error: Not saved: the write lock stayed taken for over 0.2 s" in result.output
+    assert "Nothing was changed" in result.output and "Traceback" not in result.output
+    with app.app_context():
+        assert db.session.scalar(select(User).where(User.username == "grace")) is None
