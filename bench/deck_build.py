@@ -39,15 +39,16 @@ def deck_text(facts: int, *, wording: str = "") -> str:
     """A facts file of `facts` facts laid out as decks/README.md shows it."""
     lines = ["deck:", "  slug: bench", "  title: Bench deck", "  source: generated for the benchmark",
              "  sections:", "    main: Main", "relations:",
-             "  code:", '    forward: "What is the code of {subject}?"', '    reverse: "Which item has the code {object}?"',
+             "  code:", '    forward: "What is the code of {subject}?"',
+             '    reverse: "Which item has the code {object}?"',
              "  kind:", '    forward: "Which group is {subject} in?"', '    grouped: "Which items are in {object}?"',
              "facts:"]
     for n in range(facts):
         if n % 2 == 0:
-            lines += [f"  - relation: code", f"    subject: item number {n}", f"    object: code {n}{wording}",
+            lines += ["  - relation: code", f"    subject: item number {n}", f"    object: code {n}{wording}",
                       "    section: main", f"    explanation: the code of item {n} is written on its label"]
         else:
-            lines += [f"  - relation: kind", f"    subject: item number {n}", f"    object: group {n % 50}",
+            lines += ["  - relation: kind", f"    subject: item number {n}", f"    object: group {n % 50}",
                       "    section: main"]
     return "\n".join(lines) + "\n"
 
