@@ -16,7 +16,7 @@ from .backup import BackupError, backup_file_name, backup_sqlite, restore_sqlite
 from .backup_schedule import backup_folder, start_daily_backups
 from .classroom import all_classrooms
 from .decks import build_decks, export_deck
-from .decksource import DeckSourceError, deck_files
+from .decksource import DeckLimits, DeckSourceError, deck_files
 from .errors import DomainError, NotFound
 from .models import Role
 from .network import open_addresses
@@ -48,7 +48,8 @@ def init_app(app: Flask) -> None:
 
 def _build_or_fail(paths: list[Path]) -> None:
     try:
-        reports = build_decks(db.session(), paths, now=datetime.now(timezone.utc))
+        reports = build_decks(db.session(), paths, now=datetime.now(timezone.utc),
+                              limits=DeckLimits.from_config(current_app.config))
     except DeckSourceError as error:
         raise click.ClickException(f"{error}\nNothing was changed.") from None
     for report in reports:

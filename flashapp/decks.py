@@ -13,18 +13,20 @@ from sqlalchemy.orm import Session
 
 from .anki_export import export_anki_package
 from .database import write_transaction
-from .decksource import DeckSourceError, load_deck
+from .decksource import DEFAULT_LIMITS, DeckLimits, DeckSourceError, load_deck
 from .errors import NotFound
 from .generation import BuildReport, build_deck
 from .models import Deck, Note
 
 
-def build_decks(session: Session, paths: Iterable[str | Path], *, now: datetime) -> list[BuildReport]:
+def build_decks(session: Session, paths: Iterable[str | Path], *, now: datetime,
+                limits: DeckLimits = DEFAULT_LIMITS) -> list[BuildReport]:
     """Validate every facts file first, then build them all in one transaction (all or nothing).
 
-    Raises DeckSourceError (with file and line) before anything is written when a file is wrong.
+    Raises DeckSourceError (with file and line) before anything is written when a file is wrong
+    or goes past `limits`.
     """
-    specs = [load_deck(path) for path in paths]
+    specs = [load_deck(path, limits=limits) for path in paths]
     seen: dict[str, str] = {}
     for spec in specs:
         if spec.slug in seen:
