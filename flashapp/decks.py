@@ -15,7 +15,7 @@ from .anki_export import export_anki_package
 from .database import write_transaction
 from .decksource import DEFAULT_LIMITS, DeckLimits, DeckSourceError, load_deck
 from .errors import NotFound
-from .generation import BuildReport, build_deck
+from .generation import BuildReport, build_deck, plan_notes
 from .models import Deck, Note
 
 
@@ -33,8 +33,10 @@ def build_decks(session: Session, paths: Iterable[str | Path], *, now: datetime,
             raise DeckSourceError(spec.path, None, f"slug '{spec.slug}' is also used by {seen[spec.slug]}; "
                                                    "give each deck its own slug")
         seen[spec.slug] = str(spec.path)
+    plans = [plan_notes(spec) for spec in specs]
     with write_transaction(session):
-        return [build_deck(session, spec, now=now) for spec in specs]
+        return [build_deck(session, spec, now=now, plans=spec_plans)
+                for spec, spec_plans in zip(specs, plans, strict=True)]
 
 
 def deck_by_slug(session: Session, slug: str) -> Deck:

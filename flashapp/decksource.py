@@ -20,6 +20,7 @@ import string
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,6 @@ KEY_PART_RE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
 # Set by the database's columns (models.py): a longer name could not be stored.
 MAX_NAME_CHARS = 80  # the deck's slug, a relation's or a section's name
 MAX_TITLE_CHARS = 200
-MAX_KEY_CHARS = 300  # a note's key, deck/relation/id
 # The format's own nesting: the file, 'facts', a fact, an object's list.
 FORMAT_DEPTH = 4
 
@@ -109,7 +109,7 @@ class FactSpec:
     id: str
     explanation: str = ""
 
-    @property
+    @cached_property
     def object_text(self) -> str:
         return join_words(self.objects)
 
@@ -264,10 +264,6 @@ def _parse_deck_text(text: str, path: str | Path, limits: DeckLimits) -> DeckSpe
             raise reader.fail(fact_node, f"a second '{fact.relation}' fact for '{fact.id}' (the first is on line "
                                          f"{first}); merge them, or give one an 'id' of its own")
         seen[(fact.relation, fact.id)] = fact.line
-        key_length = len(f"{slug}/{fact.relation}/{fact.id}")
-        if key_length > MAX_KEY_CHARS:
-            raise reader.fail(fact_node, f"this fact's key (deck/relation/id) would be {key_length} characters long; "
-                                         f"the limit is {MAX_KEY_CHARS}: give it a shorter 'id'")
         facts.append(fact)
 
     _check_reverse_is_unambiguous(reader, relations, facts)
