@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flashapp.database import make_engine
 from flashapp.decks import build_decks
-from flashapp.decksource import load_deck
+from flashapp.decksource import DeckLimits, load_deck
 from flashapp.models import Base, Card, Note
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
@@ -63,18 +63,21 @@ def run(facts: int, repeat: int, folder: Path) -> None:
     path = folder / f"bench-{facts}.yaml"
     path.write_text(deck_text(facts), encoding="utf-8")
     size_mb = path.stat().st_size / 1e6
-    parse = min(timed(lambda: load_deck(path))[0] for _ in range(repeat))
+    # Limits wide enough for the size being measured (the defaults stop at 20,000 facts and 5 MB).
+    limits = DeckLimits(deck_max_facts=max(facts, DeckLimits().deck_max_facts),
+                        deck_max_file_bytes=max(2 * path.stat().st_size, DeckLimits().deck_max_file_bytes))
+    parse = min(timed(lambda: load_deck(path, limits=limits))[0] for _ in range(repeat))
 
     database = folder / f"bench-{facts}.sqlite"
     engine = make_engine(f"sqlite:///{database}")
     Base.metadata.create_all(engine)
     with Session(engine) as session:
-        build, _ = timed(lambda: build_decks(session, [path], now=NOW))
+        build, _ = timed(lambda: build_decks(session, [path], now=NOW, limits=limits))
         notes = session.scalar(select(func.count(Note.id)))
         cards = session.scalar(select(func.count(Card.id)))
-        unchanged, _ = timed(lambda: build_decks(session, [path], now=NOW + timedelta(days=1)))
+        unchanged, _ = timed(lambda: build_decks(session, [path], now=NOW + timedelta(days=1), limits=limits))
         path.write_text(deck_text(facts, wording=" (revised)"), encoding="utf-8")
-        reworded, _ = timed(lambda: build_decks(session, [path], now=NOW + timedelta(days=2)))
+        reworded, _ = timed(lambda: build_decks(session, [path], now=NOW + timedelta(days=2), limits=limits))
     engine.dispose()
     print(f"{facts:>7,} facts ({size_mb:.1f} MB, {notes:,} notes, {cards:,} cards): "
           f"parse {parse:.2f} s ({parse / facts * 1e6:.0f} us a fact), build {build:.2f} s "
