@@ -17,7 +17,7 @@ from .backup_schedule import backup_folder, start_daily_backups
 from .classroom import all_classrooms
 from .database import write_gate
 from .decks import build_decks, export_deck
-from .decksource import DeckSourceError, deck_files
+from .decksource import DeckLimits, DeckSourceError, deck_files
 from .errors import DomainError, NotFound, NotSaved
 from .models import Role
 from .network import open_addresses
@@ -66,7 +66,8 @@ def init_app(app: Flask) -> None:
 
 def _build_or_fail(paths: list[Path]) -> None:
     try:
-        reports = build_decks(db.session(), paths, now=datetime.now(timezone.utc))
+        reports = build_decks(db.session(), paths, now=datetime.now(timezone.utc),
+                              limits=DeckLimits.from_config(current_app.config))
     except DeckSourceError as error:
         raise click.ClickException(f"{error}\nNothing was changed.") from None
     except NotSaved as error:

@@ -13,26 +13,30 @@ from sqlalchemy.orm import Session
 
 from .anki_export import export_anki_package
 from .database import write_transaction
-from .decksource import DeckSourceError, load_deck
+from .decksource import DEFAULT_LIMITS, DeckLimits, DeckSourceError, load_deck
 from .errors import NotFound
-from .generation import BuildReport, build_deck
+from .generation import BuildReport, build_deck, plan_notes
 from .models import Deck, Note
 
 
-def build_decks(session: Session, paths: Iterable[str | Path], *, now: datetime) -> list[BuildReport]:
+def build_decks(session: Session, paths: Iterable[str | Path], *, now: datetime,
+                limits: DeckLimits = DEFAULT_LIMITS) -> list[BuildReport]:
     """Validate every facts file first, then build them all in one transaction (all or nothing).
 
-    Raises DeckSourceError (with file and line) before anything is written when a file is wrong.
+    Raises DeckSourceError (with file and line) before anything is written when a file is wrong
+    or goes past `limits`.
     """
-    specs = [load_deck(path) for path in paths]
+    specs = [load_deck(path, limits=limits) for path in paths]
     seen: dict[str, str] = {}
     for spec in specs:
         if spec.slug in seen:
             raise DeckSourceError(spec.path, None, f"slug '{spec.slug}' is also used by {seen[spec.slug]}; "
                                                    "give each deck its own slug")
         seen[spec.slug] = str(spec.path)
+    plans = [plan_notes(spec) for spec in specs]
     with write_transaction(session):
-        return [build_deck(session, spec, now=now) for spec in specs]
+        return [build_deck(session, spec, now=now, plans=spec_plans)
+                for spec, spec_plans in zip(specs, plans, strict=True)]
 
 
 def deck_by_slug(session: Session, slug: str) -> Deck:

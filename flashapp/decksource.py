@@ -2,17 +2,40 @@
 
 Every problem is reported as a `DeckSourceError` naming the file, the line and
 what to fix. Nothing here touches the database, so a refused file changes nothing.
+
+A facts file is plain data, read within `DeckLimits`: only regular files, of a bounded
+size, without YAML aliases or tags (which would let a small file expand without bound or
+ask for Python objects), nested no deeper than the format needs, with bounded texts and
+facts. The YAML is parsed by libyaml when PyYAML has it (many times faster) and composed
+here, without recursion, keeping every node's line.
 """
 
 from __future__ import annotations
 
+import gc
+import os
 import re
+import stat
 import string
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.events import (
+    AliasEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
+from yaml.nodes import CollectionNode, MappingNode, Node, ScalarNode, SequenceNode
+from yaml.resolver import Resolver
 
 TEMPLATE_NAMES = ("forward", "reverse", "grouped")
 TEMPLATE_FIELDS = {
@@ -22,6 +45,34 @@ TEMPLATE_FIELDS = {
 }
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 KEY_PART_RE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
+# Set by the database's columns (models.py): a longer name could not be stored.
+MAX_NAME_CHARS = 80  # the deck's slug, a relation's or a section's name
+MAX_TITLE_CHARS = 200
+# The format's own nesting: the file, 'facts', a fact, an object's list.
+FORMAT_DEPTH = 4
+
+# libyaml's parser when PyYAML was built with it; the pure-Python one otherwise.
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True)
+class DeckLimits:
+    """How large a facts file may be; each limit has a setting of the same name in upper case."""
+
+    deck_max_file_bytes: int = 5_000_000
+    deck_max_facts: int = 20_000
+    deck_max_text_chars: int = 2_000
+    deck_max_depth: int = 10
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> DeckLimits:
+        """The limits set in the app's configuration (DECK_MAX_FILE_BYTES ...), defaults for the rest."""
+        defaults = cls()
+        return cls(**{name: int(config.get(name.upper(), getattr(defaults, name)))
+                      for name in cls.__dataclass_fields__})
+
+
+DEFAULT_LIMITS = DeckLimits()
 
 
 class DeckSourceError(ValueError):
@@ -58,7 +109,7 @@ class FactSpec:
     id: str
     explanation: str = ""
 
-    @property
+    @cached_property
     def object_text(self) -> str:
         return join_words(self.objects)
 
@@ -121,6 +172,12 @@ class _Reader:
             raise self.fail(node, f"{what} is empty; write it out")
         return value
 
+    def name(self, node: Node, what: str, *, limit: int = MAX_NAME_CHARS) -> str:
+        value = self.text(node, what)
+        if len(value) > limit:
+            raise self.fail(node, f"{what} is {len(value):,} characters long; the limit is {limit}")
+        return value
+
     def boolean(self, node: Node, what: str) -> bool:
         if isinstance(node, ScalarNode) and node.value.lower() in ("true", "yes"):
             return True
@@ -146,20 +203,19 @@ class _Reader:
                 raise self.fail(node, f"{what} is missing the field '{name}'")
 
 
-def parse_deck_text(text: str, path: str | Path = "<deck>") -> DeckSpec:
-    """Parse and validate the text of a facts file."""
+def parse_deck_text(text: str, path: str | Path = "<deck>", *, limits: DeckLimits = DEFAULT_LIMITS) -> DeckSpec:
+    """Parse and validate the text of a facts file, within `limits`."""
+    with _collector_paused():
+        return _parse_deck_text(text, path, limits)
+
+
+def _parse_deck_text(text: str, path: str | Path, limits: DeckLimits) -> DeckSpec:
     reader = _Reader(path)
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark else None
-        message = f"not valid YAML: {error.problem or error.context}"
-        if error.problem and error.context and error.context_mark and error.context_mark.line + 1 != line:
-            message += f" ({error.context} that starts on line {error.context_mark.line + 1})"
-        raise DeckSourceError(path, line, message) from None
-    except yaml.YAMLError as error:
-        raise DeckSourceError(path, None, f"not valid YAML: {error}") from None
+    if len(text) > limits.deck_max_file_bytes // 4:  # shorter texts cannot be over the limit in UTF-8
+        encoded = text.encode("utf-8")
+        if len(encoded) > limits.deck_max_file_bytes:
+            raise _too_large(path, encoded, limits)
+    root = _compose(text, path, limits)
     if root is None:
         raise DeckSourceError(path, None, "the file is empty; see decks/README.md for the format")
 
@@ -170,15 +226,16 @@ def parse_deck_text(text: str, path: str | Path = "<deck>") -> DeckSpec:
     deck = reader.mapping(deck_node, "'deck'")
     reader.check_fields(deck, {"slug", "title", "source", "sections"}, {"slug", "title", "source", "sections"},
                         deck_node, "'deck'")
-    slug = reader.text(deck["slug"][1], "the deck's slug")
+    slug = reader.name(deck["slug"][1], "the deck's slug")
     if not SLUG_RE.match(slug):
         raise reader.fail(deck["slug"][1], f"slug '{slug}' must be lower-case letters, digits and hyphens, "
                                            "like 'back-muscles'")
-    title = reader.text(deck["title"][1], "the deck's title")
+    title = reader.name(deck["title"][1], "the deck's title", limit=MAX_TITLE_CHARS)
     source = reader.text(deck["source"][1], "the deck's source")
     sections_node = deck["sections"][1]
     sections: dict[str, str] = {}
     for name, (key_node, value_node) in reader.mapping(sections_node, "'sections'").items():
+        reader.name(key_node, "a section's name")
         if not KEY_PART_RE.match(name):
             raise reader.fail(key_node, f"section name '{name}' must be lower-case letters, digits and hyphens")
         sections[name] = reader.text(value_node, f"the title of section '{name}'")
@@ -186,6 +243,7 @@ def parse_deck_text(text: str, path: str | Path = "<deck>") -> DeckSpec:
     relations_node = top["relations"][1]
     relations: dict[str, RelationSpec] = {}
     for name, (key_node, value_node) in reader.mapping(relations_node, "'relations'").items():
+        reader.name(key_node, "a relation's name")
         if not KEY_PART_RE.match(name):
             raise reader.fail(key_node, f"relation name '{name}' must be lower-case letters, digits and hyphens")
         relations[name] = _parse_relation(reader, name, value_node)
@@ -193,6 +251,11 @@ def parse_deck_text(text: str, path: str | Path = "<deck>") -> DeckSpec:
     facts_node = top["facts"][1]
     if not isinstance(facts_node, SequenceNode) or not facts_node.value:
         raise reader.fail(facts_node, "'facts' must be a list of facts, each starting with '- relation: ...'")
+    if len(facts_node.value) > limits.deck_max_facts:
+        raise reader.fail(facts_node.value[limits.deck_max_facts],
+                          f"this is fact number {limits.deck_max_facts + 1:,} of {len(facts_node.value):,}; "
+                          f"the limit is {limits.deck_max_facts:,} facts a deck (DECK_MAX_FACTS): "
+                          "split the document into several decks")
     facts: list[FactSpec] = []
     seen: dict[tuple[str, str], int] = {}
     for fact_node in facts_node.value:
@@ -299,16 +362,136 @@ def _check_reverse_is_unambiguous(reader: _Reader, relations: dict[str, Relation
         owners[key] = fact
 
 
-def load_deck(path: str | Path) -> DeckSpec:
-    """Read and validate one facts file."""
+def load_deck(path: str | Path, *, limits: DeckLimits = DEFAULT_LIMITS) -> DeckSpec:
+    """Read and validate one facts file: a regular file of at most `limits.deck_max_file_bytes`."""
     path = Path(path)
+    if path.is_dir():
+        raise DeckSourceError(path, None, "is a folder, not a facts file; give the .yaml file inside it")
     try:
-        text = path.read_text(encoding="utf-8")
+        # Never wait on a pipe: a facts file is a regular file, which opens at once.
+        handle = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise DeckSourceError(path, None, "no such file") from None
+    except OSError as error:
+        raise DeckSourceError(path, None, f"cannot be read ({error.strerror})") from None
+    with os.fdopen(handle, "rb") as file:
+        mode = os.fstat(file.fileno()).st_mode
+        if stat.S_ISDIR(mode):
+            raise DeckSourceError(path, None, "is a folder, not a facts file; give the .yaml file inside it")
+        if not stat.S_ISREG(mode):
+            raise DeckSourceError(path, None, "is not a regular file (it is a device, a pipe or a socket); "
+                                              "give a facts file")
+        data = file.read(limits.deck_max_file_bytes + 1)
+    if len(data) > limits.deck_max_file_bytes:
+        raise _too_large(path, data, limits)
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise DeckSourceError(path, None, f"not UTF-8 text ({error.reason})") from None
-    return parse_deck_text(text, path)
+    return parse_deck_text(text, path, limits=limits)
+
+
+def _too_large(path: str | Path, data: bytes, limits: DeckLimits) -> DeckSourceError:
+    line = data[:limits.deck_max_file_bytes].count(b"\n") + 1
+    return DeckSourceError(path, line, f"the file goes on past {limits.deck_max_file_bytes:,} bytes here, the limit "
+                                       "for a facts file (DECK_MAX_FILE_BYTES): split the document into several decks")
+
+
+def _compose(text: str, path: str | Path, limits: DeckLimits) -> Node | None:
+    """The YAML node tree of a facts file, refusing what a facts file has no use for.
+
+    Built from the parser's events without recursion, so that nesting is refused at the
+    limit rather than by Python's stack; every node keeps its line for the errors.
+    """
+    try:
+        return _compose_events(text, path, limits)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark else None
+        message = f"not valid YAML: {error.problem or error.context}"
+        if error.problem and error.context and error.context_mark and error.context_mark.line + 1 != line:
+            message += f" ({error.context} that starts on line {error.context_mark.line + 1})"
+        raise DeckSourceError(path, line, message) from None
+    except yaml.YAMLError as error:
+        raise DeckSourceError(path, None, f"not valid YAML: {error}") from None
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector waits: reading a deck makes a tree without cycles, and
+    collecting again and again while a hundred thousand nodes pile up takes longer than the parsing."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _compose_events(text: str, path: str | Path, limits: DeckLimits) -> Node | None:
+    resolve: Any = Resolver().resolve  # untyped in the stubs
+    open_nodes: list[tuple[CollectionNode, list[Node]]] = []
+    root: Node | None = None
+    documents = 0
+    max_text, max_depth = limits.deck_max_text_chars, limits.deck_max_depth
+
+    def fail(event: Any, message: str) -> DeckSourceError:
+        return DeckSourceError(path, event.start_mark.line + 1, message)
+
+    event: Any  # libyaml's events carry marks of its own class, with the same line and column
+    for event in yaml.parse(text, Loader=_LOADER):
+        kind = type(event)
+        node: Node
+        if kind is ScalarEvent or kind is MappingStartEvent or kind is SequenceStartEvent:
+            if event.anchor is not None:
+                raise fail(event, f"an anchor (&{event.anchor}); a facts file may not repeat parts of itself: "
+                                  "write the text out")
+            if event.tag is not None:
+                raise fail(event, f"a YAML tag ({_short_tag(event.tag)}); a facts file holds plain text only: "
+                                  "remove the tag (quote the text if it needs quoting)")
+            if kind is ScalarEvent:
+                value = event.value
+                if len(value) > max_text:
+                    raise fail(event, f"a text of {len(value):,} characters; the limit is {max_text:,} "
+                                      "(DECK_MAX_TEXT_CHARS): shorten it")
+                node = ScalarNode(resolve(ScalarNode, value, event.implicit), value, event.start_mark,
+                                  event.end_mark, style=event.style)
+            else:
+                if len(open_nodes) >= max_depth:
+                    raise fail(event, f"nested more than {max_depth} levels deep, the limit (DECK_MAX_DEPTH); "
+                                      f"a facts file needs {FORMAT_DEPTH}")
+                node_kind = MappingNode if kind is MappingStartEvent else SequenceNode
+                collection = node_kind(resolve(node_kind, None, event.implicit), [], event.start_mark,
+                                       event.end_mark, flow_style=event.flow_style)
+                open_nodes.append((collection, []))
+                if len(open_nodes) == 1:
+                    root = collection
+                continue
+        elif kind is MappingEndEvent or kind is SequenceEndEvent:
+            node, items = open_nodes.pop()
+            node.end_mark = event.end_mark
+            node.value = list(zip(items[::2], items[1::2], strict=True)) if kind is MappingEndEvent else items
+        elif kind is AliasEvent:
+            raise fail(event, f"an alias (*{event.anchor}); a facts file may not repeat parts of itself: "
+                              "write the text out")
+        elif kind is DocumentStartEvent:
+            documents += 1
+            if documents > 1:
+                raise fail(event, "a second YAML document ('---'); a facts file holds one: "
+                                  "put each deck in a file of its own")
+            continue
+        else:
+            continue
+        if open_nodes:
+            open_nodes[-1][1].append(node)
+        elif root is None:
+            root = node
+    return root
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
 
 
 def deck_files(directory: str | Path) -> list[Path]:

@@ -5,6 +5,11 @@ bytes) a few hundred rows at a time, so a download of any size holds one batch i
 and starts at once. Columns and file names are part of what teachers and students rely on:
 change them only on purpose. The web sends these chunks as they come; nothing here needs
 a request.
+
+Every CSV goes through one writer, `csv_chunks_of_batches`, which keeps text cells from being
+read as formulas by a spreadsheet (see `FORMULA_STARTS`). It tells text from numbers by type:
+an export passes its numbers as `int` or `float` (they are written as they are, negative ones
+too) and everything else as text.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from itertools import islice
+from operator import itemgetter
 from typing import Any, TypeAlias
 
 from fsrs import Rating
@@ -42,6 +48,51 @@ CARD_STATES_COLUMNS = ["deck", "card_key", "question", "state", "step", "stabili
                        "last_review_utc"]
 
 
+# A spreadsheet reads a cell that starts with one of these as a formula (OWASP, "CSV Injection"):
+# such a text cell is written with a single quote in front, which a spreadsheet shows as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Separators a spreadsheet may split an unquoted cell on besides the comma (a semicolon in many
+# locales, a tab): a text cell holding one is written in double quotes, so a formula after it
+# cannot become a cell of its own.
+OTHER_SEPARATORS = (";", "\t")
+
+
+# What a batch's plain CSV text holds when it has a text cell to neutralise: one of these
+# characters (a cell starting with a carriage return is always written in double quotes), or a
+# minus sign starting a cell (hyphens inside names and dates are common). A first look, as fast
+# as memchr, before the cells are looked at.
+_FIRST_LOOK = ("=", "+", "@", *OTHER_SEPARATORS, '"', ",-", "\n-")
+
+
+def _is_risky(value: Any) -> bool:
+    return isinstance(value, str) and (value.startswith(FORMULA_STARTS)
+                                       or any(separator in value for separator in OTHER_SEPARATORS))
+
+
+def _has_risky_text(batch: Sequence[Sequence[Any]]) -> bool:
+    """Whether a batch of rows holds a text cell to neutralise.
+
+    Looks a column at a time: a column without text is passed over on the types of its cells,
+    a text column is checked on its distinct values, so that a batch of numbers and a few
+    repeated names (a million-row revlog) costs little.
+    """
+    try:
+        for index in range(max(map(len, batch), default=0)):
+            cell = itemgetter(index)
+            if not any(issubclass(kind, str) for kind in set(map(type, map(cell, batch)))):
+                continue
+            if any(_is_risky(value) for value in set(map(cell, batch))):
+                return True
+    except (IndexError, TypeError):  # rows of different lengths, or a cell that cannot be hashed
+        return any(_is_risky(value) for row in batch for value in row)
+    return False
+
+
+def _neutralised(row: Sequence[Any]) -> list[Any]:
+    return ["'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+            for value in row]
+
+
 def csv_chunks(header: Sequence[str], rows: Iterable[Sequence[Any]], *,
                rows_per_chunk: int = ROWS_PER_CHUNK) -> Iterator[str]:
     """CSV text for a header and its rows (Python's csv dialect, CRLF lines), a chunk of rows at a time."""
@@ -49,12 +100,29 @@ def csv_chunks(header: Sequence[str], rows: Iterable[Sequence[Any]], *,
 
 
 def csv_chunks_of_batches(header: Sequence[str], batches: Iterable[Sequence[Sequence[Any]]]) -> Iterator[str]:
-    """CSV text for a header and its rows given in batches: one chunk per batch (the header goes with the first)."""
+    """CSV text for a header and its rows given in batches: one chunk per batch (the header goes with the first).
+
+    A text cell starting with one of `FORMULA_STARTS` gets a single quote in front; a row with
+    such a cell, or with a text cell holding one of `OTHER_SEPARATORS`, has every text cell
+    written in double quotes (OWASP's advice). Numbers (`int`, `float`) are written as they are.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
+    quoting_writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC)
     writer.writerow(header)
     for batch in batches:
+        start = buffer.tell()
         writer.writerows(batch)
+        written = buffer.getvalue()[start:]
+        if ((written.startswith("-") or any(mark in written for mark in _FIRST_LOOK))
+                and _has_risky_text(batch)):
+            buffer.seek(start)
+            buffer.truncate()
+            for row in batch:
+                if any(_is_risky(value) for value in row):
+                    quoting_writer.writerow(_neutralised(row))
+                else:
+                    writer.writerow(row)
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()

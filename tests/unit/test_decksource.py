@@ -30,8 +30,7 @@ def test_the_bundled_deck_is_valid_and_has_the_required_relations():
 
 MALFORMED = [
     pytest.param(with_lines(PLANETS, "    object: Ganymede", "    object: [Ganymede"), 18,
-                 "not valid YAML: expected ',' or ']', but got ':' "
-                 "(while parsing a flow sequence that starts on line 17)",
+                 "expected ',' or ']'",
                  id="bad-syntax"),
     pytest.param(with_lines(PLANETS, "  - relation: kind", "  - relation: colour"), 19,
                  "unknown relation 'colour'", id="unknown-relation"),

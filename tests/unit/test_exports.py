@@ -98,12 +98,35 @@ def test_csv_chunks_give_the_bytes_of_one_csv_writer_and_every_cell_reads_back(s
     chunks = list(csv_chunks(["text", "number", "float", "none"], rows, rows_per_chunk=7))
     assert len(chunks) > 40
     text = "".join(chunks)
-    assert text == in_memory(["text", "number", "float", "none"], rows)
+    assert text == "".join(csv_chunks(["text", "number", "float", "none"], rows, rows_per_chunk=len(rows)))
+    plain = [row for row in rows if row[0] not in ("=1+2", "\r\n")]
+    assert "".join(csv_chunks(["text", "number", "float", "none"], plain, rows_per_chunk=7)) == in_memory(
+        ["text", "number", "float", "none"], plain)
     read = list(csv.reader(io.StringIO(text, newline="")))
     assert read[0] == ["text", "number", "float", "none"]
-    assert [row[0] for row in read[1:]] == [row[0] for row in rows]
+    # Every cell reads back, a formula-like one behind a single quote (see test_formula_like_text_...).
+    assert [row[0] for row in read[1:]] == ["'" + row[0] if row[0] in ("=1+2", "\r\n") else row[0] for row in rows]
     assert [row[2] for row in read[1:]] == [repr(row[2]) for row in rows]
     assert all(row[3] == "" for row in read[1:])
+
+
+def test_formula_like_text_gets_a_single_quote_and_numbers_stay_numbers():
+    rows = [[-5, "-5", -1.5, "=1+1", None], [3, "ok", 0.5, "a;b", None], [7, "plain", 2.0, "@x", ""],
+            [8, "plain", 0.25, "x-y", "\tx"], [9, "\r=1", 1.0, "+1", "2026-03-02"], [-1, "a", -2.0, "b", "c"]]
+    text = "".join(csv_chunks(["n", "text", "x", "formula", "none"], rows, rows_per_chunk=4))
+    assert text.split("\r\n") == [
+        "n,text,x,formula,none",
+        '-5,"\'-5",-1.5,"\'=1+1",""',  # a formula's row quotes its text, never its numbers
+        '3,"ok",0.5,"a;b",""',          # a semicolon: quoted, so a spreadsheet splitting on it keeps the cell
+        '7,"plain",2.0,"\'@x",""',
+        '8,"plain",0.25,"x-y","\'\tx"',
+        '9,"\'\r=1",1.0,"\'+1","2026-03-02"',
+        "-1,a,-2.0,b,c",                # negative numbers alone are numbers: the row is written as it is
+        "",
+    ]
+    read = list(csv.reader(io.StringIO(text, newline="")))
+    assert [row[1] for row in read[1:]] == ["'-5", "ok", "plain", "plain", "'\r=1", "a"]
+    assert [float(row[2]) for row in read[1:]] == [row[2] for row in rows]
 
 
 def test_an_empty_export_is_its_header_alone(session):

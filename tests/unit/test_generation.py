@@ -95,3 +95,38 @@ def test_the_bundled_deck_builds_every_note_and_card(session):
     assert len(set(report.cards_added)) == len(report.cards_added)
     questions = [c.question for c in session.scalars(select(Card))]
     assert len(set(questions)) == len(questions), "two cards ask the same question"
+
+
+def squares(count: int, *, wording: str = "") -> str:
+    """A deck of `count` square facts, written out directly (more facts than one batch of writes)."""
+    head = ("deck:\n  slug: squares\n  title: Squares\n  source: test\n  sections: {main: Main}\nrelations:\n"
+            "  square:\n    forward: 'What is the square of {subject}?'\n"
+            "    reverse: 'Which number squares to {object}?'\nfacts:\n")
+    return head + "".join(f"  - {{relation: square, subject: '{n}', object: '{n * n}{wording}', section: main}}\n"
+                          for n in range(1, count + 1))
+
+
+def test_a_large_rebuild_updates_and_retires_in_batches_and_keeps_every_id_and_answer(session):
+    first = build_deck(session, parse_deck_text(squares(2_500), "squares.yaml"), now=T0)
+    assert len(first.notes_added) == 2_500 and len(first.cards_added) == 5_000
+    ids = {key: card.id for key, card in cards_by_key(session).items()}
+    user = register_user(session, username="ada", password="long enough", password_method=FAST_HASH_METHOD)
+    last = cards_by_key(session)["squares/square/2500/forward"]
+    answer_card(session, make_scheduler(enable_fuzzing=False), user_id=user.id, card_id=last.id, rating=Rating.Good,
+                token="t-1", now=T0)
+    session.commit()
+    assert last.answer == "6250000"
+
+    reworded = build_deck(session, parse_deck_text(squares(2_500, wording=" exactly"), "squares.yaml"),
+                          now=T0 + timedelta(days=1))
+    assert len(reworded.cards_updated) == 5_000 and not reworded.cards_added and not reworded.cards_retired
+    assert last.answer == "6250000 exactly"  # the loaded card sees the new wording
+    halved = build_deck(session, parse_deck_text(squares(1_250, wording=" exactly"), "squares.yaml"),
+                        now=T0 + timedelta(days=2))
+    session.commit()
+    assert len(halved.notes_retired) == 1_250 and len(halved.cards_retired) == 2_500
+    assert {key: card.id for key, card in cards_by_key(session).items()} == ids
+    assert session.get(Card, last.id).retired is True
+    assert session.scalar(select(func.count(Card.id)).where(Card.retired.is_(False))) == 2_500
+    assert session.scalar(select(func.count(ReviewLog.id))) == 1
+    assert session.scalar(select(func.count(CardState.id))) == 1
