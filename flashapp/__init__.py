@@ -111,6 +111,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         enable_fuzzing=app.config["ENABLE_FUZZING"],
     )
 
+    from .showings import ShowingTokens
+
+    # Study pages sign each showing of a card with the install's key; answers are checked against it.
+    app.extensions["flashapp.showings"] = ShowingTokens(app.config["SECRET_KEY"])
+
     from . import cli, web
 
     web.init_app(app)

@@ -18,6 +18,7 @@ from .. import db
 from ..database import may_write
 from ..errors import Invalid
 from ..scheduling import zone
+from ..showings import ShowingTokens
 from ..study import StudySettings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -37,6 +38,11 @@ def now() -> datetime:
 def scheduler() -> Scheduler:
     """The install's FSRS scheduler."""
     return cast(Scheduler, current_app.extensions["flashapp.scheduler"])
+
+
+def showing_tokens() -> ShowingTokens:
+    """The install's signer of study showings."""
+    return cast(ShowingTokens, current_app.extensions["flashapp.showings"])
 
 
 def study_settings() -> StudySettings:
