@@ -177,6 +177,8 @@ def build_deck(session: Session, spec: DeckSpec, *, now: datetime) -> BuildRepor
             report.cards_retired.append(key)
     if report.changed:
         deck.built_at = now
+    # Every wanted card is active and every other one retired.
+    deck.active_cards = len(wanted_cards)
     session.flush()
     return report
 
