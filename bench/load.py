@@ -32,7 +32,8 @@ Modes:
   saturation  the students answer as fast as they can, then the same threads hammer
               GET /healthz for as long; study cycles/s (a page and an answer each) divided
               by healthz/s (target >= 0.30 on SQLite, >= 0.25 on PostgreSQL; a zero-cost app
-              would score 0.5, since a cycle is two requests).
+              would score 0.5, since a cycle is two requests). It also prints the same ratio per
+              second of server CPU, which other processes on a busy machine sway less.
               One answer is two requests (the study page and the POST), a health check one.
   fault       load runs while the server is killed with SIGKILL (that pid only) and
               restarted on the same database; a POST cut off by the kill is re-sent with
@@ -41,8 +42,9 @@ Modes:
   profile     no server: pyinstrument around the answer POST on the Flask test client.
 
 Every server mode ends by comparing the acknowledged answers (distinct tokens that got a
-303; a second send of a token is not counted again) with the review_log rows, read
-straight from the database after the run.
+303; a second send of a token is not counted again; each counted by the one-time key its
+signed token carries, which is what review_log keeps) with the review_log rows, read straight
+from the database after the run.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import available_timezones
 
+from flask import request
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import ImmutableMultiDict
 from wtforms import DateField, HiddenField, IntegerField, PasswordField, SelectField, StringField
 from wtforms.validators import EqualTo, InputRequired, Length, NumberRange, Optional, Regexp
 
@@ -95,6 +97,13 @@ class ChangePasswordForm(FlaskForm):
 
 class AnswerForm(FlaskForm):
     """One answer: the showing's signed token (it names the card) and the rating; nothing else is read."""
+
+    class Meta(FlaskForm.Meta):
+        def wrap_formdata(self, form: Any, formdata: Any) -> Any:
+            # A JSON body that is not an object has no fields at all: every field is then missing.
+            if request.is_json and not isinstance(request.get_json(silent=True), dict):
+                return ImmutableMultiDict()
+            return super().wrap_formdata(form, formdata)
 
     token = TextField(validators=[InputRequired("This answer carries no showing of a card."),
                                   Length(max=MAX_TOKEN_LENGTH, message="This answer's showing is not one of ours.")])

@@ -193,6 +193,15 @@ def test_a_non_string_or_huge_value_in_a_json_answer_is_a_clear_400(built_app, a
     assert reviews(built_app) == []
 
 
+@pytest.mark.parametrize("body", [[1, 2], "ab", 5, None, [["token", "x"], ["rating", "3"]]])
+def test_a_json_answer_that_is_not_an_object_is_a_clear_400(built_app, ada, body):
+    fields = showing(ada.get(STUDY).get_data(as_text=True))
+    response = post_json(ada, fields, body)
+    assert response.status_code == 400
+    assert "Nothing was recorded" in response.get_data(as_text=True)
+    assert reviews(built_app) == []
+
+
 def test_a_json_answer_with_proper_values_is_recorded(built_app, ada):
     fields = showing(ada.get(STUDY).get_data(as_text=True))
     assert post_json(ada, fields, {"token": fields["token"], "rating": 4}).status_code == 303
