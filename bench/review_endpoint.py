@@ -23,7 +23,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-FIELDS = ("csrf_token", "card_id", "token", "stamp")
+# The answer form's fields: the CSRF token and the showing's signed token (it names the card).
+FIELDS = ("csrf_token", "token")
 
 
 def free_port() -> int:

@@ -125,6 +125,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         day_starts_at_hour=app.config["DAY_STARTS_AT_HOUR"],
     )
 
+    from .showings import ShowingTokens
+
+    # Study pages sign each showing of a card with the install's key; answers are checked against it.
+    app.extensions["flashapp.showings"] = ShowingTokens(app.config["SECRET_KEY"])
+
     from . import cli, web
 
     web.init_app(app)

@@ -212,6 +212,8 @@ def build_deck(session: Session, spec: DeckSpec, *, now: datetime,
     _update_rows(session, card_table, changed_cards)
     if report.changed:
         deck.built_at = now
+    # Every wanted card is active and every other one retired.
+    deck.active_cards = len(wanted_cards)
     session.flush()
     for loaded in list(session.identity_map.values()):
         if isinstance(loaded, (Note, Card)):

@@ -165,6 +165,8 @@ class Deck(Base):
     source: Mapped[str] = mapped_column(Text, default="")
     source_path: Mapped[str] = mapped_column(String(500), default="")
     built_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # How many of its cards are not retired; set by every build, so the study page need not count them.
+    active_cards: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     notes: Mapped[list[Note]] = relationship(back_populates="deck", order_by="Note.position")
     cards: Mapped[list[Card]] = relationship(back_populates="deck", order_by="Card.position")

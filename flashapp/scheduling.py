@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fsrs import Card as FsrsCard
 from fsrs import Rating, Scheduler, State
-from sqlalchemy import CursorResult, Insert, Result, Table, and_, bindparam, delete, func, select, update
+from sqlalchemy import Connection, CursorResult, Insert, Result, Table, and_, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, joinedload
@@ -366,8 +366,10 @@ _LEARNING_STATES = (State.Learning, State.Relearning)
 
 
 def _count_states(*conditions: ColumnElement[bool]) -> ScalarSelect[int]:
+    # `+ 0` keeps SQLite from walking every card of the deck by its index on deck_id: it walks the
+    # student's own states instead, which is the smaller set while a deck is being learnt.
     return (select(func.count(CardState.id)).join(Card, Card.id == CardState.card_id)
-            .where(Card.deck_id == Deck.id, Card.retired.is_(False), CardState.user_id == bindparam("user_id"),
+            .where(Card.deck_id + 0 == Deck.id, Card.retired.is_(False), CardState.user_id == bindparam("user_id"),
                    *conditions)
             .scalar_subquery())
 
@@ -377,7 +379,8 @@ _COUNTS = select(
     _count_states(CardState.state.in_(_LEARNING_STATES), CardState.due <= bindparam("now", type_=UTCDateTime)),
     _count_states(CardState.state == State.Review, CardState.due < bindparam("day_ends", type_=UTCDateTime)),
     _count_states(),
-    select(func.count(Card.id)).where(Card.deck_id == Deck.id, Card.retired.is_(False)).scalar_subquery(),
+    # Kept by every build of the deck rather than counted here.
+    Deck.active_cards,
     # New cards introduced today: answers given to cards that were new when shown.
     select(func.count(ReviewLog.id)).join(Card, Card.id == ReviewLog.card_id)
     .where(Card.deck_id == Deck.id, ReviewLog.user_id == bindparam("user_id"),
@@ -428,8 +431,9 @@ class DeckDue:
 def deck_due_counts(session: Session, *, user_id: int, slug: str, now: datetime, day_begins: datetime,
                     day_ends: datetime, new_per_day: int) -> DeckDue | None:
     """The deck with this slug and the user's counts in it (as `due_counts`), in one query; None: no such deck."""
-    row = session.execute(_DUE_COUNTS_BY_SLUG, {"user_id": user_id, "slug": slug, "now": now,
-                                                "day_begins": day_begins, "day_ends": day_ends}).first()
+    # Plain rows: straight on the connection, without the ORM's result handling.
+    row = session.connection().execute(_DUE_COUNTS_BY_SLUG, {"user_id": user_id, "slug": slug, "now": now,
+                                                             "day_begins": day_begins, "day_ends": day_ends}).first()
     if row is None:
         return None
     deck_id, learning, review, started, total, introduced, title = row
@@ -555,7 +559,7 @@ def plan_answer(session: Session, scheduler: Scheduler, *, user_id: int, card_id
     """
     if shown_stamp is None and session.scalar(_TOKEN_USED, {"token": token}) is not None:
         return Answer(Outcome.DUPLICATE)
-    row = session.execute(_CARD_AND_STATE, {"user_id": user_id, "card_id": card_id}).first()
+    row = session.connection().execute(_CARD_AND_STATE, {"user_id": user_id, "card_id": card_id}).first()
     if deck_slug is not None and (row is None or row.slug != deck_slug):
         raise NotFound("There is no such card in this deck.")
     if row is None or row.retired:
@@ -598,9 +602,8 @@ _UPDATE_STATE = (update(cast(Table, CardState.__table__))
                         CardState.last_review == bindparam("previous_review", type_=UTCDateTime)))
 
 
-def _inserted(session: Session, statements: dict[str, Insert], values: dict[str, Any]) -> bool:
-    statement = statements[session.get_bind().dialect.name]
-    return session.execute(statement, values).first() is not None
+def _inserted(connection: Connection, statements: dict[str, Insert], values: dict[str, Any]) -> bool:
+    return connection.execute(statements[connection.dialect.name], values).first() is not None
 
 
 def _rows_changed(result: Result[Any]) -> bool:
@@ -615,15 +618,19 @@ def record_answer(session: Session, planned: PlannedAnswer) -> Answer:
     The caller commits.
     """
     review, after, counts = planned.review, planned.after, planned.counts
-    if not _inserted(session, _INSERT_REVIEW, {name: getattr(review, name) for name in _REVIEW_COLUMNS}):
+    # Straight on the transaction's connection: these run with the write lock held, where every
+    # bit of Python keeps the other writers waiting.
+    connection = session.connection()
+    if not _inserted(connection, _INSERT_REVIEW, {name: getattr(review, name) for name in _REVIEW_COLUMNS}):
         return Answer(Outcome.DUPLICATE)
     memory = {"state": after.state, "step": after.step, "stability": after.stability,
               "difficulty": after.difficulty, "due": after.due, "last_review": after.last_review,
               "reps": counts.reps, "lapses": counts.lapses, "again_count": counts.again}
     if planned.previous_review is None:
-        written = _inserted(session, _INSERT_STATE, {**memory, "user_id": review.user_id, "card_id": review.card_id})
+        written = _inserted(connection, _INSERT_STATE,
+                            {**memory, "user_id": review.user_id, "card_id": review.card_id})
     else:
-        written = _rows_changed(session.execute(_UPDATE_STATE, {
+        written = _rows_changed(connection.execute(_UPDATE_STATE, {
             **memory, "of_user": review.user_id, "of_card": review.card_id,
             "previous_review": planned.previous_review}))
     if not written:

@@ -6,7 +6,6 @@ transaction (writes through `write_transaction`), and returns plain values. Time
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -38,6 +37,7 @@ from .scheduling import (
     state_stamp,
     undo_last_answer,
 )
+from .showings import ShowingTokens
 from .stats import DeckProgress, deck_progress
 
 
@@ -87,20 +87,6 @@ def deck_list(session: Session, *, user_id: int, time_zone: str, now: datetime,
     return [DeckEntry(d.id, d.slug, d.title, counts[d.id], assigned.get(d.id), progress.get(d.id)) for d in decks]
 
 
-def new_showing_token(now: datetime) -> str:
-    """A one-time token for one showing of a card; it also carries when the card was shown."""
-    return f"{int(now.timestamp() * 1000):x}.{secrets.token_urlsafe(12)}"
-
-
-def answer_duration_ms(token: str, now: datetime) -> int | None:
-    """How long the student looked at the card before answering, from its showing's token."""
-    try:
-        shown_ms = int(token.split(".", 1)[0], 16)
-    except ValueError:
-        return None
-    return max(0, int(now.timestamp() * 1000) - shown_ms)
-
-
 @dataclass(frozen=True)
 class AnswerButton:
     rating: Rating
@@ -123,8 +109,7 @@ class Showing:
     supplemented: bool
     state: State | None  # None: a new card
     buttons: tuple[AnswerButton, ...]
-    token: str
-    stamp: str
+    token: str  # signed: the answer names the card, its state's version and the time through it alone
 
     @property
     def kind(self) -> str:
@@ -159,9 +144,13 @@ def _undone_card(session: Session, *, user_id: int, deck_id: int,
     return card, state
 
 
-def study_screen(session: Session, scheduler: Scheduler, *, user_id: int, slug: str, time_zone: str,
-                 now: datetime, settings: StudySettings, undone_card_id: int | None = None) -> StudyScreen:
-    """The next card of a deck for this student (the card just undone first), or when the next one is due."""
+def study_screen(session: Session, scheduler: Scheduler, showings: ShowingTokens, *, user_id: int, slug: str,
+                 time_zone: str, now: datetime, settings: StudySettings,
+                 undone_card_id: int | None = None) -> StudyScreen:
+    """The next card of a deck for this student (the card just undone first), or when the next one is due.
+
+    The card comes with a token signed by `showings`: the only way to answer it. Nothing is written.
+    """
     day = study_day(now=now, time_zone=time_zone, settings=settings)
     deck = deck_due_counts(session, user_id=user_id, slug=slug, now=now, day_begins=day.begins, day_ends=day.ends,
                            new_per_day=settings.new_cards_per_day)
@@ -183,21 +172,26 @@ def study_screen(session: Session, scheduler: Scheduler, *, user_id: int, slug: 
             card_id=card.id, question=card.question, answer=card.answer, explanation=note.explanation,
             section=note.section, supplemented=note.supplemented, state=None if state is None else state.state,
             buttons=tuple(AnswerButton(r, button_label(intervals[r])) for r in RATINGS),
-            token=new_showing_token(now), stamp=state_stamp(state))
+            token=showings.issue(user_id=user_id, card_id=card.id, stamp=state_stamp(state), now=now))
     # Every started card has at least one answer to take back.
     return StudyScreen(deck.deck_id, slug, deck.title, counts, showing, counts.started > 0, upcoming, day.ends)
 
 
-def answer(session: Session, scheduler: Scheduler, *, user_id: int, slug: str, card_id: int, rating: Rating,
-           token: str, stamp: str, now: datetime) -> Outcome:
-    """Record the student's answer to one showing of a card of this deck (NotFound for another deck's card).
+def answer(session: Session, scheduler: Scheduler, showings: ShowingTokens, *, user_id: int, slug: str,
+           token: str, rating: Rating, now: datetime) -> Outcome:
+    """Record the student's answer to one showing of a card of this deck, named by the showing's signed token.
 
-    A repeat of the same showing records nothing; so does a showing made stale by an answer given
-    elsewhere since, or a card retired since.
+    The card, the state version it was shown from and the time it was shown come from the token
+    alone; the duration is measured from it. A token not issued by `showings` to this student, or
+    too old, is refused (RefusedShowing) and nothing is written; a card of another deck is
+    NotFound. A repeat of the same showing records nothing; so does a showing made stale by an
+    answer given elsewhere since, or a card retired since.
     """
+    shown = showings.read(token, user_id=user_id, now=now)
     # Worked out from a plain read; the write lock is then held only for the two writes.
-    planned = plan_answer(session, scheduler, user_id=user_id, card_id=card_id, rating=rating, token=token,
-                          now=now, shown_stamp=stamp, duration_ms=answer_duration_ms(token, now), deck_slug=slug)
+    planned = plan_answer(session, scheduler, user_id=user_id, card_id=shown.card_id, rating=rating,
+                          token=shown.key, now=now, shown_stamp=shown.stamp, duration_ms=shown.duration_ms(now),
+                          deck_slug=slug)
     if isinstance(planned, Answer):
         return planned.outcome
     try:
@@ -205,7 +199,7 @@ def answer(session: Session, scheduler: Scheduler, *, user_id: int, slug: str, c
             return record_answer(session, planned).outcome
     except StateChanged:
         # Answered in the meantime, by a copy of this request or in another window: nothing was written.
-        return repeat_or_stale(session, token).outcome
+        return repeat_or_stale(session, shown.key).outcome
 
 
 def undo(session: Session, scheduler: Scheduler, *, user_id: int, slug: str) -> int | None:

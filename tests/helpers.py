@@ -185,20 +185,30 @@ class AuthActions:
         return self.client.post("/logout", data={"csrf_token": token})
 
 
+def _hidden(html: str, name: str) -> str:
+    match = re.search(rf'name="{name}"[^>]*value="([^"]*)"', html) or \
+        re.search(rf'value="([^"]*)"[^>]*name="{name}"', html)
+    assert match, f"no {name} on the study page"
+    return match.group(1)
+
+
 def showing(html: str) -> dict[str, str]:
-    """The hidden fields of the answer form on a study page."""
-    fields = {}
-    for name in ("csrf_token", "card_id", "token", "stamp"):
-        match = re.search(rf'name="{name}"[^>]*value="([^"]*)"', html) or \
-            re.search(rf'value="([^"]*)"[^>]*name="{name}"', html)
-        assert match, f"no {name} on the study page"
-        fields[name] = match.group(1)
-    return fields
+    """The showing on a study page: the answer form's fields (its CSRF token and the signed showing
+    token the server issued), and the id of the card shown (from the page, for the tests to compare).
+    """
+    card = re.search(r'<article class="card-view" id="card" data-card="(\d+)"', html)
+    assert card, "no card on the study page"
+    return {"csrf_token": _hidden(html, "csrf_token"), "token": _hidden(html, "token"), "card_id": card.group(1)}
 
 
-def answer(client, fields, rating="3"):
-    """Post an answer to the showing whose hidden fields are given."""
-    return client.post(f"{STUDY}/answer", data={**fields, "rating": rating})
+def answer(client, fields, rating="3", *, slug="back-muscles", **extra):
+    """Post an answer to a showing, as the study page's form does: its CSRF token, its signed token, a rating.
+
+    The shown card's id is not sent: the server reads the card from the token. `extra` adds fields.
+    """
+    data = {name: value for name, value in fields.items() if name != "card_id"}
+    data.update(rating=rating, **extra)
+    return client.post(f"/study/{slug}/answer", data=data)
 
 
 def create_class(client, name="Anatomy 1") -> int:

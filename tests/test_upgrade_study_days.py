@@ -59,7 +59,7 @@ def store_the_old_way(session, user_id: int, card_id: int) -> None:
 
 def test_init_recomputes_old_memory_states_under_the_study_day_rules(bare_app):
     with bare_app.app_context():
-        upgrade(revision="0006")
+        upgrade(revision="0007_study_active_cards")  # the schema just before the recompute
         session = db.session()
         build_numbers_deck(session)
         user = register_user(session, username="lena", password="long enough", time_zone="Europe/Berlin",

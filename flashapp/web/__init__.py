@@ -39,6 +39,8 @@ def init_app(app: Flask) -> None:
             may_write.reset(token)
 
     login_manager.init_app(app)
+    app.extensions["flashapp.fixed_urls"] = {}
+    app.add_template_global(helpers.fixed_url)
     app.add_template_filter(helpers.when)
     app.add_template_filter(helpers.percent)
     app.add_template_filter(format_interval, "interval")

@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import available_timezones
 
+from flask import request
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import ImmutableMultiDict
 from wtforms import DateField, HiddenField, IntegerField, PasswordField, SelectField, StringField
 from wtforms.validators import EqualTo, InputRequired, Length, NumberRange, Optional, Regexp
 
 from ..accounts import MIN_PASSWORD_LENGTH, USERNAME_RE
+from ..showings import MAX_TOKEN_LENGTH
 
 
 def time_zone_choices() -> list[str]:
@@ -53,14 +56,37 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[InputRequired("Enter your password.")])
 
 
+RATING_MESSAGE = "Choose Again, Hard, Good or Easy."
+
+
 class RatingField(IntegerField):
-    """A rating from 1 (Again) to 4 (Easy), with a message a student understands."""
+    """A rating from 1 (Again) to 4 (Easy), with a message a student understands.
+
+    Only a whole number is a rating: digits in a form, or an integer in a JSON body (not true,
+    3.5 or a list), so that no value a client can send reaches the view as anything else.
+    """
 
     def process_formdata(self, valuelist: list[Any]) -> None:
-        try:
-            super().process_formdata(valuelist)
-        except ValueError:
-            raise ValueError("Choose Again, Hard, Good or Easy.") from None
+        if not valuelist:
+            return
+        value = valuelist[0]
+        if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value) <= 8:
+            self.data = int(value)
+        elif type(value) is int:
+            self.data = value
+        else:
+            self.data = None
+            raise ValueError(RATING_MESSAGE)
+
+
+class TextField(HiddenField):
+    """A hidden text value that refuses anything but text (a JSON body can send numbers or lists)."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        if valuelist and not isinstance(valuelist[0], str):
+            self.data = None
+            raise ValueError("This value must be text.")
+        super().process_formdata(valuelist)
 
 
 class ChangePasswordForm(FlaskForm):
@@ -70,11 +96,19 @@ class ChangePasswordForm(FlaskForm):
 
 
 class AnswerForm(FlaskForm):
-    card_id = IntegerField(validators=[InputRequired()])
-    token = HiddenField(validators=[InputRequired(), Length(min=8, max=64)])
-    stamp = HiddenField(validators=[InputRequired(), Length(max=64)])
-    rating = RatingField(validators=[InputRequired("Choose Again, Hard, Good or Easy."),
-                                      NumberRange(min=1, max=4, message="A rating is 1 to 4.")])
+    """One answer: the showing's signed token (it names the card) and the rating; nothing else is read."""
+
+    class Meta(FlaskForm.Meta):
+        def wrap_formdata(self, form: Any, formdata: Any) -> Any:
+            # A JSON body that is not an object has no fields at all: every field is then missing.
+            if request.is_json and not isinstance(request.get_json(silent=True), dict):
+                return ImmutableMultiDict()
+            return super().wrap_formdata(form, formdata)
+
+    token = TextField(validators=[InputRequired("This answer carries no showing of a card."),
+                                  Length(max=MAX_TOKEN_LENGTH, message="This answer's showing is not one of ours.")])
+    rating = RatingField(validators=[InputRequired(RATING_MESSAGE),
+                                     NumberRange(min=1, max=4, message="A rating is 1 to 4.")])
 
 
 class EmptyForm(FlaskForm):

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import Response, abort, current_app, stream_with_context
+from flask import Response, abort, current_app, request, stream_with_context, url_for
 from flask_login import current_user, login_required
 from flask_sqlalchemy.pagination import Pagination
 from fsrs import Scheduler
@@ -18,6 +18,7 @@ from .. import db
 from ..database import may_write
 from ..errors import Invalid
 from ..scheduling import zone
+from ..showings import ShowingTokens
 from ..study import StudySettings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -37,6 +38,11 @@ def now() -> datetime:
 def scheduler() -> Scheduler:
     """The install's FSRS scheduler."""
     return cast(Scheduler, current_app.extensions["flashapp.scheduler"])
+
+
+def showing_tokens() -> ShowingTokens:
+    """The install's signer of study showings."""
+    return cast(ShowingTokens, current_app.extensions["flashapp.showings"])
 
 
 def study_settings() -> StudySettings:
@@ -105,6 +111,21 @@ def _reading(chunks: Iterator[T]) -> Iterator[T]:
         finally:
             may_write.reset(token)
         yield chunk
+
+
+def fixed_url(endpoint: str, filename: str | None = None) -> str:
+    """`url_for` for a link with no variable part (a page, or a static file), worked out once per mount point.
+
+    Every page's header and the study screen carry a dozen of these; building each through the
+    URL map on every request costs more than the rest of the header.
+    """
+    known = cast("dict[tuple[str, str, str | None], str]", current_app.extensions["flashapp.fixed_urls"])
+    key = (request.script_root, endpoint, filename)
+    url = known.get(key)
+    if url is None:
+        url = url_for(endpoint, filename=filename) if filename is not None else url_for(endpoint)
+        known[key] = url
+    return url
 
 
 def when(value: datetime, at: datetime) -> str:

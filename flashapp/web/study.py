@@ -10,8 +10,10 @@ from werkzeug.wrappers import Response
 
 from .. import study
 from ..scheduling import Outcome
+from ..showings import RefusedShowing
+from .errors import status_of
 from .forms import AnswerForm, EmptyForm
-from .helpers import now, required, scheduler, session, study_settings, user_id
+from .helpers import now, required, scheduler, session, showing_tokens, study_settings, user_id
 
 bp = Blueprint("study", __name__)
 
@@ -26,19 +28,22 @@ def home() -> str:
                            others=[d for d in decks if not d.assignment])
 
 
+def _study_screen(slug: str) -> str:
+    """The study page of a deck: its next card with a freshly signed showing, or when the next is due."""
+    at = now()
+    screen = study.study_screen(session(), scheduler(), showing_tokens(), user_id=user_id(), slug=slug,
+                                time_zone=current_user.time_zone, now=at, settings=study_settings(),
+                                undone_card_id=cookie.pop("undone_card", None))
+    if screen.showing is None:
+        return render_template("done.html", screen=screen, now=at)
+    return render_template("study.html", screen=screen, card=screen.showing)
+
+
 @bp.route("/study/<slug>", endpoint="study")
 @login_required
 def study_page(slug: str) -> str:
     """Show the next card of a deck, or say when the next one is due."""
-    at = now()
-    screen = study.study_screen(session(), scheduler(), user_id=user_id(), slug=slug,
-                                time_zone=current_user.time_zone, now=at, settings=study_settings(),
-                                undone_card_id=cookie.pop("undone_card", None))
-    if screen.showing is None:
-        return render_template("done.html", screen=screen, undo_form=EmptyForm(), now=at)
-    # The answer's own fields are written out by the template; both forms carry the one CSRF token.
-    form = EmptyForm()
-    return render_template("study.html", screen=screen, card=screen.showing, form=form, undo_form=form)
+    return _study_screen(slug)
 
 
 @bp.route("/study/<slug>/answer", methods=["POST"])
@@ -51,9 +56,14 @@ def answer(slug: str) -> Response | tuple[str, int]:
         return render_template("error.html", title="Answer not recorded",
                                message=f"That answer could not be read ({problems}). Nothing was recorded.",
                                back=url_for("study.study", slug=slug)), 400
-    outcome = study.answer(session(), scheduler(), user_id=user_id(), slug=slug,
-                           card_id=required(form.card_id.data), rating=Rating(required(form.rating.data)),
-                           token=required(form.token.data), stamp=required(form.stamp.data), now=now())
+    try:
+        outcome = study.answer(session(), scheduler(), showing_tokens(), user_id=user_id(), slug=slug,
+                               token=required(form.token.data), rating=Rating(required(form.rating.data)),
+                               now=now())
+    except RefusedShowing as refused:
+        # The study page carries on with the card the server would show now; the status tells a script.
+        flash(refused.message, "error")
+        return _study_screen(slug), status_of(refused)[0]
     if outcome is Outcome.STALE:
         flash("That card was already answered in another window; here is the next one.", "info")
     elif outcome is Outcome.UNAVAILABLE:

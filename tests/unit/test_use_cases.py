@@ -17,6 +17,7 @@ from flashapp.database import write_transaction
 from flashapp.errors import Conflict, Invalid, NotFound, TooManyAttempts
 from flashapp.models import Enrollment, LoginAttempt, ReviewLog, Role, User
 from flashapp.scheduling import Outcome, make_scheduler
+from flashapp.showings import ShowingTokens
 from tests.helpers import FAST_HASH_METHOD, T0, build_numbers_deck
 
 
@@ -133,16 +134,17 @@ def test_a_reset_password_is_temporary_and_opens_the_account_once(session, schoo
 
 def test_an_answer_to_a_card_of_another_deck_is_not_found_and_records_nothing(session, school):
     scheduler = make_scheduler(enable_fuzzing=False)
-    screen = study.study_screen(session, scheduler, user_id=school["ann"], slug="odds", time_zone="UTC", now=T0,
-                                settings=study.StudySettings())
+    showings = ShowingTokens("use-case-test-key-" + "x" * 20)
+    screen = study.study_screen(session, scheduler, showings, user_id=school["ann"], slug="odds", time_zone="UTC",
+                                now=T0, settings=study.StudySettings())
     shown = screen.showing
     assert shown is not None
     with pytest.raises(NotFound):
-        study.answer(session, scheduler, user_id=school["ann"], slug="evens", card_id=shown.card_id,
-                     rating=Rating.Good, token=shown.token, stamp=shown.stamp, now=T0)
+        study.answer(session, scheduler, showings, user_id=school["ann"], slug="evens", token=shown.token,
+                     rating=Rating.Good, now=T0)
     assert session.scalar(select(func.count(ReviewLog.id))) == 0
-    outcomes = [study.answer(session, scheduler, user_id=school["ann"], slug="odds", card_id=shown.card_id,
-                             rating=Rating.Good, token=shown.token, stamp=shown.stamp, now=T0) for _ in range(2)]
+    outcomes = [study.answer(session, scheduler, showings, user_id=school["ann"], slug="odds", token=shown.token,
+                             rating=Rating.Good, now=T0) for _ in range(2)]
     assert outcomes == [Outcome.RECORDED, Outcome.DUPLICATE]
     assert session.scalar(select(func.count(ReviewLog.id))) == 1
     assert study.undo(session, scheduler, user_id=school["ann"], slug="odds") == shown.card_id

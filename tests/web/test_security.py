@@ -144,11 +144,11 @@ def test_no_route_with_an_id_shows_or_changes_another_students_data(built_app):
     undo_token = csrf_token(bob_page)
     assert bob.post(f"{STUDY}/undo", data={"csrf_token": undo_token}).status_code == 303
     # Naming a card in the address does not pick what is shown: Bob gets his own queue.
-    shown = showing(bob.get(f"{STUDY}?card={int(ada_card['card_id']) + 5}").get_data(as_text=True))
-    assert shown["card_id"] == ada_card["card_id"] and shown["stamp"] == "new"
-    # Bob replaying Ada's showing (her token) records nothing for either of them.
-    replay = bob.post(f"{STUDY}/answer", data={**ada_card, "csrf_token": undo_token, "rating": "1"})
-    assert replay.status_code == 303
+    bob_page = bob.get(f"{STUDY}?card={int(ada_card['card_id']) + 5}").get_data(as_text=True)
+    assert showing(bob_page)["card_id"] == ada_card["card_id"] and "New card" in bob_page
+    # Bob replaying Ada's showing (her token) is refused and records nothing for either of them.
+    replay = answer(bob, {**ada_card, "csrf_token": undo_token}, "1")
+    assert replay.status_code == 403
     with built_app.app_context():
         assert db.session.scalar(select(func.count(ReviewLog.id))) == ada_reviews
     assert "No answers yet" in bob.get("/history").get_data(as_text=True)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import re
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from flashapp import db
 from flashapp.models import Card, CardState, ReviewLog, User
-from tests.helpers import STUDY, AuthActions, answer, csrf_token, showing
+from tests.helpers import STUDY, AuthActions, answer, build_decks_in, csrf_token, showing, write_deck
 
 
 def review_count(app, username=None) -> int:
@@ -116,11 +117,11 @@ def test_a_post_without_a_csrf_token_is_refused_and_changes_nothing(student, cli
 @pytest.mark.parametrize(("change", "message"), [
     ({"rating": "7"}, "A rating is 1 to 4."),
     ({"rating": "good"}, "Choose Again, Hard, Good or Easy."),
-    ({"token": ""}, "This field is required."),
+    ({"token": ""}, "This answer carries no showing of a card."),
 ])
 def test_a_bad_answer_gets_a_message_and_records_nothing(student, client, built_app, change, message):
     fields = showing(client.get(STUDY).get_data(as_text=True))
-    data = {**fields, "rating": "3", **change}
+    data = {"csrf_token": fields["csrf_token"], "token": fields["token"], "rating": "3", **change}
     response = client.post(f"{STUDY}/answer", data=data)
     assert response.status_code == 400
     body = response.get_data(as_text=True)
@@ -128,12 +129,26 @@ def test_a_bad_answer_gets_a_message_and_records_nothing(student, client, built_
     assert review_count(built_app) == 0
 
 
-def test_a_card_from_another_deck_or_no_card_is_not_found(student, client, built_app):
+def test_a_showing_answered_through_another_deck_or_no_deck_is_not_found(student, client, built_app):
     fields = showing(client.get(STUDY).get_data(as_text=True))
-    assert answer(client, {**fields, "card_id": "999999"}).status_code == 404
-    assert client.post("/study/no-such-deck/answer", data={**fields, "rating": "3"}).status_code == 404
+    build_decks_in(built_app, [write_deck(Path(built_app.instance_path))])
+    assert answer(client, fields, slug="planets").status_code == 404
+    assert answer(client, fields, slug="no-such-deck").status_code == 404
     assert client.get("/study/no-such-deck").status_code == 404
     assert review_count(built_app) == 0
+    assert answer(client, fields).status_code == 303
+    assert review_count(built_app) == 1
+
+
+def test_an_answer_given_in_another_window_makes_this_showing_stale(student, client, built_app):
+    first_window = showing(client.get(STUDY).get_data(as_text=True))
+    second_window = showing(client.get(STUDY).get_data(as_text=True))
+    assert first_window["card_id"] == second_window["card_id"] and first_window["token"] != second_window["token"]
+    assert answer(client, first_window, "4").status_code == 303
+    stale = answer(client, second_window, "1")
+    assert stale.status_code == 303
+    assert "already answered in another window" in client.get(STUDY).get_data(as_text=True)
+    assert review_count(built_app) == 1
 
 
 def test_undo_restores_the_card_and_shows_it_again(student, client, built_app):
@@ -212,3 +227,12 @@ def test_the_done_page_says_when_the_next_card_is_due(built_app, client):
     assert "All caught up" in done
     assert "Next card due" in done
     assert "Today's new cards are done" in done
+
+
+def test_the_pages_links_follow_the_mount_point_they_are_served_under(student, client):
+    plain = client.get(STUDY).get_data(as_text=True)
+    assert 'href="/static/style.css"' in plain and 'href="/history"' in plain
+    mounted = client.get(STUDY, base_url="http://localhost/flash/").get_data(as_text=True)
+    assert 'href="/flash/static/style.css"' in mounted and 'href="/flash/history"' in mounted
+    assert 'src="/flash/static/study.js"' in mounted
+    assert 'href="/history"' in client.get(STUDY).get_data(as_text=True)

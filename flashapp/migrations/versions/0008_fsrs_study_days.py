@@ -1,7 +1,7 @@
 """memory states recomputed under the study-day rules
 
 Revision ID: fsrs_study_days
-Revises: 0006
+Revises: 0007_study_active_cards
 Create Date: 2026-11-25 23:00:00.000000
 
 Scheduling now counts elapsed days in study days (the student's time zone and day-start
@@ -15,7 +15,7 @@ from flashapp.scheduling import make_scheduler, recompute_memory_states
 
 # revision identifiers, used by Alembic.
 revision = 'fsrs_study_days'
-down_revision = '0006'
+down_revision = '0007_study_active_cards'
 branch_labels = None
 depends_on = None
 
