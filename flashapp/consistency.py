@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 
 from .database import may_write, write_transaction
 from .models import Card, CardState, Deck, Note, ReviewLog, User
-from .scheduling import ReviewCounts, count_reviews, replay, store_state, without_fuzz
+from .personal import all_personal_parameters
+from .scheduling import ReviewCounts, count_reviews, personal_scheduler, replay, store_state, without_fuzz
 
 FLOAT_TOLERANCE = 1e-9
 # Ids named in one message; the count is always given in full.
@@ -263,6 +264,9 @@ def _check_rows(session: Session, scheduler: Scheduler, report: CheckReport) -> 
     per_card: list[Problem] = []
     lonely_states: list[Problem] = []
     plain = without_fuzz(scheduler)
+    # Each student's states are replayed under their own parameters, as they were worked out.
+    own = {user: personal_scheduler(plain, parameters=weights)
+           for user, weights in all_personal_parameters(session).items()}
     states = _stream(session, select(
         CardState.id, CardState.user_id, CardState.card_id, CardState.state, CardState.step, CardState.stability,
         CardState.difficulty, CardState.due, CardState.last_review, CardState.reps, CardState.lapses,
@@ -297,7 +301,7 @@ def _check_rows(session: Session, scheduler: Scheduler, report: CheckReport) -> 
             deletions[ReviewLog.id] |= ids
             continue
         try:
-            replayed = replay(plain, card_id, group, time_zone=time_zones[user_id])
+            replayed = replay(own.get(user_id, plain), card_id, group, time_zone=time_zones[user_id])
         except (ValueError, TypeError, KeyError) as error:
             per_card.append(Problem(UNREPLAYABLE, f"the reviews of {where} cannot be replayed ({error}); "
                                                   "repair or delete them by hand", fixable=False))

@@ -141,7 +141,12 @@ class User(Base):
     # Set when a teacher resets the password: the user must choose a new one at the next log-in.
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
+    # The student's own desired retention (None: the install's).
+    desired_retention: Mapped[float | None] = mapped_column(Float)
+
     reviews: WriteOnlyMapped[ReviewLog] = relationship(back_populates="user", passive_deletes=True)
+    # Loaded with the user (one query), so a request's scheduler needs no query of its own.
+    personal: Mapped[PersonalParameters | None] = relationship(lazy="joined", passive_deletes=True)
 
     @property
     def is_teacher(self) -> bool:
@@ -272,6 +277,29 @@ class ReviewLog(Base):
     def interval(self) -> timedelta:
         """The interval this answer scheduled."""
         return self.due - self.reviewed_at
+
+
+class PersonalParameters(Base):
+    """A student's own FSRS parameters, fitted from their review history, and the latest fit tried.
+
+    `parameters` is None while the defaults are in use. The scores are those of the time-series
+    split the parameters in use won: `before` the parameters they replaced, `after` their own.
+    """
+
+    __tablename__ = "personal_parameters"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), primary_key=True)
+    parameters: Mapped[str | None] = mapped_column(Text)  # JSON list of the 21 weights
+    fitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    review_count: Mapped[int | None] = mapped_column(Integer)
+    log_loss_before: Mapped[float | None] = mapped_column(Float)
+    rmse_before: Mapped[float | None] = mapped_column(Float)
+    log_loss_after: Mapped[float | None] = mapped_column(Float)
+    rmse_after: Mapped[float | None] = mapped_column(Float)
+    # The latest fit, kept or not: the next one waits until the history has grown from this count.
+    tried_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    tried_review_count: Mapped[int] = mapped_column(Integer)
+    tried_outcome: Mapped[str] = mapped_column(String(200), default="")
 
 
 class LoginAttempt(Base):
