@@ -56,9 +56,10 @@ def account() -> BaseResponse | tuple[str, int]:
     costs = retention_costs(parameters, deck_size=cards_studied(session(), user_id=user_id()),
                             new_per_day=study_settings().new_cards_per_day)
     in_use = user.desired_retention or scheduler().desired_retention
-    return render_template("account.html", classrooms=students_classrooms(session(), user_id()),
+    page = render_template("account.html", classrooms=students_classrooms(session(), user_id()),
                            personal=user.personal, parameters=parameters, form=form, costs=costs,
-                           points=chart_points(costs), desired_retention=in_use, min_reviews=MIN_REVIEWS), 400 if form.errors else 200
+                           points=chart_points(costs), desired_retention=in_use, min_reviews=MIN_REVIEWS)
+    return page, 400 if form.errors else 200
 
 
 @bp.route("/account/data.zip")
