@@ -100,4 +100,5 @@ def test_the_roster_says_whose_parameters_are_personal(built_app, teacher, stude
     _, class_id = student
     assert ">defaults<" in teacher.get(f"/teach/classes/{class_id}").get_data(as_text=True)
     give_personal_parameters(built_app)
-    assert "personal since 02 Mar" in teacher.get(f"/teach/classes/{class_id}").get_data(as_text=True)
+    page = teacher.get(f"/teach/classes/{class_id}").get_data(as_text=True)
+    assert 'personal <span class="hint">since 02 Mar</span>' in page
