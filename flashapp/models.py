@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import secrets
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fsrs import Rating, State
 from sqlalchemy import (
@@ -21,9 +21,11 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
+    select,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, WriteOnlyMapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, WriteOnlyMapped, column_property, mapped_column, relationship
 from sqlalchemy.sql import false
 
 IE = TypeVar("IE", bound=enum.IntEnum)
@@ -141,8 +143,10 @@ class User(Base):
     # Set when a teacher resets the password: the user must choose a new one at the next log-in.
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
-    # The student's own desired retention (None: the install's).
+    # The student's own desired retention (None: their class's default, else the install's).
     desired_retention: Mapped[float | None] = mapped_column(Float)
+    if TYPE_CHECKING:
+        class_retention: Mapped[float | None]  # a column property, set below once Classroom and Enrollment exist
 
     reviews: WriteOnlyMapped[ReviewLog] = relationship(back_populates="user", passive_deletes=True)
     # Loaded with the user (one query), so a request's scheduler needs no query of its own.
@@ -327,6 +331,8 @@ class Classroom(Base):
     teacher_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
     join_code: Mapped[str] = mapped_column(String(12), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The class's default desired retention for its students (None: the install's).
+    desired_retention: Mapped[float | None] = mapped_column(Float)
 
     teacher: Mapped[User] = relationship()
     enrollments: Mapped[list[Enrollment]] = relationship(back_populates="classroom", cascade="all, delete-orphan")
@@ -347,6 +353,16 @@ class Enrollment(Base):
 
     classroom: Mapped[Classroom] = relationship(back_populates="enrollments")
     user: Mapped[User] = relationship()
+
+
+# A student's class default desired retention (the highest of their classes'), read in the same
+# SELECT as the user, so that a request's scheduler needs no query of its own.
+User.class_retention = column_property(
+    select(func.max(Classroom.desired_retention))
+    .join(Enrollment, Enrollment.classroom_id == Classroom.id)
+    .where(Enrollment.user_id == User.id)
+    .correlate_except(Classroom, Enrollment)
+    .scalar_subquery())
 
 
 class Assignment(Base):

@@ -44,9 +44,17 @@ def parameters_in_use(personal: PersonalParameters | None) -> list[float] | None
 
 
 def student_scheduler(scheduler: Scheduler, user: User) -> Scheduler:
-    """The scheduler for this student's answers: their parameters and desired retention on the install's rules."""
+    """The scheduler for this student's answers: their parameters and desired retention on the install's rules.
+
+    The desired retention is the student's own, else their class's default, else the install's.
+    """
     return personal_scheduler(scheduler, parameters=parameters_in_use(user.personal),
-                              desired_retention=user.desired_retention)
+                              desired_retention=desired_retention_of(user))
+
+
+def desired_retention_of(user: User) -> float | None:
+    """The student's desired retention: their own, else their class's default (None: the install's)."""
+    return user.desired_retention if user.desired_retention is not None else user.class_retention
 
 
 def all_personal_parameters(session: Session) -> dict[int, list[float]]:

@@ -15,7 +15,7 @@ import fsrs_rs_python as fsrs_rs
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .classroom import assigned_decks
+from .classroom import assigned_decks, own_classroom
 from .database import write_transaction
 from .errors import Invalid, NotFound
 from .models import Deck, User
@@ -50,6 +50,17 @@ def set_desired_retention(session: Session, *, user_id: int, desired_retention: 
         if user is None:
             raise NotFound("No such account.")
         user.desired_retention = value
+
+
+def set_class_retention(session: Session, *, teacher_id: int, class_id: int,
+                        desired_retention: float | None) -> None:
+    """Set the default desired retention of one of this teacher's classes (None: the install's).
+
+    Students who chose their own keep it; in several classes, a student takes the highest default.
+    """
+    value = None if desired_retention is None else valid_retention(desired_retention)
+    with write_transaction(session):
+        own_classroom(session, teacher_id=teacher_id, class_id=class_id).desired_retention = value
 
 
 def cards_studied(session: Session, *, user_id: int) -> int:

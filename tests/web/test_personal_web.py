@@ -102,3 +102,36 @@ def test_the_roster_says_whose_parameters_are_personal(built_app, teacher, stude
     give_personal_parameters(built_app)
     page = teacher.get(f"/teach/classes/{class_id}").get_data(as_text=True)
     assert 'personal <span class="hint">since 02 Mar</span>' in page
+
+
+def set_class_default(teacher, class_id: int, value: str):
+    token = csrf_token(teacher.get(f"/teach/classes/{class_id}").get_data(as_text=True))
+    return teacher.post(f"/teach/classes/{class_id}/retention", data={"desired_retention": value, "csrf_token": token})
+
+
+def test_a_class_default_retention_applies_to_students_who_chose_none(built_app, teacher, student):
+    client, class_id = student
+    assert set_class_default(teacher, class_id, "0.75").status_code == 303
+    assert easy_interval(client) > 8
+    assert "Now: <b>0.75</b> (your class's default)" in client.get("/account").get_data(as_text=True)
+    choose_retention(client, "0.97")  # the student's own choice wins
+    assert easy_interval(client) < 8
+    choose_retention(client, "")
+    set_class_default(teacher, class_id, "")
+    assert easy_interval(client) == 8
+
+
+def test_a_class_default_out_of_range_or_for_another_teachers_class_changes_nothing(built_app, teacher, student):
+    _, class_id = student
+    set_class_default(teacher, class_id, "0.5")
+    other = built_app.test_client()
+    AuthActions(other).register("mr-b")
+    with built_app.app_context():
+        db.session.get(User, 3).role = "teacher"  # mrs-k, ann, then mr-b
+        db.session.commit()
+    token = csrf_token(other.get("/teach/").get_data(as_text=True))
+    response = other.post(f"/teach/classes/{class_id}/retention",
+                          data={"desired_retention": "0.8", "csrf_token": token})
+    assert response.status_code == 404
+    with built_app.app_context():
+        assert db.session.get(Classroom, class_id).desired_retention is None

@@ -1,4 +1,4 @@
-"""each student's own FSRS parameters and desired retention
+"""each student's own FSRS parameters and desired retention, and a class default retention
 
 Revision ID: personal_fsrs_parameters
 Revises: fsrs_study_days
@@ -35,9 +35,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('user', schema=None) as batch_op:
         batch_op.add_column(sa.Column('desired_retention', sa.Float(), nullable=True))
+    with op.batch_alter_table('classroom', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('desired_retention', sa.Float(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('classroom', schema=None) as batch_op:
+        batch_op.drop_column('desired_retention')
     with op.batch_alter_table('user', schema=None) as batch_op:
         batch_op.drop_column('desired_retention')
     op.drop_table('personal_parameters')
