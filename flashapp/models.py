@@ -144,13 +144,14 @@ class User(Base):
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     # The student's own desired retention (None: their class's default, else the install's).
-    desired_retention: Mapped[float | None] = mapped_column(Float)
+    desired_retention: Mapped[float | None] = mapped_column(Float, deferred=True)
     if TYPE_CHECKING:
         class_retention: Mapped[float | None]  # a column property, set below once Classroom and Enrollment exist
 
     reviews: WriteOnlyMapped[ReviewLog] = relationship(back_populates="user", passive_deletes=True)
-    # Loaded with the user (one query), so a request's scheduler needs no query of its own.
-    personal: Mapped[PersonalParameters | None] = relationship(lazy="joined", passive_deletes=True)
+    # The login loader reads it in the user's own query (`accounts.session_user`), so a request's
+    # scheduler needs no query of its own.
+    personal: Mapped[PersonalParameters | None] = relationship(passive_deletes=True)
 
     @property
     def is_teacher(self) -> bool:
@@ -355,14 +356,14 @@ class Enrollment(Base):
     user: Mapped[User] = relationship()
 
 
-# A student's class default desired retention (the highest of their classes'), read in the same
-# SELECT as the user, so that a request's scheduler needs no query of its own.
+# A student's class default desired retention (the highest of their classes'). Deferred: the login
+# loader asks for it in the user's own query (`accounts.session_user`).
 User.class_retention = column_property(
     select(func.max(Classroom.desired_retention))
     .join(Enrollment, Enrollment.classroom_id == Classroom.id)
     .where(Enrollment.user_id == User.id)
     .correlate_except(Classroom, Enrollment)
-    .scalar_subquery())
+    .scalar_subquery(), deferred=True)
 
 
 class Assignment(Base):

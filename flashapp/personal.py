@@ -17,7 +17,7 @@ from datetime import datetime
 
 import fsrs_rs_python as fsrs_rs
 from fsrs import Scheduler
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
 from .database import write_transaction
@@ -58,7 +58,12 @@ def desired_retention_of(user: User) -> float | None:
 
 
 def all_personal_parameters(session: Session) -> dict[int, list[float]]:
-    """Every student's own parameters, by user id (students on the defaults are left out)."""
+    """Every student's own parameters, by user id (students on the defaults are left out).
+
+    Empty for a database from before personal parameters, not yet upgraded (`flashapp check` reads those too).
+    """
+    if not inspect(session.connection()).has_table(PersonalParameters.__tablename__):
+        return {}
     rows = session.execute(select(PersonalParameters.user_id, PersonalParameters.parameters)
                            .where(PersonalParameters.parameters.is_not(None)))
     return {user_id: [float(w) for w in json.loads(text)] for user_id, text in rows if text is not None}
