@@ -11,9 +11,10 @@ from werkzeug.routing import IntegerConverter, Map
 from ..errors import Invalid, NotFound
 from ..text_input import has_control_characters
 
-# The largest id SQLite and PostgreSQL can bind (a signed 64-bit integer); a larger number in an
-# address or a form is nothing this app could have made.
-LARGEST_ID = 2**63 - 1
+# The largest id a table holds: ids are INTEGER columns, 32 bits on PostgreSQL (which refuses a larger
+# number compared with one, as SQLite refuses one past 2^63). A larger number in an address or a form
+# is nothing this app could have made.
+LARGEST_ID = 2**31 - 1
 
 # The bodies a browser sends from a form. Anything else sent to a form's address (JSON, text, XML) is
 # refused before any form reads it.
