@@ -33,7 +33,7 @@ from flashapp.web.forms import Form
 from tests.helpers import STUDY, AuthActions, answer, create_class, csrf_token, showing
 
 FUZZ_SEED = int(os.environ.get("FLASHAPP_FUZZ_SEED", "20261125"))
-EXAMPLES_PER_ROUTE = int(os.environ.get("FLASHAPP_FUZZ_EXAMPLES", "8"))
+EXAMPLES_PER_ROUTE = int(os.environ.get("FLASHAPP_FUZZ_EXAMPLES", "6"))
 PASSWORD = "correct horse"
 FUZZ_ADDRESS = "10.66.0.1"  # the fuzzer's requests; the roles log in again from the test client's own
 # The throttling records are the one thing a refused request is meant to write.
@@ -199,6 +199,7 @@ class Role:
         self.app, self.username = app, username
         self.cookie: str | None = None
         self.token: str | None = None
+        self.rows: dict[str, list] = {}
         self.sign_in()
 
     def sign_in(self) -> None:
@@ -210,6 +211,7 @@ class Role:
                                 .get_data(as_text=True))
         cookie = client.get_cookie("session")
         self.cookie = cookie.value if cookie else None
+        self.rows = fingerprint(self.app)
 
     def _restore_password(self) -> None:
         # A fuzzed request may have changed the password (or a teacher reset it): put the known one back.
@@ -251,7 +253,6 @@ def battery(world: dict, rule) -> list[dict]:
                 "sent_as": sent_as}
 
     cases = [
-        request(json_body=dict.fromkeys(names, 123), sent_as="json"),
         request(json_body=dict.fromkeys(names, 2**64), sent_as="json"),
         request(json_body={name: [None, {"a": 1}] for name in names}, sent_as="json"),
         request(fields=dict.fromkeys(names, "ab\x00\n"), query=dict.fromkeys(QUERY_NAMES, "\x00")),
@@ -260,23 +261,24 @@ def battery(world: dict, rule) -> list[dict]:
         request(fields=dict.fromkeys(names, str(2**31)), query={"page": str(2**62)}, path_value=str(2**31)),
         request(fields=dict.fromkeys(names, "x" * 20_000), query=dict.fromkeys(QUERY_NAMES, "x" * 5000)),
         request(fields=dict.fromkeys(names, "1"), sent_as="multipart-file"),
-        request(fields=dict.fromkeys(names, "1"), sent_as="text"),
-        request(fields=dict.fromkeys(names, "   "), sent_as="none"),
+        request(fields=dict.fromkeys(names, "   "), sent_as="text"),
     ]
     return [{**case, "method": method} for case in cases for method in methods]
 
 
 def check_request(app, role: Role, rule, request: dict) -> None:
     """Send one request as the role; no 5xx, and nothing changed when it was refused."""
-    before = fingerprint(app)
     with send(role.client(), rule, request, role.token) as response:
         response.get_data()  # a streamed download is made while it is read
         status = response.status_code
     assert status < 500, f"{status} from {rule.endpoint}"
     if status >= 400:
-        assert fingerprint(app) == before, f"a refused request ({status}) changed the database"
-    elif request["method"] != "GET" and not role.still_signed_in():  # logged out, or the password changed
-        role.sign_in()
+        # role.rows is the database as the previous request left it, so one read per request suffices.
+        assert fingerprint(app) == role.rows, f"a refused request ({status}) changed the database"
+    else:  # an accepted request may change things (a page may record what it showed)
+        if request["method"] != "GET" and not role.still_signed_in():  # logged out, or the password changed
+            role.sign_in()
+        role.rows = fingerprint(app)
 
 
 def fuzz_route(app, role: Role, world: dict, rule) -> None:

@@ -276,3 +276,13 @@ def test_a_csrf_token_from_before_log_in_does_not_work_after_it(built_app, clien
                                                        "confirm": "new password!", "csrf_token": before})
     assert response.status_code == 400
     assert "This form has expired" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("target", ["/\\evil.example", "//evil.example", "https://evil.example/"])
+def test_after_log_in_the_next_address_stays_on_this_site(built_app, client, target):
+    AuthActions(client).register("ada")
+    AuthActions(client).logout()
+    token = csrf_token(client.get("/login").get_data(as_text=True))
+    response = client.post("/login", query_string={"next": target},
+                           data={"username": "ada", "password": "correct horse", "csrf_token": token})
+    assert response.status_code == 302 and response.headers["Location"] == "/"
