@@ -40,7 +40,8 @@ def _strip(value: Any) -> Any:
 def _refuse_control_characters(form: FlaskForm, field: Field) -> None:
     # Looks at what was sent, before stripping: "ann\n" is refused, not quietly stored as "ann".
     if any(isinstance(raw, str) and has_control_characters(raw) for raw in field.raw_data or ()):
-        raise StopValidation(f"{field.label.text} cannot contain control characters "
+        what = field.label.text.split(" (")[0]  # "Class code (optional)" -> "Class code"
+        raise StopValidation(f"{what} cannot contain control characters "
                              "(such as a line break or a tab); type it on one line.")
 
 
