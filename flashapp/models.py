@@ -274,17 +274,20 @@ class ReviewLog(Base):
         return self.due - self.reviewed_at
 
 
-class LoginAttempt(Base):
-    """A failed log-in, kept in the database so throttling holds across worker processes."""
+class FailedAttempt(Base):
+    """A failed try at a guessable form (log-in, a join code, the current password), kept in the database
+    so that throttling holds across worker processes. `name` is the account tried, lower-cased."""
 
-    __tablename__ = "login_attempt"
+    __tablename__ = "failed_attempt"
     __table_args__ = (
-        Index("ix_login_attempt_username_time", "username", "attempted_at"),
-        Index("ix_login_attempt_address_time", "address", "attempted_at"),
+        Index("ix_failed_attempt_pair", "action", "name", "address", "attempted_at"),
+        Index("ix_failed_attempt_address", "action", "address", "attempted_at"),
+        Index("ix_failed_attempt_time", "attempted_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(80))
     address: Mapped[str] = mapped_column(String(64))
     attempted_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

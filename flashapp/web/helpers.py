@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import wraps
 from typing import Any, TypeVar, cast
 
@@ -20,6 +20,7 @@ from ..errors import Invalid
 from ..scheduling import zone
 from ..showings import ShowingTokens
 from ..study import StudySettings
+from ..throttling import Limits
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -49,6 +50,19 @@ def study_settings() -> StudySettings:
     """The install's study rules, from its configuration."""
     config = current_app.config
     return StudySettings(new_cards_per_day=config["NEW_CARDS_PER_DAY"], day_starts_at_hour=config["DAY_STARTS_AT_HOUR"])
+
+
+def throttle_limits() -> Limits:
+    """The install's limits on failed log-ins, join codes and current passwords, from its configuration."""
+    config = current_app.config
+    return Limits(per_name_and_address=config["THROTTLE_FAILURES_PER_NAME_AND_ADDRESS"],
+                  per_address=config["THROTTLE_FAILURES_PER_ADDRESS"],
+                  window=timedelta(seconds=config["THROTTLE_WINDOW_SECONDS"]))
+
+
+def address() -> str:
+    """The address the request came from, as throttling counts it."""
+    return request.remote_addr or "unknown"
 
 
 def hash_method() -> str:
@@ -152,9 +166,15 @@ def percent(share: float | None) -> str:
     return "–" if share is None else f"{round(100 * share)}%"
 
 
+LAST_PAGE_ASKED = 10**9
+
+
 def paginate(query: Select[Any], *, page: int, per_page: int) -> Pagination:
     """One page of a domain query's results (Flask-SQLAlchemy's pagination); past the end, the last page."""
-    pagination = db.paginate(query, page=max(1, page), per_page=per_page, error_out=False)
+    # A page past the end shows the last one, so a huge number can be cut down to one the database can
+    # offset by (an offset past 2^63 does not fit in its integers).
+    page = min(max(1, page), LAST_PAGE_ASKED)
+    pagination = db.paginate(query, page=page, per_page=per_page, error_out=False)
     if pagination.page > 1 and not pagination.items and pagination.pages:
         pagination = db.paginate(query, page=pagination.pages, per_page=per_page, error_out=False)
     return pagination

@@ -114,4 +114,7 @@ def test_numbers_stay_numbers(downloads):
     assert len(revlog) == 1 + len(SUBJECTS)
     assert all(row[:5] == [str(int(cell)) for cell in row[:5]] for row in revlog[1:])
     # The rows with a formula-like name quote their text, never their numbers.
-    assert all(re.fullmatch(r'(\d+,){5}"\'-2-3"', line) for line in downloads["revlog.csv"].splitlines()[1:])
+    # Columns: card_id, review_time, review_rating, review_state, review_duration, timezone,
+    # next_day_starts_at, user, deck_card_id.
+    assert all(re.fullmatch(r'(\d+,){5}"[^"]+",\d+,"\'-2-3",\d+', line)
+               for line in downloads["revlog.csv"].splitlines()[1:])
