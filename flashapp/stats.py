@@ -52,6 +52,7 @@ from .models import (
     ReviewLog,
     ReviewState,
     User,
+    UTCDateTime,
 )
 from .scheduling import active_card_counts, active_cards
 
@@ -321,12 +322,27 @@ def epoch_microseconds(session: Session, column: SQLColumnExpression[datetime | 
     return cast(seconds, Integer) * 1_000_000 + fraction
 
 
+_JULIAN_EPOCH_US = 210_866_760_000_000_000  # 1970-01-01 as microseconds since the start of the Julian day count
+_SLACK_US = 1_000  # SQLite's julianday() holds a time to the millisecond, rounded
+
+
 def _elapsed_days(session: Session, *, now: datetime) -> ColumnElement[Any]:
-    """Whole days from each card state's last review to `now`, as `fsrs` counts them (floored, never below 0)."""
+    """Whole days from each card state's last review to `now`, as `fsrs` counts them (floored, never below 0).
+
+    PostgreSQL subtracts the two times exactly. On SQLite, parsing each stored time to the microsecond
+    costs more than the rest of a state's numbers; julianday() alone reads it to the millisecond. That
+    settles the whole days unless the elapsed time is within a millisecond of a whole number of days;
+    those few states take the exact reading.
+    """
     now_us = (now - _EPOCH) // timedelta(microseconds=1)
-    elapsed = (literal(now_us, BigInteger) - epoch_microseconds(session, CardState.last_review)) // _DAY_US
-    greatest = func.greatest if session.get_bind().dialect.name == "postgresql" else func.max
-    return greatest(0, elapsed)
+    if session.get_bind().dialect.name == "postgresql":
+        # A difference of timestamps is whole days plus under 24 hours: its day field is the floor.
+        return func.greatest(0, func.date_part("day", literal(now, UTCDateTime) - CardState.last_review))
+    exact = func.max(0, (literal(now_us, BigInteger) - epoch_microseconds(session, CardState.last_review)) // _DAY_US)
+    stored_ms = cast(func.round(func.julianday(CardState.last_review) * 86_400_000), Integer)
+    approximate = literal(_JULIAN_EPOCH_US + now_us, BigInteger) - stored_ms * 1_000
+    settled = (approximate % _DAY_US).between(_SLACK_US, _DAY_US - _SLACK_US - 1)
+    return case((settled, approximate // _DAY_US), else_=exact)
 
 
 def _sqlite_has_power(session: Session) -> None:
