@@ -3,9 +3,9 @@
 Builds a throw-away database with a 300-card deck, a class, and a synthetic history of
 100,000 reviews spread over the students, then times GET /teach/classes/<id> through the
 app (test client, no network) next to GET /healthz in the same run, and prints each size's
-time as a multiple of the time at 10 students.
+time (the median and the fastest of the runs) as a multiple of the time at 10 students.
 
-    .venv/bin/python bench/dashboard.py [--repeat 5]
+    .venv/bin/python bench/dashboard.py [--repeat 9]
     .venv/bin/python bench/dashboard.py --postgres postgresql+psycopg://postgres@127.0.0.1/bench
 
 With --postgres the same runs follow on PostgreSQL, in the database the URL names, whose
@@ -103,7 +103,7 @@ def empty_postgres(url: str) -> str:
     return url
 
 
-def run(students: int, repeat: int, postgres: str | None) -> tuple[float, float, int]:
+def run(students: int, repeat: int, postgres: str | None) -> tuple[list[float], float, int]:
     with tempfile.TemporaryDirectory() as tmp:
         url = empty_postgres(postgres) if postgres else f"sqlite:///{tmp}/bench.sqlite"
         app = create_app({"INSTANCE_PATH": tmp, "SQLALCHEMY_DATABASE_URI": url,
@@ -116,7 +116,7 @@ def run(students: int, repeat: int, postgres: str | None) -> tuple[float, float,
         client = app.test_client()
         client.post("/login", data={"username": "teacher", "password": "benchmark!"})
         timed(client, f"/teach/classes/{class_id}", 1)  # warm up
-        page = statistics.median(timed(client, f"/teach/classes/{class_id}", repeat))
+        page = timed(client, f"/teach/classes/{class_id}", repeat)
         health = statistics.median(timed(client, "/healthz", repeat * 4))
         with app.app_context():
             db.engine.dispose()
@@ -125,18 +125,21 @@ def run(students: int, repeat: int, postgres: str | None) -> tuple[float, float,
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--postgres", metavar="URL", help="also run on PostgreSQL (its public schema is replaced)")
     args = parser.parse_args()
     for label, postgres in [("SQLite", None)] + ([("PostgreSQL", args.postgres)] if args.postgres else []):
-        print(f"dashboard render, {CARDS} cards, {REVIEWS:,} reviews, median of {args.repeat} ({label})")
-        first = None
+        print(f"dashboard render, {CARDS} cards, {REVIEWS:,} reviews, {args.repeat} runs each ({label})")
+        first: tuple[float, float] | None = None
         for students in CLASS_SIZES:
-            page, health, reviews = run(students, args.repeat, postgres)
-            first = first or page
-            print(f"  {students:>3} students: {page * 1000:7.1f} ms, {page / first:.2f}x the time at "
-                  f"{CLASS_SIZES[0]} (GET /healthz {health * 1000:.2f} ms, ratio {page / health:.0f}x; "
-                  f"{reviews:,} reviews)", flush=True)
+            times, health, reviews = run(students, args.repeat, postgres)
+            # The fastest of the runs as well as the median: on a machine shared with other work, the
+            # fastest is the one least disturbed.
+            page, fastest = statistics.median(times), min(times)
+            first = first or (page, fastest)
+            print(f"  {students:>3} students: median {page * 1000:6.1f} ms ({page / first[0]:.2f}x the time at "
+                  f"{CLASS_SIZES[0]}), fastest {fastest * 1000:6.1f} ms ({fastest / first[1]:.2f}x); GET /healthz "
+                  f"{health * 1000:.2f} ms, ratio {page / health:.0f}x; {reviews:,} reviews", flush=True)
 
 
 if __name__ == "__main__":
