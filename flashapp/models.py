@@ -225,12 +225,20 @@ class CardState(Base):
     __tablename__ = "card_state"
     __table_args__ = (
         UniqueConstraint("user_id", "card_id"),
-        Index("ix_card_state_user_due", "user_id", "due"),
+        # A user's states by due date (the study queue), carrying every column the teacher's pages read:
+        # a class's roster and card list read this index alone, never the table. An answer rewrites this
+        # entry anyway (its due date changes), so the extra columns cost it nothing more.
+        Index("ix_card_state_user_due_cover", "user_id", "due", "card_id", "state", "last_review", "stability",
+              "reps", "again_count", "lapses"),
+        # The states of each card in card order, with what a class's card list reads: a class holding most of
+        # the school has its card list summed card by card from this index, with nothing to sort.
+        Index("ix_card_state_card_cover", "card_id", "user_id", "last_review", "stability", "reps", "again_count",
+              "lapses"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
-    card_id: Mapped[int] = mapped_column(ForeignKey("card.id"), index=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("card.id"))
     state: Mapped[State] = mapped_column(IntEnumColumn(State))
     step: Mapped[int | None] = mapped_column(Integer)
     stability: Mapped[float | None] = mapped_column(Float)

@@ -45,6 +45,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(helpers.when)
     app.add_template_filter(helpers.percent)
     app.add_template_filter(format_interval, "interval")
+    app.add_template_global(helpers.bar)
     errors.init_app(app)
 
     @app.context_processor

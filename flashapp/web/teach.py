@@ -62,8 +62,10 @@ def dashboard(class_id: int) -> str:
     at = now()
     board = teaching.dashboard(session(), scheduler(), teacher_id=user_id(), class_id=class_id, now=at,
                                sort=request.args.get("sort"), direction=request.args.get("dir"))
+    # One URL built for the whole roster: building one per student costs more than the rest of the row.
+    student_path = url_for("teach.student", class_id=class_id, user_id=0).rpartition("/")[0]
     return render_template("teach/dashboard.html", classroom=board.classroom, roster=board.roster,
-                           cards=board.cards, sort=board.sort, descending=board.descending,
+                           student_path=student_path, cards=board.cards, sort=board.sort, descending=board.descending,
                            assign_form=_assign_form(), action_form=EmptyForm(), now=at,
                            tz=zone(current_user.time_zone))
 
