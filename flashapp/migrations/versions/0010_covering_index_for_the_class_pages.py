@@ -1,15 +1,15 @@
 """covering indexes on card states for the class's pages
 
-Revision ID: 0007_class_pages_cover
-Revises: 0006
+Revision ID: 0010_class_pages_cover
+Revises: 0009_input_throttling
 Create Date: 2026-11-25 23:00:00.000000
 
 """
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0007_class_pages_cover'
-down_revision = '0006'
+revision = '0010_class_pages_cover'
+down_revision = '0009_input_throttling'
 branch_labels = None
 depends_on = None
 
