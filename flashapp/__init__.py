@@ -16,11 +16,11 @@ from flask_wtf.csrf import CSRFProtect
 from .database import configure_engine
 from .models import Base
 from .paths import bundled_decks_folder, instance_folder, templates_folder
+from .schema_versions import MIGRATIONS
 
 # Objects stay readable after a commit: a request reads, writes through one use case, then renders.
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 csrf = CSRFProtect()
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Batch mode lets Alembic alter SQLite tables (by copying them) as well as PostgreSQL ones.
 migrate = Migrate(directory=str(MIGRATIONS), render_as_batch=True, compare_type=True)
 
@@ -110,6 +110,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         maximum_interval_days=app.config["MAXIMUM_INTERVAL_DAYS"],
         enable_fuzzing=app.config["ENABLE_FUZZING"],
     )
+
+    from .integrity import IntegrityWatch
+
+    app.extensions["flashapp.integrity"] = IntegrityWatch()
 
     from . import cli, web
 

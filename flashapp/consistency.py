@@ -12,6 +12,7 @@ and the problems found), whatever the size of the review log.
 from __future__ import annotations
 
 import math
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from typing import Any
 from fsrs import Card as FsrsCard
 from fsrs import Scheduler
 from sqlalchemy import delete, select, text
+from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.orm import Session
 
 from .database import may_write, write_transaction
@@ -197,7 +199,19 @@ def check_database(session: Session, scheduler: Scheduler, *, fix: bool) -> Chec
             report.fixed = True
     except _NothingToFix:
         pass
+    except DatabaseError as error:
+        if not _unreadable_sqlite_file(session, error):
+            raise
+        report.problems = [Problem(INTEGRITY, f"SQLite cannot read the database file ({error.orig}): it is "
+                                              "damaged; restore a backup (`flashapp restore`)", fixable=False)]
+        report.fixed = False
     return report
+
+
+def _unreadable_sqlite_file(session: Session, error: DatabaseError) -> bool:
+    """Whether SQLite refused to read on because the file is damaged (not a lock, not a mistake)."""
+    return (session.get_bind().dialect.name == "sqlite" and not isinstance(error, OperationalError)
+            and type(error.orig) is sqlite3.DatabaseError)
 
 
 def _merged(states: Iterator[Any], reviews: Iterator[Any]) -> Iterator[tuple[tuple[int, int], Any, list[Any]]]:
