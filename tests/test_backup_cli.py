@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -259,3 +261,51 @@ def test_serve_asks_for_init_on_an_older_schema(app, runner, monkeypatch):
     assert (f"Not serving: the database has schema version {schema_versions()[-2]}, older than this "
             f"flashapp's {schema_versions()[-1]}: run `flashapp init`") in result.output
     assert served == []
+
+
+def mount_tmpfs(folder: Path, size: str) -> None:
+    """Mount (or resize) a tmpfs of `size` at folder; skip when this process may not mount."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        pytest.skip("a real full disk needs a small tmpfs, and mounting one needs root")
+    remount = ["-o", f"remount,size={size}"] if os.path.ismount(folder) else ["-o", f"size={size}"]
+    done = subprocess.run(["mount", "-t", "tmpfs", *remount, "tmpfs", str(folder)], capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+
+
+def wait_until(condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never came true"
+        time.sleep(0.02)
+
+
+def test_a_failed_daily_backup_stays_on_the_classes_page_until_a_backup_succeeds(app, client, auth, database_url):
+    if not is_sqlite(database_url):
+        pytest.skip("the daily backups are SQLite's")
+    from flashapp.backup_schedule import backup_health
+
+    auth.register("teacher")
+    folder = Path(app.instance_path) / "backups"
+    mount_tmpfs(folder, "16k")  # smaller than the database: a real full disk
+    stop = threading.Event()
+    try:
+        thread = start_daily_backups(app, interval_seconds=0.05, retry_seconds=0.05, stop=stop)
+        wait_until(lambda: backup_health(app).failure is not None)
+        page = client.get("/teach/").get_data(as_text=True)
+        assert "The daily backup has failed since" in page
+        assert "database or disk is full" in page
+        assert f"Make room in {folder}" in page
+        assert not any(p.name.startswith(".flashapp-backup-") for p in folder.iterdir())
+
+        mount_tmpfs(folder, "64m")  # room again: the next try succeeds and the warning goes
+        wait_until(lambda: backup_health(app).failure is None)
+        assert len(list_backups(folder)) == 1
+        assert "The daily backup has failed" not in client.get("/teach/").get_data(as_text=True)
+    finally:
+        stop.set()
+        if "thread" in locals():
+            thread.join(10)
+        subprocess.run(["umount", str(folder)], check=False)
