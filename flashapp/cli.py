@@ -261,7 +261,7 @@ def restore_command(file: Path) -> None:
 
 
 @click.command("check")
-@click.option("--fix", is_flag=True, help="Repair what can be repaired, in one transaction.")
+@click.option("--fix", is_flag=True, help="Repair what can be repaired, in short transactions while the server runs.")
 @with_appcontext
 def check_command(fix: bool) -> None:
     """Check the database: card states against the review logs, orphaned rows, SQLite integrity.
@@ -283,7 +283,7 @@ def check_command(fix: bool) -> None:
     if len(report.problems) > PROBLEMS_SHOWN:
         click.echo(f"  ... and {len(report.problems) - PROBLEMS_SHOWN} more.")
     if report.repaired:
-        click.echo(f"Fixed {_problems(len(report.repaired))} in one transaction.")
+        click.echo(f"Fixed {_problems(len(report.repaired))}.")
     unfixed = report.unfixed
     if unfixed:
         fixable = [p for p in unfixed if p.fixable]
