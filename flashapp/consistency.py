@@ -23,7 +23,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from itertools import groupby
 from typing import Any, NamedTuple
 
 from fsrs import Card as FsrsCard
@@ -273,13 +272,10 @@ def _replay_into_state(session: Session, plain: Scheduler, *, user_id: int, card
     session.flush()
 
 
-def _merged(states: Iterator[Any], reviews: Iterator[Any]) -> Iterator[tuple[tuple[int, int], Any, list[Any]]]:
-    """Walk two streams ordered by (user_id, card_id): each key with its state row (or None) and its reviews.
-
-    Reviews come as (user_id, card_id, review) pairs.
-    """
-    groups = ((key, [review for _, _, review in group])
-              for key, group in groupby(reviews, key=lambda row: (row[0], row[1])))
+def _merged(states: Iterator[Any], groups: Iterator[tuple[tuple[int, int], list[Any]]]
+            ) -> Iterator[tuple[tuple[int, int], Any, list[Any]]]:
+    """Walk card states and review groups, both ordered by (user_id, card_id): each key with its state (or None)
+    and its reviews."""
     state = next(states, None)
     group = next(groups, None)
     while state is not None or group is not None:
@@ -372,11 +368,20 @@ def _state_stream(session: Session) -> Iterator[_State]:
                      _utc(last_review), reps, lapses, again)
 
 
-def _review_stream(session: Session) -> Iterator[tuple[int, int, _Review]]:
+def _review_groups(session: Session) -> Iterator[tuple[tuple[int, int], list[_Review]]]:
+    """Each (user, card) with its reviews, oldest first."""
     ratings, before = _RATINGS, _REVIEW_STATES
+    last_user = last_card = None
+    group: list[_Review] = []
     for user_id, card_id, id_, rating, reviewed_at, duration_ms, due, state_before in _rows(session, _REVIEW_ROWS):
-        yield user_id, card_id, _Review(id_, ratings[rating], _utc(reviewed_at), duration_ms,  # type: ignore[arg-type]
-                                        _utc(due), before[state_before])  # type: ignore[arg-type]
+        if card_id != last_card or user_id != last_user:
+            if group:
+                yield (last_user, last_card), group  # type: ignore[misc]
+            last_user, last_card, group = user_id, card_id, []
+        group.append(_Review(id_, ratings[rating], _utc(reviewed_at), duration_ms,  # type: ignore[arg-type]
+                             _utc(due), before[state_before]))  # type: ignore[arg-type]
+    if group:
+        yield (last_user, last_card), group  # type: ignore[misc]
 
 
 def _check_rows(session: Session, scheduler: Scheduler, report: CheckReport) -> _Plan:
@@ -418,7 +423,7 @@ def _check_rows(session: Session, scheduler: Scheduler, report: CheckReport) -> 
     lonely_states: list[Problem] = []
     plain = without_fuzz(scheduler)
 
-    for (user_id, card_id), state, group in _merged(_state_stream(session), _review_stream(session)):
+    for (user_id, card_id), state, group in _merged(_state_stream(session), _review_groups(session)):
         if user_id not in users or card_id not in valid_cards:
             reason = missing(user_id, card_id)
             if state is not None:
