@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -43,6 +44,11 @@ CHUNK = 500
 BATCH = 5000
 # Cards (or rows to delete) repaired per write transaction: each holds the write lock briefly.
 FIX_BATCH = 200
+# On SQLite, the pause between two batches of a fix. A writer in another process (the server)
+# waiting for the lock retries at most every 100 ms (SQLite's busy handler); without a pause the
+# next batch would take the lock again first, batch after batch, and such a writer could wait
+# until its busy timeout runs out.
+FIX_PAUSE_SECONDS = 0.12
 
 INTEGRITY = "integrity"
 ORPHAN_NOTE = "orphan_note"
@@ -172,7 +178,8 @@ def _delete_ids(session: Session, column: Any, ids: set[int]) -> None:
                         .execution_options(synchronize_session=False))
 
 
-def check_database(session: Session, scheduler: Scheduler, *, fix: bool, batch_size: int = FIX_BATCH) -> CheckReport:
+def check_database(session: Session, scheduler: Scheduler, *, fix: bool, batch_size: int = FIX_BATCH,
+                   pause_seconds: float = FIX_PAUSE_SECONDS) -> CheckReport:
     """Check the database: SQLite integrity, card states against their review logs, orphaned rows.
 
     Problems found:
@@ -186,9 +193,10 @@ def check_database(session: Session, scheduler: Scheduler, *, fix: bool, batch_s
       card state.
 
     The check reads without the write lock. With `fix=True` every fixable problem is then
-    repaired in write transactions of at most `batch_size` rows or cards each: orphans and
-    states without reviews are deleted, other states rewritten or created from a fresh
-    replay of their reviews. `session` must have no transaction in progress.
+    repaired in write transactions of at most `batch_size` rows or cards each (on SQLite
+    `pause_seconds` apart, so the server's writers get their turn): orphans and states
+    without reviews are deleted, other states rewritten or created from a fresh replay of
+    their reviews. `session` must have no transaction in progress.
     """
     if session.in_transaction():
         raise RuntimeError("check_database needs a session with no transaction in progress")
@@ -198,7 +206,8 @@ def check_database(session: Session, scheduler: Scheduler, *, fix: bool, batch_s
             report.problems = _integrity(session)
             plan = None if report.problems else _check_rows(session, scheduler, report)
         if fix and plan is not None and any(p.fixable for p in report.problems):
-            _repair(session, scheduler, plan, batch_size=batch_size)
+            pause = pause_seconds if session.get_bind().dialect.name == "sqlite" else 0.0
+            _repair(session, scheduler, plan, batch_size=batch_size, pause_seconds=pause)
             report.fixed = True
     except DatabaseError as error:
         if not _unreadable_sqlite_file(session, error):
@@ -232,25 +241,34 @@ def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start:start + size]
 
 
-def _repair(session: Session, scheduler: Scheduler, plan: _Plan, *, batch_size: int) -> None:
+def _repair(session: Session, scheduler: Scheduler, plan: _Plan, *, batch_size: int, pause_seconds: float) -> None:
     """Carry out a plan in write transactions of at most `batch_size` rows or cards each."""
-    # Children before parents, so foreign keys hold at every step.
-    for column, ids in ((ReviewLog.id, plan.reviews), (CardState.id, plan.states)):
-        for batch in _batches(sorted(ids), batch_size):
-            with _fix_transaction(session):
-                _delete_ids(session, column, set(batch))
-    for batch in _batches(sorted(plan.cards), batch_size):
-        with _fix_transaction(session):
-            for column in (ReviewLog.card_id, CardState.card_id, Card.id):
-                _delete_ids(session, column, set(batch))
-    for batch in _batches(sorted(plan.notes), batch_size):
-        with _fix_transaction(session):
-            _delete_ids(session, Note.id, set(batch))
     plain = without_fuzz(scheduler)
-    for batch in _batches(plan.replays, batch_size):
-        with _fix_transaction(session):
-            for user_id, card_id in batch:
-                _replay_into_state(session, plain, user_id=user_id, card_id=card_id)
+
+    def delete_cards(ids: Sequence[int]) -> None:
+        for column in (ReviewLog.card_id, CardState.card_id, Card.id):
+            _delete_ids(session, column, set(ids))
+
+    def replay_cards(keys: Sequence[tuple[int, int]]) -> None:
+        for user_id, card_id in keys:
+            _replay_into_state(session, plain, user_id=user_id, card_id=card_id)
+
+    # Children before parents, so foreign keys hold at every step.
+    steps: list[tuple[Sequence[Any], Callable[[Sequence[Any]], None]]] = [
+        (sorted(plan.reviews), lambda ids: _delete_ids(session, ReviewLog.id, set(ids))),
+        (sorted(plan.states), lambda ids: _delete_ids(session, CardState.id, set(ids))),
+        (sorted(plan.cards), delete_cards),
+        (sorted(plan.notes), lambda ids: _delete_ids(session, Note.id, set(ids))),
+        (plan.replays, replay_cards),
+    ]
+    first = True
+    for items, repair in steps:
+        for batch in _batches(items, batch_size):
+            if not first and pause_seconds:
+                time.sleep(pause_seconds)
+            first = False
+            with _fix_transaction(session):
+                repair(batch)
 
 
 def _replay_into_state(session: Session, plain: Scheduler, *, user_id: int, card_id: int) -> None:
