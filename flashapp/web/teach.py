@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from .. import classroom as classes
 from .. import exports, teaching
+from ..backup_schedule import backup_health
 from ..history import history_query
 from ..network import is_loopback, lan_addresses
 from ..scheduling import zone
@@ -46,7 +47,7 @@ def classes_page() -> BaseResponse | tuple[str, int]:
         flash(f"Class “{classroom.name}” created. Students join with the code {classroom.join_code}.", "success")
         return redirect(url_for("teach.dashboard", class_id=classroom.id))
     return render_template("teach/classes.html", classrooms=classes.teachers_classrooms(session(), user_id()),
-                           form=form), 400 if form.errors else 200
+                           form=form, backup_failure=backup_health(current_app).failure), 400 if form.errors else 200
 
 
 def _assign_form() -> AssignForm:

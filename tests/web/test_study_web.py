@@ -65,7 +65,7 @@ def test_pages_need_a_login(built_app, client):
 def test_healthz_reports_the_database(app, client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "checks": {"database": "ok", "writes": "ok"}}
+    assert response.get_json() == {"status": "ok", "checks": {"database": "ok", "writes": "ok", "integrity": "ok"}}
 
 
 def test_every_response_carries_the_security_headers(client):
