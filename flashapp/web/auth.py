@@ -51,8 +51,12 @@ def register() -> Page:
             role = "the teacher" if made.user.is_teacher else "a student"
             joined = f" You are in {made.classroom_name}." if made.classroom_name else ""
             flash(f"Welcome, {made.user.username}. You are {role} on this install.{joined}", "success")
+            if made.user.is_teacher:
+                flash("Next: create a class. Students join it with the code it comes with.", "info")
+                return redirect(url_for("teach.classes"))
             return redirect(url_for("study.home"))
-    return render_template("register.html", form=form), 400 if form.errors else 200
+    return render_template("register.html", form=form,
+                           first_account=not accounts.install_has_accounts(session())), 400 if form.errors else 200
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -73,7 +77,8 @@ def login() -> Page:
         else:
             login_user(user, remember=False)
             return redirect(_safe_next(request.args.get("next")))
-    return render_template("login.html", form=form), 400 if form.errors and status == 200 else status
+    return render_template("login.html", form=form, first_visit=not accounts.install_has_accounts(session())), \
+        400 if form.errors and status == 200 else status
 
 
 @bp.route("/logout", methods=["POST"])
