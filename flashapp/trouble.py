@@ -67,10 +67,14 @@ def missed_by(session: Session, *, student_ids: list[int], card_ids: list[int]) 
 
 @dataclass(frozen=True)
 class TroubleReport:
-    """The cards in trouble, and how many of the class's cards anyone has answered at all."""
+    """The cards in trouble, and every card anyone in the class has answered, weakest first."""
 
     cards: list[TroubleCard]
-    cards_answered: int
+    answered: list[CardRow]
+
+    @property
+    def cards_answered(self) -> int:
+        return len(self.answered)
 
 
 def cards_in_trouble(session: Session, scheduler: Scheduler, *, classroom_id: int, now: datetime,
@@ -88,4 +92,4 @@ def cards_in_trouble(session: Session, scheduler: Scheduler, *, classroom_id: in
         troubled = troubled[:limit]
     names = missed_by(session, student_ids=scope.student_ids, card_ids=[row.card_id for row in troubled])
     return TroubleReport([TroubleCard(row, names.get(row.card_id, []), trouble_reasons(row)) for row in troubled],
-                         len(rows))
+                         rows)
