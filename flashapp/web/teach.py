@@ -146,7 +146,9 @@ def join_poster(class_id: int) -> str:
     classroom = classes.own_classroom(session(), teacher_id=user_id(), class_id=class_id)
     addresses = join_addresses()
     target = addresses[0].rstrip("/") + url_for("classes.join", code=classroom.join_code)
-    svg = segno.make(target, error="m").svg_inline(scale=8, border=2, dark="#1f2733", light="#ffffff")
+    # Sized by its viewBox alone, so that the page's CSS scales the whole code down on a phone.
+    svg = segno.make(target, error="m").svg_inline(scale=8, border=2, dark="#1f2733", light="#ffffff",
+                                                   omitsize=True)
     return render_template("teach/join_poster.html", classroom=classroom, addresses=addresses, target=target,
                            qr=Markup(svg))
 
