@@ -52,8 +52,7 @@ def register() -> Page:
             joined = f" You are in {made.classroom_name}." if made.classroom_name else ""
             flash(f"Welcome, {made.user.username}. You are {role} on this install.{joined}", "success")
             if made.user.is_teacher:
-                flash("Next: create a class. Students join it with the code it comes with.", "info")
-                return redirect(url_for("teach.classes"))
+                flash("Next: create a class under Classes; students join it with the code it comes with.", "info")
             return redirect(url_for("study.home"))
     return render_template("register.html", form=form,
                            first_account=not accounts.install_has_accounts(session())), 400 if form.errors else 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import segno
@@ -13,6 +14,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from .. import classroom as classes
 from .. import exports, teaching, trouble
 from ..history import history_query
+from ..models import Classroom, User
 from ..network import is_loopback, lan_addresses
 from ..scheduling import zone
 from .forms import AssignForm, ClassForm, EmptyForm
@@ -80,10 +82,39 @@ def dashboard(class_id: int) -> str:
                            recall_line=trouble.RECALL_LINE)
 
 
-def _confirm(*, title: str, message: str, button: str, cancel: str) -> str:
+@dataclass(frozen=True)
+class Question:
+    """What a destructive action asks first, on its own page or in a dialog: the same words in both."""
+
+    title: str
+    message: str
+    button: str
+
+
+@bp.app_template_global()
+def replacing_the_code(classroom: Classroom) -> Question:
+    return Question(f"Replace the join code of {classroom.name}?",
+                    f"The code {classroom.join_code} stops working at once: students who have not joined yet "
+                    "need the new one. Students already in the class stay in it.", "Replace the code")
+
+
+@bp.app_template_global()
+def resetting_the_password(pupil: User) -> Question:
+    return Question(f"Reset {pupil.username}'s password?",
+                    f"{pupil.username} is logged out on every device. You get a temporary password to give "
+                    "them, shown once; they choose a new one when they log in with it.", "Reset the password")
+
+
+@bp.app_template_global()
+def removing_from_class(classroom: Classroom, pupil: User) -> Question:
+    return Question(f"Remove {pupil.username} from {classroom.name}?",
+                    f"{pupil.username} leaves the class's roster. Their account and their review history stay; "
+                    "they can join again with the class's code.", f"Remove from {classroom.name}")
+
+
+def _confirm(question: Question, *, cancel: str) -> str:
     """A page that asks before a destructive action; its form posts back to the same address."""
-    return render_template("teach/confirm.html", title=title, message=message, button=button, cancel=cancel,
-                           action_form=EmptyForm())
+    return render_template("teach/confirm.html", question=question, cancel=cancel, action_form=EmptyForm())
 
 
 @bp.route("/classes/<int:class_id>/code", methods=["GET", "POST"])
@@ -92,10 +123,7 @@ def new_code(class_id: int) -> BaseResponse | str:
     """Replace the class's join code (after asking); the old code stops working."""
     classroom = classes.own_classroom(session(), teacher_id=user_id(), class_id=class_id)  # another's class: 404
     if request.method == "GET":
-        return _confirm(title=f"Replace the join code of {classroom.name}?",
-                        message=f"The code {classroom.join_code} stops working at once: students who have not "
-                                "joined yet need the new one. Students already in the class stay in it.",
-                        button="Replace the code", cancel=url_for("teach.dashboard", class_id=class_id))
+        return _confirm(replacing_the_code(classroom), cancel=url_for("teach.dashboard", class_id=class_id))
     if EmptyForm().validate_on_submit():
         code = classes.new_join_code(session(), teacher_id=user_id(), class_id=class_id)
         flash(f"New join code: {code}. The old code no longer works.", "success")
@@ -173,10 +201,7 @@ def reset_student_password(class_id: int, user_id: int) -> Response | str:
     classroom, pupil = classes.enrolled_student(session(), teacher_id=current_user.id, class_id=class_id,
                                                 user_id=user_id)
     if request.method == "GET":
-        return _confirm(title=f"Reset {pupil.username}'s password?",
-                        message=f"{pupil.username} is logged out on every device. You get a temporary password "
-                                "to give them, shown once; they choose a new one when they log in with it.",
-                        button="Reset the password",
+        return _confirm(resetting_the_password(pupil),
                         cancel=url_for("teach.student", class_id=class_id, user_id=user_id))
     if not EmptyForm().validate_on_submit():
         abort(400)
@@ -195,10 +220,7 @@ def remove(class_id: int, user_id: int) -> BaseResponse | str:
     classroom, pupil = classes.enrolled_student(session(), teacher_id=current_user.id, class_id=class_id,
                                                 user_id=user_id)
     if request.method == "GET":
-        return _confirm(title=f"Remove {pupil.username} from {classroom.name}?",
-                        message=f"{pupil.username} leaves the class's roster. Their account and their review "
-                                "history stay; they can join again with the class's code.",
-                        button=f"Remove from {classroom.name}",
+        return _confirm(removing_from_class(classroom, pupil),
                         cancel=url_for("teach.student", class_id=class_id, user_id=user_id))
     if EmptyForm().validate_on_submit():
         classes.remove_from_class(session(), teacher_id=current_user.id, class_id=class_id, user_id=user_id)

@@ -161,9 +161,8 @@ def test_a_first_visit_says_what_this_is_and_leads_the_teacher_to_a_class(app, c
     assert "Log in to continue." not in first
     register = client.get("/register").get_data(as_text=True)
     assert "Create the teacher&#39;s account" in register and "class_code" not in register
-    response = AuthActions(client).register("mrs-k")
-    assert response.headers["Location"].endswith("/teach/")
-    assert "Next: create a class" in client.get("/teach/").get_data(as_text=True)
+    AuthActions(client).register("mrs-k")
+    assert "Next: create a class under Classes" in client.get("/").get_data(as_text=True)
     # Once there is an account, the log-in page is the usual one.
     other = app.test_client()
     assert "Welcome to flashapp" not in other.get("/login").get_data(as_text=True)
