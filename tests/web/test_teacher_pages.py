@@ -119,6 +119,8 @@ def test_retention_without_review_answers_says_why(built_app, teacher, classroom
     cell = re.search(r'data-label="Retention, 30 days">(.*?)</td>', page, re.S).group(1)
     assert "no reviews of learned cards yet" in cell
     assert "Retention counts answers to cards a student has already learned" in page
+    student_page = teacher.get(f"/teach/classes/{class_id}/students/{student_id(built_app, 'ann')}")
+    assert "retention: no reviews of learned cards yet" in student_page.get_data(as_text=True)
 
 
 def test_the_card_page_shows_the_fact_in_words_and_keeps_identifiers_folded(built_app, teacher, classroom):
