@@ -11,22 +11,26 @@ PORT   ?= 5000
 .PHONY: run test lint init bench clean
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "Creating $(VENV) ..."
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 
+# The build's own warnings go to a log, shown only when installing fails: a teacher sees the address.
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e .
-	touch $@
+	@echo "Installing flashapp into $(VENV) ..."
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e . > $(VENV)/install.log 2>&1 \
+		|| { cat $(VENV)/install.log; exit 1; }
+	@touch $@
 
 $(VENV)/.test-installed: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
 init: $(VENV)/.installed
-	$(BIN)/flashapp init
+	@$(BIN)/flashapp init
 
 run: init
-	$(BIN)/flashapp serve --host $(HOST) --port $(PORT)
+	@$(BIN)/flashapp serve --host $(HOST) --port $(PORT)
 
 # Settings for both tools live in pyproject.toml; mypy's file list is there too.
 lint: $(VENV)/.test-installed

@@ -64,6 +64,11 @@ def find_user(session: Session, username: str) -> User | None:
 DEFAULT_HASH_METHOD = "scrypt"
 
 
+def install_has_accounts(session: Session) -> bool:
+    """True once anyone has an account; before that, the next account made is the teacher's."""
+    return session.scalar(select(User.id).limit(1)) is not None
+
+
 def hash_password(password: str, *, method: str = DEFAULT_HASH_METHOD) -> str:
     """A werkzeug hash (scrypt by default). Slow on purpose (~0.1 s): compute it before a write transaction."""
     return generate_password_hash(password, method=method)

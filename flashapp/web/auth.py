@@ -73,8 +73,11 @@ def register() -> Page:
             role = "the teacher" if made.user.is_teacher else "a student"
             joined = f" You are in {made.classroom_name}." if made.classroom_name else ""
             flash(f"Welcome, {made.user.username}. You are {role} on this install.{joined}", "success")
+            if made.user.is_teacher:
+                flash("Next: create a class under Classes; students join it with the code it comes with.", "info")
             return redirect(url_for("study.home"))
-    return render_template("register.html", form=form), status_of_form(form, status)
+    return render_template("register.html", form=form, first_account=not accounts.install_has_accounts(session())), \
+        status_of_form(form, status)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -94,7 +97,8 @@ def login() -> Page:
         else:
             start_session(user)
             return redirect(_safe_next(request.args.get("next")))
-    return render_template("login.html", form=form), status_of_form(form, status)
+    return render_template("login.html", form=form, first_visit=not accounts.install_has_accounts(session())), \
+        status_of_form(form, status)
 
 
 @bp.route("/logout", methods=["POST"])
