@@ -1,6 +1,7 @@
 # Two commands set everything up on a fresh machine with Python 3.11:
 #   make run    create .venv, install, initialise the database, serve the app
-#   make test   install the test extras, lint (ruff), type-check (mypy), run the whole suite
+#   make test   install the test extras and axe-core (npm, tests only), lint (ruff), type-check (mypy),
+#               run the whole suite
 #   make lint   ruff and mypy alone
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
@@ -26,6 +27,11 @@ $(VENV)/.test-installed: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
+# axe-core, which the browser tests inject into every page; never served by the app.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 init: $(VENV)/.installed
 	@$(BIN)/flashapp init
 
@@ -37,11 +43,11 @@ lint: $(VENV)/.test-installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: lint
+test: lint node_modules/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.test-installed
 	$(BIN)/python bench/review_endpoint.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info node_modules

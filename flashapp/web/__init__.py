@@ -9,7 +9,7 @@ from ..accounts import session_user
 from ..database import may_write
 from ..models import User
 from ..scheduling import format_interval
-from . import errors, guards, helpers
+from . import errors, guards, helpers, static_files
 
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
@@ -47,6 +47,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(format_interval, "interval")
     app.add_template_global(helpers.bar)
     errors.init_app(app)
+    static_files.init_app(app)
 
     @app.context_processor
     def _day_start() -> dict[str, str]:

@@ -231,8 +231,8 @@ def test_the_done_page_says_when_the_next_card_is_due(built_app, client):
 
 def test_the_pages_links_follow_the_mount_point_they_are_served_under(student, client):
     plain = client.get(STUDY).get_data(as_text=True)
-    assert 'href="/static/style.css"' in plain and 'href="/history"' in plain
+    assert 'href="/static/style.css?v=' in plain and 'href="/history"' in plain
     mounted = client.get(STUDY, base_url="http://localhost/flash/").get_data(as_text=True)
-    assert 'href="/flash/static/style.css"' in mounted and 'href="/flash/history"' in mounted
-    assert 'src="/flash/static/study.js"' in mounted
+    assert 'href="/flash/static/style.css?v=' in mounted and 'href="/flash/history"' in mounted
+    assert 'src="/flash/static/study.js?v=' in mounted
     assert 'href="/history"' in client.get(STUDY).get_data(as_text=True)
