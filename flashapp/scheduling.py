@@ -17,7 +17,7 @@ import hashlib
 import math
 from collections.abc import Iterable, Sequence
 from copy import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 from itertools import groupby
 from typing import Any, Protocol, cast
@@ -33,7 +33,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from .errors import NotFound
-from .models import Card, CardState, Deck, ExtraNewCards, ReviewLog, ReviewState, User, UTCDateTime
+from .models import Card, CardState, Deck, ExtraNewCards, Note, ReviewLog, ReviewState, User, UTCDateTime
 
 RATINGS = (Rating.Again, Rating.Hard, Rating.Good, Rating.Easy)
 LEARN_AHEAD = timedelta(minutes=20)
@@ -478,15 +478,52 @@ _FIRST_NEW = (select(Card).options(joinedload(Card.note, innerjoin=True))
               .order_by(Card.position).limit(1))
 
 
+def buried_notes(session: Session, *, user_id: int, deck_id: int, day_begins: datetime) -> frozenset[int]:
+    """The notes of a deck whose new and review cards are buried for the rest of the study day.
+
+    As Anki buries the other cards of a note once one is answered, until the next study day;
+    and further: notes sharing a subject or an object with a note answered today are siblings
+    too (a fact and the grouped question that lists it, two facts about one muscle), so that
+    cards do not give each other away. Learning cards are never buried.
+    """
+    answered = select(Note.subject, Note.object).join(Card, Card.note_id == Note.id).join(
+        ReviewLog, ReviewLog.card_id == Card.id).where(
+        ReviewLog.user_id == user_id, Card.deck_id == deck_id, ReviewLog.reviewed_at >= day_begins).distinct()
+    terms = {term.lower() for row in session.execute(answered) for term in row}
+    if not terms:
+        return frozenset()
+    notes = session.execute(select(Note.id, Note.subject, Note.object).where(Note.deck_id == deck_id))
+    return frozenset(note_id for note_id, subject, obj in notes if subject.lower() in terms or obj.lower() in terms)
+
+
+def without_buried(session: Session, counts: DueCounts, *, user_id: int, deck_id: int, day_ends: datetime,
+                   buried: frozenset[int]) -> DueCounts:
+    """The counts less the buried cards: reviews due today and new cards of the buried notes."""
+    if not buried:
+        return counts
+    notes = Card.note_id.in_(list(buried))
+    reviews = session.scalar(
+        select(func.count(CardState.id)).join(Card, Card.id == CardState.card_id)
+        .where(CardState.user_id == user_id, Card.deck_id == deck_id, Card.retired.is_(False), notes,
+               CardState.state == State.Review, CardState.due < day_ends)) or 0
+    unseen = session.scalar(
+        select(func.count(Card.id)).where(Card.deck_id == deck_id, Card.retired.is_(False), notes,
+                                          ~select(CardState.id).where(CardState.user_id == user_id,
+                                                                      CardState.card_id == Card.id).exists())) or 0
+    left = max(0, counts.unseen - unseen)
+    return replace(counts, review=max(0, counts.review - reviews), unseen=left, new=min(counts.new, left))
+
+
 def next_card(session: Session, *, user_id: int, deck_id: int, now: datetime, day_begins: datetime,
-              day_ends: datetime, new_per_day: int,
-              counts: DueCounts | None = None) -> tuple[Card, CardState | None] | None:
+              day_ends: datetime, new_per_day: int, counts: DueCounts | None = None,
+              buried: frozenset[int] = frozenset()) -> tuple[Card, CardState | None] | None:
     """The card to show next, with the user's state of it (None for a new card).
 
     Learning cards due now come first, then reviews due today, then new cards up
     to the daily limit; with nothing else left, a learning card due within the
-    next 20 minutes is shown early, as Anki does. Pass the deck's `due_counts`
-    when already at hand: the choice then takes a single query.
+    next 20 minutes is shown early, as Anki does. New and review cards of the
+    `buried` notes (`buried_notes`) are left for the next study day. Pass the
+    deck's `due_counts` when already at hand: the choice then takes a single query.
     """
     if counts is None:
         counts = due_counts(session, user_id=user_id, deck_ids=[deck_id], now=now, day_begins=day_begins,
@@ -496,12 +533,14 @@ def next_card(session: Session, *, user_id: int, deck_id: int, now: datetime, da
         found = session.execute(_LEARNING_DUE, {**values, "until": now}).first()
         if found:
             return found[0], found[1]
+    skip = Card.note_id.not_in(list(buried))
     if counts.review:
-        found = session.execute(_REVIEW_DUE, {**values, "until": day_ends}).first()
+        found = session.execute(_REVIEW_DUE.where(skip) if buried else _REVIEW_DUE,
+                                {**values, "until": day_ends}).first()
         if found:
             return found[0], found[1]
     if counts.new:
-        card = session.scalar(_FIRST_NEW, values)
+        card = session.scalar(_FIRST_NEW.where(skip) if buried else _FIRST_NEW, values)
         if card is not None:
             return card, None
     if not counts.learning:

@@ -25,6 +25,7 @@ from .scheduling import (
     Outcome,
     StateChanged,
     StudyDays,
+    buried_notes,
     button_label,
     day_start,
     deck_due_counts,
@@ -37,6 +38,7 @@ from .scheduling import (
     repeat_or_stale,
     state_stamp,
     undo_last_answer,
+    without_buried,
 )
 from .showings import ShowingTokens
 from .stats import DeckProgress, deck_progress
@@ -83,6 +85,11 @@ def deck_list(session: Session, *, user_id: int, time_zone: str, now: datetime,
     decks = all_decks(session)
     counts = due_counts(session, user_id=user_id, deck_ids=[d.id for d in decks], now=now,
                         day_begins=day.begins, day_ends=day.ends, new_per_day=settings.new_cards_per_day)
+    for deck_id, deck_counts in counts.items():
+        if deck_counts.answered_today:
+            buried = buried_notes(session, user_id=user_id, deck_id=deck_id, day_begins=day.begins)
+            counts[deck_id] = without_buried(session, deck_counts, user_id=user_id, deck_id=deck_id,
+                                             day_ends=day.ends, buried=buried)
     assigned = assigned_decks(session, user_id)
     progress = {p.deck_id: p for p in deck_progress(session, user_id=user_id, deck_ids=list(assigned), now=now)}
     return [DeckEntry(d.id, d.slug, d.title, counts[d.id], assigned.get(d.id), progress.get(d.id)) for d in decks]
@@ -187,9 +194,12 @@ def study_screen(session: Session, scheduler: Scheduler, showings: ShowingTokens
     if deck is None:
         raise no_such_deck(session, slug)
     counts = deck.counts
+    buried = buried_notes(session, user_id=user_id, deck_id=deck.deck_id, day_begins=day.begins) \
+        if counts.answered_today else frozenset()
+    counts = without_buried(session, counts, user_id=user_id, deck_id=deck.deck_id, day_ends=day.ends, buried=buried)
     picked = _undone_card(session, user_id=user_id, deck_id=deck.deck_id, card_id=undone_card_id) or next_card(
         session, user_id=user_id, deck_id=deck.deck_id, now=now, day_begins=day.begins, day_ends=day.ends,
-        new_per_day=settings.new_cards_per_day, counts=counts)
+        new_per_day=settings.new_cards_per_day, counts=counts, buried=buried)
     showing = None
     upcoming = None
     summary = None

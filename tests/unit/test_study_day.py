@@ -92,3 +92,50 @@ def test_more_new_cards_count_for_today_only(session, ann):
     student.answer(Rating.Easy, T0)
     with pytest.raises(Invalid):
         study.more_new_cards(session, user_id=ann, slug="numbers", now=T0)
+
+
+@pytest.fixture
+def planets_student(session) -> Student:
+    from flashapp.decksource import parse_deck_text
+    from flashapp.generation import build_deck
+    from tests.helpers import PLANETS
+
+    build_deck(session, parse_deck_text(PLANETS, "planets.yaml"), now=T0)
+    user = User(username="cy", password_hash="x", role=Role.STUDENT, time_zone="UTC")
+    session.add(user)
+    session.commit()
+    return Student(session, user.id)
+
+
+def planets_screen(student: Student, at) -> study.StudyScreen:
+    return study.study_screen(student.session, student.scheduler, student.showings, user_id=student.user_id,
+                              slug="planets", time_zone="UTC", now=at, settings=study.StudySettings())
+
+
+def answer_planet(student: Student, at, rating: Rating = Rating.Easy) -> str:
+    shown = planets_screen(student, at).showing
+    assert shown is not None
+    study.answer(student.session, student.scheduler, student.showings, user_id=student.user_id, slug="planets",
+                 token=shown.token, rating=rating, now=at)
+    return shown.question
+
+
+def test_siblings_are_buried_until_the_next_study_day(planets_student):
+    student = planets_student
+    assert planets_screen(student, T0).counts.new == 4
+    assert answer_planet(student, T0) == "What is the largest moon of Jupiter?"
+    # Its reverse is buried (the same note); the next card is another fact's.
+    assert answer_planet(student, T0) == "What kind of planet is Mars?"
+    # 'Which planets are rocky?' lists Mars: a sibling through the fact's object. Nothing else is left today.
+    screen = planets_screen(student, T0 + timedelta(minutes=1))
+    assert screen.showing is None and screen.counts.new == 0
+    tomorrow = planets_screen(student, T0 + timedelta(days=1))
+    assert tomorrow.counts.new == 2
+    assert tomorrow.showing is not None and tomorrow.showing.question == "Ganymede orbits which planet?"
+
+
+def test_learning_siblings_are_not_buried(planets_student):
+    student = planets_student
+    answer_planet(student, T0, Rating.Again)  # Jupiter's moon: learning, due again in a minute
+    assert answer_planet(student, T0) == "What kind of planet is Mars?"
+    assert answer_planet(student, T0 + timedelta(minutes=2), Rating.Again) == "What is the largest moon of Jupiter?"

@@ -111,3 +111,21 @@ def test_the_deck_list_offers_actions_and_keeps_the_anki_export_aside(one_new_a_
     actions = re.search(r'<div class="deck-actions">(.*?)</div>', home, re.S).group(1)
     assert ">Review today's work</a>" in actions
     assert "Done for today" in home
+
+
+def test_a_facts_other_cards_wait_for_the_next_study_day(built_app, client, tmp_path):
+    from tests.helpers import build_decks_in, write_deck
+
+    build_decks_in(built_app, [write_deck(tmp_path)])  # planets: Jupiter's moon both ways, Mars and the rocky planets
+    AuthActions(client).register("ada")
+    seen = []
+    for _ in range(4):
+        page = client.get("/study/planets").get_data(as_text=True)
+        if "All caught up" in page:
+            break
+        seen.append(re.search(r'<h1 class="question">([^<]+)</h1>', page).group(1))
+        answer(client, showing(page), "4", slug="planets")
+    assert seen == ["What is the largest moon of Jupiter?", "What kind of planet is Mars?"]
+    home = client.get("/").get_data(as_text=True)
+    planets = re.search(r'<h2><a href="/study/planets">.*?</li>', home, re.S)
+    assert "<b>0</b> new" in planets.group(0) and "Done for today" in planets.group(0)
