@@ -265,16 +265,19 @@ def study_streak(session: Session, *, user_id: int, now: datetime, days: StudyDa
     answered = session.scalars(
         select(ReviewLog.reviewed_at).where(ReviewLog.user_id == user_id, ReviewLog.reviewed_at <= now)
         .order_by(ReviewLog.reviewed_at.desc()).execution_options(yield_per=1000))
-    for reviewed_at in answered:
-        number = days.number(reviewed_at)
-        if number == expected:
-            streak += 1
-            expected -= 1
-        elif number < expected:
-            if number == today - 1 and streak == 0:
-                streak, expected = 1, number - 1
-            else:
-                break
+    try:
+        for reviewed_at in answered:
+            number = days.number(reviewed_at)
+            if number == expected:
+                streak += 1
+                expected -= 1
+            elif number < expected:
+                if number == today - 1 and streak == 0:
+                    streak, expected = 1, number - 1
+                else:
+                    break
+    finally:
+        answered.close()  # the rest of the rows are not needed: free the cursor
     return streak
 
 
