@@ -346,3 +346,19 @@ class Assignment(Base):
 
     classroom: Mapped[Classroom] = relationship(back_populates="assignments")
     deck: Mapped[Deck] = relationship()
+
+
+class ExtraNewCards(Base):
+    """More new cards a student asked for in one deck, on top of the daily limit, for the study day it was asked.
+
+    Each request is a row; the study day it counts for is the one `granted_at` falls in.
+    """
+
+    __tablename__ = "extra_new_cards"
+    __table_args__ = (Index("ix_extra_new_cards_user_deck_time", "user_id", "deck_id", "granted_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    deck_id: Mapped[int] = mapped_column(ForeignKey("deck.id"))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    count: Mapped[int] = mapped_column(Integer)

@@ -44,12 +44,13 @@ HOSTILE_TITLE = 'Untrusted <b>text</b> & "quotes"'
 HOSTILE_SOURCE = f"A web page that says {PWN_SCRIPT}"
 QUESTION = "What does this markup do: {subject}"
 # Each fact puts a different hostile string in its subject (the question), object (the answer)
-# and explanation, so every string is seen in every place.
+# and explanation, so every string is seen in every place. No object equals another fact's
+# subject: such facts would be siblings, and a sibling waits for the next study day.
 FACTS = [
-    {"id": "script", "subject": PWN_SCRIPT, "object": PWN_IMG, "explanation": PWN_LINK},
-    {"id": "img", "subject": PWN_IMG, "object": PWN_LINK, "explanation": PWN_SVG},
-    {"id": "link", "subject": PWN_LINK, "object": PWN_SVG, "explanation": PWN_SCRIPT},
-    {"id": "svg", "subject": PWN_SVG, "object": PWN_SCRIPT, "explanation": PWN_IMG},
+    {"id": "script", "subject": PWN_SCRIPT, "object": f"{PWN_IMG} (answer)", "explanation": PWN_LINK},
+    {"id": "img", "subject": PWN_IMG, "object": f"{PWN_LINK} (answer)", "explanation": PWN_SVG},
+    {"id": "link", "subject": PWN_LINK, "object": f"{PWN_SVG} (answer)", "explanation": PWN_SCRIPT},
+    {"id": "svg", "subject": PWN_SVG, "object": f"{PWN_SCRIPT} (answer)", "explanation": PWN_IMG},
 ]
 CARDS = {QUESTION.format(subject=f["subject"]): f for f in FACTS}
 
@@ -233,7 +234,8 @@ def history_shows_the_literal_questions(watcher: Watcher, base: str) -> None:
         td.firstChild.textContent.trim(), td.querySelector('.deck-name').textContent])""")
     assert sorted(listed) == sorted([q, HOSTILE_TITLE] for q in CARDS)
     watcher.assert_safe("the history page")
-    assert watcher.click_literal_links("the history page") == 1
+    # The link's text is in one question and, since the history shows answers too, in one answer.
+    assert watcher.click_literal_links("the history page") == 2
 
 
 def dashboard_shows_the_literal_questions_and_answers(watcher: Watcher, base: str, classroom: str) -> dict:

@@ -31,7 +31,8 @@ DOWNLOADS = ["/account/data.zip", "/history.csv", "/teach/classes/<int:class_id>
 def hostile_deck() -> str:
     return deck_text(slug="hostile", title="Hostile", source="test", sections={"main": "Main"},
                      relations={"general": {"forward": "{subject}"}},
-                     facts=[{"relation": "general", "id": key, "subject": subject, "object": "yes", "section": "main"}
+                     facts=[{"relation": "general", "id": key, "subject": subject,
+                             "object": f"answer {key}", "section": "main"}
                             for key, subject in SUBJECTS.items()])
 
 

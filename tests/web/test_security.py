@@ -108,7 +108,8 @@ def test_no_route_with_an_id_shows_or_changes_another_students_data(built_app):
     # (the teacher's routes are walked in test_teach_permissions.py)
     rules = [r for r in built_app.url_map.iter_rules()
              if r.arguments and r.endpoint != "static" and not r.endpoint.startswith("teach.")]
-    assert {r.endpoint for r in rules} == {"study.study", "study.answer", "study.undo", "decks.export"}
+    assert {r.endpoint for r in rules} == {"study.study", "study.answer", "study.undo", "study.more_new",
+                                           "decks.export"}
     bob_page = bob.get(STUDY).get_data(as_text=True)
     assert "Undo last answer" not in bob_page
     undo_token = csrf_token(bob_page)
@@ -122,5 +123,10 @@ def test_no_route_with_an_id_shows_or_changes_another_students_data(built_app):
     with built_app.app_context():
         assert db.session.scalar(select(func.count(ReviewLog.id))) == ada_reviews
     assert "No answers yet" in bob.get("/history").get_data(as_text=True)
+    # More new cards asked for by Bob are Bob's alone.
+    ada_new = re.search(r"(\d+) <small>new</small>", ada.get(STUDY).get_data(as_text=True)).group(1)
+    assert bob.post(f"{STUDY}/more-new", data={"csrf_token": undo_token}).status_code == 303
+    assert re.search(r"(\d+) <small>new</small>", ada.get(STUDY).get_data(as_text=True)).group(1) == ada_new
+    assert bob.post("/study/no-such-deck/more-new", data={"csrf_token": undo_token}).status_code == 404
     assert bob.get("/decks/no-such-deck.apkg").status_code == 404
     assert bob.get("/study/no-such-deck").status_code == 404
