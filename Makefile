@@ -1,6 +1,7 @@
 # Two commands set everything up on a fresh machine with Python 3.11:
 #   make run    create .venv, install, initialise the database, serve the app
-#   make test   install the test extras, lint (ruff), type-check (mypy), run the whole suite
+#   make test   install the test extras and axe-core (npm, tests only), lint (ruff), type-check (mypy),
+#               run the whole suite
 #   make lint   ruff and mypy alone
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
@@ -11,33 +12,42 @@ PORT   ?= 5000
 .PHONY: run test lint init bench clean
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "Creating $(VENV) ..."
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 
+# The build's own warnings go to a log, shown only when installing fails: a teacher sees the address.
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e .
-	touch $@
+	@echo "Installing flashapp into $(VENV) ..."
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e . > $(VENV)/install.log 2>&1 \
+		|| { cat $(VENV)/install.log; exit 1; }
+	@touch $@
 
 $(VENV)/.test-installed: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
+# axe-core, which the browser tests inject into every page; never served by the app.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 init: $(VENV)/.installed
-	$(BIN)/flashapp init
+	@$(BIN)/flashapp init
 
 run: init
-	$(BIN)/flashapp serve --host $(HOST) --port $(PORT)
+	@$(BIN)/flashapp serve --host $(HOST) --port $(PORT)
 
 # Settings for both tools live in pyproject.toml; mypy's file list is there too.
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: lint
+test: lint node_modules/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.test-installed
 	$(BIN)/python bench/review_endpoint.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info node_modules

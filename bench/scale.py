@@ -18,6 +18,7 @@ $TMPDIR/flashapp-bench/, and copied into PostgreSQL with COPY when asked:
     .venv/bin/python bench/scale.py --size small --size medium
     .venv/bin/python bench/scale.py --size medium --postgres postgresql+psycopg://postgres@127.0.0.1/bench
     .venv/bin/python bench/scale.py --size medium --only check
+    .venv/bin/python bench/scale.py --size medium --only fix     # check --fix while a writer writes
 
 The PostgreSQL database is named after the URL's database and the size (e.g. bench_medium)
 and made with createdb's equivalent when missing. Times are medians through the Flask test
@@ -340,21 +341,89 @@ def check(url: str, size: Size, label: str) -> None:
     env = dict(os.environ, FLASHAPP_DATABASE_URL=url, PYTHONPATH=str(ROOT))
     with tempfile.TemporaryDirectory() as instance:
         env["FLASHAPP_INSTANCE_PATH"] = instance
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "flask", "--app", "flashapp", "check"], env=env,
-                              capture_output=True, text=True, timeout=1800, check=False)
+                              capture_output=True, text=True, timeout=3600, check=False)
         seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU seconds of the check process itself: on a shared machine they vary less than the wall time.
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    peak = after.ru_maxrss / 1024
     summary = done.stdout.strip().splitlines()
-    print(f"[{label}] {size.name}: flask check {seconds:6.1f} s, peak RSS of the largest check so far "
-          f"{peak:5.0f} MB, exit {done.returncode}: {' / '.join(summary[:2])}")
+    print(f"[{label}] {size.name}: flask check {seconds:6.1f} s ({cpu:5.1f} s CPU), peak RSS of the largest "
+          f"check so far {peak:5.0f} MB, exit {done.returncode}: {' / '.join(summary[:2])}")
+
+
+def fix(url: str, size: Size, label: str) -> None:
+    """`check --fix` after every 10th card state was tampered with, while another writer writes.
+
+    Prints the fix's time, its write transactions and the longest one, and the longest wait of
+    a writer (a stand-in for an answer) that writes every 50 ms meanwhile. The fix puts the
+    states back, so the cached school stays consistent.
+    """
+    import threading
+
+    from sqlalchemy import event, update
+    from sqlalchemy.orm import Session
+
+    from flashapp.consistency import check_database
+    from flashapp.database import make_engine, write_transaction
+
+    engine = make_engine(url)
+    with Session(engine) as session, write_transaction(session):
+        tampered = session.execute(update(CardState).where(CardState.id % 10 == 0)
+                                   .values(stability=CardState.stability * 2)).rowcount
+    held: list[float] = []
+    began: list[float] = []
+
+    def on_begin(_connection, _cursor, statement, *_args):
+        if statement == "BEGIN IMMEDIATE" or statement.startswith("LOCK TABLE"):
+            began.append(time.perf_counter())
+
+    def on_commit(_connection):
+        if began:
+            held.append(time.perf_counter() - began.pop())
+
+    event.listen(engine, "before_cursor_execute", on_begin)
+    event.listen(engine, "commit", on_commit)
+    stop, waits, failed = threading.Event(), [], []
+    other = make_engine(url)
+
+    def writer() -> None:
+        from sqlalchemy.exc import OperationalError
+
+        while not stop.wait(0.05):
+            started = time.perf_counter()
+            try:
+                with Session(other) as session, write_transaction(session):
+                    session.execute(update(CardState).where(CardState.id == 1).values(reps=CardState.reps))
+            except OperationalError:  # gave up waiting for the lock (SQLite's 30 s busy timeout)
+                failed.append(time.perf_counter() - started)
+                continue
+            waits.append(time.perf_counter() - started)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    started = time.perf_counter()
+    with Session(engine) as session:
+        report = check_database(session, make_scheduler(), fix=True)
+    seconds = time.perf_counter() - started
+    stop.set()
+    thread.join()
+    engine.dispose()
+    other.dispose()
+    print(f"[{label}] {size.name}: check --fix of {tampered:,} tampered states {seconds:6.1f} s, "
+          f"fixed {len(report.repaired):,}; {len(held)} write transactions, the longest {max(held, default=0):.2f} s; "
+          f"a writer every 50 ms ({len(waits)} writes) waited at most {max(waits, default=0):.2f} s, "
+          f"{len(failed)} gave up waiting")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", action="append", choices=list(SIZES), help="repeatable; default small")
     parser.add_argument("--postgres", metavar="URL", help="also run on PostgreSQL (a database per size)")
-    parser.add_argument("--only", action="append", choices=["pages", "exports", "check"])
+    parser.add_argument("--only", action="append", choices=["pages", "exports", "check", "fix"])
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
@@ -376,6 +445,8 @@ def main() -> None:
                     db.engine.dispose()
             if "check" in parts:
                 check(url, size, label)
+            if "fix" in parts:
+                fix(url, size, label)
 
 
 if __name__ == "__main__":

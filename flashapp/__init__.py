@@ -16,12 +16,12 @@ from flask_wtf.csrf import CSRFProtect
 from .database import DEFAULT_WRITE_WAIT_SECONDS, configure_engine
 from .models import Base
 from .paths import bundled_decks_folder, instance_folder, templates_folder
+from .schema_versions import MIGRATIONS
 from .storage import StorageError
 
 # Objects stay readable after a commit: a request reads, writes through one use case, then renders.
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 csrf = CSRFProtect()
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Batch mode lets Alembic alter SQLite tables (by copying them) as well as PostgreSQL ones.
 migrate = Migrate(directory=str(MIGRATIONS), render_as_batch=True, compare_type=True)
 
@@ -80,6 +80,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         HISTORY_PAGE_SIZE=50,
         PASSWORD_HASH_METHOD="scrypt",
         WRITE_WAIT_SECONDS=DEFAULT_WRITE_WAIT_SECONDS,
+        THROTTLE_WINDOW_SECONDS=60,
+        THROTTLE_FAILURES_PER_NAME_AND_ADDRESS=10,
+        THROTTLE_FAILURES_PER_ADDRESS=100,
         MAX_CONTENT_LENGTH=1024 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -129,6 +132,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     # Study pages sign each showing of a card with the install's key; answers are checked against it.
     app.extensions["flashapp.showings"] = ShowingTokens(app.config["SECRET_KEY"])
+    from .integrity import IntegrityWatch
+
+    app.extensions["flashapp.integrity"] = IntegrityWatch()
 
     from . import cli, web
 

@@ -5,22 +5,50 @@ from __future__ import annotations
 import hmac
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, undefer
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .database import write_transaction
-from .errors import Conflict, Invalid, NotFound, TooManyAttempts
-from .models import LoginAttempt, Role, User, new_session_token
+from .errors import Conflict, Invalid, NotFound
+from .models import Role, User, new_session_token
+from .text_input import clean_line, control_characters_message, has_control_characters
+from .throttling import DEFAULT_LIMITS, JOIN, LOG_IN, PASSWORD, Limits, record_failure, refuse_when_throttled
 
-USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+# `\Z` and not `$`: `$` also matches before a final newline, so "ann\n" would pass.
+USERNAME_RE = re.compile(r"[A-Za-z0-9_.-]+\Z")
+USERNAME_MESSAGE = "Use letters, digits, dots, hyphens and underscores only."
+MIN_USERNAME_LENGTH = 3
+MAX_USERNAME_LENGTH = 40
 MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 200
+SHORT_PASSWORD_MESSAGE = f"A password needs at least {MIN_PASSWORD_LENGTH} characters."
+LONG_PASSWORD_MESSAGE = f"A password can be at most {MAX_PASSWORD_LENGTH} characters long."
 
 # Checked against when no such user exists, so a wrong name costs as long as a wrong password.
 _DUMMY_HASH = generate_password_hash("not a real password", method="scrypt")
+
+
+def check_username(username: str) -> str:
+    """A new account's name without its surrounding spaces, or Invalid (beside "username") saying what to change."""
+    username = clean_line(username, what="A username", field="username", min_length=MIN_USERNAME_LENGTH,
+                          max_length=MAX_USERNAME_LENGTH)
+    if not USERNAME_RE.fullmatch(username):
+        raise Invalid(USERNAME_MESSAGE, field="username")
+    return username
+
+
+def check_new_password(password: str, *, field: str = "password") -> None:
+    """Raise Invalid (beside `field`) unless password is 8 to 200 characters without control characters."""
+    if has_control_characters(password):
+        raise Invalid(control_characters_message("A password"), field=field)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise Invalid(SHORT_PASSWORD_MESSAGE, field=field)
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise Invalid(LONG_PASSWORD_MESSAGE, field=field)
 
 
 class UsernameTaken(ValueError):
@@ -34,6 +62,11 @@ def find_user(session: Session, username: str) -> User | None:
 
 # werkzeug's method for new hashes; the test configuration picks a fast one (PASSWORD_HASH_METHOD).
 DEFAULT_HASH_METHOD = "scrypt"
+
+
+def install_has_accounts(session: Session) -> bool:
+    """True once anyone has an account; before that, the next account made is the teacher's."""
+    return session.scalar(select(User.id).limit(1)) is not None
 
 
 def hash_password(password: str, *, method: str = DEFAULT_HASH_METHOD) -> str:
@@ -72,31 +105,6 @@ def password_matches(password_hash: str | None, password: str) -> bool:
         check_password_hash(_DUMMY_HASH, password)
         return False
     return check_password_hash(password_hash, password)
-
-
-# Log-in throttling: kept in the database so that it holds across worker processes.
-THROTTLE_WINDOW = timedelta(minutes=1)
-THROTTLE_LIMIT = 10
-ATTEMPTS_KEPT = timedelta(days=1)
-
-
-def login_throttled(session: Session, *, username: str, address: str, now: datetime) -> bool:
-    """True when the account or the address has failed THROTTLE_LIMIT times within the last minute."""
-    since = now - THROTTLE_WINDOW
-    recent = select(LoginAttempt.id).where(LoginAttempt.attempted_at > since)
-    by_name = session.scalar(select(func.count()).select_from(
-        recent.where(LoginAttempt.username == username.strip().lower()).subquery())) or 0
-    if by_name >= THROTTLE_LIMIT:
-        return True
-    by_address = session.scalar(select(func.count()).select_from(
-        recent.where(LoginAttempt.address == address).subquery())) or 0
-    return by_address >= THROTTLE_LIMIT
-
-
-def record_failed_login(session: Session, *, username: str, address: str, now: datetime) -> None:
-    """Remember a failed log-in (and forget those older than a day). The caller commits."""
-    session.execute(delete(LoginAttempt).where(LoginAttempt.attempted_at < now - ATTEMPTS_KEPT))
-    session.add(LoginAttempt(username=username.strip().lower()[:80], address=address[:64], attempted_at=now))
 
 
 def end_all_sessions(user: User) -> None:
@@ -138,19 +146,27 @@ class Registered:
     classroom_name: str | None
 
 
-def register(session: Session, *, username: str, password_hash: str, time_zone: str,
-             class_code: str | None = None) -> Registered:
+def register(session: Session, *, username: str, password_hash: str, time_zone: str, address: str,
+             now: datetime, class_code: str | None = None, limits: Limits = DEFAULT_LIMITS) -> Registered:
     """Create an account (the first on a new install is the teacher), joining a class when a code is given.
 
     Hash the password with `hash_password` first: it is slow and must not hold the write lock.
-    Raises Invalid (unknown class code) or Conflict (username taken); nothing is changed then.
+    Raises Invalid (a bad name, an unknown class code), TooManyAttempts (too many wrong codes from this
+    address) or Conflict (username taken); nothing is changed then, except that a wrong code is counted.
     """
-    from .classroom import find_by_join_code, join_classroom
+    from .classroom import WRONG_CODES_MESSAGE, find_by_join_code, join_classroom
 
-    classroom = find_by_join_code(session, class_code) if class_code else None
-    if class_code and classroom is None:
-        raise Invalid("No class has that code. Check it with your teacher, or leave it empty and join later.",
-                      field="class_code")
+    username = check_username(username)
+    classroom = None
+    if class_code:
+        refuse_when_throttled(session, action=JOIN, name=username, address=address, now=now, limits=limits,
+                              message=WRONG_CODES_MESSAGE, field="class_code")
+        classroom = find_by_join_code(session, class_code)
+        if classroom is None:
+            with write_transaction(session):
+                record_failure(session, action=JOIN, name=username, address=address, now=now)
+            raise Invalid("No class has that code. Check it with your teacher, or leave it empty and join later.",
+                          field="class_code")
     try:
         with write_transaction(session):
             user = register_user(session, username=username, password_hash=password_hash, time_zone=time_zone)
@@ -162,21 +178,23 @@ def register(session: Session, *, username: str, password_hash: str, time_zone: 
     return Registered(user, joined)
 
 
-def log_in(session: Session, *, username: str, password: str, address: str, now: datetime) -> User:
+def log_in(session: Session, *, username: str, password: str, address: str, now: datetime,
+           limits: Limits = DEFAULT_LIMITS) -> User:
     """The account these credentials open. Raises TooManyAttempts or Invalid (and records the failure).
 
     Reads first, then lets go of the database for the slow password check; writes only on failure.
     """
-    throttled = login_throttled(session, username=username, address=address, now=now)
-    user = find_user(session, username)
-    stored_hash = user.password_hash if user else None
-    if session.in_transaction():
-        session.commit()
-    if throttled:
-        raise TooManyAttempts("Too many failed log-ins. Wait a minute, then try again.", field="password")
+    try:
+        refuse_when_throttled(session, action=LOG_IN, name=username, address=address, now=now, limits=limits,
+                              message="Too many failed log-ins. Wait a minute, then try again.", field="password")
+        user = find_user(session, username)
+        stored_hash = user.password_hash if user else None
+    finally:
+        if session.in_transaction():
+            session.commit()
     if user is None or not password_matches(stored_hash, password):
         with write_transaction(session):
-            record_failed_login(session, username=username, address=address, now=now)
+            record_failure(session, action=LOG_IN, name=username, address=address, now=now)
         raise Invalid("That username and password do not match an account.", field="password")
     return user
 
@@ -189,17 +207,26 @@ def log_out(session: Session, *, user_id: int) -> None:
             end_all_sessions(user)
 
 
-def change_password(session: Session, *, user_id: int, current: str, new: str,
-                    method: str = DEFAULT_HASH_METHOD) -> User:
+def change_password(session: Session, *, user_id: int, current: str, new: str, address: str, now: datetime,
+                    limits: Limits = DEFAULT_LIMITS, method: str = DEFAULT_HASH_METHOD) -> User:
     """Replace a user's password after checking the current one; their other sessions end.
 
-    Raises Invalid when the current password is wrong. Both slow hash steps run outside the write lock.
+    Raises Invalid when the current password is wrong (and counts the failure), when the new one is
+    not acceptable or is the current one (a teacher's temporary password cannot be kept), and
+    TooManyAttempts after too many wrong ones. Both slow hash steps run outside the write lock.
     """
     user = session.get(User, user_id)
     if user is None:
         raise NotFound("No such account.")
+    refuse_when_throttled(session, action=PASSWORD, name=user.username, address=address, now=now, limits=limits,
+                          message="Too many wrong passwords. Wait a minute, then try again.", field="current")
     if not password_matches(user.password_hash, current):
+        with write_transaction(session):
+            record_failure(session, action=PASSWORD, name=user.username, address=address, now=now)
         raise Invalid("That is not your current password.", field="current")
+    check_new_password(new)
+    if new == current:
+        raise Invalid("Choose a new password, not the one you have now.", field="password")
     new_hash = hash_password(new, method=method)
     with write_transaction(session):
         set_password(user, password_hash=new_hash)
@@ -209,10 +236,8 @@ def change_password(session: Session, *, user_id: int, current: str, new: str,
 def create_account(session: Session, *, username: str, password: str, role: Role,
                    method: str = DEFAULT_HASH_METHOD) -> User:
     """An account made by the install's owner (the command line). Raises Invalid or Conflict."""
-    if not USERNAME_RE.match(username) or not 3 <= len(username) <= 40:
-        raise Invalid("A username has 3 to 40 letters, digits, dots, hyphens or underscores.", field="username")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise Invalid(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.", field="password")
+    username = check_username(username)
+    check_new_password(password)
     password_hash = hash_password(password, method=method)
     try:
         with write_transaction(session):

@@ -9,6 +9,11 @@ final name.
 
 Backup names carry their UTC time: `flashapp-YYYYmmdd-HHMMSS.sqlite`. Nothing here reads
 the clock: the caller passes `now`.
+
+A backup or restore writes a hidden temporary file (`.flashapp-backup-*.tmp` in the target
+folder, `.<database>-restore-*.tmp` beside the database) as large as the database, and holds
+a lock on it while it works. A process killed meanwhile leaves the file behind, unlocked:
+the next backup, restore or server start removes such files (`remove_abandoned_temp_files`).
 """
 
 from __future__ import annotations
@@ -17,17 +22,27 @@ import os
 import re
 import shutil
 import sqlite3
+import sys
 import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
+
+from .schema_versions import newer_schema_message
+
+if sys.platform != "win32":
+    import fcntl
 
 BACKUP_NAME_RE = re.compile(r"^flashapp-(\d{8}-\d{6})\.sqlite$")
 BACKUP_TIME_FORMAT = "%Y%m%d-%H%M%S"
 # A database without these tables is not one of ours (alembic_version: made by `flashapp init`).
 FLASHAPP_TABLES = frozenset({"user", "deck", "note", "card", "card_state", "review_log", "alembic_version"})
 SQLITE_HEADER = b"SQLite format 3\x00"
+BACKUP_TEMP_PREFIX = ".flashapp-backup-"
+TEMP_SUFFIX = ".tmp"
 
 KEEP_DAYS = 7
 KEEP_WEEKS = 4
@@ -89,11 +104,75 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def _temp_file(folder: Path, prefix: str) -> Path:
-    """A new empty file in `folder` (mode 0600: backups hold password hashes)."""
-    fd, name = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".tmp")
-    os.close(fd)
-    return Path(name)
+def _restore_temp_prefix(database_path: Path) -> str:
+    return f".{Path(database_path).name}-restore-"
+
+
+@contextmanager
+def _temp_file(folder: Path, prefix: str) -> Iterator[Path]:
+    """A new empty file in `folder` (mode 0600: backups hold password hashes), locked while in use.
+
+    The lock tells `remove_abandoned_temp_files` that the file's writer is alive; the
+    operating system drops it when the writer dies, however it dies. (Windows has no such
+    lock, but there a file open in a live process cannot be deleted.)
+    """
+    fd, name = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=TEMP_SUFFIX)
+    if sys.platform == "win32":
+        os.close(fd)  # Windows cannot rename a file that is open
+        yield Path(name)
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if os.fstat(fd).st_ino != os.stat(name).st_ino:
+            raise BackupError(f"the temporary file {name} was removed while being made; try again")
+        yield Path(name)
+    finally:
+        os.close(fd)  # after the file was renamed or removed: the lock goes with it
+
+
+def _in_use(path: Path) -> bool:
+    """Whether a live backup or restore holds the temporary file `path`."""
+    if sys.platform == "win32":
+        return False  # deleting a file open elsewhere fails there, and the file is skipped
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases a lock taken here
+    return False
+
+
+def remove_abandoned_temp_files(folder: Path, *, database_path: Path | None = None) -> list[Path]:
+    """Remove the temporary files that killed backups (and, given `database_path`, restores) left in `folder`.
+
+    Only the app's own temporary names are considered (with SQLite's `-journal`, `-wal` and
+    `-shm` files beside them), and only files no live process holds. Returns what was removed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    prefixes = [BACKUP_TEMP_PREFIX] + ([_restore_temp_prefix(database_path)] if database_path else [])
+    removed = []
+    for path in sorted(folder.iterdir()):
+        name = path.name
+        if not any(name.startswith(prefix) for prefix in prefixes) or TEMP_SUFFIX not in name:
+            continue
+        main = folder / name[:name.index(TEMP_SUFFIX) + len(TEMP_SUFFIX)]
+        if _in_use(main):
+            continue
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except PermissionError:
+            continue  # still open in a live process (Windows)
+        removed.append(path)
+    return removed
 
 
 def _remove(path: Path) -> None:
@@ -107,7 +186,13 @@ def _copy_from_connection(source: sqlite3.Connection, target_path: Path, *, requ
     """
     target_path = Path(target_path)
     target_path.parent.mkdir(parents=True, exist_ok=True)
-    temp = _temp_file(target_path.parent, ".flashapp-backup-")
+    remove_abandoned_temp_files(target_path.parent)
+    with _temp_file(target_path.parent, BACKUP_TEMP_PREFIX) as temp:
+        _write_checked_copy(source, temp, target_path, require_ok=require_ok)
+    return target_path
+
+
+def _write_checked_copy(source: sqlite3.Connection, temp: Path, target_path: Path, *, require_ok: bool) -> None:
     try:
         destination = sqlite3.connect(temp, isolation_level=None)
         try:
@@ -128,7 +213,6 @@ def _copy_from_connection(source: sqlite3.Connection, target_path: Path, *, requ
         for suffix in ("-journal", "-wal", "-shm"):
             _remove(Path(f"{temp}{suffix}"))
         raise
-    return target_path
 
 
 def backup_sqlite(database_path: Path, target_path: Path) -> Path:
@@ -253,7 +337,7 @@ def daily_backup(database_path: Path, folder: Path, *, now: datetime) -> Path | 
     return made
 
 
-def _check_copy(path: Path, shown_as: Path) -> None:
+def _check_copy(path: Path, shown_as: Path, *, known_versions: Sequence[str] | None = None) -> None:
     """Refuse a file that is not a healthy flashapp database, without writing anything next to it."""
     with open(path, "rb") as handle:
         header = handle.read(len(SQLITE_HEADER))
@@ -265,6 +349,8 @@ def _check_copy(path: Path, shown_as: Path) -> None:
         try:
             result = [str(row[0]) for row in connection.execute("PRAGMA integrity_check")]
             tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            versions = ([str(row[0]) for row in connection.execute("SELECT version_num FROM alembic_version")]
+                        if "alembic_version" in tables else [])
         finally:
             connection.close()
     except sqlite3.DatabaseError as error:
@@ -274,10 +360,17 @@ def _check_copy(path: Path, shown_as: Path) -> None:
     missing = FLASHAPP_TABLES - tables
     if missing:
         raise BackupError(f"{shown_as} is not a flashapp database (no {', '.join(sorted(missing))} table)")
+    unknown = [version for version in versions if known_versions is not None and version not in known_versions]
+    if unknown:
+        raise BackupError(newer_schema_message(unknown[0], what=str(shown_as)))
 
 
-def check_backup(backup_file: Path) -> None:
-    """Raise `BackupError` unless `backup_file` is an undamaged, self-contained flashapp database."""
+def check_backup(backup_file: Path, *, known_versions: Sequence[str] | None = None) -> None:
+    """Raise `BackupError` unless `backup_file` is an undamaged, self-contained flashapp database.
+
+    Given `known_versions` (the schema versions this flashapp knows), a backup of a schema
+    it does not know (one written by a newer flashapp) is refused too.
+    """
     backup_file = Path(backup_file)
     if not backup_file.is_file():
         raise BackupError(f"{backup_file} does not exist or is not a file")
@@ -285,7 +378,7 @@ def check_backup(backup_file: Path) -> None:
     if wal.exists() and wal.stat().st_size > 0:
         raise BackupError(f"{backup_file} has changes of its own in {wal.name}: it is a database in use "
                           "or a copy of one, not a backup; make backups with `flashapp backup`")
-    _check_copy(backup_file, backup_file)
+    _check_copy(backup_file, backup_file, known_versions=known_versions)
 
 
 def _take_over(database_path: Path) -> sqlite3.Connection:
@@ -310,29 +403,13 @@ def _take_over(database_path: Path) -> sqlite3.Connection:
     return connection
 
 
-def restore_sqlite(backup_file: Path, database_path: Path, *, save_current_to: Path | None = None) -> None:
-    """Replace the SQLite database at `database_path` with `backup_file`. The server must be stopped.
-
-    A damaged file, or one that is not a flashapp database, is refused with a
-    `BackupError` and nothing is changed. Otherwise the backup is copied next to the
-    database under a temporary name, checked again, and swapped in with `os.replace`.
-    The current database is first checkpointed (which also proves nothing else has it
-    open) and, when `save_current_to` is given, saved there. After the swap any
-    `-wal`, `-shm` or `-journal` file left beside the database belongs to the old file
-    and is removed, so SQLite never applies the old log to the restored database.
-    """
-    backup_file, database_path = Path(backup_file), Path(database_path)
-    check_backup(backup_file)
-    if backup_file.resolve() == database_path.resolve():
-        raise BackupError(f"{backup_file} is the database itself")
-    if not database_path.parent.is_dir():
-        raise BackupError(f"the database folder {database_path.parent} does not exist")
-
-    temp = _temp_file(database_path.parent, f".{database_path.name}-restore-")
+def _swap_in(temp: Path, backup_file: Path, database_path: Path, *, save_current_to: Path | None,
+             known_versions: Sequence[str] | None) -> None:
     try:
         shutil.copyfile(backup_file, temp)
         _fsync_file(temp)
-        _check_copy(temp, backup_file)  # what is swapped in is exactly what was checked
+        # What is swapped in is exactly what was checked.
+        _check_copy(temp, backup_file, known_versions=known_versions)
         current = _take_over(database_path) if database_path.exists() else None
         try:
             if current is not None and save_current_to is not None:
@@ -348,6 +425,31 @@ def restore_sqlite(backup_file: Path, database_path: Path, *, save_current_to: P
     except BaseException:
         _remove(temp)
         raise
+
+
+def restore_sqlite(backup_file: Path, database_path: Path, *, save_current_to: Path | None = None,
+                   known_versions: Sequence[str] | None = None) -> None:
+    """Replace the SQLite database at `database_path` with `backup_file`. The server must be stopped.
+
+    A damaged file, one that is not a flashapp database, or (given `known_versions`) one
+    with a schema newer than this flashapp's, is refused with a `BackupError` and nothing
+    is changed. Otherwise the backup is copied next to the
+    database under a temporary name, checked again, and swapped in with `os.replace`.
+    The current database is first checkpointed (which also proves nothing else has it
+    open) and, when `save_current_to` is given, saved there. After the swap any
+    `-wal`, `-shm` or `-journal` file left beside the database belongs to the old file
+    and is removed, so SQLite never applies the old log to the restored database.
+    """
+    backup_file, database_path = Path(backup_file), Path(database_path)
+    check_backup(backup_file, known_versions=known_versions)
+    if backup_file.resolve() == database_path.resolve():
+        raise BackupError(f"{backup_file} is the database itself")
+    if not database_path.parent.is_dir():
+        raise BackupError(f"the database folder {database_path.parent} does not exist")
+
+    remove_abandoned_temp_files(database_path.parent, database_path=database_path)
+    with _temp_file(database_path.parent, _restore_temp_prefix(database_path)) as temp:
+        _swap_in(temp, backup_file, database_path, save_current_to=save_current_to, known_versions=known_versions)
     for suffix in ("-wal", "-shm", "-journal"):
         _remove(Path(f"{database_path}{suffix}"))
     _fsync_folder(database_path.parent)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
@@ -13,11 +13,22 @@ from .accounts import DEFAULT_HASH_METHOD, hash_password, set_password
 from .database import write_transaction
 from .errors import Forbidden, Invalid, NotFound
 from .models import Assignment, Classroom, Deck, Enrollment, User
+from .text_input import clean_line
+from .throttling import DEFAULT_LIMITS, JOIN, Limits, record_failure, refuse_when_throttled
 
 # No look-alikes: no 0/O, 1/I/L, 2/Z, 5/S, 8/B.
 JOIN_CODE_ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"
 JOIN_CODE_LENGTH = 6
 TEMPORARY_PASSWORD_LENGTH = 10
+MIN_CLASS_NAME_LENGTH = 2
+MAX_CLASS_NAME_LENGTH = 80
+WRONG_CODES_MESSAGE = "Too many wrong class codes. Wait a minute, then try again."
+
+
+def check_class_name(name: str) -> str:
+    """A class name without its surrounding spaces, or Invalid (beside "name") saying what to change."""
+    return clean_line(name, what="A class name", field="name", min_length=MIN_CLASS_NAME_LENGTH,
+                      max_length=MAX_CLASS_NAME_LENGTH)
 
 
 class JoinCodeInvalid(ValueError):
@@ -44,7 +55,7 @@ def create_classroom(session: Session, *, teacher: User, name: str) -> Classroom
     """A new class of this teacher's, with a fresh join code. The caller commits."""
     if not teacher.is_teacher:
         raise Forbidden("Only teachers create classes.")
-    classroom = Classroom(name=name.strip(), teacher_id=teacher.id, join_code=_new_join_code(session))
+    classroom = Classroom(name=check_class_name(name), teacher_id=teacher.id, join_code=_new_join_code(session))
     session.add(classroom)
     session.flush()
     return classroom
@@ -200,19 +211,30 @@ def start_class(session: Session, *, teacher_id: int, name: str) -> Classroom:
         return create_classroom(session, teacher=teacher, name=name)
 
 
-def join_class(session: Session, *, user_id: int, code: str) -> Classroom:
-    """A student joins the class with this code. Raises Invalid (no such code) or Forbidden (a teacher)."""
+def join_class(session: Session, *, user_id: int, code: str, address: str, now: datetime,
+               limits: Limits = DEFAULT_LIMITS) -> Classroom:
+    """A student joins the class with this code.
+
+    Raises Invalid (no such code, which is counted; or a teacher), or TooManyAttempts after too many
+    wrong codes from this student at this address (or from this address at all).
+    """
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("No such account.")
+    refuse_when_throttled(session, action=JOIN, name=user.username, address=address, now=now, limits=limits,
+                          message=WRONG_CODES_MESSAGE, field="code")
+    if user.is_teacher:
+        raise Invalid("Teachers do not join classes; students do.", field="code")
+    if find_by_join_code(session, code) is None:
+        with write_transaction(session):
+            record_failure(session, action=JOIN, name=user.username, address=address, now=now)
+        raise Invalid("No class has that code. Check it with your teacher: codes can be replaced.", field="code")
     with write_transaction(session):
-        user = session.get(User, user_id)
-        if user is None:
-            raise NotFound("No such account.")
         try:
             return join_classroom(session, user=user, code=code)
-        except JoinCodeInvalid:
+        except JoinCodeInvalid:  # replaced in the moment since it was looked up
             raise Invalid("No class has that code. Check it with your teacher: codes can be replaced.",
                           field="code") from None
-        except NotAStudent:
-            raise Invalid("Teachers do not join classes; students do.", field="code") from None
 
 
 def new_join_code(session: Session, *, teacher_id: int, class_id: int) -> str:

@@ -12,7 +12,14 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from . import db
 from .accounts import create_account
-from .backup import BackupError, backup_file_name, backup_sqlite, restore_sqlite, sqlite_path
+from .backup import (
+    BackupError,
+    backup_file_name,
+    backup_sqlite,
+    remove_abandoned_temp_files,
+    restore_sqlite,
+    sqlite_path,
+)
 from .backup_schedule import backup_folder, start_daily_backups
 from .classroom import all_classrooms
 from .database import write_gate
@@ -20,9 +27,11 @@ from .decks import build_decks, export_deck
 from .decksource import DeckLimits, DeckSourceError, deck_files
 from .errors import DomainError, NotFound, NotSaved
 from .fit_schedule import start_personal_fits
+from .integrity import RESTORE_ADVICE, quick_check
 from .models import Role
 from .network import open_addresses
-from .schema import upgrade_database
+from .schema import SchemaError, schema_problem, upgrade_database
+from .schema_versions import schema_versions
 from .storage import StorageError, check_writable
 
 
@@ -78,12 +87,19 @@ def _build_or_fail(paths: list[Path]) -> None:
         click.echo(report.summary() if report.changed else f"{report.slug}: up to date")
 
 
+def _upgrade_or_fail() -> None:
+    try:
+        upgrade_database()
+    except SchemaError as error:
+        raise click.ClickException(f"{error}.\nNothing was changed.") from None
+
+
 @click.command("init")
 @with_appcontext
 def init_command() -> None:
     """Create or upgrade the database and build every deck in the decks folder."""
     _writable_or_fail()
-    upgrade_database()
+    _upgrade_or_fail()
     click.echo(f"Instance folder: {current_app.instance_path}")
     click.echo(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
     decks_dir = Path(current_app.config["DECKS_DIR"])
@@ -109,6 +125,8 @@ def serve_command(host: str, port: int, threads: int, connection_limit: int) -> 
 
     _writable_or_fail()
     app = current_app._get_current_object()  # type: ignore[attr-defined]  # the proxy's documented way to the app
+    _refuse_unservable_database(app)
+    _remove_abandoned_temp_files(app)
     app.config["SERVE_HOST"] = host
     # Writes stuck waiting for the write lock hold their threads: keep two free for pages that only read.
     write_gate(db.engine).waiting_at_most = max(1, threads - 2)
@@ -123,6 +141,32 @@ def serve_command(host: str, port: int, threads: int, connection_limit: int) -> 
           asyncore_use_poll=True, ident="flashapp")
 
 
+def _refuse_unservable_database(app: Flask) -> None:
+    """Stop `serve` before it starts on a database of another schema version or a damaged file."""
+    problem = schema_problem(db.engine)
+    if problem is not None:
+        raise click.ClickException(f"Not serving: {problem}.")
+    result = quick_check(db.session(), now=datetime.now(timezone.utc))
+    db.session.remove()
+    app.extensions["flashapp.integrity"].record(result)
+    if not result.ok:
+        shown = "\n".join(f"  {finding}" for finding in result.findings[:5])
+        raise click.ClickException(
+            f"Not serving: the database file is damaged. SQLite's quick check found:\n{shown}\n"
+            f"To recover, {RESTORE_ADVICE}.")
+
+
+def _remove_abandoned_temp_files(app: Flask) -> None:
+    """Remove what backups and restores killed half-way left behind."""
+    database = sqlite_path(db.engine.url)
+    if database is None:
+        return
+    removed = (remove_abandoned_temp_files(database.parent, database_path=database)
+               + remove_abandoned_temp_files(backup_folder(app)))
+    if removed:
+        click.echo(f"Removed {len(removed)} temporary files left by interrupted backups or restores.")
+
+
 @click.group("deck")
 def deck_group() -> None:
     """Build and export decks."""
@@ -133,7 +177,7 @@ def deck_group() -> None:
 @with_appcontext
 def deck_build(paths: tuple[Path, ...]) -> None:
     """Build decks from facts files (default: every file in the decks folder)."""
-    upgrade_database()
+    _upgrade_or_fail()
     if not paths:
         paths = tuple(deck_files(current_app.config["DECKS_DIR"]))
     _build_or_fail(list(paths))
@@ -237,7 +281,7 @@ def restore_command(file: Path) -> None:
     saved = backup_folder(current_app) / f"flashapp-before-restore-{stamp}.sqlite"
     existed = database.exists()
     try:
-        restore_sqlite(file, database, save_current_to=saved)
+        restore_sqlite(file, database, save_current_to=saved, known_versions=schema_versions())
     except BackupError as error:
         raise click.ClickException(f"Restore refused: {error}.\nNothing was changed.") from None
     click.echo(f"Restored {file} into {database}.")
@@ -247,7 +291,7 @@ def restore_command(file: Path) -> None:
 
 
 @click.command("check")
-@click.option("--fix", is_flag=True, help="Repair what can be repaired, in one transaction.")
+@click.option("--fix", is_flag=True, help="Repair what can be repaired, in short transactions while the server runs.")
 @with_appcontext
 def check_command(fix: bool) -> None:
     """Check the database: card states against the review logs, orphaned rows, SQLite integrity.
@@ -269,7 +313,7 @@ def check_command(fix: bool) -> None:
     if len(report.problems) > PROBLEMS_SHOWN:
         click.echo(f"  ... and {len(report.problems) - PROBLEMS_SHOWN} more.")
     if report.repaired:
-        click.echo(f"Fixed {_problems(len(report.repaired))} in one transaction.")
+        click.echo(f"Fixed {_problems(len(report.repaired))}.")
     unfixed = report.unfixed
     if unfixed:
         fixable = [p for p in unfixed if p.fixable]

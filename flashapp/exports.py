@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import unicodedata
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from itertools import islice
 from operator import itemgetter
 from typing import Any, TypeAlias
@@ -360,3 +362,13 @@ def personal_data_zip(session: Session, *, user_id: int, now: datetime) -> Itera
     account.csv, classes.csv, reviews.csv (newest first) and card_states.csv.
     """
     return zip_chunks(personal_data_files(session, user_id=user_id), now=now)
+
+
+def class_file_name(class_name: str, kind: str, *, day: date) -> str:
+    """A download's file name from the class's name and the day: 'anatomy-1-progress-2026-03-02.csv'.
+
+    Only ASCII letters, digits and hyphens, so that it is safe in a header and on every file system.
+    """
+    plain = unicodedata.normalize("NFKD", class_name).encode("ascii", "ignore").decode().lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", plain).strip("-")[:60].strip("-") or "class"
+    return f"{slug}-{kind}-{day.isoformat()}.csv"

@@ -235,12 +235,20 @@ class CardState(Base):
     __tablename__ = "card_state"
     __table_args__ = (
         UniqueConstraint("user_id", "card_id"),
-        Index("ix_card_state_user_due", "user_id", "due"),
+        # A user's states by due date (the study queue), carrying every column the teacher's pages read:
+        # a class's roster and card list read this index alone, never the table. An answer rewrites this
+        # entry anyway (its due date changes), so the extra columns cost it nothing more.
+        Index("ix_card_state_user_due_cover", "user_id", "due", "card_id", "state", "last_review", "stability",
+              "reps", "again_count", "lapses"),
+        # The states of each card in card order, with what a class's card list reads: a class holding most of
+        # the school has its card list summed card by card from this index, with nothing to sort.
+        Index("ix_card_state_card_cover", "card_id", "user_id", "last_review", "stability", "reps", "again_count",
+              "lapses"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
-    card_id: Mapped[int] = mapped_column(ForeignKey("card.id"), index=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("card.id"))
     state: Mapped[State] = mapped_column(IntEnumColumn(State))
     step: Mapped[int | None] = mapped_column(Integer)
     stability: Mapped[float | None] = mapped_column(Float)
@@ -307,17 +315,20 @@ class PersonalParameters(Base):
     tried_outcome: Mapped[str] = mapped_column(String(200), default="")
 
 
-class LoginAttempt(Base):
-    """A failed log-in, kept in the database so throttling holds across worker processes."""
+class FailedAttempt(Base):
+    """A failed try at a guessable form (log-in, a join code, the current password), kept in the database
+    so that throttling holds across worker processes. `name` is the account tried, lower-cased."""
 
-    __tablename__ = "login_attempt"
+    __tablename__ = "failed_attempt"
     __table_args__ = (
-        Index("ix_login_attempt_username_time", "username", "attempted_at"),
-        Index("ix_login_attempt_address_time", "address", "attempted_at"),
+        Index("ix_failed_attempt_pair", "action", "name", "address", "attempted_at"),
+        Index("ix_failed_attempt_address", "action", "address", "attempted_at"),
+        Index("ix_failed_attempt_time", "attempted_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(80))
     address: Mapped[str] = mapped_column(String(64))
     attempted_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -380,3 +391,19 @@ class Assignment(Base):
 
     classroom: Mapped[Classroom] = relationship(back_populates="assignments")
     deck: Mapped[Deck] = relationship()
+
+
+class ExtraNewCards(Base):
+    """More new cards a student asked for in one deck, on top of the daily limit, for the study day it was asked.
+
+    Each request is a row; the study day it counts for is the one `granted_at` falls in.
+    """
+
+    __tablename__ = "extra_new_cards"
+    __table_args__ = (Index("ix_extra_new_cards_user_deck_time", "user_id", "deck_id", "granted_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    deck_id: Mapped[int] = mapped_column(ForeignKey("deck.id"))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    count: Mapped[int] = mapped_column(Integer)

@@ -17,7 +17,7 @@ import hashlib
 import math
 from collections.abc import Iterable, Sequence
 from copy import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 from itertools import groupby
 from typing import Any, Protocol, cast
@@ -33,7 +33,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from .errors import NotFound
-from .models import Card, CardState, Deck, ReviewLog, ReviewState, User, UTCDateTime
+from .models import Card, CardState, Deck, ExtraNewCards, Note, ReviewLog, ReviewState, User, UTCDateTime
 
 RATINGS = (Rating.Again, Rating.Hard, Rating.Good, Rating.Easy)
 LEARN_AHEAD = timedelta(minutes=20)
@@ -377,6 +377,8 @@ class DueCounts:
     learning: int = 0
     review: int = 0
     started: int = 0  # cards of the deck the user has answered at least once
+    answered_today: int = 0  # answers given in the deck this study day
+    unseen: int = 0  # cards of the deck never shown, whatever today's limit
 
     @property
     def total(self) -> int:
@@ -404,7 +406,9 @@ def _count_states(*conditions: ColumnElement[bool]) -> ScalarSelect[int]:
 
 _COUNTS = select(
     Deck.id,
-    _count_states(CardState.state.in_(_LEARNING_STATES), CardState.due <= bindparam("now", type_=UTCDateTime)),
+    # As Anki counts them: learning cards due within the learn-ahead time, which are shown early.
+    _count_states(CardState.state.in_(_LEARNING_STATES),
+                  CardState.due <= bindparam("learn_until", type_=UTCDateTime)),
     _count_states(CardState.state == State.Review, CardState.due < bindparam("day_ends", type_=UTCDateTime)),
     _count_states(),
     # Kept by every build of the deck rather than counted here.
@@ -414,15 +418,26 @@ _COUNTS = select(
     .where(Card.deck_id == Deck.id, ReviewLog.user_id == bindparam("user_id"),
            ReviewLog.state_before == ReviewState.NEW,
            ReviewLog.reviewed_at >= bindparam("day_begins", type_=UTCDateTime)).scalar_subquery(),
+    # Every answer given in the deck today.
+    select(func.count(ReviewLog.id)).join(Card, Card.id == ReviewLog.card_id)
+    .where(Card.deck_id == Deck.id, ReviewLog.user_id == bindparam("user_id"),
+           ReviewLog.reviewed_at >= bindparam("day_begins", type_=UTCDateTime)).scalar_subquery(),
+    # More new cards the student asked for today, on top of the daily limit.
+    select(func.coalesce(func.sum(ExtraNewCards.count), 0))
+    .where(ExtraNewCards.deck_id == Deck.id, ExtraNewCards.user_id == bindparam("user_id"),
+           ExtraNewCards.granted_at >= bindparam("day_begins", type_=UTCDateTime)).scalar_subquery(),
     Deck.title,
 )
 _DUE_COUNTS = _COUNTS.where(Deck.id.in_(bindparam("deck_ids", expanding=True)))
 _DUE_COUNTS_BY_SLUG = _COUNTS.where(Deck.slug == bindparam("slug"))
 
 
-def _due(learning: int, review: int, started: int, total: int, introduced: int, *, new_per_day: int) -> DueCounts:
-    allowed = max(0, new_per_day - introduced)
-    return DueCounts(new=min(total - started, allowed), learning=learning, review=review, started=started)
+def _due(learning: int, review: int, started: int, total: int, introduced: int, answered: int, extra: int, *,
+         new_per_day: int) -> DueCounts:
+    allowed = max(0, new_per_day + extra - introduced)
+    unseen = max(0, total - started)
+    return DueCounts(new=min(unseen, allowed), learning=learning, review=review, started=started,
+                     answered_today=answered, unseen=unseen)
 
 
 def active_card_counts(session: Session, deck_ids: list[int]) -> dict[int, int]:
@@ -436,11 +451,16 @@ def active_card_counts(session: Session, deck_ids: list[int]) -> dict[int, int]:
 
 def due_counts(session: Session, *, user_id: int, deck_ids: list[int], now: datetime, day_begins: datetime,
                day_ends: datetime, new_per_day: int) -> dict[int, DueCounts]:
-    """New (still allowed today), learning (due now) and review (due today) counts per deck, in one query."""
+    """New (still allowed today), learning and review (due today) counts per deck, in one query.
+
+    Learning cards are counted as Anki counts them: those due within the learn-ahead time too,
+    since they are shown early once nothing else is left.
+    """
     if not deck_ids:
         return {}
-    rows = session.execute(_DUE_COUNTS, {"user_id": user_id, "deck_ids": list(deck_ids), "now": now,
-                                         "day_begins": day_begins, "day_ends": day_ends})
+    rows = session.execute(_DUE_COUNTS, {"user_id": user_id, "deck_ids": list(deck_ids),
+                                         "learn_until": now + LEARN_AHEAD, "day_begins": day_begins,
+                                         "day_ends": day_ends})
     result = {deck_id: _due(*counts, new_per_day=new_per_day) for deck_id, *counts, _title in rows}
     for deck_id in deck_ids:
         result.setdefault(deck_id, DueCounts())
@@ -460,12 +480,13 @@ def deck_due_counts(session: Session, *, user_id: int, slug: str, now: datetime,
                     day_ends: datetime, new_per_day: int) -> DeckDue | None:
     """The deck with this slug and the user's counts in it (as `due_counts`), in one query; None: no such deck."""
     # Plain rows: straight on the connection, without the ORM's result handling.
-    row = session.connection().execute(_DUE_COUNTS_BY_SLUG, {"user_id": user_id, "slug": slug, "now": now,
-                                                             "day_begins": day_begins, "day_ends": day_ends}).first()
+    row = session.connection().execute(_DUE_COUNTS_BY_SLUG, {
+        "user_id": user_id, "slug": slug, "learn_until": now + LEARN_AHEAD, "day_begins": day_begins,
+        "day_ends": day_ends}).first()
     if row is None:
         return None
-    deck_id, learning, review, started, total, introduced, title = row
-    return DeckDue(deck_id, title, _due(learning, review, started, total, introduced, new_per_day=new_per_day))
+    deck_id, *counts, title = row
+    return DeckDue(deck_id, title, _due(*counts, new_per_day=new_per_day))
 
 
 _SCHEDULED = (select(Card, CardState).join(CardState, CardState.card_id == Card.id)
@@ -485,15 +506,52 @@ _FIRST_NEW = (select(Card).options(joinedload(Card.note, innerjoin=True))
               .order_by(Card.position).limit(1))
 
 
+def buried_notes(session: Session, *, user_id: int, deck_id: int, day_begins: datetime) -> frozenset[int]:
+    """The notes of a deck whose new and review cards are buried for the rest of the study day.
+
+    As Anki buries the other cards of a note once one is answered, until the next study day;
+    and further: notes sharing a subject or an object with a note answered today are siblings
+    too (a fact and the grouped question that lists it, two facts about one muscle), so that
+    cards do not give each other away. Learning cards are never buried.
+    """
+    answered = select(Note.subject, Note.object).join(Card, Card.note_id == Note.id).join(
+        ReviewLog, ReviewLog.card_id == Card.id).where(
+        ReviewLog.user_id == user_id, Card.deck_id == deck_id, ReviewLog.reviewed_at >= day_begins).distinct()
+    terms = {term.lower() for row in session.execute(answered) for term in row}
+    if not terms:
+        return frozenset()
+    notes = session.execute(select(Note.id, Note.subject, Note.object).where(Note.deck_id == deck_id))
+    return frozenset(note_id for note_id, subject, obj in notes if subject.lower() in terms or obj.lower() in terms)
+
+
+def without_buried(session: Session, counts: DueCounts, *, user_id: int, deck_id: int, day_ends: datetime,
+                   buried: frozenset[int]) -> DueCounts:
+    """The counts less the buried cards: reviews due today and new cards of the buried notes."""
+    if not buried:
+        return counts
+    notes = Card.note_id.in_(list(buried))
+    reviews = session.scalar(
+        select(func.count(CardState.id)).join(Card, Card.id == CardState.card_id)
+        .where(CardState.user_id == user_id, Card.deck_id == deck_id, Card.retired.is_(False), notes,
+               CardState.state == State.Review, CardState.due < day_ends)) or 0
+    unseen = session.scalar(
+        select(func.count(Card.id)).where(Card.deck_id == deck_id, Card.retired.is_(False), notes,
+                                          ~select(CardState.id).where(CardState.user_id == user_id,
+                                                                      CardState.card_id == Card.id).exists())) or 0
+    left = max(0, counts.unseen - unseen)
+    return replace(counts, review=max(0, counts.review - reviews), unseen=left, new=min(counts.new, left))
+
+
 def next_card(session: Session, *, user_id: int, deck_id: int, now: datetime, day_begins: datetime,
-              day_ends: datetime, new_per_day: int,
-              counts: DueCounts | None = None) -> tuple[Card, CardState | None] | None:
+              day_ends: datetime, new_per_day: int, counts: DueCounts | None = None,
+              buried: frozenset[int] = frozenset()) -> tuple[Card, CardState | None] | None:
     """The card to show next, with the user's state of it (None for a new card).
 
     Learning cards due now come first, then reviews due today, then new cards up
     to the daily limit; with nothing else left, a learning card due within the
-    next 20 minutes is shown early, as Anki does. Pass the deck's `due_counts`
-    when already at hand: the choice then takes a single query.
+    next 20 minutes is shown early, as Anki does. New and review cards of the
+    `buried` notes (`buried_notes`) are left for the next study day. Pass the
+    deck's `due_counts` when already at hand: the choice then takes a single query.
     """
     if counts is None:
         counts = due_counts(session, user_id=user_id, deck_ids=[deck_id], now=now, day_begins=day_begins,
@@ -501,22 +559,22 @@ def next_card(session: Session, *, user_id: int, deck_id: int, now: datetime, da
     values = {"user_id": user_id, "deck_id": deck_id}
     if counts.learning:
         found = session.execute(_LEARNING_DUE, {**values, "until": now}).first()
-    elif counts.review:
-        found = session.execute(_REVIEW_DUE, {**values, "until": day_ends}).first()
-    elif counts.new:
-        card = session.scalar(_FIRST_NEW, values)
-        return (card, None) if card is not None else None
-    else:
-        found = session.execute(_LEARNING_DUE, {**values, "until": now + LEARN_AHEAD}).first()
+        if found:
+            return found[0], found[1]
+    skip = Card.note_id.not_in(list(buried))
+    if counts.review:
+        found = session.execute(_REVIEW_DUE.where(skip) if buried else _REVIEW_DUE,
+                                {**values, "until": day_ends}).first()
+        if found:
+            return found[0], found[1]
+    if counts.new:
+        card = session.scalar(_FIRST_NEW.where(skip) if buried else _FIRST_NEW, values)
+        if card is not None:
+            return card, None
+    if not counts.learning:
+        return None
+    found = session.execute(_LEARNING_DUE, {**values, "until": now + LEARN_AHEAD}).first()
     return (found[0], found[1]) if found else None
-
-
-def next_due(session: Session, *, user_id: int, deck_id: int) -> datetime | None:
-    """When the user's earliest scheduled card in the deck falls due."""
-    return session.scalar(
-        select(func.min(CardState.due)).join(Card, Card.id == CardState.card_id)
-        .where(CardState.user_id == user_id, active_cards([deck_id]))
-    )
 
 
 def state_stamp(state: MemoryState | None) -> str:

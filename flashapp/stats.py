@@ -7,8 +7,9 @@ only the window, through the index on (user_id, reviewed_at). Each class query n
 class's students by id, so its cost follows the class, not the rest of the school; and it names
 the class's cards by id rather than joining each card state or review to its card, a lookup that
 costs more than the rest of the row's work (and none at all when the class's decks are every deck).
-Predicted recall is FSRS retrievability, worked out in SQL with the app's scheduler's
-parameters.
+The card state and review log queries read covering indexes alone, never the tables; rows are
+counted with count(*) for that reason. Predicted recall is FSRS retrievability, worked out in
+SQL with the app's scheduler's parameters.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 from fsrs import Rating, Scheduler
 from sqlalchemy import (
     BigInteger,
+    BindParameter,
     Float,
     Integer,
     Row,
@@ -53,6 +55,7 @@ from .models import (
     ReviewLog,
     ReviewState,
     User,
+    UTCDateTime,
 )
 from .scheduling import active_card_counts, active_cards
 
@@ -90,6 +93,7 @@ class ClassScope:
     card_decks: dict[int, int]  # every card of the decks, retired ones included: its deck
     retired: frozenset[int]
     every_deck: bool  # the decks are all the decks there are, so no card is outside them
+    most_of_the_school: bool  # the students are at least half of all the accounts
 
     def active_cards(self, deck_id: int | None = None) -> list[int]:
         """The ids of the cards still studied, of one deck or of all the class's decks."""
@@ -118,30 +122,35 @@ def class_scope(session: Session, *, classroom_id: int) -> ClassScope:
             card_decks[card_id] = deck_id
             if is_retired:
                 retired.add(card_id)
-    return ClassScope(deck_ids, class_student_ids(session, classroom_id), card_decks, frozenset(retired),
-                      every_deck)
+    students = class_student_ids(session, classroom_id)
+    accounts = session.scalar(select(func.count(User.id))) or 0
+    return ClassScope(deck_ids, students, card_decks, frozenset(retired), every_deck, 2 * len(students) >= accounts)
 
 
-def _card_in(column: SQLColumnExpression[int], card_ids: list[int]) -> ColumnElement[bool]:
+def _card_in(column: SQLColumnExpression[int], card_ids: list[int], *, by_card: bool = False) -> ColumnElement[bool]:
     # `+ 0` keeps the card out of the index choice: a long list of cards would otherwise make SQLite
-    # seek every (student, card) pair instead of reading each student's rows once. The ids are whole
-    # numbers, written into the statement so that no list of cards can exceed the limit on parameters.
-    return (column + 0).in_(bindparam(None, card_ids, expanding=True, literal_execute=True))
+    # seek every (student, card) pair instead of reading each student's rows once (`by_card`: reading
+    # card by card is the plan). The ids are whole numbers, written into the statement so that no list
+    # of cards can exceed the limit on parameters.
+    ids: BindParameter[list[int]] = bindparam(None, card_ids, expanding=True, literal_execute=True)
+    return column.in_(ids) if by_card else (column + 0).in_(ids)
 
 
-def _of_the_decks(column: SQLColumnExpression[int], scope: ClassScope) -> ColumnElement[bool] | None:
+def _of_the_decks(column: SQLColumnExpression[int], scope: ClassScope, *,
+                  by_card: bool = False) -> ColumnElement[bool] | None:
     """Rows of cards of the class's decks, retired ones included (None: every row is)."""
-    return None if scope.every_deck else _card_in(column, list(scope.card_decks))
+    return None if scope.every_deck else _card_in(column, list(scope.card_decks), by_card=by_card)
 
 
-def _active(column: SQLColumnExpression[int], scope: ClassScope) -> ColumnElement[bool] | None:
+def _active(column: SQLColumnExpression[int], scope: ClassScope, *,
+            by_card: bool = False) -> ColumnElement[bool] | None:
     """Rows of the class's active cards, among rows of its decks' cards (None: every such row is)."""
     if not scope.retired:
         return None
     if scope.every_deck:
         return ~(column + 0).in_(bindparam(None, sorted(scope.retired), expanding=True,
                                            literal_execute=True))
-    return _card_in(column, scope.active_cards())
+    return _card_in(column, scope.active_cards(), by_card=by_card)
 
 
 def true_retention(*, answers: int, recalled: int) -> float | None:
@@ -150,11 +159,15 @@ def true_retention(*, answers: int, recalled: int) -> float | None:
 
 
 def _window_counts(*, now: datetime) -> tuple[ColumnElement[Any], ...]:
-    """Reviews in the last 7 days, answers to review-state cards in the last 30, and those not Again."""
+    """Reviews in the last 7 days, answers to review-state cards in the last 30, and those not Again.
+
+    Rows are counted with count(*): the ids are not in the indexes, and counting them would send
+    PostgreSQL from the index to the table for every row.
+    """
     on_review = ReviewLog.state_before == ReviewState.REVIEW
-    return (func.count(ReviewLog.id).filter(ReviewLog.reviewed_at >= now - WEEK),
-            func.count(ReviewLog.id).filter(on_review),
-            func.count(ReviewLog.id).filter(on_review, ReviewLog.rating != Rating.Again))
+    return (func.count().filter(ReviewLog.reviewed_at >= now - WEEK),
+            func.count().filter(on_review),
+            func.count().filter(on_review, ReviewLog.rating != Rating.Again))
 
 
 @dataclass
@@ -215,13 +228,13 @@ def class_roster(session: Session, *, classroom_id: int, now: datetime,
     for deck_id, _, _, _ in targets:
         deck_cards = scope.active_cards(deck_id)
         paced[deck_id] = (None if len(deck_cards) == len(everything)
-                          else func.count(CardState.id).filter(_card_in(CardState.card_id, deck_cards)))
-    introduced = func.count(CardState.id) if active is None else func.count(CardState.id).filter(active)
+                          else func.count().filter(_card_in(CardState.card_id, deck_cards)))
+    introduced = func.count() if active is None else func.count().filter(active)
     due = CardState.due <= now if active is None else and_(active, CardState.due <= now)
     in_decks = _of_the_decks(CardState.card_id, scope)
     per_deck = [count for count in paced.values() if count is not None]
     for user_id, introduced_count, due_now, last_review, *deck_counts in session.execute(
-        select(CardState.user_id, introduced, func.count(CardState.id).filter(due), func.max(CardState.last_review),
+        select(CardState.user_id, introduced, func.count().filter(due), func.max(CardState.last_review),
                *per_deck)
         .where(CardState.user_id.in_(students), *([] if in_decks is None else [in_decks]))
         .group_by(CardState.user_id)
@@ -326,12 +339,27 @@ def epoch_microseconds(session: Session, column: SQLColumnExpression[datetime | 
     return cast(seconds, Integer) * 1_000_000 + fraction
 
 
+_JULIAN_EPOCH_US = 210_866_760_000_000_000  # 1970-01-01 as microseconds since the start of the Julian day count
+_SLACK_US = 1_000  # SQLite's julianday() holds a time to the millisecond, rounded
+
+
 def _elapsed_days(session: Session, *, now: datetime) -> ColumnElement[Any]:
-    """Whole days from each card state's last review to `now`, as `fsrs` counts them (floored, never below 0)."""
+    """Whole days from each card state's last review to `now`, as `fsrs` counts them (floored, never below 0).
+
+    PostgreSQL subtracts the two times exactly. On SQLite, parsing each stored time to the microsecond
+    costs more than the rest of a state's numbers; julianday() alone reads it to the millisecond. That
+    settles the whole days unless the elapsed time is within a millisecond of a whole number of days;
+    those few states take the exact reading.
+    """
     now_us = (now - _EPOCH) // timedelta(microseconds=1)
-    elapsed = (literal(now_us, BigInteger) - epoch_microseconds(session, CardState.last_review)) // _DAY_US
-    greatest = func.greatest if session.get_bind().dialect.name == "postgresql" else func.max
-    return greatest(0, elapsed)
+    if session.get_bind().dialect.name == "postgresql":
+        # A difference of timestamps is whole days plus under 24 hours: its day field is the floor.
+        return func.greatest(0, func.date_part("day", literal(now, UTCDateTime) - CardState.last_review))
+    exact = func.max(0, (literal(now_us, BigInteger) - epoch_microseconds(session, CardState.last_review)) // _DAY_US)
+    stored_ms = cast(func.round(func.julianday(CardState.last_review) * 86_400_000), Integer)
+    approximate = literal(_JULIAN_EPOCH_US + now_us, BigInteger) - stored_ms * 1_000
+    settled = (approximate % _DAY_US).between(_SLACK_US, _DAY_US - _SLACK_US - 1)
+    return case((settled, approximate // _DAY_US), else_=exact)
 
 
 def _sqlite_has_power(session: Session) -> None:
@@ -372,21 +400,30 @@ def forgotten_cards(session: Session, scheduler: Scheduler, *, classroom_id: int
     students = scope.student_ids
     if not students:
         return []
+    # SQLite groups by sorting, which costs more than the rest of a state's numbers. A class holding most of
+    # the school has its states read card by card through the index on (card_id, user_id, ...), already in
+    # order, skipping the few other students' rows; any other class has its students' states read through
+    # the index on user_id and sorted, so that its cost follows the class and not the school.
+    by_card = scope.most_of_the_school and session.get_bind().dialect.name == "sqlite"
     if card_id is None:
-        in_decks, active = _of_the_decks(CardState.card_id, scope), _active(CardState.card_id, scope)
+        in_decks = _of_the_decks(CardState.card_id, scope, by_card=by_card)
+        active = _active(CardState.card_id, scope, by_card=by_card)
         in_scope = [condition for condition in (in_decks, active) if condition is not None]
     elif card_id in scope.card_decks and card_id not in scope.retired:
         in_scope = [CardState.card_id == card_id]
     else:
         return []
-    # Grouped by an expression, not the column: SQLite would otherwise walk the index on card_id through
-    # every student of the school to save sorting the class's states.
-    grouped_card = (CardState.card_id + 0).label("card_id")
+    if by_card:
+        grouped_card, of_students = CardState.card_id.label("card_id"), (CardState.user_id + 0).in_(students)
+    else:
+        # Grouped by an expression, not the column: SQLite would otherwise walk the index on card_id through
+        # every student of the school to save sorting the class's states.
+        grouped_card, of_students = (CardState.card_id + 0).label("card_id"), CardState.user_id.in_(students)
     numbers = {row.card_id: row for row in session.execute(
         select(grouped_card, func.avg(_retrievability(session, scheduler, now=now)).label("mean_recall"),
                func.count(CardState.last_review).label("students"), func.sum(CardState.reps).label("reviews"),
                func.sum(CardState.again_count).label("again"), func.sum(CardState.lapses).label("lapses"))
-        .where(CardState.user_id.in_(students), *in_scope)
+        .where(of_students, *in_scope)
         .group_by(grouped_card)
         .having(or_(func.count(CardState.last_review) > 0, func.sum(CardState.reps) > 0))
     )}

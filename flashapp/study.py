@@ -10,32 +10,35 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fsrs import Rating, Scheduler, State
-from sqlalchemy import select
+from sqlalchemy import case, distinct, func, select
 from sqlalchemy.orm import Session
 
 from .classroom import AssignedDeck, assigned_decks
 from .database import write_transaction
 from .decks import all_decks, deck_by_slug, no_such_deck
-from .models import Card, CardState
+from .errors import Invalid
+from .models import Card, CardState, ExtraNewCards, ReviewLog
 from .scheduling import (
     RATINGS,
     Answer,
     DueCounts,
     Outcome,
     StateChanged,
+    StudyDays,
+    buried_notes,
     button_label,
     day_start,
     deck_due_counts,
     due_counts,
     next_card,
     next_day_start,
-    next_due,
     plan_answer,
     preview_intervals,
     record_answer,
     repeat_or_stale,
     state_stamp,
     undo_last_answer,
+    without_buried,
 )
 from .showings import ShowingTokens
 from .stats import DeckProgress, deck_progress
@@ -82,6 +85,11 @@ def deck_list(session: Session, *, user_id: int, time_zone: str, now: datetime,
     decks = all_decks(session)
     counts = due_counts(session, user_id=user_id, deck_ids=[d.id for d in decks], now=now,
                         day_begins=day.begins, day_ends=day.ends, new_per_day=settings.new_cards_per_day)
+    for deck_id, deck_counts in counts.items():
+        if deck_counts.answered_today:
+            buried = buried_notes(session, user_id=user_id, deck_id=deck_id, day_begins=day.begins)
+            counts[deck_id] = without_buried(session, deck_counts, user_id=user_id, deck_id=deck_id,
+                                             day_ends=day.ends, buried=buried)
     assigned = assigned_decks(session, user_id)
     progress = {p.deck_id: p for p in deck_progress(session, user_id=user_id, deck_ids=list(assigned), now=now)}
     return [DeckEntry(d.id, d.slug, d.title, counts[d.id], assigned.get(d.id), progress.get(d.id)) for d in decks]
@@ -118,6 +126,28 @@ class Showing:
             return "New card"
         return "Review" if self.state is State.Review else "Learning"
 
+    @property
+    def queue(self) -> str:
+        """Which of the study page's counts the card belongs to: 'new', 'learning' or 'review'."""
+        if self.state is None:
+            return "new"
+        return "review" if self.state is State.Review else "learning"
+
+
+@dataclass(frozen=True)
+class DaySummary:
+    """What a student did in one deck this study day, and their streak of study days (any deck)."""
+
+    answers: int = 0
+    cards: int = 0
+    correct: int = 0  # answers other than Again
+    seconds: int = 0
+    streak: int = 0  # study days in a row with at least one answer, up to today (or yesterday)
+
+    @property
+    def share_correct(self) -> float:
+        return self.correct / self.answers if self.answers else 0.0
+
 
 @dataclass(frozen=True)
 class StudyScreen:
@@ -129,8 +159,15 @@ class StudyScreen:
     counts: DueCounts
     showing: Showing | None
     can_undo: bool
-    next_due: datetime | None
+    next_due: datetime | None  # when the next card can be studied (None: nothing is left to study)
     next_day: datetime
+    summary: DaySummary | None = None  # with no card to show: today's work
+
+    @property
+    def progress(self) -> float:
+        """Today's share of the deck's work done: answers given against answers given plus cards left."""
+        done = self.counts.answered_today
+        return done / (done + self.counts.total) if done + self.counts.total else 1.0
 
 
 def _undone_card(session: Session, *, user_id: int, deck_id: int,
@@ -157,13 +194,20 @@ def study_screen(session: Session, scheduler: Scheduler, showings: ShowingTokens
     if deck is None:
         raise no_such_deck(session, slug)
     counts = deck.counts
+    buried = buried_notes(session, user_id=user_id, deck_id=deck.deck_id, day_begins=day.begins) \
+        if counts.answered_today else frozenset()
+    counts = without_buried(session, counts, user_id=user_id, deck_id=deck.deck_id, day_ends=day.ends, buried=buried)
     picked = _undone_card(session, user_id=user_id, deck_id=deck.deck_id, card_id=undone_card_id) or next_card(
         session, user_id=user_id, deck_id=deck.deck_id, now=now, day_begins=day.begins, day_ends=day.ends,
-        new_per_day=settings.new_cards_per_day, counts=counts)
+        new_per_day=settings.new_cards_per_day, counts=counts, buried=buried)
     showing = None
     upcoming = None
+    summary = None
     if picked is None:
-        upcoming = next_due(session, user_id=user_id, deck_id=deck.deck_id)
+        days = StudyDays(time_zone, settings.day_starts_at_hour)
+        upcoming = next_cards(session, user_id=user_id, deck_id=deck.deck_id, counts=counts, days=days,
+                              next_day=day.ends)
+        summary = day_summary(session, user_id=user_id, deck_id=deck.deck_id, now=now, days=days)
     else:
         card, state = picked
         note = card.note
@@ -174,7 +218,88 @@ def study_screen(session: Session, scheduler: Scheduler, showings: ShowingTokens
             buttons=tuple(AnswerButton(r, button_label(intervals[r])) for r in RATINGS),
             token=showings.issue(user_id=user_id, card_id=card.id, stamp=state_stamp(state), now=now))
     # Every started card has at least one answer to take back.
-    return StudyScreen(deck.deck_id, slug, deck.title, counts, showing, counts.started > 0, upcoming, day.ends)
+    return StudyScreen(deck.deck_id, slug, deck.title, counts, showing, counts.started > 0, upcoming, day.ends,
+                       summary)
+
+
+def next_cards(session: Session, *, user_id: int, deck_id: int, counts: DueCounts, days: StudyDays,
+               next_day: datetime) -> datetime | None:
+    """When the student can next study this deck, once nothing is left for now (None: nothing ever will be).
+
+    A learning card can be studied when it falls due; a review card from the start of the
+    study day it falls due on; new cards (while any are left) from `next_day`, the start of
+    the next study day.
+    """
+    rows = session.execute(
+        select(CardState.state, func.min(CardState.due)).join(Card, Card.id == CardState.card_id)
+        .where(CardState.user_id == user_id, Card.deck_id == deck_id, Card.retired.is_(False))
+        .group_by(CardState.state)).all()
+    times = [days.begins(days.number(due)) if state is State.Review else due for state, due in rows]
+    if counts.unseen:
+        times.append(next_day)
+    return min(times) if times else None
+
+
+def day_summary(session: Session, *, user_id: int, deck_id: int, now: datetime, days: StudyDays) -> DaySummary:
+    """The student's answers in this deck this study day, and their streak of study days across decks."""
+    today = days.number(now)
+    answers, cards, correct, milliseconds = session.execute(
+        select(func.count(ReviewLog.id), func.count(distinct(ReviewLog.card_id)),
+               func.coalesce(func.sum(case((ReviewLog.rating == Rating.Again, 0), else_=1)), 0),
+               func.coalesce(func.sum(ReviewLog.duration_ms), 0))
+        .join(Card, Card.id == ReviewLog.card_id)
+        .where(ReviewLog.user_id == user_id, Card.deck_id == deck_id,
+               ReviewLog.reviewed_at >= days.begins(today))).one()
+    return DaySummary(answers=answers, cards=cards, correct=int(correct), seconds=round(int(milliseconds) / 1000),
+                      streak=study_streak(session, user_id=user_id, now=now, days=days))
+
+
+def study_streak(session: Session, *, user_id: int, now: datetime, days: StudyDays) -> int:
+    """Study days in a row on which the student answered at least one card, ending today.
+
+    A streak not yet continued today still counts up to yesterday, as the day is not over.
+    """
+    today = days.number(now)
+    expected = today
+    streak = 0
+    answered = session.scalars(
+        select(ReviewLog.reviewed_at).where(ReviewLog.user_id == user_id, ReviewLog.reviewed_at <= now)
+        .order_by(ReviewLog.reviewed_at.desc()).execution_options(yield_per=1000))
+    try:
+        for reviewed_at in answered:
+            number = days.number(reviewed_at)
+            if number == expected:
+                streak += 1
+                expected -= 1
+            elif number < expected:
+                if number == today - 1 and streak == 0:
+                    streak, expected = 1, number - 1
+                else:
+                    break
+    finally:
+        answered.close()  # the rest of the rows are not needed: free the cursor
+    return streak
+
+
+MORE_NEW_CARDS = 10
+
+
+def more_new_cards(session: Session, *, user_id: int, slug: str, now: datetime, count: int = MORE_NEW_CARDS) -> int:
+    """Let the student start `count` more new cards of this deck today, beyond the daily limit.
+
+    Recorded for this student, deck and time (so for this study day only). Returns how many
+    more there are to start. Invalid when every card of the deck has been started already.
+    """
+    deck = deck_by_slug(session, slug)
+    started = session.scalar(
+        select(func.count(CardState.id)).join(Card, Card.id == CardState.card_id)
+        .where(CardState.user_id == user_id, Card.deck_id == deck.id, Card.retired.is_(False))) or 0
+    unseen = deck.active_cards - started
+    if unseen <= 0:
+        raise Invalid("Every card of this deck has been started: there are no new cards left to add.")
+    with write_transaction(session):
+        session.add(ExtraNewCards(user_id=user_id, deck_id=deck.id, granted_at=now, count=count))
+    return min(count, unseen)
 
 
 def answer(session: Session, scheduler: Scheduler, showings: ShowingTokens, *, user_id: int, slug: str,

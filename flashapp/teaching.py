@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from fsrs import Scheduler
 from sqlalchemy import select
@@ -22,6 +22,7 @@ from .stats import (
     deck_progress,
     forgotten_cards,
 )
+from .trouble import TroubleReport, cards_in_trouble, missed_by
 
 # How the roster can be sorted, and the key for each.
 ROSTER_SORTS = {
@@ -34,15 +35,48 @@ ROSTER_SORTS = {
     "behind": lambda r: len(r.behind),
 }
 FORGOTTEN_SHOWN = 15
+STUDYING_NOW = timedelta(minutes=5)  # an answer this recent means the student is studying now
+
+
+@dataclass(frozen=True)
+class Completion:
+    """An assignment with a target date: who has started every one of its cards."""
+
+    deck_title: str
+    target_date: date
+    total_cards: int
+    finished: list[str]
+    students: int
 
 
 @dataclass(frozen=True)
 class Dashboard:
     classroom: Classroom
     roster: list[RosterRow]
-    cards: list[CardRow]
+    trouble: TroubleReport
     sort: str
     descending: bool
+    completion: list[Completion]
+    studying_now: list[str]
+
+
+def completion(classroom: Classroom, roster: list[RosterRow], deck_totals: dict[int, int]) -> list[Completion]:
+    """For each assignment with a target date, the students who have started all its cards."""
+    result = []
+    for assignment in sorted(classroom.assignments, key=lambda a: (a.target_date or date.max, a.id)):
+        if assignment.target_date is None:
+            continue
+        total = deck_totals.get(assignment.deck_id, 0)
+        finished = [row.username for row in sorted(roster, key=lambda r: r.username.lower())
+                    if total and row.introduced_by_deck.get(assignment.deck_id, 0) >= total]
+        result.append(Completion(assignment.deck.title, assignment.target_date, total, finished, len(roster)))
+    return result
+
+
+def studying_now(roster: list[RosterRow], *, now: datetime) -> list[str]:
+    """The students who answered a card in the last few minutes, by name."""
+    return sorted((row.username for row in roster if row.last_active and row.last_active >= now - STUDYING_NOW),
+                  key=str.lower)
 
 
 def dashboard(session: Session, scheduler: Scheduler, *, teacher_id: int, class_id: int, now: datetime,
@@ -60,8 +94,10 @@ def dashboard(session: Session, scheduler: Scheduler, *, teacher_id: int, class_
     scope = class_scope(session, classroom_id=class_id)
     roster = sorted(class_roster(session, classroom_id=class_id, now=now, scope=scope), key=ROSTER_SORTS["name"])
     roster.sort(key=ROSTER_SORTS[sort], reverse=descending)
-    cards = forgotten_cards(session, scheduler, classroom_id=class_id, now=now, limit=FORGOTTEN_SHOWN, scope=scope)
-    return Dashboard(classroom, roster, cards, sort, descending)
+    trouble = cards_in_trouble(session, scheduler, classroom_id=class_id, now=now, limit=FORGOTTEN_SHOWN,
+                               scope=scope)
+    return Dashboard(classroom, roster, trouble, sort, descending,
+                     completion(classroom, roster, scope.deck_totals()), studying_now(roster, now=now))
 
 
 @dataclass(frozen=True)
@@ -83,6 +119,17 @@ class CardView:
     classroom: Classroom
     card: Card
     stats: CardRow | None
+    missed_by: list[str]
+    fact: str
+    section_title: str
+
+
+def fact_in_words(*, question: str, answer: str) -> str:
+    """A fact read as a sentence: its first card's question followed by the answer."""
+    answer = answer.strip()
+    if answer and answer[-1] not in ".!?":
+        answer += "."
+    return f"{question.strip()} {answer[:1].upper()}{answer[1:]}".strip()
 
 
 def card_view(session: Session, scheduler: Scheduler, *, teacher_id: int, class_id: int, card_id: int,
@@ -92,5 +139,10 @@ def card_view(session: Session, scheduler: Scheduler, *, teacher_id: int, class_
     card = session.get(Card, card_id)
     if card is None or card.deck_id not in class_deck_ids(session, classroom.id):
         raise NotFound("There is no such card in this class's decks.")
-    rows = forgotten_cards(session, scheduler, classroom_id=classroom.id, now=now, card_id=card.id)
-    return CardView(classroom, card, rows[0] if rows else None)
+    scope = class_scope(session, classroom_id=classroom.id)
+    rows = forgotten_cards(session, scheduler, classroom_id=classroom.id, now=now, card_id=card.id, scope=scope)
+    names = missed_by(session, student_ids=scope.student_ids, card_ids=[card.id]).get(card.id, [])
+    first = card.note.cards[0] if card.note.cards else card
+    return CardView(classroom, card, rows[0] if rows else None, names,
+                    fact_in_words(question=first.question, answer=first.answer),
+                    card.note.section.replace("-", " ").capitalize())

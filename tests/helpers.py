@@ -446,3 +446,54 @@ def simulate_student(session, scheduler, *, user_id: int, card_ids: list[int], d
                 queue.append(card)
         session.commit()
     return answers
+
+
+# ---------------------------------------------------------------- processes killed half-way
+
+def locked_source(folder: Path):
+    """A small SQLite file (rollback journal) and a connection holding its exclusive lock.
+
+    A backup of it waits, after it has made its temporary file, until the lock is released
+    (`connection.rollback()`); close the connection when done.
+    """
+    import sqlite3
+
+    path = folder / "source.sqlite"
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=DELETE")
+    connection.execute("CREATE TABLE IF NOT EXISTS filler (x TEXT)")
+    connection.execute("INSERT INTO filler VALUES ('something to copy')")
+    connection.execute("BEGIN EXCLUSIVE")
+    connection.execute("INSERT INTO filler VALUES ('not committed')")
+    return path, connection
+
+
+def start_backup_process(source: Path, target: Path):
+    """`backup_sqlite(source, target)` in a process of its own (a `subprocess.Popen`)."""
+    import subprocess
+    import sys
+
+    script = "import sys\nfrom flashapp.backup import backup_sqlite\nbackup_sqlite(sys.argv[1], sys.argv[2])\n"
+    return subprocess.Popen([sys.executable, "-c", script, str(source), str(target)], cwd=REPO)
+
+
+def wait_for_file(folder: Path, pattern: str, *, process=None, timeout: float = 20.0) -> Path:
+    """The first file in folder matching pattern, waited for (while `process`, if given, runs)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = sorted(folder.glob(pattern)) if folder.is_dir() else []
+        if found:
+            return found[0]
+        assert process is None or process.poll() is None, "the process ended before making its file"
+        time.sleep(0.001)
+    raise AssertionError(f"no {pattern} in {folder} after {timeout} s")
+
+
+def kill(process) -> None:
+    """SIGKILL a process and reap it: nothing of its own clean-up runs."""
+    import signal
+
+    process.send_signal(signal.SIGKILL)
+    assert process.wait(10) == -signal.SIGKILL

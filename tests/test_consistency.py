@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from fsrs import Rating
 from sqlalchemy import delete, event, func, select, text, update
+from sqlalchemy.orm import Session
 
 from flashapp import consistency
 from flashapp.accounts import register_user
@@ -22,6 +23,7 @@ from flashapp.consistency import (
     STATE_WITHOUT_REVIEWS,
     check_database,
 )
+from flashapp.database import make_engine, write_transaction
 from flashapp.models import Card, CardState, Note, ReviewLog, User
 from flashapp.scheduling import ReviewCounts, answer_card, card_reviews, count_reviews, replay
 from tests.helpers import FAST_HASH_METHOD, T0, build_numbers_deck
@@ -173,7 +175,7 @@ def count_commits(session) -> list:
     return commits
 
 
-def test_fix_repairs_everything_in_one_transaction_and_a_second_run_finds_nothing(studied, scheduler):
+def test_fix_repairs_everything_in_short_batches_and_a_second_run_finds_nothing(studied, scheduler):
     tamper(studied)
     without_foreign_keys(
         studied,
@@ -186,9 +188,9 @@ def test_fix_repairs_everything_in_one_transaction_and_a_second_run_finds_nothin
     commits = count_commits(studied)
     report = check_database(studied, scheduler, fix=True)
     assert report.fixed and report.ok and len(report.repaired) == len(report.problems) == 6
-    assert len(commits) == 1
+    assert len(commits) == 3  # the orphaned review, the orphaned note, then the four card states
     assert check_database(studied, scheduler, fix=True).problems == []
-    assert len(commits) == 1  # nothing to fix: nothing committed
+    assert len(commits) == 3  # nothing to fix: nothing committed
     # Every state now is the replay of its reviews, and every review has its state.
     states = list(studied.scalars(select(CardState)))
     assert len(states) == studied.scalar(select(func.count()).select_from(
@@ -204,7 +206,7 @@ def test_fix_repairs_everything_in_one_transaction_and_a_second_run_finds_nothin
     assert studied.scalar(select(func.count()).where(Note.key == "gone/x")) == 0
 
 
-def test_a_fix_that_fails_half_way_changes_nothing(studied, scheduler, monkeypatch):
+def test_a_fix_that_fails_half_way_leaves_whole_batches_and_a_second_run_finishes(studied, scheduler, monkeypatch):
     tamper(studied)
     before = check_database(studied, scheduler, fix=False).problems
     calls = []
@@ -218,10 +220,55 @@ def test_a_fix_that_fails_half_way_changes_nothing(studied, scheduler, monkeypat
     original = consistency.store_state
     monkeypatch.setattr(consistency, "store_state", failing_store)
     with pytest.raises(RuntimeError, match="disk full"):
-        check_database(studied, scheduler, fix=True)
+        check_database(studied, scheduler, fix=True, batch_size=1)
     monkeypatch.undo()
     studied.expire_all()
-    assert check_database(studied, scheduler, fix=False).problems == before
+    # The first card's batch was committed whole; the failing one changed nothing.
+    after = check_database(studied, scheduler, fix=False).problems
+    assert len(after) == len(before) - 1 and set(after) < set(before)
+    assert check_database(studied, scheduler, fix=True).ok
+    assert check_database(studied, scheduler, fix=False).problems == []
+
+
+def test_a_fix_reads_without_the_write_lock_and_keeps_an_answer_given_meanwhile(studied, scheduler, database_url):
+    """A fix holds the write lock only for its short batches: an answer given while it reads goes
+    through at once, and the batch that repairs that card replays the answer too."""
+    tamper(studied)
+    engine = studied.get_bind()
+    sqlite = engine.dialect.name == "sqlite"
+    # Another process's writer that waits for no lock: it fails at once if the fix holds one.
+    other = make_engine(database_url, **({} if sqlite else {"connect_args": {"options": "-c lock_timeout=1000"}}))
+    if sqlite:
+        event.listen(other, "connect", lambda connection, _record: connection.execute("PRAGMA busy_timeout=0"))
+    ada = state_of(studied, "ada", 0)
+    ada_user, ada_card = ada.user_id, ada.card_id
+    studied.rollback()
+    answered = []
+
+    def answer_meanwhile(_connection, _cursor, statement, *_args):
+        if not answered and "FROM review_log" in statement and "ORDER BY review_log.user_id" in statement:
+            answered.append(1)
+            with Session(other) as writer, write_transaction(writer):
+                answer_card(writer, scheduler, user_id=ada_user, card_id=ada_card, rating=Rating.Good,
+                            token="meanwhile", now=T0 + timedelta(days=60))
+
+    begins = []
+    event.listen(engine, "before_cursor_execute", answer_meanwhile)
+    event.listen(engine, "before_cursor_execute", lambda _c, _cursor, statement, *_a:
+                 begins.append(statement) if statement == "BEGIN IMMEDIATE" else None)
+    try:
+        report = check_database(studied, scheduler, fix=True, batch_size=1)
+    finally:
+        event.remove(engine, "before_cursor_execute", answer_meanwhile)
+        other.dispose()
+    assert answered and report.fixed and report.ok
+    if sqlite:
+        assert len(begins) == 4  # one short write transaction per repaired card
+    assert check_database(studied, scheduler, fix=False).problems == []
+    reviews = card_reviews(studied, user_id=ada_user, card_id=ada_card)
+    assert reviews[-1].token == "meanwhile"
+    replayed = replay(scheduler, ada_card, reviews, time_zone=studied.get(User, ada_user).time_zone)
+    assert replayed.stability == state_of(studied, "ada", 0).stability
 
 
 def test_the_check_refuses_a_session_in_the_middle_of_a_transaction(studied, scheduler):
@@ -266,7 +313,7 @@ def test_check_command_reports_fixes_and_then_finds_nothing(studied_app):
 
     fixed = runner.invoke(args=["check", "--fix"])
     assert fixed.exit_code == 0, fixed.output
-    assert "Fixed 1 problem in one transaction." in fixed.output
+    assert "Fixed 1 problem." in fixed.output
     again = runner.invoke(args=["check", "--fix"])
     assert again.exit_code == 0 and "No problems found." in again.output
 
@@ -279,6 +326,9 @@ def test_on_sqlite_only_a_fix_takes_the_write_lock(studied, scheduler):
     event.listen(engine, "before_cursor_execute",
                  lambda conn, cursor, statement, *args: begins.append(statement) if statement.startswith("BEGIN")
                  else None)
+    tamper(studied)
+    begins.clear()
     check_database(studied, scheduler, fix=False)
     check_database(studied, scheduler, fix=True)
-    assert begins == ["BEGIN", "BEGIN IMMEDIATE"]
+    # The fix reads like the check, then writes its one batch of four card states.
+    assert begins == ["BEGIN", "BEGIN", "BEGIN IMMEDIATE"]

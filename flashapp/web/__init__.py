@@ -9,7 +9,7 @@ from ..accounts import session_user
 from ..database import may_write
 from ..models import User
 from ..scheduling import format_interval
-from . import errors, helpers
+from . import errors, guards, helpers, static_files
 
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
@@ -38,13 +38,16 @@ def init_app(app: Flask) -> None:
         if token is not None:
             may_write.reset(token)
 
+    guards.init_app(app)
     login_manager.init_app(app)
     app.extensions["flashapp.fixed_urls"] = {}
     app.add_template_global(helpers.fixed_url)
     app.add_template_filter(helpers.when)
     app.add_template_filter(helpers.percent)
     app.add_template_filter(format_interval, "interval")
+    app.add_template_global(helpers.bar)
     errors.init_app(app)
+    static_files.init_app(app)
 
     @app.context_processor
     def _day_start() -> dict[str, str]:

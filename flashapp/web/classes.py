@@ -11,9 +11,9 @@ from ..classroom import join_class, students_classrooms
 from ..errors import DomainError
 from ..personal import MIN_REVIEWS, desired_retention_of, parameters_in_use
 from ..retention import cards_studied, chart_points, retention_costs, set_desired_retention
-from .auth import show_beside_field
+from .auth import show_beside_field, status_of_form
 from .forms import JoinForm, RetentionForm
-from .helpers import download, now, required, scheduler, session, study_settings, user_id
+from .helpers import address, download, now, required, scheduler, session, study_settings, throttle_limits, user_id
 
 bp = Blueprint("classes", __name__)
 
@@ -25,16 +25,18 @@ def join() -> BaseResponse | tuple[str, int]:
     if not current_user.is_authenticated:
         return redirect(url_for("auth.register", code=code))
     form = JoinForm(code=code)
+    status = None
     if form.validate_on_submit():
         try:
-            classroom = join_class(session(), user_id=user_id(), code=required(form.code.data))
+            classroom = join_class(session(), user_id=user_id(), code=required(form.code.data), address=address(),
+                                   now=now(), limits=throttle_limits())
         except DomainError as error:
-            show_beside_field(form, error, "code")
+            status = show_beside_field(form, error, "code")
         else:
             flash(f"You are in {classroom.name}.", "success")
             return redirect(url_for("study.home"))
     return render_template("join.html", form=form,
-                           classrooms=students_classrooms(session(), user_id())), 400 if form.errors else 200
+                           classrooms=students_classrooms(session(), user_id())), status_of_form(form, status)
 
 
 @bp.route("/account", methods=["GET", "POST"])

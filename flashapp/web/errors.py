@@ -90,6 +90,15 @@ def init_app(app: Flask) -> None:
         return _page("Form expired", "This form has expired or was not sent by this site. "
                                      "Go back, reload the page and try again.", 400)
 
+    @app.errorhandler(400)
+    def _bad_request(error: HTTPException) -> tuple[str, int]:
+        return _page("Not accepted", "This request could not be read. Go back, reload the page and try again.", 400)
+
+    @app.errorhandler(415)
+    def _not_a_form(error: HTTPException) -> tuple[str, int]:
+        return _page("Not a form", "Send this form from its page: this address only reads a form as a browser "
+                                   "sends it. Nothing was changed.", 415)
+
     @app.errorhandler(403)
     def _forbidden(error: HTTPException) -> tuple[str, int]:
         return _page("Not yours", "You do not have access to this page.", 403)

@@ -1,18 +1,88 @@
-"""Flask-WTF forms: every form carries a CSRF token and validates its fields."""
+"""Flask-WTF forms: every form carries a CSRF token and validates its fields.
+
+Every form derives from `Form`, which reads only the form body (never JSON, never an uploaded file
+for a text field), strips the spaces around one-line text and refuses control characters in every
+text field, beside the field.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from zoneinfo import available_timezones
 
 from flask import request
 from flask_wtf import FlaskForm
-from werkzeug.datastructures import ImmutableMultiDict
-from wtforms import DateField, HiddenField, IntegerField, PasswordField, SelectField, StringField
-from wtforms.validators import EqualTo, InputRequired, Length, NumberRange, Optional, Regexp
+from wtforms import DateField, Field, HiddenField, IntegerField, PasswordField, SelectField, StringField
+from wtforms.validators import (
+    DataRequired,
+    EqualTo,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    StopValidation,
+)
 
-from ..accounts import MIN_PASSWORD_LENGTH, USERNAME_RE
+from ..accounts import (
+    LONG_PASSWORD_MESSAGE,
+    MAX_PASSWORD_LENGTH,
+    MAX_USERNAME_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    MIN_USERNAME_LENGTH,
+    SHORT_PASSWORD_MESSAGE,
+    check_username,
+)
+from ..classroom import MAX_CLASS_NAME_LENGTH, MIN_CLASS_NAME_LENGTH, check_class_name
+from ..errors import Invalid
 from ..showings import MAX_TOKEN_LENGTH
+from ..text_input import has_control_characters
+
+SUBMIT_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def _strip(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _refuse_control_characters(form: FlaskForm, field: Field) -> None:
+    # Looks at what was sent, before stripping: "ann\n" is refused, not quietly stored as "ann".
+    if any(isinstance(raw, str) and has_control_characters(raw) for raw in field.raw_data or ()):
+        what = field.label.text.split(" (")[0]  # "Class code (optional)" -> "Class code"
+        raise StopValidation(f"{what} cannot contain control characters "
+                             "(such as a line break or a tab); type it on one line.")
+
+
+def checked_by(check: Callable[[str], object]) -> Callable[[FlaskForm, Field], None]:
+    """A validator that asks the domain's own check, so that the form and the use case agree."""
+
+    def validate(form: FlaskForm, field: Field) -> None:
+        try:
+            check(field.data)
+        except Invalid as error:
+            raise StopValidation(error.message) from None
+
+    return validate
+
+
+class Form(FlaskForm):
+    """The base of every form of the app."""
+
+    class Meta(FlaskForm.Meta):
+        def wrap_formdata(self, form: Any, formdata: Any) -> Any:
+            # Flask-WTF would also read a JSON body (where a value can be a number or a list) and mix
+            # uploaded files in with the text fields. A form here reads its form body only.
+            if formdata is None or hasattr(formdata, "getlist"):
+                return formdata  # given by the caller
+            return (request.form or None) if request and request.method in SUBMIT_METHODS else None
+
+        def bind_field(self, form: Any, unbound_field: Any, options: Any) -> Any:
+            field = super().bind_field(form, unbound_field, options)
+            if isinstance(field, StringField):  # passwords and hidden fields are string fields too
+                field.validators = [_refuse_control_characters, *field.validators]
+                if not isinstance(field, PasswordField):
+                    field.filters = (*field.filters, _strip)
+            return field
 
 
 def time_zone_choices() -> list[str]:
@@ -22,8 +92,8 @@ def time_zone_choices() -> list[str]:
 def new_password_field(label: str, missing: str) -> PasswordField:
     return PasswordField(label, validators=[
         InputRequired(missing),
-        Length(min=MIN_PASSWORD_LENGTH, max=200,
-               message=f"A password needs at least {MIN_PASSWORD_LENGTH} characters."),
+        Length(min=MIN_PASSWORD_LENGTH, message=SHORT_PASSWORD_MESSAGE),
+        Length(max=MAX_PASSWORD_LENGTH, message=LONG_PASSWORD_MESSAGE),
     ])
 
 
@@ -34,26 +104,34 @@ def confirm_password_field(label: str, missing: str) -> PasswordField:
     ])
 
 
-class RegisterForm(FlaskForm):
+class RegisterForm(Form):
     username = StringField("Username", validators=[
-        InputRequired("Choose a username."),
-        Length(min=3, max=40, message="A username has 3 to 40 characters."),
-        Regexp(USERNAME_RE, message="Use letters, digits, dots, hyphens and underscores only."),
+        DataRequired("Choose a username."),
+        Length(min=MIN_USERNAME_LENGTH, max=MAX_USERNAME_LENGTH,
+               message=f"A username has {MIN_USERNAME_LENGTH} to {MAX_USERNAME_LENGTH} characters."),
+        checked_by(check_username),
     ])
     password = new_password_field("Password", "Choose a password.")
     confirm = confirm_password_field("Password again", "Type the password again.")
     time_zone = SelectField("Time zone", default="UTC")
-    class_code = StringField("Class code (optional)", validators=[Optional(), Length(max=20)],
-                             description="Your teacher gives you this code.")
+    class_code = StringField("Class code (optional)", validators=[
+        Optional(), Length(max=20, message="A class code is 6 letters and digits.")],
+        description="Your teacher gives you this code.")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.time_zone.choices = [(zone, zone) for zone in time_zone_choices()]
 
 
-class LoginForm(FlaskForm):
-    username = StringField("Username", validators=[InputRequired("Enter your username.")])
-    password = PasswordField("Password", validators=[InputRequired("Enter your password.")])
+class LoginForm(Form):
+    username = StringField("Username", validators=[
+        DataRequired("Enter your username."),
+        Length(max=MAX_USERNAME_LENGTH, message=f"A username has at most {MAX_USERNAME_LENGTH} characters."),
+    ])
+    password = PasswordField("Password", validators=[
+        InputRequired("Enter your password."),
+        Length(max=MAX_PASSWORD_LENGTH, message=LONG_PASSWORD_MESSAGE),
+    ])
 
 
 RATING_MESSAGE = "Choose Again, Hard, Good or Easy."
@@ -89,21 +167,17 @@ class TextField(HiddenField):
         super().process_formdata(valuelist)
 
 
-class ChangePasswordForm(FlaskForm):
-    current = PasswordField("Current password", validators=[InputRequired("Enter your current password.")])
+class ChangePasswordForm(Form):
+    current = PasswordField("Current password", validators=[
+        InputRequired("Enter your current password."),
+        Length(max=MAX_PASSWORD_LENGTH, message="That is not your current password."),
+    ])
     password = new_password_field("New password", "Choose a new password.")
     confirm = confirm_password_field("New password again", "Type the new password again.")
 
 
-class AnswerForm(FlaskForm):
+class AnswerForm(Form):
     """One answer: the showing's signed token (it names the card) and the rating; nothing else is read."""
-
-    class Meta(FlaskForm.Meta):
-        def wrap_formdata(self, form: Any, formdata: Any) -> Any:
-            # A JSON body that is not an object has no fields at all: every field is then missing.
-            if request.is_json and not isinstance(request.get_json(silent=True), dict):
-                return ImmutableMultiDict()
-            return super().wrap_formdata(form, formdata)
 
     token = TextField(validators=[InputRequired("This answer carries no showing of a card."),
                                   Length(max=MAX_TOKEN_LENGTH, message="This answer's showing is not one of ours.")])
@@ -111,29 +185,30 @@ class AnswerForm(FlaskForm):
                                      NumberRange(min=1, max=4, message="A rating is 1 to 4.")])
 
 
-class EmptyForm(FlaskForm):
+class EmptyForm(Form):
     """A form with only its CSRF token, for buttons such as log out and undo."""
 
 
-
-class JoinForm(FlaskForm):
-    code = StringField("Class code", validators=[InputRequired("Type the code your teacher gave you."),
+class JoinForm(Form):
+    code = StringField("Class code", validators=[DataRequired("Type the code your teacher gave you."),
                                                 Length(max=20, message="A class code is 6 letters and digits.")])
 
 
-class ClassForm(FlaskForm):
+class ClassForm(Form):
     name = StringField("Class name", validators=[
-        InputRequired("Give the class a name."),
-        Length(min=2, max=80, message="A class name has 2 to 80 characters."),
+        DataRequired("Give the class a name."),
+        Length(min=MIN_CLASS_NAME_LENGTH, max=MAX_CLASS_NAME_LENGTH,
+               message=f"A class name has {MIN_CLASS_NAME_LENGTH} to {MAX_CLASS_NAME_LENGTH} characters."),
+        checked_by(check_class_name),
     ])
 
 
-class AssignForm(FlaskForm):
+class AssignForm(Form):
     deck_id = SelectField("Deck", coerce=int, validators=[InputRequired("Choose a deck.")])
     target_date = DateField("Every card started by (optional)", validators=[Optional()])
 
 
-class RetentionForm(FlaskForm):
+class RetentionForm(Form):
     desired_retention = SelectField("Desired retention", default="")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -7,12 +7,12 @@ leave it a 200, since the server still answers and saves, only slowly.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import db
 from ..database import database_status, write_gate
-from .helpers import session
+from .helpers import now, session
 
 bp = Blueprint("health", __name__)
 
@@ -27,10 +27,21 @@ def _database() -> str:
         return f"failing: the database does not answer ({type(error).__name__})"
 
 
+def _integrity() -> str:
+    # SQLite's quick check, run at start and again at most every ten minutes
+    # (`integrity.IntegrityWatch`), not on every request.
+    try:
+        integrity = current_app.extensions["flashapp.integrity"].current(session(), now=now())
+    except SQLAlchemyError as error:
+        session().rollback()
+        return f"failing: the file could not be checked ({type(error).__name__})"
+    return "ok" if integrity.ok else f"failing: {integrity.summary()}"
+
+
 @bp.route("/healthz")
 def healthz() -> tuple[Response, int]:
     """200 while everything answers (writes may be waiting), 503 when any check fails."""
     # Each check is a line of its own: "ok", or "waiting: ..." / "failing: ..." saying what is wrong.
-    checks = {"database": _database(), "writes": str(write_gate(db.engine).health())}
+    checks = {"database": _database(), "writes": str(write_gate(db.engine).health()), "integrity": _integrity()}
     status = max((check.partition(":")[0] for check in checks.values()), key=SEVERITY.__getitem__)
     return jsonify(status=status, checks=checks), 503 if status == "failing" else 200

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import wraps
 from typing import Any, TypeVar, cast
 
@@ -11,6 +11,7 @@ from flask import Response, abort, current_app, request, stream_with_context, ur
 from flask_login import current_user, login_required
 from flask_sqlalchemy.pagination import Pagination
 from fsrs import Scheduler
+from markupsafe import Markup, escape
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,7 @@ from ..personal import student_scheduler
 from ..scheduling import zone
 from ..showings import ShowingTokens
 from ..study import StudySettings
+from ..throttling import Limits
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -56,6 +58,19 @@ def study_settings() -> StudySettings:
     """The install's study rules, from its configuration."""
     config = current_app.config
     return StudySettings(new_cards_per_day=config["NEW_CARDS_PER_DAY"], day_starts_at_hour=config["DAY_STARTS_AT_HOUR"])
+
+
+def throttle_limits() -> Limits:
+    """The install's limits on failed log-ins, join codes and current passwords, from its configuration."""
+    config = current_app.config
+    return Limits(per_name_and_address=config["THROTTLE_FAILURES_PER_NAME_AND_ADDRESS"],
+                  per_address=config["THROTTLE_FAILURES_PER_ADDRESS"],
+                  window=timedelta(seconds=config["THROTTLE_WINDOW_SECONDS"]))
+
+
+def address() -> str:
+    """The address the request came from, as throttling counts it."""
+    return request.remote_addr or "unknown"
 
 
 def hash_method() -> str:
@@ -154,14 +169,32 @@ def when(value: datetime, at: datetime) -> str:
     return f"on {local.strftime('%a %d %b')} at {clock}"
 
 
+def bar(share: float, label: str, tone: str = "accent") -> Markup:
+    """A small horizontal bar drawn as SVG, for a share from 0 to 1.
+
+    A function rather than a Jinja macro: a roster draws one per student, and a macro call
+    costs several times the markup it writes.
+    """
+    width = 100 * max(0.0, min(1.0, share))
+    return Markup(f'<svg class="bar bar-{escape(tone)}" viewBox="0 0 100 8" width="100" height="8" role="img" '
+                  f'aria-label="{escape(label)}"><rect class="bar-track" x="0" y="0" width="100" height="8" rx="4">'
+                  f'</rect><rect class="bar-fill" x="0" y="0" width="{width:.1f}" height="8" rx="4"></rect></svg>')
+
+
 def percent(share: float | None) -> str:
     """A share from 0 to 1 as a whole percentage; a dash when there is none."""
     return "–" if share is None else f"{round(100 * share)}%"
 
 
+LAST_PAGE_ASKED = 10**9
+
+
 def paginate(query: Select[Any], *, page: int, per_page: int) -> Pagination:
     """One page of a domain query's results (Flask-SQLAlchemy's pagination); past the end, the last page."""
-    pagination = db.paginate(query, page=max(1, page), per_page=per_page, error_out=False)
+    # A page past the end shows the last one, so a huge number can be cut down to one the database can
+    # offset by (an offset past 2^63 does not fit in its integers).
+    page = min(max(1, page), LAST_PAGE_ASKED)
+    pagination = db.paginate(query, page=page, per_page=per_page, error_out=False)
     if pagination.page > 1 and not pagination.items and pagination.pages:
         pagination = db.paginate(query, page=pagination.pages, per_page=per_page, error_out=False)
     return pagination

@@ -6,9 +6,10 @@ from flask import Blueprint, Response, current_app, render_template, request
 from flask_login import current_user, login_required
 
 from .. import exports
-from ..history import history_query
-from ..scheduling import zone
-from .helpers import download, paginate, session, user_id
+from ..decks import all_decks, deck_by_slug
+from ..history import history_days, history_query
+from ..scheduling import StudyDays, zone
+from .helpers import download, paginate, session, study_settings, user_id
 
 bp = Blueprint("history", __name__)
 
@@ -16,10 +17,16 @@ bp = Blueprint("history", __name__)
 @bp.route("/history")
 @login_required
 def history() -> str:
-    """Every answer the user gave, newest first, a page at a time."""
-    pagination = paginate(history_query(user_id()), page=request.args.get("page", 1, type=int),
+    """Every answer the user gave, newest first, grouped by day with each day's totals; one deck or all."""
+    slug = request.args.get("deck") or None
+    deck = deck_by_slug(session(), slug) if slug else None
+    deck_ids = None if deck is None else [deck.id]
+    pagination = paginate(history_query(user_id(), deck_ids=deck_ids), page=request.args.get("page", 1, type=int),
                           per_page=current_app.config["HISTORY_PAGE_SIZE"])
-    return render_template("history.html", pagination=pagination, tz=zone(current_user.time_zone))
+    days = history_days(session(), pagination.items, user_id=user_id(), deck_ids=deck_ids,
+                        days=StudyDays(current_user.time_zone, study_settings().day_starts_at_hour))
+    return render_template("history.html", pagination=pagination, days=days, decks=all_decks(session()),
+                           deck=deck, tz=zone(current_user.time_zone))
 
 
 @bp.route("/history.csv")

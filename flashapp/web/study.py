@@ -35,7 +35,7 @@ def _study_screen(slug: str) -> str:
                                 time_zone=current_user.time_zone, now=at, settings=study_settings(),
                                 undone_card_id=cookie.pop("undone_card", None))
     if screen.showing is None:
-        return render_template("done.html", screen=screen, now=at)
+        return render_template("done.html", screen=screen, now=at, more_new=study.MORE_NEW_CARDS)
     return render_template("study.html", screen=screen, card=screen.showing)
 
 
@@ -82,4 +82,14 @@ def undo(slug: str) -> Response:
             flash("Undid your last answer.", "info")
         else:
             flash("There is no answer to undo.", "info")
+    return redirect(url_for("study.study", slug=slug), code=303)
+
+
+@bp.route("/study/<slug>/more-new", methods=["POST"])
+@login_required
+def more_new(slug: str) -> Response:
+    """Add more new cards of this deck for today only, then go on studying."""
+    if EmptyForm().validate_on_submit():
+        added = study.more_new_cards(session(), user_id=user_id(), slug=slug, now=now())
+        flash(f"{added} more new card{'' if added == 1 else 's'} for today.", "success")
     return redirect(url_for("study.study", slug=slug), code=303)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import segno
@@ -11,10 +12,11 @@ from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
 
 from .. import classroom as classes
-from .. import exports, teaching
+from .. import exports, teaching, trouble
+from ..backup_schedule import backup_health
 from ..errors import Invalid
 from ..history import history_query
-from ..models import Classroom
+from ..models import Classroom, User
 from ..network import is_loopback, lan_addresses
 from ..retention import set_class_retention
 from ..scheduling import zone
@@ -49,13 +51,21 @@ def classes_page() -> BaseResponse | tuple[str, int]:
         flash(f"Class “{classroom.name}” created. Students join with the code {classroom.join_code}.", "success")
         return redirect(url_for("teach.dashboard", class_id=classroom.id))
     return render_template("teach/classes.html", classrooms=classes.teachers_classrooms(session(), user_id()),
-                           form=form), 400 if form.errors else 200
+                           form=form, backup_failure=backup_health(current_app).failure), 400 if form.errors else 200
 
 
 def _assign_form() -> AssignForm:
     form = AssignForm()
     form.deck_id.choices = classes.deck_choices(session())
     return form
+
+
+def _reachability() -> tuple[list[str], bool]:
+    """The addresses students should open, and whether only this computer can reach the server."""
+    addresses = join_addresses()
+    serving_locally = is_loopback(current_app.config.get("SERVE_HOST") or "0.0.0.0")
+    unreachable = all(is_loopback(urlsplit(address).hostname or "") for address in addresses)
+    return addresses, serving_locally or unreachable
 
 
 @bp.route("/classes/<int:class_id>")
@@ -65,10 +75,16 @@ def dashboard(class_id: int) -> str:
     at = now()
     board = teaching.dashboard(session(), scheduler(), teacher_id=user_id(), class_id=class_id, now=at,
                                sort=request.args.get("sort"), direction=request.args.get("dir"))
+    # One URL built for the whole roster: building one per student costs more than the rest of the row.
+    student_path = url_for("teach.student", class_id=class_id, user_id=0).rpartition("/")[0]
+    addresses, local_only = _reachability()
     return render_template("teach/dashboard.html", classroom=board.classroom, roster=board.roster,
-                           cards=board.cards, sort=board.sort, descending=board.descending,
+                           student_path=student_path, trouble=board.trouble, sort=board.sort,
+                           descending=board.descending, completion=board.completion, studying_now=board.studying_now,
                            assign_form=_assign_form(), action_form=EmptyForm(), now=at,
-                           tz=zone(current_user.time_zone), retention_form=_retention_form(board.classroom))
+                           tz=zone(current_user.time_zone), addresses=addresses, local_only=local_only,
+                           min_answers=trouble.MIN_ANSWERS, again_line=trouble.AGAIN_LINE,
+                           recall_line=trouble.RECALL_LINE, retention_form=_retention_form(board.classroom))
 
 
 def _retention_form(classroom: Classroom) -> RetentionForm:
@@ -97,15 +113,51 @@ def class_retention(class_id: int) -> BaseResponse:
     return _back_to_class(class_id)
 
 
-@bp.route("/classes/<int:class_id>/code", methods=["POST"])
+@dataclass(frozen=True)
+class Question:
+    """What a destructive action asks first, on its own page or in a dialog: the same words in both."""
+
+    title: str
+    message: str
+    button: str
+
+
+@bp.app_template_global()
+def replacing_the_code(classroom: Classroom) -> Question:
+    return Question(f"Replace the join code of {classroom.name}?",
+                    f"The code {classroom.join_code} stops working at once: students who have not joined yet "
+                    "need the new one. Students already in the class stay in it.", "Replace the code")
+
+
+@bp.app_template_global()
+def resetting_the_password(pupil: User) -> Question:
+    return Question(f"Reset {pupil.username}'s password?",
+                    f"{pupil.username} is logged out on every device. You get a temporary password to give "
+                    "them, shown once; they choose a new one when they log in with it.", "Reset the password")
+
+
+@bp.app_template_global()
+def removing_from_class(classroom: Classroom, pupil: User) -> Question:
+    return Question(f"Remove {pupil.username} from {classroom.name}?",
+                    f"{pupil.username} leaves the class's roster. Their account and their review history stay; "
+                    "they can join again with the class's code.", f"Remove from {classroom.name}")
+
+
+def _confirm(question: Question, *, cancel: str) -> str:
+    """A page that asks before a destructive action; its form posts back to the same address."""
+    return render_template("teach/confirm.html", question=question, cancel=cancel, action_form=EmptyForm())
+
+
+@bp.route("/classes/<int:class_id>/code", methods=["GET", "POST"])
 @teacher_required
-def new_code(class_id: int) -> BaseResponse:
-    """Replace the class's join code; the old code stops working."""
+def new_code(class_id: int) -> BaseResponse | str:
+    """Replace the class's join code (after asking); the old code stops working."""
+    classroom = classes.own_classroom(session(), teacher_id=user_id(), class_id=class_id)  # another's class: 404
+    if request.method == "GET":
+        return _confirm(replacing_the_code(classroom), cancel=url_for("teach.dashboard", class_id=class_id))
     if EmptyForm().validate_on_submit():
         code = classes.new_join_code(session(), teacher_id=user_id(), class_id=class_id)
         flash(f"New join code: {code}. The old code no longer works.", "success")
-    else:
-        classes.own_classroom(session(), teacher_id=user_id(), class_id=class_id)  # another's class: 404
     return _back_to_class(class_id)
 
 
@@ -153,10 +205,11 @@ def join_poster(class_id: int) -> str:
     classroom = classes.own_classroom(session(), teacher_id=user_id(), class_id=class_id)
     addresses = join_addresses()
     target = addresses[0].rstrip("/") + url_for("classes.join", code=classroom.join_code)
-    svg = segno.make(target, error="m").svg_inline(scale=8, border=2, dark="#1f2733", light="#ffffff")
-    local_only = is_loopback(current_app.config.get("SERVE_HOST") or "0.0.0.0")
+    # Sized by its viewBox alone, so that the page's CSS scales the whole code down on a phone.
+    svg = segno.make(target, error="m").svg_inline(scale=8, border=2, dark="#1f2733", light="#ffffff",
+                                                   omitsize=True)
     return render_template("teach/join_poster.html", classroom=classroom, addresses=addresses, target=target,
-                           local_only=local_only, qr=Markup(svg))
+                           qr=Markup(svg))
 
 
 @bp.route("/classes/<int:class_id>/students/<int:user_id>")
@@ -172,12 +225,15 @@ def student(class_id: int, user_id: int) -> str:
                            action_form=EmptyForm())
 
 
-@bp.route("/classes/<int:class_id>/students/<int:user_id>/password", methods=["POST"])
+@bp.route("/classes/<int:class_id>/students/<int:user_id>/password", methods=["GET", "POST"])
 @teacher_required
-def reset_student_password(class_id: int, user_id: int) -> Response:
-    """Give a student a temporary password, shown once; they choose a new one at their next log-in."""
+def reset_student_password(class_id: int, user_id: int) -> Response | str:
+    """Give a student a temporary password (after asking), shown once; they choose a new one at their next log-in."""
     classroom, pupil = classes.enrolled_student(session(), teacher_id=current_user.id, class_id=class_id,
                                                 user_id=user_id)
+    if request.method == "GET":
+        return _confirm(resetting_the_password(pupil),
+                        cancel=url_for("teach.student", class_id=class_id, user_id=user_id))
     if not EmptyForm().validate_on_submit():
         abort(400)
     temporary = classes.reset_student_password(session(), teacher_id=current_user.id, class_id=class_id,
@@ -188,14 +244,17 @@ def reset_student_password(class_id: int, user_id: int) -> Response:
     return response
 
 
-@bp.route("/classes/<int:class_id>/students/<int:user_id>/remove", methods=["POST"])
+@bp.route("/classes/<int:class_id>/students/<int:user_id>/remove", methods=["GET", "POST"])
 @teacher_required
-def remove(class_id: int, user_id: int) -> BaseResponse:
-    """Take a student out of the class; their account and history stay."""
-    classroom, _ = classes.enrolled_student(session(), teacher_id=current_user.id, class_id=class_id, user_id=user_id)
+def remove(class_id: int, user_id: int) -> BaseResponse | str:
+    """Take a student out of the class (after asking); their account and history stay."""
+    classroom, pupil = classes.enrolled_student(session(), teacher_id=current_user.id, class_id=class_id,
+                                                user_id=user_id)
+    if request.method == "GET":
+        return _confirm(removing_from_class(classroom, pupil),
+                        cancel=url_for("teach.student", class_id=class_id, user_id=user_id))
     if EmptyForm().validate_on_submit():
-        pupil = classes.remove_from_class(session(), teacher_id=current_user.id, class_id=class_id,
-                                          user_id=user_id)
+        classes.remove_from_class(session(), teacher_id=current_user.id, class_id=class_id, user_id=user_id)
         flash(f"{pupil.username} is no longer in {classroom.name}. Their history is kept.", "info")
     return _back_to_class(class_id)
 
@@ -207,7 +266,12 @@ def card(class_id: int, card_id: int) -> str:
     view = teaching.card_view(session(), scheduler(), teacher_id=user_id(), class_id=class_id, card_id=card_id,
                               now=now())
     return render_template("teach/card.html", classroom=view.classroom, card=view.card, note=view.card.note,
-                           stats=view.stats)
+                           stats=view.stats, missed_by=view.missed_by, fact_sentence=view.fact,
+                           section_title=view.section_title)
+
+
+def _file_name(class_name: str, kind: str) -> str:
+    return exports.class_file_name(class_name, kind, day=now().astimezone(zone(current_user.time_zone)).date())
 
 
 @bp.route("/classes/<int:class_id>/progress.csv")
@@ -216,7 +280,7 @@ def progress_csv(class_id: int) -> Response:
     """The roster as CSV."""
     classroom = classes.own_classroom(session(), teacher_id=user_id(), class_id=class_id)
     return download(exports.class_progress_csv(session(), classroom_id=classroom.id, now=now()),
-                    filename=f"class-{classroom.id}-progress.csv", mimetype="text/csv")
+                    filename=_file_name(classroom.name, "progress"), mimetype="text/csv")
 
 
 @bp.route("/classes/<int:class_id>/revlog.csv")
@@ -226,4 +290,4 @@ def revlog_csv(class_id: int) -> Response:
     classroom = classes.own_classroom(session(), teacher_id=user_id(), class_id=class_id)
     hour = study_settings().day_starts_at_hour
     return download(exports.class_revlog_csv(session(), classroom_id=classroom.id, day_starts_at_hour=hour),
-                    filename=f"class-{classroom.id}-revlog.csv", mimetype="text/csv")
+                    filename=_file_name(classroom.name, "revlog"), mimetype="text/csv")

@@ -44,12 +44,13 @@ HOSTILE_TITLE = 'Untrusted <b>text</b> & "quotes"'
 HOSTILE_SOURCE = f"A web page that says {PWN_SCRIPT}"
 QUESTION = "What does this markup do: {subject}"
 # Each fact puts a different hostile string in its subject (the question), object (the answer)
-# and explanation, so every string is seen in every place.
+# and explanation, so every string is seen in every place. No object equals another fact's
+# subject: such facts would be siblings, and a sibling waits for the next study day.
 FACTS = [
-    {"id": "script", "subject": PWN_SCRIPT, "object": PWN_IMG, "explanation": PWN_LINK},
-    {"id": "img", "subject": PWN_IMG, "object": PWN_LINK, "explanation": PWN_SVG},
-    {"id": "link", "subject": PWN_LINK, "object": PWN_SVG, "explanation": PWN_SCRIPT},
-    {"id": "svg", "subject": PWN_SVG, "object": PWN_SCRIPT, "explanation": PWN_IMG},
+    {"id": "script", "subject": PWN_SCRIPT, "object": f"{PWN_IMG} (answer)", "explanation": PWN_LINK},
+    {"id": "img", "subject": PWN_IMG, "object": f"{PWN_LINK} (answer)", "explanation": PWN_SVG},
+    {"id": "link", "subject": PWN_LINK, "object": f"{PWN_SVG} (answer)", "explanation": PWN_SCRIPT},
+    {"id": "svg", "subject": PWN_SVG, "object": f"{PWN_SCRIPT} (answer)", "explanation": PWN_IMG},
 ]
 CARDS = {QUESTION.format(subject=f["subject"]): f for f in FACTS}
 
@@ -233,7 +234,8 @@ def history_shows_the_literal_questions(watcher: Watcher, base: str) -> None:
         td.firstChild.textContent.trim(), td.querySelector('.deck-name').textContent])""")
     assert sorted(listed) == sorted([q, HOSTILE_TITLE] for q in CARDS)
     watcher.assert_safe("the history page")
-    assert watcher.click_literal_links("the history page") == 1
+    # The link's text is in one question and, since the history shows answers too, in one answer.
+    assert watcher.click_literal_links("the history page") == 2
 
 
 def dashboard_shows_the_literal_questions_and_answers(watcher: Watcher, base: str, classroom: str) -> dict:
@@ -241,6 +243,7 @@ def dashboard_shows_the_literal_questions_and_answers(watcher: Watcher, base: st
     teacher = watcher.page
     log_in(teacher, base, TEACHER, TEACHER_PASSWORD)
     teacher.goto(classroom)
+    teacher.get_by_text("Every card the class has answered").click()  # the folded list of every card
     expect()(teacher.locator("table.forgetting tbody tr").first).to_be_visible()
     forgetting = dict(teacher.evaluate("""() => [...document.querySelectorAll('table.forgetting tbody tr')].map(tr => [
         tr.querySelector('td a').textContent, [tr.querySelector('td .deck-name').textContent,
@@ -266,7 +269,7 @@ def students_page_shows_the_literal_questions(watcher: Watcher) -> None:
 
 
 def card_pages_show_the_literal_facts(watcher: Watcher, base: str, forgetting: dict) -> None:
-    """Each card's page shows its question, answer, explanation, subject, object and source literally."""
+    """Each card's page shows its question, answer, explanation, the fact in words and its source literally."""
     check = expect()
     teacher = watcher.page
     for question, fact in CARDS.items():
@@ -274,13 +277,10 @@ def card_pages_show_the_literal_facts(watcher: Watcher, base: str, forgetting: d
         teacher.goto(base + forgetting[question][1])
         check(teacher.locator("h1.question")).to_have_text(question)
         check(teacher.locator("article .answer")).to_have_text(fact["object"])
-        check(teacher.locator("article .explanation")).to_have_text(fact["explanation"])
+        check(teacher.locator(".explanation")).to_have_text(fact["explanation"])
         check(teacher.locator("article .card-meta")).to_contain_text(HOSTILE_TITLE)
-        facts = dict(zip(teacher.locator("dl.facts dt").all_inner_texts(),
-                         teacher.locator("dl.facts dd").all_inner_texts(), strict=True))
-        assert facts["Subject"] == fact["subject"], where
-        assert facts["Object"] == fact["object"], where
-        assert facts["Source"] == f"Stated in {HOSTILE_SOURCE}", where
+        check(teacher.locator(".fact-words")).to_contain_text(fact["object"][1:])
+        check(teacher.locator(".source")).to_contain_text(f"Stated in {HOSTILE_SOURCE}")
         watcher.assert_safe(where)
         clicked = watcher.click_literal_links(where)
         assert clicked >= (1 if PWN_LINK in fact.values() else 0), where
@@ -338,8 +338,10 @@ def students_pages_need_nothing_the_csp_forbids(watcher: Watcher, base: str) -> 
     check(student.locator("#answer")).to_be_visible()
     check(student.locator('button[data-key="3"]')).to_be_focused()
     assert_no_violations(watcher, base, "the study page, answer shown by the keyboard")
-    with student.expect_navigation():
+    token = student.locator("#answer-form input[name=token]").input_value()
+    with student.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/answer")):
         student.keyboard.press("4")
+    check(student.locator(f"#done, #answer-form input[name=token]:not([value='{token}'])")).to_have_count(1)
     assert_no_violations(watcher, base, "the study page after a keyboard answer")
     assert_no_violations(watcher, base, "the history page", student.goto(f"{base}/history"))
     check(student.locator("table.history tbody tr").first).to_be_visible()

@@ -87,8 +87,8 @@ def test_removing_a_student_keeps_them_and_their_account(session, people):
 def test_assigned_decks_take_the_earliest_target_across_classes(session, people):
     teacher, ann = people
     deck = build_numbers_deck(session)
-    first = create_classroom(session, teacher=teacher, name="A")
-    second = create_classroom(session, teacher=teacher, name="B")
+    first = create_classroom(session, teacher=teacher, name="Class A")
+    second = create_classroom(session, teacher=teacher, name="Class B")
     for classroom in (first, second):
         join_classroom(session, user=ann, code=classroom.join_code)
     assign_deck(session, classroom=first, deck_id=deck.id, target_date=date(2026, 5, 1))

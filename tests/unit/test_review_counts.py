@@ -82,3 +82,33 @@ def test_predicted_recall_in_sql_is_fsrs_retrievability(session, two_decks):
     assert {row.card_id: row.mean_recall for row in rows} == {
         card_id: pytest.approx(sum(values) / 3, rel=1e-12) for card_id, values in expected.items()}
     assert all(row.students == 3 and row.reviews == 3 for row in rows)
+
+
+@pytest.mark.parametrize("now", [NOW, datetime(2026, 4, 1, 23, 59, 59, 999800, tzinfo=timezone.utc)])
+def test_each_states_predicted_recall_is_fsrs_within_a_millisecond_of_whole_days(session, two_decks, now):
+    """One student, one state per card: elapsed times a few microseconds to a few milliseconds either side of
+    whole days (where SQLite's millisecond reading of a time cannot settle the day), and away from them."""
+    teacher = register_user(session, username="mrs-k", password="long enough", password_method=FAST_HASH_METHOD)
+    classroom = create_classroom(session, teacher=teacher, name="Recall")
+    student = register_user(session, username="s", password="long enough", password_method=FAST_HASH_METHOD)
+    join_classroom(session, user=student, code=classroom.join_code)
+    session.flush()
+    offsets = [0, 1, -1, 400, -400, 999, -999, 1000, -1000, 1001, -1001, 1500, -1500, 43_200_000_000]
+    last_reviews = [now - timedelta(days=7, microseconds=offset) for offset in offsets]
+    # A time that julianday() rounds up into the next day, and one a whole number of days before it.
+    last_reviews += [datetime(2026, 3, 20, 23, 59, 59, 999600, tzinfo=timezone.utc),
+                     now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=2)]
+    cards = list(session.scalars(select(Card).order_by(Card.id)))
+    scheduler = make_scheduler(enable_fuzzing=False)
+    expected = {}
+    for card, last_review in zip(cards, last_reviews, strict=False):
+        session.add(CardState(user_id=student.id, card_id=card.id, state=State.Review, step=None, stability=3.5,
+                              difficulty=5.0, due=now, last_review=last_review, reps=1))
+        memory = FsrsCard(card_id=card.id, state=State.Review, stability=3.5, difficulty=5.0, due=now,
+                          last_review=last_review)
+        expected[card.id] = scheduler.get_card_retrievability(memory, now)
+    session.commit()
+    assert len(expected) == len(last_reviews)
+    rows = forgotten_cards(session, scheduler, classroom_id=classroom.id, now=now, limit=None)
+    assert {row.card_id: row.mean_recall for row in rows} == {
+        card_id: pytest.approx(recall, rel=1e-12) for card_id, recall in expected.items()}

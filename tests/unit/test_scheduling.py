@@ -245,3 +245,17 @@ def test_replaying_the_review_log_reproduces_the_stored_state(session, user, dec
     replayed = replay(fuzzy, card.id, card_reviews(session, user_id=user.id, card_id=card.id), time_zone=user.time_zone)
     assert (replayed.state.value, replayed.step, replayed.stability, replayed.difficulty, replayed.due,
             replayed.last_review) == snapshot(stored)
+
+
+def test_learning_cards_shown_early_are_counted_as_learning(session, scheduler, user, deck):
+    study = Study(session, scheduler, user, deck, new_per_day=1)
+    first = cards(session)[0]
+    study.answer(first, Rating.Again, T0)  # learning, due a minute later
+    assert study.counts(T0).learning == 1 and study.counts(T0).new == 0
+    study.answer(first, Rating.Good, T0 + timedelta(minutes=1))  # due ten minutes later: within the learn-ahead
+    counts = study.counts(T0 + timedelta(minutes=1))
+    assert counts.learning == 1 and counts.answered_today == 2
+    assert study.counts(T0 + timedelta(minutes=1)).total == 1
+    # Once it graduates it is a review due on a later day, and no longer counted.
+    study.answer(first, Rating.Good, T0 + timedelta(minutes=11))
+    assert study.counts(T0 + timedelta(minutes=11)).learning == 0

@@ -15,9 +15,10 @@ from werkzeug.security import check_password_hash
 from flashapp import accounts, classroom, study
 from flashapp.database import write_transaction
 from flashapp.errors import Conflict, Invalid, NotFound, TooManyAttempts
-from flashapp.models import Enrollment, LoginAttempt, ReviewLog, Role, User
+from flashapp.models import Enrollment, FailedAttempt, ReviewLog, Role, User
 from flashapp.scheduling import Outcome, make_scheduler
 from flashapp.showings import ShowingTokens
+from flashapp.throttling import DEFAULT_LIMITS
 from tests.helpers import FAST_HASH_METHOD, T0, build_numbers_deck
 
 
@@ -37,7 +38,7 @@ def school(session):
     made = classroom.start_class(session, teacher_id=teacher.id, name="Year 10")
     ann = accounts.register(session, username="ann",
                             password_hash=accounts.hash_password("long enough", method=FAST_HASH_METHOD),
-                            time_zone="UTC", class_code=made.join_code.lower())
+                            time_zone="UTC", class_code=made.join_code.lower(), address="10.0.0.1", now=T0)
     return {"teacher": teacher.id, "other": other.id, "class": made.id, "code": made.join_code,
             "ann": ann.user.id, "joined": ann.classroom_name}
 
@@ -80,16 +81,18 @@ def test_signing_up_with_a_class_code_joins_the_class(session, school):
 def test_a_refused_sign_up_says_which_field_and_changes_nothing(session, school, username, code, error, field):
     before = users(session)
     with pytest.raises(error) as refused:
-        accounts.register(session, username=username, password_hash="x", time_zone="UTC", class_code=code)
+        accounts.register(session, username=username, password_hash="x", time_zone="UTC", class_code=code,
+                          address="10.0.0.1", now=T0)
     assert refused.value.field == field and refused.value.message
     assert users(session) == before
 
 
 def test_a_wrong_password_is_refused_and_remembered_until_log_in_is_throttled(session, school):
-    for _ in range(accounts.THROTTLE_LIMIT):
+    limit = DEFAULT_LIMITS.per_name_and_address
+    for _ in range(limit):
         with pytest.raises(Invalid):
             accounts.log_in(session, username="ann", password="wrong password", address="10.0.0.9", now=T0)
-    assert session.scalar(select(func.count(LoginAttempt.id))) == accounts.THROTTLE_LIMIT
+    assert session.scalar(select(func.count(FailedAttempt.id))) == limit
     with pytest.raises(TooManyAttempts):
         accounts.log_in(session, username="ann", password="long enough", address="10.0.0.9", now=T0)
     later = datetime(2026, 3, 2, 9, 5, tzinfo=timezone.utc)
@@ -102,10 +105,10 @@ def test_changing_a_password_needs_the_current_one(session, school):
     old_hash, old_token = user.password_hash, user.session_token
     with pytest.raises(Invalid) as refused:
         accounts.change_password(session, user_id=user.id, current="not it", new="a new secret",
-                                 method=FAST_HASH_METHOD)
+                                 address="10.0.0.1", now=T0, method=FAST_HASH_METHOD)
     assert refused.value.field == "current" and session.get(User, user.id).password_hash == old_hash
     accounts.change_password(session, user_id=user.id, current="long enough", new="a new secret",
-                             method=FAST_HASH_METHOD)
+                             address="10.0.0.1", now=T0, method=FAST_HASH_METHOD)
     session.expire_all()
     user = session.get(User, school["ann"])
     assert check_password_hash(user.password_hash, "a new secret") and user.session_token != old_token

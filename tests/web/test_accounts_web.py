@@ -50,7 +50,7 @@ def test_a_taken_username_is_refused_whatever_its_case(app, client):
     AuthActions(client).register("ada")
     AuthActions(client).logout()
     response = AuthActions(client).register("Ada")
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert "That username is taken" in response.get_data(as_text=True)
     assert user_count(app) == 1
 

@@ -117,11 +117,12 @@ def test_the_roster_shows_a_students_reviews(built_app, teacher, classroom):
     for rating in ("3", "4", "4"):
         answer(student, showing(student.get(STUDY).get_data(as_text=True)), rating)
     dashboard = teacher.get(f"/teach/classes/{class_id}").get_data(as_text=True)
-    row = re.search(r"<tr class=\"[^\"]*\">\s*<td><a href=\"[^\"]+\">ann</a></td>(.*?)</tr>", dashboard, re.S).group(1)
+    row = re.search(r"<tr class=\"[^\"]*\">\s*<td class=\"who-cell\"><a href=\"[^\"]+\">ann</a></td>(.*?)</tr>",
+                    dashboard, re.S).group(1)
     assert "3 / 80" in row
-    assert re.search(r'<td class="num">3</td>', row)  # reviews in the last 7 days
+    assert re.search(r'<td class="num" data-label="Reviews, 7 days">3</td>', row)
     forgetting = teacher.get(f"/teach/classes/{class_id}?sort=name").get_data(as_text=True)
-    assert "Facts the class is forgetting" in forgetting and "%</span>" in forgetting
+    assert "Facts the class is forgetting" in forgetting and "All good." in forgetting
 
 
 def test_progress_and_revlog_exports(built_app, teacher, classroom):
@@ -205,13 +206,17 @@ def test_every_new_page_renders(built_app, teacher, classroom):
         assert teacher.get(url).status_code == 200, url
 
 
-def test_the_join_page_warns_when_the_server_only_listens_to_this_machine(built_app, teacher, classroom):
+def test_the_dashboard_not_the_join_page_warns_when_the_server_only_listens_to_this_machine(
+        built_app, teacher, classroom, monkeypatch):
     class_id, _ = classroom
+    monkeypatch.setattr("flashapp.web.teach.lan_addresses", lambda: ["192.168.1.20"])
     built_app.config["SERVE_HOST"] = "127.0.0.1"
-    assert "only accepts connections from this computer" in \
-        teacher.get(f"/teach/classes/{class_id}/join").get_data(as_text=True)
+    assert "Students cannot reach this address yet" in teacher.get(f"/teach/classes/{class_id}").get_data(as_text=True)
+    poster = teacher.get(f"/teach/classes/{class_id}/join").get_data(as_text=True)
+    assert "only accepts connections" not in poster and "HOST=0.0.0.0" not in poster
     built_app.config["SERVE_HOST"] = "0.0.0.0"
-    assert "only accepts connections" not in teacher.get(f"/teach/classes/{class_id}/join").get_data(as_text=True)
+    page = teacher.get(f"/teach/classes/{class_id}").get_data(as_text=True)
+    assert "Students cannot reach" not in page and "<b>http://192.168.1.20/</b>" in page
 
 
 def test_unassigning_a_deck_keeps_everyones_progress(built_app, teacher, classroom):

@@ -31,7 +31,8 @@ DOWNLOADS = ["/account/data.zip", "/history.csv", "/teach/classes/<int:class_id>
 def hostile_deck() -> str:
     return deck_text(slug="hostile", title="Hostile", source="test", sections={"main": "Main"},
                      relations={"general": {"forward": "{subject}"}},
-                     facts=[{"relation": "general", "id": key, "subject": subject, "object": "yes", "section": "main"}
+                     facts=[{"relation": "general", "id": key, "subject": subject,
+                             "object": f"answer {key}", "section": "main"}
                             for key, subject in SUBJECTS.items()])
 
 
@@ -114,4 +115,7 @@ def test_numbers_stay_numbers(downloads):
     assert len(revlog) == 1 + len(SUBJECTS)
     assert all(row[:5] == [str(int(cell)) for cell in row[:5]] for row in revlog[1:])
     # The rows with a formula-like name quote their text, never their numbers.
-    assert all(re.fullmatch(r'(\d+,){5}"\'-2-3"', line) for line in downloads["revlog.csv"].splitlines()[1:])
+    # Columns: card_id, review_time, review_rating, review_state, review_duration, timezone,
+    # next_day_starts_at, user, deck_card_id.
+    assert all(re.fullmatch(r'(\d+,){5}"[^"]+",\d+,"\'-2-3",\d+', line)
+               for line in downloads["revlog.csv"].splitlines()[1:])

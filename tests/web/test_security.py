@@ -1,4 +1,4 @@
-"""Security: throttled log-ins, sessions that really end, cookie flags, other students' data out of reach."""
+"""Security: sessions that really end, cookie flags, other students' data out of reach."""
 
 from __future__ import annotations
 
@@ -8,38 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from flashapp import db
-from flashapp.accounts import THROTTLE_LIMIT
-from flashapp.models import LoginAttempt, ReviewLog
+from flashapp.models import ReviewLog
 from tests.helpers import STUDY, AuthActions, answer, csrf_token, showing
-
-
-def failed_login(client, username, password="wrong password", address="10.0.0.1"):
-    token = csrf_token(client.get("/login").get_data(as_text=True))
-    return client.post("/login", data={"username": username, "password": password, "csrf_token": token},
-                       environ_base={"REMOTE_ADDR": address})
-
-
-def test_ten_failed_log_ins_for_an_account_are_answered_429(app, client):
-    auth = AuthActions(client)
-    auth.register("ada")
-    auth.logout()
-    for attempt in range(THROTTLE_LIMIT):
-        assert failed_login(client, "ada", address=f"10.0.0.{attempt}").status_code == 400
-    refused = failed_login(client, "ada", password="correct horse", address="10.0.1.1")
-    assert refused.status_code == 429
-    assert "Too many failed log-ins" in refused.get_data(as_text=True)
-    assert client.get("/").status_code == 302  # the right password did not get through either
-    # Another account from another address is unaffected.
-    assert failed_login(client, "bob", address="10.0.2.1").status_code == 400
-
-
-def test_ten_failed_log_ins_from_one_address_are_answered_429(app, client):
-    for attempt in range(THROTTLE_LIMIT):
-        failed_login(client, f"user{attempt}", address="10.9.9.9")
-    assert failed_login(client, "someone", address="10.9.9.9").status_code == 429
-    assert failed_login(client, "someone", address="10.9.9.8").status_code == 400
-    with app.app_context():
-        assert db.session.scalar(select(func.count(LoginAttempt.id))) == THROTTLE_LIMIT + 1
 
 
 def session_cookie(client) -> str:
@@ -138,7 +108,8 @@ def test_no_route_with_an_id_shows_or_changes_another_students_data(built_app):
     # (the teacher's routes are walked in test_teach_permissions.py)
     rules = [r for r in built_app.url_map.iter_rules()
              if r.arguments and r.endpoint != "static" and not r.endpoint.startswith("teach.")]
-    assert {r.endpoint for r in rules} == {"study.study", "study.answer", "study.undo", "decks.export"}
+    assert {r.endpoint for r in rules} == {"study.study", "study.answer", "study.undo", "study.more_new",
+                                           "decks.export"}
     bob_page = bob.get(STUDY).get_data(as_text=True)
     assert "Undo last answer" not in bob_page
     undo_token = csrf_token(bob_page)
@@ -152,5 +123,10 @@ def test_no_route_with_an_id_shows_or_changes_another_students_data(built_app):
     with built_app.app_context():
         assert db.session.scalar(select(func.count(ReviewLog.id))) == ada_reviews
     assert "No answers yet" in bob.get("/history").get_data(as_text=True)
+    # More new cards asked for by Bob are Bob's alone.
+    ada_new = re.search(r"(\d+) <small>new</small>", ada.get(STUDY).get_data(as_text=True)).group(1)
+    assert bob.post(f"{STUDY}/more-new", data={"csrf_token": undo_token}).status_code == 303
+    assert re.search(r"(\d+) <small>new</small>", ada.get(STUDY).get_data(as_text=True)).group(1) == ada_new
+    assert bob.post("/study/no-such-deck/more-new", data={"csrf_token": undo_token}).status_code == 404
     assert bob.get("/decks/no-such-deck.apkg").status_code == 404
     assert bob.get("/study/no-such-deck").status_code == 404

@@ -1,7 +1,7 @@
 """each student's own FSRS parameters and desired retention, and a class default retention
 
 Revision ID: personal_fsrs_parameters
-Revises: fsrs_study_days
+Revises: extra_new_cards_today
 Create Date: 2026-11-26 00:00:00.000000
 
 """
@@ -10,7 +10,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'personal_fsrs_parameters'
-down_revision = 'fsrs_study_days'
+down_revision = 'extra_new_cards_today'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,141 @@
+"""The done screen's domain side: the day's summary, the streak, the next time and more new cards today.
+
+No app: a plain Session on a real database, fixed UTC datetimes, fuzzing off.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from fsrs import Rating
+
+from flashapp import study
+from flashapp.errors import Invalid
+from flashapp.models import Role, User
+from flashapp.scheduling import DueCounts, StudyDays, make_scheduler
+from flashapp.showings import ShowingTokens
+from tests.helpers import T0, build_numbers_deck
+
+SETTINGS = study.StudySettings(new_cards_per_day=1)
+DAYS = StudyDays("UTC", 4)
+
+
+@pytest.fixture
+def ann(session) -> int:
+    build_numbers_deck(session, count=3)
+    user = User(username="ann", password_hash="x", role=Role.STUDENT, time_zone="UTC")
+    session.add(user)
+    session.commit()
+    return user.id
+
+
+class Student:
+    def __init__(self, session, user_id: int) -> None:
+        self.session, self.user_id = session, user_id
+        self.scheduler = make_scheduler(enable_fuzzing=False)
+        self.showings = ShowingTokens("study-day-test-key-" + "x" * 20)
+
+    def screen(self, at) -> study.StudyScreen:
+        return study.study_screen(self.session, self.scheduler, self.showings, user_id=self.user_id, slug="numbers",
+                                  time_zone="UTC", now=at, settings=SETTINGS)
+
+    def answer(self, rating: Rating, shown_at, answered_at=None) -> None:
+        shown = self.screen(shown_at).showing
+        assert shown is not None
+        study.answer(self.session, self.scheduler, self.showings, user_id=self.user_id, slug="numbers",
+                     token=shown.token, rating=rating, now=answered_at or shown_at)
+
+
+def test_the_done_screen_sums_up_the_days_answers_in_the_deck(session, ann):
+    student = Student(session, ann)
+    student.answer(Rating.Again, T0, T0 + timedelta(seconds=8))
+    student.answer(Rating.Easy, T0 + timedelta(minutes=2), T0 + timedelta(minutes=2, seconds=4))
+    screen = student.screen(T0 + timedelta(minutes=3))
+    assert screen.showing is None and screen.summary is not None
+    summary = screen.summary
+    assert (summary.answers, summary.cards, summary.correct, summary.seconds) == (2, 1, 1, 12)
+    assert summary.share_correct == 0.5 and summary.streak == 1
+    # One time for the next cards: new ones open with the next study day, before the review falls due.
+    assert screen.next_due == DAYS.begins(DAYS.number(T0) + 1)
+
+
+def test_a_review_card_can_be_studied_from_the_start_of_the_day_it_falls_due(session, ann):
+    student = Student(session, ann)
+    student.answer(Rating.Easy, T0)  # a review due some days later, at 09:00
+    screen = student.screen(T0 + timedelta(minutes=1))
+    upcoming = study.next_cards(session, user_id=ann, deck_id=screen.deck_id,
+                                counts=DueCounts(unseen=0), days=DAYS, next_day=screen.next_day)
+    assert upcoming is not None and upcoming.hour == 4 and upcoming > screen.next_day
+
+
+def test_the_streak_counts_study_days_in_a_row_up_to_today_or_yesterday(session, ann):
+    student = Student(session, ann)
+    for days_ago in (5, 3, 2, 1):  # a gap four days ago
+        at = T0 - timedelta(days=days_ago)
+        student.answer(Rating.Good, at)
+    streak = study.study_streak(session, user_id=ann, now=T0, days=DAYS)
+    assert streak == 3  # yesterday, and the two days before: today is not over yet
+    student.answer(Rating.Good, T0)
+    assert study.study_streak(session, user_id=ann, now=T0, days=DAYS) == 4
+    assert study.study_streak(session, user_id=ann, now=T0 + timedelta(days=2), days=DAYS) == 0
+
+
+def test_more_new_cards_count_for_today_only(session, ann):
+    student = Student(session, ann)
+    student.answer(Rating.Easy, T0)
+    assert student.screen(T0).counts.new == 0
+    assert study.more_new_cards(session, user_id=ann, slug="numbers", now=T0, count=10) == 2
+    assert student.screen(T0).counts.new == 2
+    assert student.screen(T0 + timedelta(days=1)).counts.new == 1  # the next study day: the daily limit again
+    student.answer(Rating.Easy, T0)
+    student.answer(Rating.Easy, T0)
+    with pytest.raises(Invalid):
+        study.more_new_cards(session, user_id=ann, slug="numbers", now=T0)
+
+
+@pytest.fixture
+def planets_student(session) -> Student:
+    from flashapp.decksource import parse_deck_text
+    from flashapp.generation import build_deck
+    from tests.helpers import PLANETS
+
+    build_deck(session, parse_deck_text(PLANETS, "planets.yaml"), now=T0)
+    user = User(username="cy", password_hash="x", role=Role.STUDENT, time_zone="UTC")
+    session.add(user)
+    session.commit()
+    return Student(session, user.id)
+
+
+def planets_screen(student: Student, at) -> study.StudyScreen:
+    return study.study_screen(student.session, student.scheduler, student.showings, user_id=student.user_id,
+                              slug="planets", time_zone="UTC", now=at, settings=study.StudySettings())
+
+
+def answer_planet(student: Student, at, rating: Rating = Rating.Easy) -> str:
+    shown = planets_screen(student, at).showing
+    assert shown is not None
+    study.answer(student.session, student.scheduler, student.showings, user_id=student.user_id, slug="planets",
+                 token=shown.token, rating=rating, now=at)
+    return shown.question
+
+
+def test_siblings_are_buried_until_the_next_study_day(planets_student):
+    student = planets_student
+    assert planets_screen(student, T0).counts.new == 4
+    assert answer_planet(student, T0) == "What is the largest moon of Jupiter?"
+    # Its reverse is buried (the same note); the next card is another fact's.
+    assert answer_planet(student, T0) == "What kind of planet is Mars?"
+    # 'Which planets are rocky?' lists Mars: a sibling through the fact's object. Nothing else is left today.
+    screen = planets_screen(student, T0 + timedelta(minutes=1))
+    assert screen.showing is None and screen.counts.new == 0
+    tomorrow = planets_screen(student, T0 + timedelta(days=1))
+    assert tomorrow.counts.new == 2
+    assert tomorrow.showing is not None and tomorrow.showing.question == "Ganymede orbits which planet?"
+
+
+def test_learning_siblings_are_not_buried(planets_student):
+    student = planets_student
+    answer_planet(student, T0, Rating.Again)  # Jupiter's moon: learning, due again in a minute
+    assert answer_planet(student, T0) == "What kind of planet is Mars?"
+    assert answer_planet(student, T0 + timedelta(minutes=2), Rating.Again) == "What is the largest moon of Jupiter?"
