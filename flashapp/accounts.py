@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, undefer
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .database import write_transaction
@@ -130,7 +130,9 @@ def session_user(session: Session, session_id: str) -> User | None:
     user_id, _, token = session_id.partition(":")
     if not user_id.isdigit() or not token:
         return None
-    user = session.get(User, int(user_id))
+    # With what the request's scheduler needs (own parameters, class retention), in the same query.
+    user = session.get(User, int(user_id), options=[joinedload(User.personal), undefer(User.desired_retention),
+                                                   undefer(User.class_retention)])
     if user is None or not hmac.compare_digest(user.session_token, token):
         return None
     return user

@@ -26,6 +26,7 @@ from .database import write_gate
 from .decks import build_decks, export_deck
 from .decksource import DeckLimits, DeckSourceError, deck_files
 from .errors import DomainError, NotFound, NotSaved
+from .fit_schedule import start_personal_fits
 from .integrity import RESTORE_ADVICE, quick_check
 from .models import Role
 from .network import open_addresses
@@ -71,6 +72,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(restore_command)
     app.cli.add_command(check_command)
     app.cli.add_command(fit_parameters_command)
+    app.cli.add_command(optimize_command)
 
 
 def _build_or_fail(paths: list[Path]) -> None:
@@ -134,6 +136,7 @@ def serve_command(host: str, port: int, threads: int, connection_limit: int) -> 
         click.echo(f"Class {classroom.name}: join code {classroom.join_code}")
     db.session.remove()
     start_daily_backups(app)
+    start_personal_fits(app)
     serve(app, host=host, port=port, threads=threads, connection_limit=connection_limit,
           asyncore_use_poll=True, ident="flashapp")
 
@@ -327,10 +330,8 @@ def check_command(fix: bool) -> None:
               help="The share of the newest answers kept aside to score the parameters on.")
 def fit_parameters_command(revlog: Path, test_share: float) -> None:
     """Fit FSRS parameters to a class revlog CSV (from the class page) and score them against the defaults."""
-    try:
-        from .fitting import fit_parameters, read_revlog
-    except ImportError:
-        raise click.ClickException("Fitting needs fsrs-rs-python: pip install 'flashapp[optimizer]'.") from None
+    from .fitting import fit_parameters, read_revlog
+
     with revlog.open(newline="", encoding="utf-8") as lines:
         try:
             reviews = read_revlog(lines)
@@ -347,6 +348,39 @@ def fit_parameters_command(revlog: Path, test_share: float) -> None:
     click.echo("Parameters: " + ", ".join(f"{w:.4f}" for w in fit.parameters))
     if not fit.better:
         click.echo("The fitted parameters predict no better than the defaults: keep the defaults.")
+
+
+@click.command("optimize")
+@click.option("--user", "username", help="Fit this student now, whatever their history's growth.")
+@with_appcontext
+def optimize_command(username: str | None) -> None:
+    """Fit students' own FSRS parameters: those whose history has grown enough, or one named student.
+
+    New parameters are kept only when they predict the student's newest answers better (log loss
+    and RMSE) than the ones in use; their memory states are then recomputed from their reviews.
+    """
+    from .accounts import find_user
+    from .personal import optimize_due_students, optimize_student
+
+    session = db.session()
+    scheduler = current_app.extensions["flashapp.scheduler"]
+    at = datetime.now(timezone.utc)
+    try:
+        if username is not None:
+            user = find_user(session, username)
+            if user is None:
+                raise click.ClickException(f"There is no account '{username}'. Nothing was changed.")
+            outcomes = [optimize_student(session, scheduler, user_id=user.id, now=at)]
+        else:
+            outcomes = optimize_due_students(session, scheduler, now=at, budget_seconds=float("inf"))
+    except NotSaved as error:
+        raise _not_saved(error) from None
+    if not outcomes:
+        click.echo("No student's history has grown enough for a new fit.")
+    for outcome in outcomes:
+        click.echo(f"{outcome.username} ({outcome.reviews} reviews): {outcome.message}")
+        if outcome.kept:
+            click.echo(f"  {outcome.states_recomputed} memory states recomputed; due dates unchanged.")
 
 
 if __name__ == "__main__":

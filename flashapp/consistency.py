@@ -34,7 +34,8 @@ from sqlalchemy.orm import Session
 
 from .database import may_write, write_transaction
 from .models import Card, CardState, Deck, Note, ReviewLog, ReviewState, User
-from .scheduling import ReviewCounts, card_reviews, count_reviews, replay, store_state, without_fuzz
+from .personal import all_personal_parameters
+from .scheduling import ReviewCounts, card_reviews, count_reviews, personal_scheduler, replay, store_state, without_fuzz
 
 FLOAT_TOLERANCE = 1e-9
 # Ids named in one message; the count is always given in full.
@@ -278,8 +279,10 @@ def _replay_into_state(session: Session, plain: Scheduler, *, user_id: int, card
     time_zone = session.scalar(select(User.time_zone).where(User.id == user_id))
     if time_zone is None:
         return  # the student has gone since the check: left for the next check to report
+    weights = all_personal_parameters(session).get(user_id)
+    own = plain if weights is None else personal_scheduler(plain, parameters=weights)
     try:
-        replayed = replay(plain, card_id, reviews, time_zone=time_zone)
+        replayed = replay(own, card_id, reviews, time_zone=time_zone)
     except (ValueError, TypeError, KeyError):
         return  # became unreplayable since the check: left for the next check to report
     if replayed is None:
@@ -443,6 +446,9 @@ def _check_rows(session: Session, scheduler: Scheduler, report: CheckReport) -> 
     per_card: list[Problem] = []
     lonely_states: list[Problem] = []
     plain = without_fuzz(scheduler)
+    # Each student's states are replayed under their own parameters, as they were worked out.
+    own = {user: personal_scheduler(plain, parameters=weights)
+           for user, weights in all_personal_parameters(session).items()}
 
     for (user_id, card_id), state, group in _merged(_state_stream(session), _review_groups(session)):
         if user_id not in time_zones or card_id not in valid_cards:
@@ -471,7 +477,7 @@ def _check_rows(session: Session, scheduler: Scheduler, report: CheckReport) -> 
         report.reviews_checked += len(group)
         where = f"user {user_id}, card {card_id}"
         try:
-            replayed = replay(plain, card_id, group, time_zone=time_zones[user_id])
+            replayed = replay(own.get(user_id, plain), card_id, group, time_zone=time_zones[user_id])
         except (ValueError, TypeError, KeyError) as error:
             per_card.append(Problem(UNREPLAYABLE, f"the reviews of {where} cannot be replayed ({error}); "
                                                   "repair or delete them by hand", fixable=False))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import secrets
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fsrs import Rating, State
 from sqlalchemy import (
@@ -21,9 +21,11 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
+    select,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, WriteOnlyMapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, WriteOnlyMapped, column_property, mapped_column, relationship
 from sqlalchemy.sql import false
 
 IE = TypeVar("IE", bound=enum.IntEnum)
@@ -141,7 +143,15 @@ class User(Base):
     # Set when a teacher resets the password: the user must choose a new one at the next log-in.
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
+    # The student's own desired retention (None: their class's default, else the install's).
+    desired_retention: Mapped[float | None] = mapped_column(Float, deferred=True)
+    if TYPE_CHECKING:
+        class_retention: Mapped[float | None]  # a column property, set below once Classroom and Enrollment exist
+
     reviews: WriteOnlyMapped[ReviewLog] = relationship(back_populates="user", passive_deletes=True)
+    # The login loader reads it in the user's own query (`accounts.session_user`), so a request's
+    # scheduler needs no query of its own.
+    personal: Mapped[PersonalParameters | None] = relationship(passive_deletes=True)
 
     @property
     def is_teacher(self) -> bool:
@@ -282,6 +292,29 @@ class ReviewLog(Base):
         return self.due - self.reviewed_at
 
 
+class PersonalParameters(Base):
+    """A student's own FSRS parameters, fitted from their review history, and the latest fit tried.
+
+    `parameters` is None while the defaults are in use. The scores are those of the time-series
+    split the parameters in use won: `before` the parameters they replaced, `after` their own.
+    """
+
+    __tablename__ = "personal_parameters"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), primary_key=True)
+    parameters: Mapped[str | None] = mapped_column(Text)  # JSON list of the 21 weights
+    fitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    review_count: Mapped[int | None] = mapped_column(Integer)
+    log_loss_before: Mapped[float | None] = mapped_column(Float)
+    rmse_before: Mapped[float | None] = mapped_column(Float)
+    log_loss_after: Mapped[float | None] = mapped_column(Float)
+    rmse_after: Mapped[float | None] = mapped_column(Float)
+    # The latest fit, kept or not: the next one waits until the history has grown from this count.
+    tried_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    tried_review_count: Mapped[int] = mapped_column(Integer)
+    tried_outcome: Mapped[str] = mapped_column(String(200), default="")
+
+
 class FailedAttempt(Base):
     """A failed try at a guessable form (log-in, a join code, the current password), kept in the database
     so that throttling holds across worker processes. `name` is the account tried, lower-cased."""
@@ -310,6 +343,8 @@ class Classroom(Base):
     teacher_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
     join_code: Mapped[str] = mapped_column(String(12), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The class's default desired retention for its students (None: the install's).
+    desired_retention: Mapped[float | None] = mapped_column(Float)
 
     teacher: Mapped[User] = relationship()
     enrollments: Mapped[list[Enrollment]] = relationship(back_populates="classroom", cascade="all, delete-orphan")
@@ -330,6 +365,16 @@ class Enrollment(Base):
 
     classroom: Mapped[Classroom] = relationship(back_populates="enrollments")
     user: Mapped[User] = relationship()
+
+
+# A student's class default desired retention (the highest of their classes'). Deferred: the login
+# loader asks for it in the user's own query (`accounts.session_user`).
+User.class_retention = column_property(
+    select(func.max(Classroom.desired_retention))
+    .join(Enrollment, Enrollment.classroom_id == Classroom.id)
+    .where(Enrollment.user_id == User.id)
+    .correlate_except(Classroom, Enrollment)
+    .scalar_subquery(), deferred=True)
 
 
 class Assignment(Base):

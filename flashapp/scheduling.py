@@ -96,6 +96,34 @@ def study_scheduler(scheduler: Scheduler) -> StudyScheduler:
                           maximum_interval=scheduler.maximum_interval, enable_fuzzing=scheduler.enable_fuzzing)
 
 
+def personal_scheduler(scheduler: Scheduler, *, parameters: Sequence[float] | None = None,
+                       desired_retention: float | None = None) -> StudyScheduler:
+    """The install's scheduler with a student's own parameters and desired retention (None: the install's).
+
+    Schedulers are shared: one per combination of settings, made on first use.
+    """
+    rules = study_scheduler(scheduler)
+    weights = rules.parameters if parameters is None else tuple(float(w) for w in parameters)
+    retention = rules.desired_retention if desired_retention is None else float(desired_retention)
+    if weights == tuple(rules.parameters) and retention == rules.desired_retention:
+        return rules
+    key = (weights, retention, tuple(rules.learning_steps), tuple(rules.relearning_steps), rules.maximum_interval,
+           rules.enable_fuzzing, rules.day_starts_at_hour)
+    made = _PERSONAL_SCHEDULERS.get(key)
+    if made is None:
+        made = StudyScheduler(parameters=weights, desired_retention=retention, learning_steps=rules.learning_steps,
+                              relearning_steps=rules.relearning_steps, maximum_interval=rules.maximum_interval,
+                              enable_fuzzing=rules.enable_fuzzing, day_starts_at_hour=rules.day_starts_at_hour)
+        if len(_PERSONAL_SCHEDULERS) >= _PERSONAL_SCHEDULERS_KEPT:
+            _PERSONAL_SCHEDULERS.clear()
+        _PERSONAL_SCHEDULERS[key] = made
+    return made
+
+
+_PERSONAL_SCHEDULERS: dict[tuple[Any, ...], StudyScheduler] = {}
+_PERSONAL_SCHEDULERS_KEPT = 4096
+
+
 def without_fuzz(scheduler: Scheduler) -> StudyScheduler:
     """The same scheduler with fuzzing off (the scheduler itself when it has none)."""
     rules = study_scheduler(scheduler)
@@ -801,30 +829,42 @@ def replay(scheduler: Scheduler, card_id: int, reviews: Iterable[ReplayableRevie
     return card
 
 
-def recompute_memory_states(session: Session, scheduler: Scheduler) -> int:
+def recompute_memory_states(session: Session, scheduler: Scheduler, *, user_id: int | None = None,
+                            personal: dict[int, Sequence[float]] | None = None) -> int:
     """Rewrite every card state that differs from the replay of its reviews under the current rules.
 
-    For an upgrade that changes how memory states are worked out: the review log is the
-    source of truth, so each state becomes its replay (`replay`, the same one `flashapp
-    check` compares with). Review counts are left as they are. Returns how many states were
-    rewritten; runs in the caller's transaction, which the caller commits.
+    For an upgrade that changes how memory states are worked out, or for a student whose
+    parameters changed: the review log is the source of truth, so each state becomes its replay
+    (`replay`, the same one `flashapp check` compares with) under the student's parameters
+    (`personal`, by user id; the scheduler's own for the others). Due dates come from the review
+    log, so they stay. With `user_id`, only that student's states. Review counts are left as
+    they are. Returns how many states were rewritten; runs in the caller's transaction, which
+    the caller commits.
     """
     rules = without_fuzz(scheduler)
-    zones = dict(session.execute(select(User.id, User.time_zone)).all())
-    stored = {(row.user_id, row.card_id): row for row in session.execute(select(
-        CardState.id, CardState.user_id, CardState.card_id, CardState.state, CardState.step, CardState.stability,
-        CardState.difficulty, CardState.due, CardState.last_review))}
+    personal = personal or {}
+    users = select(User.id, User.time_zone)
+    states = select(CardState.id, CardState.user_id, CardState.card_id, CardState.state, CardState.step,
+                    CardState.stability, CardState.difficulty, CardState.due, CardState.last_review)
+    history = select(ReviewLog.user_id, ReviewLog.card_id, ReviewLog.rating, ReviewLog.reviewed_at,
+                     ReviewLog.duration_ms, ReviewLog.due, ReviewLog.state_before)
+    if user_id is not None:
+        users = users.where(User.id == user_id)
+        states = states.where(CardState.user_id == user_id)
+        history = history.where(ReviewLog.user_id == user_id)
+    zones = dict(session.execute(users).all())
+    stored = {(row.user_id, row.card_id): row for row in session.execute(states)}
     reviews = session.execute(
-        select(ReviewLog.user_id, ReviewLog.card_id, ReviewLog.rating, ReviewLog.reviewed_at, ReviewLog.duration_ms,
-               ReviewLog.due, ReviewLog.state_before)
-        .order_by(ReviewLog.user_id, ReviewLog.card_id, ReviewLog.reviewed_at, ReviewLog.id)
+        history.order_by(ReviewLog.user_id, ReviewLog.card_id, ReviewLog.reviewed_at, ReviewLog.id)
         .execution_options(yield_per=5000))
     rewrites: list[dict[str, Any]] = []
-    for (user_id, card_id), group in groupby(reviews, key=lambda row: (row.user_id, row.card_id)):
-        state = stored.get((user_id, card_id))
-        if state is None or user_id not in zones:
+    for (owner, card_id), group in groupby(reviews, key=lambda row: (row.user_id, row.card_id)):
+        state = stored.get((owner, card_id))
+        if state is None or owner not in zones:
             continue  # `flashapp check` reports these
-        card = replay(rules, card_id, group, time_zone=zones[user_id])
+        own = personal.get(owner)
+        card = replay(rules if own is None else personal_scheduler(rules, parameters=own), card_id, group,
+                      time_zone=zones[owner])
         assert card is not None  # a group has reviews
         memory = {"state": card.state, "step": card.step, "stability": card.stability,
                   "difficulty": card.difficulty, "due": card.due, "last_review": card.last_review}

@@ -51,6 +51,7 @@ from .models import (
     Deck,
     Enrollment,
     Note,
+    PersonalParameters,
     ReviewLog,
     ReviewState,
     User,
@@ -184,6 +185,7 @@ class RosterRow:
     last_active: datetime | None = None
     introduced_by_deck: dict[int, int] = field(default_factory=dict)  # the decks with a target date
     behind: list[str] = field(default_factory=list)
+    personal_since: datetime | None = None  # when the student's own FSRS parameters came into use
 
     @property
     def retention_30d(self) -> float | None:
@@ -205,8 +207,11 @@ def class_roster(session: Session, *, classroom_id: int, now: datetime,
     students = scope.student_ids
     if not students:
         return []
-    rows = {user_id: RosterRow(user_id, username) for user_id, username in session.execute(
-        select(User.id, User.username).where(User.id.in_(students)).order_by(User.username))}
+    rows = {user_id: RosterRow(user_id, username, personal_since=since) for user_id, username, since in session.execute(
+        select(User.id, User.username, PersonalParameters.fitted_at)
+        .outerjoin(PersonalParameters, and_(PersonalParameters.user_id == User.id,
+                                            PersonalParameters.parameters.is_not(None)))
+        .where(User.id.in_(students)).order_by(User.username))}
     deck_totals = scope.deck_totals()
     total = sum(deck_totals.values())
     targets = session.execute(

@@ -380,6 +380,74 @@ def serving(install: FlashappInstall, *options: str) -> Iterator[LiveServer]:
                 process.wait(timeout=10)
 
 
+# ---------------------------------------------------------------- a student with a known memory
+# A "true" memory unlike FSRS's defaults: quicker to forget at first, slower to grow.
+def true_parameters() -> list[float]:
+    import fsrs_rs_python as fsrs_rs
+
+    weights = [float(w) for w in fsrs_rs.DEFAULT_PARAMETERS]
+    weights[0:4] = [0.1, 0.6, 1.2, 4.0]
+    weights[8] = 1.2
+    weights[20] = 0.4
+    return weights
+
+
+def simulate_student(session, scheduler, *, user_id: int, card_ids: list[int], days: int, seed: int,
+                     start: datetime = T0, new_per_day: int = 8) -> int:
+    """The student studies what is due every day through `answer_card`, rating as the true memory says.
+
+    Learning cards come back the same day until they graduate; time zone UTC. Returns the
+    number of answers given.
+    """
+    import random
+    from datetime import timedelta
+
+    import fsrs_rs_python as fsrs_rs
+    from fsrs import Rating
+
+    from flashapp.scheduling import answer_card
+
+    rng = random.Random(seed)
+    truth = fsrs_rs.FSRS(true_parameters())
+    decay = -true_parameters()[20]
+    factor = 0.9 ** (1 / decay) - 1
+    memory: dict[int, object] = {}
+    last_day: dict[int, int] = {}
+    due: dict[int, datetime] = {}
+    learning: dict[int, bool] = {}
+    introduced = answers = 0
+    for day in range(days):
+        now = start + timedelta(days=day, minutes=rng.randint(0, 600))
+        today = (now - timedelta(hours=4)).date().toordinal()
+        queue = [c for c in due if not learning[c] and (due[c] - timedelta(hours=4)).date().toordinal() <= today]
+        queue += card_ids[introduced:introduced + new_per_day]
+        introduced = min(len(card_ids), introduced + new_per_day)
+        while queue:
+            card = queue.pop(0)
+            if card in memory:
+                elapsed = today - last_day[card]
+                recall = (1 + factor * elapsed / memory[card].stability) ** decay  # type: ignore[attr-defined]
+                rating = rng.choices((Rating.Hard, Rating.Good, Rating.Easy), (15, 75, 10))[0] \
+                    if rng.random() < recall else Rating.Again
+                states = truth.next_states(memory[card], 0.9, elapsed)
+            else:
+                rating = rng.choices((Rating.Again, Rating.Hard, Rating.Good, Rating.Easy), (25, 10, 55, 10))[0]
+                states = truth.next_states(None, 0.9, 0)
+            memory[card] = getattr(states, rating.name.lower()).memory
+            last_day[card] = today
+            answers += 1
+            result = answer_card(session, scheduler, user_id=user_id, card_id=card, rating=rating,
+                                 token=f"student-{user_id}-{answers}", now=now, duration_ms=4000)
+            due[card] = result.review.due
+            learning[card] = (due[card] - timedelta(hours=4)).date().toordinal() <= today
+            now += timedelta(seconds=rng.randint(5, 30))
+            if learning[card]:
+                now = max(now, due[card])
+                queue.append(card)
+        session.commit()
+    return answers
+
+
 # ---------------------------------------------------------------- processes killed half-way
 
 def locked_source(folder: Path):

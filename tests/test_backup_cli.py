@@ -165,10 +165,11 @@ def test_serve_starts_the_daily_backups_before_serving(app, runner, monkeypatch)
 
     calls = []
     monkeypatch.setattr(cli, "start_daily_backups", lambda served: calls.append(("backups", served)))
+    monkeypatch.setattr(cli, "start_personal_fits", lambda served: calls.append(("fits", served)))
     monkeypatch.setattr(waitress, "serve", lambda served, **options: calls.append(("serve", served)))
     result = runner.invoke(args=["serve", "--port", "5999"])
     assert result.exit_code == 0, result.output
-    assert calls == [("backups", app), ("serve", app)]
+    assert calls == [("backups", app), ("fits", app), ("serve", app)]
 
 
 def stub_serving(monkeypatch) -> list:
@@ -179,6 +180,7 @@ def stub_serving(monkeypatch) -> list:
 
     served: list = []
     monkeypatch.setattr(cli, "start_daily_backups", lambda app: None)
+    monkeypatch.setattr(cli, "start_personal_fits", lambda app: None)
     monkeypatch.setattr(waitress, "serve", lambda app, **options: served.append(app))
     return served
 

@@ -94,6 +94,7 @@ def test_serve_prints_the_addresses_and_every_class_code(app, runner, monkeypatc
     # Everything up to the blocking call is real; the server itself is not started here.
     monkeypatch.setattr("waitress.serve", lambda wsgi_app, **options: served.update(options))
     monkeypatch.setattr("flashapp.cli.start_daily_backups", lambda app: served.setdefault("backups", True))
+    monkeypatch.setattr("flashapp.cli.start_personal_fits", lambda app: served.setdefault("fits", True))
     monkeypatch.setattr("flashapp.network.lan_addresses", lambda: ["192.168.1.20"])
     result = runner.invoke(args=["serve", "--host", "0.0.0.0", "--port", "8080"])
     assert result.exit_code == 0, result.output

@@ -97,6 +97,7 @@ def stub_waitress(monkeypatch) -> list:
 
     served: list = []
     monkeypatch.setattr(cli, "start_daily_backups", lambda app: None)
+    monkeypatch.setattr(cli, "start_personal_fits", lambda app: None)
     monkeypatch.setattr(waitress, "serve", lambda app, **options: served.append(app))
     return served
 

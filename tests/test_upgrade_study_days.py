@@ -16,10 +16,10 @@ import pytest
 from flask_migrate import upgrade
 from fsrs import Card as FsrsCard
 from fsrs import Rating, Scheduler, State
-from sqlalchemy import select
+from sqlalchemy import column, insert, select, table
 
 from flashapp import create_app, db
-from flashapp.accounts import register_user
+from flashapp.accounts import hash_password
 from flashapp.consistency import STATE_MISMATCH, check_database
 from flashapp.models import Card, CardState, ReviewLog, ReviewState
 from tests.helpers import FAST_HASH_METHOD, build_numbers_deck, upgrade_database_in
@@ -62,11 +62,15 @@ def test_init_recomputes_old_memory_states_under_the_study_day_rules(bare_app):
         upgrade(revision="0007_study_active_cards")  # the schema just before the recompute
         session = db.session()
         build_numbers_deck(session)
-        user = register_user(session, username="lena", password="long enough", time_zone="Europe/Berlin",
-                             password_method=FAST_HASH_METHOD)
-        session.flush()
+        # Written with the columns the user table had then: the current model has more.
+        user_id = session.execute(insert(table(
+            "user", column("username"), column("password_hash"), column("role"), column("time_zone"),
+            column("created_at"), column("session_token"), column("id"))).values(
+            username="lena", password_hash=hash_password("long enough", method=FAST_HASH_METHOD), role="student",
+            time_zone="Europe/Berlin", created_at=datetime.now(timezone.utc), session_token="lena-session")
+            .returning(column("id"))).scalar_one()
         card_id = session.scalar(select(Card.id).order_by(Card.position))
-        store_the_old_way(session, user.id, card_id)
+        store_the_old_way(session, user_id, card_id)
         session.commit()
         scheduler = bare_app.extensions["flashapp.scheduler"]
         session.close()

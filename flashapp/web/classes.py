@@ -9,9 +9,11 @@ from werkzeug.wrappers import Response as BaseResponse
 from .. import exports
 from ..classroom import join_class, students_classrooms
 from ..errors import DomainError
+from ..personal import MIN_REVIEWS, desired_retention_of, parameters_in_use
+from ..retention import cards_studied, chart_points, retention_costs, set_desired_retention
 from .auth import show_beside_field, status_of_form
-from .forms import JoinForm
-from .helpers import address, download, now, required, session, throttle_limits, user_id
+from .forms import JoinForm, RetentionForm
+from .helpers import address, download, now, required, scheduler, session, study_settings, throttle_limits, user_id
 
 bp = Blueprint("classes", __name__)
 
@@ -37,11 +39,30 @@ def join() -> BaseResponse | tuple[str, int]:
                            classrooms=students_classrooms(session(), user_id())), status_of_form(form, status)
 
 
-@bp.route("/account")
+@bp.route("/account", methods=["GET", "POST"])
 @login_required
-def account() -> str:
-    """Your account: classes, password, and all your data to download."""
-    return render_template("account.html", classrooms=students_classrooms(session(), user_id()))
+def account() -> BaseResponse | tuple[str, int]:
+    """Your account: classes, FSRS parameters and desired retention, password, and all your data to download."""
+    user = current_user._get_current_object()
+    form = RetentionForm(desired_retention="" if user.desired_retention is None else f"{user.desired_retention:.2f}")
+    if form.validate_on_submit():
+        chosen = form.desired_retention.data
+        try:
+            set_desired_retention(session(), user_id=user_id(), desired_retention=float(chosen) if chosen else None)
+        except DomainError as error:
+            show_beside_field(form, error, "desired_retention")
+        else:
+            flash("Desired retention saved; it applies from your next answer.", "success")
+            return redirect(url_for("classes.account"))
+    parameters = parameters_in_use(user.personal)
+    costs = retention_costs(parameters, deck_size=cards_studied(session(), user_id=user_id()),
+                            new_per_day=study_settings().new_cards_per_day)
+    in_use = desired_retention_of(user) or scheduler().desired_retention
+    page = render_template("account.html", classrooms=students_classrooms(session(), user_id()),
+                           personal=user.personal, parameters=parameters, form=form, costs=costs,
+                           points=chart_points(costs), desired_retention=in_use, min_reviews=MIN_REVIEWS,
+                           class_default=user.desired_retention is None and user.class_retention is not None)
+    return page, 400 if form.errors else 200
 
 
 @bp.route("/account/data.zip")

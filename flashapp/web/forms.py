@@ -206,3 +206,13 @@ class ClassForm(Form):
 class AssignForm(Form):
     deck_id = SelectField("Deck", coerce=int, validators=[InputRequired("Choose a deck.")])
     target_date = DateField("Every card started by (optional)", validators=[Optional()])
+
+
+class RetentionForm(Form):
+    desired_retention = SelectField("Desired retention", default="")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # 0.70 to 0.97 in hundredths; empty: the install's default.
+        self.desired_retention.choices = [("", "The default"),
+                                          *((f"0.{n}", f"0.{n}") for n in range(70, 98))]

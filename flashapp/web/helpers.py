@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 from .. import db
 from ..database import may_write
 from ..errors import Invalid
+from ..models import User
+from ..personal import student_scheduler
 from ..scheduling import zone
 from ..showings import ShowingTokens
 from ..study import StudySettings
@@ -40,6 +42,11 @@ def now() -> datetime:
 def scheduler() -> Scheduler:
     """The install's FSRS scheduler."""
     return cast(Scheduler, current_app.extensions["flashapp.scheduler"])
+
+
+def own_scheduler() -> Scheduler:
+    """The logged-in student's scheduler: their own parameters and desired retention, loaded with them."""
+    return student_scheduler(scheduler(), cast(User, current_user._get_current_object()))
 
 
 def showing_tokens() -> ShowingTokens:

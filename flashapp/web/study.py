@@ -13,7 +13,7 @@ from ..scheduling import Outcome
 from ..showings import RefusedShowing
 from .errors import status_of
 from .forms import AnswerForm, EmptyForm
-from .helpers import now, required, scheduler, session, showing_tokens, study_settings, user_id
+from .helpers import now, own_scheduler, required, session, showing_tokens, study_settings, user_id
 
 bp = Blueprint("study", __name__)
 
@@ -31,7 +31,7 @@ def home() -> str:
 def _study_screen(slug: str) -> str:
     """The study page of a deck: its next card with a freshly signed showing, or when the next is due."""
     at = now()
-    screen = study.study_screen(session(), scheduler(), showing_tokens(), user_id=user_id(), slug=slug,
+    screen = study.study_screen(session(), own_scheduler(), showing_tokens(), user_id=user_id(), slug=slug,
                                 time_zone=current_user.time_zone, now=at, settings=study_settings(),
                                 undone_card_id=cookie.pop("undone_card", None))
     if screen.showing is None:
@@ -57,7 +57,7 @@ def answer(slug: str) -> Response | tuple[str, int]:
                                message=f"That answer could not be read ({problems}). Nothing was recorded.",
                                back=url_for("study.study", slug=slug)), 400
     try:
-        outcome = study.answer(session(), scheduler(), showing_tokens(), user_id=user_id(), slug=slug,
+        outcome = study.answer(session(), own_scheduler(), showing_tokens(), user_id=user_id(), slug=slug,
                                token=required(form.token.data), rating=Rating(required(form.rating.data)),
                                now=now())
     except RefusedShowing as refused:
@@ -76,7 +76,7 @@ def answer(slug: str) -> Response | tuple[str, int]:
 def undo(slug: str) -> Response:
     """Take back the latest answer in this deck and show that card again."""
     if EmptyForm().validate_on_submit():
-        card_id = study.undo(session(), scheduler(), user_id=user_id(), slug=slug)
+        card_id = study.undo(session(), own_scheduler(), user_id=user_id(), slug=slug)
         if card_id:
             cookie["undone_card"] = card_id
             flash("Undid your last answer.", "info")

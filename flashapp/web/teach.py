@@ -14,11 +14,13 @@ from werkzeug.wrappers import Response as BaseResponse
 from .. import classroom as classes
 from .. import exports, teaching, trouble
 from ..backup_schedule import backup_health
+from ..errors import Invalid
 from ..history import history_query
 from ..models import Classroom, User
 from ..network import is_loopback, lan_addresses
+from ..retention import set_class_retention
 from ..scheduling import zone
-from .forms import AssignForm, ClassForm, EmptyForm
+from .forms import AssignForm, ClassForm, EmptyForm, RetentionForm
 from .helpers import (
     download,
     hash_method,
@@ -82,7 +84,33 @@ def dashboard(class_id: int) -> str:
                            assign_form=_assign_form(), action_form=EmptyForm(), now=at,
                            tz=zone(current_user.time_zone), addresses=addresses, local_only=local_only,
                            min_answers=trouble.MIN_ANSWERS, again_line=trouble.AGAIN_LINE,
-                           recall_line=trouble.RECALL_LINE)
+                           recall_line=trouble.RECALL_LINE, retention_form=_retention_form(board.classroom))
+
+
+def _retention_form(classroom: Classroom) -> RetentionForm:
+    value = classroom.desired_retention
+    return RetentionForm(desired_retention="" if value is None else f"{value:.2f}")
+
+
+@bp.route("/classes/<int:class_id>/retention", methods=["POST"])
+@teacher_required
+def class_retention(class_id: int) -> BaseResponse:
+    """Set the class's default desired retention (students who chose their own keep it)."""
+    form = RetentionForm()
+    classes.own_classroom(session(), teacher_id=user_id(), class_id=class_id)  # another's class: 404
+    if form.validate_on_submit():
+        chosen = form.desired_retention.data
+        try:
+            set_class_retention(session(), teacher_id=user_id(), class_id=class_id,
+                                desired_retention=float(chosen) if chosen else None)
+        except Invalid as error:
+            flash(f"Nothing was changed: {error.message}", "error")
+        else:
+            flash("Default desired retention saved; it applies from each student's next answer.", "success")
+    else:
+        problems = "; ".join(e for errors in form.errors.values() for e in errors)
+        flash(f"Nothing was changed: {problems}", "error")
+    return _back_to_class(class_id)
 
 
 @dataclass(frozen=True)
