@@ -7,26 +7,11 @@ import io
 import re
 import zipfile
 
-import pytest
 from sqlalchemy import func, select
 
 from flashapp import db
 from flashapp.models import Classroom, Enrollment, ReviewLog
-from tests.helpers import STUDY, AuthActions, answer, create_class, csrf_token, showing
-
-
-@pytest.fixture
-def teacher(built_app):
-    client = built_app.test_client()
-    AuthActions(client).register("mrs-k")
-    return client
-
-
-@pytest.fixture
-def classroom(built_app, teacher):
-    class_id = create_class(teacher)
-    with built_app.app_context():
-        return class_id, db.session.get(Classroom, class_id).join_code
+from tests.helpers import STUDY, AuthActions, answer, csrf_token, showing
 
 
 def enrolled(app) -> int:

@@ -15,13 +15,6 @@ from tests.helpers import STUDY, AuthActions, create_class, csrf_token, true_par
 
 
 @pytest.fixture
-def teacher(built_app):
-    client = built_app.test_client()
-    AuthActions(client).register("mrs-k")
-    return client
-
-
-@pytest.fixture
 def student(built_app, teacher):
     class_id = create_class(teacher)
     with built_app.app_context():
