@@ -252,7 +252,7 @@ def _repair(session: Session, scheduler: Scheduler, plan: _Plan, *, batch_size: 
 
     def replay_cards(keys: Sequence[tuple[int, int]]) -> None:
         for user_id, card_id in keys:
-            _replay_into_state(session, plain, user_id=user_id, card_id=card_id)
+            replay_into_state(session, plain, user_id=user_id, card_id=card_id)
 
     # Children before parents, so foreign keys hold at every step.
     steps: list[tuple[Sequence[Any], Callable[[Sequence[Any]], None]]] = [
@@ -272,8 +272,11 @@ def _repair(session: Session, scheduler: Scheduler, plan: _Plan, *, batch_size: 
                 repair(batch)
 
 
-def _replay_into_state(session: Session, plain: Scheduler, *, user_id: int, card_id: int) -> None:
-    """Make a card's state the replay of its reviews as they are now (no reviews: no state)."""
+def replay_into_state(session: Session, plain: Scheduler, *, user_id: int, card_id: int) -> None:
+    """Make a user's state of a card the replay of their reviews of it as they are now (no reviews: no state).
+
+    Runs in the caller's write transaction; the user's own parameters are looked up here.
+    """
     reviews = card_reviews(session, user_id=user_id, card_id=card_id)
     state = session.scalar(select(CardState).where(CardState.user_id == user_id, CardState.card_id == card_id))
     time_zone = session.scalar(select(User.time_zone).where(User.id == user_id))

@@ -262,6 +262,13 @@ class CardState(Base):
     again_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
+class ReviewOrigin(enum.StrEnum):
+    """Where an answer was given: in the app, or in Anki and brought back from an Anki export."""
+
+    APP = "app"
+    ANKI = "anki"
+
+
 class ReviewLog(Base):
     """One answer. The source of truth: replaying a card's logs reproduces its state."""
 
@@ -282,6 +289,8 @@ class ReviewLog(Base):
     state_before: Mapped[ReviewState] = mapped_column(IntEnumColumn(ReviewState))
     due: Mapped[datetime] = mapped_column(UTCDateTime)
     token: Mapped[str] = mapped_column(String(64), unique=True)
+    origin: Mapped[ReviewOrigin] = mapped_column(StrEnumColumn(ReviewOrigin), default=ReviewOrigin.APP,
+                                                 server_default=ReviewOrigin.APP.value)
 
     user: Mapped[User] = relationship(back_populates="reviews")
     card: Mapped[Card] = relationship()
