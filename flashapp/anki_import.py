@@ -51,6 +51,7 @@ COLLECTIONS = (COMPRESSED_COLLECTION, "collection.anki21", "collection.anki2")
 # The package format versions of Anki's `meta` file this module reads (1 and 2 legacy, 3 current).
 NEWEST_PACKAGE_VERSION = 3
 CHUNK = MEBIBYTE
+ZSTD_STEP = 1024
 
 # Anki's template numbers for the app's cards, in the order of `anki_export.FACT_MODEL`'s templates:
 # the first template holds the forward question (or the grouped one when a note has no forward card).
@@ -216,9 +217,20 @@ def _copy(packed: IO[bytes], unpacked: IO[bytes], *, limit: int) -> None:
 
 
 def _copy_zstd(packed: IO[bytes], unpacked: IO[bytes], *, limit: int) -> None:
-    # Streamed, so a frame that claims any size (or none) is cut off at the limit, never held in memory.
-    with zstandard.ZstdDecompressor().stream_reader(packed, read_across_frames=True) as reader:
-        _copy(reader, unpacked, limit=limit)
+    # Fed a little at a time: a zstd block of 4 bytes can stand for 128 KiB, so each step unpacks at most
+    # a few dozen megabytes, whatever the frame claims, and the limit stops the whole long before memory.
+    decompressor = zstandard.ZstdDecompressor().decompressobj()
+    written = 0
+    while chunk := packed.read(ZSTD_STEP):
+        data = decompressor.decompress(chunk)
+        written += len(data)
+        if written > limit:
+            raise _too_large(limit)
+        unpacked.write(data)
+        if decompressor.eof:
+            break
+    if not decompressor.eof:
+        raise _damaged()  # the frame was cut short
 
 
 _REVIEWS = """
@@ -232,6 +244,9 @@ def _read_collection(path: Path, *, file_format: str) -> AnkiExport:
     """Read the notes' GUIDs and the review log of an unpacked collection, opened read-only."""
     # Read-only and immutable: nothing is ever written to the file, and no journal is looked for.
     connection = sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True)
+    # Anki's name indexes sort with a case-blind collation of its own; SQLite needs one by that name to
+    # check them.
+    connection.create_collation("unicase", _unicase)
     try:
         # The file is someone else's: its schema may not run functions, and it must be whole.
         connection.execute("PRAGMA trusted_schema = OFF")
@@ -249,6 +264,11 @@ def _read_collection(path: Path, *, file_format: str) -> AnkiExport:
     finally:
         connection.close()
     return AnkiExport(file_format=file_format, note_guids=guids, reviews=reviews)
+
+
+def _unicase(first: str, second: str) -> int:
+    first, second = first.casefold(), second.casefold()
+    return (first > second) - (first < second)
 
 
 def _review(row: tuple[object, ...]) -> AnkiReview:
@@ -272,10 +292,10 @@ def _integer(value: object) -> int:
 
 def app_cards_by_anki_card(session: Session) -> dict[tuple[str, int], int]:
     """Each active card of the app by the (note GUID, template number) its Anki export gives it."""
-    notes = dict(session.execute(select(Note.id, Note.key).where(Note.retired.is_(False))).tuples().all())
+    notes = dict(session.execute(select(Note.id, Note.key).where(Note.retired.is_(False))).all())
     templates: dict[int, dict[str, int]] = {}
     for card_id, note_id, template in session.execute(
-            select(Card.id, Card.note_id, Card.template).where(Card.retired.is_(False))).tuples():
+            select(Card.id, Card.note_id, Card.template).where(Card.retired.is_(False))):
         templates.setdefault(note_id, {})[template] = card_id
     cards: dict[tuple[str, int], int] = {}
     for note_id, key in notes.items():
@@ -384,7 +404,7 @@ def _known_times(session: Session, *, user_id: int, card_ids: Iterable[int]) -> 
     for start in range(0, len(wanted), 500):
         rows = session.execute(select(ReviewLog.card_id, ReviewLog.reviewed_at)
                                .where(ReviewLog.user_id == user_id, ReviewLog.card_id.in_(wanted[start:start + 500])))
-        for card_id, reviewed_at in rows.tuples():
+        for card_id, reviewed_at in rows:
             known.setdefault(card_id, []).append((reviewed_at - EPOCH) // timedelta(microseconds=1))
     for times in known.values():
         times.sort()
