@@ -356,3 +356,35 @@ def test_the_summary_says_what_was_added_and_ignored():
                                 "already. Ignored: 1 review of cards that are not in this app's decks and 2 entries "
                                 "that are no answer (previews, due dates set by hand, reschedules).")
     assert ImportReport(0, 5, 0, 0, 0).summary().startswith("No new reviews")
+
+
+def test_two_uploads_of_one_file_at_once_add_each_review_once(engine, session, scheduler, planets, collection,
+                                                               tmp_path):
+    import threading
+
+    from sqlalchemy.orm import Session
+
+    _, user_id = planets
+    answered = study(collection, "Planets", start=T0, days=4, seed=8)
+    package, collection = export(collection, tmp_path, "apkg")
+    session.commit()  # the fixtures' reads end here: the two uploads meet only each other
+    reports, errors = [], []
+    start = threading.Barrier(2)
+
+    def upload() -> None:
+        with Session(engine) as own:
+            start.wait()
+            try:
+                reports.append(import_anki_file(own, scheduler, user_id=user_id, source=package, now=AFTER))
+            except Exception as error:  # noqa: BLE001 - reported below
+                errors.append(error)
+
+    threads = [threading.Thread(target=upload) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert sorted(report.added for report in reports) == [0, answered]
+    assert review_count(session) == answered
+    states_are_replays(session, scheduler)
