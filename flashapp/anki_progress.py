@@ -70,7 +70,7 @@ def export_user_progress(session: Session, scheduler: Scheduler, *, user: User, 
     deck = deck_by_slug(session, slug)
     rules = study_scheduler(student_scheduler(scheduler, user))
     progress = _Progress(rules=rules, user_id=user.id, time_zone=user.time_zone, now=now)
-    export_anki_package(session, deck_id=deck.id, out=out, amend=progress.amend)
+    export_anki_package(session, deck_id=deck.id, out=out, timestamp=now.timestamp(), amend=progress.amend)
     return progress.summary
 
 

@@ -29,9 +29,10 @@ from flashapp.anki_export import export_anki_package
 from flashapp.anki_progress import export_progress
 from flashapp.decksource import load_deck
 from flashapp.generation import build_deck
-from flashapp.models import Card, CardState, Deck, Note, ReviewLog, ReviewState
+from flashapp.models import Card, CardState, Deck, Note, PersonalParameters, ReviewLog, ReviewState
+from flashapp.personal import student_scheduler
 from flashapp.scheduling import StudyDays, make_scheduler
-from tests.helpers import BUNDLED_DECK, FAST_HASH_METHOD, T0, study_every_evening
+from tests.helpers import BUNDLED_DECK, FAST_HASH_METHOD, T0, study_every_evening, true_parameters
 
 TIME_ZONE = "Europe/Berlin"  # its clocks go forward on 29 March, inside the simulated history
 FIRST_DAY = date(2026, 2, 20)
@@ -42,20 +43,29 @@ TOLERANCE = 0.01
 ANKI_REVLOG_TYPES = {ReviewState.NEW: 0, ReviewState.LEARNING: 0, ReviewState.REVIEW: 1, ReviewState.RELEARNING: 2}
 
 
-@pytest.fixture
-def studied(session):
-    """The bundled deck and a student in Berlin with 60 days of answers in it."""
+@pytest.fixture(params=["default parameters", "own parameters"])
+def studied(request, session):
+    """The bundled deck and a student in Berlin with 60 days of answers in it.
+
+    Returns the install's scheduler, the student, the deck, the number of answers and the
+    student's own scheduler: the install's, or their own parameters with a desired retention of 0.85.
+    """
     spec = load_deck(BUNDLED_DECK)
     build_deck(session, spec, now=T0)
     student = register_user(session, username="ana", password="long enough", time_zone=TIME_ZONE,
                             password_method=FAST_HASH_METHOD)
+    if request.param == "own parameters":
+        session.add(PersonalParameters(user_id=student.id, parameters=json.dumps(true_parameters()), fitted_at=T0,
+                                       review_count=400, tried_at=T0, tried_review_count=400, tried_outcome="kept"))
+        student.desired_retention = 0.85
     session.commit()
-    scheduler = make_scheduler(enable_fuzzing=False)
+    install = make_scheduler(enable_fuzzing=False)
+    scheduler = student_scheduler(install, student)
     answers = study_every_evening(session, scheduler, user_id=student.id, slug=spec.slug, time_zone=TIME_ZONE,
                                   first_day=FIRST_DAY, days=STUDY_DAYS, seed=20, new_per_day=1,
                                   leave_last_day_unfinished=True)
     deck = session.scalar(select(Deck).where(Deck.slug == spec.slug))
-    return scheduler, student, deck, answers
+    return install, student, deck, answers, scheduler
 
 
 @pytest.fixture
@@ -118,7 +128,7 @@ def relative(a: float, b: float) -> float:
 
 
 def test_progress_round_trip_through_anki(session, studied, anki_in_berlin, tmp_path):
-    scheduler, student, deck, answers = studied
+    install, student, deck, answers, scheduler = studied
     col = anki_in_berlin
     reviews = app_reviews(session, deck, student.id)
     expected = app_cards(session, deck, student.id)
@@ -128,7 +138,7 @@ def test_progress_round_trip_through_anki(session, studied, anki_in_berlin, tmp_
     assert kinds == {State.Learning, State.Review, State.Relearning}, "every kind of card should be exported"
 
     package = tmp_path / "progress.apkg"
-    summary = export_progress(session, scheduler, username="ana", slug=deck.slug, out=package, now=EXPORTED_AT)
+    summary = export_progress(session, install, username="ana", slug=deck.slug, out=package, now=EXPORTED_AT)
     assert (summary.cards, summary.studied_cards, summary.reviews) == (len(expected), len(states), len(reviews))
     log = import_with_scheduling(col, package)
     assert len(log.new) == col.note_count() and not log.duplicate
@@ -186,17 +196,22 @@ def test_progress_round_trip_through_anki(session, studied, anki_in_berlin, tmp_
         within += difference <= TOLERANCE
     assert within == len(states), f"{len(states) - within} of {len(states)} memory states differ by more than 1 %"
     assert worst_imported < 1e-3
-    print(f"\nround trip: {len(expected)} cards ({len(states)} studied, {learning_compared} learning, "
+    # The package carries the student's own desired retention and decay on each card.
+    data = json.loads(col.db.scalar("SELECT data FROM cards WHERE id = ?", cards[next(iter(states))].id))
+    assert data["dr"] == pytest.approx(scheduler.desired_retention)
+    assert data["decay"] == pytest.approx(scheduler.parameters[20], abs=1e-3)
+    print(f"\ndesired retention {scheduler.desired_retention}: {len(expected)} cards ({len(states)} studied, "
+          f"{learning_compared} learning, "
           f"{new_compared} new), {len(revlog)} review-log rows for {len(reviews)} answers; "
           f"Anki's recomputed memory states: worst relative difference {worst:.3e}; "
           f"as imported: {worst_imported:.3e}")
 
 
 def test_a_later_progress_export_never_duplicates(session, studied, anki_in_berlin, tmp_path):
-    scheduler, student, deck, _answers = studied
+    install, student, deck, _answers, scheduler = studied
     col = anki_in_berlin
     first = tmp_path / "progress-1.apkg"
-    export_progress(session, scheduler, username="ana", slug=deck.slug, out=first, now=EXPORTED_AT)
+    export_progress(session, install, username="ana", slug=deck.slug, out=first, now=EXPORTED_AT)
     import_with_scheduling(col, first)
     before = {key: (card.type, card.queue, card.due, card.ivl, card.reps)
               for key, card in anki_cards_by_key(col).items()}
@@ -208,7 +223,7 @@ def test_a_later_progress_export_never_duplicates(session, studied, anki_in_berl
                                first_day=date(2026, 4, 21), days=5, seed=12)
     assert more > 0
     second = tmp_path / "progress-2.apkg"
-    export_progress(session, scheduler, username="ana", slug=deck.slug, out=second,
+    export_progress(session, install, username="ana", slug=deck.slug, out=second,
                     now=datetime(2026, 4, 26, 20, 0, tzinfo=timezone.utc))
     log = import_with_scheduling(col, second)
 
@@ -223,7 +238,7 @@ def test_a_later_progress_export_never_duplicates(session, studied, anki_in_berl
 
 
 def test_the_plain_deck_export_carries_no_ones_progress(session, studied, anki_in_berlin, tmp_path):
-    _scheduler, student, deck, _answers = studied
+    _install, student, deck, _answers, _scheduler = studied
     col = anki_in_berlin
     package = tmp_path / "plain.apkg"
     export_anki_package(session, deck_id=deck.id, out=package)
@@ -254,12 +269,12 @@ def test_a_student_without_answers_gets_the_deck_in_the_apps_order(session, anki
 
 
 def test_the_package_carries_the_students_day(session, studied, tmp_path):
-    scheduler, _student, deck, _answers = studied
+    install, _student, deck, _answers, _scheduler = studied
     import sqlite3
     import zipfile
 
     package = tmp_path / "progress.apkg"
-    export_progress(session, scheduler, username="ana", slug=deck.slug, out=package, now=EXPORTED_AT)
+    export_progress(session, install, username="ana", slug=deck.slug, out=package, now=EXPORTED_AT)
     scratch = tmp_path / "inside.anki2"
     scratch.write_bytes(zipfile.ZipFile(package).read("collection.anki2"))
     connection = sqlite3.connect(scratch)
