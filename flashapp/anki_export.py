@@ -65,7 +65,8 @@ FACT_MODEL = genanki.Model(
 
 
 # What a supplemented fact's card shows where a stated fact cites the document.
-SUPPLEMENTED_SOURCE = "Not from the source: this fact was added to complete the deck, and the document does not state it."
+SUPPLEMENTED_SOURCE = ("Not from the source: this fact was added to complete the deck, "
+                       "and the document does not state it.")
 
 # Which of the note type's templates makes each of the app's cards (Anki numbers templates from 0).
 TEMPLATE_ORDINALS = {"forward": 0, "grouped": 0, "reverse": 1}

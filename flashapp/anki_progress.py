@@ -28,6 +28,7 @@ from fsrs import Scheduler, State
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .accounts import find_user
 from .anki_export import ExportedCard, export_anki_package
 from .decks import deck_by_slug
 from .errors import NotFound
@@ -58,7 +59,7 @@ def export_progress(session: Session, scheduler: Scheduler, *, username: str, sl
 
     Raises NotFound, naming what there is, for an unknown account or deck.
     """
-    user = session.scalar(select(User).where(User.username == username))
+    user = find_user(session, username)
     if user is None:
         raise NotFound(f"There is no account '{username}'.")
     return export_user_progress(session, scheduler, user=user, slug=slug, out=out, now=now)
@@ -103,7 +104,8 @@ class _Progress:
         for card_id, group in groupby(reviews, key=lambda review: review.card_id):
             revlog.extend(self._revlog_rows(by_id[card_id].anki_card_id, list(group), days=days, used_ids=used_ids))
         connection.executemany(
-            "INSERT INTO revlog (id, cid, usn, ease, ivl, lastIvl, factor, time, type) VALUES (?, ?, -1, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO revlog (id, cid, usn, ease, ivl, lastIvl, factor, time, type)"
+            " VALUES (?, ?, -1, ?, ?, ?, ?, ?, ?)",
             revlog)
 
         for card_id, state in states.items():

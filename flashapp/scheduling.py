@@ -250,9 +250,9 @@ def _fuzz_bounds(interval: int, minimum: int, maximum: int) -> tuple[int, int]:
 
 def ideal_interval(scheduler: Scheduler, stability: float) -> float:
     """The days after which recall of a memory this stable falls to the desired retention (unrounded, unfuzzed)."""
-    decay = -scheduler.parameters[20]
+    decay = -float(scheduler.parameters[20])
     factor = 0.9 ** (1 / decay) - 1
-    return stability / factor * (scheduler.desired_retention ** (1 / decay) - 1)
+    return float(stability / factor * (float(scheduler.desired_retention) ** (1 / decay) - 1))
 
 
 def _review_interval(rules: StudyScheduler, stability: float, *, minimum: int, fuzz: float | None) -> int:
@@ -823,7 +823,7 @@ def replay(scheduler: Scheduler, card_id: int, reviews: Iterable[ReplayableRevie
     taken from its log.
     """
     card = None
-    for card in replay_steps(scheduler, card_id, reviews, time_zone=time_zone):
+    for card in replay_steps(scheduler, card_id, reviews, time_zone=time_zone):  # noqa: B007 - the last one is kept
         pass
     return card
 
