@@ -287,3 +287,21 @@ def test_the_package_carries_the_students_day(session, studied, tmp_path):
     # 04:00 in Berlin (UTC+1 in February) on the day of the first answer.
     assert created == datetime(2026, 2, 20, 3, 0, tzinfo=timezone.utc)
     assert (conf["rollover"], conf["creationOffset"], conf["schedVer"]) == (4, -60, 2)
+
+
+def test_progress_over_the_plain_deck_already_in_anki_keeps_anki_cards(session, studied, anki_in_berlin, tmp_path):
+    install, _student, deck, _answers, _scheduler = studied
+    col = anki_in_berlin
+    plain = tmp_path / "plain.apkg"
+    export_anki_package(session, deck_id=deck.id, out=plain, timestamp=EXPORTED_AT.timestamp() - 3600)
+    import_with_scheduling(col, plain)
+    cards_before = col.card_count()
+    progress = tmp_path / "progress.apkg"
+    export_progress(session, install, username="ana", slug=deck.slug, out=progress, now=EXPORTED_AT)
+    log = import_with_scheduling(col, progress)
+    # The notes are updated, but Anki keeps the new cards it already has: the progress does not come
+    # in (the README says to delete the plain deck in Anki first), and nothing is doubled.
+    assert len(log.updated) == col.note_count() and not log.new
+    assert col.card_count() == cards_before
+    assert {(card.type, card.queue) for card in anki_cards_by_key(col).values()} == {(0, 0)}
+    assert col.db.scalar("SELECT count() FROM revlog") == 0

@@ -63,3 +63,28 @@ def test_an_unknown_deck_is_not_found_and_a_visitor_must_log_in(built_app, clien
     response = client.get("/decks/no-such-deck/my-progress.apkg")
     assert response.status_code == 404
     assert "No deck" in response.get_data(as_text=True)
+
+
+def test_the_account_page_lists_personal_parameters_for_anki(built_app, client):
+    import json
+    from datetime import datetime, timezone
+
+    from flashapp import db
+    from flashapp.accounts import find_user
+    from flashapp.models import PersonalParameters
+    from tests.helpers import true_parameters
+
+    AuthActions(client).register("mrs-k")
+    AuthActions(client).logout()
+    AuthActions(client).register("ada")
+    assert "fsrs-parameters" not in client.get("/account").get_data(as_text=True)
+    stamp = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    with built_app.app_context():
+        db.session.add(PersonalParameters(
+            user_id=find_user(db.session(), "ada").id, parameters=json.dumps(true_parameters()), fitted_at=stamp,
+            review_count=812, log_loss_before=0.47, rmse_before=0.09, log_loss_after=0.45, rmse_after=0.07,
+            tried_at=stamp, tried_review_count=812, tried_outcome="kept"))
+        db.session.commit()
+    page = client.get("/account").get_data(as_text=True)
+    listed = ", ".join(str(round(w, 4)) for w in true_parameters())
+    assert f'<code class="fsrs-parameters">{listed}</code>' in page
