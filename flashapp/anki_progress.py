@@ -34,7 +34,7 @@ from .decks import deck_by_slug
 from .errors import NotFound
 from .models import CardState, ReviewLog, ReviewState, User
 from .personal import student_scheduler
-from .scheduling import StudyDays, ideal_interval, replay_steps, study_scheduler
+from .scheduling import StudyDays, StudyScheduler, ideal_interval, replay_steps, study_scheduler
 
 # Anki's numbers (rslib: card/mod.rs, revlog/mod.rs).
 CARD_TYPES = {State.Learning: 1, State.Review: 2, State.Relearning: 3}
@@ -57,7 +57,7 @@ def export_progress(session: Session, scheduler: Scheduler, *, username: str, sl
                     out: str | os.PathLike[str] | BinaryIO, now: datetime) -> ProgressExport:
     """Write the deck with this slug and this student's progress in it as an .apkg.
 
-    Raises NotFound, naming what there is, for an unknown account or deck.
+    Raises NotFound for an unknown account, or an unknown deck (naming the decks there are).
     """
     user = find_user(session, username)
     if user is None:
@@ -79,15 +79,14 @@ def export_user_progress(session: Session, scheduler: Scheduler, *, user: User, 
 class _Progress:
     """Amends an exported collection with one student's progress (see `anki_export.Amendment`)."""
 
-    rules: Scheduler
+    rules: StudyScheduler
     user_id: int
     time_zone: str
     now: datetime
     summary: ProgressExport = ProgressExport(0, 0, 0)
 
     def amend(self, session: Session, connection: sqlite3.Connection, cards: list[ExportedCard]) -> None:
-        rules = study_scheduler(self.rules)
-        days = StudyDays(self.time_zone, rules.day_starts_at_hour)
+        days = StudyDays(self.time_zone, self.rules.day_starts_at_hour)
         by_id = {card.card_id: card for card in cards}
         states = {state.card_id: state for state in session.scalars(
             select(CardState).where(CardState.user_id == self.user_id, CardState.card_id.in_(list(by_id))))}
@@ -102,7 +101,7 @@ class _Progress:
         used_ids: set[int] = set()
         revlog: list[tuple[int, ...]] = []
         for card_id, group in groupby(reviews, key=lambda review: review.card_id):
-            revlog.extend(self._revlog_rows(by_id[card_id].anki_card_id, list(group), days=days, used_ids=used_ids))
+            revlog.extend(self._revlog_rows(by_id[card_id], list(group), days=days, used_ids=used_ids))
         connection.executemany(
             "INSERT INTO revlog (id, cid, usn, ease, ivl, lastIvl, factor, time, type)"
             " VALUES (?, ?, -1, ?, ?, ?, ?, ?, ?)",
@@ -119,7 +118,7 @@ class _Progress:
     def _card_values(self, state: CardState, card: ExportedCard, *, days: StudyDays,
                      created_day: int) -> tuple[object, ...]:
         """Anki's type, queue, due, interval, ease, reps, lapses, remaining steps and data for a studied card."""
-        rules = study_scheduler(self.rules)
+        rules = self.rules
         last_review = state.last_review or state.due
         if state.state == State.Review:
             queue, due = QUEUE_REVIEW, days.number(state.due) - created_day
@@ -145,12 +144,13 @@ class _Progress:
         return (CARD_TYPES[state.state], queue, due, interval, ease, state.reps, state.lapses, remaining,
                 json.dumps(data))
 
-    def _revlog_rows(self, anki_card_id: int, reviews: Sequence[ReviewLog], *, days: StudyDays,
+    def _revlog_rows(self, card: ExportedCard, reviews: Sequence[ReviewLog], *, days: StudyDays,
                      used_ids: set[int]) -> list[tuple[int, ...]]:
         """One review-log row per answer, as Anki writes them (rslib: scheduler/answering/revlog.rs)."""
         rows: list[tuple[int, ...]] = []
         last_interval = 0
-        steps = replay_steps(self.rules, anki_card_id, reviews, time_zone=self.time_zone)
+        # The memory state after each answer, for the difficulty Anki keeps in each row.
+        steps = replay_steps(self.rules, card.card_id, reviews, time_zone=self.time_zone)
         for review, after in zip(reviews, steps, strict=True):
             if after.state == State.Review or days.number(review.due) > days.number(review.reviewed_at):
                 interval = days.number(review.due) - days.number(review.reviewed_at)  # days
@@ -162,7 +162,7 @@ class _Progress:
             while row_id in used_ids:  # Anki keys its review log by the answer's millisecond
                 row_id += 1
             used_ids.add(row_id)
-            rows.append((row_id, anki_card_id, int(review.rating), interval, last_interval, factor,
+            rows.append((row_id, card.anki_card_id, int(review.rating), interval, last_interval, factor,
                          review.duration_ms or 0, REVLOG_TYPES[review.state_before]))
             last_interval = interval
         return rows
