@@ -37,6 +37,7 @@ from fsrs import Rating, Scheduler
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from .anki_export import TEMPLATE_ORDINALS
 from .consistency import replay_into_state
 from .database import write_transaction
 from .errors import Invalid, NotFound
@@ -53,9 +54,6 @@ NEWEST_PACKAGE_VERSION = 3
 CHUNK = MEBIBYTE
 ZSTD_STEP = 1024
 
-# Anki's template numbers for the app's cards, in the order of `anki_export.FACT_MODEL`'s templates:
-# the first template holds the forward question (or the grouped one when a note has no forward card).
-TEMPLATES_BY_ORD = {0: ("forward", "grouped"), 1: ("reverse",)}
 # Anki's kinds of review log rows that are answers (learning, review, relearning). The others are not:
 # a filtered deck's preview (3), a due date set by hand (4), a reschedule of the whole deck (5).
 ANSWER_KINDS = {0: ReviewState.LEARNING, 1: ReviewState.REVIEW, 2: ReviewState.RELEARNING}
@@ -292,18 +290,15 @@ def _integer(value: object) -> int:
 
 def app_cards_by_anki_card(session: Session) -> dict[tuple[str, int], int]:
     """Each active card of the app by the (note GUID, template number) its Anki export gives it."""
-    notes = dict(session.execute(select(Note.id, Note.key).where(Note.retired.is_(False))).all())
-    templates: dict[int, dict[str, int]] = {}
-    for card_id, note_id, template in session.execute(
-            select(Card.id, Card.note_id, Card.template).where(Card.retired.is_(False))):
-        templates.setdefault(note_id, {})[template] = card_id
     cards: dict[tuple[str, int], int] = {}
-    for note_id, key in notes.items():
-        guid, own = genanki.guid_for(key), templates.get(note_id, {})
-        for number, names in TEMPLATES_BY_ORD.items():
-            found = [own[name] for name in names if name in own]
-            if found:
-                cards[(guid, number)] = found[0]
+    rows = session.execute(select(Card.id, Card.template, Note.key).join(Note, Note.id == Card.note_id)
+                           .where(Card.retired.is_(False), Note.retired.is_(False),
+                                  Card.template.in_(list(TEMPLATE_ORDINALS))))
+    for card_id, template, key in rows:
+        place = (genanki.guid_for(key), TEMPLATE_ORDINALS[template])
+        # A note's forward card takes the first template before a grouped one, as the export writes it.
+        if place not in cards or template == "forward":
+            cards[place] = card_id
     return cards
 
 

@@ -391,6 +391,25 @@ def progress_group() -> None:
     """Carry a student's progress to Anki and bring reviews back from it."""
 
 
+@progress_group.command("export")
+@click.argument("username")
+@click.argument("slug")
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the .apkg file.")
+@with_appcontext
+def progress_export(username: str, slug: str, output: Path) -> None:
+    """Write a deck with one student's scheduling, review history and memory states as an Anki package."""
+    from .anki_progress import export_progress
+
+    try:
+        summary = export_progress(db.session(), current_app.extensions["flashapp.scheduler"], username=username,
+                                  slug=slug, out=output, now=datetime.now(timezone.utc))
+    except NotFound as error:
+        raise click.ClickException(f"{error.message} Nothing was written.") from None
+    click.echo(f"Wrote {output}: {summary.cards} cards, {summary.studied_cards} of them studied by {username}, "
+               f"{summary.reviews} reviews.")
+
+
 @progress_group.command("import")
 @click.argument("username")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
