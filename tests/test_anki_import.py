@@ -388,3 +388,47 @@ def test_two_uploads_of_one_file_at_once_add_each_review_once(engine, session, s
     assert sorted(report.added for report in reports) == [0, answered]
     assert review_count(session) == answered
     states_are_replays(session, scheduler)
+
+
+# ---------------------------------------------------------------- the whole round trip, both ways
+
+def test_progress_taken_to_anki_studied_there_and_brought_back_is_the_union(session, scheduler, planets, tmp_path):
+    from flashapp.anki_progress import export_progress
+    from tests.helpers import study_every_evening
+
+    deck, user_id = planets
+    in_the_app = study_every_evening(session, scheduler, user_id=user_id, slug="planets", time_zone="UTC",
+                                     first_day=T0.date(), days=10, seed=21, new_per_day=4)
+    own = list(session.scalars(select(ReviewLog).order_by(ReviewLog.reviewed_at)))
+    assert len(own) == in_the_app >= 10
+    exported_at = own[-1].reviewed_at + timedelta(hours=1)
+    progress = tmp_path / "progress.apkg"
+    summary = export_progress(session, scheduler, username="ann", slug="planets", out=progress, now=exported_at)
+    assert summary.reviews == in_the_app
+    col = new_collection(tmp_path / "anki")
+    import_package(col, progress, with_scheduling=True)
+    assert len(revlog(col)) == in_the_app
+    answered = study(col, "Planets", start=exported_at + timedelta(hours=1), days=15, seed=22)
+    assert answered >= 5
+    anki_rows = revlog(col)
+    package, col = export(col, tmp_path, "apkg")
+
+    report = import_anki_file(session, scheduler, user_id=user_id, source=package, now=exported_at + timedelta(days=30))
+
+    by_anki_card = {anki_card_id(col, card): card.id for card in cards_in_order(session, deck)}
+    col.close()
+    app_answers = {(r.card_id, milliseconds(r.reviewed_at), int(r.rating), r.duration_ms, ReviewOrigin.APP)
+                   for r in own}
+    from_anki = {(by_anki_card[row.card_id], row.id, row.ease, min(row.duration_ms, MAX_DURATION_MS),
+                  ReviewOrigin.ANKI) for row in anki_rows if row.id > milliseconds(exported_at)}
+    assert len(from_anki) == answered
+    assert app_log(session, user_id) == app_answers | from_anki
+    assert (report.added, report.already_there, report.other_cards, report.not_answers) == \
+        (answered, in_the_app, 0, 0)
+    states_are_replays(session, scheduler)
+    before = snapshot(session)
+
+    again = import_anki_file(session, scheduler, user_id=user_id, source=package, now=exported_at + timedelta(days=30))
+
+    assert (again.added, again.already_there) == (0, in_the_app + answered)
+    assert snapshot(session) == before
