@@ -115,8 +115,10 @@ class ImportReport:
         if self.added:
             cards = f"{self.cards_updated} card{'' if self.cards_updated == 1 else 's'}"
             parts = [f"Added {reviews(self.added)} from Anki ({cards} brought up to date)."]
+        elif self.already_there:
+            parts = ["No new reviews: this history already has every review of this app's cards in this file."]
         else:
-            parts = ["No new reviews: this history already has every review of this file."]
+            parts = ["No reviews of this app's cards to add from this file."]
         if self.already_there and self.added:
             parts.append(f"{reviews(self.already_there)} were here already.")
         ignored = []

@@ -356,6 +356,8 @@ def test_the_summary_says_what_was_added_and_ignored():
                                 "already. Ignored: 1 review of cards that are not in this app's decks and 2 entries "
                                 "that are no answer (previews, due dates set by hand, reschedules).")
     assert ImportReport(0, 5, 0, 0, 0).summary().startswith("No new reviews")
+    assert ImportReport(0, 0, 4, 0, 0).summary() == ("No reviews of this app's cards to add from this file. Ignored: "
+                                                      "4 reviews of cards that are not in this app's decks.")
 
 
 def test_two_uploads_of_one_file_at_once_add_each_review_once(engine, session, scheduler, planets, collection,
