@@ -434,3 +434,25 @@ def test_progress_taken_to_anki_studied_there_and_brought_back_is_the_union(sess
 
     assert (again.added, again.already_there) == (0, in_the_app + answered)
     assert snapshot(session) == before
+
+
+def test_undo_takes_back_only_answers_given_in_the_app(session, scheduler, planets, collection, tmp_path):
+    from flashapp.scheduling import undo_last_answer
+
+    deck, user_id = planets
+    first = cards_in_order(session, deck)[0]
+    answer_card(session, scheduler, user_id=user_id, card_id=first.id, rating=Rating.Good, token="app-undo",
+                now=T0 - timedelta(days=1))
+    session.commit()
+    study(collection, "Planets", start=T0, days=2, seed=12)
+    package, collection = export(collection, tmp_path, "apkg")
+    report = import_anki_file(session, scheduler, user_id=user_id, source=package, now=AFTER)
+    assert report.added == review_count(session) - 1
+
+    assert undo_last_answer(session, scheduler, user_id=user_id, deck_id=deck.id) == first.id
+    session.commit()
+    assert session.scalar(select(func.count(ReviewLog.id)).where(ReviewLog.origin == ReviewOrigin.APP)) == 0
+    assert review_count(session) == report.added
+    assert undo_last_answer(session, scheduler, user_id=user_id, deck_id=deck.id) is None
+    session.commit()
+    states_are_replays(session, scheduler)
