@@ -90,6 +90,7 @@ def test_reviews_from_anki_join_the_history_marked_and_a_second_upload_adds_noth
         origins = db.session.execute(select(ReviewLog.origin, func.count()).where(ReviewLog.user_id == student.id)
                                      .group_by(ReviewLog.origin)).all()
         student_id = student.id
+        total = db.session.scalar(select(Deck.active_cards).where(Deck.slug == "back-muscles"))
         db.session.remove()
     assert origins == [(ReviewOrigin.ANKI, answers)]
     before = counts(built_app)
@@ -102,6 +103,8 @@ def test_reviews_from_anki_join_the_history_marked_and_a_second_upload_adds_noth
     # The teacher sees them on the student's page, marked, and in the class's numbers.
     student_page = teacher.get(f"/teach/classes/{classroom[0]}/students/{student_id}").get_data(as_text=True)
     assert '<span class="pill origin-anki">in Anki</span>' in student_page
+    started = before[1]  # every card answered in Anki now has a state, replayed from its reviews
+    assert started > 0 and f"{started} of {total} cards started" in student_page
     roster = teacher.get(f"/teach/classes/{classroom[0]}").get_data(as_text=True)
     assert "ann" in roster
 
