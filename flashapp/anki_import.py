@@ -42,7 +42,7 @@ from .consistency import replay_into_state
 from .database import write_transaction
 from .errors import Invalid, NotFound
 from .models import Card, Note, ReviewLog, ReviewOrigin, ReviewState, User
-from .scheduling import MAX_DURATION_MS, StudyDays, insert_review_unless_there, study_scheduler, without_fuzz
+from .scheduling import MAX_DURATION_MS, StudyDays, insert_reviews_unless_there, study_scheduler, without_fuzz
 
 MEBIBYTE = 1024 * 1024
 # The collections a package can hold, newest format first: a current package also carries an old-format
@@ -62,6 +62,8 @@ CLOCK_SLACK = timedelta(hours=1)
 # The longest learning step a review log row can name, in seconds (Anki keeps steps as negative intervals).
 LONGEST_STEP_SECONDS = 366 * 86_400
 TOKEN_PREFIX = "anki"
+# Reviews written per INSERT statement.
+INSERT_BATCH = 1000
 
 ADVICE = ("In Anki, choose Export, then either “Anki Deck Package (.apkg)” with “Include scheduling "
           "information” ticked, or “Anki Collection Package (.colpkg)”, and upload that file.")
@@ -350,9 +352,9 @@ def import_anki_reviews(session: Session, scheduler: Scheduler, *, user_id: int,
             else:
                 answers.append((card_id, review))
         known = _known_times(session, user_id=user_id, card_ids={card_id for card_id, _ in answers})
-        added_cards: set[int] = set()
-        added = already_there = 0
-        connection = session.connection()
+        rows: list[dict[str, object]] = []
+        touched: set[int] = set()
+        already_there = 0
         for card_id, review in answers:
             times = known.setdefault(card_id, [])
             micros = review.reviewed_ms * 1000
@@ -362,18 +364,20 @@ def import_anki_reviews(session: Session, scheduler: Scheduler, *, user_id: int,
             reviewed_at = _from_milliseconds(review.reviewed_ms)
             # Anki's kind of the answer, unless it is the first the card ever had.
             state_before = ANSWER_KINDS[review.kind] if times and times[0] < micros else ReviewState.NEW
-            values = {"user_id": user_id, "card_id": card_id, "rating": Rating(review.ease),
-                      "reviewed_at": reviewed_at, "duration_ms": max(0, min(review.duration_ms, MAX_DURATION_MS)),
-                      "state_before": state_before,
-                      "due": _due(review, reviewed_at, days=days, maximum_days=rules.maximum_interval),
-                      "token": f"{TOKEN_PREFIX}:{user_id}:{card_id}:{review.reviewed_ms}",
-                      "origin": ReviewOrigin.ANKI}
+            rows.append({"user_id": user_id, "card_id": card_id, "rating": Rating(review.ease),
+                         "reviewed_at": reviewed_at, "duration_ms": max(0, min(review.duration_ms, MAX_DURATION_MS)),
+                         "state_before": state_before,
+                         "due": _due(review, reviewed_at, days=days, maximum_days=rules.maximum_interval),
+                         "token": f"{TOKEN_PREFIX}:{user_id}:{card_id}:{review.reviewed_ms}",
+                         "origin": ReviewOrigin.ANKI})
             _insert_time(times, micros)
-            if insert_review_unless_there(connection, values):
-                added += 1
-                added_cards.add(card_id)
-            else:
-                already_there += 1  # the same upload, imported at the same moment, got there first
+            touched.add(card_id)
+        # Each review brought back has its own token: one that an upload at the same moment put in first is
+        # left as it is, and counted as already there.
+        added = sum(insert_reviews_unless_there(session.connection(), rows[start:start + INSERT_BATCH])
+                    for start in range(0, len(rows), INSERT_BATCH))
+        already_there += len(rows) - added
+        added_cards = touched if added else set()
         plain = without_fuzz(scheduler)
         for card_id in sorted(added_cards):
             replay_into_state(session, plain, user_id=user_id, card_id=card_id)

@@ -697,9 +697,11 @@ def _inserted(connection: Connection, statements: dict[str, Insert], values: dic
     return connection.execute(statements[connection.dialect.name], values).first() is not None
 
 
-def insert_review_unless_there(connection: Connection, values: dict[str, Any]) -> bool:
-    """Insert one review row unless a review with its token is there already; whether it went in."""
-    return _inserted(connection, _INSERT_REVIEW, values)
+def insert_reviews_unless_there(connection: Connection, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert review rows, each unless a review with its token is there already; how many went in."""
+    if not rows:
+        return 0
+    return len(connection.execute(_INSERT_REVIEW[connection.dialect.name], list(rows)).all())
 
 
 def _rows_changed(result: Result[Any]) -> bool:
