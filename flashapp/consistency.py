@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from .database import may_write, write_transaction
 from .models import Card, CardState, Deck, Note, ReviewLog, ReviewState, User
-from .personal import all_personal_parameters
+from .personal import all_personal_parameters, personal_parameters_of
 from .scheduling import ReviewCounts, card_reviews, count_reviews, personal_scheduler, replay, store_state, without_fuzz
 
 FLOAT_TOLERANCE = 1e-9
@@ -282,7 +282,7 @@ def replay_into_state(session: Session, plain: Scheduler, *, user_id: int, card_
     time_zone = session.scalar(select(User.time_zone).where(User.id == user_id))
     if time_zone is None:
         return  # the student has gone since the check: left for the next check to report
-    weights = all_personal_parameters(session).get(user_id)
+    weights = personal_parameters_of(session, user_id)
     own = plain if weights is None else personal_scheduler(plain, parameters=weights)
     try:
         replayed = replay(own, card_id, reviews, time_zone=time_zone)

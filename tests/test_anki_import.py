@@ -456,3 +456,27 @@ def test_undo_takes_back_only_answers_given_in_the_app(session, scheduler, plane
     assert undo_last_answer(session, scheduler, user_id=user_id, deck_id=deck.id) is None
     session.commit()
     states_are_replays(session, scheduler)
+
+
+def test_cards_replay_under_the_students_own_parameters(session, scheduler, planets, collection, tmp_path):
+    import json
+
+    from flashapp.models import PersonalParameters
+    from tests.helpers import true_parameters
+
+    _, user_id = planets
+    session.add(PersonalParameters(user_id=user_id, parameters=json.dumps(true_parameters()), fitted_at=T0,
+                                   review_count=400, tried_at=T0, tried_review_count=400, tried_outcome="kept"))
+    session.commit()
+    study(collection, "Planets", start=T0, days=6, seed=13)
+    package, collection = export(collection, tmp_path, "apkg")
+    report = import_anki_file(session, scheduler, user_id=user_id, source=package, now=AFTER)
+    assert report.added > 0
+    states_are_replays(session, scheduler)
+    # The defaults would have given other memory states: the student's own parameters were used.
+    state = session.scalar(select(CardState).where(CardState.user_id == user_id).limit(1))
+    from flashapp.scheduling import card_reviews, replay
+
+    default = replay(scheduler, state.card_id, card_reviews(session, user_id=user_id, card_id=state.card_id),
+                     time_zone="UTC")
+    assert default.stability != pytest.approx(state.stability)
