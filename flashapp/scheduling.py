@@ -341,6 +341,23 @@ def preview_intervals(scheduler: Scheduler, card_id: int, state: MemoryState | N
             else card.due - now for rating, card in after.items()}
 
 
+def predicted_recall(state: MemoryState, now: datetime, *, time_zone: str, day_starts_at_hour: int,
+                     parameters: Sequence[float]) -> float | None:
+    """FSRS's predicted recall of a card now, with elapsed time in study days, as the engine counts them.
+
+    None for a card never reviewed; 0 for a state without a stability. `parameters` are the
+    student's (their own, or the scheduler's defaults): the forgetting curve's decay is theirs.
+    """
+    if state.last_review is None:
+        return None
+    if state.stability is None or state.stability <= 0:
+        return 0.0
+    decay = -float(parameters[20])
+    factor = 0.9 ** (1 / decay) - 1
+    elapsed = StudyDays(time_zone, day_starts_at_hour).elapsed(state.last_review, now)
+    return float((1 + factor * elapsed / state.stability) ** decay)
+
+
 # Anki's units for the answer buttons: a month is a twelfth of a 365-day year.
 _MINUTE = 60.0
 _HOUR = 60 * _MINUTE
