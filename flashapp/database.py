@@ -302,6 +302,23 @@ def not_saved(error: DBAPIError, engine: Engine) -> NotSaved | None:
 
 
 @contextmanager
+def reading(session: Session) -> Iterator[Session]:
+    """A block that only reads, however long it takes: its transaction never holds the write lock.
+
+    Ends the session's transaction first, so the block begins a plain one (on SQLite a deferred
+    transaction, which in WAL mode neither waits for nor blocks a writer). A `write_transaction`
+    inside the block still writes.
+    """
+    if session.in_transaction():
+        session.commit()
+    token = may_write.set(False)
+    try:
+        yield session
+    finally:
+        may_write.reset(token)
+
+
+@contextmanager
 def write_transaction(session: Session) -> Iterator[Session]:
     """The one way data changes: every use case that writes runs its work inside this block.
 

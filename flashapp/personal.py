@@ -18,9 +18,10 @@ from datetime import datetime
 import fsrs_rs_python as fsrs_rs
 from fsrs import Scheduler
 from sqlalchemy import func, inspect, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .database import write_transaction
+from .database import reading, write_transaction
 from .errors import NotFound
 from .fitting import RevlogReview, Score, score, training_items
 from .models import PersonalParameters, ReviewLog, User
@@ -131,11 +132,20 @@ def optimize_student(session: Session, scheduler: Scheduler, *, user_id: int, no
     Fitting reads in a plain transaction and writes nothing; the write (the outcome, and when
     kept the parameters and the recomputed memory states) is one short transaction.
     """
+    with reading(session):
+        return _optimize_student(session, scheduler, user_id=user_id, now=now, min_reviews=min_reviews)
+
+
+def _optimize_student(session: Session, scheduler: Scheduler, *, user_id: int, now: datetime,
+                      min_reviews: int) -> FitOutcome:
+    # The history is read and fitted without the write lock: students go on answering meanwhile.
     rules = study_scheduler(scheduler)
     user = session.get(User, user_id)
     if user is None:
         raise NotFound("No such account.")
     username = user.username
+    # What the fit starts from: if another fit of this student is written before this one, this one gives way.
+    started_from = None if user.personal is None else user.personal.tried_at
     reviews = student_reviews(session, user_id=user_id, day_starts_at_hour=rules.day_starts_at_hour)
     current = parameters_in_use(user.personal)
     total = session.scalar(select(func.count(ReviewLog.id)).where(ReviewLog.user_id == user_id)) or 0
@@ -154,22 +164,41 @@ def optimize_student(session: Session, scheduler: Scheduler, *, user_id: int, no
                        f"RMSE {candidate.current.rmse_bins:.4f} → {candidate.fitted.rmse_bins:.4f}")
     kept = candidate is not None and candidate.better
     recomputed = 0
-    with write_transaction(session):
-        row = session.get(PersonalParameters, user_id)
-        if row is None:
-            row = PersonalParameters(user_id=user_id)
-            session.add(row)
-        row.tried_at, row.tried_review_count, row.tried_outcome = now, total, message[:200]
-        if kept:
-            assert candidate is not None
-            row.parameters = json.dumps(candidate.parameters)
-            row.fitted_at, row.review_count = now, total
-            row.log_loss_before, row.rmse_before = candidate.current.log_loss, candidate.current.rmse_bins
-            row.log_loss_after, row.rmse_after = candidate.fitted.log_loss, candidate.fitted.rmse_bins
-            session.flush()
-            recomputed = recompute_memory_states(session, rules, user_id=user_id,
-                                                 personal={user_id: candidate.parameters})
+    try:
+        with write_transaction(session):
+            row = session.get(PersonalParameters, user_id, populate_existing=True, with_for_update=True)
+            if (None if row is None else row.tried_at) != started_from:
+                raise _OvertakenError
+            recomputed = _write_outcome(session, rules, row, user_id=user_id, now=now, total=total,
+                                        message=message, candidate=candidate if kept else None)
+    except (_OvertakenError, IntegrityError):
+        # Another fit (the server's background job, or `flashapp optimize`) wrote first: its result stands.
+        session.rollback()
+        return FitOutcome(user_id, username, total, False, "not kept: another fit of this student finished first",
+                          candidate)
     return FitOutcome(user_id, username, total, kept, message, candidate, recomputed)
+
+
+class _OvertakenError(Exception):
+    """Another fit of the same student was written while this one ran."""
+
+
+def _write_outcome(session: Session, rules: Scheduler, row: PersonalParameters | None, *, user_id: int,
+                   now: datetime, total: int, message: str, candidate: Candidate | None) -> int:
+    """Record a fit's outcome; with a kept `candidate`, its parameters and the memory states recomputed under them."""
+    if row is None:
+        row = PersonalParameters(user_id=user_id)
+        session.add(row)
+    row.tried_at, row.tried_review_count, row.tried_outcome = now, total, message[:200]
+    if candidate is None:
+        session.flush()
+        return 0
+    row.parameters = json.dumps(candidate.parameters)
+    row.fitted_at, row.review_count = now, total
+    row.log_loss_before, row.rmse_before = candidate.current.log_loss, candidate.current.rmse_bins
+    row.log_loss_after, row.rmse_after = candidate.fitted.log_loss, candidate.fitted.rmse_bins
+    session.flush()
+    return recompute_memory_states(session, rules, user_id=user_id, personal={user_id: candidate.parameters})
 
 
 def students_due_for_a_fit(session: Session, *, min_reviews: int = MIN_REVIEWS,

@@ -9,6 +9,7 @@ import fsrs_rs_python as fsrs_rs
 import pytest
 from fsrs import Rating
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from flashapp.accounts import register_user
 from flashapp.consistency import check_database
@@ -160,3 +161,30 @@ def test_a_higher_desired_retention_costs_more_reviews_and_keeps_more_cards():
     remembered = [c.remembered for c in costs]
     assert reviews == sorted(reviews) and reviews[0] < reviews[-1]
     assert remembered == sorted(remembered) and 0 < remembered[-1] <= 300
+
+
+def test_a_fit_overtaken_by_another_fit_of_the_same_student_gives_way(session, engine, scheduler, studied,
+                                                                      monkeypatch):
+    """The server's background fit and `flashapp optimize` racing on one student: the first written stands."""
+    import flashapp.personal as personal
+
+    real_fit = personal.fit_candidate
+    finished = T0 + timedelta(days=151)
+    others: list = []
+
+    def fit_while_another_finishes(*args, **kwargs):
+        candidate = real_fit(*args, **kwargs)
+        if not others:  # the other fit runs, whole, in its own session while this one is still fitting
+            others.append(None)
+            with Session(engine) as other:
+                others[0] = optimize_student(other, scheduler, user_id=studied.id, now=finished)
+        return candidate
+
+    monkeypatch.setattr(personal, "fit_candidate", fit_while_another_finishes)
+    outcome = optimize_student(session, scheduler, user_id=studied.id, now=finished + timedelta(minutes=1))
+    assert others[0].kept
+    assert not outcome.kept and "another fit" in outcome.message
+    row = session.get(PersonalParameters, studied.id, populate_existing=True)
+    assert row.tried_at == finished and row.fitted_at == finished  # the first one's record, untouched
+    session.commit()
+    assert check_database(session, scheduler, fix=False).problems == []
