@@ -32,9 +32,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from flashapp.candidates import Candidate, find_candidates, same_words, word_set  # noqa: E402
-from flashapp.decksource import FactSpec, load_deck  # noqa: E402
-from flashapp.sentences import split_sections, split_sentences  # noqa: E402
+from flashapp.candidates import Candidate, find_candidates, same_words, word_set
+from flashapp.decksource import FactSpec, load_deck
+from flashapp.sentences import split_sections, split_sentences
 
 REPO = Path(__file__).resolve().parent.parent
 
