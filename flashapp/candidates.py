@@ -29,6 +29,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .sentences import split_sections, split_sentences
+
 PRESET_OF_KIND = {
     "definition": "term-definition",
     "category-list": "item-category",
@@ -324,3 +326,9 @@ def find_candidates(sentences: Iterable[tuple[str, str]]) -> list[Candidate]:
                 found.append(Candidate(kind=kind, subject=subject, object=obj, relation=relation,
                                        section=section, sentence=sentence, reason=reason))
     return found
+
+
+def candidates_in_document(text: str) -> list[Candidate]:
+    """The candidates of a whole document: its sections (`split_sections`), their sentences, then `find_candidates`."""
+    return find_candidates((title, sentence) for title, body in split_sections(text)
+                           for sentence in split_sentences(body))
