@@ -42,6 +42,7 @@ def deck_spec_to_yaml(spec: DeckSpec) -> str:
     so building it gives the same notes, cards and keys. An `id` is written only where
     it differs from the one the subject gives; optional fields only when set.
 
+    Texts are expected as `parse_deck_text` leaves them: trimmed and not empty.
     Raises ValueError for a spec without facts, which no facts file can hold.
     """
     if not spec.facts:
