@@ -88,12 +88,12 @@ def _sentence_start(text: str) -> str:
 
 
 def _list_items(text: str) -> list[str]:
-    """'A, B(,) and C' as [A, B, C]; empty when the text is not such a list of short items."""
+    """'A, B(,) and C' as [A, B, C]; empty when the text is not such a list of 2 to 12 short items."""
     text = _clean(text, determiner=False)
     text = re.split(r"\s+(?:—|–|--)\s*|\s*\((?:see|e\.g\.)", text)[0]
     parts = re.split(r",\s*(?:and\s+|or\s+)?|\s+and\s+", text)
     items = _complete_pairs([_clean(part) for part in parts])
-    if len(items) < 2 or any(not item or len(item.split()) > 5 for item in items):
+    if not 2 <= len(items) <= 12 or any(not item or len(item.split()) > 5 for item in items):
         return []
     return items
 

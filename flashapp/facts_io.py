@@ -63,7 +63,8 @@ def deck_spec_to_yaml(spec: DeckSpec) -> str:
     }
     body = yaml.dump(document, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True,
                      default_flow_style=False, width=100)
-    header = (f"# {spec.title}: the facts of the deck '{spec.slug}'.\n"
+    title = " ".join(spec.title.split())  # on one line: a line break would end the comment
+    header = (f"# {title}: the facts of the deck '{spec.slug}'.\n"
               "# Build it with `flashapp deck build FILE.yaml`; the format is described in decks/README.md.\n\n")
     return header + body
 
@@ -180,15 +181,24 @@ def read_table(data: bytes, *, filename: str, max_bytes: int = MAX_TABLE_BYTES,
                max_rows: int = MAX_TABLE_ROWS) -> Table:
     """Read a CSV or TSV file whose first row names the columns.
 
-    The separator (comma, semicolon or tab) is found from the header row; the text must be
+    The separator (comma, semicolon or tab) is found from the header row, or taken from a
+    spreadsheet's `sep=;` line before it; the text must be
     UTF-8, with or without a byte order mark. Blank rows are skipped; short rows are padded
     with empty cells. Raises FactsImportError for a file that is not such a table.
     """
     what = f"'{filename}'"
     text = _decode(data, what=what, max_bytes=max_bytes)
-    delimiter = _sniff_delimiter(text.lstrip("\r\n").split("\n", 1)[0], filename)
-    rows = _csv_rows(text, delimiter=delimiter)
-    header_line, header = next(rows)
+    first_line = 1
+    # Spreadsheets may name the separator on a line of its own before the header: "sep=;".
+    declared = re.match(r"\s*sep=(.)\r?\n", text)
+    if declared:
+        delimiter = declared.group(1)
+        text = text[declared.end():]
+        first_line = 2
+    else:
+        delimiter = _sniff_delimiter(text.lstrip("\r\n").split("\n", 1)[0], filename)
+    rows = _csv_rows(text, delimiter=delimiter, first_line=first_line)
+    header_line, header = next(rows, (first_line, []))
     columns = tuple(name.strip() for name in header)
     while columns and not columns[-1]:
         columns = columns[:-1]
@@ -511,3 +521,42 @@ def preview_import(table: Table, mapping: ColumnMapping, *, rows: int = 10,
     """The first `rows` rows as `facts_from_table` reads them, each with its fact or its problems."""
     return [PreviewRow(line=row.line, cells=row.cells, fact=draft, problems=tuple(problems))
             for row, draft, problems in _mapped_rows(table, mapping, table.rows[:rows], max_chars)]
+
+
+# Header names that say which part of a fact a column holds, for a first guess at the mapping.
+_GUESSES = {
+    "subject": ("subject", "term", "word", "front", "question", "item", "field 1", "name", "concept"),
+    "object": ("object", "definition", "meaning", "back", "answer", "field 2", "value", "description"),
+    "relation": ("relation", "relation name", "kind", "type"),
+    "section": ("section", "chapter", "topic", "deck"),
+    "explanation": ("explanation", "notes", "note", "extra", "comment", "comments", "field 3"),
+    "supplemented": ("supplemented", "supplementary", "added"),
+}
+
+
+def guess_mapping(table: Table, *, fixed_relation: str = "term-definition") -> ColumnMapping:
+    """A first mapping for `table` from its column names (term/definition, front/back, subject/object ...).
+
+    Columns no name points to are left unmapped; without such names the first two columns
+    are the subject and the object. Without a relation column every row gets `fixed_relation`.
+    A person should check it in the preview before importing. Raises FactsImportError for a
+    table of fewer than two columns.
+    """
+    lowered = {name.lower(): name for name in reversed(table.columns)}
+    chosen: dict[str, str] = {}
+    for part, names in _GUESSES.items():
+        for name in names:
+            if name in lowered and lowered[name] not in chosen.values():
+                chosen[part] = lowered[name]
+                break
+    for part in ("subject", "object"):
+        if part not in chosen:
+            free = [name for name in table.columns if name not in chosen.values()]
+            if not free:
+                raise FactsImportError(f"the table has {len(table.columns)} column(s); a fact needs a subject "
+                                       "and an object column")
+            chosen[part] = free[0]
+    return ColumnMapping(subject=chosen["subject"], object=chosen["object"], relation=chosen.get("relation"),
+                         fixed_relation=None if "relation" in chosen else fixed_relation,
+                         section=chosen.get("section"), explanation=chosen.get("explanation"),
+                         supplemented=chosen.get("supplemented"))

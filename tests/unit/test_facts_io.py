@@ -14,6 +14,7 @@ from flashapp.facts_io import (
     FactsImportError,
     deck_spec_to_yaml,
     facts_from_table,
+    guess_mapping,
     html_to_text,
     preview_import,
     read_anki_notes_text,
@@ -284,3 +285,42 @@ def test_anki_notes_with_named_columns_and_another_separator():
 def test_a_file_that_is_not_an_anki_notes_export_is_refused(data, message):
     with pytest.raises(FactsImportError, match=message):
         read_anki_notes_text(data)
+
+
+def test_a_spreadsheets_separator_line_and_windows_line_ends_are_understood():
+    data = b"sep=;\r\nword;meaning\r\nlens;bends light, a little\r\nprism;\"splits\r\nlight\"\r\n"
+    table = read_table(data, filename="export.csv")
+    assert table.delimiter == ";" and table.columns == ("word", "meaning")
+    assert [(row.line, row.cells) for row in table.rows] == [
+        (3, ("lens", "bends light, a little")), (4, ("prism", "splits\r\nlight"))]
+
+
+@pytest.mark.parametrize(("header", "expected"), [
+    ("Term,Definition,Notes", ColumnMapping(subject="Term", object="Definition", explanation="Notes",
+                                            fixed_relation="term-definition")),
+    ("front,back,relation,section,supplemented",
+     ColumnMapping(subject="front", object="back", relation="relation", section="section",
+                   supplemented="supplemented")),
+    ("Kolumne A,Kolumne B,Kolumne C", ColumnMapping(subject="Kolumne A", object="Kolumne B",
+                                                    fixed_relation="term-definition")),
+])
+def test_a_first_mapping_is_guessed_from_the_column_names(header, expected):
+    table = read_table(f"{header}\nx,y,z,s,no\n".encode(), filename="t.csv")
+    assert guess_mapping(table) == expected
+
+
+def test_a_guessed_mapping_for_anki_notes_takes_the_first_two_fields(tmp_path):
+    table = read_anki_notes_text(_anki_export(tmp_path, with_html=True))
+    mapping = guess_mapping(table, fixed_relation="item-function")
+    assert (mapping.subject, mapping.object, mapping.section, mapping.fixed_relation) == (
+        "field 1", "field 2", "deck", "item-function")
+    single = read_anki_notes_text(b"#separator:tab\nonly one field\n")
+    with pytest.raises(FactsImportError, match="a fact needs a subject and an object column"):
+        guess_mapping(single)
+
+
+def test_a_title_over_several_lines_stays_inside_the_header_comment():
+    spec = parse_deck_text('deck: {slug: d, title: "Two\\nlines: 0", source: S, sections: {s: S}}\n'
+                           "relations: {r: {forward: '{subject}'}}\n"
+                           "facts: [{relation: r, subject: x, object: y, section: s}]\n")
+    assert content(parse_deck_text(deck_spec_to_yaml(spec))) == content(spec)
