@@ -72,7 +72,10 @@ def main() -> None:
     args = parser.parse_args()
 
     text = args.document.read_text(encoding="utf-8")
+    # A document without markdown headings (text copied from a web page) is cut at its heading-like lines.
     sections = split_sections(text)
+    if not any(title for title, _ in sections):
+        sections = split_sections(text, plain_headings=True)
     pairs = [(title, sentence) for title, body in sections for sentence in split_sentences(body)]
     candidates = find_candidates(pairs)
     deck = load_deck(args.deck)

@@ -26,12 +26,30 @@ _SENTENCE_END = re.compile(r"[.!?]+[\"'”’)\]]*")
 _CLOSERS = "\"'”’)]"
 
 
-def split_sections(text: str) -> list[tuple[str, str]]:
+def _plain_heading(line: str) -> bool:
+    """A line of plain text that reads as a heading: short, capitalised, no closing punctuation."""
+    line = line.strip()
+    return (0 < len(line) <= 80 and len(line.split()) <= 10 and (line[0].isupper() or line[0].isdigit())
+            and not re.search(r"[.!?:;,]$", line) and not _LIST_MARKER.match(line))
+
+
+def _next_text(lines: list[str], number: int) -> str:
+    """The first non-blank line after line `number`, trimmed."""
+    for later in range(number + 1, len(lines)):
+        if lines[later].strip():
+            return lines[later].strip()
+    return ""
+
+
+def split_sections(text: str, *, plain_headings: bool = False) -> list[tuple[str, str]]:
     """The sections of a document as (heading, text) pairs, in order.
 
     Headings are markdown's: `# Title` to `###### Title`, or a line underlined with `===`
-    or `---`. Text before the first heading is a section with an empty heading; sections
-    with no text under them are left out.
+    or `---`. With `plain_headings` (for text copied out of a PDF or a web page, which has
+    no markdown), a line of at most ten words that starts with a capital and ends without
+    punctuation is a heading too, unless the next line goes on in lower case. Text before
+    the first heading is a section with an empty heading; sections with no text under them
+    are left out.
     """
     sections: list[tuple[str, list[str]]] = [("", [])]
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
@@ -39,6 +57,9 @@ def split_sections(text: str) -> list[tuple[str, str]]:
         heading = _ATX_HEADING.match(line)
         if heading:
             sections.append((heading.group(2).strip(), []))
+            continue
+        if plain_headings and _plain_heading(line) and not _next_text(lines, number)[:1].islower():
+            sections.append((line.strip(), []))
             continue
         underline = (_SETEXT_UNDERLINE.match(lines[number + 1]) if number + 1 < len(lines) else None)
         if underline and line.strip() and not _LIST_MARKER.match(line) and (

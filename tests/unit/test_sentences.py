@@ -61,3 +61,13 @@ def test_wrapped_lines_join_but_paragraphs_list_items_and_headings_stay_apart():
 def test_empty_text_has_no_sentences_or_sections():
     assert split_sentences("") == [] and split_sentences("  \n\n ") == []
     assert split_sections("") == [] and split_sections("# Only a heading\n") == []
+
+
+def test_plain_text_headings_are_short_capitalised_lines_without_punctuation_when_asked():
+    text = ("Cell Parts\nThe nucleus holds the DNA.\nIt sits in the middle\nof the cell.\n"
+            "Membranes\nA membrane lets some things through.\n- Proteins carry others\nEmpty Heading\n")
+    assert split_sections(text) == [("", text.strip())]
+    assert split_sections(text, plain_headings=True) == [
+        ("Cell Parts", "The nucleus holds the DNA.\nIt sits in the middle\nof the cell."),
+        ("Membranes", "A membrane lets some things through.\n- Proteins carry others"),
+    ]
