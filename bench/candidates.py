@@ -1,6 +1,7 @@
 """Measurement: how many candidate facts found in a document are right, and how many of a deck's facts they find.
 
-Reads a document (plain text or markdown), splits it into sections and sentences, finds
+Reads a document (plain text or markdown), splits it into sections and sentences
+(`document_sentences`: markdown headings, or heading-like lines when it has none), finds
 candidates (`flashapp.candidates.find_candidates`) and compares them with the facts of a
 deck (by default the bundled `decks/back-muscles.yaml`, whose article is the document to
 give it):
@@ -32,9 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from flashapp.candidates import Candidate, find_candidates, same_words, word_set
+from flashapp.candidates import Candidate, document_sentences, find_candidates, same_words, word_set
 from flashapp.decksource import FactSpec, load_deck
-from flashapp.sentences import split_sections, split_sentences
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -72,11 +72,7 @@ def main() -> None:
     args = parser.parse_args()
 
     text = args.document.read_text(encoding="utf-8")
-    # A document without markdown headings (text copied from a web page) is cut at its heading-like lines.
-    sections = split_sections(text)
-    if not any(title for title, _ in sections):
-        sections = split_sections(text, plain_headings=True)
-    pairs = [(title, sentence) for title, body in sections for sentence in split_sentences(body)]
+    pairs = document_sentences(text)
     candidates = find_candidates(pairs)
     deck = load_deck(args.deck)
     stated = [fact for fact in deck.facts if not fact.supplemented]
@@ -97,7 +93,8 @@ def main() -> None:
     found = {id(fact) for _, facts in right for fact in facts if not fact.supplemented}
     found_subject = {id(fact) for _, facts in subject_only for fact in facts if not fact.supplemented} - found
 
-    print(f"document: {args.document.name}: {len(sections)} section(s), {len(pairs)} sentences")
+    print(f"document: {args.document.name}: {len({title for title, _ in pairs})} section(s) with sentences, "
+          f"{len(pairs)} sentences")
     print(f"deck: {args.deck.name}: {len(deck.facts)} facts, {len(stated)} stated by the document "
           f"(not supplemented), {len(with_kind)} of them in relations with a preset kind")
     print(f"candidates: {len(candidates)}")

@@ -328,7 +328,18 @@ def find_candidates(sentences: Iterable[tuple[str, str]]) -> list[Candidate]:
     return found
 
 
+def document_sentences(text: str) -> list[tuple[str, str]]:
+    """A document's (section heading, sentence) pairs, in order.
+
+    Sections are cut at markdown headings; a document with none (text copied from a PDF or
+    a web page) is cut at its heading-like lines instead (`split_sections(plain_headings=True)`).
+    """
+    sections = split_sections(text)
+    if not any(title for title, _ in sections):
+        sections = split_sections(text, plain_headings=True)
+    return [(title, sentence) for title, body in sections for sentence in split_sentences(body)]
+
+
 def candidates_in_document(text: str) -> list[Candidate]:
-    """The candidates of a whole document: its sections (`split_sections`), their sentences, then `find_candidates`."""
-    return find_candidates((title, sentence) for title, body in split_sections(text)
-                           for sentence in split_sentences(body))
+    """The candidates of a whole document: `find_candidates` over its `document_sentences`."""
+    return find_candidates(document_sentences(text))

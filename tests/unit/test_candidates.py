@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flashapp.candidates import find_candidates, same_words, word_set
+from flashapp.candidates import candidates_in_document, document_sentences, find_candidates, same_words, word_set
 
 
 def found(*sentences: str, section: str = "Notes"):
@@ -116,3 +116,15 @@ def test_wordings_are_compared_by_their_words():
     assert same_words("extend your shoulder", "extending the shoulder (drawing the arm backward)")
     assert not same_words("upper back", "lower back")
     assert not same_words("", "anything")
+
+
+def test_a_document_is_cut_at_markdown_headings_or_else_at_heading_like_lines():
+    markdown = "# Metals\nCopper is a metal.\n\nNotes On Safety\nWear gloves when handling acid.\n"
+    assert document_sentences(markdown) == [
+        ("Metals", "Copper is a metal."), ("Metals", "Notes On Safety"),
+        ("Metals", "Wear gloves when handling acid.")]
+    plain = markdown.removeprefix("# Metals\n")
+    assert document_sentences(plain) == [("", "Copper is a metal."),
+                                         ("Notes On Safety", "Wear gloves when handling acid.")]
+    assert [(c.section, c.subject) for c in candidates_in_document(plain)] == [
+        ("", "copper"), ("Notes On Safety", "handling acid")]
