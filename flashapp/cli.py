@@ -224,7 +224,7 @@ def deck_facts(slug: str, output: Path) -> None:
 @deck_group.command("candidates")
 @click.argument("document", type=click.Path(path_type=Path))
 def deck_candidates(document: Path) -> None:
-    """Print the candidate facts found in a document (plain text or markdown with # headings)."""
+    """Print the candidate facts found in a document (plain text or markdown), section by section."""
     limit = DeckLimits().deck_max_file_bytes
     if not document.is_file():
         what = "is a folder" if document.is_dir() else "does not exist" if not document.exists() else \
