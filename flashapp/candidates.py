@@ -83,7 +83,9 @@ def _usable_subject(text: str) -> bool:
 
 
 def _sentence_start(text: str) -> str:
-    """A sentence without a leading 'For example,' and its first letter kept as written."""
+    """A sentence without markdown (emphasis, code marks, links) or a leading 'For example,'."""
+    text = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", text)
+    text = re.sub(r"\*\*|__|\*|`", "", text)
     return _OPENERS.sub("", text.strip())
 
 

@@ -128,3 +128,9 @@ def test_a_document_is_cut_at_markdown_headings_or_else_at_heading_like_lines():
                                          ("Notes On Safety", "Wear gloves when handling acid.")]
     assert [(c.section, c.subject) for c in candidates_in_document(plain)] == [
         ("", "copper"), ("Notes On Safety", "handling acid")]
+
+
+def test_markdown_marks_stay_out_of_subjects_and_objects_but_the_sentence_is_kept_as_written():
+    [candidate] = find_candidates([("", "**Osmosis** is the movement of `water` across a [membrane](https://x.test).")])
+    assert (candidate.subject, candidate.object) == ("osmosis", "the movement of water across a membrane")
+    assert candidate.sentence == "**Osmosis** is the movement of `water` across a [membrane](https://x.test)."
