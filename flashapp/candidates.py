@@ -1,6 +1,6 @@
 """Candidate facts found in a document's sentences, for a teacher to accept, edit or drop.
 
-Rules over the text, no network and no language model: a sentence gives a candidate only
+Rules over the text, no network and no trained model: a sentence gives a candidate only
 when it has one of a few regular forms, and a form that could mislead gives nothing. Each
 candidate names the relation preset it fits:
 

@@ -1,4 +1,4 @@
-"""A document's sections and sentences, found by rules over its text (no language model, no network).
+"""A document's sections and sentences, found by rules over its text (no trained model, no network).
 
 `split_sections` cuts a markdown or plain-text document at its headings; `split_sentences`
 cuts a section's text into sentences. Both keep the document's own words, only trimming
