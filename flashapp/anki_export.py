@@ -4,6 +4,10 @@ The note type and deck ids are fixed and each note's GUID comes from its note ke
 so importing a re-export updates the notes instead of adding copies. Notes are
 stamped with the export time: Anki only takes an update that is newer than its copy.
 The note type's fields are frozen: add new ones at the end, never rename or reorder.
+
+Each new card's position in Anki's new queue is its position in the app's deck, so Anki
+introduces the cards in the app's order. A fact the document does not state (a
+supplemented one) says so where a stated fact cites the document.
 """
 
 from __future__ import annotations
@@ -16,13 +20,15 @@ import sqlite3
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import BinaryIO
 
 import genanki
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from .models import Deck, Note
+from .models import Card, Deck, Note
 
 MODEL_ID = 1_690_412_845
 MODEL_NAME = "flashapp fact"
@@ -58,6 +64,14 @@ FACT_MODEL = genanki.Model(
 )
 
 
+# What a supplemented fact's card shows where a stated fact cites the document.
+SUPPLEMENTED_SOURCE = ("Not from the source: this fact was added to complete the deck, "
+                       "and the document does not state it.")
+
+# Which of the note type's templates makes each of the app's cards (Anki numbers templates from 0).
+TEMPLATE_ORDINALS = {"forward": 0, "grouped": 0, "reverse": 1}
+
+
 def anki_deck_id(slug: str) -> int:
     """A fixed Anki deck id for a deck slug (the same on every export and every install)."""
     digest = hashlib.sha256(f"flashapp-deck:{slug}".encode()).digest()
@@ -76,8 +90,10 @@ def anki_note_for(note: Note, source: str) -> genanki.Note:
         # Generation gives every active note one of the two; a note without is a bug, not a user's error.
         raise ValueError(f"note {note.key} has neither a forward nor a grouped card")
     reverse = cards.get("reverse")
+    # A note built before section titles were kept has none until its deck is rebuilt: show the name meanwhile.
+    section = note.section_title or note.section
     texts = [front.question, front.answer, reverse.question if reverse else "", reverse.answer if reverse else "",
-             note.explanation, note.section, source, note.key]
+             note.explanation, section, SUPPLEMENTED_SOURCE if note.supplemented else source, note.key]
     # Anki fields hold HTML: card text is plain text, so escape it (quotes need no escaping there).
     fields = [html.escape(text, quote=False) for text in texts]
     tags = [f"flashapp::relation::{_tag(note.relation)}", f"flashapp::section::{_tag(note.section)}"]
@@ -101,12 +117,48 @@ def build_anki_deck(session: Session, *, deck_id: int) -> genanki.Deck:
     return anki_deck
 
 
+@dataclass(frozen=True)
+class ExportedCard:
+    """One of the deck's active cards, and the card that stands for it in the exported collection."""
+
+    card_id: int  # the app's
+    anki_card_id: int
+    position: int  # in the app's deck order
+
+
+def exported_cards(session: Session, connection: sqlite3.Connection, *, deck_id: int) -> list[ExportedCard]:
+    """The deck's active cards in the app's order, each with its card in a collection written by this module.
+
+    A card is found by its note's GUID and its template's ordinal, as Anki matches cards on import.
+    """
+    anki_ids = {(guid, ordinal): card_id for card_id, guid, ordinal in connection.execute(
+        "SELECT cards.id, notes.guid, cards.ord FROM cards JOIN notes ON notes.id = cards.nid")}
+    rows = session.execute(select(Card.id, Card.template, Card.position, Note.key)
+                           .join(Note, Note.id == Card.note_id)
+                           .where(Card.deck_id == deck_id, Card.retired.is_(False), Note.retired.is_(False))
+                           .order_by(Card.position))
+    return [ExportedCard(card_id, anki_ids[(genanki.guid_for(key), TEMPLATE_ORDINALS[template])], position)
+            for card_id, template, position, key in rows]
+
+
+def order_new_cards(connection: sqlite3.Connection, cards: list[ExportedCard]) -> None:
+    """Give each new card its place in Anki's new queue: its position in the app's deck."""
+    connection.executemany("UPDATE cards SET due = ? WHERE id = ? AND type = 0",
+                           [(card.position, card.anki_card_id) for card in cards])
+
+
+# Changes a written collection before it is packed: given the session, the open collection and its cards.
+Amendment = Callable[[Session, sqlite3.Connection, list[ExportedCard]], None]
+
+
 def export_anki_package(session: Session, *, deck_id: int, out: str | os.PathLike[str] | BinaryIO,
-                        timestamp: float | None = None) -> None:
+                        timestamp: float | None = None, amend: Amendment | None = None) -> None:
     """Write a deck as an .apkg to a path or a binary file object.
 
     Does what `genanki.Package.write_to_file` does, but removes its scratch
-    database afterwards and accepts a file object.
+    database afterwards and accepts a file object. New cards are placed in the
+    app's order; `amend` may then change the collection further (a student's
+    progress, say) before it is packed.
     """
     package = genanki.Package(build_anki_deck(session, deck_id=deck_id))
     timestamp = time.time() if timestamp is None else timestamp
@@ -115,6 +167,10 @@ def export_anki_package(session: Session, *, deck_id: int, out: str | os.PathLik
         connection = sqlite3.connect(collection)
         try:
             package.write_to_db(connection.cursor(), timestamp, itertools.count(int(timestamp * 1000)))
+            cards = exported_cards(session, connection, deck_id=deck_id)
+            order_new_cards(connection, cards)
+            if amend is not None:
+                amend(session, connection, cards)
             connection.commit()
         finally:
             connection.close()

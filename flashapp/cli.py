@@ -74,6 +74,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(check_command)
     app.cli.add_command(fit_parameters_command)
     app.cli.add_command(optimize_command)
+    app.cli.add_command(progress_group)
 
 
 def _build_or_fail(paths: list[Path]) -> None:
@@ -441,6 +442,30 @@ def optimize_command(username: str | None) -> None:
         click.echo(f"{outcome.username} ({outcome.reviews} reviews): {outcome.message}")
         if outcome.kept:
             click.echo(f"  {outcome.states_recomputed} memory states recomputed; due dates unchanged.")
+
+
+@click.group("progress")
+def progress_group() -> None:
+    """Take a student's progress to Anki."""
+
+
+@progress_group.command("export")
+@click.argument("username")
+@click.argument("slug")
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the .apkg file.")
+@with_appcontext
+def progress_export(username: str, slug: str, output: Path) -> None:
+    """Write a deck with one student's scheduling, review history and memory states as an Anki package."""
+    from .anki_progress import export_progress
+
+    try:
+        summary = export_progress(db.session(), current_app.extensions["flashapp.scheduler"], username=username,
+                                  slug=slug, out=output, now=datetime.now(timezone.utc))
+    except NotFound as error:
+        raise click.ClickException(f"{error.message} Nothing was written.") from None
+    click.echo(f"Wrote {output}: {summary.cards} cards, {summary.studied_cards} of them studied by {username}, "
+               f"{summary.reviews} reviews.")
 
 
 if __name__ == "__main__":

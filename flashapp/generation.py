@@ -37,6 +37,7 @@ class NotePlan:
     supplemented: bool
     explanation: str
     cards: tuple[CardPlan, ...]
+    section_title: str = ""
 
 
 @dataclass
@@ -105,7 +106,8 @@ def plan_notes(spec: DeckSpec) -> list[NotePlan]:
             ))
         plans.append(NotePlan(key=key, relation=fact.relation, subject=fact.subject, object=fact.object_text,
                               section=fact.section, supplemented=fact.supplemented,
-                              explanation=fact.explanation, cards=tuple(cards)))
+                              explanation=fact.explanation, cards=tuple(cards),
+                              section_title=spec.sections[fact.section]))
         if "grouped" in relation.templates:
             for obj in fact.objects:
                 groups.setdefault((fact.relation, obj.lower()), []).append(fact)
@@ -124,6 +126,7 @@ def plan_notes(spec: DeckSpec) -> list[NotePlan]:
             section=members[0].section, supplemented=any(m.supplemented for m in members), explanation="",
             cards=(CardPlan(key=f"{key}/grouped", template="grouped",
                             question=relation.templates["grouped"].format(object=obj), answer=subjects),),
+            section_title=spec.sections[members[0].section],
         ))
     return plans
 
@@ -162,7 +165,8 @@ def build_deck(session: Session, spec: DeckSpec, *, now: datetime,
     for position, plan in enumerate(plans):
         values: dict[str, object] = {
             "relation": plan.relation, "subject": plan.subject, "object": plan.object, "section": plan.section,
-            "supplemented": plan.supplemented, "explanation": plan.explanation, "position": position,
+            "section_title": plan.section_title, "supplemented": plan.supplemented, "explanation": plan.explanation,
+            "position": position,
             "retired": False,
         }
         note = notes.get(plan.key)
@@ -221,7 +225,8 @@ def build_deck(session: Session, spec: DeckSpec, *, now: datetime,
     return report
 
 
-_NOTE_FIELDS = ("relation", "subject", "object", "section", "supplemented", "explanation", "position", "retired")
+_NOTE_FIELDS = ("relation", "subject", "object", "section", "section_title", "supplemented", "explanation", "position",
+                "retired")
 _CARD_FIELDS = ("template", "question", "answer", "position", "retired", "note_id")
 _BATCH = 1000
 

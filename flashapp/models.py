@@ -194,6 +194,8 @@ class Note(Base):
     subject: Mapped[str] = mapped_column(Text)
     object: Mapped[str] = mapped_column(Text)
     section: Mapped[str] = mapped_column(String(80))
+    # The section's title as the facts file declares it (`section` is its name, used in keys and tags).
+    section_title: Mapped[str] = mapped_column(Text, default="", server_default="")
     supplemented: Mapped[bool] = mapped_column(Boolean, default=False)
     explanation: Mapped[str] = mapped_column(Text, default="")
     position: Mapped[int] = mapped_column(Integer, default=0)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from copy import copy
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
@@ -248,11 +248,16 @@ def _fuzz_bounds(interval: int, minimum: int, maximum: int) -> tuple[int, int]:
     return lower, upper
 
 
+def ideal_interval(scheduler: Scheduler, stability: float) -> float:
+    """The days after which recall of a memory this stable falls to the desired retention (unrounded, unfuzzed)."""
+    decay = -float(scheduler.parameters[20])
+    factor = 0.9 ** (1 / decay) - 1
+    return float(stability / factor * (float(scheduler.desired_retention) ** (1 / decay) - 1))
+
+
 def _review_interval(rules: StudyScheduler, stability: float, *, minimum: int, fuzz: float | None) -> int:
     """Whole days until a review card with this stability is due: at least `minimum`, fuzzed by `fuzz`."""
-    decay = -rules.parameters[20]
-    factor = 0.9 ** (1 / decay) - 1
-    ideal = stability / factor * (rules.desired_retention ** (1 / decay) - 1)
+    ideal = ideal_interval(rules, stability)
     maximum = max(1, rules.maximum_interval)
     minimum = min(max(1, minimum), maximum)
     interval = min(max(_round(ideal), 1, minimum), maximum)
@@ -834,6 +839,15 @@ def replay(scheduler: Scheduler, card_id: int, reviews: Iterable[ReplayableRevie
     given. Fuzz only moves the due date, which every review log keeps, so each due date is
     taken from its log.
     """
+    card = None
+    for card in replay_steps(scheduler, card_id, reviews, time_zone=time_zone):  # noqa: B007 - the last one is kept
+        pass
+    return card
+
+
+def replay_steps(scheduler: Scheduler, card_id: int, reviews: Iterable[ReplayableReview], *,
+                 time_zone: str) -> Iterator[FsrsCard]:
+    """The card's FSRS state after each of its reviews, oldest first; the last is `replay`'s."""
     rules = study_scheduler(scheduler)
     days = StudyDays(time_zone, rules.day_starts_at_hour)
     card = None
@@ -843,7 +857,7 @@ def replay(scheduler: Scheduler, card_id: int, reviews: Iterable[ReplayableRevie
         elapsed = 0 if card.last_review is None else days.elapsed(card.last_review, review.reviewed_at)
         card = _memory_after(rules, card, review.rating, review.reviewed_at, elapsed)
         card.due = review.due
-    return card
+        yield card
 
 
 def recompute_memory_states(session: Session, scheduler: Scheduler, *, user_id: int | None = None,

@@ -497,3 +497,54 @@ def kill(process) -> None:
 
     process.send_signal(signal.SIGKILL)
     assert process.wait(10) == -signal.SIGKILL
+
+
+# ---------------------------------------------------------------- a student studying through the study screen
+def study_every_evening(session, scheduler, *, user_id: int, slug: str, time_zone: str, first_day, days: int,
+                        seed: int, new_per_day: int = 10, leave_last_day_unfinished: bool = False) -> int:
+    """The student opens the deck's study screen most evenings and answers what it shows until it has nothing.
+
+    Drives the app's own use cases (`study_screen`, then `answer` with the showing's token) at
+    fixed times: an evening session at about 18:00 in `time_zone` from the date `first_day`,
+    skipping about one day in six, a few seconds per answer, ratings drawn from `seed`. With
+    `leave_last_day_unfinished`, the last session stops right after the first new card it shows,
+    leaving that card (and any lapsed one) in learning.
+    Returns the number of answers recorded.
+    """
+    import random
+    from datetime import time as clock_time
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from fsrs import Rating
+
+    from flashapp.scheduling import Outcome
+    from flashapp.showings import ShowingTokens
+    from flashapp.study import StudySettings, answer, study_screen
+
+    rng = random.Random(seed)
+    showings = ShowingTokens("simulated-student-key")
+    settings = StudySettings(new_cards_per_day=new_per_day)
+    recorded = 0
+    for day in range(days):
+        if day and day < days - 1 and rng.random() < 1 / 6:
+            continue
+        start = datetime.combine(first_day + timedelta(days=day), clock_time(18, 0), tzinfo=ZoneInfo(time_zone))
+        now = start.astimezone(timezone.utc) + timedelta(minutes=rng.randint(0, 120))
+        while True:
+            screen = study_screen(session, scheduler, showings, user_id=user_id, slug=slug, time_zone=time_zone,
+                                  now=now, settings=settings)
+            session.commit()
+            if screen.showing is None:
+                break
+            now += timedelta(seconds=rng.randint(3, 25))
+            rating = rng.choices((Rating.Again, Rating.Hard, Rating.Good, Rating.Easy), (12, 13, 63, 12))[0] \
+                if screen.showing.state is not None else rng.choice((Rating.Again, Rating.Hard, Rating.Good))
+            outcome = answer(session, scheduler, showings, user_id=user_id, slug=slug, token=screen.showing.token,
+                             rating=rating, now=now)
+            assert outcome is Outcome.RECORDED
+            recorded += 1
+            if leave_last_day_unfinished and day == days - 1 and screen.showing.state is None:
+                break
+            now += timedelta(seconds=rng.randint(1, 5))
+    return recorded

@@ -24,7 +24,7 @@ from anki.import_export_pb2 import (
 )
 from sqlalchemy import func, select
 
-from flashapp.anki_export import MODEL_ID, MODEL_NAME, anki_deck_id, export_anki_package
+from flashapp.anki_export import MODEL_ID, MODEL_NAME, SUPPLEMENTED_SOURCE, anki_deck_id, export_anki_package
 from flashapp.decksource import load_deck, parse_deck_text
 from flashapp.generation import build_deck
 from flashapp.models import Card, Deck, Note
@@ -181,7 +181,7 @@ def test_bundled_deck_imports_into_anki(session, tmp_path):
         assert note["Reverse Question"] == \
             "Which layer of back muscles mainly helps you control your vertebrae and posture?"
         assert note["Reverse Answer"] == "deep"
-        assert note["Section"] == "anatomy"
+        assert note["Section"] == spec.sections["anatomy"] == "Anatomy"
         assert html.unescape(note["Source"]) == spec.source
         assert note["Key"] == "back-muscles/layer-role/deep"
         assert note.guid == genanki.guid_for("back-muscles/layer-role/deep")
@@ -193,6 +193,7 @@ def test_bundled_deck_imports_into_anki(session, tmp_path):
         # A supplemented fact with an explanation, and a grouped note (one card, no reverse).
         trapezius = notes["back-muscles/layer/trapezius"]
         assert "flashapp::supplemented" in trapezius.tags
+        assert html.unescape(trapezius["Source"]) == SUPPLEMENTED_SOURCE
         assert html.unescape(trapezius["Explanation"]).startswith("A large, flat, diamond-shaped sheet")
         grouped = notes["back-muscles/layer/members-of-superficial"]
         assert grouped["Question"] == "Which muscles in this deck belong to the superficial layer of the back?"
@@ -330,5 +331,113 @@ def test_ids_and_guids_are_stable_across_exports(session, tmp_path):
             assert note.guid == genanki.guid_for(key)
             assert note.mid == MODEL_ID
         assert notes["planets/general/planet-count"]["Answer"] == "eight (since 2006)"
+    finally:
+        col.close()
+
+
+# ---------------------------------------------------------------- the corrected deck (issue 11, part 4)
+
+def rendered_backs(col: Collection) -> dict[tuple[str, int], tuple[str, str]]:
+    """Every card's question and answer HTML as Anki renders them, by note Key and template ordinal."""
+    backs = {}
+    for card_id in col.find_cards(""):
+        card = col.get_card(card_id)
+        output = card.render_output()
+        backs[(html.unescape(card.note()["Key"]), card.ord)] = (output.question_text, output.answer_text)
+    return backs
+
+
+def test_supplemented_facts_say_they_are_not_from_the_source(session, tmp_path):
+    deck = build(session, ANKI_PLANETS, NOW)
+    source = html.escape(deck.source, quote=False)
+    supplemented = set(session.scalars(select(Note.key).where(Note.deck_id == deck.id, Note.supplemented.is_(True))))
+    # Jupiter's kind, and the grouped question listing the gas giants (one of its facts is supplemented).
+    assert supplemented == {"planets/kind/jupiter", "planets/kind/members-of-gas-giant"}
+
+    col = open_collection(tmp_path)
+    try:
+        import_package(col, export(session, deck, tmp_path / "planets.apkg"))
+        backs = rendered_backs(col)
+        assert len(backs) == active_card_count(session, deck)
+        for (key, _ordinal), (_question, answer) in backs.items():
+            if key in supplemented:
+                assert source not in answer and "Space Agency" not in answer, answer
+                assert html.escape(SUPPLEMENTED_SOURCE, quote=False) in answer
+            else:
+                assert f'<div class="source">{source}</div>' in answer
+                assert "Not from the source" not in answer
+        print("\nsupplemented:", backs[("planets/kind/jupiter", 0)], "\nstated:", backs[("planets/moon/earth", 1)])
+    finally:
+        col.close()
+
+
+def test_the_section_field_holds_the_sections_title(session, tmp_path):
+    deck = build(session, ANKI_PLANETS, NOW)
+    col = open_collection(tmp_path)
+    try:
+        import_package(col, export(session, deck, tmp_path / "planets.apkg"))
+        notes = anki_notes_by_key(col)
+        assert notes["planets/moon/jupiter"]["Section"] == "Outer planets"
+        assert notes["planets/moon/earth"]["Section"] == "Inner planets"
+        assert notes["planets/kind/members-of-rocky"]["Section"] == "Inner planets"
+        # The tag keeps the section's name, which never changes with the wording.
+        assert "flashapp::section::outer" in notes["planets/moon/jupiter"].tags
+
+        # Retitling a section updates the notes in place on the next export.
+        deck = build(session, ANKI_PLANETS.replace("Outer planets", "The giant planets"), LATER)
+        import_package(col, export(session, deck, tmp_path / "planets-2.apkg", timestamp=time.time() + 10))
+        notes = anki_notes_by_key(col)
+        assert notes["planets/moon/jupiter"]["Section"] == "The giant planets"
+        assert col.note_count() == len(active_keys(session, deck))
+    finally:
+        col.close()
+
+
+def app_order(session, deck: Deck) -> list[tuple[str, int]]:
+    """The deck's active cards in the app's order, as (note key, Anki template ordinal)."""
+    ordinals = {"forward": 0, "grouped": 0, "reverse": 1}
+    rows = session.execute(select(Note.key, Card.template).join(Note, Note.id == Card.note_id)
+                           .where(Card.deck_id == deck.id, Card.retired.is_(False)).order_by(Card.position))
+    return [(key, ordinals[template]) for key, template in rows]
+
+
+def anki_key(col: Collection, card_id: int) -> tuple[str, int]:
+    card = col.get_card(card_id)
+    return html.unescape(card.note()["Key"]), card.ord
+
+
+def test_new_cards_keep_the_apps_order_in_anki(session, tmp_path):
+    spec = load_deck(BUNDLED_DECK)
+    build_deck(session, spec, now=NOW)
+    session.commit()
+    deck = session.scalar(select(Deck).where(Deck.slug == spec.slug))
+    expected = app_order(session, deck)
+    assert {ordinal for _key, ordinal in expected[:10]} == {0, 1}, "reverse cards interleave in the app's order"
+
+    col = open_collection(tmp_path)
+    try:
+        import_package(col, export(session, deck, tmp_path / "back-muscles.apkg"))
+        # The new queue's positions (a new card's due) put the cards in the app's order, each its own place.
+        cards = [col.get_card(card_id) for card_id in col.find_cards("is:new")]
+        assert len(cards) == len(expected)
+        assert len({card.due for card in cards}) == len(cards)
+        assert [anki_key(col, card.id) for card in sorted(cards, key=lambda card: card.due)] == expected
+
+        # What Anki's scheduler hands out: with "New card sort order: order gathered" exactly the app's
+        # order; with Anki's default sort (card type first) the same cards each day, questions first.
+        anki_deck = col.decks.id_for_name(spec.title)
+        col.decks.select(anki_deck)
+        config = col.decks.config_dict_for_deck_id(anki_deck)
+        config["new"]["perDay"] = 20
+        col.decks.update_config(config)
+        queued = [anki_key(col, queued.card.id) for queued in col.sched.get_queued_cards(fetch_limit=20).cards]
+        assert queued[:10] == [key for key in expected[:20] if key[1] == 0][:10]
+        assert sorted(queued) == sorted(expected[:20])
+        config["newSortOrder"] = 1  # NEW_CARD_SORT_ORDER_NO_SORT: the order gathered, i.e. deck order
+        config["new"]["perDay"] = 9999
+        col.decks.update_config(config)
+        queued = [anki_key(col, queued.card.id)
+                  for queued in col.sched.get_queued_cards(fetch_limit=len(expected)).cards]
+        assert queued == expected
     finally:
         col.close()

@@ -21,8 +21,8 @@ from sqlalchemy import column, insert, select, table
 from flashapp import create_app, db
 from flashapp.accounts import hash_password
 from flashapp.consistency import STATE_MISMATCH, check_database
-from flashapp.models import Card, CardState, ReviewLog, ReviewState
-from tests.helpers import FAST_HASH_METHOD, build_numbers_deck, upgrade_database_in
+from flashapp.models import CardState, ReviewLog, ReviewState
+from tests.helpers import FAST_HASH_METHOD, upgrade_database_in
 
 BERLIN = timezone(timedelta(hours=1))  # winter time, the season of these answers
 # Evening, the next morning before 24 hours, two days on before the hour, early next day, late.
@@ -57,11 +57,34 @@ def store_the_old_way(session, user_id: int, card_id: int) -> None:
                           last_review=card.last_review, reps=len(RATINGS), lapses=1, again_count=1))
 
 
+def store_a_card_the_old_way(session) -> int:
+    """A deck of one card, written with the columns its tables had then (the current models have more); its id."""
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    deck_id = session.execute(insert(table(
+        "deck", column("slug"), column("title"), column("source"), column("source_path"), column("built_at"),
+        column("active_cards"), column("id"))).values(
+        slug="numbers", title="Numbers", source="test", source_path="numbers.yaml", built_at=now, active_cards=1)
+        .returning(column("id"))).scalar_one()
+    note_id = session.execute(insert(table(
+        "note", column("deck_id"), column("key"), column("relation"), column("subject"), column("object"),
+        column("section"), column("supplemented"), column("explanation"), column("position"), column("retired"),
+        column("updated_at"), column("id"))).values(
+        deck_id=deck_id, key="numbers/square/1", relation="square", subject="1", object="1", section="main",
+        supplemented=False, explanation="", position=0, retired=False, updated_at=now)
+        .returning(column("id"))).scalar_one()
+    return session.execute(insert(table(
+        "card", column("deck_id"), column("note_id"), column("key"), column("template"), column("question"),
+        column("answer"), column("position"), column("retired"), column("updated_at"), column("id"))).values(
+        deck_id=deck_id, note_id=note_id, key="numbers/square/1/forward", template="forward",
+        question="What is the square of 1?", answer="1", position=0, retired=False, updated_at=now)
+        .returning(column("id"))).scalar_one()
+
+
 def test_init_recomputes_old_memory_states_under_the_study_day_rules(bare_app):
     with bare_app.app_context():
         upgrade(revision="0007_study_active_cards")  # the schema just before the recompute
         session = db.session()
-        build_numbers_deck(session)
+        card_id = store_a_card_the_old_way(session)
         # Written with the columns the user table had then: the current model has more.
         user_id = session.execute(insert(table(
             "user", column("username"), column("password_hash"), column("role"), column("time_zone"),
@@ -69,7 +92,6 @@ def test_init_recomputes_old_memory_states_under_the_study_day_rules(bare_app):
             username="lena", password_hash=hash_password("long enough", method=FAST_HASH_METHOD), role="student",
             time_zone="Europe/Berlin", created_at=datetime.now(timezone.utc), session_token="lena-session")
             .returning(column("id"))).scalar_one()
-        card_id = session.scalar(select(Card.id).order_by(Card.position))
         store_the_old_way(session, user_id, card_id)
         session.commit()
         scheduler = bare_app.extensions["flashapp.scheduler"]

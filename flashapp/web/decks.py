@@ -1,14 +1,17 @@
-"""Deck downloads: any deck as an Anki package."""
+"""Deck downloads: any deck as an Anki package, and a student's own progress in it."""
 
 from __future__ import annotations
 
 import io
+from typing import cast
 
 from flask import Blueprint, Response, send_file
-from flask_login import login_required
+from flask_login import current_user, login_required
 
+from ..anki_progress import export_user_progress, progress_file_name
 from ..decks import export_deck
-from .helpers import session
+from ..models import User
+from .helpers import now, scheduler, session
 
 bp = Blueprint("decks", __name__)
 
@@ -21,3 +24,16 @@ def export(slug: str) -> Response:
     export_deck(session(), slug=slug, out=buffer)
     buffer.seek(0)
     return send_file(buffer, mimetype="application/octet-stream", as_attachment=True, download_name=f"{slug}.apkg")
+
+
+@bp.route("/decks/<slug>/my-progress.apkg")
+@login_required
+def export_progress(slug: str) -> Response:
+    """Download the deck with the logged-in user's own scheduling, review history and memory states."""
+    user = cast(User, current_user._get_current_object())
+    buffer = io.BytesIO()
+    at = now()
+    export_user_progress(session(), scheduler(), user=user, slug=slug, out=buffer, now=at)
+    buffer.seek(0)
+    return send_file(buffer, mimetype="application/octet-stream", as_attachment=True,
+                     download_name=progress_file_name(slug, user.username, at))
