@@ -282,7 +282,11 @@ class ReviewLog(Base):
     reviewed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     duration_ms: Mapped[int | None] = mapped_column(Integer)
     state_before: Mapped[ReviewState] = mapped_column(IntEnumColumn(ReviewState))
+    # When this answer left the card due: as scheduled, or as the student later chose to reschedule it
+    # (replaying the log takes each card's due from its last answer, so a reschedule replays too).
     due: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The due this answer scheduled, kept when a reschedule moved `due` (None: never moved).
+    due_as_answered: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     token: Mapped[str] = mapped_column(String(64), unique=True)
 
     user: Mapped[User] = relationship(back_populates="reviews")
@@ -291,7 +295,7 @@ class ReviewLog(Base):
     @property
     def interval(self) -> timedelta:
         """The interval this answer scheduled."""
-        return self.due - self.reviewed_at
+        return (self.due_as_answered or self.due) - self.reviewed_at
 
 
 class PersonalParameters(Base):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import fsrs_rs_python as fsrs_rs
-from fsrs import Scheduler
+from fsrs import Scheduler, State
 from sqlalchemy import func, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 from .database import reading, write_transaction
 from .errors import NotFound
 from .fitting import RevlogReview, Score, score, training_items
-from .models import PersonalParameters, ReviewLog, User
-from .scheduling import personal_scheduler, recompute_memory_states, study_scheduler
+from .models import CardState, PersonalParameters, ReviewLog, User
+from .scheduling import personal_scheduler, recompute_memory_states, rescheduled_due, study_scheduler
 
 # Below this many reviews a fit is not tried: fsrs-rs-python hands back its defaults for
 # thinner histories (measured with bench/optimizer.py --threshold; see the README).
@@ -229,3 +229,46 @@ def optimize_due_students(session: Session, scheduler: Scheduler, *, now: dateti
         outcomes.append(optimize_student(session, scheduler, user_id=user_id, now=now))
         session.commit()  # let go of the read snapshot between students
     return outcomes
+
+
+@dataclass(frozen=True)
+class Rescheduled:
+    """What rescheduling a student's cards did."""
+
+    review_cards: int  # review cards looked at
+    sooner: int
+    later: int
+
+
+def reschedule_cards(session: Session, scheduler: Scheduler, *, user_id: int) -> Rescheduled:
+    """Work out each review card's due date again under the student's parameters and desired retention now.
+
+    A card falls due where answering it at its last review would have put it today (the same
+    fuzz): parameters fitted since, or another desired retention, move it sooner or later.
+    Learning cards keep their steps. The new due date is written to the card and to its last
+    answer in the review log, which keeps the one it first scheduled, so a replay of the log
+    gives the rescheduled card and `flashapp check` agrees with it.
+    """
+    with write_transaction(session):
+        user = session.get(User, user_id)
+        if user is None:
+            raise NotFound("No such account.")
+        rules = student_scheduler(scheduler, user)
+        states = {state.card_id: state for state in session.scalars(
+            select(CardState).where(CardState.user_id == user_id, CardState.state == State.Review))}
+        last_answers: dict[int, ReviewLog] = {}
+        for answer in session.scalars(
+                select(ReviewLog).where(ReviewLog.user_id == user_id, ReviewLog.card_id.in_(states))
+                .order_by(ReviewLog.card_id, ReviewLog.reviewed_at, ReviewLog.id)):
+            last_answers[answer.card_id] = answer
+        sooner = later = 0
+        for card_id, state in states.items():
+            due = rescheduled_due(rules, state, user_id=user_id, card_id=card_id, time_zone=user.time_zone)
+            last = last_answers.get(card_id)
+            if due is None or due == state.due or last is None:
+                continue  # a state without reviews is for `flashapp check` to report
+            sooner, later = (sooner + 1, later) if due < state.due else (sooner, later + 1)
+            if last.due_as_answered is None:
+                last.due_as_answered = last.due
+            last.due = state.due = due
+    return Rescheduled(len(states), sooner, later)

@@ -346,6 +346,19 @@ def preview_intervals(scheduler: Scheduler, card_id: int, state: MemoryState | N
             else card.due - now for rating, card in after.items()}
 
 
+def rescheduled_due(scheduler: Scheduler, state: MemoryState, *, user_id: int, card_id: int,
+                    time_zone: str) -> datetime | None:
+    """When a review card falls due under `scheduler` (a student's parameters and desired retention), counted
+    from its last review as answering it then would have scheduled, fuzz included; None for other cards."""
+    if state.state != State.Review or state.stability is None or state.last_review is None:
+        return None
+    rules = study_scheduler(scheduler)
+    fuzz = fuzz_factor(user_id=user_id, card_id=card_id, last_review=state.last_review) \
+        if rules.enable_fuzzing else None
+    days = _review_interval(rules, min(state.stability, rules.stability_cap), minimum=1, fuzz=fuzz)
+    return StudyDays(time_zone, rules.day_starts_at_hour).due_after(state.last_review, days)
+
+
 def predicted_recall(state: MemoryState, now: datetime, *, time_zone: str, day_starts_at_hour: int,
                      parameters: Sequence[float]) -> float | None:
     """FSRS's predicted recall of a card now, with elapsed time in study days, as the engine counts them.
