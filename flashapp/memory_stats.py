@@ -1,0 +1,524 @@
+"""One student's statistics, as Anki shows them: today, the forecast, the calendar, retention, cards, buttons, hours.
+
+The review log is read in a handful of SQL aggregates, grouped by study day, hour, state and
+rating, however many answers there are; only the student's card states (one row per card
+studied) are read whole. Days are study days: the student's time zone and the hour a day
+starts. The database turns each answer's time into local seconds with the UTC offsets the
+time zone had over the span asked about (worked out here, daylight-saving changes included),
+so that grouping by day and hour needs no time-zone support from the database.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+
+from fsrs import Rating, Scheduler, State
+from sqlalchemy import SQLColumnExpression, bindparam, case, func, literal, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from .errors import Invalid
+from .models import Card, CardState, Deck, ReviewLog, ReviewState, UTCDateTime
+from .scheduling import StudyDays
+from .stats import epoch_seconds, predicted_recall, true_retention
+
+MATURE_DAYS = 21  # a review card is mature from this interval on, as in Anki
+FORECAST_DAYS = 30
+FORECAST_WEEKS = 13  # the three months' forecast, by week
+CALENDAR_DAYS = 365
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_DAY_SECONDS = 86_400
+# Narrows a query to the decks looked at: the conditions on a card id column (none for every deck).
+_Decks = Callable[[SQLColumnExpression[int]], list[ColumnElement[bool]]]
+
+
+class Period(enum.StrEnum):
+    """How far back the answers per day, the buttons and the hours look."""
+
+    TODAY = "today"
+    MONTH = "month"
+    YEAR = "year"
+
+    @property
+    def days(self) -> int:
+        return {"today": 1, "month": 30, "year": 365}[self.value]
+
+    @property
+    def label(self) -> str:
+        return {"today": "Today", "month": "Last 30 days", "year": "Last 12 months"}[self.value]
+
+
+def parse_period(value: str | None) -> Period:
+    """The period a request names (a month when none is named); Invalid names the periods there are."""
+    if value is None or value == "":
+        return Period.MONTH
+    try:
+        return Period(value)
+    except ValueError:
+        raise Invalid(f"No period '{value[:40]}'. Choose today, month or year.", field="period") from None
+
+
+@dataclass(frozen=True)
+class TodaySummary:
+    """The current study day's answers."""
+
+    answers: int = 0
+    correct: int = 0  # answers other than Again
+    again: int = 0
+    milliseconds: int = 0  # time spent answering, each answer capped as the study screen caps it
+
+    @property
+    def share_correct(self) -> float | None:
+        return self.correct / self.answers if self.answers else None
+
+    @property
+    def minutes(self) -> float:
+        return self.milliseconds / 60_000
+
+
+@dataclass(frozen=True)
+class DayAnswers:
+    """One study day's answers by the card's state when answered (a new card's first answer is learning)."""
+
+    day: date
+    learning: int = 0
+    review: int = 0
+    relearning: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.learning + self.review + self.relearning
+
+
+@dataclass(frozen=True)
+class CardCounts:
+    """The cards of the decks looked at, by where the student is with each."""
+
+    new: int = 0  # active cards never answered
+    learning: int = 0
+    relearning: int = 0
+    young: int = 0  # review cards with an interval under MATURE_DAYS
+    mature: int = 0
+    retired: int = 0  # answered cards whose fact has since been removed from its deck
+
+    @property
+    def total(self) -> int:
+        return self.new + self.learning + self.relearning + self.young + self.mature + self.retired
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One bar of a distribution: a label, and how many cards fall in it."""
+
+    label: str
+    count: int
+
+
+@dataclass(frozen=True)
+class RetentionRow:
+    """Answers to review cards over one period, young and mature apart: passed is Hard, Good or Easy."""
+
+    label: str
+    young_passed: int = 0
+    young_failed: int = 0
+    mature_passed: int = 0
+    mature_failed: int = 0
+
+    @property
+    def young(self) -> float | None:
+        return true_retention(answers=self.young_passed + self.young_failed, recalled=self.young_passed)
+
+    @property
+    def mature(self) -> float | None:
+        return true_retention(answers=self.mature_passed + self.mature_failed, recalled=self.mature_passed)
+
+    @property
+    def answers(self) -> int:
+        return self.young_passed + self.young_failed + self.mature_passed + self.mature_failed
+
+    @property
+    def total(self) -> float | None:
+        return true_retention(answers=self.answers, recalled=self.young_passed + self.mature_passed)
+
+
+@dataclass(frozen=True)
+class HourAnswers:
+    """Answers given in one hour of the day (the student's own clock)."""
+
+    hour: int
+    answers: int = 0
+    correct: int = 0
+
+    @property
+    def share_correct(self) -> float | None:
+        return self.correct / self.answers if self.answers else None
+
+
+BUTTON_TYPES = ("learning", "young", "mature")
+
+
+@dataclass(frozen=True)
+class Streaks:
+    """Days in a row with at least one answer."""
+
+    current: int  # ending today, or yesterday while today has no answer yet
+    longest: int
+    days_studied: int  # of the calendar's days
+
+
+@dataclass(frozen=True)
+class StateNumbers:
+    """What the student's card states say: the counts, the forecast, and the memory distributions."""
+
+    counts: CardCounts
+    forecast: list[int]  # cards due on each of the next FORECAST_DAYS study days; overdue ones count today
+    forecast_weeks: list[int]  # cards due in each of the next FORECAST_WEEKS weeks
+    intervals: list[Bucket]  # review cards' intervals
+    stability: list[Bucket]
+    difficulty: list[Bucket]
+    retrievability: list[Bucket]  # the recall FSRS predicts now
+
+
+@dataclass
+class StudentStats:
+    """Everything the statistics page shows, for one student, one deck or all, one period."""
+
+    period: Period
+    today_number: int  # the current study day (`StudyDays.number`)
+    today: TodaySummary
+    calendar: dict[date, int]  # answers on each study day of the last CALENDAR_DAYS (days without any left out)
+    streaks: Streaks
+    days: list[DayAnswers]  # every study day of the period, oldest first
+    states: StateNumbers
+    retention: list[RetentionRow]
+    buttons: dict[str, list[int]] = field(default_factory=dict)  # card type: Again, Hard, Good, Easy
+    hours: list[HourAnswers] = field(default_factory=list)
+
+    @property
+    def today_date(self) -> date:
+        return date.fromordinal(self.today_number)
+
+    @property
+    def counts(self) -> CardCounts:
+        return self.states.counts
+
+    @property
+    def forecast(self) -> list[int]:
+        return self.states.forecast
+
+    @property
+    def forecast_weeks(self) -> list[int]:
+        return self.states.forecast_weeks
+
+
+# --- Local time in SQL -------------------------------------------------------------------------
+
+
+def _offset_changes(days: StudyDays, since: datetime, until: datetime) -> list[tuple[datetime, int]]:
+    """The UTC offsets (seconds) the time zone has from `since` to `until`: (from when, offset), first from `since`.
+
+    A change is found to the second by halving the day it falls in; zones change at most a few times a year.
+    """
+    def offset(at: datetime) -> int:
+        delta = at.astimezone(days.tz).utcoffset()
+        return int(delta.total_seconds()) if delta is not None else 0
+
+    changes = [(since, offset(since))]
+    at = since
+    while at < until:
+        following = min(at + timedelta(days=1), until)
+        if offset(following) != changes[-1][1]:
+            # Zones change on a whole second: halve the whole seconds from `at` (old offset) to `following`.
+            low = math.floor(at.timestamp())
+            high = math.ceil(following.timestamp())
+            while high - low > 1:
+                middle = (low + high) // 2
+                low, high = (middle, high) if offset(_utc(middle)) == changes[-1][1] else (low, middle)
+            changes.append((_utc(high), offset(_utc(high))))
+        at = following
+    return changes
+
+
+def _utc(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, timezone.utc)
+
+
+def local_seconds(session: Session, column: SQLColumnExpression[datetime], days: StudyDays, *, since: datetime,
+                  until: datetime) -> ColumnElement[int]:
+    """The column's time as whole seconds since 1970 on the student's own clock, for times from `since` to `until`."""
+    changes = _offset_changes(days, since, until)
+    seconds = epoch_seconds(session, column)
+    if len(changes) == 1:
+        return seconds + changes[0][1]
+    # The latest change first: each time takes the offset of the last change at or before it.
+    offset = case(*[(column >= literal(start, UTCDateTime), value) for start, value in reversed(changes[1:])],
+                  else_=changes[0][1])
+    return seconds + offset
+
+
+# --- The review log ----------------------------------------------------------------------------
+
+# Answers counted by study day, hour of the day, the card's state, the rating, and whether a review
+# card was mature (None for the other states).
+Tally = dict[tuple[int, int, ReviewState, Rating, bool | None], int]
+
+
+def student_stats(session: Session, scheduler: Scheduler, *, user_id: int, time_zone: str, day_starts_at_hour: int,
+                  now: datetime, deck_ids: Sequence[int] | None = None, period: Period = Period.MONTH) -> StudentStats:
+    """One student's statistics over the given decks (every deck when None) at `now`.
+
+    `scheduler` is the student's own (their parameters give the recall predicted now).
+    """
+    days = StudyDays(time_zone, day_starts_at_hour)
+    today = days.number(now)
+    card_ids = None if deck_ids is None else _card_ids(session, list(deck_ids))
+
+    def of_the_decks(column: SQLColumnExpression[int]) -> list[ColumnElement[bool]]:
+        if card_ids is None:
+            return []
+        # `+ 0` keeps the card out of the index choice: the student's rows are read by their own index.
+        return [(column + 0).in_(bindparam(None, card_ids or [-1], expanding=True, literal_execute=True))]
+
+    tally = answer_tally(session, user_id=user_id, days=days, now=now, decks=of_the_decks)
+    by_day: dict[int, dict[tuple[ReviewState, Rating], int]] = {}
+    for (number, _, state, rating, _), count in tally.items():
+        counts = by_day.setdefault(number, {})
+        counts[(state, rating)] = counts.get((state, rating), 0) + count
+    period_first = today - period.days + 1
+    return StudentStats(
+        period=period,
+        today_number=today,
+        today=_today(session, by_day.get(today, {}), user_id=user_id, begins=days.begins(today), decks=of_the_decks),
+        states=card_numbers(session, scheduler, user_id=user_id, days=days, now=now, deck_ids=deck_ids),
+        calendar={date.fromordinal(n): sum(counts.values()) for n, counts in sorted(by_day.items())
+                  if n > today - CALENDAR_DAYS},
+        streaks=streaks(sorted(by_day), today=today, calendar_from=today - CALENDAR_DAYS + 1),
+        days=[_day_answers(n, by_day.get(n, {})) for n in range(period_first, today + 1)],
+        retention=retention_table(tally, today=today),
+        buttons=answer_buttons(tally, first_day=period_first),
+        hours=answer_hours(tally, first_day=period_first),
+    )
+
+
+def _card_ids(session: Session, deck_ids: list[int]) -> list[int]:
+    return list(session.scalars(select(Card.id).where(Card.deck_id.in_(deck_ids)).order_by(Card.id)))
+
+
+def answer_tally(session: Session, *, user_id: int, days: StudyDays, now: datetime, decks: _Decks) -> Tally:
+    """Every answer of the student's (in the decks) counted by study day, hour, state, rating and maturity.
+
+    One pass over the student's answers, card by card in time order: a review is of a mature card when
+    the interval the card's previous answer scheduled was at least MATURE_DAYS days (Anki's last
+    interval). Intervals are whole study days, so a day's length (23 or 25 hours across a clock
+    change) is allowed for by comparing against half a day less.
+    """
+    first = session.scalar(select(func.min(ReviewLog.reviewed_at))
+                           .where(ReviewLog.user_id == user_id, *decks(ReviewLog.card_id)))
+    if first is None:
+        return {}
+    previous_due = func.lag(ReviewLog.due).over(partition_by=ReviewLog.card_id, order_by=ReviewLog.reviewed_at)
+    previous_at = func.lag(ReviewLog.reviewed_at).over(partition_by=ReviewLog.card_id, order_by=ReviewLog.reviewed_at)
+    interval = epoch_seconds(session, previous_due) - epoch_seconds(session, previous_at)
+    answers = (select(local_seconds(session, ReviewLog.reviewed_at, days, since=min(first, now), until=now)
+                      .label("local"),
+                      ReviewLog.state_before, ReviewLog.rating,
+                      case((ReviewLog.state_before != ReviewState.REVIEW, None),
+                           (interval >= MATURE_DAYS * _DAY_SECONDS - _DAY_SECONDS // 2, 1), else_=0).label("mature"))
+               .where(ReviewLog.user_id == user_id, *decks(ReviewLog.card_id))
+               .subquery())
+    day = ((answers.c.local - days.hour * 3600) // _DAY_SECONDS).label("day")
+    hour = ((answers.c.local % _DAY_SECONDS) // 3600).label("hour")
+    tally: Tally = {}
+    for number, at_hour, state, rating, mature, count in session.execute(
+            select(day, hour, answers.c.state_before, answers.c.rating, answers.c.mature, func.count())
+            .group_by(day, hour, answers.c.state_before, answers.c.rating, answers.c.mature)):
+        key = (int(number) + _EPOCH_ORDINAL, int(at_hour), ReviewState(state), Rating(rating),
+               None if mature is None else bool(mature))
+        tally[key] = count
+    return tally
+
+
+def _today(session: Session, counts: dict[tuple[ReviewState, Rating], int], *, user_id: int, begins: datetime,
+           decks: _Decks) -> TodaySummary:
+    answers = sum(counts.values())
+    again = sum(count for (_, rating), count in counts.items() if rating == Rating.Again)
+    milliseconds = 0
+    if answers:
+        milliseconds = int(session.scalar(
+            select(func.coalesce(func.sum(ReviewLog.duration_ms), 0))
+            .where(ReviewLog.user_id == user_id, ReviewLog.reviewed_at >= begins, *decks(ReviewLog.card_id))) or 0)
+    return TodaySummary(answers=answers, correct=answers - again, again=again, milliseconds=milliseconds)
+
+
+def _day_answers(number: int, counts: dict[tuple[ReviewState, Rating], int]) -> DayAnswers:
+    learning = sum(c for (state, _), c in counts.items() if state in (ReviewState.NEW, ReviewState.LEARNING))
+    review = sum(c for (state, _), c in counts.items() if state == ReviewState.REVIEW)
+    relearning = sum(c for (state, _), c in counts.items() if state == ReviewState.RELEARNING)
+    return DayAnswers(date.fromordinal(number), learning, review, relearning)
+
+
+def streaks(studied: Sequence[int], *, today: int, calendar_from: int) -> Streaks:
+    """The current and longest runs of consecutive study days among `studied` (day numbers, ascending).
+
+    The current run ends today, or yesterday while today has no answer yet (the day is not over).
+    """
+    longest = run = 0
+    previous: int | None = None
+    for number in studied:
+        run = run + 1 if previous is not None and number == previous + 1 else 1
+        longest = max(longest, run)
+        previous = number
+    days = set(studied)
+    current = 0
+    cursor = today if today in days else today - 1
+    while cursor in days:
+        current += 1
+        cursor -= 1
+    return Streaks(current=current, longest=longest,
+                   days_studied=sum(1 for number in studied if calendar_from <= number <= today))
+
+
+# The true retention table's periods: a label, and the first and last day as study days back from today.
+RETENTION_PERIODS = (("Today", 0, 0), ("Yesterday", 1, 1), ("Last week", 6, 0), ("Last month", 29, 0),
+                     ("Last year", 364, 0))
+
+
+def retention_table(tally: Tally, *, today: int) -> list[RetentionRow]:
+    """Anki's true retention table: answers to review cards over each period, young and mature apart."""
+    rows = []
+    for label, back, until in RETENTION_PERIODS:
+        passed = {True: 0, False: 0}
+        failed = {True: 0, False: 0}
+        for (number, _, state, rating, mature), count in tally.items():
+            if state == ReviewState.REVIEW and mature is not None and today - back <= number <= today - until:
+                if rating == Rating.Again:
+                    failed[mature] += count
+                else:
+                    passed[mature] += count
+        rows.append(RetentionRow(label, passed[False], failed[False], passed[True], failed[True]))
+    return rows
+
+
+def answer_buttons(tally: Tally, *, first_day: int) -> dict[str, list[int]]:
+    """How often each of Again, Hard, Good and Easy was pressed since `first_day`, by card type.
+
+    Learning counts new, learning and relearning cards; young and mature split the review cards.
+    """
+    buttons = {kind: [0, 0, 0, 0] for kind in BUTTON_TYPES}
+    for (number, _, state, rating, mature), count in tally.items():
+        if number >= first_day:
+            kind = "learning" if state != ReviewState.REVIEW else "mature" if mature else "young"
+            buttons[kind][int(rating) - 1] += count
+    return buttons
+
+
+def answer_hours(tally: Tally, *, first_day: int) -> list[HourAnswers]:
+    """Answers given in each hour of the day (the student's clock) since `first_day`, and how many were correct."""
+    answers, correct = [0] * 24, [0] * 24
+    for (number, hour, _, rating, _), count in tally.items():
+        if number >= first_day:
+            answers[hour] += count
+            correct[hour] += count if rating != Rating.Again else 0
+    return [HourAnswers(hour, answers[hour], correct[hour]) for hour in range(24)]
+
+
+# --- Card states -------------------------------------------------------------------------------
+
+INTERVAL_EDGES = (1, 2, 3, 7, 14, 21, 45, 90, 180, 365)  # days: each bucket starts at an edge
+
+
+def day_buckets(values: Sequence[float], edges: Sequence[int] = INTERVAL_EDGES) -> list[Bucket]:
+    """Values in days counted into buckets that start at each edge (values under the first count in it)."""
+    counts = [0] * len(edges)
+    for value in values:
+        counts[max(0, bisect_right(edges, value) - 1)] += 1
+    labels = []
+    for i, edge in enumerate(edges):
+        if i + 1 == len(edges):
+            labels.append(f"{_days(edge)}+")
+        elif edges[i + 1] - edge == 1:
+            labels.append(_days(edge))
+        else:
+            labels.append(f"{_days(edge)}–{_days(edges[i + 1] - 1)}")
+    return [Bucket(label, count) for label, count in zip(labels, counts, strict=True)]
+
+
+def _days(number: int) -> str:
+    return "1 y" if number == 365 else f"{number} d"
+
+
+def percent_buckets(shares: Sequence[float]) -> list[Bucket]:
+    """Shares from 0 to 1 counted in tenths: 0 to 9 %, 10 to 19 % ... 90 to 100 %."""
+    counts = [0] * 10
+    for share in shares:
+        counts[min(9, max(0, int(share * 100) // 10))] += 1
+    return [Bucket(f"{edge}–{edge + 9 if edge < 90 else 100}%", count)
+            for edge, count in zip(range(0, 100, 10), counts, strict=True)]
+
+
+def card_numbers(session: Session, scheduler: Scheduler, *, user_id: int, days: StudyDays, now: datetime,
+                 deck_ids: Sequence[int] | None) -> StateNumbers:
+    """Card counts, the forecast and the memory distributions, from the student's states of the decks' cards.
+
+    The study days of each due date and last review, and the recall predicted now, are worked out by
+    the database; a student has one state per card studied.
+    """
+    today = days.number(now)
+    earliest, latest = session.execute(select(func.min(CardState.last_review), func.max(CardState.due))
+                                       .where(CardState.user_id == user_id)).one()
+    span = {"since": min(earliest or now, now), "until": max(latest or now, now)}
+
+    def day_of(column: SQLColumnExpression[datetime]) -> ColumnElement[int]:
+        return (local_seconds(session, column, days, **span) - days.hour * 3600) // _DAY_SECONDS
+
+    query = (select(CardState.state, Card.retired, day_of(CardState.due), day_of(CardState.last_review),
+                    CardState.stability, CardState.difficulty, predicted_recall(session, scheduler, now=now))
+             .join(Card, Card.id == CardState.card_id).where(CardState.user_id == user_id))
+    active_total = select(func.coalesce(func.sum(Deck.active_cards), 0))
+    if deck_ids is not None:
+        query = query.where(Card.deck_id.in_(list(deck_ids)))
+        active_total = active_total.where(Deck.id.in_(list(deck_ids)))
+    learning = relearning = young = mature = retired = 0
+    forecast = [0] * FORECAST_DAYS
+    weeks = [0] * FORECAST_WEEKS
+    intervals: list[int] = []
+    stabilities: list[float] = []
+    difficulties: list[float] = []
+    recall: list[float] = []
+    for state, is_retired, due_number, reviewed_number, stability, difficulty, recalled in session.execute(query):
+        if is_retired:
+            retired += 1
+            continue
+        ahead = max(0, int(due_number) + _EPOCH_ORDINAL - today)
+        if state == State.Review:
+            # A review card's interval: the study days from its last review to its due day, as Anki keeps it.
+            interval = int(due_number) - int(reviewed_number) if reviewed_number is not None else 0
+            intervals.append(interval)
+            if interval >= MATURE_DAYS:
+                mature += 1
+            else:
+                young += 1
+        elif state == State.Relearning:
+            relearning += 1
+        else:
+            learning += 1
+        if ahead < FORECAST_DAYS:
+            forecast[ahead] += 1
+        if ahead < 7 * FORECAST_WEEKS:
+            weeks[ahead // 7] += 1
+        if stability is not None:
+            stabilities.append(stability)
+        if difficulty is not None:
+            difficulties.append((difficulty - 1) / 9)  # FSRS's 1 to 10, shown from 0 % to 100 % as Anki does
+        if recalled is not None:
+            recall.append(float(recalled))
+    started = learning + relearning + young + mature
+    new = max(0, int(session.scalar(active_total) or 0) - started)
+    return StateNumbers(CardCounts(new, learning, relearning, young, mature, retired), forecast, weeks,
+                        day_buckets(intervals), day_buckets(stabilities), percent_buckets(difficulties),
+                        percent_buckets(recall))
