@@ -22,8 +22,10 @@ from sqlalchemy import SQLColumnExpression, bindparam, case, func, literal, sele
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from .decks import all_decks, deck_by_slug
 from .errors import Invalid
-from .models import Card, CardState, Deck, ReviewLog, ReviewState, UTCDateTime
+from .models import Card, CardState, Deck, ReviewLog, ReviewState, User, UTCDateTime
+from .personal import student_scheduler
 from .scheduling import StudyDays
 from .stats import epoch_seconds, predicted_recall, true_retention
 
@@ -248,7 +250,7 @@ def _utc(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, timezone.utc)
 
 
-def local_seconds(session: Session, column: SQLColumnExpression[datetime], days: StudyDays, *, since: datetime,
+def local_seconds(session: Session, column: SQLColumnExpression[datetime | None], days: StudyDays, *, since: datetime,
                   until: datetime) -> ColumnElement[int]:
     """The column's time as whole seconds since 1970 on the student's own clock, for times from `since` to `until`."""
     changes = _offset_changes(days, since, until)
@@ -433,31 +435,30 @@ INTERVAL_EDGES = (1, 2, 3, 7, 14, 21, 45, 90, 180, 365)  # days: each bucket sta
 
 
 def day_buckets(values: Sequence[float], edges: Sequence[int] = INTERVAL_EDGES) -> list[Bucket]:
-    """Values in days counted into buckets that start at each edge (values under the first count in it)."""
+    """Values in days counted into buckets that start at each edge (values under the first count in it).
+
+    Labels are in days: '1', '3 to 6' (with an en dash), '365+'.
+    """
     counts = [0] * len(edges)
     for value in values:
         counts[max(0, bisect_right(edges, value) - 1)] += 1
     labels = []
     for i, edge in enumerate(edges):
         if i + 1 == len(edges):
-            labels.append(f"{_days(edge)}+")
+            labels.append(f"{edge}+")
         elif edges[i + 1] - edge == 1:
-            labels.append(_days(edge))
+            labels.append(str(edge))
         else:
-            labels.append(f"{_days(edge)}–{_days(edges[i + 1] - 1)}")
+            labels.append(f"{edge}–{edges[i + 1] - 1}")
     return [Bucket(label, count) for label, count in zip(labels, counts, strict=True)]
 
 
-def _days(number: int) -> str:
-    return "1 y" if number == 365 else f"{number} d"
-
-
 def percent_buckets(shares: Sequence[float]) -> list[Bucket]:
-    """Shares from 0 to 1 counted in tenths: 0 to 9 %, 10 to 19 % ... 90 to 100 %."""
+    """Shares from 0 to 1 counted in tenths, labelled in percent from '0 to 9' to '90 to 100' (en dashes)."""
     counts = [0] * 10
     for share in shares:
-        counts[min(9, max(0, int(share * 100) // 10))] += 1
-    return [Bucket(f"{edge}–{edge + 9 if edge < 90 else 100}%", count)
+        counts[min(9, max(0, int(round(share * 100, 6)) // 10))] += 1  # 0.7 is 70 %, not 69.99...
+    return [Bucket(f"{edge}–{edge + 9 if edge < 90 else 100}", count)
             for edge, count in zip(range(0, 100, 10), counts, strict=True)]
 
 
@@ -473,7 +474,7 @@ def card_numbers(session: Session, scheduler: Scheduler, *, user_id: int, days: 
                                        .where(CardState.user_id == user_id)).one()
     span = {"since": min(earliest or now, now), "until": max(latest or now, now)}
 
-    def day_of(column: SQLColumnExpression[datetime]) -> ColumnElement[int]:
+    def day_of(column: SQLColumnExpression[datetime | None]) -> ColumnElement[int]:
         return (local_seconds(session, column, days, **span) - days.hour * 3600) // _DAY_SECONDS
 
     query = (select(CardState.state, Card.retired, day_of(CardState.due), day_of(CardState.last_review),
@@ -522,3 +523,30 @@ def card_numbers(session: Session, scheduler: Scheduler, *, user_id: int, days: 
     return StateNumbers(CardCounts(new, learning, relearning, young, mature, retired), forecast, weeks,
                         day_buckets(intervals), day_buckets(stabilities), percent_buckets(difficulties),
                         percent_buckets(recall))
+
+
+# --- The page ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StatisticsPage:
+    """What the statistics page shows: the numbers, the deck looked at (None: all) and the decks to choose from."""
+
+    stats: StudentStats
+    deck: Deck | None
+    decks: list[Deck]
+
+
+def statistics_page(session: Session, scheduler: Scheduler, *, student: User, now: datetime, day_starts_at_hour: int,
+                    deck_slug: str | None = None, period: str | None = None) -> StatisticsPage:
+    """One student's statistics page, one deck (by slug) or all, over a period (today, month or year).
+
+    `scheduler` is the install's; the student's own parameters and desired retention are put on it.
+    Raises Invalid for an unknown period and NotFound for an unknown deck, before reading anything else.
+    """
+    chosen = parse_period(period)
+    deck = deck_by_slug(session, deck_slug) if deck_slug else None
+    stats = student_stats(session, student_scheduler(scheduler, student), user_id=student.id,
+                          time_zone=student.time_zone, day_starts_at_hour=day_starts_at_hour, now=now,
+                          deck_ids=None if deck is None else [deck.id], period=chosen)
+    return StatisticsPage(stats, deck, all_decks(session))
