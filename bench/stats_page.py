@@ -61,7 +61,7 @@ def simulate(card_ids: list[int], *, user_id: int, answers: int, now: datetime,
     scheduler = make_scheduler()
     days = StudyDays(TIME_ZONE)
     first_day = days.number(now) - 364
-    new_per_day = max(1, answers // 365 // 9)  # each card takes about nine answers in its first year
+    new_per_day = answers // 3_600 + 1  # a card takes about a dozen answers in its first months
     cards: dict[int, object] = {}
     counts: dict[int, list[int]] = {}
     pending = list(card_ids)
@@ -69,13 +69,16 @@ def simulate(card_ids: list[int], *, user_id: int, answers: int, now: datetime,
     for number in range(first_day, days.number(now) + 1):
         if len(logs) >= answers:
             break
-        if rng.random() < 0.07:  # a day off now and then
+        if rng.random() < 0.1:  # a day off now and then
             continue
         begins, ends = days.begins(number), min(days.begins(number + 1), now)
         # The day's session starts at a time of its own, mostly in the afternoon and evening.
         at = begins + timedelta(hours=rng.choice((4, 8, 10, 12, 13, 14, 15, 16)), minutes=rng.randint(0, 59))
         queue = [card_id for card_id, card in cards.items() if card.due < ends]  # type: ignore[attr-defined]
-        queue += [pending.pop(0) for _ in range(min(new_per_day, len(pending)))]
+        starting = new_per_day
+        if number == days.number(now):  # the last day makes up the count with extra new cards (three answers each)
+            starting = max(starting, (answers - len(logs) - len(queue)) // 3 + 1)
+        queue += [pending.pop(0) for _ in range(min(starting, len(pending)))]
         rng.shuffle(queue)
         while queue and len(logs) < answers and at < ends:
             card_id = queue.pop(0)

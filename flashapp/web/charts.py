@@ -18,7 +18,7 @@ from ..memory_stats import BUTTON_TYPES, Bucket, StatisticsPage, StudentStats
 
 WIDTH = 480  # viewBox units: about 1.3 CSS pixels each on a wide screen, 0.7 on a 375 px phone
 HEIGHT = 180
-LEFT, RIGHT, TOP, BOTTOM = 36, 8, 10, 24  # room for the axis labels
+LEFT, RIGHT, TOP, BOTTOM = 40, 8, 12, 26  # room for the axis labels
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,11 @@ def _nice_top(value: float) -> float:
 
 
 def _number(value: float) -> str:
-    return f"{value:,.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
+    """An axis value, short: 500, 2.5k, 10k."""
+    if value >= 1000:
+        thousands = value / 1000
+        return f"{thousands:.0f}k" if thousands == int(thousands) else f"{thousands:.1f}k"
+    return f"{value:.0f}" if value == int(value) else f"{value:.1f}"
 
 
 def bar_chart(labels: Sequence[str], series: Sequence[Series], *, label: str, tick_every: int = 1,
@@ -85,7 +89,7 @@ def bar_chart(labels: Sequence[str], series: Sequence[Series], *, label: str, ti
             parts.append(f'<rect class="today-mark" x="{x - 1:.1f}" y="{TOP:.1f}" width="{width + 2:.1f}" '
                          f'height="{plot_h:.1f}"></rect>')
         if i % tick_every == 0:
-            parts.append(f'<text class="axis" x="{x + width / 2:.1f}" y="{height - 8}" text-anchor="middle">'
+            parts.append(f'<text class="axis" x="{x + width / 2:.1f}" y="{height - 6}" text-anchor="middle">'
                          f'{escape(labels[i])}</text>')
     return _svg(label, "".join(parts), height=height)
 
@@ -106,7 +110,7 @@ def calendar_heatmap(counts: dict[date, int], *, last_day: date, label: str, day
     start = first - timedelta(days=first.weekday())  # the Monday of the first week
     weeks = (last_day - start).days // 7 + 1
     most = max(counts.values(), default=0)
-    left, top = 22, 14
+    left, top = 28, 14
     parts = []
     month = None
     for offset in range((last_day - start).days + 1):
@@ -115,7 +119,7 @@ def calendar_heatmap(counts: dict[date, int], *, last_day: date, label: str, day
         x, y = left + column * CELL, top + row * CELL
         if row == 0 and day.month != month and day.day <= 7:
             month = day.month
-            parts.append(f'<text class="axis" x="{x:.1f}" y="{top - 4}">{day.strftime("%b")}</text>')
+            parts.append(f'<text class="axis small" x="{x:.1f}" y="{top - 4}">{day.strftime("%b")}</text>')
         if day < first:
             continue
         count = counts.get(day, 0)
@@ -123,14 +127,14 @@ def calendar_heatmap(counts: dict[date, int], *, last_day: date, label: str, day
         parts.append(f'<rect class="heat-{level}" x="{x:.1f}" y="{y:.1f}" width="{CELL - 1.6:.1f}" '
                      f'height="{CELL - 1.6:.1f}" rx="1.5"></rect>')
     for row, name in ((0, "Mon"), (2, "Wed"), (4, "Fri")):
-        parts.append(f'<text class="axis" x="0" y="{top + row * CELL + 6.5:.1f}">{name}</text>')
+        parts.append(f'<text class="axis small" x="0" y="{top + row * CELL + 6.5:.1f}">{name}</text>')
     width = int(left + weeks * CELL + 2)
     return _svg(label, "".join(parts), height=int(top + 7 * CELL + 2), width=width)
 
 
 def share_bars(rows: Sequence[tuple[str, Sequence[int]]], tones: Sequence[str], *, label: str) -> Markup:
     """One horizontal bar per row, split by the share of each value (such as the four answer buttons)."""
-    left, bar_h, gap = 70, 22, 12
+    left, bar_h, gap = 80, 24, 12
     plot_w = WIDTH - left - RIGHT
     parts = []
     for index, (name, values) in enumerate(rows):
@@ -172,7 +176,10 @@ def statistics_charts(stats: StudentStats) -> dict[str, Markup]:
 
     def distribution(buckets: Sequence[Bucket], what: str, tone: str) -> Markup:
         total = sum(b.count for b in buckets)
-        return bar_chart([b.label for b in buckets], [Series(what, [b.count for b in buckets], tone)],
+        # Each bar is labelled with where its bucket starts; the table gives the whole ranges.
+        starts = [b.label.split("–")[0] + ("+" if i == len(buckets) - 1 and "+" not in b.label else "")
+                  for i, b in enumerate(buckets)]
+        return bar_chart(starts, [Series(what, [b.count for b in buckets], tone)],
                          label=f"{what} of {total} cards (the table below gives the numbers)")
 
     answered_days = sum(1 for d in days if d.total)
