@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
 from fsrs import Rating, Scheduler, State
-from sqlalchemy import SQLColumnExpression, bindparam, case, func, literal, select
+from sqlalchemy import Integer, SQLColumnExpression, bindparam, case, func, literal, select, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -267,7 +267,8 @@ def local_seconds(session: Session, column: SQLColumnExpression[datetime | None]
 
 # Answers counted by study day, hour of the day, the card's state, the rating, and whether a review
 # card was mature (None for the other states).
-Tally = dict[tuple[int, int, ReviewState, Rating, bool | None], int]
+Tally = dict[tuple[int, int, int, int, bool | None], int]  # states and ratings as their numbers
+_KINDS = 64  # four states, four ratings, three maturities (none, young, mature) packed in six bits
 
 
 def student_stats(session: Session, scheduler: Scheduler, *, user_id: int, time_zone: str, day_starts_at_hour: int,
@@ -287,7 +288,7 @@ def student_stats(session: Session, scheduler: Scheduler, *, user_id: int, time_
         return [(column + 0).in_(bindparam(None, card_ids or [-1], expanding=True, literal_execute=True))]
 
     tally = answer_tally(session, user_id=user_id, days=days, now=now, decks=of_the_decks)
-    by_day: dict[int, dict[tuple[ReviewState, Rating], int]] = {}
+    by_day: dict[int, dict[tuple[int, int], int]] = {}
     for (number, _, state, rating, _), count in tally.items():
         counts = by_day.setdefault(number, {})
         counts[(state, rating)] = counts.get((state, rating), 0) + count
@@ -318,6 +319,9 @@ def answer_tally(session: Session, *, user_id: int, days: StudyDays, now: dateti
     the interval the card's previous answer scheduled was at least MATURE_DAYS days (Anki's last
     interval). Intervals are whole study days, so a day's length (23 or 25 hours across a clock
     change) is allowed for by comparing against half a day less.
+
+    The database groups by one whole number, the local hour since 1970 and the answer's kind packed
+    together (`_KINDS` a hour), which it sorts faster than five columns and hands back as plain integers.
     """
     first = session.scalar(select(func.min(ReviewLog.reviewed_at))
                            .where(ReviewLog.user_id == user_id, *decks(ReviewLog.card_id)))
@@ -326,26 +330,23 @@ def answer_tally(session: Session, *, user_id: int, days: StudyDays, now: dateti
     previous_due = func.lag(ReviewLog.due).over(partition_by=ReviewLog.card_id, order_by=ReviewLog.reviewed_at)
     previous_at = func.lag(ReviewLog.reviewed_at).over(partition_by=ReviewLog.card_id, order_by=ReviewLog.reviewed_at)
     interval = epoch_seconds(session, previous_due) - epoch_seconds(session, previous_at)
-    answers = (select(local_seconds(session, ReviewLog.reviewed_at, days, since=min(first, now), until=now)
-                      .label("local"),
-                      ReviewLog.state_before, ReviewLog.rating,
-                      case((ReviewLog.state_before != ReviewState.REVIEW, None),
-                           (interval >= MATURE_DAYS * _DAY_SECONDS - _DAY_SECONDS // 2, 1), else_=0).label("mature"))
-               .where(ReviewLog.user_id == user_id, *decks(ReviewLog.card_id))
-               .subquery())
-    day = ((answers.c.local - days.hour * 3600) // _DAY_SECONDS).label("day")
-    hour = ((answers.c.local % _DAY_SECONDS) // 3600).label("hour")
+    state, rating = type_coerce(ReviewLog.state_before, Integer), type_coerce(ReviewLog.rating, Integer)
+    maturity = case((state != int(ReviewState.REVIEW), 0),
+                    (interval >= MATURE_DAYS * _DAY_SECONDS - _DAY_SECONDS // 2, 2), else_=1)
+    local = local_seconds(session, ReviewLog.reviewed_at, days, since=min(first, now), until=now)
+    key = ((local // 3600) * _KINDS + state * 16 + (rating - 1) * 4 + maturity).label("key")
+    answers = select(key).where(ReviewLog.user_id == user_id, *decks(ReviewLog.card_id)).subquery()
     tally: Tally = {}
-    for number, at_hour, state, rating, mature, count in session.execute(
-            select(day, hour, answers.c.state_before, answers.c.rating, answers.c.mature, func.count())
-            .group_by(day, hour, answers.c.state_before, answers.c.rating, answers.c.mature)):
-        key = (int(number) + _EPOCH_ORDINAL, int(at_hour), ReviewState(state), Rating(rating),
-               None if mature is None else bool(mature))
-        tally[key] = count
+    for packed, count in session.execute(select(answers.c.key, func.count()).group_by(answers.c.key)):
+        hours, kind = divmod(int(packed), _KINDS)
+        state_rating, mature = divmod(kind, 4)
+        state_before, rating_index = divmod(state_rating, 4)
+        number = (hours - days.hour) // 24 + _EPOCH_ORDINAL
+        tally[(number, hours % 24, state_before, rating_index + 1, None if mature == 0 else mature == 2)] = count
     return tally
 
 
-def _today(session: Session, counts: dict[tuple[ReviewState, Rating], int], *, user_id: int, begins: datetime,
+def _today(session: Session, counts: dict[tuple[int, int], int], *, user_id: int, begins: datetime,
            decks: _Decks) -> TodaySummary:
     answers = sum(counts.values())
     again = sum(count for (_, rating), count in counts.items() if rating == Rating.Again)
@@ -357,7 +358,7 @@ def _today(session: Session, counts: dict[tuple[ReviewState, Rating], int], *, u
     return TodaySummary(answers=answers, correct=answers - again, again=again, milliseconds=milliseconds)
 
 
-def _day_answers(number: int, counts: dict[tuple[ReviewState, Rating], int]) -> DayAnswers:
+def _day_answers(number: int, counts: dict[tuple[int, int], int]) -> DayAnswers:
     learning = sum(c for (state, _), c in counts.items() if state in (ReviewState.NEW, ReviewState.LEARNING))
     review = sum(c for (state, _), c in counts.items() if state == ReviewState.REVIEW)
     relearning = sum(c for (state, _), c in counts.items() if state == ReviewState.RELEARNING)
@@ -477,8 +478,9 @@ def card_numbers(session: Session, scheduler: Scheduler, *, user_id: int, days: 
     def day_of(column: SQLColumnExpression[datetime | None]) -> ColumnElement[int]:
         return (local_seconds(session, column, days, **span) - days.hour * 3600) // _DAY_SECONDS
 
-    query = (select(CardState.state, Card.retired, day_of(CardState.due), day_of(CardState.last_review),
-                    CardState.stability, CardState.difficulty, predicted_recall(session, scheduler, now=now))
+    query = (select(type_coerce(CardState.state, Integer), Card.retired, day_of(CardState.due),
+                    day_of(CardState.last_review), CardState.stability, CardState.difficulty,
+                    predicted_recall(session, scheduler, now=now))
              .join(Card, Card.id == CardState.card_id).where(CardState.user_id == user_id))
     active_total = select(func.coalesce(func.sum(Deck.active_cards), 0))
     if deck_ids is not None:
