@@ -368,7 +368,9 @@ def _day_answers(number: int, counts: dict[tuple[int, int], int]) -> DayAnswers:
 def streaks(studied: Sequence[int], *, today: int, calendar_from: int) -> Streaks:
     """The current and longest runs of consecutive study days among `studied` (day numbers, ascending).
 
-    The current run ends today, or yesterday while today has no answer yet (the day is not over).
+    The current run ends today, or yesterday while today has no answer yet (the day is not over): the
+    streak the done screen shows (`study.study_streak`, which walks the answers themselves), here
+    counted from the days the page has already grouped, of one deck or all.
     """
     longest = run = 0
     previous: int | None = None

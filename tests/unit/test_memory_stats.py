@@ -26,6 +26,7 @@ from flashapp.memory_stats import (
 )
 from flashapp.models import Card, CardState, Deck, ReviewLog, ReviewState
 from flashapp.scheduling import StudyDays
+from flashapp.study import study_streak
 from tests.helpers import FAST_HASH_METHOD, build_numbers_deck
 
 NOW = datetime(2026, 4, 1, 12, 0, tzinfo=timezone.utc)  # 14:00 in Berlin: study day 1 April
@@ -245,3 +246,12 @@ def test_an_unknown_period_or_deck_is_refused(session, scheduler, history):
                            period="today")
     assert page.deck is not None and page.deck.slug == "other" and page.stats.period == Period.TODAY
     assert [d.slug for d in page.decks] == sorted(d.slug for d in session.scalars(select(Deck)))
+
+
+def test_the_current_streak_is_the_one_the_done_screen_shows(session, scheduler, history):
+    ada, _, _ = history
+    stats = student_stats(session, scheduler, user_id=ada.id, time_zone=ZONE, day_starts_at_hour=4, now=NOW)
+    assert stats.streaks.current == study_streak(session, user_id=ada.id, now=NOW, days=StudyDays(ZONE, 4)) == 2
+    later = NOW + 2 * DAY  # a day without answers in between: the run is over
+    stats = student_stats(session, scheduler, user_id=ada.id, time_zone=ZONE, day_starts_at_hour=4, now=later)
+    assert stats.streaks.current == study_streak(session, user_id=ada.id, now=later, days=StudyDays(ZONE, 4)) == 0
