@@ -104,32 +104,43 @@ def legend(series: Sequence[Series]) -> Markup:
 CELL = 8.6  # a calendar day's square, with its gap
 
 
-def calendar_heatmap(counts: dict[date, int], *, last_day: date, label: str, days: int = 365) -> Markup:
-    """A year of days as weeks of squares (Monday on top), shaded by how many answers each day had."""
+def calendar_heatmap(counts: dict[date, int], *, last_day: date, label: str, days: int = 365,
+                     bands: int = 1) -> Markup:
+    """A year of days as weeks of squares (Monday on top), shaded by how many answers each day had.
+
+    With `bands` above 1 the weeks are cut into that many blocks, one under the other: on a phone's
+    width two half-years keep each square large enough to see.
+    """
     first = last_day - timedelta(days=days - 1)
     start = first - timedelta(days=first.weekday())  # the Monday of the first week
     weeks = (last_day - start).days // 7 + 1
+    per_band = -(-weeks // bands)
     most = max(counts.values(), default=0)
     left, top = 28, 14
+    band_height = top + 7 * CELL + 6
     parts = []
     month = None
     for offset in range((last_day - start).days + 1):
         day = start + timedelta(days=offset)
-        column, row = divmod(offset, 7)
-        x, y = left + column * CELL, top + row * CELL
+        week, row = divmod(offset, 7)
+        band, column = divmod(week, per_band)
+        x, y = left + column * CELL, band * band_height + top + row * CELL
         if row == 0 and day.month != month and day.day <= 7:
             month = day.month
-            parts.append(f'<text class="axis small" x="{x:.1f}" y="{top - 4}">{day.strftime("%b")}</text>')
+            parts.append(f'<text class="axis small" x="{x:.1f}" y="{band * band_height + top - 4}">'
+                         f'{day.strftime("%b")}</text>')
         if day < first:
             continue
         count = counts.get(day, 0)
         level = 0 if count == 0 else 1 + min(3, int(4 * count / (most + 1)))
         parts.append(f'<rect class="heat-{level}" x="{x:.1f}" y="{y:.1f}" width="{CELL - 1.6:.1f}" '
                      f'height="{CELL - 1.6:.1f}" rx="1.5"></rect>')
-    for row, name in ((0, "Mon"), (2, "Wed"), (4, "Fri")):
-        parts.append(f'<text class="axis small" x="0" y="{top + row * CELL + 6.5:.1f}">{name}</text>')
-    width = int(left + weeks * CELL + 2)
-    return _svg(label, "".join(parts), height=int(top + 7 * CELL + 2), width=width)
+    for band in range(bands):
+        for row, name in ((0, "Mon"), (2, "Wed"), (4, "Fri")):
+            parts.append(f'<text class="axis small" x="0" y="{band * band_height + top + row * CELL + 6.5:.1f}">'
+                         f'{name}</text>')
+    width = int(left + per_band * CELL + 2)
+    return _svg(label, "".join(parts), height=int(bands * band_height), width=width)
 
 
 def share_bars(rows: Sequence[tuple[str, Sequence[int]]], tones: Sequence[str], *, label: str) -> Markup:
@@ -183,6 +194,8 @@ def statistics_charts(stats: StudentStats) -> dict[str, Markup]:
                          label=f"{what} of {total} cards (the table below gives the numbers)")
 
     answered_days = sum(1 for d in days if d.total)
+    calendar_label = (f"Answers on each day of the last year: {stats.streaks.days_studied} days studied, current "
+                      f"streak {stats.streaks.current} days, longest {stats.streaks.longest}")
     return {
         "forecast": bar_chart(forecast_labels, [Series("Due", stats.forecast, "c-review")], tick_every=7,
                               label=f"Cards due on each of the next {len(stats.forecast)} days, "
@@ -191,10 +204,8 @@ def statistics_charts(stats: StudentStats) -> dict[str, Markup]:
                                     [Series("Due", stats.forecast_weeks, "c-review")], height=150,
                                     label=f"Cards due in each of the next {len(stats.forecast_weeks)} weeks, "
                                           f"{sum(stats.forecast_weeks)} in all"),
-        "calendar": calendar_heatmap(stats.calendar, last_day=today,
-                                     label=f"Answers on each day of the last year: {stats.streaks.days_studied} days "
-                                           f"studied, current streak {stats.streaks.current} days, longest "
-                                           f"{stats.streaks.longest}"),
+        "calendar": calendar_heatmap(stats.calendar, last_day=today, label=calendar_label),
+        "calendar_halves": calendar_heatmap(stats.calendar, last_day=today, label=calendar_label, bands=2),
         "days": bar_chart(day_labels, day_series, tick_every=61 if year else 7, highlight=len(days) - 1,
                           label=f"Answers on each day, learning, review and relearning stacked: "
                                 f"{sum(d.total for d in days)} answers on {answered_days} of {len(days)} days"),
