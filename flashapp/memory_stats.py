@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from fsrs import Rating, Scheduler, State
 from sqlalchemy import Integer, SQLColumnExpression, bindparam, case, func, literal, select, type_coerce
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from .decks import all_decks, deck_by_slug
@@ -318,9 +318,9 @@ def _card_ids(session: Session, deck_ids: list[int]) -> list[int]:
 def answer_tally(session: Session, *, user_id: int, days: StudyDays, now: datetime, decks: _Decks) -> Tally:
     """Every answer of the student's (in the decks) counted by study day, hour, state, rating and maturity.
 
-    One pass over the student's answers, card by card in time order: a review is of a mature card when
-    the interval the card's previous answer scheduled was at least MATURE_DAYS days (Anki's last
-    interval). Intervals are whole study days, so a day's length (23 or 25 hours across a clock
+    One pass over the student's answers, each paired with the card's previous one: a review is of a
+    mature card when the interval the card's previous answer scheduled was at least MATURE_DAYS days
+    (Anki's last interval). Intervals are whole study days, so a day's length (23 or 25 hours across a clock
     change) is allowed for by comparing against half a day less.
 
     The database groups by one whole number, the local hour since 1970 and the answer's kind packed
@@ -330,15 +330,15 @@ def answer_tally(session: Session, *, user_id: int, days: StudyDays, now: dateti
                            .where(ReviewLog.user_id == user_id, *decks(ReviewLog.card_id)))
     if first is None:
         return {}
-    previous_due = func.lag(ReviewLog.due).over(partition_by=ReviewLog.card_id, order_by=ReviewLog.reviewed_at)
-    previous_at = func.lag(ReviewLog.reviewed_at).over(partition_by=ReviewLog.card_id, order_by=ReviewLog.reviewed_at)
-    interval = epoch_seconds(session, previous_due) - epoch_seconds(session, previous_at)
+    interval = _previous_interval(session)
     state, rating = type_coerce(ReviewLog.state_before, Integer), type_coerce(ReviewLog.rating, Integer)
     maturity = case((state != int(ReviewState.REVIEW), 0),
                     (interval >= MATURE_DAYS * _DAY_SECONDS - _DAY_SECONDS // 2, 2), else_=1)
     local = local_seconds(session, ReviewLog.reviewed_at, days, since=min(first, now), until=now)
     key = ((local // 3600) * _KINDS + state * 16 + (rating - 1) * 4 + maturity).label("key")
-    answers = select(key).where(ReviewLog.user_id == user_id, *decks(ReviewLog.card_id)).subquery()
+    # OFFSET 0 keeps SQLite from merging the two selects, which would work each key out twice (for the
+    # row and again for its group), the previous answer's lookup included.
+    answers = select(key).where(ReviewLog.user_id == user_id, *decks(ReviewLog.card_id)).offset(0).subquery()
     tally: Tally = {}
     for packed, count in session.execute(select(answers.c.key, func.count()).group_by(answers.c.key)):
         hours, kind = divmod(int(packed), _KINDS)
@@ -347,6 +347,24 @@ def answer_tally(session: Session, *, user_id: int, days: StudyDays, now: dateti
         number = (hours - days.hour) // 24 + _EPOCH_ORDINAL
         tally[(number, hours % 24, state_before, rating_index + 1, None if mature == 0 else mature == 2)] = count
     return tally
+
+
+def _previous_interval(session: Session) -> ColumnElement[int]:
+    """Seconds from each answer's previous answer of the same card to the due time it set (None for a first answer).
+
+    PostgreSQL pairs the answers in one window over the student's answers card by card. SQLite's window
+    functions copy every row aside first; looking the previous answer up in the index on (user, card,
+    time), which carries the due time, costs it less.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        due = func.lag(ReviewLog.due).over(partition_by=ReviewLog.card_id, order_by=ReviewLog.reviewed_at)
+        at = func.lag(ReviewLog.reviewed_at).over(partition_by=ReviewLog.card_id, order_by=ReviewLog.reviewed_at)
+        return epoch_seconds(session, due) - epoch_seconds(session, at)
+    earlier = aliased(ReviewLog)
+    return (select(epoch_seconds(session, earlier.due) - epoch_seconds(session, earlier.reviewed_at))
+            .where(earlier.user_id == ReviewLog.user_id, earlier.card_id == ReviewLog.card_id,
+                   earlier.reviewed_at < ReviewLog.reviewed_at)
+            .order_by(earlier.reviewed_at.desc()).limit(1).scalar_subquery())
 
 
 def _today(session: Session, counts: dict[tuple[int, int], int], *, user_id: int, begins: datetime,
