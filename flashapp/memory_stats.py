@@ -1,11 +1,12 @@
 """One student's statistics, as Anki shows them: today, the forecast, the calendar, retention, cards, buttons, hours.
 
-The review log is read in a handful of SQL aggregates, grouped by study day, hour, state and
-rating, however many answers there are; only the student's card states (one row per card
-studied) are read whole. Days are study days: the student's time zone and the hour a day
-starts. The database turns each answer's time into local seconds with the UTC offsets the
-time zone had over the span asked about (worked out here, daylight-saving changes included),
-so that grouping by day and hour needs no time-zone support from the database.
+The review log is read in one grouped query, however many answers there are: each answer is
+counted by local hour, state, rating and whether its card was young or mature (from the card's
+previous answer); everything by day, hour or button is added up from those counts here. Only
+the student's card states (one row per card studied) are read whole. Days are study days: the
+student's time zone and the hour a day starts. The database turns each answer's time into
+local seconds with the UTC offsets the time zone had over the span asked about (worked out
+here, daylight-saving changes included), so that it needs no time-zone support of its own.
 """
 
 from __future__ import annotations
