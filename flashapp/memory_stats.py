@@ -73,7 +73,7 @@ class TodaySummary:
     answers: int = 0
     correct: int = 0  # answers other than Again
     again: int = 0
-    milliseconds: int = 0  # time spent answering, each answer capped as the study screen caps it
+    milliseconds: int = 0  # time spent answering, as recorded (each answer at most a minute)
 
     @property
     def share_correct(self) -> float | None:
