@@ -271,8 +271,9 @@ class ReviewLog(Base):
     __table_args__ = (
         # Also covers a student's answers in a time window (the teacher's 7- and 30-day numbers).
         Index("ix_review_log_user_time", "user_id", "reviewed_at", "card_id", "state_before", "rating"),
-        # One user's reviews of one card in order: replaying a card, undo, `flashapp check`.
-        Index("ix_review_log_class_stats", "user_id", "card_id", "reviewed_at", "state_before", "rating"),
+        # One user's reviews of one card in order: replaying a card, undo, `flashapp check`; with the due
+        # time, the statistics page pairs each answer with the card's previous one from the index alone.
+        Index("ix_review_log_class_stats", "user_id", "card_id", "reviewed_at", "state_before", "rating", "due"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -323,21 +323,30 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _DAY_US = 86_400_000_000
 
 
+def epoch_seconds(session: Session, column: SQLColumnExpression[datetime | None]) -> ColumnElement[int]:
+    """A UTC datetime column as whole seconds since 1970 (the fraction dropped), computed by the database, exactly.
+
+    SQLite's julianday() reads the whole seconds alone ('YYYY-MM-DD HH:MM:SS'), which its double holds to
+    well within half a second of the exact value; it would round a fraction to milliseconds (0.9999995 s
+    to the next second).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.floor(extract("epoch", column)), BigInteger)
+    stored = type_coerce(column, String)
+    return cast(func.round((func.julianday(func.substr(stored, 1, 19)) - 2440587.5) * 86400), Integer)
+
+
 def epoch_microseconds(session: Session, column: SQLColumnExpression[datetime | None]) -> ColumnElement[int]:
     """A UTC datetime column as whole microseconds since 1970, computed by the database, exactly.
 
-    SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff': the whole seconds go through julianday() and
+    SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff': the whole seconds go through `epoch_seconds` and
     the fraction is added back; PostgreSQL's epoch is an exact numeric. No floating point,
     so a review exactly ten days ago is ten days old, not 9.99999.
     """
     if session.get_bind().dialect.name == "postgresql":
         return cast(extract("epoch", column) * 1_000_000, BigInteger)
-    stored = type_coerce(column, String)
-    fraction = cast(func.substr(stored.concat("000000"), 21, 6), Integer)
-    # julianday would round a fraction to milliseconds (0.9999995 s to the next second): it reads the whole
-    # seconds alone, which its double holds to well within half a second of the exact value.
-    seconds = func.round((func.julianday(func.substr(stored, 1, 19)) - 2440587.5) * 86400)
-    return cast(seconds, Integer) * 1_000_000 + fraction
+    fraction = cast(func.substr(type_coerce(column, String).concat("000000"), 21, 6), Integer)
+    return epoch_seconds(session, column) * 1_000_000 + fraction
 
 
 _JULIAN_EPOCH_US = 210_866_760_000_000_000  # 1970-01-01 as microseconds since the start of the Julian day count
@@ -413,8 +422,8 @@ def _per_student(groups: dict[_RecallRule, list[int]], value: Callable[[_RecallR
     return case(*whens, else_=literal(value(ordered[-1][0]), type_))
 
 
-def _retrievability(session: Session, scheduler: Scheduler, *, student_ids: Sequence[int],
-                    now: datetime) -> ColumnElement[Any]:
+def predicted_recall(session: Session, scheduler: Scheduler, *, student_ids: Sequence[int],
+                     now: datetime) -> ColumnElement[Any]:
     """FSRS predicted recall of each card state at `now`, as `scheduling.predicted_recall` works it out.
 
     Elapsed days are study days, counted as Anki counts them for its statistics: whole days of
@@ -470,7 +479,7 @@ def forgotten_cards(session: Session, scheduler: Scheduler, *, classroom_id: int
         grouped_card, of_students = (CardState.card_id + 0).label("card_id"), CardState.user_id.in_(students)
     numbers = {row.card_id: row for row in session.execute(
         select(grouped_card,
-               func.avg(_retrievability(session, scheduler, student_ids=students, now=now)).label("mean_recall"),
+               func.avg(predicted_recall(session, scheduler, student_ids=students, now=now)).label("mean_recall"),
                func.count(CardState.last_review).label("students"), func.sum(CardState.reps).label("reviews"),
                func.sum(CardState.again_count).label("again"), func.sum(CardState.lapses).label("lapses"))
         .where(of_students, *in_scope)

@@ -21,7 +21,7 @@ from sqlalchemy import column, insert, select, table
 from flashapp import create_app, db
 from flashapp.accounts import hash_password
 from flashapp.consistency import STATE_MISMATCH, check_database
-from flashapp.models import CardState, ReviewLog, ReviewState
+from flashapp.models import CardState, ReviewState, UTCDateTime
 from tests.helpers import FAST_HASH_METHOD, upgrade_database_in
 
 BERLIN = timezone(timedelta(hours=1))  # winter time, the season of these answers
@@ -50,8 +50,13 @@ def store_the_old_way(session, user_id: int, card_id: int) -> None:
     for number, (rating, at) in enumerate(zip(RATINGS, TIMES, strict=True)):
         before = ReviewState.NEW if number == 0 else ReviewState(card.state)
         card, _ = old.review_card(card, rating, at.astimezone(timezone.utc))
-        session.add(ReviewLog(user_id=user_id, card_id=card_id, rating=rating, reviewed_at=card.last_review,
-                              duration_ms=3000, state_before=before, due=card.due, token=f"old-{number}"))
+        # Written with the columns the review log had then: the current model has more.
+        session.execute(insert(table(
+            "review_log", column("user_id"), column("card_id"), column("rating"),
+            column("reviewed_at", UTCDateTime), column("duration_ms"), column("state_before"),
+            column("due", UTCDateTime), column("token"))).values(
+            user_id=user_id, card_id=card_id, rating=int(rating), reviewed_at=card.last_review, duration_ms=3000,
+            state_before=int(before), due=card.due, token=f"old-{number}"))
     session.add(CardState(user_id=user_id, card_id=card_id, state=card.state, step=card.step,
                           stability=card.stability, difficulty=card.difficulty, due=card.due,
                           last_review=card.last_review, reps=len(RATINGS), lapses=1, again_count=1))

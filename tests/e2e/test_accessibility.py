@@ -124,9 +124,12 @@ def test_no_serious_accessibility_violations_on_any_page(server, new_context):
 
         student = new_context(**options).new_page()
         log_in(student, base, STUDENT, STUDENT_PASSWORD)
-        for path in ("/", "/history", "/account", "/join"):
+        for path in ("/", "/history", "/account", "/join", "/stats", "/stats?period=year"):
             student.goto(f"{base}{path}")
             found += axe_violations(student, f"{path} at {width} px (student)")
+        # The statistics page's tables, each chart's numbers, opened.
+        student.evaluate("document.querySelectorAll('details.numbers').forEach(d => { d.open = true; })")
+        found += axe_violations(student, f"the statistics page's tables at {width} px (student)")
         student.goto(f"{base}/study/{DECK_SLUG}")
         found += axe_violations(student, f"the study page's question at {width} px")
         if not student.locator("#card").count():
@@ -153,6 +156,7 @@ def test_no_serious_accessibility_violations_on_any_page(server, new_context):
         for path, what in (("/teach/", "the class list"), (dashboard.removeprefix(base), "the dashboard"),
                            (f"{dashboard.removeprefix(base)}?sort=name", "the dashboard sorted"),
                            (student_page, "a student's page"),
+                           (f"{student_page}/stats?period=today", "a student's statistics"),
                            (f"/teach/classes/{class_id}/cards/{card_id}", "a card's page"),
                            (f"/teach/classes/{class_id}/join", "the join page"),
                            ("/history", "the teacher's history")):
