@@ -25,7 +25,20 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fsrs import Card as FsrsCard
 from fsrs import Rating, Scheduler, State
-from sqlalchemy import Connection, CursorResult, Insert, Result, Table, and_, bindparam, delete, func, select, update
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Insert,
+    Result,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, joinedload
@@ -427,6 +440,7 @@ _COUNTS = select(
     .where(ExtraNewCards.deck_id == Deck.id, ExtraNewCards.user_id == bindparam("user_id"),
            ExtraNewCards.granted_at >= bindparam("day_begins", type_=UTCDateTime)).scalar_subquery(),
     Deck.title,
+    Deck.built_at,
 )
 _DUE_COUNTS = _COUNTS.where(Deck.id.in_(bindparam("deck_ids", expanding=True)))
 _DUE_COUNTS_BY_SLUG = _COUNTS.where(Deck.slug == bindparam("slug"))
@@ -461,7 +475,7 @@ def due_counts(session: Session, *, user_id: int, deck_ids: list[int], now: date
     rows = session.execute(_DUE_COUNTS, {"user_id": user_id, "deck_ids": list(deck_ids),
                                          "learn_until": now + LEARN_AHEAD, "day_begins": day_begins,
                                          "day_ends": day_ends})
-    result = {deck_id: _due(*counts, new_per_day=new_per_day) for deck_id, *counts, _title in rows}
+    result = {deck_id: _due(*counts, new_per_day=new_per_day) for deck_id, *counts, _title, _built_at in rows}
     for deck_id in deck_ids:
         result.setdefault(deck_id, DueCounts())
     return result
@@ -474,6 +488,7 @@ class DeckDue:
     deck_id: int
     title: str
     counts: DueCounts
+    built_at: datetime  # which build of the deck this is (`buried_notes` keys its sibling map by it)
 
 
 def deck_due_counts(session: Session, *, user_id: int, slug: str, now: datetime, day_begins: datetime,
@@ -485,8 +500,8 @@ def deck_due_counts(session: Session, *, user_id: int, slug: str, now: datetime,
         "day_ends": day_ends}).first()
     if row is None:
         return None
-    deck_id, *counts, title = row
-    return DeckDue(deck_id, title, _due(*counts, new_per_day=new_per_day))
+    deck_id, *counts, title, built_at = row
+    return DeckDue(deck_id, title, _due(*counts, new_per_day=new_per_day), built_at)
 
 
 _SCHEDULED = (select(Card, CardState).join(CardState, CardState.card_id == Card.id)
@@ -504,24 +519,97 @@ _FIRST_NEW = (select(Card).options(joinedload(Card.note, innerjoin=True))
                      ~select(CardState.id).where(CardState.user_id == bindparam("user_id"),
                                                  CardState.card_id == Card.id).exists())
               .order_by(Card.position).limit(1))
+_NOT_BURIED = Card.note_id.not_in(bindparam("buried", expanding=True))
+_REVIEW_DUE_UNBURIED = _REVIEW_DUE.where(_NOT_BURIED)
+_FIRST_NEW_UNBURIED = _FIRST_NEW.where(_NOT_BURIED)
 
 
-def buried_notes(session: Session, *, user_id: int, deck_id: int, day_begins: datetime) -> frozenset[int]:
+# A deck's notes by the words that make them siblings, kept in this process for each build of the deck.
+# Keyed by the deck's `built_at`, which every build that changes a note moves on, so a worker never
+# keeps a map older than the deck it reads; a build in this process also forgets it at once.
+_SIBLINGS: dict[int, tuple[datetime, _SiblingMap]] = {}
+_SIBLINGS_KEPT = 64
+
+
+@dataclass(frozen=True)
+class _SiblingMap:
+    terms: dict[int, tuple[str, str]]  # note id -> its subject and object, lower-cased
+    notes: dict[str, frozenset[int]]  # a subject or an object, lower-cased -> the notes naming it
+
+
+_DECK_NOTES = select(Note.id, Note.subject, Note.object).where(Note.deck_id == bindparam("deck_id"))
+_DECK_BUILT_AT = select(Deck.built_at).where(Deck.id == bindparam("deck_id"))
+# The notes of a deck with an answer today: a student answers a few dozen a day.
+_ANSWERED_NOTES = (select(Card.note_id).join(ReviewLog, ReviewLog.card_id == Card.id)
+                   .where(ReviewLog.user_id == bindparam("user_id"),
+                          ReviewLog.reviewed_at >= bindparam("day_begins", type_=UTCDateTime),
+                          Card.deck_id == bindparam("deck_id"))
+                   .distinct())
+
+
+def forget_siblings(deck_id: int | None = None) -> None:
+    """Drop this process's sibling map of a deck (of every deck with None): its notes changed."""
+    if deck_id is None:
+        _SIBLINGS.clear()
+    else:
+        _SIBLINGS.pop(deck_id, None)
+
+
+def _sibling_map(connection: Connection, deck_id: int, built_at: datetime, *, fresh: bool = False) -> _SiblingMap:
+    kept = _SIBLINGS.get(deck_id)
+    if kept is not None and kept[0] == built_at and not fresh:
+        return kept[1]
+    terms: dict[int, tuple[str, str]] = {}
+    by_term: dict[str, set[int]] = {}
+    for note_id, subject, obj in connection.execute(_DECK_NOTES, {"deck_id": deck_id}):
+        pair = (subject.lower(), obj.lower())
+        terms[note_id] = pair
+        for term in pair:
+            by_term.setdefault(term, set()).add(note_id)
+    made = _SiblingMap(terms, {term: frozenset(ids) for term, ids in by_term.items()})
+    if len(_SIBLINGS) >= _SIBLINGS_KEPT:
+        _SIBLINGS.clear()
+    _SIBLINGS[deck_id] = (built_at, made)
+    return made
+
+
+def buried_notes(session: Session, *, user_id: int, deck_id: int, day_begins: datetime,
+                 built_at: datetime | None = None) -> frozenset[int]:
     """The notes of a deck whose new and review cards are buried for the rest of the study day.
 
     As Anki buries the other cards of a note once one is answered, until the next study day;
     and further: notes sharing a subject or an object with a note answered today are siblings
     too (a fact and the grouped question that lists it, two facts about one muscle), so that
-    cards do not give each other away. Learning cards are never buried.
+    cards do not give each other away. Learning cards are never buried. `built_at` is the
+    deck's (read here when not given).
     """
-    answered = select(Note.subject, Note.object).join(Card, Card.note_id == Note.id).join(
-        ReviewLog, ReviewLog.card_id == Card.id).where(
-        ReviewLog.user_id == user_id, Card.deck_id == deck_id, ReviewLog.reviewed_at >= day_begins).distinct()
-    terms = {term.lower() for row in session.execute(answered) for term in row}
-    if not terms:
+    connection = session.connection()
+    answered = connection.execute(_ANSWERED_NOTES, {"user_id": user_id, "deck_id": deck_id,
+                                                    "day_begins": day_begins}).scalars().all()
+    if not answered:
         return frozenset()
-    notes = session.execute(select(Note.id, Note.subject, Note.object).where(Note.deck_id == deck_id))
-    return frozenset(note_id for note_id, subject, obj in notes if subject.lower() in terms or obj.lower() in terms)
+    if built_at is None:
+        built_at = connection.execute(_DECK_BUILT_AT, {"deck_id": deck_id}).scalar_one()
+    siblings = _sibling_map(connection, deck_id, built_at)
+    if any(note_id not in siblings.terms for note_id in answered):
+        siblings = _sibling_map(connection, deck_id, built_at, fresh=True)
+    terms = {term for note_id in answered for term in siblings.terms.get(note_id, ())}
+    buried: set[int] = set()
+    for term in terms:
+        buried |= siblings.notes[term]
+    return frozenset(buried)
+
+
+# The buried cards a student's counts leave out: those never started, and reviews due today.
+_BURIED_COUNTS = (
+    select(func.count(Card.id) - func.count(CardState.id),
+           func.count(case((and_(CardState.state == State.Review,
+                                 CardState.due < bindparam("day_ends", type_=UTCDateTime)), 1))))
+    .select_from(Card)
+    .outerjoin(CardState, and_(CardState.card_id == Card.id, CardState.user_id == bindparam("user_id")))
+    .where(Card.deck_id == bindparam("deck_id"), Card.retired.is_(False),
+           Card.note_id.in_(bindparam("buried", expanding=True)))
+)
 
 
 def without_buried(session: Session, counts: DueCounts, *, user_id: int, deck_id: int, day_ends: datetime,
@@ -529,17 +617,10 @@ def without_buried(session: Session, counts: DueCounts, *, user_id: int, deck_id
     """The counts less the buried cards: reviews due today and new cards of the buried notes."""
     if not buried:
         return counts
-    notes = Card.note_id.in_(list(buried))
-    reviews = session.scalar(
-        select(func.count(CardState.id)).join(Card, Card.id == CardState.card_id)
-        .where(CardState.user_id == user_id, Card.deck_id == deck_id, Card.retired.is_(False), notes,
-               CardState.state == State.Review, CardState.due < day_ends)) or 0
-    unseen = session.scalar(
-        select(func.count(Card.id)).where(Card.deck_id == deck_id, Card.retired.is_(False), notes,
-                                          ~select(CardState.id).where(CardState.user_id == user_id,
-                                                                      CardState.card_id == Card.id).exists())) or 0
-    left = max(0, counts.unseen - unseen)
-    return replace(counts, review=max(0, counts.review - reviews), unseen=left, new=min(counts.new, left))
+    unseen, reviews = session.connection().execute(_BURIED_COUNTS, {
+        "user_id": user_id, "deck_id": deck_id, "day_ends": day_ends, "buried": list(buried)}).one()
+    left = max(0, counts.unseen - (unseen or 0))
+    return replace(counts, review=max(0, counts.review - (reviews or 0)), unseen=left, new=min(counts.new, left))
 
 
 def next_card(session: Session, *, user_id: int, deck_id: int, now: datetime, day_begins: datetime,
@@ -556,19 +637,20 @@ def next_card(session: Session, *, user_id: int, deck_id: int, now: datetime, da
     if counts is None:
         counts = due_counts(session, user_id=user_id, deck_ids=[deck_id], now=now, day_begins=day_begins,
                             day_ends=day_ends, new_per_day=new_per_day)[deck_id]
-    values = {"user_id": user_id, "deck_id": deck_id}
+    values: dict[str, Any] = {"user_id": user_id, "deck_id": deck_id}
     if counts.learning:
         found = session.execute(_LEARNING_DUE, {**values, "until": now}).first()
         if found:
             return found[0], found[1]
-    skip = Card.note_id.not_in(list(buried))
+    if buried:
+        values["buried"] = list(buried)
     if counts.review:
-        found = session.execute(_REVIEW_DUE.where(skip) if buried else _REVIEW_DUE,
+        found = session.execute(_REVIEW_DUE_UNBURIED if buried else _REVIEW_DUE,
                                 {**values, "until": day_ends}).first()
         if found:
             return found[0], found[1]
     if counts.new:
-        card = session.scalar(_FIRST_NEW.where(skip) if buried else _FIRST_NEW, values)
+        card = session.scalar(_FIRST_NEW_UNBURIED if buried else _FIRST_NEW, values)
         if card is not None:
             return card, None
     if not counts.learning:

@@ -194,8 +194,8 @@ def study_screen(session: Session, scheduler: Scheduler, showings: ShowingTokens
     if deck is None:
         raise no_such_deck(session, slug)
     counts = deck.counts
-    buried = buried_notes(session, user_id=user_id, deck_id=deck.deck_id, day_begins=day.begins) \
-        if counts.answered_today else frozenset()
+    buried = buried_notes(session, user_id=user_id, deck_id=deck.deck_id, day_begins=day.begins,
+                          built_at=deck.built_at) if counts.answered_today else frozenset()
     counts = without_buried(session, counts, user_id=user_id, deck_id=deck.deck_id, day_ends=day.ends, buried=buried)
     picked = _undone_card(session, user_id=user_id, deck_id=deck.deck_id, card_id=undone_card_id) or next_card(
         session, user_id=user_id, deck_id=deck.deck_id, now=now, day_begins=day.begins, day_ends=day.ends,
