@@ -41,7 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import ScalarSelect
 
@@ -504,8 +504,13 @@ def deck_due_counts(session: Session, *, user_id: int, slug: str, now: datetime,
     return DeckDue(deck_id, title, _due(*counts, new_per_day=new_per_day), built_at)
 
 
-_SCHEDULED = (select(Card, CardState).join(CardState, CardState.card_id == Card.id)
-              .options(joinedload(Card.note, innerjoin=True))
+# The queue's statements read plain rows: what the study page shows of a card and its note, and the
+# user's state of it (NULLs for a new card).
+_SHOWN_COLUMNS = (Card.id, Card.question, Card.answer, Note.explanation, Note.section, Note.supplemented)
+_STATE_COLUMNS = (CardState.state, CardState.step, CardState.stability, CardState.difficulty, CardState.due,
+                  CardState.last_review)
+_SCHEDULED = (select(*_SHOWN_COLUMNS, *_STATE_COLUMNS).select_from(Card)
+              .join(CardState, CardState.card_id == Card.id).join(Note, Note.id == Card.note_id)
               .where(CardState.user_id == bindparam("user_id"), Card.deck_id == bindparam("deck_id"),
                      Card.retired.is_(False))
               .order_by(CardState.due, Card.position).limit(1))
@@ -514,7 +519,7 @@ _LEARNING_DUE = _SCHEDULED.where(CardState.state.in_(_LEARNING_STATES),
 _REVIEW_DUE = _SCHEDULED.where(CardState.state == State.Review,
                                CardState.due < bindparam("until", type_=UTCDateTime))
 # The first card by position that the user has no state for (a look-up per card, in order).
-_FIRST_NEW = (select(Card).options(joinedload(Card.note, innerjoin=True))
+_FIRST_NEW = (select(*_SHOWN_COLUMNS).select_from(Card).join(Note, Note.id == Card.note_id)
               .where(Card.deck_id == bindparam("deck_id"), Card.retired.is_(False),
                      ~select(CardState.id).where(CardState.user_id == bindparam("user_id"),
                                                  CardState.card_id == Card.id).exists())
@@ -522,6 +527,36 @@ _FIRST_NEW = (select(Card).options(joinedload(Card.note, innerjoin=True))
 _NOT_BURIED = Card.note_id.not_in(bindparam("buried", expanding=True))
 _REVIEW_DUE_UNBURIED = _REVIEW_DUE.where(_NOT_BURIED)
 _FIRST_NEW_UNBURIED = _FIRST_NEW.where(_NOT_BURIED)
+# One card of a deck, active, with the user's state of it if any (the card just undone).
+_ONE_CARD = (select(*_SHOWN_COLUMNS, *_STATE_COLUMNS).select_from(Card).join(Note, Note.id == Card.note_id)
+             .outerjoin(CardState, and_(CardState.card_id == Card.id, CardState.user_id == bindparam("user_id")))
+             .where(Card.id == bindparam("card_id"), Card.deck_id == bindparam("deck_id"), Card.retired.is_(False)))
+
+
+@dataclass(frozen=True)
+class QueuedCard:
+    """A card to show, as the study page shows it, with the user's state of it (None: a new card)."""
+
+    card_id: int
+    question: str
+    answer: str
+    explanation: str
+    section: str
+    supplemented: bool
+    state: MemoryState | None
+
+    @classmethod
+    def of(cls, row: Any) -> QueuedCard:
+        """From a row of the queue's statements (a new card's state columns are NULL or missing)."""
+        state = row if len(row) > 6 and row.state is not None else None
+        return cls(row.id, row.question, row.answer, row.explanation, row.section, row.supplemented, state)
+
+
+def queued_card(session: Session, *, user_id: int, deck_id: int, card_id: int) -> QueuedCard | None:
+    """One active card of a deck, as `next_queued_card` gives it (None: not an active card of the deck)."""
+    row = session.connection().execute(_ONE_CARD, {"user_id": user_id, "deck_id": deck_id,
+                                                   "card_id": card_id}).first()
+    return None if row is None else QueuedCard.of(row)
 
 
 # A deck's notes by the words that make them siblings, kept in this process for each build of the deck.
@@ -623,40 +658,48 @@ def without_buried(session: Session, counts: DueCounts, *, user_id: int, deck_id
     return replace(counts, review=max(0, counts.review - (reviews or 0)), unseen=left, new=min(counts.new, left))
 
 
-def next_card(session: Session, *, user_id: int, deck_id: int, now: datetime, day_begins: datetime,
-              day_ends: datetime, new_per_day: int, counts: DueCounts | None = None,
-              buried: frozenset[int] = frozenset()) -> tuple[Card, CardState | None] | None:
-    """The card to show next, with the user's state of it (None for a new card).
+def next_queued_card(session: Session, *, user_id: int, deck_id: int, now: datetime, day_ends: datetime,
+                     counts: DueCounts, buried: frozenset[int] = frozenset()) -> QueuedCard | None:
+    """The card to show next (None: nothing for now), from the deck's `due_counts` in a single query mostly.
 
     Learning cards due now come first, then reviews due today, then new cards up
     to the daily limit; with nothing else left, a learning card due within the
     next 20 minutes is shown early, as Anki does. New and review cards of the
-    `buried` notes (`buried_notes`) are left for the next study day. Pass the
-    deck's `due_counts` when already at hand: the choice then takes a single query.
+    `buried` notes (`buried_notes`) are left for the next study day.
     """
+    connection = session.connection()
+    values: dict[str, Any] = {"user_id": user_id, "deck_id": deck_id}
+    found: Any = None  # a row of one of the queue statements
+    if counts.learning:
+        found = connection.execute(_LEARNING_DUE, {**values, "until": now}).first()
+    if buried:
+        values["buried"] = list(buried)
+    if found is None and counts.review:
+        found = connection.execute(_REVIEW_DUE_UNBURIED if buried else _REVIEW_DUE,
+                                   {**values, "until": day_ends}).first()
+    if found is None and counts.new:
+        found = connection.execute(_FIRST_NEW_UNBURIED if buried else _FIRST_NEW, values).first()
+    if found is None and counts.learning:
+        found = connection.execute(_LEARNING_DUE, {**values, "until": now + LEARN_AHEAD}).first()
+    return None if found is None else QueuedCard.of(found)
+
+
+def next_card(session: Session, *, user_id: int, deck_id: int, now: datetime, day_begins: datetime,
+              day_ends: datetime, new_per_day: int, counts: DueCounts | None = None,
+              buried: frozenset[int] = frozenset()) -> tuple[Card, CardState | None] | None:
+    """The card to show next (`next_queued_card`), loaded with the user's state of it (None for a new card)."""
     if counts is None:
         counts = due_counts(session, user_id=user_id, deck_ids=[deck_id], now=now, day_begins=day_begins,
                             day_ends=day_ends, new_per_day=new_per_day)[deck_id]
-    values: dict[str, Any] = {"user_id": user_id, "deck_id": deck_id}
-    if counts.learning:
-        found = session.execute(_LEARNING_DUE, {**values, "until": now}).first()
-        if found:
-            return found[0], found[1]
-    if buried:
-        values["buried"] = list(buried)
-    if counts.review:
-        found = session.execute(_REVIEW_DUE_UNBURIED if buried else _REVIEW_DUE,
-                                {**values, "until": day_ends}).first()
-        if found:
-            return found[0], found[1]
-    if counts.new:
-        card = session.scalar(_FIRST_NEW_UNBURIED if buried else _FIRST_NEW, values)
-        if card is not None:
-            return card, None
-    if not counts.learning:
+    queued = next_queued_card(session, user_id=user_id, deck_id=deck_id, now=now, day_ends=day_ends, counts=counts,
+                              buried=buried)
+    if queued is None:
         return None
-    found = session.execute(_LEARNING_DUE, {**values, "until": now + LEARN_AHEAD}).first()
-    return (found[0], found[1]) if found else None
+    card = session.get(Card, queued.card_id)
+    assert card is not None  # just read
+    state = None if queued.state is None else session.scalar(
+        select(CardState).where(CardState.user_id == user_id, CardState.card_id == queued.card_id))
+    return card, state
 
 
 def state_stamp(state: MemoryState | None) -> str:

@@ -30,10 +30,11 @@ from .scheduling import (
     day_start,
     deck_due_counts,
     due_counts,
-    next_card,
     next_day_start,
+    next_queued_card,
     plan_answer,
     preview_intervals,
+    queued_card,
     record_answer,
     repeat_or_stale,
     state_stamp,
@@ -170,17 +171,6 @@ class StudyScreen:
         return done / (done + self.counts.total) if done + self.counts.total else 1.0
 
 
-def _undone_card(session: Session, *, user_id: int, deck_id: int,
-                 card_id: int | None) -> tuple[Card, CardState | None] | None:
-    if card_id is None:
-        return None
-    card = session.get(Card, card_id)
-    if card is None or card.deck_id != deck_id or card.retired:
-        return None
-    state = session.scalar(select(CardState).where(CardState.user_id == user_id, CardState.card_id == card_id))
-    return card, state
-
-
 def study_screen(session: Session, scheduler: Scheduler, showings: ShowingTokens, *, user_id: int, slug: str,
                  time_zone: str, now: datetime, settings: StudySettings,
                  undone_card_id: int | None = None) -> StudyScreen:
@@ -197,9 +187,10 @@ def study_screen(session: Session, scheduler: Scheduler, showings: ShowingTokens
     buried = buried_notes(session, user_id=user_id, deck_id=deck.deck_id, day_begins=day.begins,
                           built_at=deck.built_at) if counts.answered_today else frozenset()
     counts = without_buried(session, counts, user_id=user_id, deck_id=deck.deck_id, day_ends=day.ends, buried=buried)
-    picked = _undone_card(session, user_id=user_id, deck_id=deck.deck_id, card_id=undone_card_id) or next_card(
-        session, user_id=user_id, deck_id=deck.deck_id, now=now, day_begins=day.begins, day_ends=day.ends,
-        new_per_day=settings.new_cards_per_day, counts=counts, buried=buried)
+    picked = None if undone_card_id is None else queued_card(session, user_id=user_id, deck_id=deck.deck_id,
+                                                             card_id=undone_card_id)
+    picked = picked or next_queued_card(session, user_id=user_id, deck_id=deck.deck_id, now=now, day_ends=day.ends,
+                                        counts=counts, buried=buried)
     showing = None
     upcoming = None
     summary = None
@@ -209,14 +200,13 @@ def study_screen(session: Session, scheduler: Scheduler, showings: ShowingTokens
                               next_day=day.ends)
         summary = day_summary(session, user_id=user_id, deck_id=deck.deck_id, now=now, days=days)
     else:
-        card, state = picked
-        note = card.note
-        intervals = preview_intervals(scheduler, card.id, state, now, time_zone=time_zone, user_id=user_id)
+        state = picked.state
+        intervals = preview_intervals(scheduler, picked.card_id, state, now, time_zone=time_zone, user_id=user_id)
         showing = Showing(
-            card_id=card.id, question=card.question, answer=card.answer, explanation=note.explanation,
-            section=note.section, supplemented=note.supplemented, state=None if state is None else state.state,
+            card_id=picked.card_id, question=picked.question, answer=picked.answer, explanation=picked.explanation,
+            section=picked.section, supplemented=picked.supplemented, state=None if state is None else state.state,
             buttons=tuple(AnswerButton(r, button_label(intervals[r])) for r in RATINGS),
-            token=showings.issue(user_id=user_id, card_id=card.id, stamp=state_stamp(state), now=now))
+            token=showings.issue(user_id=user_id, card_id=picked.card_id, stamp=state_stamp(state), now=now))
     # Every started card has at least one answer to take back.
     return StudyScreen(deck.deck_id, slug, deck.title, counts, showing, counts.started > 0, upcoming, day.ends,
                        summary)
