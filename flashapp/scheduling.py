@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import json
 import math
 from collections.abc import Iterable, Sequence
 from copy import copy
@@ -29,7 +30,10 @@ from sqlalchemy import (
     Connection,
     CursorResult,
     Insert,
+    Integer,
     Result,
+    Select,
+    String,
     Table,
     and_,
     bindparam,
@@ -39,6 +43,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -524,9 +529,28 @@ _FIRST_NEW = (select(*_SHOWN_COLUMNS).select_from(Card).join(Note, Note.id == Ca
                      ~select(CardState.id).where(CardState.user_id == bindparam("user_id"),
                                                  CardState.card_id == Card.id).exists())
               .order_by(Card.position).limit(1))
-_NOT_BURIED = Card.note_id.not_in(bindparam("buried", expanding=True))
-_REVIEW_DUE_UNBURIED = _REVIEW_DUE.where(_NOT_BURIED)
-_FIRST_NEW_UNBURIED = _FIRST_NEW.where(_NOT_BURIED)
+
+
+def _id_set(dialect: str) -> Select[tuple[int]]:
+    """The ids given as one parameter, `buried`, as a subquery (`id_set_value` makes the value).
+
+    One parameter, however many buried notes there are: a list of parameters grows all day (each
+    answer buries a few notes), and rendering each one costs more than the query.
+    """
+    if dialect == "postgresql":
+        return select(func.unnest(bindparam("buried", type_=ARRAY(Integer))).column_valued())
+    return select(func.json_each(bindparam("buried", type_=String)).table_valued("value").c.value)
+
+
+def id_set_value(dialect: str, ids: Iterable[int]) -> object:
+    """The value of `_id_set`'s parameter on this dialect: an array on PostgreSQL, a JSON list on SQLite."""
+    listed = sorted(ids)
+    return listed if dialect == "postgresql" else json.dumps(listed)
+
+
+_DIALECTS = ("sqlite", "postgresql")
+_REVIEW_DUE_UNBURIED = {d: _REVIEW_DUE.where(Card.note_id.not_in(_id_set(d))) for d in _DIALECTS}
+_FIRST_NEW_UNBURIED = {d: _FIRST_NEW.where(Card.note_id.not_in(_id_set(d))) for d in _DIALECTS}
 # One card of a deck, active, with the user's state of it if any (the card just undone).
 _ONE_CARD = (select(*_SHOWN_COLUMNS, *_STATE_COLUMNS).select_from(Card).join(Note, Note.id == Card.note_id)
              .outerjoin(CardState, and_(CardState.card_id == Card.id, CardState.user_id == bindparam("user_id")))
@@ -636,15 +660,15 @@ def buried_notes(session: Session, *, user_id: int, deck_id: int, day_begins: da
 
 
 # The buried cards a student's counts leave out: those never started, and reviews due today.
-_BURIED_COUNTS = (
+_BURIED_COUNTS = {dialect: (
     select(func.count(Card.id) - func.count(CardState.id),
            func.count(case((and_(CardState.state == State.Review,
                                  CardState.due < bindparam("day_ends", type_=UTCDateTime)), 1))))
     .select_from(Card)
     .outerjoin(CardState, and_(CardState.card_id == Card.id, CardState.user_id == bindparam("user_id")))
     .where(Card.deck_id == bindparam("deck_id"), Card.retired.is_(False),
-           Card.note_id.in_(bindparam("buried", expanding=True)))
-)
+           Card.note_id.in_(_id_set(dialect)))
+) for dialect in _DIALECTS}
 
 
 def without_buried(session: Session, counts: DueCounts, *, user_id: int, deck_id: int, day_ends: datetime,
@@ -652,8 +676,10 @@ def without_buried(session: Session, counts: DueCounts, *, user_id: int, deck_id
     """The counts less the buried cards: reviews due today and new cards of the buried notes."""
     if not buried:
         return counts
-    unseen, reviews = session.connection().execute(_BURIED_COUNTS, {
-        "user_id": user_id, "deck_id": deck_id, "day_ends": day_ends, "buried": list(buried)}).one()
+    connection = session.connection()
+    dialect = connection.dialect.name
+    unseen, reviews = connection.execute(_BURIED_COUNTS[dialect], {
+        "user_id": user_id, "deck_id": deck_id, "day_ends": day_ends, "buried": id_set_value(dialect, buried)}).one()
     left = max(0, counts.unseen - (unseen or 0))
     return replace(counts, review=max(0, counts.review - (reviews or 0)), unseen=left, new=min(counts.new, left))
 
@@ -673,12 +699,13 @@ def next_queued_card(session: Session, *, user_id: int, deck_id: int, now: datet
     if counts.learning:
         found = connection.execute(_LEARNING_DUE, {**values, "until": now}).first()
     if buried:
-        values["buried"] = list(buried)
+        values["buried"] = id_set_value(connection.dialect.name, buried)
     if found is None and counts.review:
-        found = connection.execute(_REVIEW_DUE_UNBURIED if buried else _REVIEW_DUE,
+        found = connection.execute(_REVIEW_DUE_UNBURIED[connection.dialect.name] if buried else _REVIEW_DUE,
                                    {**values, "until": day_ends}).first()
     if found is None and counts.new:
-        found = connection.execute(_FIRST_NEW_UNBURIED if buried else _FIRST_NEW, values).first()
+        found = connection.execute(_FIRST_NEW_UNBURIED[connection.dialect.name] if buried else _FIRST_NEW,
+                                   values).first()
     if found is None and counts.learning:
         found = connection.execute(_LEARNING_DUE, {**values, "until": now + LEARN_AHEAD}).first()
     return None if found is None else QueuedCard.of(found)
