@@ -14,7 +14,7 @@ from sqlalchemy import case, distinct, func, select
 from sqlalchemy.orm import Session
 
 from .classroom import AssignedDeck, assigned_decks
-from .database import write_transaction
+from .database import grouped_write, write_transaction
 from .decks import all_decks, deck_by_slug, no_such_deck
 from .errors import Invalid
 from .models import Card, CardState, ExtraNewCards, ReviewLog
@@ -310,8 +310,8 @@ def answer(session: Session, scheduler: Scheduler, showings: ShowingTokens, *, u
     if isinstance(planned, Answer):
         return planned.outcome
     try:
-        with write_transaction(session):
-            return record_answer(session, planned).outcome
+        # Answers given at the same moment share a commit (on SQLite), so they wait for the disk once.
+        return grouped_write(session, lambda writing: record_answer(writing, planned)).outcome
     except StateChanged:
         # Answered in the meantime, by a copy of this request or in another window: nothing was written.
         return repeat_or_stale(session, shown.key).outcome
