@@ -106,6 +106,9 @@ class CommitGroup:
             batch, self._queue = self._queue, []
         try:
             with write_transaction(session):
+                if len(batch) == 1:  # alone: its refusal rolls the whole transaction back, no savepoint needed
+                    batch[0].result = batch[0].work(session)
+                    return
                 for item in batch:
                     try:
                         with session.begin_nested():
