@@ -134,7 +134,7 @@ def grouped_write(session: Session, work: Callable[[Session], T]) -> T:
     """
     bind = session.get_bind()
     engine = bind if isinstance(bind, Engine) else bind.engine
-    if engine.dialect.name != "sqlite" or session.info.get(_IN_WRITE_TRANSACTION):
+    if session.info.get(_IN_WRITE_TRANSACTION):
         with write_transaction(session):
             return work(session)
     if session.in_transaction():

@@ -37,7 +37,6 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
-    case,
     delete,
     func,
     select,
@@ -531,26 +530,6 @@ _FIRST_NEW = (select(*_SHOWN_COLUMNS).select_from(Card).join(Note, Note.id == Ca
               .order_by(Card.position).limit(1))
 
 
-def _id_set(dialect: str) -> Select[tuple[int]]:
-    """The ids given as one parameter, `buried`, as a subquery (`id_set_value` makes the value).
-
-    One parameter, however many buried notes there are: a list of parameters grows all day (each
-    answer buries a few notes), and rendering each one costs more than the query.
-    """
-    if dialect == "postgresql":
-        return select(func.unnest(bindparam("buried", type_=ARRAY(Integer))).column_valued())
-    return select(func.json_each(bindparam("buried", type_=String)).table_valued("value").c.value)
-
-
-def id_set_value(dialect: str, ids: Iterable[int]) -> object:
-    """The value of `_id_set`'s parameter on this dialect: an array on PostgreSQL, a JSON list on SQLite."""
-    listed = sorted(ids)
-    return listed if dialect == "postgresql" else json.dumps(listed)
-
-
-_DIALECTS = ("sqlite", "postgresql")
-_REVIEW_DUE_UNBURIED = {d: _REVIEW_DUE.where(Card.note_id.not_in(_id_set(d))) for d in _DIALECTS}
-_FIRST_NEW_UNBURIED = {d: _FIRST_NEW.where(Card.note_id.not_in(_id_set(d))) for d in _DIALECTS}
 # One card of a deck, active, with the user's state of it if any (the card just undone).
 _ONE_CARD = (select(*_SHOWN_COLUMNS, *_STATE_COLUMNS).select_from(Card).join(Note, Note.id == Card.note_id)
              .outerjoin(CardState, and_(CardState.card_id == Card.id, CardState.user_id == bindparam("user_id")))
@@ -583,9 +562,11 @@ def queued_card(session: Session, *, user_id: int, deck_id: int, card_id: int) -
     return None if row is None else QueuedCard.of(row)
 
 
-# A deck's notes by the words that make them siblings, kept in this process for each build of the deck.
-# Keyed by the deck's `built_at`, which every build that changes a note moves on, so a worker never
-# keeps a map older than the deck it reads; a build in this process also forgets it at once.
+# What burying needs of a deck, kept in this process for each build of the deck: its notes by the words
+# that make them siblings, and its cards by note. Keyed by the deck's `built_at`, which every build that
+# changes a note or a card moves on, so a worker never keeps a map older than the deck it reads; a build
+# in this process also forgets it at once. With it, burying reads only the student's own rows, whatever
+# the database's statistics say about the deck's tables.
 _SIBLINGS: dict[int, tuple[datetime, _SiblingMap]] = {}
 _SIBLINGS_KEPT = 64
 
@@ -594,29 +575,33 @@ _SIBLINGS_KEPT = 64
 class _SiblingMap:
     terms: dict[int, tuple[str, str]]  # note id -> its subject and object, lower-cased
     notes: dict[str, frozenset[int]]  # a subject or an object, lower-cased -> the notes naming it
+    note_of: dict[int, int]  # card id -> its note's id, for every card of the deck
+    active_cards: dict[int, tuple[int, ...]]  # note id -> its cards that are not retired
 
 
 _DECK_NOTES = select(Note.id, Note.subject, Note.object).where(Note.deck_id == bindparam("deck_id"))
+_DECK_CARDS = select(Card.id, Card.note_id, Card.retired).where(Card.deck_id == bindparam("deck_id"))
 _DECK_BUILT_AT = select(Deck.built_at).where(Deck.id == bindparam("deck_id"))
-# The notes of a deck with an answer today: a student answers a few dozen a day.
-_ANSWERED_NOTES = (select(Card.note_id).join(ReviewLog, ReviewLog.card_id == Card.id)
+# The cards a student answered today, in any deck: a few dozen, read from the student's own index.
+_ANSWERED_CARDS = (select(ReviewLog.card_id)
                    .where(ReviewLog.user_id == bindparam("user_id"),
-                          ReviewLog.reviewed_at >= bindparam("day_begins", type_=UTCDateTime),
-                          Card.deck_id == bindparam("deck_id"))
+                          ReviewLog.reviewed_at >= bindparam("day_begins", type_=UTCDateTime))
                    .distinct())
 
 
 def forget_siblings(deck_id: int | None = None) -> None:
-    """Drop this process's sibling map of a deck (of every deck with None): its notes changed."""
+    """Drop this process's sibling map of a deck (of every deck with None): its notes or cards changed."""
     if deck_id is None:
         _SIBLINGS.clear()
     else:
         _SIBLINGS.pop(deck_id, None)
 
 
-def _sibling_map(connection: Connection, deck_id: int, built_at: datetime, *, fresh: bool = False) -> _SiblingMap:
+def _sibling_map(connection: Connection, deck_id: int, built_at: datetime | None) -> _SiblingMap:
+    if built_at is None:
+        built_at = connection.execute(_DECK_BUILT_AT, {"deck_id": deck_id}).scalar_one()
     kept = _SIBLINGS.get(deck_id)
-    if kept is not None and kept[0] == built_at and not fresh:
+    if kept is not None and kept[0] == built_at:
         return kept[1]
     terms: dict[int, tuple[str, str]] = {}
     by_term: dict[str, set[int]] = {}
@@ -625,7 +610,14 @@ def _sibling_map(connection: Connection, deck_id: int, built_at: datetime, *, fr
         terms[note_id] = pair
         for term in pair:
             by_term.setdefault(term, set()).add(note_id)
-    made = _SiblingMap(terms, {term: frozenset(ids) for term, ids in by_term.items()})
+    note_of: dict[int, int] = {}
+    active: dict[int, list[int]] = {}
+    for card_id, note_id, retired in connection.execute(_DECK_CARDS, {"deck_id": deck_id}):
+        note_of[card_id] = note_id
+        if not retired:
+            active.setdefault(note_id, []).append(card_id)
+    made = _SiblingMap(terms, {term: frozenset(ids) for term, ids in by_term.items()}, note_of,
+                       {note_id: tuple(ids) for note_id, ids in active.items()})
     if len(_SIBLINGS) >= _SIBLINGS_KEPT:
         _SIBLINGS.clear()
     _SIBLINGS[deck_id] = (built_at, made)
@@ -643,55 +635,84 @@ def buried_notes(session: Session, *, user_id: int, deck_id: int, day_begins: da
     deck's (read here when not given).
     """
     connection = session.connection()
-    answered = connection.execute(_ANSWERED_NOTES, {"user_id": user_id, "deck_id": deck_id,
-                                                    "day_begins": day_begins}).scalars().all()
+    answered = connection.execute(_ANSWERED_CARDS, {"user_id": user_id, "day_begins": day_begins}).scalars().all()
     if not answered:
         return frozenset()
-    if built_at is None:
-        built_at = connection.execute(_DECK_BUILT_AT, {"deck_id": deck_id}).scalar_one()
     siblings = _sibling_map(connection, deck_id, built_at)
-    if any(note_id not in siblings.terms for note_id in answered):
-        siblings = _sibling_map(connection, deck_id, built_at, fresh=True)
-    terms = {term for note_id in answered for term in siblings.terms.get(note_id, ())}
+    notes = {siblings.note_of[card_id] for card_id in answered if card_id in siblings.note_of}
+    terms = {term for note_id in notes for term in siblings.terms[note_id]}
     buried: set[int] = set()
     for term in terms:
         buried |= siblings.notes[term]
     return frozenset(buried)
 
 
-# The buried cards a student's counts leave out: those never started, and reviews due today.
-_BURIED_COUNTS = {dialect: (
-    select(func.count(Card.id) - func.count(CardState.id),
-           func.count(case((and_(CardState.state == State.Review,
-                                 CardState.due < bindparam("day_ends", type_=UTCDateTime)), 1))))
-    .select_from(Card)
-    .outerjoin(CardState, and_(CardState.card_id == Card.id, CardState.user_id == bindparam("user_id")))
-    .where(Card.deck_id == bindparam("deck_id"), Card.retired.is_(False),
-           Card.note_id.in_(_id_set(dialect)))
-) for dialect in _DIALECTS}
+def _id_set(dialect: str) -> Select[tuple[int]]:
+    """The ids given as one parameter, `ids`, as a subquery (`id_set_value` makes the value).
+
+    One parameter, however many ids there are: the buried cards grow all day (each answer buries
+    a few), and rendering a parameter for each costs more than the query.
+    """
+    if dialect == "postgresql":
+        return select(func.unnest(bindparam("ids", type_=ARRAY(Integer))).column_valued())
+    return select(func.json_each(bindparam("ids", type_=String)).table_valued("value").c.value)
+
+
+def id_set_value(dialect: str, ids: Iterable[int]) -> object:
+    """The value of `_id_set`'s parameter on this dialect: an array on PostgreSQL, a JSON list on SQLite."""
+    listed = sorted(ids)
+    return listed if dialect == "postgresql" else json.dumps(listed)
+
+
+_DIALECTS = ("sqlite", "postgresql")
+_REVIEW_DUE_UNBURIED = {d: _REVIEW_DUE.where(Card.id.not_in(_id_set(d))) for d in _DIALECTS}
+_FIRST_NEW_UNBURIED = {d: _FIRST_NEW.where(Card.id.not_in(_id_set(d))) for d in _DIALECTS}
+# The student's states of the buried cards (by the unique index on user and card).
+_BURIED_STATES = {d: select(CardState.state, CardState.due)
+                  .where(CardState.user_id == bindparam("user_id"), CardState.card_id.in_(_id_set(d)))
+                  for d in _DIALECTS}
+
+
+def buried_cards(session: Session, *, deck_id: int, buried: frozenset[int],
+                 built_at: datetime | None = None) -> list[int]:
+    """The active cards of the buried notes of a deck (`buried_notes`)."""
+    if not buried:
+        return []
+    active = _sibling_map(session.connection(), deck_id, built_at).active_cards
+    return [card_id for note_id in buried for card_id in active.get(note_id, ())]
 
 
 def without_buried(session: Session, counts: DueCounts, *, user_id: int, deck_id: int, day_ends: datetime,
-                   buried: frozenset[int]) -> DueCounts:
-    """The counts less the buried cards: reviews due today and new cards of the buried notes."""
+                   buried: frozenset[int], built_at: datetime | None = None,
+                   cards: list[int] | None = None) -> DueCounts:
+    """The counts less the buried cards: reviews due today and new cards of the buried notes.
+
+    `cards` are the buried notes' active cards (`buried_cards`), found here when not given.
+    """
     if not buried:
         return counts
+    if cards is None:
+        cards = buried_cards(session, deck_id=deck_id, buried=buried, built_at=built_at)
     connection = session.connection()
-    dialect = connection.dialect.name
-    unseen, reviews = connection.execute(_BURIED_COUNTS[dialect], {
-        "user_id": user_id, "deck_id": deck_id, "day_ends": day_ends, "buried": id_set_value(dialect, buried)}).one()
-    left = max(0, counts.unseen - (unseen or 0))
-    return replace(counts, review=max(0, counts.review - (reviews or 0)), unseen=left, new=min(counts.new, left))
+    started = reviews = 0
+    for state, due in connection.execute(_BURIED_STATES[connection.dialect.name], {
+            "user_id": user_id, "ids": id_set_value(connection.dialect.name, cards)}):
+        started += 1
+        reviews += state == State.Review and due < day_ends
+    left = max(0, counts.unseen - (len(cards) - started))
+    return replace(counts, review=max(0, counts.review - reviews), unseen=left, new=min(counts.new, left))
 
 
 def next_queued_card(session: Session, *, user_id: int, deck_id: int, now: datetime, day_ends: datetime,
-                     counts: DueCounts, buried: frozenset[int] = frozenset()) -> QueuedCard | None:
+                     counts: DueCounts, buried: frozenset[int] = frozenset(),
+                     buried_card_ids: list[int] | None = None) -> QueuedCard | None:
     """The card to show next (None: nothing for now), from the deck's `due_counts` in a single query mostly.
 
     Learning cards due now come first, then reviews due today, then new cards up
     to the daily limit; with nothing else left, a learning card due within the
     next 20 minutes is shown early, as Anki does. New and review cards of the
-    `buried` notes (`buried_notes`) are left for the next study day.
+    `buried` notes (`buried_notes`; their active cards `buried_card_ids` when at hand)
+    are left for the next study day.
     """
     connection = session.connection()
     values: dict[str, Any] = {"user_id": user_id, "deck_id": deck_id}
@@ -699,7 +720,9 @@ def next_queued_card(session: Session, *, user_id: int, deck_id: int, now: datet
     if counts.learning:
         found = connection.execute(_LEARNING_DUE, {**values, "until": now}).first()
     if buried:
-        values["buried"] = id_set_value(connection.dialect.name, buried)
+        if buried_card_ids is None:
+            buried_card_ids = buried_cards(session, deck_id=deck_id, buried=buried)
+        values["ids"] = id_set_value(connection.dialect.name, buried_card_ids)
     if found is None and counts.review:
         found = connection.execute(_REVIEW_DUE_UNBURIED[connection.dialect.name] if buried else _REVIEW_DUE,
                                    {**values, "until": day_ends}).first()

@@ -25,6 +25,7 @@ from .scheduling import (
     Outcome,
     StateChanged,
     StudyDays,
+    buried_cards,
     buried_notes,
     button_label,
     day_start,
@@ -186,11 +187,13 @@ def study_screen(session: Session, scheduler: Scheduler, showings: ShowingTokens
     counts = deck.counts
     buried = buried_notes(session, user_id=user_id, deck_id=deck.deck_id, day_begins=day.begins,
                           built_at=deck.built_at) if counts.answered_today else frozenset()
-    counts = without_buried(session, counts, user_id=user_id, deck_id=deck.deck_id, day_ends=day.ends, buried=buried)
+    cards = buried_cards(session, deck_id=deck.deck_id, buried=buried, built_at=deck.built_at)
+    counts = without_buried(session, counts, user_id=user_id, deck_id=deck.deck_id, day_ends=day.ends, buried=buried,
+                            cards=cards)
     picked = None if undone_card_id is None else queued_card(session, user_id=user_id, deck_id=deck.deck_id,
                                                              card_id=undone_card_id)
     picked = picked or next_queued_card(session, user_id=user_id, deck_id=deck.deck_id, now=now, day_ends=day.ends,
-                                        counts=counts, buried=buried)
+                                        counts=counts, buried=buried, buried_card_ids=cards)
     showing = None
     upcoming = None
     summary = None
