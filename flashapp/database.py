@@ -352,6 +352,17 @@ def database_status(session: Session) -> str:
     return "ok"
 
 
+def refresh_statistics(session: Session, tables: tuple[str, ...]) -> None:
+    """Have PostgreSQL sample these tables again, in the caller's transaction (SQLite: nothing to do).
+
+    After a bulk change, such as a deck's first build: without statistics the planner takes a deck's
+    thousand cards for one, and the study page's joins walk every card of the deck per answer.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        for table in tables:
+            session.execute(text(f"ANALYZE {table}"))  # names from the code, never from input
+
+
 _IN_WRITE_TRANSACTION = "flashapp.in_write_transaction"
 
 
