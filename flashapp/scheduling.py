@@ -37,6 +37,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    case,
     delete,
     func,
     select,
@@ -667,8 +668,11 @@ def id_set_value(dialect: str, ids: Iterable[int]) -> object:
 _DIALECTS = ("sqlite", "postgresql")
 _REVIEW_DUE_UNBURIED = {d: _REVIEW_DUE.where(Card.id.not_in(_id_set(d))) for d in _DIALECTS}
 _FIRST_NEW_UNBURIED = {d: _FIRST_NEW.where(Card.id.not_in(_id_set(d))) for d in _DIALECTS}
-# The student's states of the buried cards (by the unique index on user and card).
-_BURIED_STATES = {d: select(CardState.state, CardState.due)
+# How many of the buried cards the student has started, and how many of those are reviews due today
+# (by the unique index on user and card).
+_BURIED_STATES = {d: select(func.count(CardState.id),
+                            func.count(case((and_(CardState.state == State.Review,
+                                                  CardState.due < bindparam("day_ends", type_=UTCDateTime)), 1))))
                   .where(CardState.user_id == bindparam("user_id"), CardState.card_id.in_(_id_set(d)))
                   for d in _DIALECTS}
 
@@ -694,11 +698,8 @@ def without_buried(session: Session, counts: DueCounts, *, user_id: int, deck_id
     if cards is None:
         cards = buried_cards(session, deck_id=deck_id, buried=buried, built_at=built_at)
     connection = session.connection()
-    started = reviews = 0
-    for state, due in connection.execute(_BURIED_STATES[connection.dialect.name], {
-            "user_id": user_id, "ids": id_set_value(connection.dialect.name, cards)}):
-        started += 1
-        reviews += state == State.Review and due < day_ends
+    started, reviews = connection.execute(_BURIED_STATES[connection.dialect.name], {
+        "user_id": user_id, "day_ends": day_ends, "ids": id_set_value(connection.dialect.name, cards)}).one()
     left = max(0, counts.unseen - (len(cards) - started))
     return replace(counts, review=max(0, counts.review - reviews), unseen=left, new=min(counts.new, left))
 
