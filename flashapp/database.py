@@ -127,7 +127,7 @@ class CommitGroup:
 
 
 def grouped_write(session: Session, work: Callable[[Session], T]) -> T:
-    """Run `work` in a write transaction (as `write_transaction`), which on SQLite may commit with others'.
+    """Run `work` in a write transaction (as `write_transaction`) that may commit together with other threads'.
 
     For small, independent writes made often (an answer): `work` must only write through the
     session it is given, and raise to have its own writes undone. It returns once committed.

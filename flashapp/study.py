@@ -313,7 +313,7 @@ def answer(session: Session, scheduler: Scheduler, showings: ShowingTokens, *, u
     if isinstance(planned, Answer):
         return planned.outcome
     try:
-        # Answers given at the same moment share a commit (on SQLite), so they wait for the disk once.
+        # Answers given at the same moment share a commit, so they wait for the disk once.
         return grouped_write(session, lambda writing: record_answer(writing, planned)).outcome
     except StateChanged:
         # Answered in the meantime, by a copy of this request or in another window: nothing was written.
