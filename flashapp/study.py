@@ -14,7 +14,7 @@ from sqlalchemy import case, distinct, func, select
 from sqlalchemy.orm import Session
 
 from .classroom import AssignedDeck, assigned_decks
-from .database import write_transaction
+from .database import grouped_write, write_transaction
 from .decks import all_decks, deck_by_slug, no_such_deck
 from .errors import Invalid
 from .models import Card, CardState, ExtraNewCards, ReviewLog
@@ -25,15 +25,17 @@ from .scheduling import (
     Outcome,
     StateChanged,
     StudyDays,
+    buried_cards,
     buried_notes,
     button_label,
     day_start,
     deck_due_counts,
     due_counts,
-    next_card,
     next_day_start,
+    next_queued_card,
     plan_answer,
     preview_intervals,
+    queued_card,
     record_answer,
     repeat_or_stale,
     state_stamp,
@@ -170,17 +172,6 @@ class StudyScreen:
         return done / (done + self.counts.total) if done + self.counts.total else 1.0
 
 
-def _undone_card(session: Session, *, user_id: int, deck_id: int,
-                 card_id: int | None) -> tuple[Card, CardState | None] | None:
-    if card_id is None:
-        return None
-    card = session.get(Card, card_id)
-    if card is None or card.deck_id != deck_id or card.retired:
-        return None
-    state = session.scalar(select(CardState).where(CardState.user_id == user_id, CardState.card_id == card_id))
-    return card, state
-
-
 def study_screen(session: Session, scheduler: Scheduler, showings: ShowingTokens, *, user_id: int, slug: str,
                  time_zone: str, now: datetime, settings: StudySettings,
                  undone_card_id: int | None = None) -> StudyScreen:
@@ -194,12 +185,15 @@ def study_screen(session: Session, scheduler: Scheduler, showings: ShowingTokens
     if deck is None:
         raise no_such_deck(session, slug)
     counts = deck.counts
-    buried = buried_notes(session, user_id=user_id, deck_id=deck.deck_id, day_begins=day.begins) \
-        if counts.answered_today else frozenset()
-    counts = without_buried(session, counts, user_id=user_id, deck_id=deck.deck_id, day_ends=day.ends, buried=buried)
-    picked = _undone_card(session, user_id=user_id, deck_id=deck.deck_id, card_id=undone_card_id) or next_card(
-        session, user_id=user_id, deck_id=deck.deck_id, now=now, day_begins=day.begins, day_ends=day.ends,
-        new_per_day=settings.new_cards_per_day, counts=counts, buried=buried)
+    buried = buried_notes(session, user_id=user_id, deck_id=deck.deck_id, day_begins=day.begins,
+                          built_at=deck.built_at) if counts.answered_today else frozenset()
+    cards = buried_cards(session, deck_id=deck.deck_id, buried=buried, built_at=deck.built_at)
+    counts = without_buried(session, counts, user_id=user_id, deck_id=deck.deck_id, day_ends=day.ends, buried=buried,
+                            cards=cards)
+    picked = None if undone_card_id is None else queued_card(session, user_id=user_id, deck_id=deck.deck_id,
+                                                             card_id=undone_card_id)
+    picked = picked or next_queued_card(session, user_id=user_id, deck_id=deck.deck_id, now=now, day_ends=day.ends,
+                                        counts=counts, buried=buried, buried_card_ids=cards)
     showing = None
     upcoming = None
     summary = None
@@ -209,14 +203,13 @@ def study_screen(session: Session, scheduler: Scheduler, showings: ShowingTokens
                               next_day=day.ends)
         summary = day_summary(session, user_id=user_id, deck_id=deck.deck_id, now=now, days=days)
     else:
-        card, state = picked
-        note = card.note
-        intervals = preview_intervals(scheduler, card.id, state, now, time_zone=time_zone, user_id=user_id)
+        state = picked.state
+        intervals = preview_intervals(scheduler, picked.card_id, state, now, time_zone=time_zone, user_id=user_id)
         showing = Showing(
-            card_id=card.id, question=card.question, answer=card.answer, explanation=note.explanation,
-            section=note.section, supplemented=note.supplemented, state=None if state is None else state.state,
+            card_id=picked.card_id, question=picked.question, answer=picked.answer, explanation=picked.explanation,
+            section=picked.section, supplemented=picked.supplemented, state=None if state is None else state.state,
             buttons=tuple(AnswerButton(r, button_label(intervals[r])) for r in RATINGS),
-            token=showings.issue(user_id=user_id, card_id=card.id, stamp=state_stamp(state), now=now))
+            token=showings.issue(user_id=user_id, card_id=picked.card_id, stamp=state_stamp(state), now=now))
     # Every started card has at least one answer to take back.
     return StudyScreen(deck.deck_id, slug, deck.title, counts, showing, counts.started > 0, upcoming, day.ends,
                        summary)
@@ -320,8 +313,8 @@ def answer(session: Session, scheduler: Scheduler, showings: ShowingTokens, *, u
     if isinstance(planned, Answer):
         return planned.outcome
     try:
-        with write_transaction(session):
-            return record_answer(session, planned).outcome
+        # Answers given at the same moment share a commit, so they wait for the disk once.
+        return grouped_write(session, lambda writing: record_answer(writing, planned)).outcome
     except StateChanged:
         # Answered in the meantime, by a copy of this request or in another window: nothing was written.
         return repeat_or_stale(session, shown.key).outcome
