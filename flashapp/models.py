@@ -400,6 +400,22 @@ class Assignment(Base):
     deck: Mapped[Deck] = relationship()
 
 
+class ReviewAhead(Base):
+    """A student's choice to review ahead in one deck: review cards due before `until` are open today.
+
+    Each request is a row; it counts for the study day `granted_at` falls in (Anki's "review ahead").
+    """
+
+    __tablename__ = "review_ahead"
+    __table_args__ = (Index("ix_review_ahead_user_deck_time", "user_id", "deck_id", "granted_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    deck_id: Mapped[int] = mapped_column(ForeignKey("deck.id"))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    until: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class ExtraNewCards(Base):
     """More new cards a student asked for in one deck, on top of the daily limit, for the study day it was asked.
 
