@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, undefer
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -125,14 +125,19 @@ def set_password(user: User, *, password_hash: str, temporary: bool = False) -> 
 # --- Use cases: each owns its transaction --------------------------------------------------------
 
 
+# Every request loads its user: the statement is built once and bound per call. With what the request's
+# scheduler needs (own parameters, class retention), in the same query.
+_SESSION_USER = (select(User).options(joinedload(User.personal), undefer(User.desired_retention),
+                                      undefer(User.class_retention))
+                 .where(User.id == bindparam("user_id")))
+
+
 def session_user(session: Session, session_id: str) -> User | None:
     """The user of a login session id (`user_id:token`), unless they have since ended all their sessions."""
     user_id, _, token = session_id.partition(":")
     if not user_id.isdigit() or not token:
         return None
-    # With what the request's scheduler needs (own parameters, class retention), in the same query.
-    user = session.get(User, int(user_id), options=[joinedload(User.personal), undefer(User.desired_retention),
-                                                   undefer(User.class_retention)])
+    user = session.execute(_SESSION_USER, {"user_id": int(user_id)}).scalar_one_or_none()
     if user is None or not hmac.compare_digest(user.session_token, token):
         return None
     return user

@@ -7,12 +7,12 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine.interfaces import DBAPICursor
@@ -52,6 +52,97 @@ class WriteHealth:
         return self.state if not self.detail else f"{self.state}: {self.detail}"
 
 
+T = TypeVar("T")
+
+
+@dataclass
+class _Grouped(Generic[T]):
+    work: Callable[[Session], T]
+    done: threading.Event
+    result: T | None = None
+    error: BaseException | None = None
+
+
+class CommitGroup:
+    """Small writes from this process's threads that share one transaction, and so one commit.
+
+    With `synchronous=FULL` every commit waits for the disk; under load the writes queue for
+    the write lock one fsync at a time. Here the first writer to get its turn writes whatever
+    the others have queued meanwhile too, each in a savepoint of its own (one that fails is
+    undone alone and raises in its own thread), and commits them together. Each caller returns
+    only once its write is committed, or raises when it was not.
+    """
+
+    def __init__(self) -> None:
+        self._queue: list[_Grouped[Any]] = []
+        self._guard = threading.Lock()
+        self._turn = threading.Lock()
+
+    def write(self, session: Session, work: Callable[[Session], T], *, wait_seconds: float,
+              busy: Callable[[], BaseException]) -> T:
+        item: _Grouped[T] = _Grouped(work, threading.Event())
+        with self._guard:
+            self._queue.append(item)
+        if self._turn.acquire(timeout=wait_seconds):
+            try:
+                if not item.done.is_set():
+                    self._write_queued(session)
+            finally:
+                self._turn.release()
+        else:
+            with self._guard:
+                waiting = item in self._queue
+                if waiting:
+                    self._queue.remove(item)
+            if waiting:
+                raise busy()  # no writer came round to it: nothing was written
+        item.done.wait()  # taken by the writer in turn, which ends by committing it or refusing it
+        if item.error is not None:
+            raise item.error
+        return cast(T, item.result)
+
+    def _write_queued(self, session: Session) -> None:
+        with self._guard:
+            batch, self._queue = self._queue, []
+        try:
+            with write_transaction(session):
+                if len(batch) == 1:  # alone: its refusal rolls the whole transaction back, no savepoint needed
+                    batch[0].result = batch[0].work(session)
+                    return
+                for item in batch:
+                    try:
+                        with session.begin_nested():
+                            item.result = item.work(session)
+                    except DBAPIError:
+                        raise  # the database's trouble: nothing of the group is saved
+                    except Exception as error:  # noqa: BLE001  # this write's own refusal, raised in its thread
+                        item.error = error
+        except BaseException as error:
+            for item in batch:
+                item.result, item.error = None, error
+            raise
+        finally:
+            for item in batch:
+                item.done.set()
+
+
+def grouped_write(session: Session, work: Callable[[Session], T]) -> T:
+    """Run `work` in a write transaction (as `write_transaction`) that may commit together with other threads'.
+
+    For small, independent writes made often (an answer): `work` must only write through the
+    session it is given, and raise to have its own writes undone. It returns once committed.
+    """
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    if session.info.get(_IN_WRITE_TRANSACTION):
+        with write_transaction(session):
+            return work(session)
+    if session.in_transaction():
+        session.commit()  # a read transaction: let go of its snapshot while waiting
+    gate = write_gate(engine)
+    return gate.group.write(session, work, wait_seconds=gate.wait_seconds, busy=gate.busy)
+
+
 class WriteGate:
     """This process's writes to one database: their turns, how long they wait, how the latest one ended.
 
@@ -72,6 +163,7 @@ class WriteGate:
         self._last_through = time.monotonic()
         self._last_gave_up = float("-inf")
         self._failure: tuple[datetime, NotSaved] | None = None
+        self.group = CommitGroup()
 
     def busy(self, *, waited: bool = True) -> Busy:
         """The error of a write turned away as busy, after its whole wait or (`waited=False`) at once; counted."""
@@ -260,6 +352,17 @@ def database_status(session: Session) -> str:
     return "ok"
 
 
+def refresh_statistics(session: Session, tables: tuple[str, ...]) -> None:
+    """Have PostgreSQL sample these tables again, in the caller's transaction (SQLite: nothing to do).
+
+    After a bulk change, such as a deck's first build: without statistics the planner takes a deck's
+    thousand cards for one, and the study page's joins walk every card of the deck per answer.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        for table in tables:
+            session.execute(text(f"ANALYZE {table}"))  # names from the code, never from input
+
+
 _IN_WRITE_TRANSACTION = "flashapp.in_write_transaction"
 
 
@@ -299,6 +402,23 @@ def not_saved(error: DBAPIError, engine: Engine) -> NotSaved | None:
                         "later, and tell your teacher.",
                         cause=f"the disk holding {where} failed a write ({original}); check the disk")
     return None
+
+
+@contextmanager
+def reading(session: Session) -> Iterator[Session]:
+    """A block that only reads, however long it takes: its transaction never holds the write lock.
+
+    Ends the session's transaction first, so the block begins a plain one (on SQLite a deferred
+    transaction, which in WAL mode neither waits for nor blocks a writer). A `write_transaction`
+    inside the block still writes.
+    """
+    if session.in_transaction():
+        session.commit()
+    token = may_write.set(False)
+    try:
+        yield session
+    finally:
+        may_write.reset(token)
 
 
 @contextmanager

@@ -15,8 +15,10 @@ from typing import Any, cast
 from sqlalchemy import Row, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from .database import refresh_statistics
 from .decksource import DeckSourceError, DeckSpec, FactSpec, join_words, slugify
 from .models import Card, Deck, Note
+from .scheduling import forget_siblings
 
 
 @dataclass(frozen=True)
@@ -219,6 +221,9 @@ def build_deck(session: Session, spec: DeckSpec, *, now: datetime,
     # Every wanted card is active and every other one retired.
     deck.active_cards = len(wanted_cards)
     session.flush()
+    forget_siblings(deck.id)  # this process's map of the deck's siblings, should its notes have changed
+    if report.changed:
+        refresh_statistics(session, ("note", "card"))
     for loaded in list(session.identity_map.values()):
         if isinstance(loaded, (Note, Card)):
             session.expire(loaded)

@@ -278,8 +278,9 @@ class ReviewLog(Base):
     __table_args__ = (
         # Also covers a student's answers in a time window (the teacher's 7- and 30-day numbers).
         Index("ix_review_log_user_time", "user_id", "reviewed_at", "card_id", "state_before", "rating"),
-        # One user's reviews of one card in order: replaying a card, undo, `flashapp check`.
-        Index("ix_review_log_class_stats", "user_id", "card_id", "reviewed_at", "state_before", "rating"),
+        # One user's reviews of one card in order: replaying a card, undo, `flashapp check`; with the due
+        # time, the statistics page pairs each answer with the card's previous one from the index alone.
+        Index("ix_review_log_class_stats", "user_id", "card_id", "reviewed_at", "state_before", "rating", "due"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -289,7 +290,11 @@ class ReviewLog(Base):
     reviewed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     duration_ms: Mapped[int | None] = mapped_column(Integer)
     state_before: Mapped[ReviewState] = mapped_column(IntEnumColumn(ReviewState))
+    # When this answer left the card due: as scheduled, or as the student later chose to reschedule it
+    # (replaying the log takes each card's due from its last answer, so a reschedule replays too).
     due: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The due this answer scheduled, kept when a reschedule moved `due` (None: never moved).
+    due_as_answered: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     token: Mapped[str] = mapped_column(String(64), unique=True)
     origin: Mapped[ReviewOrigin] = mapped_column(StrEnumColumn(ReviewOrigin), default=ReviewOrigin.APP,
                                                  server_default=ReviewOrigin.APP.value)
@@ -300,7 +305,7 @@ class ReviewLog(Base):
     @property
     def interval(self) -> timedelta:
         """The interval this answer scheduled."""
-        return self.due - self.reviewed_at
+        return (self.due_as_answered or self.due) - self.reviewed_at
 
 
 class PersonalParameters(Base):
@@ -402,6 +407,22 @@ class Assignment(Base):
 
     classroom: Mapped[Classroom] = relationship(back_populates="assignments")
     deck: Mapped[Deck] = relationship()
+
+
+class ReviewAhead(Base):
+    """A student's choice to review ahead in one deck: review cards due before `until` are open today.
+
+    Each request is a row; it counts for the study day `granted_at` falls in (Anki's "review ahead").
+    """
+
+    __tablename__ = "review_ahead"
+    __table_args__ = (Index("ix_review_ahead_user_deck_time", "user_id", "deck_id", "granted_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    deck_id: Mapped[int] = mapped_column(ForeignKey("deck.id"))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    until: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class ExtraNewCards(Base):

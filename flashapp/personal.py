@@ -16,15 +16,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import fsrs_rs_python as fsrs_rs
-from fsrs import Scheduler
+from fsrs import Scheduler, State
 from sqlalchemy import func, inspect, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .database import write_transaction
+from .database import reading, write_transaction
 from .errors import NotFound
 from .fitting import RevlogReview, Score, score, training_items
-from .models import PersonalParameters, ReviewLog, User
-from .scheduling import personal_scheduler, recompute_memory_states, study_scheduler
+from .models import CardState, PersonalParameters, ReviewLog, User
+from .scheduling import personal_scheduler, recompute_memory_states, rescheduled_due, study_scheduler
 
 # Below this many reviews a fit is not tried: fsrs-rs-python hands back its defaults for
 # thinner histories (measured with bench/optimizer.py --threshold; see the README).
@@ -139,11 +140,20 @@ def optimize_student(session: Session, scheduler: Scheduler, *, user_id: int, no
     Fitting reads in a plain transaction and writes nothing; the write (the outcome, and when
     kept the parameters and the recomputed memory states) is one short transaction.
     """
+    with reading(session):
+        return _optimize_student(session, scheduler, user_id=user_id, now=now, min_reviews=min_reviews)
+
+
+def _optimize_student(session: Session, scheduler: Scheduler, *, user_id: int, now: datetime,
+                      min_reviews: int) -> FitOutcome:
+    # The history is read and fitted without the write lock: students go on answering meanwhile.
     rules = study_scheduler(scheduler)
     user = session.get(User, user_id)
     if user is None:
         raise NotFound("No such account.")
     username = user.username
+    # What the fit starts from: if another fit of this student is written before this one, this one gives way.
+    started_from = None if user.personal is None else user.personal.tried_at
     reviews = student_reviews(session, user_id=user_id, day_starts_at_hour=rules.day_starts_at_hour)
     current = parameters_in_use(user.personal)
     total = session.scalar(select(func.count(ReviewLog.id)).where(ReviewLog.user_id == user_id)) or 0
@@ -162,22 +172,41 @@ def optimize_student(session: Session, scheduler: Scheduler, *, user_id: int, no
                        f"RMSE {candidate.current.rmse_bins:.4f} → {candidate.fitted.rmse_bins:.4f}")
     kept = candidate is not None and candidate.better
     recomputed = 0
-    with write_transaction(session):
-        row = session.get(PersonalParameters, user_id)
-        if row is None:
-            row = PersonalParameters(user_id=user_id)
-            session.add(row)
-        row.tried_at, row.tried_review_count, row.tried_outcome = now, total, message[:200]
-        if kept:
-            assert candidate is not None
-            row.parameters = json.dumps(candidate.parameters)
-            row.fitted_at, row.review_count = now, total
-            row.log_loss_before, row.rmse_before = candidate.current.log_loss, candidate.current.rmse_bins
-            row.log_loss_after, row.rmse_after = candidate.fitted.log_loss, candidate.fitted.rmse_bins
-            session.flush()
-            recomputed = recompute_memory_states(session, rules, user_id=user_id,
-                                                 personal={user_id: candidate.parameters})
+    try:
+        with write_transaction(session):
+            row = session.get(PersonalParameters, user_id, populate_existing=True, with_for_update=True)
+            if (None if row is None else row.tried_at) != started_from:
+                raise _OvertakenError
+            recomputed = _write_outcome(session, rules, row, user_id=user_id, now=now, total=total,
+                                        message=message, candidate=candidate if kept else None)
+    except (_OvertakenError, IntegrityError):
+        # Another fit (the server's background job, or `flashapp optimize`) wrote first: its result stands.
+        session.rollback()
+        return FitOutcome(user_id, username, total, False, "not kept: another fit of this student finished first",
+                          candidate)
     return FitOutcome(user_id, username, total, kept, message, candidate, recomputed)
+
+
+class _OvertakenError(Exception):
+    """Another fit of the same student was written while this one ran."""
+
+
+def _write_outcome(session: Session, rules: Scheduler, row: PersonalParameters | None, *, user_id: int,
+                   now: datetime, total: int, message: str, candidate: Candidate | None) -> int:
+    """Record a fit's outcome; with a kept `candidate`, its parameters and the memory states recomputed under them."""
+    if row is None:
+        row = PersonalParameters(user_id=user_id)
+        session.add(row)
+    row.tried_at, row.tried_review_count, row.tried_outcome = now, total, message[:200]
+    if candidate is None:
+        session.flush()
+        return 0
+    row.parameters = json.dumps(candidate.parameters)
+    row.fitted_at, row.review_count = now, total
+    row.log_loss_before, row.rmse_before = candidate.current.log_loss, candidate.current.rmse_bins
+    row.log_loss_after, row.rmse_after = candidate.fitted.log_loss, candidate.fitted.rmse_bins
+    session.flush()
+    return recompute_memory_states(session, rules, user_id=user_id, personal={user_id: candidate.parameters})
 
 
 def students_due_for_a_fit(session: Session, *, min_reviews: int = MIN_REVIEWS,
@@ -208,3 +237,46 @@ def optimize_due_students(session: Session, scheduler: Scheduler, *, now: dateti
         outcomes.append(optimize_student(session, scheduler, user_id=user_id, now=now))
         session.commit()  # let go of the read snapshot between students
     return outcomes
+
+
+@dataclass(frozen=True)
+class Rescheduled:
+    """What rescheduling a student's cards did."""
+
+    review_cards: int  # review cards looked at
+    sooner: int
+    later: int
+
+
+def reschedule_cards(session: Session, scheduler: Scheduler, *, user_id: int) -> Rescheduled:
+    """Work out each review card's due date again under the student's parameters and desired retention now.
+
+    A card falls due where answering it at its last review would have put it today (the same
+    fuzz): parameters fitted since, or another desired retention, move it sooner or later.
+    Learning cards keep their steps. The new due date is written to the card and to its last
+    answer in the review log, which keeps the one it first scheduled, so a replay of the log
+    gives the rescheduled card and `flashapp check` agrees with it.
+    """
+    with write_transaction(session):
+        user = session.get(User, user_id)
+        if user is None:
+            raise NotFound("No such account.")
+        rules = student_scheduler(scheduler, user)
+        states = {state.card_id: state for state in session.scalars(
+            select(CardState).where(CardState.user_id == user_id, CardState.state == State.Review))}
+        last_answers: dict[int, ReviewLog] = {}
+        for answer in session.scalars(
+                select(ReviewLog).where(ReviewLog.user_id == user_id, ReviewLog.card_id.in_(states))
+                .order_by(ReviewLog.card_id, ReviewLog.reviewed_at, ReviewLog.id)):
+            last_answers[answer.card_id] = answer
+        sooner = later = 0
+        for card_id, state in states.items():
+            due = rescheduled_due(rules, state, user_id=user_id, card_id=card_id, time_zone=user.time_zone)
+            last = last_answers.get(card_id)
+            if due is None or due == state.due or last is None:
+                continue  # a state without reviews is for `flashapp check` to report
+            sooner, later = (sooner + 1, later) if due < state.due else (sooner, later + 1)
+            if last.due_as_answered is None:
+                last.due_as_answered = last.due
+            last.due = state.due = due
+    return Rescheduled(len(states), sooner, later)

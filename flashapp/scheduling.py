@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from copy import copy
@@ -25,10 +26,27 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fsrs import Card as FsrsCard
 from fsrs import Rating, Scheduler, State
-from sqlalchemy import Connection, CursorResult, Insert, Result, Table, and_, bindparam, delete, func, select, update
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Insert,
+    Integer,
+    Result,
+    Select,
+    String,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import ScalarSelect
 
@@ -346,6 +364,36 @@ def preview_intervals(scheduler: Scheduler, card_id: int, state: MemoryState | N
             else card.due - now for rating, card in after.items()}
 
 
+def rescheduled_due(scheduler: Scheduler, state: MemoryState, *, user_id: int, card_id: int,
+                    time_zone: str) -> datetime | None:
+    """When a review card falls due under `scheduler` (a student's parameters and desired retention), counted
+    from its last review as answering it then would have scheduled, fuzz included; None for other cards."""
+    if state.state != State.Review or state.stability is None or state.last_review is None:
+        return None
+    rules = study_scheduler(scheduler)
+    fuzz = fuzz_factor(user_id=user_id, card_id=card_id, last_review=state.last_review) \
+        if rules.enable_fuzzing else None
+    days = _review_interval(rules, min(state.stability, rules.stability_cap), minimum=1, fuzz=fuzz)
+    return StudyDays(time_zone, rules.day_starts_at_hour).due_after(state.last_review, days)
+
+
+def predicted_recall(state: MemoryState, now: datetime, *, time_zone: str, day_starts_at_hour: int,
+                     parameters: Sequence[float]) -> float | None:
+    """FSRS's predicted recall of a card now, with elapsed time in study days, as the engine counts them.
+
+    None for a card never reviewed; 0 for a state without a stability. `parameters` are the
+    student's (their own, or the scheduler's defaults): the forgetting curve's decay is theirs.
+    """
+    if state.last_review is None:
+        return None
+    if state.stability is None or state.stability <= 0:
+        return 0.0
+    decay = -float(parameters[20])
+    factor = 0.9 ** (1 / decay) - 1
+    elapsed = StudyDays(time_zone, day_starts_at_hour).elapsed(state.last_review, now)
+    return float((1 + factor * elapsed / state.stability) ** decay)
+
+
 # Anki's units for the answer buttons: a month is a twelfth of a 365-day year.
 _MINUTE = 60.0
 _HOUR = 60 * _MINUTE
@@ -432,6 +480,7 @@ _COUNTS = select(
     .where(ExtraNewCards.deck_id == Deck.id, ExtraNewCards.user_id == bindparam("user_id"),
            ExtraNewCards.granted_at >= bindparam("day_begins", type_=UTCDateTime)).scalar_subquery(),
     Deck.title,
+    Deck.built_at,
 )
 _DUE_COUNTS = _COUNTS.where(Deck.id.in_(bindparam("deck_ids", expanding=True)))
 _DUE_COUNTS_BY_SLUG = _COUNTS.where(Deck.slug == bindparam("slug"))
@@ -466,7 +515,7 @@ def due_counts(session: Session, *, user_id: int, deck_ids: list[int], now: date
     rows = session.execute(_DUE_COUNTS, {"user_id": user_id, "deck_ids": list(deck_ids),
                                          "learn_until": now + LEARN_AHEAD, "day_begins": day_begins,
                                          "day_ends": day_ends})
-    result = {deck_id: _due(*counts, new_per_day=new_per_day) for deck_id, *counts, _title in rows}
+    result = {deck_id: _due(*counts, new_per_day=new_per_day) for deck_id, *counts, _title, _built_at in rows}
     for deck_id in deck_ids:
         result.setdefault(deck_id, DueCounts())
     return result
@@ -479,6 +528,7 @@ class DeckDue:
     deck_id: int
     title: str
     counts: DueCounts
+    built_at: datetime  # which build of the deck this is (`buried_notes` keys its sibling map by it)
 
 
 def deck_due_counts(session: Session, *, user_id: int, slug: str, now: datetime, day_begins: datetime,
@@ -490,12 +540,17 @@ def deck_due_counts(session: Session, *, user_id: int, slug: str, now: datetime,
         "day_ends": day_ends}).first()
     if row is None:
         return None
-    deck_id, *counts, title = row
-    return DeckDue(deck_id, title, _due(*counts, new_per_day=new_per_day))
+    deck_id, *counts, title, built_at = row
+    return DeckDue(deck_id, title, _due(*counts, new_per_day=new_per_day), built_at)
 
 
-_SCHEDULED = (select(Card, CardState).join(CardState, CardState.card_id == Card.id)
-              .options(joinedload(Card.note, innerjoin=True))
+# The queue's statements read plain rows: what the study page shows of a card and its note, and the
+# user's state of it (NULLs for a new card).
+_SHOWN_COLUMNS = (Card.id, Card.question, Card.answer, Note.explanation, Note.section, Note.supplemented)
+_STATE_COLUMNS = (CardState.state, CardState.step, CardState.stability, CardState.difficulty, CardState.due,
+                  CardState.last_review)
+_SCHEDULED = (select(*_SHOWN_COLUMNS, *_STATE_COLUMNS).select_from(Card)
+              .join(CardState, CardState.card_id == Card.id).join(Note, Note.id == Card.note_id)
               .where(CardState.user_id == bindparam("user_id"), Card.deck_id == bindparam("deck_id"),
                      Card.retired.is_(False))
               .order_by(CardState.due, Card.position).limit(1))
@@ -504,82 +559,233 @@ _LEARNING_DUE = _SCHEDULED.where(CardState.state.in_(_LEARNING_STATES),
 _REVIEW_DUE = _SCHEDULED.where(CardState.state == State.Review,
                                CardState.due < bindparam("until", type_=UTCDateTime))
 # The first card by position that the user has no state for (a look-up per card, in order).
-_FIRST_NEW = (select(Card).options(joinedload(Card.note, innerjoin=True))
+_FIRST_NEW = (select(*_SHOWN_COLUMNS).select_from(Card).join(Note, Note.id == Card.note_id)
               .where(Card.deck_id == bindparam("deck_id"), Card.retired.is_(False),
                      ~select(CardState.id).where(CardState.user_id == bindparam("user_id"),
                                                  CardState.card_id == Card.id).exists())
               .order_by(Card.position).limit(1))
 
 
-def buried_notes(session: Session, *, user_id: int, deck_id: int, day_begins: datetime) -> frozenset[int]:
+# One card of a deck, active, with the user's state of it if any (the card just undone).
+_ONE_CARD = (select(*_SHOWN_COLUMNS, *_STATE_COLUMNS).select_from(Card).join(Note, Note.id == Card.note_id)
+             .outerjoin(CardState, and_(CardState.card_id == Card.id, CardState.user_id == bindparam("user_id")))
+             .where(Card.id == bindparam("card_id"), Card.deck_id == bindparam("deck_id"), Card.retired.is_(False)))
+
+
+@dataclass(frozen=True)
+class QueuedCard:
+    """A card to show, as the study page shows it, with the user's state of it (None: a new card)."""
+
+    card_id: int
+    question: str
+    answer: str
+    explanation: str
+    section: str
+    supplemented: bool
+    state: MemoryState | None
+
+    @classmethod
+    def of(cls, row: Any) -> QueuedCard:
+        """From a row of the queue's statements (a new card's state columns are NULL or missing)."""
+        state = row if len(row) > 6 and row.state is not None else None
+        return cls(row.id, row.question, row.answer, row.explanation, row.section, row.supplemented, state)
+
+
+def queued_card(session: Session, *, user_id: int, deck_id: int, card_id: int) -> QueuedCard | None:
+    """One active card of a deck, as `next_queued_card` gives it (None: not an active card of the deck)."""
+    row = session.connection().execute(_ONE_CARD, {"user_id": user_id, "deck_id": deck_id,
+                                                   "card_id": card_id}).first()
+    return None if row is None else QueuedCard.of(row)
+
+
+# What burying needs of a deck, kept in this process for each build of the deck: its notes by the words
+# that make them siblings, and its cards by note. Keyed by the deck's `built_at`, which every build that
+# changes a note or a card moves on, so a worker never keeps a map older than the deck it reads; a build
+# in this process also forgets it at once. With it, burying reads only the student's own rows, whatever
+# the database's statistics say about the deck's tables.
+_SIBLINGS: dict[int, tuple[datetime, _SiblingMap]] = {}
+_SIBLINGS_KEPT = 64
+
+
+@dataclass(frozen=True)
+class _SiblingMap:
+    terms: dict[int, tuple[str, str]]  # note id -> its subject and object, lower-cased
+    notes: dict[str, frozenset[int]]  # a subject or an object, lower-cased -> the notes naming it
+    note_of: dict[int, int]  # card id -> its note's id, for every card of the deck
+    active_cards: dict[int, tuple[int, ...]]  # note id -> its cards that are not retired
+
+
+_DECK_NOTES = select(Note.id, Note.subject, Note.object).where(Note.deck_id == bindparam("deck_id"))
+_DECK_CARDS = select(Card.id, Card.note_id, Card.retired).where(Card.deck_id == bindparam("deck_id"))
+_DECK_BUILT_AT = select(Deck.built_at).where(Deck.id == bindparam("deck_id"))
+# The cards a student answered today, in any deck: a few dozen, read from the student's own index.
+_ANSWERED_CARDS = (select(ReviewLog.card_id)
+                   .where(ReviewLog.user_id == bindparam("user_id"),
+                          ReviewLog.reviewed_at >= bindparam("day_begins", type_=UTCDateTime))
+                   .distinct())
+
+
+def forget_siblings(deck_id: int | None = None) -> None:
+    """Drop this process's sibling map of a deck (of every deck with None): its notes or cards changed."""
+    if deck_id is None:
+        _SIBLINGS.clear()
+    else:
+        _SIBLINGS.pop(deck_id, None)
+
+
+def _sibling_map(connection: Connection, deck_id: int, built_at: datetime | None) -> _SiblingMap:
+    if built_at is None:
+        built_at = connection.execute(_DECK_BUILT_AT, {"deck_id": deck_id}).scalar_one()
+    kept = _SIBLINGS.get(deck_id)
+    if kept is not None and kept[0] == built_at:
+        return kept[1]
+    terms: dict[int, tuple[str, str]] = {}
+    by_term: dict[str, set[int]] = {}
+    for note_id, subject, obj in connection.execute(_DECK_NOTES, {"deck_id": deck_id}):
+        pair = (subject.lower(), obj.lower())
+        terms[note_id] = pair
+        for term in pair:
+            by_term.setdefault(term, set()).add(note_id)
+    note_of: dict[int, int] = {}
+    active: dict[int, list[int]] = {}
+    for card_id, note_id, retired in connection.execute(_DECK_CARDS, {"deck_id": deck_id}):
+        note_of[card_id] = note_id
+        if not retired:
+            active.setdefault(note_id, []).append(card_id)
+    made = _SiblingMap(terms, {term: frozenset(ids) for term, ids in by_term.items()}, note_of,
+                       {note_id: tuple(ids) for note_id, ids in active.items()})
+    if len(_SIBLINGS) >= _SIBLINGS_KEPT:
+        _SIBLINGS.clear()
+    _SIBLINGS[deck_id] = (built_at, made)
+    return made
+
+
+def buried_notes(session: Session, *, user_id: int, deck_id: int, day_begins: datetime,
+                 built_at: datetime | None = None) -> frozenset[int]:
     """The notes of a deck whose new and review cards are buried for the rest of the study day.
 
     As Anki buries the other cards of a note once one is answered, until the next study day;
     and further: notes sharing a subject or an object with a note answered today are siblings
     too (a fact and the grouped question that lists it, two facts about one muscle), so that
-    cards do not give each other away. Learning cards are never buried.
+    cards do not give each other away. Learning cards are never buried. `built_at` is the
+    deck's (read here when not given).
     """
-    answered = select(Note.subject, Note.object).join(Card, Card.note_id == Note.id).join(
-        ReviewLog, ReviewLog.card_id == Card.id).where(
-        ReviewLog.user_id == user_id, Card.deck_id == deck_id, ReviewLog.reviewed_at >= day_begins).distinct()
-    terms = {term.lower() for row in session.execute(answered) for term in row}
-    if not terms:
+    connection = session.connection()
+    answered = connection.execute(_ANSWERED_CARDS, {"user_id": user_id, "day_begins": day_begins}).scalars().all()
+    if not answered:
         return frozenset()
-    notes = session.execute(select(Note.id, Note.subject, Note.object).where(Note.deck_id == deck_id))
-    return frozenset(note_id for note_id, subject, obj in notes if subject.lower() in terms or obj.lower() in terms)
+    siblings = _sibling_map(connection, deck_id, built_at)
+    notes = {siblings.note_of[card_id] for card_id in answered if card_id in siblings.note_of}
+    terms = {term for note_id in notes for term in siblings.terms[note_id]}
+    buried: set[int] = set()
+    for term in terms:
+        buried |= siblings.notes[term]
+    return frozenset(buried)
+
+
+def _id_set(dialect: str) -> Select[tuple[int]]:
+    """The ids given as one parameter, `ids`, as a subquery (`id_set_value` makes the value).
+
+    One parameter, however many ids there are: the buried cards grow all day (each answer buries
+    a few), and rendering a parameter for each costs more than the query.
+    """
+    if dialect == "postgresql":
+        return select(func.unnest(bindparam("ids", type_=ARRAY(Integer))).column_valued())
+    return select(func.json_each(bindparam("ids", type_=String)).table_valued("value").c.value)
+
+
+def id_set_value(dialect: str, ids: Iterable[int]) -> object:
+    """The value of `_id_set`'s parameter on this dialect: an array on PostgreSQL, a JSON list on SQLite."""
+    listed = sorted(ids)
+    return listed if dialect == "postgresql" else json.dumps(listed)
+
+
+_DIALECTS = ("sqlite", "postgresql")
+_REVIEW_DUE_UNBURIED = {d: _REVIEW_DUE.where(Card.id.not_in(_id_set(d))) for d in _DIALECTS}
+_FIRST_NEW_UNBURIED = {d: _FIRST_NEW.where(Card.id.not_in(_id_set(d))) for d in _DIALECTS}
+# How many of the buried cards the student has started, and how many of those are reviews due today
+# (by the unique index on user and card).
+_BURIED_STATES = {d: select(func.count(CardState.id),
+                            func.count(case((and_(CardState.state == State.Review,
+                                                  CardState.due < bindparam("day_ends", type_=UTCDateTime)), 1))))
+                  .where(CardState.user_id == bindparam("user_id"), CardState.card_id.in_(_id_set(d)))
+                  for d in _DIALECTS}
+
+
+def buried_cards(session: Session, *, deck_id: int, buried: frozenset[int],
+                 built_at: datetime | None = None) -> list[int]:
+    """The active cards of the buried notes of a deck (`buried_notes`)."""
+    if not buried:
+        return []
+    active = _sibling_map(session.connection(), deck_id, built_at).active_cards
+    return [card_id for note_id in buried for card_id in active.get(note_id, ())]
 
 
 def without_buried(session: Session, counts: DueCounts, *, user_id: int, deck_id: int, day_ends: datetime,
-                   buried: frozenset[int]) -> DueCounts:
-    """The counts less the buried cards: reviews due today and new cards of the buried notes."""
+                   buried: frozenset[int], built_at: datetime | None = None,
+                   cards: list[int] | None = None) -> DueCounts:
+    """The counts less the buried cards: reviews due today and new cards of the buried notes.
+
+    `cards` are the buried notes' active cards (`buried_cards`), found here when not given.
+    """
     if not buried:
         return counts
-    notes = Card.note_id.in_(list(buried))
-    reviews = session.scalar(
-        select(func.count(CardState.id)).join(Card, Card.id == CardState.card_id)
-        .where(CardState.user_id == user_id, Card.deck_id == deck_id, Card.retired.is_(False), notes,
-               CardState.state == State.Review, CardState.due < day_ends)) or 0
-    unseen = session.scalar(
-        select(func.count(Card.id)).where(Card.deck_id == deck_id, Card.retired.is_(False), notes,
-                                          ~select(CardState.id).where(CardState.user_id == user_id,
-                                                                      CardState.card_id == Card.id).exists())) or 0
-    left = max(0, counts.unseen - unseen)
+    if cards is None:
+        cards = buried_cards(session, deck_id=deck_id, buried=buried, built_at=built_at)
+    connection = session.connection()
+    started, reviews = connection.execute(_BURIED_STATES[connection.dialect.name], {
+        "user_id": user_id, "day_ends": day_ends, "ids": id_set_value(connection.dialect.name, cards)}).one()
+    left = max(0, counts.unseen - (len(cards) - started))
     return replace(counts, review=max(0, counts.review - reviews), unseen=left, new=min(counts.new, left))
+
+
+def next_queued_card(session: Session, *, user_id: int, deck_id: int, now: datetime, day_ends: datetime,
+                     counts: DueCounts, buried: frozenset[int] = frozenset(),
+                     buried_card_ids: list[int] | None = None) -> QueuedCard | None:
+    """The card to show next (None: nothing for now), from the deck's `due_counts` in a single query mostly.
+
+    Learning cards due now come first, then reviews due today, then new cards up
+    to the daily limit; with nothing else left, a learning card due within the
+    next 20 minutes is shown early, as Anki does. New and review cards of the
+    `buried` notes (`buried_notes`; their active cards `buried_card_ids` when at hand)
+    are left for the next study day.
+    """
+    connection = session.connection()
+    values: dict[str, Any] = {"user_id": user_id, "deck_id": deck_id}
+    found: Any = None  # a row of one of the queue statements
+    if counts.learning:
+        found = connection.execute(_LEARNING_DUE, {**values, "until": now}).first()
+    if buried:
+        if buried_card_ids is None:
+            buried_card_ids = buried_cards(session, deck_id=deck_id, buried=buried)
+        values["ids"] = id_set_value(connection.dialect.name, buried_card_ids)
+    if found is None and counts.review:
+        found = connection.execute(_REVIEW_DUE_UNBURIED[connection.dialect.name] if buried else _REVIEW_DUE,
+                                   {**values, "until": day_ends}).first()
+    if found is None and counts.new:
+        found = connection.execute(_FIRST_NEW_UNBURIED[connection.dialect.name] if buried else _FIRST_NEW,
+                                   values).first()
+    if found is None and counts.learning:
+        found = connection.execute(_LEARNING_DUE, {**values, "until": now + LEARN_AHEAD}).first()
+    return None if found is None else QueuedCard.of(found)
 
 
 def next_card(session: Session, *, user_id: int, deck_id: int, now: datetime, day_begins: datetime,
               day_ends: datetime, new_per_day: int, counts: DueCounts | None = None,
               buried: frozenset[int] = frozenset()) -> tuple[Card, CardState | None] | None:
-    """The card to show next, with the user's state of it (None for a new card).
-
-    Learning cards due now come first, then reviews due today, then new cards up
-    to the daily limit; with nothing else left, a learning card due within the
-    next 20 minutes is shown early, as Anki does. New and review cards of the
-    `buried` notes (`buried_notes`) are left for the next study day. Pass the
-    deck's `due_counts` when already at hand: the choice then takes a single query.
-    """
+    """The card to show next (`next_queued_card`), loaded with the user's state of it (None for a new card)."""
     if counts is None:
         counts = due_counts(session, user_id=user_id, deck_ids=[deck_id], now=now, day_begins=day_begins,
                             day_ends=day_ends, new_per_day=new_per_day)[deck_id]
-    values = {"user_id": user_id, "deck_id": deck_id}
-    if counts.learning:
-        found = session.execute(_LEARNING_DUE, {**values, "until": now}).first()
-        if found:
-            return found[0], found[1]
-    skip = Card.note_id.not_in(list(buried))
-    if counts.review:
-        found = session.execute(_REVIEW_DUE.where(skip) if buried else _REVIEW_DUE,
-                                {**values, "until": day_ends}).first()
-        if found:
-            return found[0], found[1]
-    if counts.new:
-        card = session.scalar(_FIRST_NEW.where(skip) if buried else _FIRST_NEW, values)
-        if card is not None:
-            return card, None
-    if not counts.learning:
+    queued = next_queued_card(session, user_id=user_id, deck_id=deck_id, now=now, day_ends=day_ends, counts=counts,
+                              buried=buried)
+    if queued is None:
         return None
-    found = session.execute(_LEARNING_DUE, {**values, "until": now + LEARN_AHEAD}).first()
-    return (found[0], found[1]) if found else None
+    card = session.get(Card, queued.card_id)
+    assert card is not None  # just read
+    state = None if queued.state is None else session.scalar(
+        select(CardState).where(CardState.user_id == user_id, CardState.card_id == queued.card_id))
+    return card, state
 
 
 def state_stamp(state: MemoryState | None) -> str:

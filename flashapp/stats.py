@@ -9,14 +9,15 @@ the class's cards by id rather than joining each card state or review to its car
 costs more than the rest of the row's work (and none at all when the class's decks are every deck).
 The card state and review log queries read covering indexes alone, never the tables; rows are
 counted with count(*) for that reason. Predicted recall is FSRS retrievability, worked out in
-SQL with the app's scheduler's parameters.
+SQL in study days, with each student's own forgetting curve.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -57,7 +58,7 @@ from .models import (
     User,
     UTCDateTime,
 )
-from .scheduling import active_card_counts, active_cards
+from .scheduling import active_card_counts, active_cards, next_day_start, study_scheduler
 
 INACTIVE_AFTER = timedelta(days=7)
 OVERDUE_LIMIT = 20
@@ -322,42 +323,52 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _DAY_US = 86_400_000_000
 
 
+def epoch_seconds(session: Session, column: SQLColumnExpression[datetime | None]) -> ColumnElement[int]:
+    """A UTC datetime column as whole seconds since 1970 (the fraction dropped), computed by the database, exactly.
+
+    SQLite's julianday() reads the whole seconds alone ('YYYY-MM-DD HH:MM:SS'), which its double holds to
+    well within half a second of the exact value; it would round a fraction to milliseconds (0.9999995 s
+    to the next second).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.floor(extract("epoch", column)), BigInteger)
+    stored = type_coerce(column, String)
+    return cast(func.round((func.julianday(func.substr(stored, 1, 19)) - 2440587.5) * 86400), Integer)
+
+
 def epoch_microseconds(session: Session, column: SQLColumnExpression[datetime | None]) -> ColumnElement[int]:
     """A UTC datetime column as whole microseconds since 1970, computed by the database, exactly.
 
-    SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff': the whole seconds go through julianday() and
+    SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff': the whole seconds go through `epoch_seconds` and
     the fraction is added back; PostgreSQL's epoch is an exact numeric. No floating point,
     so a review exactly ten days ago is ten days old, not 9.99999.
     """
     if session.get_bind().dialect.name == "postgresql":
         return cast(extract("epoch", column) * 1_000_000, BigInteger)
-    stored = type_coerce(column, String)
-    fraction = cast(func.substr(stored.concat("000000"), 21, 6), Integer)
-    # julianday would round a fraction to milliseconds (0.9999995 s to the next second): it reads the whole
-    # seconds alone, which its double holds to well within half a second of the exact value.
-    seconds = func.round((func.julianday(func.substr(stored, 1, 19)) - 2440587.5) * 86400)
-    return cast(seconds, Integer) * 1_000_000 + fraction
+    fraction = cast(func.substr(type_coerce(column, String).concat("000000"), 21, 6), Integer)
+    return epoch_seconds(session, column) * 1_000_000 + fraction
 
 
 _JULIAN_EPOCH_US = 210_866_760_000_000_000  # 1970-01-01 as microseconds since the start of the Julian day count
 _SLACK_US = 1_000  # SQLite's julianday() holds a time to the millisecond, rounded
 
 
-def _elapsed_days(session: Session, *, now: datetime) -> ColumnElement[Any]:
-    """Whole days from each card state's last review to `now`, as `fsrs` counts them (floored, never below 0).
+def _elapsed_days(session: Session, *, until_us: ColumnElement[Any],
+                  until: ColumnElement[Any]) -> ColumnElement[Any]:
+    """Whole days from each card state's last review to `until` (floored, never below 0).
 
+    `until_us` is the same time as microseconds since 1970; both may differ by student (a CASE).
     PostgreSQL subtracts the two times exactly. On SQLite, parsing each stored time to the microsecond
     costs more than the rest of a state's numbers; julianday() alone reads it to the millisecond. That
     settles the whole days unless the elapsed time is within a millisecond of a whole number of days;
     those few states take the exact reading.
     """
-    now_us = (now - _EPOCH) // timedelta(microseconds=1)
     if session.get_bind().dialect.name == "postgresql":
         # A difference of timestamps is whole days plus under 24 hours: its day field is the floor.
-        return func.greatest(0, func.date_part("day", literal(now, UTCDateTime) - CardState.last_review))
-    exact = func.max(0, (literal(now_us, BigInteger) - epoch_microseconds(session, CardState.last_review)) // _DAY_US)
+        return func.greatest(0, func.date_part("day", until - CardState.last_review))
+    exact = func.max(0, (until_us - epoch_microseconds(session, CardState.last_review)) // _DAY_US)
     stored_ms = cast(func.round(func.julianday(CardState.last_review) * 86_400_000), Integer)
-    approximate = literal(_JULIAN_EPOCH_US + now_us, BigInteger) - stored_ms * 1_000
+    approximate = literal(_JULIAN_EPOCH_US, BigInteger) + until_us - stored_ms * 1_000
     settled = (approximate % _DAY_US).between(_SLACK_US, _DAY_US - _SLACK_US - 1)
     return case((settled, approximate // _DAY_US), else_=exact)
 
@@ -376,14 +387,61 @@ def _sqlite_has_power(session: Session) -> None:
     connection.info["flashapp.power"] = True
 
 
-def _retrievability(session: Session, scheduler: Scheduler, *, now: datetime) -> ColumnElement[Any]:
-    """FSRS retrievability of each card state at `now`, the formula of `Scheduler.get_card_retrievability`."""
-    decay = -float(scheduler.parameters[20])
-    factor = 0.9 ** (1 / decay) - 1
+@dataclass(frozen=True)
+class _RecallRule:
+    """What a student's predicted recall depends on besides the card: their day's end and their decay."""
+
+    last_instant: datetime  # the last microsecond of the student's current study day
+    decay: float
+
+
+def _recall_rules(session: Session, scheduler: Scheduler, *, student_ids: Sequence[int],
+                  now: datetime) -> dict[_RecallRule, list[int]]:
+    """The class's students grouped by their recall rule (nearly always one group: one zone, one set of parameters)."""
+    rules = study_scheduler(scheduler)
+    zones = dict(session.execute(select(User.id, User.time_zone).where(User.id.in_(student_ids))).all())
+    own = {user_id: json.loads(text or "null") for user_id, text in session.execute(
+        select(PersonalParameters.user_id, PersonalParameters.parameters)
+        .where(PersonalParameters.user_id.in_(student_ids), PersonalParameters.parameters.is_not(None)))}
+    groups: dict[_RecallRule, list[int]] = {}
+    for user_id in student_ids:
+        ends = next_day_start(now, zones.get(user_id, "UTC"), hour=rules.day_starts_at_hour)
+        parameters = own.get(user_id) or rules.parameters
+        rule = _RecallRule(ends - timedelta(microseconds=1), -float(parameters[20]))
+        groups.setdefault(rule, []).append(user_id)
+    return groups
+
+
+def _per_student(groups: dict[_RecallRule, list[int]], value: Callable[[_RecallRule], Any],
+                 type_: Any) -> ColumnElement[Any]:
+    """One value for every student, or a CASE on the student when their rules differ."""
+    ordered = sorted(groups.items(), key=lambda item: item[1][0])
+    if len(ordered) == 1:
+        return literal(value(ordered[0][0]), type_)
+    whens = [(CardState.user_id.in_(ids), literal(value(rule), type_)) for rule, ids in ordered[:-1]]
+    return case(*whens, else_=literal(value(ordered[-1][0]), type_))
+
+
+def predicted_recall(session: Session, scheduler: Scheduler, *, student_ids: Sequence[int],
+                     now: datetime) -> ColumnElement[Any]:
+    """FSRS predicted recall of each card state at `now`, as `scheduling.predicted_recall` works it out.
+
+    Elapsed days are study days, counted as Anki counts them for its statistics: whole days of
+    24 hours back from the end of the student's current study day (so a review earlier in the
+    same study day is 0 days old, one yesterday 1). Across a daylight-saving change this can
+    differ from the calendar count by one day for a review made within an hour of a day's start.
+    The decay is each student's own (their fitted parameters, else the scheduler's).
+    """
+    groups = _recall_rules(session, scheduler, student_ids=student_ids, now=now)
     _sqlite_has_power(session)
-    elapsed = cast(_elapsed_days(session, now=now), Float)
-    recall = func.power(1 + literal(factor) * elapsed / CardState.stability, literal(decay))
-    # fsrs gives 0 to a state without a stability; states never reviewed are left out (None).
+    until_us = _per_student(groups, lambda rule: (rule.last_instant - _EPOCH) // timedelta(microseconds=1),
+                            BigInteger())
+    until = _per_student(groups, lambda rule: rule.last_instant, UTCDateTime())
+    decay = _per_student(groups, lambda rule: rule.decay, Float())
+    factor = _per_student(groups, lambda rule: 0.9 ** (1 / rule.decay) - 1, Float())
+    elapsed = cast(_elapsed_days(session, until_us=until_us, until=until), Float)
+    recall = func.power(1 + factor * elapsed / CardState.stability, decay)
+    # A state without a stability is at 0; states never reviewed are left out (None).
     return case((CardState.last_review.is_(None), None), (CardState.stability.is_(None), 0.0),
                 (CardState.stability <= 0, 0.0), else_=recall)
 
@@ -420,7 +478,8 @@ def forgotten_cards(session: Session, scheduler: Scheduler, *, classroom_id: int
         # every student of the school to save sorting the class's states.
         grouped_card, of_students = (CardState.card_id + 0).label("card_id"), CardState.user_id.in_(students)
     numbers = {row.card_id: row for row in session.execute(
-        select(grouped_card, func.avg(_retrievability(session, scheduler, now=now)).label("mean_recall"),
+        select(grouped_card,
+               func.avg(predicted_recall(session, scheduler, student_ids=students, now=now)).label("mean_recall"),
                func.count(CardState.last_review).label("students"), func.sum(CardState.reps).label("reviews"),
                func.sum(CardState.again_count).label("again"), func.sum(CardState.lapses).label("lapses"))
         .where(of_students, *in_scope)

@@ -10,30 +10,34 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fsrs import Rating, Scheduler, State
-from sqlalchemy import case, distinct, func, select
+from sqlalchemy import bindparam, case, distinct, func, select
 from sqlalchemy.orm import Session
 
 from .classroom import AssignedDeck, assigned_decks
-from .database import write_transaction
+from .database import grouped_write, write_transaction
 from .decks import all_decks, deck_by_slug, no_such_deck
 from .errors import Invalid
-from .models import Card, CardState, ExtraNewCards, ReviewLog
+from .models import Card, CardState, ExtraNewCards, ReviewAhead, ReviewLog, UTCDateTime
 from .scheduling import (
     RATINGS,
     Answer,
+    DeckDue,
     DueCounts,
     Outcome,
+    QueuedCard,
     StateChanged,
     StudyDays,
+    buried_cards,
     buried_notes,
     button_label,
     day_start,
     deck_due_counts,
     due_counts,
-    next_card,
     next_day_start,
+    next_queued_card,
     plan_answer,
     preview_intervals,
+    queued_card,
     record_answer,
     repeat_or_stale,
     state_stamp,
@@ -162,23 +166,14 @@ class StudyScreen:
     next_due: datetime | None  # when the next card can be studied (None: nothing is left to study)
     next_day: datetime
     summary: DaySummary | None = None  # with no card to show: today's work
+    ahead: tuple[tuple[int, int], ...] = ()  # with no card to show: review cards due in 1, 3 and 7 study days
+    reviewing_ahead: bool = False  # the card shown is due on a later study day, opened by review ahead
 
     @property
     def progress(self) -> float:
         """Today's share of the deck's work done: answers given against answers given plus cards left."""
         done = self.counts.answered_today
         return done / (done + self.counts.total) if done + self.counts.total else 1.0
-
-
-def _undone_card(session: Session, *, user_id: int, deck_id: int,
-                 card_id: int | None) -> tuple[Card, CardState | None] | None:
-    if card_id is None:
-        return None
-    card = session.get(Card, card_id)
-    if card is None or card.deck_id != deck_id or card.retired:
-        return None
-    state = session.scalar(select(CardState).where(CardState.user_id == user_id, CardState.card_id == card_id))
-    return card, state
 
 
 def study_screen(session: Session, scheduler: Scheduler, showings: ShowingTokens, *, user_id: int, slug: str,
@@ -189,37 +184,109 @@ def study_screen(session: Session, scheduler: Scheduler, showings: ShowingTokens
     The card comes with a token signed by `showings`: the only way to answer it. Nothing is written.
     """
     day = study_day(now=now, time_zone=time_zone, settings=settings)
-    deck = deck_due_counts(session, user_id=user_id, slug=slug, now=now, day_begins=day.begins, day_ends=day.ends,
-                           new_per_day=settings.new_cards_per_day)
-    if deck is None:
-        raise no_such_deck(session, slug)
-    counts = deck.counts
-    buried = buried_notes(session, user_id=user_id, deck_id=deck.deck_id, day_begins=day.begins) \
-        if counts.answered_today else frozenset()
-    counts = without_buried(session, counts, user_id=user_id, deck_id=deck.deck_id, day_ends=day.ends, buried=buried)
-    picked = _undone_card(session, user_id=user_id, deck_id=deck.deck_id, card_id=undone_card_id) or next_card(
-        session, user_id=user_id, deck_id=deck.deck_id, now=now, day_begins=day.begins, day_ends=day.ends,
-        new_per_day=settings.new_cards_per_day, counts=counts, buried=buried)
+    deck, counts, picked = _queue(session, user_id=user_id, slug=slug, now=now, day=day, reviews_until=day.ends,
+                                  settings=settings, undone_card_id=undone_card_id)
+    reviewing_ahead = False
+    if picked is None:
+        # Nothing left today: reviews the student chose to study ahead of their day, if any.
+        until = session.scalar(_REVIEWING_AHEAD_UNTIL, {"user_id": user_id, "deck_id": deck.deck_id,
+                                                         "day_begins": day.begins})
+        if until is not None and until > day.ends:
+            deck, counts, picked = _queue(session, user_id=user_id, slug=slug, now=now, day=day, reviews_until=until,
+                                          settings=settings)
+            reviewing_ahead = picked is not None
     showing = None
     upcoming = None
     summary = None
+    ahead: tuple[tuple[int, int], ...] = ()
     if picked is None:
         days = StudyDays(time_zone, settings.day_starts_at_hour)
         upcoming = next_cards(session, user_id=user_id, deck_id=deck.deck_id, counts=counts, days=days,
                               next_day=day.ends)
         summary = day_summary(session, user_id=user_id, deck_id=deck.deck_id, now=now, days=days)
+        ahead = review_ahead_counts(session, user_id=user_id, deck_id=deck.deck_id, days=days, now=now)
     else:
-        card, state = picked
-        note = card.note
-        intervals = preview_intervals(scheduler, card.id, state, now, time_zone=time_zone, user_id=user_id)
+        state = picked.state
+        intervals = preview_intervals(scheduler, picked.card_id, state, now, time_zone=time_zone, user_id=user_id)
         showing = Showing(
-            card_id=card.id, question=card.question, answer=card.answer, explanation=note.explanation,
-            section=note.section, supplemented=note.supplemented, state=None if state is None else state.state,
+            card_id=picked.card_id, question=picked.question, answer=picked.answer, explanation=picked.explanation,
+            section=picked.section, supplemented=picked.supplemented, state=None if state is None else state.state,
             buttons=tuple(AnswerButton(r, button_label(intervals[r])) for r in RATINGS),
-            token=showings.issue(user_id=user_id, card_id=card.id, stamp=state_stamp(state), now=now))
+            token=showings.issue(user_id=user_id, card_id=picked.card_id, stamp=state_stamp(state), now=now))
     # Every started card has at least one answer to take back.
     return StudyScreen(deck.deck_id, slug, deck.title, counts, showing, counts.started > 0, upcoming, day.ends,
-                       summary)
+                       summary, ahead, reviewing_ahead)
+
+
+def _queue(session: Session, *, user_id: int, slug: str, now: datetime, day: StudyDay, reviews_until: datetime,
+           settings: StudySettings, undone_card_id: int | None = None) -> tuple[DeckDue, DueCounts, QueuedCard | None]:
+    """The deck, the student's counts in it and the card to show, with review cards due before `reviews_until`."""
+    deck = deck_due_counts(session, user_id=user_id, slug=slug, now=now, day_begins=day.begins,
+                           day_ends=reviews_until, new_per_day=settings.new_cards_per_day)
+    if deck is None:
+        raise no_such_deck(session, slug)
+    counts = deck.counts
+    buried = buried_notes(session, user_id=user_id, deck_id=deck.deck_id, day_begins=day.begins,
+                          built_at=deck.built_at) if counts.answered_today else frozenset()
+    cards = buried_cards(session, deck_id=deck.deck_id, buried=buried, built_at=deck.built_at)
+    counts = without_buried(session, counts, user_id=user_id, deck_id=deck.deck_id, day_ends=reviews_until,
+                            buried=buried, cards=cards)
+    picked = None if undone_card_id is None else queued_card(session, user_id=user_id, deck_id=deck.deck_id,
+                                                             card_id=undone_card_id)
+    picked = picked or next_queued_card(session, user_id=user_id, deck_id=deck.deck_id, now=now,
+                                        day_ends=reviews_until, counts=counts, buried=buried, buried_card_ids=cards)
+    return deck, counts, picked
+
+
+# Review ahead, as Anki's custom study offers it: the review cards of the next few study days, today.
+REVIEW_AHEAD_DAYS = (1, 3, 7)
+_REVIEWING_AHEAD_UNTIL = (select(func.max(ReviewAhead.until))
+                          .where(ReviewAhead.user_id == bindparam("user_id"),
+                                 ReviewAhead.deck_id == bindparam("deck_id"),
+                                 ReviewAhead.granted_at >= bindparam("day_begins", type_=UTCDateTime)))
+
+
+def review_ahead_counts(session: Session, *, user_id: int, deck_id: int, days: StudyDays,
+                        now: datetime) -> tuple[tuple[int, int], ...]:
+    """For each choice of `REVIEW_AHEAD_DAYS`: how many review cards fall due in that many study days after today.
+
+    Cards buried for today (their fact or a sibling answered today) are left out: reviewing ahead does not
+    bring them back before the next study day either.
+    """
+    today = days.number(now)
+    ends = [days.begins(today + 1 + ahead) for ahead in REVIEW_AHEAD_DAYS]
+    buried = buried_cards(session, deck_id=deck_id,
+                          buried=buried_notes(session, user_id=user_id, deck_id=deck_id, day_begins=days.begins(today)))
+    row = session.execute(
+        select(*(func.coalesce(func.sum(case((CardState.due < end, 1), else_=0)), 0) for end in ends))
+        .join(Card, Card.id == CardState.card_id)
+        .where(CardState.user_id == user_id, Card.deck_id == deck_id, Card.retired.is_(False),
+               CardState.state == State.Review, CardState.due >= days.begins(today + 1), CardState.due < ends[-1],
+               CardState.card_id.not_in(buried))
+    ).one()
+    return tuple((ahead, int(count)) for ahead, count in zip(REVIEW_AHEAD_DAYS, row, strict=True))
+
+
+def review_ahead(session: Session, *, user_id: int, slug: str, days_ahead: int, now: datetime, time_zone: str,
+                 settings: StudySettings) -> int:
+    """Open this deck's review cards of the next `days_ahead` study days for today (Anki's "review ahead").
+
+    Recorded for this student, deck and time (so for this study day only). Answered early, a
+    card is scheduled by FSRS from the days actually elapsed. Returns how many cards it opens;
+    Invalid for a choice not offered or when none fall due in that time.
+    """
+    if days_ahead not in REVIEW_AHEAD_DAYS:
+        raise Invalid(f"Review ahead by {', '.join(map(str, REVIEW_AHEAD_DAYS[:-1]))} or "
+                      f"{REVIEW_AHEAD_DAYS[-1]} days.")
+    deck = deck_by_slug(session, slug)
+    days = StudyDays(time_zone, settings.day_starts_at_hour)
+    count = dict(review_ahead_counts(session, user_id=user_id, deck_id=deck.id, days=days, now=now))[days_ahead]
+    if not count:
+        raise Invalid(f"No cards of this deck fall due in the next {days_ahead} day{'' if days_ahead == 1 else 's'}.")
+    with write_transaction(session):
+        session.add(ReviewAhead(user_id=user_id, deck_id=deck.id, granted_at=now,
+                                until=days.begins(days.number(now) + 1 + days_ahead)))
+    return count
 
 
 def next_cards(session: Session, *, user_id: int, deck_id: int, counts: DueCounts, days: StudyDays,
@@ -320,8 +387,8 @@ def answer(session: Session, scheduler: Scheduler, showings: ShowingTokens, *, u
     if isinstance(planned, Answer):
         return planned.outcome
     try:
-        with write_transaction(session):
-            return record_answer(session, planned).outcome
+        # Answers given at the same moment share a commit, so they wait for the disk once.
+        return grouped_write(session, lambda writing: record_answer(writing, planned)).outcome
     except StateChanged:
         # Answered in the meantime, by a copy of this request or in another window: nothing was written.
         return repeat_or_stale(session, shown.key).outcome

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from .classroom import enrolled_student, own_classroom
 from .errors import NotFound
+from .memory_stats import StatisticsPage, statistics_page
 from .models import Assignment, Card, Classroom, User
 from .stats import (
     CardRow,
@@ -146,3 +147,13 @@ def card_view(session: Session, scheduler: Scheduler, *, teacher_id: int, class_
     return CardView(classroom, card, rows[0] if rows else None, names,
                     fact_in_words(question=first.question, answer=first.answer),
                     card.note.section.replace("-", " ").capitalize())
+
+
+def student_statistics(session: Session, scheduler: Scheduler, *, teacher_id: int, class_id: int, user_id: int,
+                       now: datetime, day_starts_at_hour: int, deck_slug: str | None = None,
+                       period: str | None = None) -> tuple[Classroom, User, StatisticsPage]:
+    """A student's statistics page, for the teachers of their classes (NotFound for anyone else's student)."""
+    classroom, student = enrolled_student(session, teacher_id=teacher_id, class_id=class_id, user_id=user_id)
+    page = statistics_page(session, scheduler, student=student, now=now, day_starts_at_hour=day_starts_at_hour,
+                           deck_slug=deck_slug, period=period)
+    return classroom, student, page

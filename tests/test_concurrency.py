@@ -9,19 +9,28 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+import time
 import traceback
 from collections import Counter
 from datetime import timedelta
 
 from fsrs import Rating
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from flashapp.accounts import register_user
-from flashapp.database import make_engine
-from flashapp.models import Card, CardState, Deck, ReviewLog
-from flashapp.scheduling import Outcome, answer_card, day_start, make_scheduler, next_card, state_stamp
+from flashapp.database import grouped_write, make_engine, write_gate
+from flashapp.models import Card, CardState, Deck, ReviewLog, ReviewState
+from flashapp.scheduling import (
+    Outcome,
+    StateChanged,
+    answer_card,
+    day_start,
+    make_scheduler,
+    next_card,
+    state_stamp,
+)
 from tests.helpers import FAST_HASH_METHOD, T0, build_numbers_deck
 
 ANSWERS_EACH = 20
@@ -215,3 +224,51 @@ def test_separate_processes_on_the_same_database_record_every_answer_once(engine
     if engine.dialect.name == "sqlite":
         with engine.connect() as connection:
             assert connection.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+
+
+def test_grouped_writes_share_a_commit_and_a_refused_one_is_undone_alone(engine):
+    _deck_id, user_ids, card_ids = setup_class(engine, ["grouped"])
+    sqlite = engine.dialect.name == "sqlite"
+    group = write_gate(engine).group
+    results: dict[int, str] = {}
+    lock = threading.Lock()
+
+    def work(number: int):
+        def write(session: Session) -> str:
+            session.execute(insert(ReviewLog).values(
+                user_id=user_ids[0], card_id=card_ids[number], rating=Rating.Good, reviewed_at=T0, duration_ms=1000,
+                state_before=ReviewState.NEW, due=T0 + timedelta(days=1), token=f"grouped-{number}"))
+            if number == 1:
+                raise StateChanged()  # after its write, as an answer whose card moved on
+            return f"written {number}"
+        return write
+
+    def writer(number: int) -> None:
+        with Session(engine) as session:
+            try:
+                outcome = grouped_write(session, work(number))
+            except StateChanged:
+                outcome = "refused"
+        with lock:
+            results[number] = outcome
+
+    if sqlite:
+        group._turn.acquire()  # hold the turn until all three have queued: one of them then writes all three
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    if sqlite:
+        queued = 0
+        for _ in range(WAIT * 100):
+            with group._guard:
+                queued = len(group._queue)
+            if queued == 3:
+                break
+            time.sleep(0.01)
+        group._turn.release()
+        assert queued == 3
+    for thread in threads:
+        thread.join(WAIT)
+    assert not any(thread.is_alive() for thread in threads), "a writer is stuck"
+    assert results == {0: "written 0", 1: "refused", 2: "written 2"}
+    assert stored_tokens(engine) == Counter({"grouped-0": 1, "grouped-2": 1})

@@ -9,11 +9,12 @@ from werkzeug.wrappers import Response as BaseResponse
 from .. import exports
 from ..classroom import join_class, students_classrooms
 from ..errors import DomainError
-from ..personal import MIN_REVIEWS, desired_retention_of, parameters_in_use
+from ..personal import MIN_REVIEWS, desired_retention_of, parameters_in_use, reschedule_cards
 from ..retention import cards_studied, chart_points, retention_costs, set_desired_retention
 from .auth import show_beside_field, status_of_form
-from .forms import JoinForm, RetentionForm
+from .forms import EmptyForm, JoinForm, RetentionForm
 from .helpers import address, download, now, required, scheduler, session, study_settings, throttle_limits, user_id
+from .teach import Question
 
 bp = Blueprint("classes", __name__)
 
@@ -63,6 +64,30 @@ def account() -> BaseResponse | tuple[str, int]:
                            points=chart_points(costs), desired_retention=in_use, min_reviews=MIN_REVIEWS,
                            class_default=user.desired_retention is None and user.class_retention is not None)
     return page, 400 if form.errors else 200
+
+
+RESCHEDULING = Question(
+    "Reschedule your cards?",
+    "Each card you have learned gets the due date your memory model and desired retention give it now, counted "
+    "from your last answer: some cards come back sooner, some later. Your answers stay as they are.",
+    "Reschedule my cards")
+
+
+@bp.route("/account/reschedule", methods=["GET", "POST"])
+@login_required
+def reschedule() -> BaseResponse | str:
+    """Work out the student's due dates again under their parameters and desired retention (after asking)."""
+    cancel = url_for("classes.account") + "#memory"
+    if request.method == "GET":
+        return render_template("teach/confirm.html", question=RESCHEDULING, cancel=cancel, action_form=EmptyForm())
+    if EmptyForm().validate_on_submit():
+        done = reschedule_cards(session(), scheduler(), user_id=user_id())
+        moved = done.sooner + done.later
+        flash(f"Rescheduled {moved} of your {done.review_cards} learned cards: {done.sooner} sooner, "
+              f"{done.later} later." if moved else
+              f"All {done.review_cards} learned cards already fall due where your memory model puts them.",
+              "success")
+    return redirect(cancel)
 
 
 @bp.route("/account/data.zip")

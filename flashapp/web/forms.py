@@ -38,6 +38,7 @@ from ..accounts import (
 from ..classroom import MAX_CLASS_NAME_LENGTH, MIN_CLASS_NAME_LENGTH, check_class_name
 from ..errors import Invalid
 from ..showings import MAX_TOKEN_LENGTH
+from ..study import REVIEW_AHEAD_DAYS
 from ..text_input import has_control_characters
 
 SUBMIT_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -208,6 +209,15 @@ class ClassForm(Form):
 class AssignForm(Form):
     deck_id = SelectField("Deck", coerce=int, validators=[InputRequired("Choose a deck.")])
     target_date = DateField("Every card started by (optional)", validators=[Optional()])
+
+
+class ReviewAheadForm(Form):
+    days = SelectField("Review ahead", coerce=int, validators=[InputRequired("Choose how many days ahead to review.")])
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The choices the done screen offers; anything else is refused as not a valid choice.
+        self.days.choices = [(days, f"{days} day{'' if days == 1 else 's'}") for days in REVIEW_AHEAD_DAYS]
 
 
 class RetentionForm(Form):

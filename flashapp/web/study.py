@@ -12,7 +12,7 @@ from .. import study
 from ..scheduling import Outcome
 from ..showings import RefusedShowing
 from .errors import status_of
-from .forms import AnswerForm, EmptyForm
+from .forms import AnswerForm, EmptyForm, ReviewAheadForm
 from .helpers import now, own_scheduler, required, session, showing_tokens, study_settings, user_id
 
 bp = Blueprint("study", __name__)
@@ -35,7 +35,8 @@ def _study_screen(slug: str) -> str:
                                 time_zone=current_user.time_zone, now=at, settings=study_settings(),
                                 undone_card_id=cookie.pop("undone_card", None))
     if screen.showing is None:
-        return render_template("done.html", screen=screen, now=at, more_new=study.MORE_NEW_CARDS)
+        return render_template("done.html", screen=screen, now=at, more_new=study.MORE_NEW_CARDS,
+                               ahead_form=ReviewAheadForm())
     return render_template("study.html", screen=screen, card=screen.showing)
 
 
@@ -92,4 +93,22 @@ def more_new(slug: str) -> Response:
     if EmptyForm().validate_on_submit():
         added = study.more_new_cards(session(), user_id=user_id(), slug=slug, now=now())
         flash(f"{added} more new card{'' if added == 1 else 's'} for today.", "success")
+    return redirect(url_for("study.study", slug=slug), code=303)
+
+
+@bp.route("/study/<slug>/ahead", methods=["POST"])
+@login_required
+def review_ahead(slug: str) -> Response | tuple[str, int]:
+    """Open the review cards of the next few study days for today, then go on studying."""
+    form = ReviewAheadForm()
+    if not form.validate_on_submit():
+        problems = "; ".join(e for errors in form.errors.values() for e in errors)
+        return render_template("error.html", title="Nothing opened",
+                               message=f"That choice could not be read ({problems}). Nothing was changed.",
+                               back=url_for("study.study", slug=slug)), 400
+    days = required(form.days.data)
+    opened = study.review_ahead(session(), user_id=user_id(), slug=slug, days_ahead=days, now=now(),
+                                time_zone=current_user.time_zone, settings=study_settings())
+    flash(f"{opened} card{'' if opened == 1 else 's'} due in the next {days} day{'' if days == 1 else 's'} "
+          f"{'is' if opened == 1 else 'are'} open to review now.", "success")
     return redirect(url_for("study.study", slug=slug), code=303)

@@ -20,6 +20,7 @@ from ..models import Classroom, User
 from ..network import is_loopback, lan_addresses
 from ..retention import set_class_retention
 from ..scheduling import zone
+from .charts import page_context
 from .forms import AssignForm, ClassForm, EmptyForm, RetentionForm
 from .helpers import (
     download,
@@ -223,6 +224,17 @@ def student(class_id: int, user_id: int) -> str:
     return render_template("teach/student.html", classroom=view.classroom, pupil=view.student,
                            progress=view.progress, pagination=pagination, tz=zone(current_user.time_zone),
                            action_form=EmptyForm())
+
+
+@bp.route("/classes/<int:class_id>/students/<int:user_id>/stats")
+@teacher_required
+def student_stats(class_id: int, user_id: int) -> str:
+    """One student's statistics page, for the teachers of their classes."""
+    classroom, pupil, page = teaching.student_statistics(
+        session(), scheduler(), teacher_id=current_user.id, class_id=class_id, user_id=user_id, now=now(),
+        day_starts_at_hour=study_settings().day_starts_at_hour, deck_slug=request.args.get("deck") or None,
+        period=request.args.get("period"))
+    return render_template("teach/student_stats.html", **page_context(page), pupil=pupil, classroom=classroom)
 
 
 @bp.route("/classes/<int:class_id>/students/<int:user_id>/password", methods=["GET", "POST"])

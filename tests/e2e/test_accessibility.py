@@ -124,9 +124,12 @@ def test_no_serious_accessibility_violations_on_any_page(server, new_context):
 
         student = new_context(**options).new_page()
         log_in(student, base, STUDENT, STUDENT_PASSWORD)
-        for path in ("/", "/history", "/account", "/join"):
+        for path in ("/", "/history", "/account", "/join", "/stats", "/stats?period=year"):
             student.goto(f"{base}{path}")
             found += axe_violations(student, f"{path} at {width} px (student)")
+        # The statistics page's tables, each chart's numbers, opened.
+        student.evaluate("document.querySelectorAll('details.numbers').forEach(d => { d.open = true; })")
+        found += axe_violations(student, f"the statistics page's tables at {width} px (student)")
         # The history page's upload from Anki, refused: the message beside the file field.
         student.goto(f"{base}/history")
         student.get_by_text("Bring back reviews from Anki").click()
@@ -162,6 +165,7 @@ def test_no_serious_accessibility_violations_on_any_page(server, new_context):
         for path, what in (("/teach/", "the class list"), (dashboard.removeprefix(base), "the dashboard"),
                            (f"{dashboard.removeprefix(base)}?sort=name", "the dashboard sorted"),
                            (student_page, "a student's page"),
+                           (f"{student_page}/stats?period=today", "a student's statistics"),
                            (f"/teach/classes/{class_id}/cards/{card_id}", "a card's page"),
                            (f"/teach/classes/{class_id}/join", "the join page"),
                            ("/history", "the teacher's history")):

@@ -7,8 +7,9 @@ from datetime import timedelta
 
 import fsrs_rs_python as fsrs_rs
 import pytest
-from fsrs import Rating
+from fsrs import Rating, State
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from flashapp.accounts import register_user
 from flashapp.consistency import check_database
@@ -18,11 +19,12 @@ from flashapp.personal import (
     MIN_REVIEWS,
     optimize_student,
     parameters_in_use,
+    reschedule_cards,
     student_scheduler,
     students_due_for_a_fit,
 )
-from flashapp.retention import retention_costs, valid_retention
-from flashapp.scheduling import make_scheduler, preview_intervals, replay
+from flashapp.retention import retention_costs, set_desired_retention, valid_retention
+from flashapp.scheduling import make_scheduler, preview_intervals, replay, rescheduled_due
 from tests.helpers import FAST_HASH_METHOD, T0, build_numbers_deck, simulate_student, true_parameters
 
 DEFAULTS = [float(w) for w in fsrs_rs.DEFAULT_PARAMETERS]
@@ -160,3 +162,72 @@ def test_a_higher_desired_retention_costs_more_reviews_and_keeps_more_cards():
     remembered = [c.remembered for c in costs]
     assert reviews == sorted(reviews) and reviews[0] < reviews[-1]
     assert remembered == sorted(remembered) and 0 < remembered[-1] <= 300
+
+
+def test_a_fit_overtaken_by_another_fit_of_the_same_student_gives_way(session, engine, scheduler, studied,
+                                                                      monkeypatch):
+    """The server's background fit and `flashapp optimize` racing on one student: the first written stands."""
+    import flashapp.personal as personal
+
+    real_fit = personal.fit_candidate
+    finished = T0 + timedelta(days=151)
+    others: list = []
+
+    def fit_while_another_finishes(*args, **kwargs):
+        candidate = real_fit(*args, **kwargs)
+        if not others:  # the other fit runs, whole, in its own session while this one is still fitting
+            others.append(None)
+            with Session(engine) as other:
+                others[0] = optimize_student(other, scheduler, user_id=studied.id, now=finished)
+        return candidate
+
+    monkeypatch.setattr(personal, "fit_candidate", fit_while_another_finishes)
+    outcome = optimize_student(session, scheduler, user_id=studied.id, now=finished + timedelta(minutes=1))
+    assert others[0].kept
+    assert not outcome.kept and "another fit" in outcome.message
+    row = session.get(PersonalParameters, studied.id, populate_existing=True)
+    assert row.tried_at == finished and row.fitted_at == finished  # the first one's record, untouched
+    session.commit()
+    assert check_database(session, scheduler, fix=False).problems == []
+
+
+def test_rescheduling_gives_each_review_card_the_due_its_new_memory_model_puts_it_at(session, scheduler, studied):
+    """After a kept fit the due dates stay; rescheduling moves them, the log keeps the first ones, the check agrees."""
+    finished = T0 + timedelta(days=151)
+    assert optimize_student(session, scheduler, user_id=studied.id, now=finished).kept
+    before = {state.card_id: state.due for state in session.scalars(select(CardState))}
+    answered = {row.id: row.due for row in session.scalars(select(ReviewLog))}
+    done = reschedule_cards(session, scheduler, user_id=studied.id)
+    assert done.review_cards > 20 and done.sooner + done.later > 10
+    user = session.get(User, studied.id)
+    own = student_scheduler(scheduler, user)
+    moved = 0
+    for state in session.scalars(select(CardState)):
+        expected = rescheduled_due(own, state, user_id=studied.id, card_id=state.card_id, time_zone="UTC")
+        if state.state == State.Review:
+            assert state.due == expected
+            moved += state.due != before[state.card_id]
+        else:
+            assert expected is None and state.due == before[state.card_id]  # learning steps stay
+    assert moved == done.sooner + done.later
+    for row in session.scalars(select(ReviewLog)):  # every answer keeps the due it scheduled
+        assert (row.due_as_answered or row.due) == answered[row.id]
+        assert row.due_as_answered is None or row.due != row.due_as_answered
+    session.commit()
+    assert check_database(session, scheduler, fix=False).problems == []
+    # Done again with nothing changed since: nothing moves.
+    assert reschedule_cards(session, scheduler, user_id=studied.id).sooner == 0
+    assert reschedule_cards(session, scheduler, user_id=studied.id).later == 0
+
+
+def test_a_higher_desired_retention_reschedules_cards_sooner(session, scheduler, studied):
+    before = {state.card_id: state.due for state in session.scalars(select(CardState).where(
+        CardState.state == State.Review))}
+    set_desired_retention(session, user_id=studied.id, desired_retention=0.95)
+    done = reschedule_cards(session, scheduler, user_id=studied.id)
+    after = {state.card_id: state.due for state in session.scalars(select(CardState).where(
+        CardState.state == State.Review))}
+    assert done.later == 0 and done.sooner > 0
+    assert all(after[card] <= before[card] for card in before)
+    session.commit()
+    assert check_database(session, scheduler, fix=False).problems == []

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from fsrs import Card as FsrsCard
 from fsrs import Rating, State
+from fsrs.scheduler import DEFAULT_PARAMETERS
 from sqlalchemy import select, update
 
 from flashapp.accounts import register_user
 from flashapp.classroom import create_classroom, join_classroom
-from flashapp.models import Card, CardState, Deck, ReviewState
-from flashapp.scheduling import ReviewCounts, active_card_counts, count_reviews, make_scheduler
+from flashapp.models import Card, CardState, Deck, PersonalParameters, ReviewState
+from flashapp.scheduling import ReviewCounts, active_card_counts, count_reviews, make_scheduler, predicted_recall
 from flashapp.stats import class_student_ids, forgotten_cards, true_retention
 from tests.helpers import FAST_HASH_METHOD, build_numbers_deck
 
@@ -54,8 +58,31 @@ def test_active_card_counts_leave_out_retired_cards(session, two_decks):
     assert active_card_counts(session, []) == {}
 
 
-def test_predicted_recall_in_sql_is_fsrs_retrievability(session, two_decks):
-    """Stabilities and elapsed times around whole days, to the microsecond, against fsrs itself."""
+def _recall(state: CardState | FsrsCard, now: datetime, *, time_zone: str = "UTC",
+            parameters: Sequence[float] = DEFAULT_PARAMETERS) -> float | None:
+    return predicted_recall(state, now, time_zone=time_zone, day_starts_at_hour=4, parameters=parameters)
+
+
+def test_predicted_recall_counts_study_days_not_24_hour_periods():
+    """The reference itself: a review late yesterday is a day old this morning; one this morning is 0 days old."""
+    state = FsrsCard(card_id=1, state=State.Review, stability=2.0, difficulty=5.0, due=NOW,
+                     last_review=datetime(2026, 3, 31, 22, 0, tzinfo=timezone.utc))
+    at_9 = datetime(2026, 4, 1, 9, 0, tzinfo=timezone.utc)  # 11 hours later, the next study day
+    assert _recall(state, at_9) == pytest.approx(make_scheduler().get_card_retrievability(
+        FsrsCard(card_id=1, state=State.Review, stability=2.0, difficulty=5.0, due=NOW,
+                 last_review=at_9 - timedelta(days=1)), at_9), rel=1e-12)
+    assert _recall(state, at_9) < 1.0
+    this_morning = replace(state, last_review=datetime(2026, 4, 1, 4, 0, tzinfo=timezone.utc))
+    assert _recall(this_morning, datetime(2026, 4, 2, 3, 59, tzinfo=timezone.utc)) == 1.0
+    # In New York the study day runs to 04:00 local (08:00 UTC): at 07:00 UTC the 22:00 review is still today's.
+    assert _recall(state, datetime(2026, 4, 1, 7, 0, tzinfo=timezone.utc), time_zone="America/New_York") == 1.0
+    assert _recall(state, at_9, time_zone="America/New_York") == _recall(state, at_9)
+    assert _recall(replace(state, last_review=None), at_9) is None
+    assert _recall(replace(state, stability=None), at_9) == 0.0
+
+
+def test_predicted_recall_in_sql_is_the_study_day_reference(session, two_decks):
+    """Stabilities and elapsed times around whole days, to the microsecond, against the study-day reference."""
     teacher = register_user(session, username="mrs-k", password="long enough", password_method=FAST_HASH_METHOD)
     classroom = create_classroom(session, teacher=teacher, name="Recall")
     cards = list(session.scalars(select(Card).order_by(Card.id)))
@@ -71,11 +98,12 @@ def test_predicted_recall_in_sql_is_fsrs_retrievability(session, two_decks):
         session.flush()
         for c, card in enumerate(cards[:8]):
             age, stability = ages[(c + u) % 8], stabilities[(c * 3 + u) % 8]
-            session.add(CardState(user_id=student.id, card_id=card.id, state=State.Review, step=None,
-                                  stability=stability, difficulty=5.0, due=NOW, last_review=NOW - age, reps=1))
-            memory = FsrsCard(card_id=card.id, state=State.Review, stability=stability, difficulty=5.0, due=NOW,
-                              last_review=NOW - age)
-            expected.setdefault(card.id, []).append(scheduler.get_card_retrievability(memory, NOW))
+            state = CardState(user_id=student.id, card_id=card.id, state=State.Review, step=None,
+                              stability=stability, difficulty=5.0, due=NOW, last_review=NOW - age, reps=1)
+            session.add(state)
+            recall = _recall(state, NOW)
+            assert recall is not None
+            expected.setdefault(card.id, []).append(recall)
     session.commit()
     assert len(class_student_ids(session, classroom.id)) == 3
     rows = forgotten_cards(session, scheduler, classroom_id=classroom.id, now=NOW, limit=None)
@@ -84,31 +112,69 @@ def test_predicted_recall_in_sql_is_fsrs_retrievability(session, two_decks):
     assert all(row.students == 3 and row.reviews == 3 for row in rows)
 
 
-@pytest.mark.parametrize("now", [NOW, datetime(2026, 4, 1, 23, 59, 59, 999800, tzinfo=timezone.utc)])
-def test_each_states_predicted_recall_is_fsrs_within_a_millisecond_of_whole_days(session, two_decks, now):
-    """One student, one state per card: elapsed times a few microseconds to a few milliseconds either side of
-    whole days (where SQLite's millisecond reading of a time cannot settle the day), and away from them."""
+@pytest.mark.parametrize("now", [NOW, datetime(2026, 4, 2, 3, 59, 59, 999800, tzinfo=timezone.utc)])
+def test_each_states_predicted_recall_is_exact_within_a_millisecond_of_a_day_start(session, two_decks, now):
+    """One student, one state per card: last reviews a few microseconds to a few milliseconds either side of
+    a study day's start (where SQLite's millisecond reading of a time cannot settle the day), and away from it."""
     teacher = register_user(session, username="mrs-k", password="long enough", password_method=FAST_HASH_METHOD)
     classroom = create_classroom(session, teacher=teacher, name="Recall")
     student = register_user(session, username="s", password="long enough", password_method=FAST_HASH_METHOD)
     join_classroom(session, user=student, code=classroom.join_code)
     session.flush()
+    day_began = datetime(2026, 3, 25, 4, tzinfo=timezone.utc)
     offsets = [0, 1, -1, 400, -400, 999, -999, 1000, -1000, 1001, -1001, 1500, -1500, 43_200_000_000]
-    last_reviews = [now - timedelta(days=7, microseconds=offset) for offset in offsets]
-    # A time that julianday() rounds up into the next day, and one a whole number of days before it.
-    last_reviews += [datetime(2026, 3, 20, 23, 59, 59, 999600, tzinfo=timezone.utc),
-                     now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=2)]
+    last_reviews = [day_began + timedelta(microseconds=offset) for offset in offsets]
+    # A time that julianday() rounds up into the next second, and one a whole number of days before now.
+    last_reviews += [datetime(2026, 3, 20, 3, 59, 59, 999600, tzinfo=timezone.utc), now - timedelta(days=2)]
     cards = list(session.scalars(select(Card).order_by(Card.id)))
     scheduler = make_scheduler(enable_fuzzing=False)
     expected = {}
     for card, last_review in zip(cards, last_reviews, strict=False):
-        session.add(CardState(user_id=student.id, card_id=card.id, state=State.Review, step=None, stability=3.5,
-                              difficulty=5.0, due=now, last_review=last_review, reps=1))
-        memory = FsrsCard(card_id=card.id, state=State.Review, stability=3.5, difficulty=5.0, due=now,
-                          last_review=last_review)
-        expected[card.id] = scheduler.get_card_retrievability(memory, now)
+        state = CardState(user_id=student.id, card_id=card.id, state=State.Review, step=None, stability=3.5,
+                          difficulty=5.0, due=now, last_review=last_review, reps=1)
+        session.add(state)
+        expected[card.id] = _recall(state, now)
     session.commit()
     assert len(expected) == len(last_reviews)
+    assert len(set(expected.values())) > 2  # the offsets straddle day starts
     rows = forgotten_cards(session, scheduler, classroom_id=classroom.id, now=now, limit=None)
     assert {row.card_id: row.mean_recall for row in rows} == {
         card_id: pytest.approx(recall, rel=1e-12) for card_id, recall in expected.items()}
+
+
+def test_predicted_recall_takes_each_students_zone_and_forgetting_curve(session, two_decks):
+    """A class mixing time zones and a student with their own parameters: each state by its own student's rule."""
+    teacher = register_user(session, username="mrs-k", password="long enough", password_method=FAST_HASH_METHOD)
+    classroom = create_classroom(session, teacher=teacher, name="Recall")
+    own = list(DEFAULT_PARAMETERS)
+    own[20] = 0.5  # a steeper forgetting curve than the default decay
+    students = []
+    for name, zone_name in (("utc", "UTC"), ("ny", "America/New_York"), ("tokyo", "Asia/Tokyo"), ("own", "UTC")):
+        student = register_user(session, username=name, password="long enough", password_method=FAST_HASH_METHOD,
+                                time_zone=zone_name)
+        join_classroom(session, user=student, code=classroom.join_code)
+        students.append(student)
+    session.flush()
+    now = datetime(2026, 4, 1, 6, 30, tzinfo=timezone.utc)  # Tokyo's afternoon, New York's small hours
+    session.add(PersonalParameters(user_id=students[-1].id, parameters=json.dumps(own), tried_at=now,
+                                   tried_review_count=500, tried_outcome="kept"))
+    cards = list(session.scalars(select(Card).order_by(Card.id)))
+    expected: dict[int, list[float]] = {}
+    for s, student in enumerate(students):
+        for c, card in enumerate(cards[:6]):
+            last = now - timedelta(hours=5 + 7 * c + s)
+            state = CardState(user_id=student.id, card_id=card.id, state=State.Review, step=None,
+                              stability=1.5 + c, difficulty=5.0, due=now, last_review=last, reps=1)
+            session.add(state)
+            recall = _recall(state, now, time_zone=student.time_zone,
+                             parameters=own if student is students[-1] else DEFAULT_PARAMETERS)
+            assert recall is not None
+            expected.setdefault(card.id, []).append(recall)
+    session.commit()
+    # The rules differ: the same ages give different recalls by zone and by curve.
+    assert len({round(values[0], 9) for values in expected.values()} | {round(values[1], 9) for values in
+                                                                        expected.values()}) > 6
+    rows = forgotten_cards(session, make_scheduler(enable_fuzzing=False), classroom_id=classroom.id, now=now,
+                           limit=None)
+    assert {row.card_id: row.mean_recall for row in rows} == {
+        card_id: pytest.approx(sum(values) / 4, rel=1e-12) for card_id, values in expected.items()}

@@ -139,3 +139,25 @@ def test_learning_siblings_are_not_buried(planets_student):
     answer_planet(student, T0, Rating.Again)  # Jupiter's moon: learning, due again in a minute
     assert answer_planet(student, T0) == "What kind of planet is Mars?"
     assert answer_planet(student, T0 + timedelta(minutes=2), Rating.Again) == "What is the largest moon of Jupiter?"
+
+
+def test_a_rebuild_that_makes_facts_siblings_buries_them_at_once(session, ann):
+    from flashapp.decksource import parse_deck_text
+    from flashapp.generation import build_deck
+    from tests.helpers import numbers_deck
+
+    student = Student(session, ann)
+    settings = study.StudySettings(new_cards_per_day=10)
+
+    def new_cards() -> int:
+        return study.study_screen(session, student.scheduler, student.showings, user_id=ann, slug="numbers",
+                                  time_zone="UTC", now=T0, settings=settings).counts.new
+
+    student.answer(Rating.Easy, T0)  # "What is the square of 1?": its subject and object are both "1"
+    assert new_cards() == 2
+    # The fact about 2 now names "1" too (its key stays): it is buried from the next page on, although
+    # the rebuild keeps the same build time.
+    build_deck(session, parse_deck_text(numbers_deck(3).replace('object: "4"', 'object: "1"'), "numbers.yaml"),
+               now=T0)
+    session.commit()
+    assert new_cards() == 1

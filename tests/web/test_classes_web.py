@@ -102,7 +102,8 @@ def test_the_roster_shows_a_students_reviews(built_app, teacher, classroom):
     for rating in ("3", "4", "4"):
         answer(student, showing(student.get(STUDY).get_data(as_text=True)), rating)
     dashboard = teacher.get(f"/teach/classes/{class_id}").get_data(as_text=True)
-    row = re.search(r"<tr class=\"[^\"]*\">\s*<td class=\"who-cell\"><a href=\"[^\"]+\">ann</a></td>(.*?)</tr>",
+    # The name's cell also links to the student's statistics.
+    row = re.search(r"<tr class=\"[^\"]*\">\s*<td class=\"who-cell\"><a href=\"[^\"]+\">ann</a>.*?</td>(.*?)</tr>",
                     dashboard, re.S).group(1)
     assert "3 / 80" in row
     assert re.search(r'<td class="num" data-label="Reviews, 7 days">3</td>', row)

@@ -7,11 +7,11 @@ import re
 from datetime import datetime, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from flashapp import db
-from flashapp.models import Classroom, PersonalParameters, User
-from tests.helpers import STUDY, AuthActions, create_class, csrf_token, true_parameters
+from flashapp.models import CardState, Classroom, PersonalParameters, ReviewLog, User
+from tests.helpers import STUDY, AuthActions, answer, create_class, csrf_token, showing, true_parameters
 
 
 @pytest.fixture
@@ -128,3 +128,27 @@ def test_a_class_default_out_of_range_or_for_another_teachers_class_changes_noth
     assert response.status_code == 404
     with built_app.app_context():
         assert db.session.get(Classroom, class_id).desired_retention is None
+
+
+def test_a_student_reschedules_their_cards_after_asking(built_app, student):
+    client, _ = student
+    for _ in range(3):  # three new cards answered Easy: review cards due in days
+        assert answer(client, showing(client.get(STUDY).get_data(as_text=True)), "4").status_code == 303
+    with built_app.app_context():
+        dues = dict(db.session.execute(select(CardState.card_id, CardState.due)).all())
+    assert len(dues) == 3
+    account = client.get("/account").get_data(as_text=True)
+    assert 'href="/account/reschedule"' in account
+    question = client.get("/account/reschedule")  # asks first, changing nothing
+    assert question.status_code == 200 and "Reschedule your cards?" in question.get_data(as_text=True)
+    assert client.post("/account/reschedule", data={}).status_code == 400  # no CSRF token: refused, nothing done
+    choose_retention(client, "0.97")
+    with built_app.app_context():
+        assert dict(db.session.execute(select(CardState.card_id, CardState.due)).all()) == dues
+    token = csrf_token(question.get_data(as_text=True))
+    done = client.post("/account/reschedule", data={"csrf_token": token}, follow_redirects=True)
+    assert "Rescheduled 3 of your 3 learned cards: 3 sooner, 0 later." in done.get_data(as_text=True)
+    with built_app.app_context():
+        after = dict(db.session.execute(select(CardState.card_id, CardState.due)).all())
+        assert all(after[card] < dues[card] for card in dues)
+        assert db.session.scalar(select(func.count(ReviewLog.id)).where(ReviewLog.due_as_answered.is_not(None))) == 3

@@ -50,13 +50,13 @@ def test_right_after_again_the_card_counts_as_learning(built_app, client):
     assert "1 answered today" in page
 
 
-def finish_the_day(client) -> str:
-    """Answer Easy until the deck is done for today; the done page."""
+def finish_the_day(client, rating: str = "4") -> str:
+    """Answer (Easy) until the deck is done for today; the done page."""
     for _ in range(10):
         page = client.get(STUDY).get_data(as_text=True)
         if "All caught up" in page:
             return page
-        answer(client, showing(page), "4")
+        answer(client, showing(page), rating)
     raise AssertionError("the deck never ran out of cards")
 
 
@@ -94,6 +94,72 @@ def test_more_new_cards_without_a_csrf_token_changes_nothing(one_new_a_day):
     client = one_new_a_day
     finish_the_day(client)
     client.post("/study/back-muscles/more-new", data={})
+    assert "All caught up" in client.get(STUDY).get_data(as_text=True)
+
+
+def review_rows(app) -> int:
+    from sqlalchemy import func, select
+
+    from flashapp import db
+    from flashapp.models import ReviewAhead, ReviewLog
+
+    with app.app_context():
+        return (db.session.scalar(select(func.count(ReviewLog.id))) or 0,
+                db.session.scalar(select(func.count(ReviewAhead.id))) or 0)
+
+
+def as_if_a_day_ago(app) -> None:
+    """Move every answer and card state a day back, as if the day's study had been done yesterday."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from flashapp import db
+    from flashapp.models import CardState, ReviewLog
+
+    with app.app_context():
+        day = timedelta(days=1)
+        for review in db.session.scalars(select(ReviewLog)):
+            review.reviewed_at, review.due = review.reviewed_at - day, review.due - day
+        for state in db.session.scalars(select(CardState)):
+            state.last_review, state.due = state.last_review - day, state.due - day
+        db.session.commit()
+
+
+def test_review_ahead_opens_the_next_days_reviews_today(built_app, one_new_a_day):
+    client = one_new_a_day
+    # Yesterday: Good, Good: the day's one new card graduated, due in a few days. Today: one new card, Easy.
+    first_day = finish_the_day(client, "3")
+    assert "Review ahead" not in first_day  # the only review card was answered today: buried until tomorrow
+    as_if_a_day_ago(built_app)
+    done = finish_the_day(client, "4")
+    assert '<label for="ahead-days">Review ahead</label>' in done
+    assert '<option value="7">cards due in the next 7 days (1)</option>' in done
+    answers_before = review_rows(built_app)[0]
+    response = client.post("/study/back-muscles/ahead", data={"csrf_token": csrf_token(done), "days": "7"})
+    assert response.status_code == 303
+    page = client.get(STUDY).get_data(as_text=True)
+    assert "1 card due in the next 7 days is open to review now." in page
+    assert "Reviewing ahead" in page
+    assert counts(page)["review"] == 1 and current_count(page) == "review"
+    answer(client, showing(page), "3")
+    after = client.get(STUDY).get_data(as_text=True)
+    assert "All caught up" in after and review_rows(built_app) == (answers_before + 1, 1)
+
+
+@pytest.mark.parametrize(("days", "message"), [("2", "Not a valid choice"), ("many", "could not coerce"),
+                                           ("1", "No cards of this deck fall due in the next 1 day.")])
+def test_review_ahead_refuses_a_choice_not_offered_and_changes_nothing(built_app, one_new_a_day, days, message):
+    client = one_new_a_day
+    finish_the_day(client, "4")  # Easy: due in about a week, not tomorrow
+    as_if_a_day_ago(built_app)
+    done = finish_the_day(client, "4")
+    assert '<option value="1" disabled>cards due in the next 1 day (0)</option>' in done
+    before = review_rows(built_app)
+    response = client.post("/study/back-muscles/ahead", data={"csrf_token": csrf_token(done), "days": days})
+    assert response.status_code == 400 and message in response.get_data(as_text=True)
+    assert client.post("/study/back-muscles/ahead", data={"days": "7"}).status_code == 400  # no CSRF token
+    assert review_rows(built_app) == before
     assert "All caught up" in client.get(STUDY).get_data(as_text=True)
 
 

@@ -1,7 +1,7 @@
 """where each answer was given: in the app, or in Anki and brought back
 
 Revision ID: review_origin
-Revises: section_titles_on_notes
+Revises: review_ahead_today
 Create Date: 2026-11-26 02:00:00.000000
 
 """
@@ -10,7 +10,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'review_origin'
-down_revision = 'section_titles_on_notes'
+down_revision = 'review_ahead_today'
 branch_labels = None
 depends_on = None
 

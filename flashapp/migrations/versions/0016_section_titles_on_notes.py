@@ -1,7 +1,7 @@
 """each note keeps the title of its document section, so exports can name the section
 
 Revision ID: section_titles_on_notes
-Revises: personal_fsrs_parameters
+Revises: review_log_card_index_due
 Create Date: 2026-11-26 01:45:00.000000
 
 """
@@ -10,7 +10,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'section_titles_on_notes'
-down_revision = 'personal_fsrs_parameters'
+down_revision = 'review_log_card_index_due'
 branch_labels = None
 depends_on = None
 
