@@ -29,7 +29,7 @@ def anki_file(built_app, tmp_path):
         db.session.remove()
     col = new_collection(tmp_path / "anki")
     import_package(col, tmp_path / "deck.apkg")
-    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=10)
+    start = (datetime.now(timezone.utc) - timedelta(days=10)).replace(hour=9, minute=0, second=0, microsecond=0)
     answers = study(col, title, start=start, days=3, seed=11)
     package, col = export(col, tmp_path, "apkg")
     col.close()
@@ -100,6 +100,8 @@ def test_reviews_from_anki_join_the_history_marked_and_a_second_upload_adds_noth
     assert "No new reviews" in ann.get("/history").get_data(as_text=True)
     assert counts(built_app) == before
 
+    # The statistics count them: three study days in Anki.
+    assert "<b>3</b> of the last 365 days studied" in ann.get("/stats").get_data(as_text=True)
     # The teacher sees them on the student's page, marked, and in the class's numbers.
     student_page = teacher.get(f"/teach/classes/{classroom[0]}/students/{student_id}").get_data(as_text=True)
     assert '<span class="pill origin-anki">in Anki</span>' in student_page
