@@ -84,6 +84,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         THROTTLE_FAILURES_PER_NAME_AND_ADDRESS=10,
         THROTTLE_FAILURES_PER_ADDRESS=100,
         MAX_CONTENT_LENGTH=1024 * 1024,
+        # An Anki export uploaded to bring reviews back (the one upload larger than MAX_CONTENT_LENGTH).
+        ANKI_UPLOAD_MAX_BYTES=64 * 1024 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_HTTPONLY=True,

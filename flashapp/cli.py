@@ -451,9 +451,11 @@ def optimize_command(username: str | None) -> None:
             click.echo(f"  {outcome.states_recomputed} memory states recomputed; due dates unchanged.")
 
 
+# --- A student's progress to and from Anki ------------------------------------------------------
+
 @click.group("progress")
 def progress_group() -> None:
-    """Take a student's progress to Anki."""
+    """Carry a student's progress to Anki and bring reviews back from it."""
 
 
 @progress_group.command("export")
@@ -473,6 +475,34 @@ def progress_export(username: str, slug: str, output: Path) -> None:
         raise click.ClickException(f"{error.message} Nothing was written.") from None
     click.echo(f"Wrote {output}: {summary.cards} cards, {summary.studied_cards} of them studied by {username}, "
                f"{summary.reviews} reviews.")
+
+
+@progress_group.command("import")
+@click.argument("username")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@with_appcontext
+def progress_import(username: str, file: Path) -> None:
+    """Merge the reviews in an Anki export FILE (.apkg with scheduling, or .colpkg) into USERNAME's history.
+
+    Reviews of this app's cards that the history does not have are added, marked as done in Anki,
+    and those cards replayed; importing the same file again adds nothing.
+    """
+    from .accounts import find_user
+    from .anki_import import ImportLimits, import_anki_file
+
+    session = db.session()
+    user = find_user(session, username)
+    if user is None:
+        raise click.ClickException(f"There is no account '{username}'. Nothing was changed.")
+    try:
+        report = import_anki_file(session, current_app.extensions["flashapp.scheduler"], user_id=user.id,
+                                  source=file, now=datetime.now(timezone.utc),
+                                  limits=ImportLimits(upload_bytes=int(current_app.config["ANKI_UPLOAD_MAX_BYTES"])))
+    except DomainError as error:
+        raise click.ClickException(f"{error.message}\nNothing was changed.") from None
+    except NotSaved as error:
+        raise _not_saved(error) from None
+    click.echo(f"{username}: {report.summary()}")
 
 
 if __name__ == "__main__":

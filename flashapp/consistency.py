@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from .database import may_write, write_transaction
 from .models import Card, CardState, Deck, Note, ReviewLog, ReviewState, User
-from .personal import all_personal_parameters
+from .personal import all_personal_parameters, personal_parameters_of
 from .scheduling import ReviewCounts, card_reviews, count_reviews, personal_scheduler, replay, store_state, without_fuzz
 
 FLOAT_TOLERANCE = 1e-9
@@ -252,7 +252,7 @@ def _repair(session: Session, scheduler: Scheduler, plan: _Plan, *, batch_size: 
 
     def replay_cards(keys: Sequence[tuple[int, int]]) -> None:
         for user_id, card_id in keys:
-            _replay_into_state(session, plain, user_id=user_id, card_id=card_id)
+            replay_into_state(session, plain, user_id=user_id, card_id=card_id)
 
     # Children before parents, so foreign keys hold at every step.
     steps: list[tuple[Sequence[Any], Callable[[Sequence[Any]], None]]] = [
@@ -272,14 +272,17 @@ def _repair(session: Session, scheduler: Scheduler, plan: _Plan, *, batch_size: 
                 repair(batch)
 
 
-def _replay_into_state(session: Session, plain: Scheduler, *, user_id: int, card_id: int) -> None:
-    """Make a card's state the replay of its reviews as they are now (no reviews: no state)."""
+def replay_into_state(session: Session, plain: Scheduler, *, user_id: int, card_id: int) -> None:
+    """Make a user's state of a card the replay of their reviews of it as they are now (no reviews: no state).
+
+    Runs in the caller's write transaction; the user's own parameters are looked up here.
+    """
     reviews = card_reviews(session, user_id=user_id, card_id=card_id)
     state = session.scalar(select(CardState).where(CardState.user_id == user_id, CardState.card_id == card_id))
     time_zone = session.scalar(select(User.time_zone).where(User.id == user_id))
     if time_zone is None:
         return  # the student has gone since the check: left for the next check to report
-    weights = all_personal_parameters(session).get(user_id)
+    weights = personal_parameters_of(session, user_id)
     own = plain if weights is None else personal_scheduler(plain, parameters=weights)
     try:
         replayed = replay(own, card_id, reviews, time_zone=time_zone)

@@ -41,11 +41,11 @@ BATCH = 2000
 PROGRESS_COLUMNS = ["student", "cards_introduced", "cards_total", "reviews_7d", "retention_30d",
                     "review_answers_30d", "due_now", "last_active_utc", "falling_behind"]
 HISTORY_COLUMNS = ["reviewed_at_utc", "reviewed_at_local", "deck", "card_key", "question", "rating",
-                   "rating_name", "interval_seconds", "interval", "due_utc", "duration_ms"]
+                   "rating_name", "interval_seconds", "interval", "due_utc", "duration_ms", "done_in"]
 ACCOUNT_COLUMNS = ["username", "role", "time_zone", "created_at_utc"]
 CLASSES_COLUMNS = ["class", "teacher"]
 REVIEWS_COLUMNS = ["reviewed_at_utc", "deck", "card_key", "question", "rating", "state_before", "due_utc",
-                   "duration_ms"]
+                   "duration_ms", "done_in"]
 CARD_STATES_COLUMNS = ["deck", "card_key", "question", "state", "step", "stability", "difficulty", "due_utc",
                        "last_review_utc"]
 
@@ -253,7 +253,7 @@ def class_revlog_csv(session: Session, *, classroom_id: int, day_starts_at_hour:
 def _history_query(user_id: int) -> Query:
     """A user's answers, newest first, with each card's key and question and its deck's slug."""
     return (select(ReviewLog.reviewed_at, ReviewLog.due, ReviewLog.rating, ReviewLog.state_before,
-                   ReviewLog.duration_ms, Card.key, Card.question, Deck.slug)
+                   ReviewLog.duration_ms, Card.key, Card.question, Deck.slug, ReviewLog.origin)
             .join(Card, Card.id == ReviewLog.card_id).join(Deck, Deck.id == Card.deck_id)
             .where(ReviewLog.user_id == user_id)
             .order_by(ReviewLog.reviewed_at.desc(), ReviewLog.id.desc()))
@@ -267,11 +267,12 @@ def history_csv(session: Session, *, user_id: int, time_zone: str) -> Iterator[s
     tz = zone(time_zone)
 
     def rows() -> Iterator[tuple[Any, ...]]:
-        for at, due, rating, _state, duration, key, question, slug in _stream(session, _history_query(user_id)):
+        for at, due, rating, _state, duration, key, question, slug, origin in _stream(session,
+                                                                                      _history_query(user_id)):
             interval = due - at
             yield (at.isoformat(), at.astimezone(tz).isoformat(), slug, key, question, int(rating),
                    Rating(rating).name, int(interval.total_seconds()), format_interval(interval), due.isoformat(),
-                   _blank_if_none(duration))
+                   _blank_if_none(duration), str(origin))
 
     return csv_chunks(HISTORY_COLUMNS, rows())
 
@@ -290,9 +291,10 @@ def _classes_rows(session: Session, user_id: int) -> Iterator[tuple[Any, ...]]:
 
 
 def _reviews_rows(session: Session, user_id: int) -> Iterator[tuple[Any, ...]]:
-    for at, due, rating, state_before, duration, key, question, slug in _stream(session, _history_query(user_id)):
+    for at, due, rating, state_before, duration, key, question, slug, origin in _stream(session,
+                                                                                        _history_query(user_id)):
         yield (at.isoformat(), slug, key, question, int(rating), int(state_before), due.isoformat(),
-               _blank_if_none(duration))
+               _blank_if_none(duration), str(origin))
 
 
 def _card_states_rows(session: Session, user_id: int) -> Iterator[tuple[Any, ...]]:

@@ -264,6 +264,13 @@ class CardState(Base):
     again_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
+class ReviewOrigin(enum.StrEnum):
+    """Where an answer was given: in the app, or in Anki and brought back from an Anki export."""
+
+    APP = "app"
+    ANKI = "anki"
+
+
 class ReviewLog(Base):
     """One answer. The source of truth: replaying a card's logs reproduces its state."""
 
@@ -289,6 +296,8 @@ class ReviewLog(Base):
     # The due this answer scheduled, kept when a reschedule moved `due` (None: never moved).
     due_as_answered: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     token: Mapped[str] = mapped_column(String(64), unique=True)
+    origin: Mapped[ReviewOrigin] = mapped_column(StrEnumColumn(ReviewOrigin), default=ReviewOrigin.APP,
+                                                 server_default=ReviewOrigin.APP.value)
 
     user: Mapped[User] = relationship(back_populates="reviews")
     card: Mapped[Card] = relationship()

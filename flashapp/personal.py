@@ -70,6 +70,14 @@ def all_personal_parameters(session: Session) -> dict[int, list[float]]:
     return {user_id: [float(w) for w in json.loads(text)] for user_id, text in rows if text is not None}
 
 
+def personal_parameters_of(session: Session, user_id: int) -> list[float] | None:
+    """One student's own parameters (None: the defaults, or a database from before personal parameters)."""
+    if not inspect(session.connection()).has_table(PersonalParameters.__tablename__):
+        return None
+    text = session.scalar(select(PersonalParameters.parameters).where(PersonalParameters.user_id == user_id))
+    return None if text is None else [float(w) for w in json.loads(text)]
+
+
 def student_reviews(session: Session, *, user_id: int, day_starts_at_hour: int,
                     limit: int = MAX_REVIEWS) -> list[RevlogReview]:
     """The student's newest `limit` answers, in the optimizer's terms, oldest first."""

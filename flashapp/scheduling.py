@@ -51,7 +51,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from .errors import NotFound
-from .models import Card, CardState, Deck, ExtraNewCards, Note, ReviewLog, ReviewState, User, UTCDateTime
+from .models import Card, CardState, Deck, ExtraNewCards, Note, ReviewLog, ReviewOrigin, ReviewState, User, UTCDateTime
 
 RATINGS = (Rating.Again, Rating.Hard, Rating.Good, Rating.Easy)
 LEARN_AHEAD = timedelta(minutes=20)
@@ -903,6 +903,13 @@ def _inserted(connection: Connection, statements: dict[str, Insert], values: dic
     return connection.execute(statements[connection.dialect.name], values).first() is not None
 
 
+def insert_reviews_unless_there(connection: Connection, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert review rows, each unless a review with its token is there already; how many went in."""
+    if not rows:
+        return 0
+    return len(connection.execute(_INSERT_REVIEW[connection.dialect.name], list(rows)).all())
+
+
 def _rows_changed(result: Result[Any]) -> bool:
     return bool(cast(CursorResult[Any], result).rowcount)
 
@@ -1110,13 +1117,14 @@ def card_reviews(session: Session, *, user_id: int, card_id: int) -> list[Review
 
 
 def undo_last_answer(session: Session, scheduler: Scheduler, *, user_id: int, deck_id: int) -> int | None:
-    """Remove the user's latest answer to an active card of a deck and restore that card's previous state.
+    """Remove the user's latest answer in the app to an active card of a deck and restore that card's previous state.
 
-    Returns the card's id, or None when there is nothing to undo. The caller commits.
+    Reviews brought back from Anki are not undone here. Returns the card's id, or None when
+    there is nothing to undo. The caller commits.
     """
     last = session.scalar(
         select(ReviewLog).join(Card, Card.id == ReviewLog.card_id)
-        .where(ReviewLog.user_id == user_id, active_cards([deck_id]))
+        .where(ReviewLog.user_id == user_id, ReviewLog.origin == ReviewOrigin.APP, active_cards([deck_id]))
         .order_by(ReviewLog.reviewed_at.desc(), ReviewLog.id.desc()).limit(1)
     )
     if last is None:

@@ -13,6 +13,8 @@ from zoneinfo import available_timezones
 
 from flask import request
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from werkzeug.datastructures import CombinedMultiDict, MultiDict
 from wtforms import DateField, Field, HiddenField, IntegerField, PasswordField, SelectField, StringField
 from wtforms.validators import (
     DataRequired,
@@ -226,3 +228,21 @@ class RetentionForm(Form):
         # 0.70 to 0.97 in hundredths; empty: the install's default.
         self.desired_retention.choices = [("", "The default"),
                                           *((f"0.{n}", f"0.{n}") for n in range(70, 98))]
+
+
+class AnkiUploadForm(Form):
+    """An Anki export to bring reviews back from. Only its file field reads the uploaded files."""
+
+    file = FileField("Anki export (.apkg or .colpkg)", validators=[
+        FileRequired("Choose the file you exported from Anki (.apkg or .colpkg).")],
+        render_kw={"accept": ".apkg,.colpkg"})
+
+    class Meta(Form.Meta):
+        def wrap_formdata(self, form: Any, formdata: Any) -> Any:
+            fields = super().wrap_formdata(form, formdata)
+            if formdata is None or hasattr(formdata, "getlist") or not request or request.method not in SUBMIT_METHODS:
+                return fields  # given by the caller, or nothing sent
+            uploads = request.files.getlist("file")
+            if not uploads:
+                return fields
+            return CombinedMultiDict([request.form, MultiDict([("file", upload) for upload in uploads])])

@@ -130,6 +130,15 @@ def test_no_serious_accessibility_violations_on_any_page(server, new_context):
         # The statistics page's tables, each chart's numbers, opened.
         student.evaluate("document.querySelectorAll('details.numbers').forEach(d => { d.open = true; })")
         found += axe_violations(student, f"the statistics page's tables at {width} px (student)")
+        # The history page's upload from Anki, refused: the message beside the file field.
+        student.goto(f"{base}/history")
+        student.get_by_text("Bring back reviews from Anki").click()
+        student.set_input_files("#file", files=[{"name": "notes.apkg", "mimeType": "application/octet-stream",
+                                                 "buffer": b"these are notes, not a deck"}])
+        with student.expect_navigation():
+            student.get_by_role("button", name="Bring back reviews").click()
+        expect()(student.locator("#file-error")).to_be_visible()
+        found += axe_violations(student, f"the history page with an upload refused at {width} px")
         student.goto(f"{base}/study/{DECK_SLUG}")
         found += axe_violations(student, f"the study page's question at {width} px")
         if not student.locator("#card").count():

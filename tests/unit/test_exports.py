@@ -187,9 +187,10 @@ def test_a_students_history_csv_matches_the_history_page(session, school):
         expected.append([review.reviewed_at.isoformat(), review.reviewed_at.astimezone(zone(tz)).isoformat(),
                          row.deck_slug, row.card_key, row.question, review.rating, review.rating.name,
                          int(review.interval.total_seconds()), format_interval(review.interval),
-                         review.due.isoformat(), "" if review.duration_ms is None else review.duration_ms])
+                         review.due.isoformat(), "" if review.duration_ms is None else review.duration_ms,
+                         review.origin])
     header = ["reviewed_at_utc", "reviewed_at_local", "deck", "card_key", "question", "rating", "rating_name",
-              "interval_seconds", "interval", "due_utc", "duration_ms"]
+              "interval_seconds", "interval", "due_utc", "duration_ms", "done_in"]
     text = "".join(history_csv(session, user_id=ann.id, time_zone=tz))
     assert text == in_memory(header, expected)
     table = list(csv.DictReader(io.StringIO(text)))
@@ -205,7 +206,7 @@ def personal_data_in_memory(session, user) -> dict[str, str]:
     classes = [[c.name, c.teacher.username] for c in students_classrooms(session, user.id)]
     reviews = [[r.review.reviewed_at.isoformat(), r.deck_slug, r.card_key, r.question, r.review.rating,
                 r.review.state_before, r.review.due.isoformat(),
-                "" if r.review.duration_ms is None else r.review.duration_ms]
+                "" if r.review.duration_ms is None else r.review.duration_ms, r.review.origin]
                for r in review_history(session, user_id=user.id)]
     states = [[slug, key, question, state.state, "" if state.step is None else state.step, state.stability,
                state.difficulty, state.due.isoformat(), state.last_review.isoformat() if state.last_review else ""]
@@ -217,7 +218,7 @@ def personal_data_in_memory(session, user) -> dict[str, str]:
         "account.csv": in_memory(["username", "role", "time_zone", "created_at_utc"], account),
         "classes.csv": in_memory(["class", "teacher"], classes),
         "reviews.csv": in_memory(["reviewed_at_utc", "deck", "card_key", "question", "rating", "state_before",
-                                  "due_utc", "duration_ms"], reviews),
+                                  "due_utc", "duration_ms", "done_in"], reviews),
         "card_states.csv": in_memory(["deck", "card_key", "question", "state", "step", "stability", "difficulty",
                                       "due_utc", "last_review_utc"], states),
     }

@@ -147,7 +147,7 @@ def test_review_ahead_opens_the_next_days_reviews_today(built_app, one_new_a_day
     assert "All caught up" in after and review_rows(built_app) == (answers_before + 1, 1)
 
 
-@pytest.mark.parametrize("days, message", [("2", "Not a valid choice"), ("many", "could not coerce"),
+@pytest.mark.parametrize(("days", "message"), [("2", "Not a valid choice"), ("many", "could not coerce"),
                                            ("1", "No cards of this deck fall due in the next 1 day.")])
 def test_review_ahead_refuses_a_choice_not_offered_and_changes_nothing(built_app, one_new_a_day, days, message):
     client = one_new_a_day
