@@ -112,7 +112,7 @@ def history_rows(page) -> list[tuple[str, str]]:
 def history_total(page, base: str) -> int:
     """The number of answers the history page says the user has given."""
     page.goto(f"{base}/history")
-    hint = page.locator("p.hint").first.inner_text()
+    hint = page.locator("#history-summary").inner_text()
     match = re.match(r"(\d+) answers?, newest first", hint)
     assert match, f"unexpected history summary: {hint!r}"
     return int(match.group(1))

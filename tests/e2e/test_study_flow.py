@@ -131,8 +131,8 @@ def history_shows(page, base: str, answered: list[tuple[Showing, int]], screensh
     remaining = [(s.question, RATING_NAMES[r]) for s, r in reversed(answered)]
     check(page.locator("table.history tbody tr")).to_have_count(len(answered))
     assert history_rows(page) == remaining
-    check(page.locator("p.hint").first).to_contain_text(f"{len(answered)} answers")
-    check(page.locator("p.hint").first).to_contain_text("Europe/Amsterdam")
+    check(page.locator("#history-summary")).to_contain_text(f"{len(answered)} answers")
+    check(page.locator("#history-summary")).to_contain_text("Europe/Amsterdam")
     csv_response = page.request.get(f"{base}/history.csv")
     assert csv_response.ok
     csv_lines = csv_response.text().strip().splitlines()

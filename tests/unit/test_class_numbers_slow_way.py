@@ -10,14 +10,13 @@ import random
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from fsrs import Card as FsrsCard
 from fsrs import State
 from sqlalchemy import select
 
 from flashapp.accounts import register_user
 from flashapp.classroom import assign_deck, create_classroom, join_classroom
-from flashapp.models import Card, CardState
-from flashapp.scheduling import make_scheduler
+from flashapp.models import Card, CardState, User
+from flashapp.scheduling import make_scheduler, predicted_recall
 from flashapp.stats import class_roster, class_scope, forgotten_cards
 from tests.helpers import FAST_HASH_METHOD, build_numbers_deck
 
@@ -73,10 +72,11 @@ def test_the_card_list_is_the_mean_of_each_states_recall_and_the_sum_of_its_coun
     for state in states:
         if state.card_id in scope.retired:
             continue
-        memory = FsrsCard(card_id=state.card_id, state=state.state, stability=state.stability,
-                          difficulty=state.difficulty, due=state.due, last_review=state.last_review)
         numbers = expected.setdefault(state.card_id, [[], 0, 0, 0])
-        numbers[0].append(scheduler.get_card_retrievability(memory, NOW))
+        zone = session.get(User, state.user_id).time_zone
+        recall = predicted_recall(state, NOW, time_zone=zone, day_starts_at_hour=4, parameters=scheduler.parameters)
+        if recall is not None:
+            numbers[0].append(recall)
         numbers[1] += state.reps
         numbers[2] += state.again_count
         numbers[3] += state.lapses
