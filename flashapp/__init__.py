@@ -84,6 +84,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         THROTTLE_FAILURES_PER_NAME_AND_ADDRESS=10,
         THROTTLE_FAILURES_PER_ADDRESS=100,
         MAX_CONTENT_LENGTH=1024 * 1024,
+        # The largest document a teacher may upload or paste for a deck (below MAX_CONTENT_LENGTH, so
+        # that a larger one gets its message beside the field).
+        DOCUMENT_MAX_BYTES=512_000,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_HTTPONLY=True,

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from .anki_export import export_anki_package
@@ -16,7 +16,7 @@ from .database import write_transaction
 from .decksource import DEFAULT_LIMITS, DeckLimits, DeckSourceError, load_deck
 from .errors import NotFound
 from .generation import BuildReport, build_deck, plan_notes
-from .models import Deck, Note
+from .models import Assignment, Deck, Enrollment, Note
 
 
 def build_decks(session: Session, paths: Iterable[str | Path], *, now: datetime,
@@ -53,9 +53,18 @@ def no_such_deck(session: Session, slug: str) -> NotFound:
     return NotFound(f"No deck '{slug}'. Decks: {slugs}.")
 
 
-def all_decks(session: Session) -> list[Deck]:
-    """Every deck, by title."""
-    return list(session.scalars(select(Deck).order_by(Deck.title)))
+def all_decks(session: Session, *, visible_to: int | None = None) -> list[Deck]:
+    """Every deck, by title; with `visible_to`, only those that user may see.
+
+    A user sees the bundled decks (no owner), the decks they wrote, and the decks assigned
+    to a class they are in.
+    """
+    query = select(Deck).order_by(Deck.title)
+    if visible_to is not None:
+        assigned = (select(Assignment.deck_id).join(Enrollment, Enrollment.classroom_id == Assignment.classroom_id)
+                    .where(Enrollment.user_id == visible_to))
+        query = query.where(or_(Deck.owner_id.is_(None), Deck.owner_id == visible_to, Deck.id.in_(assigned)))
+    return list(session.scalars(query))
 
 
 def export_deck(session: Session, *, slug: str, out: str | os.PathLike[str] | BinaryIO) -> int:

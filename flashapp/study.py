@@ -82,7 +82,7 @@ def deck_list(session: Session, *, user_id: int, time_zone: str, now: datetime,
               settings: StudySettings) -> list[DeckEntry]:
     """Every deck with the student's new, learning and due counts; assigned decks carry their progress."""
     day = study_day(now=now, time_zone=time_zone, settings=settings)
-    decks = all_decks(session)
+    decks = all_decks(session, visible_to=user_id)
     counts = due_counts(session, user_id=user_id, deck_ids=[d.id for d in decks], now=now,
                         day_begins=day.begins, day_ends=day.ends, new_per_day=settings.new_cards_per_day)
     for deck_id, deck_counts in counts.items():

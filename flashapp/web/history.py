@@ -25,8 +25,8 @@ def history() -> str:
                           per_page=current_app.config["HISTORY_PAGE_SIZE"])
     days = history_days(session(), pagination.items, user_id=user_id(), deck_ids=deck_ids,
                         days=StudyDays(current_user.time_zone, study_settings().day_starts_at_hour))
-    return render_template("history.html", pagination=pagination, days=days, decks=all_decks(session()),
-                           deck=deck, tz=zone(current_user.time_zone))
+    return render_template("history.html", pagination=pagination, days=days,
+                           decks=all_decks(session(), visible_to=user_id()), deck=deck, tz=zone(current_user.time_zone))
 
 
 @bp.route("/history.csv")

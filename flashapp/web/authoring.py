@@ -1,0 +1,235 @@
+"""A teacher's own decks, written in the browser: a document, facts from its sentences, preview, publish."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from .. import authoring
+from .. import classroom as classes
+from ..documents import ACCEPTED, DocumentError, file_kind
+from ..errors import Invalid
+from ..models import AuthoredFact, Document
+from .forms import DocumentForm, EmptyForm, FactForm, RelationForm
+from .helpers import now, session, teacher_required, user_id
+
+bp = Blueprint("authoring", __name__, url_prefix="/teach/decks")
+
+Page = str | tuple[str, int]
+
+
+def _limits() -> authoring.DocumentLimits:
+    defaults = authoring.DocumentLimits()
+    return authoring.DocumentLimits(
+        document_max_bytes=int(current_app.config.get("DOCUMENT_MAX_BYTES", defaults.document_max_bytes)))
+
+
+def _document(document_id: int) -> Document:
+    return authoring.own_document(session(), teacher_id=user_id(), document_id=document_id)
+
+
+def _beside(form: DocumentForm | FactForm | RelationForm, error: Invalid, *, default: str) -> None:
+    """Put a domain error's message beside its field (or beside `default` when it names none)."""
+    field = getattr(form, error.field or default, None) or getattr(form, default)
+    field.errors = [*field.errors, error.message]
+
+
+@bp.route("/", methods=["GET", "POST"])
+@teacher_required
+def decks() -> Page | BaseResponse:
+    """The teacher's own decks, the bundled ones (read-only), and "New deck": a document pasted or uploaded."""
+    form = DocumentForm()
+    upload_errors: list[str] = []
+    if form.validate_on_submit():
+        upload = request.files.get("file")
+        try:
+            if upload is not None and upload.filename:
+                kind, data, name = file_kind(upload.filename), upload.read(), upload.filename
+                if form.text.data and form.text.data.strip():
+                    raise Invalid("Paste the text or upload a file, not both.", field="document")
+            else:
+                kind, data, name = "markdown", (form.text.data or "").encode("utf-8"), ""
+            document = authoring.create_document(session(), owner_id=user_id(), title=form.title.data,
+                                                 citation=form.citation.data, kind=kind, data=data, file_name=name,
+                                                 limits=_limits(), now=now())
+        except DocumentError as error:
+            upload_errors.append(error.message)
+        except Invalid as error:
+            if error.field == "document":
+                upload_errors.append(error.message)
+            else:
+                _beside(form, error, default="title")
+        else:
+            flash(f"“{document.title}” is stored with {len(document.sentences)} sentences. Pick a sentence "
+                  "to write a fact from it.", "success")
+            return redirect(url_for("authoring.document", document_id=document.id), code=303)
+    failed = bool(form.errors or upload_errors)
+    return render_template("teach/decks.html", form=form, upload_errors=upload_errors, accepted=ACCEPTED,
+                           documents=authoring.teachers_documents(session(), user_id()),
+                           bundled=authoring.bundled_decks(session()),
+                           max_bytes=_limits().document_max_bytes), 400 if failed else 200
+
+
+@bp.route("/<int:document_id>")
+@teacher_required
+def document(document_id: int) -> str:
+    """The document, every sentence addressable, with the facts written from it and what publishing does."""
+    doc = _document(document_id)
+    facts_by_sentence: dict[int | None, list[AuthoredFact]] = {}
+    for fact in doc.facts:
+        facts_by_sentence.setdefault(fact.sentence_id, []).append(fact)
+    return render_template("teach/document.html", document=doc, facts_by_sentence=facts_by_sentence,
+                           relations=authoring.relations_of(doc), action_form=EmptyForm(),
+                           classrooms=classes.teachers_classrooms(session(), user_id()))
+
+
+def _fact_form(doc: Document, fact: AuthoredFact | None = None) -> FactForm:
+    relations = authoring.relations_of(doc)
+    form = FactForm(obj=None) if fact is None else FactForm(
+        data={"relation": fact.relation, "subject": fact.subject, "object": fact.object,
+              "explanation": fact.explanation, "supplemented": fact.supplemented,
+              "sentence": str(fact.sentence_id or "")})
+    form.relation.choices = [(name, fields["label"]) for name, fields in relations.items()]
+    return form
+
+
+def _sentence_id(form: FactForm) -> int | None:
+    raw = (form.sentence.data or "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) > 12:
+        raise Invalid("This fact names no sentence of the document.", field="subject")
+    return int(raw)
+
+
+def _typed(form: FactForm) -> authoring.FactInput:
+    return authoring.FactInput(relation=form.relation.data or "", subject=form.subject.data or "",
+                               object=form.object.data or "", explanation=form.explanation.data or "",
+                               supplemented=bool(form.supplemented.data), sentence_id=_sentence_id(form))
+
+
+@bp.route("/<int:document_id>/facts/new", methods=["GET", "POST"])
+@teacher_required
+def new_fact(document_id: int) -> Page | BaseResponse:
+    """Write a fact from a sentence (or a supplemented one): subject, relation, object, explanation."""
+    doc = _document(document_id)
+    form = _fact_form(doc)
+    sentence = None
+    if request.method == "GET":
+        sentence = authoring.sentence_of(session(), doc, request.args.get("sentence", type=int))
+        if sentence is not None:
+            form.sentence.data = str(sentence.id)
+            form.subject.data = ""
+        form.relation.data = request.args.get("relation") or "definition"
+    elif form.validate_on_submit():
+        try:
+            authoring.write_fact(session(), teacher_id=user_id(), document_id=doc.id, fact=_typed(form), now=now())
+        except Invalid as error:
+            _beside(form, error, default="subject")
+        else:
+            flash("Fact saved. Publish the deck when you are ready.", "success")
+            return redirect(url_for("authoring.document", document_id=doc.id, _anchor=_anchor_of(form)), code=303)
+    if sentence is None and request.method == "POST":
+        try:
+            sentence = authoring.sentence_of(session(), doc, _sentence_id(form))
+        except Invalid:
+            sentence = None
+    return render_template("teach/fact.html", document=doc, form=form, sentence=sentence, fact=None,
+                           relations=authoring.relations_of(doc)), 400 if form.errors else 200
+
+
+def _anchor_of(form: FactForm) -> str:
+    raw = form.sentence.data or ""
+    return f"fact-of-{raw}" if raw.isdigit() else "facts"
+
+
+@bp.route("/<int:document_id>/facts/<int:fact_id>", methods=["GET", "POST"])
+@teacher_required
+def edit_fact(document_id: int, fact_id: int) -> Page | BaseResponse:
+    """Correct a fact's words; its cards keep their key and everyone's progress."""
+    doc = _document(document_id)
+    fact = authoring.own_fact(session(), doc, fact_id)
+    form = _fact_form(doc, fact) if request.method == "GET" else _fact_form(doc)
+    if request.method == "POST":
+        form.relation.data = fact.relation  # a fact's relation is part of its key: it never changes
+        if form.validate_on_submit():
+            try:
+                authoring.edit_fact(session(), teacher_id=user_id(), document_id=doc.id, fact_row_id=fact.id,
+                                    fact=_typed(form), now=now())
+            except Invalid as error:
+                _beside(form, error, default="subject")
+            else:
+                flash("Fact corrected. Publish again to update its cards; progress is kept.", "success")
+                return redirect(url_for("authoring.document", document_id=doc.id, _anchor=_anchor_of(form)),
+                                code=303)
+    return render_template("teach/fact.html", document=doc, form=form, sentence=fact.sentence, fact=fact,
+                           relations=authoring.relations_of(doc)), 400 if form.errors else 200
+
+
+@bp.route("/<int:document_id>/facts/<int:fact_id>/remove", methods=["POST"])
+@teacher_required
+def remove_fact(document_id: int, fact_id: int) -> BaseResponse:
+    """Remove a fact; its cards are retired at the next publish and nobody's history is touched."""
+    _document(document_id)
+    if EmptyForm().validate_on_submit():
+        authoring.remove_fact(session(), teacher_id=user_id(), document_id=document_id, fact_row_id=fact_id)
+        flash("Fact removed. Publish again to retire its cards (students' history is kept).", "info")
+    return redirect(url_for("authoring.document", document_id=document_id, _anchor="facts"), code=303)
+
+
+@bp.route("/<int:document_id>/relations/<name>", methods=["GET", "POST"])
+@teacher_required
+def relation(document_id: int, name: str) -> Page | BaseResponse:
+    """Change the question templates of one of the deck's relations."""
+    doc = _document(document_id)
+    relations = authoring.relations_of(doc)
+    if name not in relations:
+        return render_template("error.html", title="Not found", message="This deck has no such relation."), 404
+    current = relations[name]
+    form = RelationForm(data=current) if request.method == "GET" else RelationForm()
+    if form.validate_on_submit():
+        questions = {field: getattr(form, field).data or "" for field in authoring.QUESTION_FIELDS}
+        try:
+            authoring.set_relation_questions(session(), teacher_id=user_id(), document_id=doc.id, relation=name,
+                                             questions=questions)
+        except Invalid as error:
+            _beside(form, error, default="forward")
+        else:
+            flash(f"Questions of “{current['label']}” saved. The preview shows the cards they make.", "success")
+            return redirect(url_for("authoring.preview", document_id=doc.id), code=303)
+    return render_template("teach/relation.html", document=doc, form=form, name=name, relation=current,
+                           is_cloze="cloze" in current), 400 if form.errors else 200
+
+
+@bp.route("/<int:document_id>/preview")
+@teacher_required
+def preview(document_id: int) -> str:
+    """Every card the deck's facts make, as a student will see it."""
+    doc = _document(document_id)
+    problem, plans = None, []
+    try:
+        plans = authoring.preview_cards(doc)
+    except Invalid as error:
+        problem = error.message
+    return render_template("teach/preview.html", document=doc, plans=plans, problem=problem,
+                           relations=authoring.relations_of(doc), action_form=EmptyForm())
+
+
+@bp.route("/<int:document_id>/publish", methods=["POST"])
+@teacher_required
+def publish(document_id: int) -> BaseResponse:
+    """Build the facts into the deck (the same build as a facts file), keeping every student's progress."""
+    _document(document_id)
+    if EmptyForm().validate_on_submit():
+        try:
+            revision, _report = authoring.publish(session(), teacher_id=user_id(), document_id=document_id, now=now())
+        except Invalid as error:
+            flash(f"Nothing was published: {error.message}", "error")
+        else:
+            if revision is None:
+                flash("The deck already matches its facts: nothing to publish.", "info")
+            else:
+                flash(f"Published revision {revision.number}: {revision.cards_added} cards added, "
+                      f"{revision.cards_updated} updated, {revision.cards_retired} retired. Students keep their "
+                      "progress.", "success")
+    return redirect(url_for("authoring.document", document_id=document_id), code=303)
