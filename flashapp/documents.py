@@ -262,7 +262,12 @@ def _clean(text: str) -> str:
 # --- sentences ----------------------------------------------------------------------------------------
 
 # Words that end with a full stop without ending a sentence ("e.g." is handled by its inner stop).
-ABBREVIATIONS = frozenset(["mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "ft", "vs", "cf", "fig", "figs", "eq", "no", "nos", "vol", "vols", "pp", "p", "ch", "sec", "approx", "est", "dept", "inc", "ltd", "co", "corp", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "mon", "tue", "wed", "thu", "fri", "sat", "sun", "al", "ed", "eds", "rev", "gen", "col", "lt", "sgt", "capt"])
+ABBREVIATIONS = frozenset((
+    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "ft", "vs", "cf", "fig", "figs", "eq", "no", "nos",
+    "vol", "vols", "pp", "p", "ch", "sec", "approx", "est", "dept", "inc", "ltd", "co", "corp", "jan", "feb",
+    "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "mon", "tue", "wed", "thu", "fri",
+    "sat", "sun", "al", "ed", "eds", "rev", "gen", "col", "lt", "sgt", "capt",
+))
 _SENTENCE_END = re.compile(r"""[.!?…]+["'”’)\]]*(?=\s+)""")
 _NEXT_STARTS = re.compile(r"""\s+(["'“‘(\[]*)(\S)""")
 

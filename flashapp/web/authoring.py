@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -44,7 +46,12 @@ def decks() -> Page | BaseResponse:
         upload = request.files.get("file")
         try:
             if upload is not None and upload.filename:
-                kind, data, name = file_kind(upload.filename), upload.read(), upload.filename
+                name = upload.filename
+                try:
+                    data = upload.read(_limits().document_max_bytes + 1)  # one byte more tells it is too large
+                finally:
+                    upload.close()  # a large upload waits in a temporary file: let it go now
+                kind = file_kind(name)
                 if form.text.data and form.text.data.strip():
                     raise Invalid("Paste the text or upload a file, not both.", field="document")
             else:
@@ -83,9 +90,14 @@ def document(document_id: int) -> str:
                            classrooms=classes.teachers_classrooms(session(), user_id()))
 
 
-def _fact_form(doc: Document, fact: AuthoredFact | None = None) -> FactForm:
+def _fact_form(doc: Document, fact: AuthoredFact | None = None, *, formdata: Any = None) -> FactForm:
     relations = authoring.relations_of(doc)
-    form = FactForm(obj=None) if fact is None else FactForm(
+    if formdata is not None:
+        form = FactForm(formdata=formdata)
+    elif fact is None:
+        form = FactForm()
+    else:
+        form = FactForm(
         data={"relation": fact.relation, "subject": fact.subject, "object": fact.object,
               "explanation": fact.explanation, "supplemented": fact.supplemented,
               "sentence": str(fact.sentence_id or "")})
@@ -149,9 +161,12 @@ def edit_fact(document_id: int, fact_id: int) -> Page | BaseResponse:
     """Correct a fact's words; its cards keep their key and everyone's progress."""
     doc = _document(document_id)
     fact = authoring.own_fact(session(), doc, fact_id)
-    form = _fact_form(doc, fact) if request.method == "GET" else _fact_form(doc)
-    if request.method == "POST":
-        form.relation.data = fact.relation  # a fact's relation is part of its key: it never changes
+    if request.method == "GET":
+        form = _fact_form(doc, fact)
+    else:
+        sent = request.form.copy()
+        sent["relation"] = fact.relation  # a fact's relation is part of its key: it never changes
+        form = _fact_form(doc, formdata=sent)
         if form.validate_on_submit():
             try:
                 authoring.edit_fact(session(), teacher_id=user_id(), document_id=doc.id, fact_row_id=fact.id,

@@ -1,0 +1,275 @@
+"""A teacher writes a deck in the browser: a document, facts from its sentences, publish, revise, permissions.
+
+Every refusal is checked to show its message beside the field and to change nothing.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from flashapp import db
+from flashapp.models import AuthoredFact, Card, CardState, Deck, Document, DocumentSentence, Note, ReviewLog, User
+from tests.helpers import PDF_LINES, AuthActions, answer, create_class, csrf_token, encrypted_pdf, showing, simple_pdf
+
+
+def token_of(client, url="/teach/decks/") -> str:
+    return csrf_token(client.get(url).get_data(as_text=True))
+
+
+def upload(client, data: bytes, name: str, *, title="The water cycle", citation="Science Hub, 2026"):
+    """Post the new-deck form with a file, encoded here (the test client leaves a large body's file open)."""
+    boundary = "----flashapp-test-boundary"
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode()
+             for key, value in (("csrf_token", token_of(client)), ("title", title), ("citation", citation))]
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+                 "Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n")
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    return client.post("/teach/decks/", data=body, content_type=f"multipart/form-data; boundary={boundary}")
+
+
+def paste(client, text: str, *, title="Notes", citation="My own notes"):
+    return client.post("/teach/decks/", data={"csrf_token": token_of(client), "title": title, "citation": citation,
+                                             "text": text})
+
+
+def counts(app) -> tuple[int, ...]:
+    with app.app_context():
+        return tuple(db.session.scalar(select(func.count()).select_from(model))
+                     for model in (Document, DocumentSentence, AuthoredFact, Deck, Note, Card))
+
+
+def sentence_id(app, starts: str) -> int:
+    with app.app_context():
+        return db.session.scalar(select(DocumentSentence.id).where(DocumentSentence.text.startswith(starts)))
+
+
+def write(client, document_id, **fields):
+    url = f"/teach/decks/{document_id}/facts/new"
+    data = {"csrf_token": token_of(client, url), "relation": "definition", "explanation": "", **fields}
+    return client.post(url, data=data)
+
+
+def error_beside(page: str, field: str) -> str:
+    match = re.search(rf'<p class="error" id="{field}-error">([^<]*)</p>', page)
+    assert match, f"no error beside {field}"
+    return html.unescape(match.group(1))
+
+
+@pytest.fixture
+def document(app, teacher):
+    """The teacher's PDF document: its id."""
+    response = upload(teacher, simple_pdf(PDF_LINES), "water.pdf")
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return int(response.headers["Location"].rsplit("/", 1)[1])
+
+
+@pytest.fixture
+def teacher(app):
+    client = app.test_client()
+    AuthActions(client).register("mrs-k")
+    return client
+
+
+def test_a_pdf_becomes_sections_and_addressable_sentences(app, teacher, document):
+    page = teacher.get(f"/teach/decks/{document}").get_data(as_text=True)
+    assert '<h3 class="doc-section" id="section-the-water-cycle">The Water Cycle</h3>' in page
+    assert '<h3 class="doc-section" id="section-precipitation">Precipitation</h3>' in page
+    with app.app_context():
+        texts = list(db.session.scalars(select(DocumentSentence.text).order_by(DocumentSentence.position)))
+        anchors = list(db.session.scalars(select(DocumentSentence.anchor).order_by(DocumentSentence.position)))
+    assert texts == ["Evaporation is the change of liquid water into vapour.",
+                     "The Sun supplies the heat, e.g. on a warm day.",
+                     "Clouds form when vapour cools by about 0.5 degrees per 100 m.",
+                     "Precipitation is water that falls from clouds as rain, snow or hail.",
+                     "Dr. Rain says that gravity pulls it down."]
+    assert anchors == ["s1", "s2", "s3", "s4", "s5"]
+    for anchor in anchors:
+        assert f'id="{anchor}"' in page
+    assert page.count("Write a fact<span") == 5
+
+
+def publish(client, document_id):
+    return client.post(f"/teach/decks/{document_id}/publish",
+                       data={"csrf_token": token_of(client, f"/teach/decks/{document_id}")})
+
+
+def test_publishing_fixing_a_typo_and_republishing_keeps_keys_and_history(app, teacher, document):
+    evaporation, rain = sentence_id(app, "Evaporation"), sentence_id(app, "Precipitation")
+    assert write(teacher, document, sentence=evaporation, subject="evaporaton",
+                 object="the change of liquid water into vapour").status_code == 303
+    assert write(teacher, document, sentence=rain, relation="cloze", subject="",
+                 object="rain, snow or hail").status_code == 303
+    assert publish(teacher, document).status_code == 303
+    class_id = create_class(teacher)
+    with app.app_context():
+        deck = db.session.scalar(select(Deck).where(Deck.slug == "the-water-cycle"))
+        assert deck.owner_id == db.session.scalar(select(User.id).where(User.username == "mrs-k"))
+        deck_id = deck.id
+        keys = {c.key: (c.id, c.question) for c in db.session.scalars(select(Card).where(Card.deck_id == deck_id))}
+        assert keys["the-water-cycle/cloze/s4-rain-snow-or-hail/cloze"][1] == \
+            "Precipitation is water that falls from clouds as [...]."
+        assert keys["the-water-cycle/definition/evaporaton/forward"][1] == "What is evaporaton?"
+        note = db.session.scalar(select(Note).where(Note.key == "the-water-cycle/definition/evaporaton"))
+        assert note.sentence_id == evaporation
+    token = token_of(teacher, f"/teach/classes/{class_id}")
+    assert teacher.post(f"/teach/classes/{class_id}/assignments",
+                        data={"csrf_token": token, "deck_id": deck_id}).status_code == 303
+    assert "Deck assigned." in teacher.get(f"/teach/classes/{class_id}").get_data(as_text=True)
+    with app.app_context():
+        from flashapp.models import Classroom
+        join = db.session.get(Classroom, class_id).join_code
+    student = app.test_client()
+    AuthActions(student).register("ann", class_code=join)
+    fields = showing(student.get("/study/the-water-cycle").get_data(as_text=True))
+    assert answer(student, fields, slug="the-water-cycle").status_code in (200, 302, 303)
+
+    # The teacher's card page links back to the sentence.
+    card_id = keys["the-water-cycle/definition/evaporaton/forward"][0]
+    card_page = teacher.get(f"/teach/classes/{class_id}/cards/{card_id}").get_data(as_text=True)
+    assert f'href="/teach/decks/{document}#s1"' in card_page
+
+    with app.app_context():
+        fact_id = db.session.scalar(select(AuthoredFact.id).where(AuthoredFact.subject == "evaporaton"))
+        before = db.session.scalar(select(func.count()).select_from(ReviewLog))
+    url = f"/teach/decks/{document}/facts/{fact_id}"
+    response = teacher.post(url, data={"csrf_token": token_of(teacher, url), "subject": "evaporation",
+                                       "object": "the change of liquid water into vapour", "explanation": "",
+                                       "sentence": str(evaporation)})
+    assert response.status_code == 303
+    assert publish(teacher, document).status_code == 303
+    with app.app_context():
+        card = db.session.get(Card, card_id)
+        assert (card.key, card.question, card.retired) == ("the-water-cycle/definition/evaporaton/forward",
+                                                           "What is evaporation?", False)
+        assert db.session.scalar(select(func.count()).select_from(ReviewLog)) == before == 1
+        assert db.session.scalar(select(func.count()).select_from(CardState)) == 1
+    page = teacher.get(f"/teach/decks/{document}").get_data(as_text=True)
+    assert "revision 2" in page
+
+    # Removing a fact retires its cards at the next publish; history is kept.
+    url = f"/teach/decks/{document}/facts/{fact_id}/remove"
+    assert teacher.post(url, data={"csrf_token": token_of(teacher, f"/teach/decks/{document}")}).status_code == 303
+    publish(teacher, document)
+    with app.app_context():
+        assert db.session.get(Card, card_id).retired
+        assert db.session.scalar(select(func.count()).select_from(ReviewLog)) == 1
+
+
+def test_preview_shows_every_card_as_a_student_sees_it(app, teacher, document):
+    write(teacher, document, sentence=sentence_id(app, "Evaporation"), subject="evaporation", object="vapour")
+    page = teacher.get(f"/teach/decks/{document}/preview").get_data(as_text=True)
+    assert "What is evaporation?" in page and "Which term means: vapour?" in page
+    assert "Preview: 2 cards" in page
+
+
+@pytest.mark.parametrize(("data", "name", "message"), [
+    (b"this is not a pdf at all", "fake.pdf", "is not a PDF"),
+    (None, "locked.pdf", "encrypted"),
+    (bytes(range(256)) * 8, "garbage.txt", "not UTF-8 text"),
+    (b"\x01\x02\x03 abc \x04\x05" * 20, "controls.txt", "control characters"),
+    (b"", "empty.txt", "no text to write facts from"),
+    (b"# Only a heading\n", "heading.md", "no text to write facts from"),
+    (b"A" * 600_000, "huge.txt", "the limit is 512,000 bytes"),
+    (b"hello", "notes.docx", "not a kind of file this page reads"),
+])
+def test_a_bad_document_is_refused_beside_the_field_and_nothing_is_stored(app, teacher, data, name, message):
+    before = counts(app)
+    response = upload(teacher, encrypted_pdf() if data is None else data, name)
+    assert response.status_code == 400
+    assert message in error_beside(response.get_data(as_text=True), "file")
+    assert counts(app) == before
+
+
+def test_an_empty_pasted_document_and_missing_title_are_refused(app, teacher):
+    before = counts(app)
+    response = paste(teacher, "   \n  ")
+    assert "no text to write facts from" in error_beside(response.get_data(as_text=True), "file")
+    response = paste(teacher, "A sentence.", title="")
+    assert response.status_code == 400
+    assert "Give the deck's title." in error_beside(response.get_data(as_text=True), "title")
+    assert counts(app) == before
+
+
+def test_an_upload_past_the_server_limit_gets_a_clear_page(app, teacher):
+    response = upload(teacher, b"A" * (1024 * 1024 + 10), "huge.txt")
+    assert response.status_code == 413
+    assert "larger than this server accepts" in response.get_data(as_text=True)
+
+
+def test_a_duplicate_fact_and_a_cloze_span_not_in_the_sentence_are_refused(app, teacher, document):
+    evaporation = sentence_id(app, "Evaporation")
+    assert write(teacher, document, sentence=evaporation, subject="evaporation", object="vapour").status_code == 303
+    before = counts(app)
+    response = write(teacher, document, sentence=evaporation, subject="Evaporation", object="steam")
+    assert response.status_code == 400
+    assert "already has this" in error_beside(response.get_data(as_text=True), "subject")
+    response = write(teacher, document, sentence=evaporation, relation="cloze", subject="", object="ice")
+    assert response.status_code == 400
+    assert "“ice” does not occur in the sentence" in error_beside(response.get_data(as_text=True), "object")
+    response = write(teacher, document, subject="condensation", object="vapour to droplets")
+    assert "Supplemented" in error_beside(response.get_data(as_text=True), "supplemented")
+    assert counts(app) == before
+    assert write(teacher, document, subject="condensation", object="vapour to droplets",
+                 supplemented="y").status_code == 303
+
+
+def test_a_template_with_an_unknown_placeholder_is_refused(app, teacher, document):
+    url = f"/teach/decks/{document}/relations/definition"
+    with app.app_context():
+        before = db.session.get(Document, document).relations
+    response = teacher.post(url, data={"csrf_token": token_of(teacher, url), "forward": "What is {subjet}?"})
+    assert response.status_code == 400
+    assert "uses {subjet}; it may only use {subject}" in error_beside(response.get_data(as_text=True), "forward")
+    response = teacher.post(url, data={"csrf_token": token_of(teacher, url), "forward": "What is {subject}?",
+                                       "reverse": "Which is {subject}?"})
+    assert "uses {subject}; it may only use {object}" in error_beside(response.get_data(as_text=True), "reverse")
+    with app.app_context():
+        assert db.session.get(Document, document).relations == before
+    response = teacher.post(url, data={"csrf_token": token_of(teacher, url), "forward": "Define {subject}."})
+    assert response.status_code == 303
+    write(teacher, document, sentence=sentence_id(app, "Evaporation"), subject="evaporation", object="vapour")
+    assert "Define evaporation." in teacher.get(f"/teach/decks/{document}/preview").get_data(as_text=True)
+
+
+def authoring_urls(app, document_id: int, fact_id: int):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith("authoring."):
+            url = (rule.rule.replace("<int:document_id>", str(document_id)).replace("<int:fact_id>", str(fact_id))
+                   .replace("<name>", "definition"))
+            yield url, sorted(rule.methods - {"HEAD", "OPTIONS"})
+
+
+def test_another_teacher_gets_404_and_a_student_403_on_every_authoring_route(app, teacher, document, runner):
+    write(teacher, document, sentence=sentence_id(app, "Evaporation"), subject="evaporation", object="vapour")
+    with app.app_context():
+        fact_id = db.session.scalar(select(AuthoredFact.id))
+    other = app.test_client()
+    runner.invoke(args=["user", "create", "--teacher", "mr-b", "--password", "correct horse"])
+    AuthActions(other).login("mr-b")
+    student = app.test_client()
+    AuthActions(student).register("ann")
+    before = counts(app)
+    for client, allowed in ((other, 404), (student, 403)):
+        token = csrf_token(client.get("/account").get_data(as_text=True))
+        for url, methods in authoring_urls(app, document, fact_id):
+            if url == "/teach/decks/" and client is other:
+                continue  # their own list
+            for method in methods:
+                response = client.open(url, method=method, data={"csrf_token": token, "subject": "x",
+                                                                  "object": "y", "forward": "{subject}"})
+                assert response.status_code == allowed, (method, url, response.status_code)
+    assert counts(app) == before
+    assert f"/teach/decks/{document}\"" not in other.get("/teach/decks/").get_data(as_text=True)
+
+
+def test_a_published_deck_is_seen_by_its_teacher_and_their_classes_only(app, teacher, document):
+    write(teacher, document, sentence=sentence_id(app, "Evaporation"), subject="evaporation", object="vapour")
+    publish(teacher, document)
+    outsider = app.test_client()
+    AuthActions(outsider).register("zed")
+    assert "The water cycle" not in outsider.get("/").get_data(as_text=True)
+    assert "The water cycle" in teacher.get("/").get_data(as_text=True)
