@@ -4,13 +4,12 @@ The teacher uploads a PDF (made by the test), writes facts from three of its sen
 previews and publishes the deck, and assigns it to a class. A student studies some cards. The
 teacher corrects a typo and publishes again: the student's history is kept and the student sees
 the corrected question. Screenshots of the document, the fact editor and the preview at 1280 and
-375 px go to screenshots/ (and /work/notes/shots when that folder exists).
+375 px go to screenshots/.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -30,7 +29,6 @@ CLASS_NAME = "Year 8 Science"
 DECK_TITLE = "The water cycle"
 SLUG = "the-water-cycle"
 TYPO, FIXED = "evaporaton", "evaporation"
-NOTES_SHOTS = Path("/work/notes/shots")
 
 
 def test_a_teacher_writes_a_deck_from_a_pdf_and_revises_it_without_losing_progress(server, new_context,
@@ -55,11 +53,6 @@ def test_a_teacher_writes_a_deck_from_a_pdf_and_revises_it_without_losing_progre
 
     for collected in errors:
         assert not collected, collected
-
-
-def keep(shot: Path, name: str) -> None:
-    if NOTES_SHOTS.is_dir():
-        shutil.copyfile(shot, NOTES_SHOTS / name)
 
 
 def teacher_uploads_a_pdf(teacher, base: str, tmp_path: Path) -> str:
@@ -106,13 +99,11 @@ def teacher_writes_three_facts_one_a_cloze(teacher, document: str, screenshots: 
     check(teacher.locator("#object-error")).to_contain_text("“sleet” does not occur in the sentence")
     check(teacher.locator("#object")).to_have_attribute("aria-invalid", "true")
     teacher.screenshot(path=screenshots / "author-fact-editor-1280.png", full_page=True)
-    keep(screenshots / "author-fact-editor-1280.png", "author-fact-editor-1280.png")
     teacher.get_by_label("Object").fill("rain, snow or hail")
     teacher.get_by_role("button", name="Save the fact").click()
     teacher.wait_for_url(re.compile(re.escape(document) + "#"))
     check(teacher.locator(".fact-list li")).to_have_count(3)
     teacher.screenshot(path=screenshots / "author-document-1280.png", full_page=True)
-    keep(screenshots / "author-document-1280.png", "author-document-1280.png")
 
 
 def teacher_previews_the_cards(teacher, document: str, screenshots: Path) -> None:
@@ -124,7 +115,6 @@ def teacher_previews_the_cards(teacher, document: str, screenshots: Path) -> Non
         f"What is {TYPO}?", "Which term means: the change of liquid water into vapour?", "What does gravity do?",
         "Precipitation is water that falls from clouds as [...]."])
     teacher.screenshot(path=screenshots / "author-preview-1280.png", full_page=True)
-    keep(screenshots / "author-preview-1280.png", "author-preview-1280.png")
 
 
 def teacher_publishes_and_assigns_to_a_class(teacher, base: str, document: str) -> str:
@@ -158,7 +148,6 @@ def take_phone_screenshots(new_context, base: str, document: str, screenshots: P
             phone.goto(url)
         assert_fits_phone(phone, f"the {name} page")
         phone.screenshot(path=screenshots / f"author-{name}-375.png", full_page=True)
-        keep(screenshots / f"author-{name}-375.png", f"author-{name}-375.png")
 
 
 def student_studies_some_cards(student, base: str, code: str) -> list[str]:
