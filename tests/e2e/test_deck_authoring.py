@@ -16,8 +16,16 @@ import pytest
 
 from tests.helpers import PDF_LINES, simple_pdf
 
-from .pages import DESKTOP, PHONE_OPTIONS, answer_shown_card, assert_fits_phone, expect, history_total, log_in, \
-    watch_errors
+from .pages import (
+    DESKTOP,
+    PHONE_OPTIONS,
+    answer_shown_card,
+    assert_fits_phone,
+    expect,
+    history_total,
+    log_in,
+    watch_errors,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -163,7 +171,7 @@ def student_studies_some_cards(student, base: str, code: str) -> list[str]:
     check(student.locator("main")).to_contain_text(DECK_TITLE)
     student.goto(f"{base}/study/{SLUG}")
     questions = [answer_shown_card(student, 3).question for _ in range(3)]
-    assert f"What is {TYPO}?" in questions or f"Which term means: the change of liquid water into vapour?" in \
+    assert f"What is {TYPO}?" in questions or "Which term means: the change of liquid water into vapour?" in \
         questions
     assert history_total(student, base) == 3
     return questions

@@ -30,7 +30,8 @@ def test_sentences_are_split_by_rule(text, sentences):
 
 
 def test_markdown_headings_lists_and_inline_marks():
-    text = "# Back muscles\n\nThe **back** has [three](http://x) layers.\nThey work together.\n\n## Layers\n- Superficial.\n- Deep.\n"
+    text = ("# Back muscles\n\nThe **back** has [three](http://x) layers.\nThey work together.\n\n"
+            "## Layers\n- Superficial.\n- Deep.\n")
     assert read_document(kind="markdown", data=text.encode(), max_bytes=LIMIT) == [
         Block(1, "Back muscles"), Block(0, "The back has three layers. They work together."), Block(2, "Layers"),
         Block(0, "Superficial."), Block(0, "Deep.")]
