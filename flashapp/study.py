@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from .classroom import AssignedDeck, assigned_decks
 from .database import write_transaction
-from .decks import all_decks, deck_by_slug, no_such_deck
+from .decks import all_decks, deck_by_slug, deck_is_visible, no_such_deck
 from .errors import Invalid
 from .models import Card, CardState, ExtraNewCards, ReviewLog
 from .scheduling import (
@@ -191,8 +191,8 @@ def study_screen(session: Session, scheduler: Scheduler, showings: ShowingTokens
     day = study_day(now=now, time_zone=time_zone, settings=settings)
     deck = deck_due_counts(session, user_id=user_id, slug=slug, now=now, day_begins=day.begins, day_ends=day.ends,
                            new_per_day=settings.new_cards_per_day)
-    if deck is None:
-        raise no_such_deck(session, slug)
+    if deck is None or not deck_is_visible(session, deck_id=deck.deck_id, user_id=user_id):
+        raise no_such_deck(session, slug, visible_to=user_id)
     counts = deck.counts
     buried = buried_notes(session, user_id=user_id, deck_id=deck.deck_id, day_begins=day.begins) \
         if counts.answered_today else frozenset()
@@ -290,7 +290,7 @@ def more_new_cards(session: Session, *, user_id: int, slug: str, now: datetime, 
     Recorded for this student, deck and time (so for this study day only). Returns how many
     more there are to start. Invalid when every card of the deck has been started already.
     """
-    deck = deck_by_slug(session, slug)
+    deck = deck_by_slug(session, slug, visible_to=user_id)
     started = session.scalar(
         select(func.count(CardState.id)).join(Card, Card.id == CardState.card_id)
         .where(CardState.user_id == user_id, Card.deck_id == deck.id, Card.retired.is_(False))) or 0

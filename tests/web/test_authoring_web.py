@@ -272,4 +272,37 @@ def test_a_published_deck_is_seen_by_its_teacher_and_their_classes_only(app, tea
     outsider = app.test_client()
     AuthActions(outsider).register("zed")
     assert "The water cycle" not in outsider.get("/").get_data(as_text=True)
+    for url in ("/study/the-water-cycle", "/decks/the-water-cycle.apkg", "/study/no-such-deck"):
+        response = outsider.get(url)
+        assert response.status_code == 404 and "the-water-cycle" not in response.get_data(as_text=True).replace(
+            "No deck &#39;the-water-cycle&#39;", ""), url
     assert "The water cycle" in teacher.get("/").get_data(as_text=True)
+    assert teacher.get("/decks/the-water-cycle.apkg").status_code == 200
+    class_id = create_class(teacher)
+    token = token_of(teacher, f"/teach/classes/{class_id}")
+    with app.app_context():
+        deck_id = db.session.scalar(select(Deck.id).where(Deck.slug == "the-water-cycle"))
+        from flashapp.models import Classroom
+        code = db.session.get(Classroom, class_id).join_code
+    teacher.post(f"/teach/classes/{class_id}/assignments", data={"csrf_token": token, "deck_id": deck_id})
+    member = app.test_client()
+    AuthActions(member).register("ann", class_code=code)
+    assert "The water cycle" in member.get("/").get_data(as_text=True)
+    assert member.get("/study/the-water-cycle").status_code == 200
+
+
+def test_another_teachers_deck_cannot_be_assigned(app, teacher, document, runner):
+    write(teacher, document, sentence=sentence_id(app, "Evaporation"), subject="evaporation", object="vapour")
+    publish(teacher, document)
+    other = app.test_client()
+    runner.invoke(args=["user", "create", "--teacher", "mr-b", "--password", "correct horse"])
+    AuthActions(other).login("mr-b")
+    class_id = create_class(other)
+    page = other.get(f"/teach/classes/{class_id}").get_data(as_text=True)
+    assert "The water cycle" not in page
+    with app.app_context():
+        deck_id = db.session.scalar(select(Deck.id).where(Deck.slug == "the-water-cycle"))
+    other.post(f"/teach/classes/{class_id}/assignments", data={"csrf_token": csrf_token(page), "deck_id": deck_id})
+    with app.app_context():
+        from flashapp.models import Assignment
+        assert db.session.scalar(select(func.count()).select_from(Assignment)) == 0
