@@ -44,12 +44,12 @@ from .text_input import has_control_characters
 
 # The relations a new document starts with; the teacher may change their questions per deck.
 PRESET_RELATIONS: dict[str, dict[str, str]] = {
-    "definition": {"label": "term → definition", "forward": "What is {subject}?",
-                   "reverse": "Which term means: {object}?"},
-    "category": {"label": "item → category", "forward": "Which category does {subject} belong to?",
-                 "grouped": "Which of these belong to {object}?"},
-    "function": {"label": "item → function", "forward": "What does {subject} do?"},
-    "action": {"label": "situation → action", "forward": "What should you do when {subject}?"},
+    "term-definition": {"label": "term → definition", "forward": "What is {subject}?",
+                        "reverse": "Which term means: {object}?"},
+    "item-category": {"label": "item → category", "forward": "Which category does {subject} belong to?",
+                      "grouped": "Which of these belong to {object}?"},
+    "item-function": {"label": "item → function", "forward": "What does {subject} do?"},
+    "situation-action": {"label": "situation → action", "forward": "What should you do when {subject}?"},
     "cloze": {"label": "cloze: hide words of the sentence", "cloze": "{subject}"},
 }
 QUESTION_FIELDS = ("forward", "reverse", "grouped", "cloze", "answer")

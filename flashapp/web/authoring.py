@@ -132,7 +132,7 @@ def new_fact(document_id: int) -> Page | BaseResponse:
         if sentence is not None:
             form.sentence.data = str(sentence.id)
             form.subject.data = ""
-        form.relation.data = request.args.get("relation") or "definition"
+        form.relation.data = request.args.get("relation") or "term-definition"
     elif form.validate_on_submit():
         try:
             authoring.write_fact(session(), teacher_id=user_id(), document_id=doc.id, fact=_typed(form), now=now())

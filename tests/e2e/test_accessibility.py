@@ -178,7 +178,7 @@ def test_no_serious_accessibility_violations_on_any_page(server, new_context):
                            (f"/teach/classes/{class_id}/join", "the join page"),
                            ("/history", "the teacher's history"), ("/teach/decks/", "the teacher's decks"),
                            (document, "a document"), (f"{document}/facts/new", "a supplemented fact's editor"),
-                           (f"{document}/relations/definition", "a relation's questions"),
+                           (f"{document}/relations/term-definition", "a relation's questions"),
                            (f"{document}/preview", "a deck's preview")):
             teacher.goto(f"{base}{path}")
             found += axe_violations(teacher, f"{what} at {width} px (teacher)")

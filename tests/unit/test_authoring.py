@@ -37,7 +37,7 @@ def test_a_published_deck_has_the_keys_its_facts_file_would_have(session, teache
     document = new_document(session, teacher)
     first = document.sentences[0]
     authoring.write_fact(session, teacher_id=teacher, document_id=document.id, now=T0,
-                         fact=FactInput("category", "trapezius", "superficial", sentence_id=first.id))
+                         fact=FactInput("item-category", "trapezius", "superficial", sentence_id=first.id))
     authoring.write_fact(session, teacher_id=teacher, document_id=document.id, now=T0,
                          fact=FactInput("cloze", "", "superficial", sentence_id=first.id))
     revision, report = authoring.publish(session, teacher_id=teacher, document_id=document.id, now=T0)
@@ -47,15 +47,15 @@ def test_a_published_deck_has_the_keys_its_facts_file_would_have(session, teache
         slug="back-layers", title="Back layers", source="Notes", sections={"layers": "Layers"},
         relations={name: {k: v for k, v in fields.items() if k != "label"}
                    for name, fields in authoring.PRESET_RELATIONS.items()},
-        facts=[{"relation": "category", "subject": "trapezius", "object": "superficial", "section": "layers"},
+        facts=[{"relation": "item-category", "subject": "trapezius", "object": "superficial", "section": "layers"},
                {"relation": "cloze", "id": "s1-superficial", "subject": first.text, "object": "superficial",
                 "section": "layers"}])
     planned = {card.key: card.question for plan in plan_notes(parse_deck_text(facts_file)) for card in plan.cards}
     stored = dict(session.execute(select(Card.key, Card.question)).all())
     assert stored == planned == {
-        "back-layers/category/trapezius/forward": "Which category does trapezius belong to?",
+        "back-layers/item-category/trapezius/forward": "Which category does trapezius belong to?",
         "back-layers/cloze/s1-superficial/cloze": "The trapezius is a [...] muscle.",
-        "back-layers/category/members-of-superficial/grouped": "Which of these belong to superficial?"}
+        "back-layers/item-category/members-of-superficial/grouped": "Which of these belong to superficial?"}
     assert sorted(report.cards_added) == sorted(planned)
     # Building the facts file over the published deck changes nothing: one path, one set of keys.
     assert not build_deck(session, parse_deck_text(facts_file, "documents/1"), now=T0).cards_updated
@@ -64,16 +64,16 @@ def test_a_published_deck_has_the_keys_its_facts_file_would_have(session, teache
 def test_a_fact_keeps_its_key_when_its_words_change_and_nothing_new_makes_no_revision(session, teacher):
     document = new_document(session, teacher)
     fact = authoring.write_fact(session, teacher_id=teacher, document_id=document.id, now=T0,
-                                fact=FactInput("function", "trapezuis", "moves the shoulder blade",
+                                fact=FactInput("item-function", "trapezuis", "moves the shoulder blade",
                                                sentence_id=document.sentences[1].id))
     authoring.publish(session, teacher_id=teacher, document_id=document.id, now=T0)
     authoring.edit_fact(session, teacher_id=teacher, document_id=document.id, fact_row_id=fact.id, now=T0,
-                        fact=FactInput("function", "trapezius", "moves the shoulder blade",
+                        fact=FactInput("item-function", "trapezius", "moves the shoulder blade",
                                        sentence_id=document.sentences[1].id))
     later = T0 + timedelta(hours=1)
     revision, report = authoring.publish(session, teacher_id=teacher, document_id=document.id, now=later)
     assert revision is not None and revision.number == 2
-    assert report.cards_updated == ["back-layers/function/trapezuis/forward"] and not report.cards_added
+    assert report.cards_updated == ["back-layers/item-function/trapezuis/forward"] and not report.cards_added
     assert session.scalar(select(Card.question)) == "What does trapezius do?"
     again, _ = authoring.publish(session, teacher_id=teacher, document_id=document.id, now=later)
     assert again is None
@@ -88,10 +88,11 @@ def test_another_teachers_document_is_not_found_and_refusals_change_nothing(sess
         authoring.publish(session, teacher_id=teacher, document_id=document.id, now=T0)
     assert "at least one fact" in refused.value.message
     with pytest.raises(Invalid) as refused:
-        authoring.set_relation_questions(session, teacher_id=teacher, document_id=document.id, relation="function",
+        authoring.set_relation_questions(session, teacher_id=teacher, document_id=document.id,
+                                         relation="item-function",
                                          questions={"forward": "What does {subject} do to {thing}?"})
     assert refused.value.field == "forward"
-    assert "{subject} do?" in authoring.relations_of(document)["function"]["forward"]
+    assert "{subject} do?" in authoring.relations_of(document)["item-function"]["forward"]
     with pytest.raises(Invalid) as refused:
         authoring.create_document(session, owner_id=teacher, title="Empty", citation="x", kind="markdown",
                                   data=b"# Heading only\n", now=T0)

@@ -49,7 +49,7 @@ def sentence_id(app, starts: str) -> int:
 
 def write(client, document_id, **fields):
     url = f"/teach/decks/{document_id}/facts/new"
-    data = {"csrf_token": token_of(client, url), "relation": "definition", "explanation": "", **fields}
+    data = {"csrf_token": token_of(client, url), "relation": "term-definition", "explanation": "", **fields}
     return client.post(url, data=data)
 
 
@@ -112,8 +112,8 @@ def test_publishing_fixing_a_typo_and_republishing_keeps_keys_and_history(app, t
         keys = {c.key: (c.id, c.question) for c in db.session.scalars(select(Card).where(Card.deck_id == deck_id))}
         assert keys["the-water-cycle/cloze/s4-rain-snow-or-hail/cloze"][1] == \
             "Precipitation is water that falls from clouds as [...]."
-        assert keys["the-water-cycle/definition/evaporaton/forward"][1] == "What is evaporaton?"
-        note = db.session.scalar(select(Note).where(Note.key == "the-water-cycle/definition/evaporaton"))
+        assert keys["the-water-cycle/term-definition/evaporaton/forward"][1] == "What is evaporaton?"
+        note = db.session.scalar(select(Note).where(Note.key == "the-water-cycle/term-definition/evaporaton"))
         assert note.sentence_id == evaporation
     token = token_of(teacher, f"/teach/classes/{class_id}")
     assert teacher.post(f"/teach/classes/{class_id}/assignments",
@@ -128,7 +128,7 @@ def test_publishing_fixing_a_typo_and_republishing_keeps_keys_and_history(app, t
     assert answer(student, fields, slug="the-water-cycle").status_code in (200, 302, 303)
 
     # The teacher's card page links back to the sentence.
-    card_id = keys["the-water-cycle/definition/evaporaton/forward"][0]
+    card_id = keys["the-water-cycle/term-definition/evaporaton/forward"][0]
     card_page = teacher.get(f"/teach/classes/{class_id}/cards/{card_id}").get_data(as_text=True)
     assert f'href="/teach/decks/{document}#s1"' in card_page
 
@@ -143,7 +143,7 @@ def test_publishing_fixing_a_typo_and_republishing_keeps_keys_and_history(app, t
     assert publish(teacher, document).status_code == 303
     with app.app_context():
         card = db.session.get(Card, card_id)
-        assert (card.key, card.question, card.retired) == ("the-water-cycle/definition/evaporaton/forward",
+        assert (card.key, card.question, card.retired) == ("the-water-cycle/term-definition/evaporaton/forward",
                                                            "What is evaporation?", False)
         assert db.session.scalar(select(func.count()).select_from(ReviewLog)) == before == 1
         assert db.session.scalar(select(func.count()).select_from(CardState)) == 1
@@ -218,7 +218,7 @@ def test_a_duplicate_fact_and_a_cloze_span_not_in_the_sentence_are_refused(app, 
 
 
 def test_a_template_with_an_unknown_placeholder_is_refused(app, teacher, document):
-    url = f"/teach/decks/{document}/relations/definition"
+    url = f"/teach/decks/{document}/relations/term-definition"
     with app.app_context():
         before = db.session.get(Document, document).relations
     response = teacher.post(url, data={"csrf_token": token_of(teacher, url), "forward": "What is {subjet}?"})
@@ -239,7 +239,7 @@ def authoring_urls(app, document_id: int, fact_id: int):
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("authoring."):
             url = (rule.rule.replace("<int:document_id>", str(document_id)).replace("<int:fact_id>", str(fact_id))
-                   .replace("<name>", "definition"))
+                   .replace("<name>", "term-definition"))
             yield url, sorted(rule.methods - {"HEAD", "OPTIONS"})
 
 

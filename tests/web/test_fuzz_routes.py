@@ -191,7 +191,7 @@ def world(built_app):
     teacher.post("/teach/decks/", data={"csrf_token": token, "title": "Rain", "citation": "Notes",
                                         "text": "# Rain\n\nRain is water falling from clouds. It is wet."})
     assert teacher.post("/teach/decks/1/facts/new", data={
-        "csrf_token": token, "relation": "definition", "subject": "rain", "object": "water falling from clouds",
+        "csrf_token": token, "relation": "term-definition", "subject": "rain", "object": "water falling from clouds",
         "sentence": "1"}).status_code == 303
     assert teacher.post("/teach/decks/1/publish", data={"csrf_token": token}).status_code == 303
     with built_app.app_context():
