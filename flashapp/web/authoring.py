@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from .. import authoring
@@ -40,8 +42,8 @@ def _beside(form: DocumentForm | FactForm | RelationForm, error: Invalid, *, def
 @teacher_required
 def decks() -> Page | BaseResponse:
     """The teacher's own decks, the bundled ones (read-only), and "New deck": a document pasted or uploaded."""
-    form = DocumentForm()
     upload_errors: list[str] = []
+    form = DocumentForm()
     if form.validate_on_submit():
         upload = request.files.get("file")
         try:
@@ -70,11 +72,29 @@ def decks() -> Page | BaseResponse:
             flash(f"“{document.title}” is stored with {len(document.sentences)} sentences. Pick a sentence "
                   "to write a fact from it.", "success")
             return redirect(url_for("authoring.document", document_id=document.id), code=303)
-    failed = bool(form.errors or upload_errors)
+    return _decks_page(form, upload_errors), 400 if form.errors or upload_errors else 200
+
+
+@bp.errorhandler(413)
+def _too_large(error: HTTPException) -> tuple[str, int]:
+    """An upload past MAX_CONTENT_LENGTH: for a teacher's new deck, the form again with the reason beside the file.
+
+    Refused before the body is read (by the CSRF check), so nothing was stored.
+    """
+    largest = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+    if request.endpoint != "authoring.decks" or not (current_user.is_authenticated and current_user.is_teacher):
+        return render_template("error.html", title="Too large",
+                               message="That upload is larger than this server accepts."), 413
+    return _decks_page(DocumentForm(formdata=None), [
+        f"This upload is {request.content_length or 0:,} bytes; the server takes at most {largest:,} bytes a "
+        f"request, and {_limits().document_max_bytes:,} bytes a document. Split the document into smaller parts, "
+        "one deck each. Nothing was stored."]), 413
+
+
+def _decks_page(form: DocumentForm, upload_errors: list[str]) -> str:
     return render_template("teach/decks.html", form=form, upload_errors=upload_errors, accepted=ACCEPTED,
                            documents=authoring.teachers_documents(session(), user_id()),
-                           bundled=authoring.bundled_decks(session()),
-                           max_bytes=_limits().document_max_bytes), 400 if failed else 200
+                           bundled=authoring.bundled_decks(session()), max_bytes=_limits().document_max_bytes)
 
 
 @bp.route("/<int:document_id>")

@@ -194,10 +194,17 @@ def test_an_empty_pasted_document_and_missing_title_are_refused(app, teacher):
     assert counts(app) == before
 
 
-def test_an_upload_past_the_server_limit_gets_a_clear_page(app, teacher):
+def test_an_upload_past_the_servers_request_limit_is_refused_beside_the_field(app, teacher):
+    before = counts(app)
     response = upload(teacher, b"A" * (1024 * 1024 + 10), "huge.txt")
     assert response.status_code == 413
-    assert "larger than this server accepts" in response.get_data(as_text=True)
+    assert "the server takes at most 1,048,576 bytes a request" in error_beside(response.get_data(as_text=True),
+                                                                               "file")
+    assert counts(app) == before
+    student = app.test_client()
+    AuthActions(student).register("ann")
+    response = student.post("/teach/decks/", data={"text": "A" * (1024 * 1024 + 10)})
+    assert response.status_code == 413 and "larger than this server accepts" in response.get_data(as_text=True)
 
 
 def test_a_duplicate_fact_and_a_cloze_span_not_in_the_sentence_are_refused(app, teacher, document):
