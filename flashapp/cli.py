@@ -21,9 +21,10 @@ from .backup import (
     sqlite_path,
 )
 from .backup_schedule import backup_folder, start_daily_backups
+from .candidates import candidates_in_document
 from .classroom import all_classrooms
 from .database import write_gate
-from .decks import build_decks, export_deck
+from .decks import build_decks, deck_facts_file, export_deck
 from .decksource import DeckLimits, DeckSourceError, deck_files
 from .errors import DomainError, NotFound, NotSaved
 from .fit_schedule import start_personal_fits
@@ -195,6 +196,65 @@ def deck_export(slug: str, output: Path) -> None:
     except NotFound as error:
         raise click.ClickException(error.message) from None
     click.echo(f"Wrote {output} ({notes} notes).")
+
+
+@deck_group.command("facts")
+@click.argument("slug")
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the facts file (.yaml).")
+@with_appcontext
+def deck_facts(slug: str, output: Path) -> None:
+    """Write a built deck as a facts file, which `deck build` reads back to the same cards and keys."""
+    try:
+        facts = deck_facts_file(db.session(), slug=slug, limits=DeckLimits.from_config(current_app.config))
+    except NotFound as error:
+        raise click.ClickException(error.message) from None
+    except DeckSourceError as error:
+        raise click.ClickException(f"{error}\nNothing was written.") from None
+    try:
+        output.write_text(facts.text, encoding="utf-8")
+    except OSError as error:
+        raise click.ClickException(f"Cannot write {output}: {error.strerror}.") from None
+    click.echo(f"Wrote {output} ({facts.facts} facts).")
+    if not facts.matches_build:
+        click.echo(f"Note: the deck's facts file changed since '{slug}' was last built; the file written holds "
+                   f"the facts file as it is now. Run `flashapp deck build` to bring the deck in line.")
+
+
+@deck_group.command("candidates")
+@click.argument("document", type=click.Path(path_type=Path))
+def deck_candidates(document: Path) -> None:
+    """Print the candidate facts found in a document (plain text or markdown), section by section."""
+    limit = DeckLimits().deck_max_file_bytes
+    if not document.is_file():
+        what = "is a folder" if document.is_dir() else "does not exist" if not document.exists() else \
+            "is not a regular file"
+        raise click.ClickException(f"{document} {what}; give a plain-text or markdown file.")
+    try:
+        with document.open("rb") as file:
+            data = file.read(limit + 1)
+    except OSError as error:
+        raise click.ClickException(f"Cannot read {document}: {error.strerror}.") from None
+    if len(data) > limit:
+        raise click.ClickException(f"{document} is longer than {limit:,} bytes; split it into smaller documents.")
+    if b"\x00" in data:
+        raise click.ClickException(f"{document} is not a text file; give a plain-text or markdown file "
+                                   "(copy the text out of a PDF or a word-processor file first).")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{document} is not UTF-8 text; save it again as UTF-8.") from None
+    if not text.strip():
+        raise click.ClickException(f"{document} is empty.")
+    candidates = candidates_in_document(text)
+    section = None
+    for candidate in candidates:
+        if candidate.section != section:
+            section = candidate.section
+            click.echo(f"# {section or '(before the first heading)'}")
+        click.echo(f"[{candidate.relation}] {candidate.subject} -> {candidate.object}\n"
+                   f"    {candidate.reason}: {candidate.sentence}")
+    click.echo(f"{len(candidates)} candidate facts in {document}.")
 
 
 @click.group("user")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -15,6 +16,7 @@ from .anki_export import export_anki_package
 from .database import write_transaction
 from .decksource import DEFAULT_LIMITS, DeckLimits, DeckSourceError, load_deck
 from .errors import NotFound
+from .facts_io import deck_spec_to_yaml
 from .generation import BuildReport, build_deck, plan_notes
 from .models import Assignment, Deck, Enrollment, Note
 
@@ -86,3 +88,31 @@ def export_deck(session: Session, *, slug: str, out: str | os.PathLike[str] | Bi
     deck = deck_by_slug(session, slug, visible_to=visible_to)
     export_anki_package(session, deck_id=deck.id, out=out)
     return session.scalar(select(func.count(Note.id)).where(Note.deck_id == deck.id, Note.retired.is_(False))) or 0
+
+
+@dataclass(frozen=True)
+class FactsFile:
+    """A built deck written as a facts file: its text, how many facts it holds, and whether its
+    cards are the ones the database has (False when the source file changed since the last build)."""
+
+    text: str
+    facts: int
+    matches_build: bool
+
+
+def deck_facts_file(session: Session, *, slug: str, limits: DeckLimits = DEFAULT_LIMITS) -> FactsFile:
+    """The facts file of the deck with this slug, made from the facts file it was built from.
+
+    Raises NotFound for an unknown slug, and DeckSourceError when the deck has no facts file
+    on this machine, or its file cannot be read or now holds another deck.
+    """
+    deck = deck_by_slug(session, slug)
+    if not deck.source_path:
+        raise DeckSourceError(f"deck '{slug}'", None, "was not built from a facts file, so there is none to write")
+    spec = load_deck(deck.source_path, limits=limits)
+    if spec.slug != slug:
+        raise DeckSourceError(spec.path, None, f"now holds the deck '{spec.slug}', not '{slug}'; "
+                                               f"rebuild '{slug}' from its own facts file first")
+    built = set(session.scalars(select(Note.key).where(Note.deck_id == deck.id, Note.retired.is_(False))))
+    return FactsFile(text=deck_spec_to_yaml(spec), facts=len(spec.facts),
+                     matches_build=built == {plan.key for plan in plan_notes(spec)})
