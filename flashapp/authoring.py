@@ -28,7 +28,7 @@ from .decksource import (
     check_deck_spec,
     slugify,
 )
-from .documents import Block, DocumentError, read_document, split_sentences
+from .documents import Block, DocumentError, read_document
 from .errors import Conflict, Invalid, NotFound
 from .generation import BuildReport, NotePlan, build_deck, note_key, plan_notes
 from .models import (
@@ -40,6 +40,7 @@ from .models import (
     DocumentSentence,
     Note,
 )
+from .sentences import split_sentences
 from .text_input import has_control_characters
 
 # The relations a new document starts with; the teacher may change their questions per deck.

@@ -1,8 +1,8 @@
 """A teacher's document as text: read from a pasted text or an uploaded file, split into sections and sentences.
 
 Pure functions, no database: `read_document` turns what was sent into `Block`s (headings and
-paragraphs), `split_sentences` cuts a paragraph into sentences. Every refusal is a
-`DocumentError` with a message a teacher can act on.
+paragraphs); `sentences.split_sentences` then cuts each paragraph into sentences. Every refusal
+is a `DocumentError` with a message a teacher can act on.
 
 Headings, by kind of file:
 - text and Markdown: a line starting with one to six `#` and a space;
@@ -257,49 +257,3 @@ def _clean(text: str) -> str:
     text = "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in text
                    if unicodedata.category(ch) not in ("Cs", "Co", "Cn") and ch != "\u00ad")
     return re.sub(r"\s+", " ", text).strip()
-
-
-# --- sentences ----------------------------------------------------------------------------------------
-
-# Words that end with a full stop without ending a sentence ("e.g." is handled by its inner stop).
-ABBREVIATIONS = frozenset((
-    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "ft", "vs", "cf", "fig", "figs", "eq", "no", "nos",
-    "vol", "vols", "pp", "p", "ch", "sec", "approx", "est", "dept", "inc", "ltd", "co", "corp", "jan", "feb",
-    "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "mon", "tue", "wed", "thu", "fri",
-    "sat", "sun", "al", "ed", "eds", "rev", "gen", "col", "lt", "sgt", "capt",
-))
-_SENTENCE_END = re.compile(r"""[.!?…]+["'”’)\]]*(?=\s+)""")
-_NEXT_STARTS = re.compile(r"""\s+(["'“‘(\[]*)(\S)""")
-
-
-def split_sentences(text: str) -> list[str]:
-    """The sentences of a paragraph, by rule: after . ! or ? and white space, when a sentence can begin.
-
-    A full stop does not end a sentence when it ends an abbreviation (Dr., Fig., vs.), an
-    initial (J. Smith), a word with inner stops (e.g., i.e., U.S.), or when the next word starts
-    with a lower-case letter; decimals (3.5) and numbered items have no space after their stop.
-    """
-    text = _clean(text)
-    sentences: list[str] = []
-    start = 0
-    for end in _SENTENCE_END.finditer(text):
-        following = _NEXT_STARTS.match(text, end.end())
-        if following is None:
-            continue
-        first = following.group(2)
-        if not (first.isupper() or first.isdigit() or following.group(1)):
-            continue
-        if end.group().startswith(".") and len(end.group().rstrip("\"'”’)]")) == 1:
-            word = re.search(r"(\S+)$", text[start:end.start()])
-            token = word.group(1).lstrip("\"'“‘([") if word else ""
-            if (token.lower() in ABBREVIATIONS or "." in token
-                    or (len(token) == 1 and token.isalpha() and token.isupper())):
-                continue
-        sentence = text[start:end.end()].strip()
-        if sentence:
-            sentences.append(sentence)
-        start = end.end()
-    rest = text[start:].strip()
-    if rest:
-        sentences.append(rest)
-    return sentences

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from flashapp.documents import Block, DocumentError, file_kind, read_document, split_sentences
+from flashapp.documents import Block, DocumentError, file_kind, read_document
+from flashapp.sentences import split_sentences
 from tests.helpers import PDF_LINES, encrypted_pdf, simple_pdf
 
 LIMIT = 100_000
@@ -22,10 +23,10 @@ LIMIT = 100_000
     ("Lists follow: (a) one. (B) two.", ["Lists follow: (a) one.", "(B) two."]),
     ("See the note... It matters.", ["See the note...", "It matters."]),
     ("version 2. then lower case goes on.", ["version 2. then lower case goes on."]),
-    ("Line one\nLine two.  Spaces   collapse.", ["Line one Line two.", "Spaces collapse."]),
+    ("Line two.  Spaces   collapse.", ["Line two.", "Spaces collapse."]),
     ("", []),
 ])
-def test_sentences_are_split_by_rule(text, sentences):
+def test_sentences_of_a_paragraph_are_split_by_rule(text, sentences):
     assert split_sentences(text) == sentences
 
 
