@@ -13,12 +13,13 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from .anki_export import export_anki_package
+from .authoring import document_spec
 from .database import write_transaction
 from .decksource import DEFAULT_LIMITS, DeckLimits, DeckSourceError, load_deck
 from .errors import NotFound
 from .facts_io import deck_spec_to_yaml
 from .generation import BuildReport, build_deck, plan_notes
-from .models import Assignment, Deck, Enrollment, Note
+from .models import Assignment, Deck, Document, Enrollment, Note
 
 
 def build_decks(session: Session, paths: Iterable[str | Path], *, now: datetime,
@@ -103,10 +104,18 @@ class FactsFile:
 def deck_facts_file(session: Session, *, slug: str, limits: DeckLimits = DEFAULT_LIMITS) -> FactsFile:
     """The facts file of the deck with this slug, made from the facts file it was built from.
 
+    A deck written in the browser has no file: its document's facts are written instead.
+
     Raises NotFound for an unknown slug, and DeckSourceError when the deck has no facts file
     on this machine, or its file cannot be read or now holds another deck.
     """
     deck = deck_by_slug(session, slug)
+    document = session.scalar(select(Document).where(Document.deck_id == deck.id))
+    if document is not None:  # written in the browser: its facts are the document's, as published next
+        spec = document_spec(document)
+        built = set(session.scalars(select(Note.key).where(Note.deck_id == deck.id, Note.retired.is_(False))))
+        return FactsFile(text=deck_spec_to_yaml(spec), facts=len(spec.facts),
+                         matches_build=built == {plan.key for plan in plan_notes(spec)})
     if not deck.source_path:
         raise DeckSourceError(f"deck '{slug}'", None, "was not built from a facts file, so there is none to write")
     spec = load_deck(deck.source_path, limits=limits)

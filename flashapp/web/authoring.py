@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
@@ -13,6 +13,7 @@ from .. import authoring
 from .. import classroom as classes
 from ..documents import ACCEPTED, DocumentError, file_kind
 from ..errors import Invalid
+from ..facts_io import deck_spec_to_yaml
 from ..models import AuthoredFact, Document
 from .forms import DocumentForm, EmptyForm, FactForm, RelationForm
 from .helpers import now, session, teacher_required, user_id
@@ -268,3 +269,17 @@ def publish(document_id: int) -> BaseResponse:
                       f"{revision.cards_updated} updated, {revision.cards_retired} retired. Students keep their "
                       "progress.", "success")
     return redirect(url_for("authoring.document", document_id=document_id), code=303)
+
+
+@bp.route("/<int:document_id>/facts.yaml")
+@teacher_required
+def facts_file(document_id: int) -> Response | BaseResponse:
+    """The deck's facts as a facts file in the decks/ format; `flashapp deck build` makes the same cards and keys."""
+    doc = _document(document_id)
+    try:
+        text = deck_spec_to_yaml(authoring.document_spec(doc))
+    except ValueError:
+        flash("Write at least one fact before downloading the deck as a facts file.", "error")
+        return redirect(url_for("authoring.document", document_id=doc.id), code=303)
+    return Response(text, mimetype="application/yaml",
+                    headers={"Content-Disposition": f'attachment; filename="{doc.slug}.yaml"'})

@@ -313,3 +313,41 @@ def test_another_teachers_deck_cannot_be_assigned(app, teacher, document, runner
     with app.app_context():
         from flashapp.models import Assignment
         assert db.session.scalar(select(func.count()).select_from(Assignment)) == 0
+
+
+def test_the_downloaded_facts_file_rebuilds_to_the_same_cards_and_keys(app, teacher, document, runner, tmp_path):
+    from sqlalchemy.orm import Session
+
+    from flashapp.database import make_engine
+    from flashapp.decksource import parse_deck_text
+    from flashapp.generation import build_deck
+    from flashapp.models import Base
+    from tests.helpers import T0
+
+    assert teacher.get(f"/teach/decks/{document}/facts.yaml").status_code == 303  # no facts yet: nothing to write
+    write(teacher, document, sentence=sentence_id(app, "Evaporation"), subject="evaporation",
+          object="the change of liquid water into vapour", explanation="The Sun supplies the heat.")
+    write(teacher, document, sentence=sentence_id(app, "Precipitation"), relation="cloze", subject="",
+          object="rain, snow or hail")
+    write(teacher, document, subject="condensation", object="vapour turning into droplets", supplemented="y")
+    publish(teacher, document)
+    response = teacher.get(f"/teach/decks/{document}/facts.yaml")
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"] == 'attachment; filename="the-water-cycle.yaml"'
+    text = response.get_data(as_text=True)
+    with app.app_context():
+        published = {(c.key, c.question, c.answer) for c in db.session.scalars(select(Card))}
+    # Into a fresh database, as `flashapp deck build` would on another install: the same cards and keys.
+    engine = make_engine(f"sqlite:///{tmp_path / 'other.sqlite'}")
+    Base.metadata.create_all(engine)
+    with Session(engine) as other:
+        report = build_deck(other, parse_deck_text(text, "the-water-cycle.yaml"), now=T0)
+        other.commit()
+        assert {(c.key, c.question, c.answer) for c in other.scalars(select(Card))} == published
+        assert len(report.cards_added) == len(published) == 5
+    engine.dispose()
+    # And the command line writes the same file for the deck.
+    out = tmp_path / "deck.yaml"
+    result = runner.invoke(args=["deck", "facts", "the-water-cycle", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_text(encoding="utf-8") == text
