@@ -9,6 +9,7 @@ domain error naming the form field it belongs beside, and changes nothing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import string
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from .candidates import Candidate, find_candidates
 from .database import write_transaction
 from .decksource import (
     MAX_TITLE_CHARS,
@@ -123,6 +125,76 @@ def preview_cards(document: Document) -> list[NotePlan]:
 def fact_keys(document: Document) -> dict[int, str]:
     """Each fact's note key, by the fact's row id."""
     return {fact.id: note_key(document.slug, fact.relation, fact.fact_id) for fact in document.facts}
+
+
+# --- suggested facts -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A candidate fact found in one of the document's sentences, with a key to accept or drop it by."""
+
+    key: str
+    candidate: Candidate
+    sentence: DocumentSentence
+
+
+def _suggestion_key(sentence: DocumentSentence, candidate: Candidate) -> str:
+    text = "\x1f".join((sentence.anchor, candidate.relation, candidate.subject, candidate.object))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def suggested_facts(document: Document) -> list[Suggestion]:
+    """The candidate facts of the document's sentences (rules over the text), less those written or dropped.
+
+    A candidate is left out once the deck has a fact of its relation about its subject, or the
+    teacher dropped it.
+    """
+    relations = relations_of(document)
+    dropped = set(json.loads(document.dropped_suggestions or "[]"))
+    written = {(fact.relation, fact.subject.casefold()) for fact in document.facts}
+    by_text: dict[str, DocumentSentence] = {}
+    for sentence in document.sentences:
+        by_text.setdefault(sentence.text.strip(), sentence)
+    found = find_candidates((sentence.section.title, sentence.text) for sentence in document.sentences)
+    suggestions = []
+    for candidate in found:
+        source = by_text.get(candidate.sentence)
+        if (source is None or candidate.relation not in relations
+                or (candidate.relation, candidate.subject.casefold()) in written):
+            continue
+        key = _suggestion_key(source, candidate)
+        if key not in dropped:
+            suggestions.append(Suggestion(key, candidate, source))
+    return suggestions
+
+
+def _suggestion(document: Document, key: str) -> Suggestion:
+    for suggestion in suggested_facts(document):
+        if suggestion.key == key:
+            return suggestion
+    raise NotFound("This suggestion is no longer there: it was accepted or dropped already.")
+
+
+def accept_suggestion(session: Session, *, teacher_id: int, document_id: int, key: str,
+                      now: datetime) -> AuthoredFact:
+    """Write a suggested fact as it stands, from its sentence."""
+    with write_transaction(session):
+        document = own_document(session, teacher_id=teacher_id, document_id=document_id)
+        suggestion = _suggestion(document, key)
+        candidate = suggestion.candidate
+        return write_fact(session, teacher_id=teacher_id, document_id=document_id, now=now, fact=FactInput(
+            relation=candidate.relation, subject=candidate.subject, object=candidate.object,
+            sentence_id=suggestion.sentence.id))
+
+
+def drop_suggestion(session: Session, *, teacher_id: int, document_id: int, key: str) -> None:
+    """Stop suggesting this candidate fact for the document."""
+    with write_transaction(session):
+        document = own_document(session, teacher_id=teacher_id, document_id=document_id)
+        _suggestion(document, key)
+        dropped = json.loads(document.dropped_suggestions or "[]")
+        document.dropped_suggestions = json.dumps([*dropped, key])
 
 
 # --- a new document ---------------------------------------------------------------------------------

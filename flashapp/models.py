@@ -428,6 +428,8 @@ class Document(Base):
     file_name: Mapped[str] = mapped_column(String(200), default="")
     # The relations the teacher writes facts with: JSON {name: {"label", "forward", "reverse", "answer", ...}}.
     relations: Mapped[str] = mapped_column(Text)
+    # The suggested facts the teacher dropped, by their keys: JSON list.
+    dropped_suggestions: Mapped[str] = mapped_column(Text, default="[]")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Set when the deck is first published.
     deck_id: Mapped[int | None] = mapped_column(ForeignKey("deck.id"), unique=True)

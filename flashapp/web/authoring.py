@@ -107,6 +107,7 @@ def document(document_id: int) -> str:
     for fact in doc.facts:
         facts_by_sentence.setdefault(fact.sentence_id, []).append(fact)
     return render_template("teach/document.html", document=doc, facts_by_sentence=facts_by_sentence,
+                           suggestions=authoring.suggested_facts(doc),
                            relations=authoring.relations_of(doc), action_form=EmptyForm(),
                            classrooms=classes.teachers_classrooms(session(), user_id()))
 
@@ -152,8 +153,10 @@ def new_fact(document_id: int) -> Page | BaseResponse:
         sentence = authoring.sentence_of(session(), doc, request.args.get("sentence", type=int))
         if sentence is not None:
             form.sentence.data = str(sentence.id)
-            form.subject.data = ""
         form.relation.data = request.args.get("relation") or "term-definition"
+        # A suggested fact, opened to be edited before it is written.
+        form.subject.data = request.args.get("subject", "")[:authoring.MAX_FACT_CHARS]
+        form.object.data = request.args.get("object", "")[:authoring.MAX_FACT_CHARS]
     elif form.validate_on_submit():
         try:
             authoring.write_fact(session(), teacher_id=user_id(), document_id=doc.id, fact=_typed(form), now=now())
@@ -283,3 +286,30 @@ def facts_file(document_id: int) -> Response | BaseResponse:
         return redirect(url_for("authoring.document", document_id=doc.id), code=303)
     return Response(text, mimetype="application/yaml",
                     headers={"Content-Disposition": f'attachment; filename="{doc.slug}.yaml"'})
+
+
+@bp.route("/<int:document_id>/suggestions/<key>/accept", methods=["POST"])
+@teacher_required
+def accept_suggestion(document_id: int, key: str) -> BaseResponse:
+    """Write a suggested fact as it stands."""
+    _document(document_id)
+    if EmptyForm().validate_on_submit():
+        try:
+            fact = authoring.accept_suggestion(session(), teacher_id=user_id(), document_id=document_id, key=key,
+                                               now=now())
+        except Invalid as error:
+            flash(f"Not written: {error.message}", "error")
+        else:
+            flash(f"Fact written: {fact.subject} → {fact.object}.", "success")
+    return redirect(url_for("authoring.document", document_id=document_id, _anchor="suggestions"), code=303)
+
+
+@bp.route("/<int:document_id>/suggestions/<key>/drop", methods=["POST"])
+@teacher_required
+def drop_suggestion(document_id: int, key: str) -> BaseResponse:
+    """Stop suggesting a candidate fact."""
+    _document(document_id)
+    if EmptyForm().validate_on_submit():
+        authoring.drop_suggestion(session(), teacher_id=user_id(), document_id=document_id, key=key)
+        flash("Suggestion dropped.", "info")
+    return redirect(url_for("authoring.document", document_id=document_id, _anchor="suggestions"), code=303)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import re
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import func, select
@@ -246,7 +247,7 @@ def authoring_urls(app, document_id: int, fact_id: int):
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("authoring."):
             url = (rule.rule.replace("<int:document_id>", str(document_id)).replace("<int:fact_id>", str(fact_id))
-                   .replace("<name>", "term-definition"))
+                   .replace("<name>", "term-definition").replace("<key>", "0123456789abcdef"))
             yield url, sorted(rule.methods - {"HEAD", "OPTIONS"})
 
 
@@ -351,3 +352,35 @@ def test_the_downloaded_facts_file_rebuilds_to_the_same_cards_and_keys(app, teac
     result = runner.invoke(args=["deck", "facts", "the-water-cycle", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert out.read_text(encoding="utf-8") == text
+
+
+def test_suggested_facts_can_be_accepted_edited_or_dropped(app, teacher):
+    response = paste(teacher, "# Cells\n\nOsmosis is the movement of water across a membrane. The organelles include "
+                              "the nucleus, the ribosomes and the mitochondria. Sweat helps you cool down.")
+    document = int(response.headers["Location"].rsplit("/", 1)[1])
+    page = teacher.get(f"/teach/decks/{document}").get_data(as_text=True)
+    keys = re.findall(r'/suggestions/([0-9a-f]{16})/accept', page)
+    assert "osmosis → the movement of water across a membrane" in html.unescape(page).lower()
+    assert "nucleus → organelles" in html.unescape(page) and "sweat → cool down" in html.unescape(page).lower()
+    token = csrf_token(page)
+    assert teacher.post(f"/teach/decks/{document}/suggestions/{keys[0]}/accept",
+                        data={"csrf_token": token}).status_code == 303
+    assert teacher.post(f"/teach/decks/{document}/suggestions/{keys[1]}/drop",
+                        data={"csrf_token": token}).status_code == 303
+    with app.app_context():
+        facts = [(f.relation, f.subject, f.sentence.anchor) for f in db.session.scalars(select(AuthoredFact))]
+    assert facts == [("term-definition", "osmosis", "s1")]
+    page = teacher.get(f"/teach/decks/{document}").get_data(as_text=True)
+    left = re.findall(r'/suggestions/([0-9a-f]{16})/accept', page)
+    assert keys[0] not in left and keys[1] not in left and len(left) == len(keys) - 2
+    # Accepting again what is gone is refused and changes nothing.
+    before = counts(app)
+    assert teacher.post(f"/teach/decks/{document}/suggestions/{keys[1]}/accept",
+                        data={"csrf_token": token}).status_code == 404
+    assert counts(app) == before
+    # "Edit first" opens the fact editor filled in.
+    edit = html.unescape(re.search(r'href="([^"]*facts/new\?[^"]*)"', page).group(1))
+    asked = parse_qs(urlsplit(edit).query)
+    form = html.unescape(teacher.get(edit).get_data(as_text=True))
+    assert f'value="{asked["subject"][0]}"' in form and f'value="{asked["object"][0]}"' in form
+    assert f'<option selected value="{asked["relation"][0]}">' in form

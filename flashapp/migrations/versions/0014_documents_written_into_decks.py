@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column('citation', sa.Text(), nullable=False),
         sa.Column('file_name', sa.String(length=200), nullable=False),
         sa.Column('relations', sa.Text(), nullable=False),
+        sa.Column('dropped_suggestions', sa.Text(), nullable=False),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
         sa.Column('deck_id', sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(['deck_id'], ['deck.id'], name=op.f('fk_document_deck_id_deck')),
