@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import string
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +33,7 @@ from .decksource import (
 )
 from .documents import Block, DocumentError, read_document
 from .errors import Conflict, Invalid, NotFound
+from .facts_io import FactDraft
 from .generation import BuildReport, NotePlan, build_deck, note_key, plan_notes
 from .models import (
     AuthoredFact,
@@ -341,8 +343,8 @@ def sentence_of(session: Session, document: Document, sentence_id: int | None) -
     return sentence
 
 
-def _checked_fact(session: Session, document: Document, typed: FactInput,
-                  editing: AuthoredFact | None) -> tuple[FactInput, DocumentSentence | None]:
+def _checked_fact(session: Session, document: Document, typed: FactInput, editing: AuthoredFact | None,
+                  *, imported: bool = False) -> tuple[FactInput, DocumentSentence | None]:
     relations = relations_of(document)
     relation = editing.relation if editing else typed.relation
     if relation not in relations:
@@ -359,13 +361,13 @@ def _checked_fact(session: Session, document: Document, typed: FactInput,
     if explanation:
         explanation = _line(explanation, what="explanation", field="explanation", limit=MAX_FACT_CHARS)
     if is_cloze:
-        if sentence is None:
+        if sentence is None and not imported:
             raise Invalid("A cloze fact hides words of a sentence: pick the sentence on the document's page.",
                           field="subject")
         if obj not in subject:
             raise Invalid(f"“{obj}” does not occur in the sentence. Type the words to hide exactly as the "
                           "sentence has them.", field="object")
-    elif sentence is None and not typed.supplemented:
+    elif sentence is None and not typed.supplemented and not imported:
         raise Invalid("Pick the sentence that states this fact on the document's page, or tick “Supplemented” "
                       "if the document does not state it.", field="supplemented")
     for other in document.facts:
@@ -379,11 +381,15 @@ def _checked_fact(session: Session, document: Document, typed: FactInput,
                      supplemented=typed.supplemented, sentence_id=sentence.id if sentence else None), sentence
 
 
-def write_fact(session: Session, *, teacher_id: int, document_id: int, fact: FactInput, now: datetime) -> AuthoredFact:
-    """Add a fact to a document; its key part is chosen now, from its words, and kept for good."""
+def write_fact(session: Session, *, teacher_id: int, document_id: int, fact: FactInput, now: datetime,
+               imported: bool = False) -> AuthoredFact:
+    """Add a fact to a document; its key part is chosen now, from its words, and kept for good.
+
+    An `imported` fact (from a table) may come without a sentence of the document.
+    """
     with write_transaction(session):
         document = own_document(session, teacher_id=teacher_id, document_id=document_id)
-        checked, sentence = _checked_fact(session, document, fact, None)
+        checked, sentence = _checked_fact(session, document, fact, None, imported=imported)
         is_cloze = "cloze" in relations_of(document)[checked.relation]
         base = slugify(checked.object if is_cloze else checked.subject)[:MAX_ID_CHARS].strip("-") or "fact"
         if is_cloze and sentence is not None:
@@ -463,3 +469,62 @@ def publish(session: Session, *, teacher_id: int, document_id: int, now: datetim
             session.add(revision)
         session.flush()
         return revision, report
+
+
+# --- facts imported from a table --------------------------------------------------------------------
+
+_ANKI_CLOZE = re.compile(r"\{\{c\d+::(.*?)(?:::[^}]*)?\}\}")
+
+
+def _from_anki_cloze(text: str) -> tuple[str, str] | None:
+    """(sentence, hidden words) of Anki cloze text such as "The {{c1::heart}} pumps blood"; None without markers."""
+    first = _ANKI_CLOZE.search(text)
+    if first is None:
+        return None
+    return _ANKI_CLOZE.sub(lambda match: match.group(1), text), first.group(1)
+
+
+def _sentence_stating(document: Document, subject: str, obj: str) -> DocumentSentence | None:
+    """The one sentence of the document that holds both the subject and the object (ignoring case), if one does."""
+    subject, obj = subject.casefold(), obj.casefold()
+    found = [s for s in document.sentences if subject in s.text.casefold() and obj in s.text.casefold()]
+    return found[0] if len(found) == 1 else None
+
+
+def import_facts(session: Session, *, teacher_id: int, document_id: int, drafts: list[FactDraft],
+                 now: datetime) -> list[AuthoredFact]:
+    """Add facts read from a table (CSV, TSV, Anki notes) to a document: all of them, or none.
+
+    Each is checked as a fact written by hand; one the document's sentence states (the only
+    sentence holding both its subject and its object) is linked to it. Anki cloze text
+    ("{{c1::...}}") makes a cloze fact. Raises Invalid for the field 'file', naming every row
+    that cannot be imported by its line; then nothing is added.
+    """
+    with write_transaction(session):
+        document = own_document(session, teacher_id=teacher_id, document_id=document_id)
+        relations = relations_of(document)
+        problems: list[str] = []
+        written: list[AuthoredFact] = []
+        for draft in drafts:
+            relation, subject, obj = draft.relation, draft.subject, draft.object
+            cloze = _from_anki_cloze(subject)
+            if cloze is not None:
+                relation, (subject, obj) = "cloze", cloze
+            if relation not in relations:
+                problems.append(f"line {draft.source_line}: the relation '{relation}' is not one of this deck's ("
+                                + ", ".join(relations) + ")")
+                continue
+            sentence = _sentence_stating(document, subject, obj)
+            try:
+                written.append(write_fact(session, teacher_id=teacher_id, document_id=document.id, now=now,
+                                          imported=True, fact=FactInput(
+                                              relation=relation, subject=subject, object=obj,
+                                              explanation=draft.explanation, supplemented=draft.supplemented,
+                                              sentence_id=sentence.id if sentence else None)))
+            except Invalid as error:
+                problems.append(f"line {draft.source_line}: {error.message}")
+            session.expire(document, ["facts"])
+        if problems:
+            shown = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
+            raise Invalid(f"Nothing was imported: {shown}.", field="file")
+        return written

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
@@ -13,9 +15,21 @@ from .. import authoring
 from .. import classroom as classes
 from ..documents import ACCEPTED, DocumentError, file_kind
 from ..errors import Invalid
-from ..facts_io import deck_spec_to_yaml
+from ..facts_io import (
+    ColumnMapping,
+    FactsImportError,
+    PreviewRow,
+    Table,
+    check_mapping,
+    deck_spec_to_yaml,
+    facts_from_table,
+    guess_mapping,
+    preview_import,
+    read_anki_notes_text,
+    read_table,
+)
 from ..models import AuthoredFact, Document
-from .forms import DocumentForm, EmptyForm, FactForm, RelationForm
+from .forms import DocumentForm, EmptyForm, FactForm, ImportForm, RelationForm
 from .helpers import now, session, teacher_required, user_id
 
 bp = Blueprint("authoring", __name__, url_prefix="/teach/decks")
@@ -313,3 +327,91 @@ def drop_suggestion(document_id: int, key: str) -> BaseResponse:
         authoring.drop_suggestion(session(), teacher_id=user_id(), document_id=document_id, key=key)
         flash("Suggestion dropped.", "info")
     return redirect(url_for("authoring.document", document_id=document_id, _anchor="suggestions"), code=303)
+
+
+def _read_import(kind: str, data: bytes, filename: str) -> Table:
+    limit = _limits().document_max_bytes
+    if kind == "anki":
+        return read_anki_notes_text(data, filename=filename, max_bytes=limit)
+    return read_table(data, filename=filename, max_bytes=limit)
+
+
+def _mapping(form: ImportForm) -> ColumnMapping:
+    def column(value: str | None) -> str | None:
+        return value or None
+
+    relation_column = column(form.relation_column.data)
+    return ColumnMapping(subject=form.subject.data or "", object=form.object.data or "", relation=relation_column,
+                         fixed_relation=None if relation_column else (form.relation.data or None),
+                         explanation=column(form.explanation.data), supplemented=column(form.supplemented.data))
+
+
+def _offer_columns(form: ImportForm, table: Table, relations: dict[str, dict[str, str]]) -> None:
+    columns = [(name, name) for name in table.columns]
+    form.subject.choices = form.object.choices = columns
+    form.relation_column.choices = form.explanation.choices = form.supplemented.choices = [("", "none"), *columns]
+    form.relation.choices = [(name, fields["label"]) for name, fields in relations.items()]
+
+
+@bp.route("/<int:document_id>/import", methods=["GET", "POST"])
+@teacher_required
+def import_facts(document_id: int) -> Page | BaseResponse:
+    """Facts from a CSV or TSV table or Anki's plain-text notes: map the columns, preview, then import them all."""
+    doc = _document(document_id)
+    relations = authoring.relations_of(doc)
+    form = ImportForm()
+    file_errors: list[str] = []
+    mapping_errors: list[str] = []
+    table: Table | None = None
+    preview: list[PreviewRow] = []
+    if form.validate_on_submit():
+        upload = request.files.get("file")
+        try:
+            if upload is not None and upload.filename:
+                try:
+                    data = upload.read(_limits().document_max_bytes + 1)
+                finally:
+                    upload.close()
+                table = _read_import(form.format.data or "table", data, upload.filename)
+                form.table.data = base64.b64encode(data).decode("ascii")
+                form.filename.data = upload.filename[:200]
+                _offer_columns(form, table, relations)
+                guess = guess_mapping(table, fixed_relation=next(iter(relations)))
+                form.subject.data, form.object.data = guess.subject, guess.object
+                form.relation_column.data = guess.relation or ""
+                form.relation.data = guess.fixed_relation or next(iter(relations))
+                form.explanation.data, form.supplemented.data = guess.explanation or "", guess.supplemented or ""
+            elif form.table.data:
+                data = base64.b64decode(form.table.data, validate=True)
+                table = _read_import(form.format.data or "table", data, form.filename.data or "table")
+                _offer_columns(form, table, relations)
+            else:
+                file_errors.append("Choose a file to import.")
+        except (binascii.Error, ValueError) as error:
+            message = error.message if isinstance(error, FactsImportError) else "This table could not be read back; " \
+                "choose the file again."
+            file_errors.append(f"Line {error.line}: {message}" if isinstance(error, FactsImportError) and error.line
+                               else message)
+            table = None
+        if table is not None:
+            mapping = _mapping(form)
+            try:
+                check_mapping(table, mapping)
+                preview = preview_import(table, mapping)
+                if request.form.get("action") == "import":
+                    result = facts_from_table(table, mapping)
+                    if result.problems:
+                        raise FactsImportError("Nothing was imported: " + "; ".join(map(str, result.problems[:10]))
+                                               + ". Fix these rows in the file, or change the mapping.")
+                    written = authoring.import_facts(session(), teacher_id=user_id(), document_id=doc.id,
+                                                     drafts=result.facts, now=now())
+                    flash(f"Imported {len(written)} facts. Publish the deck to make their cards.", "success")
+                    return redirect(url_for("authoring.document", document_id=doc.id, _anchor="facts"), code=303)
+            except FactsImportError as error:
+                mapping_errors.append(error.message)
+            except Invalid as error:
+                mapping_errors.append(error.message)
+    failed = bool(form.errors or file_errors or mapping_errors)
+    return render_template("teach/import.html", document=doc, form=form, table=table, preview=preview,
+                           file_errors=file_errors, mapping_errors=mapping_errors,
+                           relations=relations), 400 if failed else 200

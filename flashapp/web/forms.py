@@ -270,3 +270,21 @@ class RelationForm(Form):
     grouped = StringField("Grouped question (optional, uses {object})", validators=[Optional()])
     cloze = StringField("Cloze question (uses {subject}: the sentence with the gap)", validators=[Optional()])
     answer = StringField("Answer (optional, uses {object} and {subject})", validators=[Optional()])
+
+
+class ImportForm(Form):
+    """Facts from a table: the file's kind, then which column holds what (the table rides along, encoded)."""
+
+    format = SelectField("Kind of file", default="table")
+    table = TextField()
+    filename = TextField()
+    subject = SelectField("Subject column", validate_choice=False)
+    object = SelectField("Object column", validate_choice=False)
+    relation_column = SelectField("Relation column (optional)", validate_choice=False)
+    relation = SelectField("Or one relation for every row", validate_choice=False)
+    explanation = SelectField("Explanation column (optional)", validate_choice=False)
+    supplemented = SelectField("Supplemented column (optional)", validate_choice=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.format.choices = [("table", "CSV or TSV with a header row"), ("anki", "Anki notes in plain text (.txt)")]

@@ -384,3 +384,91 @@ def test_suggested_facts_can_be_accepted_edited_or_dropped(app, teacher):
     form = html.unescape(teacher.get(edit).get_data(as_text=True))
     assert f'value="{asked["subject"][0]}"' in form and f'value="{asked["object"][0]}"' in form
     assert f'<option selected value="{asked["relation"][0]}">' in form
+
+
+def post_file(client, url: str, data: bytes, name: str, fields: dict[str, str]):
+    boundary = "----flashapp-test-boundary"
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode()
+             for key, value in fields.items()]
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+                 "Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n")
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    return client.post(url, data=body, content_type=f"multipart/form-data; boundary={boundary}")
+
+
+def hidden(page: str, name: str) -> str:
+    return html.unescape(re.search(rf'name="{name}" type="hidden" value="([^"]*)"|'
+                                   rf'type="hidden" name="{name}" value="([^"]*)"|'
+                                   rf'id="{name}" name="{name}" type="hidden" value="([^"]*)"', page).group(0)
+                         .rsplit('value="', 1)[1][:-1])
+
+
+def test_facts_are_imported_from_a_csv_file_after_a_preview(app, teacher, document):
+    url = f"/teach/decks/{document}/import"
+    csv_file = ("term,definition,notes,supplemented\n"
+                "Evaporation,the change of liquid water into vapour,,no\n"
+                "condensation,vapour turning into droplets,Clouds form.,yes\n").encode()
+    page = post_file(teacher, url, csv_file, "water.csv", {"csrf_token": token_of(teacher, url), "format": "table"})
+    assert page.status_code == 200, re.findall(r"class=\"error\"[^>]*>([^<]*)", page.get_data(as_text=True))
+    text = page.get_data(as_text=True)
+    assert '<option selected value="term">' in text and '<option selected value="definition">' in text
+    assert "the change of liquid water into vapour" in text  # the preview
+    fields = {"csrf_token": csrf_token(text), "format": "table", "table": hidden(text, "table"),
+              "filename": "water.csv", "subject": "term", "object": "definition", "relation_column": "",
+              "relation": "term-definition", "explanation": "notes", "supplemented": "supplemented"}
+    before = counts(app)
+    # A mapping that names the same column twice is refused beside the mapping; nothing is imported.
+    refused = teacher.post(url, data={**fields, "object": "term", "action": "import"})
+    assert refused.status_code == 400 and "both come from 'term'" in html.unescape(refused.get_data(as_text=True))
+    assert counts(app) == before
+    response = teacher.post(url, data={**fields, "action": "import"})
+    assert response.status_code == 303, response.get_data(as_text=True)
+    with app.app_context():
+        facts = {(f.subject, f.supplemented, f.explanation, f.sentence.anchor if f.sentence else None)
+                 for f in db.session.scalars(select(AuthoredFact))}
+    assert facts == {("Evaporation", False, "", "s1"), ("condensation", True, "Clouds form.", None)}
+    # Importing the same file again would write each fact twice: refused as a whole, by line.
+    again = teacher.post(url, data={**fields, "action": "import"})
+    assert again.status_code == 400
+    assert "line 2: This deck already has" in html.unescape(again.get_data(as_text=True))
+    assert counts(app)[2] == 2
+
+
+def test_anki_notes_with_cloze_text_become_cloze_facts(app, teacher, document):
+    url = f"/teach/decks/{document}/import"
+    notes = ("#separator:tab\n#html:true\n#notetype column:1\n"
+             "Cloze\tPrecipitation is water that falls from clouds as {{c1::rain, snow or hail}}.\t\n"
+             "Basic\tgravity\tpulls it down\n").encode()
+    page = post_file(teacher, url, notes, "notes.txt", {"csrf_token": token_of(teacher, url), "format": "anki"})
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200, text
+    fields = {"csrf_token": csrf_token(text), "format": "anki", "table": hidden(text, "table"),
+              "filename": "notes.txt", "subject": "field 1", "object": "field 2", "relation_column": "",
+              "relation": "item-function", "explanation": "", "supplemented": "", "action": "import"}
+    # The cloze note has no second field: its row is refused (an empty object), so nothing is imported.
+    refused = teacher.post(url, data=fields)
+    assert refused.status_code == 400 and "Nothing was imported" in refused.get_data(as_text=True)
+    notes = notes.replace(b"hail}}.\t\n", b"hail}}.\t(cloze)\n")
+    page = post_file(teacher, url, notes, "notes.txt", {"csrf_token": token_of(teacher, url), "format": "anki"})
+    response = teacher.post(url, data={**fields, "table": hidden(page.get_data(as_text=True), "table")})
+    assert response.status_code == 303, response.get_data(as_text=True)
+    with app.app_context():
+        facts = {(f.relation, f.subject, f.object, f.sentence.anchor if f.sentence else None)
+                 for f in db.session.scalars(select(AuthoredFact))}
+    assert facts == {
+        ("cloze", "Precipitation is water that falls from clouds as rain, snow or hail.", "rain, snow or hail", "s4"),
+        ("item-function", "gravity", "pulls it down", "s5")}
+
+
+@pytest.mark.parametrize(("data", "name", "message"), [
+    (bytes(range(256)), "garbage.csv", "not a text file"),
+    (b"", "empty.csv", "is empty"),
+    (b"only\n", "one.csv", "a fact needs at least a subject and an object column"),
+])
+def test_a_table_that_cannot_be_read_is_refused_beside_the_file(app, teacher, document, data, name, message):
+    url = f"/teach/decks/{document}/import"
+    before = counts(app)
+    response = post_file(teacher, url, data, name, {"csrf_token": token_of(teacher, url), "format": "table"})
+    assert response.status_code == 400
+    assert message in error_beside(response.get_data(as_text=True), "file")
+    assert counts(app) == before
