@@ -405,9 +405,9 @@ def hidden(page: str, name: str) -> str:
 
 def test_facts_are_imported_from_a_csv_file_after_a_preview(app, teacher, document):
     url = f"/teach/decks/{document}/import"
-    csv_file = ("term,definition,notes,supplemented\n"
-                "Evaporation,the change of liquid water into vapour,,no\n"
-                "condensation,vapour turning into droplets,Clouds form.,yes\n").encode()
+    csv_file = (b"term,definition,notes,supplemented\n"
+                b"Evaporation,the change of liquid water into vapour,,no\n"
+                b"condensation,vapour turning into droplets,Clouds form.,yes\n")
     page = post_file(teacher, url, csv_file, "water.csv", {"csrf_token": token_of(teacher, url), "format": "table"})
     assert page.status_code == 200, re.findall(r"class=\"error\"[^>]*>([^<]*)", page.get_data(as_text=True))
     text = page.get_data(as_text=True)
@@ -436,9 +436,9 @@ def test_facts_are_imported_from_a_csv_file_after_a_preview(app, teacher, docume
 
 def test_anki_notes_with_cloze_text_become_cloze_facts(app, teacher, document):
     url = f"/teach/decks/{document}/import"
-    notes = ("#separator:tab\n#html:true\n#notetype column:1\n"
-             "Cloze\tPrecipitation is water that falls from clouds as {{c1::rain, snow or hail}}.\t\n"
-             "Basic\tgravity\tpulls it down\n").encode()
+    notes = (b"#separator:tab\n#html:true\n#notetype column:1\n"
+             b"Cloze\tPrecipitation is water that falls from clouds as {{c1::rain, snow or hail}}.\t\n"
+             b"Basic\tgravity\tpulls it down\n")
     page = post_file(teacher, url, notes, "notes.txt", {"csrf_token": token_of(teacher, url), "format": "anki"})
     text = page.get_data(as_text=True)
     assert page.status_code == 200, text
