@@ -107,7 +107,7 @@ def write_a_deck(teacher, base: str) -> str:
     teacher.get_by_label("Deck title").fill("Axe notes")
     teacher.get_by_label("Citation of the document").fill("Our own notes")
     teacher.get_by_label(re.compile("Paste the text")).fill("# Rain\n\nRain is liquid water falling from clouds. "
-                                                           "Snow is frozen, e.g. in winter.\n")
+                                                           "Snow is frozen, e.g. in winter. Hail is a ball of ice.\n")
     teacher.get_by_role("button", name="Store the document").click()
     teacher.wait_for_url(re.compile(re.escape(f"{base}/teach/decks/") + r"\d+$"))
     document = teacher.url
@@ -190,6 +190,14 @@ def test_no_serious_accessibility_violations_on_any_page(server, new_context):
         teacher.get_by_role("button", name="Save the fact").click()
         expect()(teacher.locator("#object-error")).to_be_visible()
         found += axe_violations(teacher, f"the fact editor with an error at {width} px (teacher)")
+        # The import page, with a table read and its preview shown.
+        teacher.goto(f"{base}{document}/import")
+        found += axe_violations(teacher, f"the import page at {width} px (teacher)")
+        teacher.get_by_label("File", exact=True).set_input_files(files=[{"name": "facts.csv", "mimeType": "text/csv",
+                                                             "buffer": b"term,definition\nsleet,icy rain\n"}])
+        teacher.get_by_role("button", name="Read the file").click()
+        expect()(teacher.locator("table.import-preview")).to_be_visible()
+        found += axe_violations(teacher, f"the import mapping and preview at {width} px (teacher)")
         teacher.goto(f"{base}/teach/decks/")
         teacher.get_by_role("button", name="Store the document").click()
         expect()(teacher.locator("#title-error")).to_be_visible()
