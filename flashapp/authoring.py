@@ -106,10 +106,11 @@ def document_spec(document: Document) -> DeckSpec:
                                     answer=fields.get("answer") or "{object}")
                  for name, fields in relations_of(document).items()}
     first_section = document.sections[0].name
+    # A fact's "line" is its place in the document's list of facts, counted from 1.
     facts = [FactSpec(relation=fact.relation, subject=fact.subject, objects=(fact.object,),
                       section=fact.sentence.section.name if fact.sentence else first_section,
-                      supplemented=fact.supplemented, line=0, id=fact.fact_id, explanation=fact.explanation)
-             for fact in document.facts]
+                      supplemented=fact.supplemented, line=number, id=fact.fact_id, explanation=fact.explanation)
+             for number, fact in enumerate(document.facts, start=1)]
     return DeckSpec(path=f"documents/{document.id}", slug=document.slug, title=document.title,
                     source=document.citation, sections=sections, relations=relations, facts=facts)
 
@@ -121,7 +122,13 @@ def preview_cards(document: Document) -> list[NotePlan]:
         check_deck_spec(spec)
         return plan_notes(spec)
     except DeckSourceError as error:
-        raise Invalid(error.message) from None
+        # Say which fact, in words: a browser-written deck has no lines.
+        facts = document.facts
+        message = re.sub(r"the fact on line (\d+)",
+                         lambda match: f"the fact “{facts[int(match.group(1)) - 1].subject}”", error.message)
+        if error.line:
+            message = f"The fact “{facts[error.line - 1].subject}”: {message}"
+        raise Invalid(message) from None
 
 
 def fact_keys(document: Document) -> dict[int, str]:
@@ -370,9 +377,14 @@ def _checked_fact(session: Session, document: Document, typed: FactInput, editin
     elif sentence is None and not typed.supplemented and not imported:
         raise Invalid("Pick the sentence that states this fact on the document's page, or tick “Supplemented” "
                       "if the document does not state it.", field="supplemented")
+    reverse = "reverse" in relations[relation]
     for other in document.facts:
         if other is editing or other.relation != relation:
             continue
+        if reverse and other.object.casefold() == obj.casefold() and other.subject.casefold() != subject.casefold():
+            raise Invalid(f"The fact “{other.subject[:80]}” already has this object, so the reverse question "
+                          f"(“{relations[relation]['reverse']}”) would have two answers. Word the object so "
+                          "that it fits this subject only.", field="object")
         same = other.subject.casefold() == subject.casefold()
         if same and (not is_cloze or other.object.casefold() == obj.casefold()):
             raise Invalid(f"This deck already has this “{relations[relation]['label']}” fact about "

@@ -97,3 +97,27 @@ def test_another_teachers_document_is_not_found_and_refusals_change_nothing(sess
         authoring.create_document(session, owner_id=teacher, title="Empty", citation="x", kind="markdown",
                                   data=b"# Heading only\n", now=T0)
     assert refused.value.field == "document"
+
+
+def test_a_reverse_question_with_two_answers_is_refused_at_the_fact_and_at_publishing(session, teacher):
+    document = new_document(session, teacher)
+    first, second = (s.id for s in document.sentences)
+    authoring.write_fact(session, teacher_id=teacher, document_id=document.id, now=T0,
+                         fact=FactInput("term-definition", "trapezius", "a back muscle", sentence_id=first))
+    with pytest.raises(Invalid) as refused:
+        authoring.write_fact(session, teacher_id=teacher, document_id=document.id, now=T0,
+                             fact=FactInput("term-definition", "rhomboid", "A back muscle", sentence_id=second))
+    assert refused.value.field == "object" and "would have two answers" in refused.value.message
+    # A relation given a reverse question after its facts were written: publishing says which facts clash.
+    authoring.write_fact(session, teacher_id=teacher, document_id=document.id, now=T0,
+                         fact=FactInput("item-function", "trapezius", "moves the shoulder", sentence_id=second))
+    authoring.write_fact(session, teacher_id=teacher, document_id=document.id, now=T0,
+                         fact=FactInput("item-function", "rhomboid", "moves the shoulder", sentence_id=second))
+    authoring.set_relation_questions(session, teacher_id=teacher, document_id=document.id, relation="item-function",
+                                     questions={"forward": "What does {subject} do?",
+                                                "reverse": "Which muscle {object}?"})
+    with pytest.raises(Invalid) as refused:
+        authoring.publish(session, teacher_id=teacher, document_id=document.id, now=T0)
+    assert refused.value.message.startswith("The fact “rhomboid”: ")
+    assert "is also the object of the fact “trapezius”" in refused.value.message
+    assert session.scalar(select(DeckRevision.id)) is None
