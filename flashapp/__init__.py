@@ -86,6 +86,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=1024 * 1024,
         # An Anki export uploaded to bring reviews back (the one upload larger than MAX_CONTENT_LENGTH).
         ANKI_UPLOAD_MAX_BYTES=64 * 1024 * 1024,
+        # The largest document a teacher may upload or paste for a deck (below MAX_CONTENT_LENGTH, so
+        # that a larger one gets its message beside the field).
+        DOCUMENT_MAX_BYTES=512_000,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_HTTPONLY=True,

@@ -69,7 +69,54 @@ SUPPLEMENTED_SOURCE = ("Not from the source: this fact was added to complete the
                        "and the document does not state it.")
 
 # Which of the note type's templates makes each of the app's cards (Anki numbers templates from 0).
-TEMPLATE_ORDINALS = {"forward": 0, "grouped": 0, "reverse": 1}
+# A cloze card is the first (and only) card of its Cloze note.
+TEMPLATE_ORDINALS = {"forward": 0, "grouped": 0, "reverse": 1, "cloze": 0}
+
+# Cloze facts (a sentence with a span hidden) go to Anki as its own kind of note, a Cloze note type,
+# with a fixed id of its own; its fields are frozen like the fact note type's.
+CLOZE_MODEL_ID = 1_690_412_846
+CLOZE_MODEL_NAME = "flashapp cloze"
+CLOZE_FIELDS = ["Text", "Back Extra", "Section", "Source", "Key"]
+
+CLOZE_MODEL = genanki.Model(
+    CLOZE_MODEL_ID,
+    CLOZE_MODEL_NAME,
+    fields=[{"name": name} for name in CLOZE_FIELDS],
+    templates=[
+        {
+            "name": "Cloze",
+            "qfmt": "{{cloze:Text}}",
+            "afmt": ('{{cloze:Text}}{{#Back Extra}}<div class="explanation">{{Back Extra}}</div>{{/Back Extra}}'
+                     '<div class="source">{{Source}}</div>'),
+        },
+    ],
+    css=CSS + ".cloze { font-weight: bold; color: #1d4ed8; }\n",
+    model_type=genanki.Model.CLOZE,
+    sort_field_index=0,
+)
+
+
+def anki_cloze_text(sentence: str, hidden: str) -> str:
+    """The sentence as an Anki Cloze field: HTML-escaped, its first occurrence of `hidden` as {{c1::...}}."""
+    before, found, after = sentence.partition(hidden)
+    if not found:
+        raise ValueError(f"{hidden!r} does not occur in {sentence!r}")
+    # Braces in the text would read as cloze markup: Anki shows "{" written as an HTML entity.
+    def escape(text: str) -> str:
+        return html.escape(text, quote=False).replace("{", "&#123;").replace("}", "&#125;")
+    return f"{escape(before)}{{{{c1::{escape(hidden)}}}}}{escape(after)}"
+
+
+def anki_cloze_note_for(note: Note, source: str) -> genanki.Note:
+    """The Anki Cloze note for a cloze fact: its subject is the sentence, its object the hidden words."""
+    shown_source = SUPPLEMENTED_SOURCE if note.supplemented else source
+    fields = [anki_cloze_text(note.subject, note.object)] + [
+        html.escape(text, quote=False) for text in (note.explanation, note.section_title or note.section,
+                                                    shown_source, note.key)]
+    tags = [f"flashapp::relation::{_tag(note.relation)}", f"flashapp::section::{_tag(note.section)}"]
+    if note.supplemented:
+        tags.append("flashapp::supplemented")
+    return genanki.Note(model=CLOZE_MODEL, fields=fields, guid=genanki.guid_for(note.key), tags=tags)
 
 
 def anki_deck_id(slug: str) -> int:
@@ -85,6 +132,8 @@ def _tag(text: str) -> str:
 def anki_note_for(note: Note, source: str) -> genanki.Note:
     """The Anki note for one of the deck's notes (its forward or grouped card, and a reverse if any)."""
     cards = {card.template: card for card in note.cards if not card.retired}
+    if "cloze" in cards:
+        return anki_cloze_note_for(note, source)
     front = cards.get("forward") or cards.get("grouped")
     if front is None:
         # Generation gives every active note one of the two; a note without is a bug, not a user's error.

@@ -68,7 +68,7 @@ def export_progress(session: Session, scheduler: Scheduler, *, username: str, sl
 def export_user_progress(session: Session, scheduler: Scheduler, *, user: User, slug: str,
                          out: str | os.PathLike[str] | BinaryIO, now: datetime) -> ProgressExport:
     """Write the deck with this slug and `user`'s progress in it as an .apkg (NotFound: no such deck)."""
-    deck = deck_by_slug(session, slug)
+    deck = deck_by_slug(session, slug, visible_to=user.id)
     rules = study_scheduler(student_scheduler(scheduler, user))
     progress = _Progress(rules=rules, user_id=user.id, time_zone=user.time_zone, now=now)
     export_anki_package(session, deck_id=deck.id, out=out, timestamp=now.timestamp(), amend=progress.amend)

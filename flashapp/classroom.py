@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from .accounts import DEFAULT_HASH_METHOD, hash_password, set_password
@@ -131,7 +131,8 @@ def is_student_of(session: Session, *, teacher_id: int, student_id: int) -> bool
 def assign_deck(session: Session, *, classroom: Classroom, deck_id: int,
                 target_date: date | None = None) -> Assignment:
     """Assign a deck to a class, or change its target date. The caller commits."""
-    if session.get(Deck, deck_id) is None:
+    deck = session.get(Deck, deck_id)
+    if deck is None or deck.owner_id not in (None, classroom.teacher_id):  # another teacher's deck: not there
         raise Invalid("There is no such deck to assign.", field="deck_id")
     assignment = session.scalar(select(Assignment).where(Assignment.classroom_id == classroom.id,
                                                          Assignment.deck_id == deck_id))
@@ -280,6 +281,9 @@ def reset_student_password(session: Session, *, teacher_id: int, class_id: int, 
     return temporary
 
 
-def deck_choices(session: Session) -> list[tuple[int, str]]:
-    """Every deck as (id, title), for choosing one to assign."""
-    return [(deck_id, title) for deck_id, title in session.execute(select(Deck.id, Deck.title).order_by(Deck.title))]
+def deck_choices(session: Session, *, teacher_id: int | None = None) -> list[tuple[int, str]]:
+    """The decks a teacher may assign as (id, title): the bundled ones and their own (every deck without a teacher)."""
+    query = select(Deck.id, Deck.title).order_by(Deck.title)
+    if teacher_id is not None:
+        query = query.where(or_(Deck.owner_id.is_(None), Deck.owner_id == teacher_id))
+    return [(deck_id, title) for deck_id, title in session.execute(query)]

@@ -9,16 +9,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from .anki_export import export_anki_package
+from .authoring import document_spec
 from .database import write_transaction
 from .decksource import DEFAULT_LIMITS, DeckLimits, DeckSourceError, load_deck
 from .errors import NotFound
 from .facts_io import deck_spec_to_yaml
 from .generation import BuildReport, build_deck, plan_notes
-from .models import Deck, Note
+from .models import Assignment, Deck, Document, Enrollment, Note
 
 
 def build_decks(session: Session, paths: Iterable[str | Path], *, now: datetime,
@@ -41,28 +42,51 @@ def build_decks(session: Session, paths: Iterable[str | Path], *, now: datetime,
                 for spec, spec_plans in zip(specs, plans, strict=True)]
 
 
-def deck_by_slug(session: Session, slug: str) -> Deck:
-    """The deck with this slug; NotFound names the decks there are."""
+def deck_by_slug(session: Session, slug: str, *, visible_to: int | None = None) -> Deck:
+    """The deck with this slug (with `visible_to`, one that user may see); NotFound names the decks there are."""
     deck = session.scalar(select(Deck).where(Deck.slug == slug))
-    if deck is None:
-        raise no_such_deck(session, slug)
+    if deck is None or (visible_to is not None and not deck_is_visible(session, deck_id=deck.id, user_id=visible_to)):
+        raise no_such_deck(session, slug, visible_to=visible_to)
     return deck
 
 
-def no_such_deck(session: Session, slug: str) -> NotFound:
-    """The error for a slug no deck has, naming the decks there are."""
-    slugs = ", ".join(session.scalars(select(Deck.slug).order_by(Deck.slug))) or "none yet"
+def no_such_deck(session: Session, slug: str, *, visible_to: int | None = None) -> NotFound:
+    """The error for a slug no deck has (or none this user may see), naming the decks there are."""
+    slugs = ", ".join(sorted(deck.slug for deck in all_decks(session, visible_to=visible_to))) or "none yet"
     return NotFound(f"No deck '{slug}'. Decks: {slugs}.")
 
 
-def all_decks(session: Session) -> list[Deck]:
-    """Every deck, by title."""
-    return list(session.scalars(select(Deck).order_by(Deck.title)))
+def _visible_to(user_id: int) -> ColumnElement[bool]:
+    """Whether a deck is one this user may see: a bundled deck (no owner), their own, or one assigned to their class."""
+    assigned = (select(Assignment.deck_id).join(Enrollment, Enrollment.classroom_id == Assignment.classroom_id)
+                .where(Enrollment.user_id == user_id))
+    return or_(Deck.owner_id.is_(None), Deck.owner_id == user_id, Deck.id.in_(assigned))
 
 
-def export_deck(session: Session, *, slug: str, out: str | os.PathLike[str] | BinaryIO) -> int:
-    """Write the deck with this slug as an Anki package; returns how many notes it holds."""
-    deck = deck_by_slug(session, slug)
+def deck_is_visible(session: Session, *, deck_id: int, user_id: int) -> bool:
+    """Whether this user may see and study this deck (see `all_decks`)."""
+    return session.scalar(select(Deck.id).where(Deck.id == deck_id, _visible_to(user_id))) is not None
+
+
+def all_decks(session: Session, *, visible_to: int | None = None) -> list[Deck]:
+    """Every deck, by title; with `visible_to`, only those that user may see.
+
+    A user sees the bundled decks (no owner), the decks a teacher wrote in the browser that
+    are theirs, and the decks assigned to a class they are in.
+    """
+    query = select(Deck).order_by(Deck.title)
+    if visible_to is not None:
+        query = query.where(_visible_to(visible_to))
+    return list(session.scalars(query))
+
+
+def export_deck(session: Session, *, slug: str, out: str | os.PathLike[str] | BinaryIO,
+                visible_to: int | None = None) -> int:
+    """Write the deck with this slug as an Anki package; returns how many notes it holds.
+
+    With `visible_to`, only a deck that user may see (NotFound otherwise).
+    """
+    deck = deck_by_slug(session, slug, visible_to=visible_to)
     export_anki_package(session, deck_id=deck.id, out=out)
     return session.scalar(select(func.count(Note.id)).where(Note.deck_id == deck.id, Note.retired.is_(False))) or 0
 
@@ -80,10 +104,18 @@ class FactsFile:
 def deck_facts_file(session: Session, *, slug: str, limits: DeckLimits = DEFAULT_LIMITS) -> FactsFile:
     """The facts file of the deck with this slug, made from the facts file it was built from.
 
+    A deck written in the browser has no file: its document's facts are written instead.
+
     Raises NotFound for an unknown slug, and DeckSourceError when the deck has no facts file
     on this machine, or its file cannot be read or now holds another deck.
     """
     deck = deck_by_slug(session, slug)
+    document = session.scalar(select(Document).where(Document.deck_id == deck.id))
+    if document is not None:  # written in the browser: its facts are the document's, as published next
+        spec = document_spec(document)
+        built = set(session.scalars(select(Note.key).where(Note.deck_id == deck.id, Note.retired.is_(False))))
+        return FactsFile(text=deck_spec_to_yaml(spec), facts=len(spec.facts),
+                         matches_build=built == {plan.key for plan in plan_notes(spec)})
     if not deck.source_path:
         raise DeckSourceError(f"deck '{slug}'", None, "was not built from a facts file, so there is none to write")
     spec = load_deck(deck.source_path, limits=limits)

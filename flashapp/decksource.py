@@ -37,12 +37,16 @@ from yaml.events import (
 from yaml.nodes import CollectionNode, MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
-TEMPLATE_NAMES = ("forward", "reverse", "grouped")
+TEMPLATE_NAMES = ("forward", "reverse", "grouped", "cloze")
 TEMPLATE_FIELDS = {
     "forward": {"subject"},
     "reverse": {"object"},
     "grouped": {"object"},
+    # The subject of a cloze fact is a sentence; {subject} is put in with the object hidden.
+    "cloze": {"subject"},
 }
+# What a cloze card shows in place of the hidden words.
+CLOZE_GAP = "[...]"
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 KEY_PART_RE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
 # Set by the database's columns (models.py): a longer name could not be stored.
@@ -95,6 +99,11 @@ class RelationSpec:
     templates: dict[str, str]
     answer: str = "{object}"
 
+    @property
+    def is_cloze(self) -> bool:
+        """A cloze relation's facts hide their object inside their subject (a sentence)."""
+        return "cloze" in self.templates
+
 
 @dataclass(frozen=True)
 class FactSpec:
@@ -133,6 +142,14 @@ def join_words(items: tuple[str, ...] | list[str]) -> str:
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def cloze_question_text(sentence: str, hidden: str) -> str:
+    """The sentence with the first occurrence of the hidden words replaced by the gap."""
+    before, found, after = sentence.partition(hidden)
+    if not found:
+        raise ValueError(f"{hidden!r} does not occur in {sentence!r}")
+    return before + CLOZE_GAP + after
 
 
 def slugify(text: str) -> str:
@@ -275,7 +292,11 @@ def _parse_deck_text(text: str, path: str | Path, limits: DeckLimits) -> DeckSpe
 def _parse_relation(reader: _Reader, name: str, node: Node) -> RelationSpec:
     what = f"relation '{name}'"
     fields = reader.mapping(node, what)
-    reader.check_fields(fields, set(TEMPLATE_NAMES) | {"answer"}, {"forward"}, node, what)
+    reader.check_fields(fields, set(TEMPLATE_NAMES) | {"answer"}, set() if "cloze" in fields else {"forward"},
+                        node, what)
+    if "cloze" in fields and len(set(fields) & set(TEMPLATE_NAMES)) > 1:
+        raise reader.fail(fields["cloze"][0], f"{what} has a 'cloze' question, which stands alone: move the "
+                                              "other questions to a relation of their own")
     templates: dict[str, str] = {}
     for template in TEMPLATE_NAMES:
         if template in fields:
@@ -339,6 +360,13 @@ def _parse_fact(reader: _Reader, node: Node, relations: dict[str, RelationSpec],
     explanation = ""
     if "explanation" in fields:
         explanation = reader.text(fields["explanation"][1], "the explanation")
+    if relations[relation].is_cloze:
+        object_node = fields["object"][1]
+        if len(objects) != 1:
+            raise reader.fail(object_node, "a cloze fact hides one span of its sentence: give one object")
+        if objects[0] not in subject:
+            raise reader.fail(object_node, f"the words to hide, '{objects[0]}', do not occur in the subject; "
+                                           "copy them exactly from the sentence")
     return FactSpec(relation=relation, subject=subject, objects=objects, section=section,
                     supplemented=supplemented, line=node.start_mark.line + 1, id=fact_id,
                     explanation=explanation)
@@ -360,6 +388,14 @@ def _check_reverse_is_unambiguous(reader: _Reader, relations: dict[str, Relation
                 "use a 'grouped' question for this relation instead",
             )
         owners[key] = fact
+
+
+def check_deck_spec(spec: DeckSpec) -> None:
+    """The checks across facts that a parsed file gets, for a spec made some other way (a browser-written deck).
+
+    Raises DeckSourceError naming the spec's path.
+    """
+    _check_reverse_is_unambiguous(_Reader(spec.path), spec.relations, spec.facts)
 
 
 def load_deck(path: str | Path, *, limits: DeckLimits = DEFAULT_LIMITS) -> DeckSpec:

@@ -16,7 +16,7 @@ from sqlalchemy import Row, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from .database import refresh_statistics
-from .decksource import DeckSourceError, DeckSpec, FactSpec, join_words, slugify
+from .decksource import DeckSourceError, DeckSpec, FactSpec, cloze_question_text, join_words, slugify
 from .models import Card, Deck, Note
 from .scheduling import forget_siblings
 
@@ -93,6 +93,16 @@ def plan_notes(spec: DeckSpec) -> list[NotePlan]:
         if len(key) > MAX_KEY_CHARS:
             raise DeckSourceError(spec.path, fact.line, f"this fact's key, {key[:40]}..., is {len(key)} characters "
                                                         f"long; the limit is {MAX_KEY_CHARS}: give it a shorter 'id'")
+        if relation.is_cloze:
+            plans.append(NotePlan(key=key, relation=fact.relation, subject=fact.subject, object=fact.object_text,
+                                  section=fact.section, supplemented=fact.supplemented,
+                                  explanation=fact.explanation, cards=(CardPlan(
+                                      key=f"{key}/cloze", template="cloze",
+                                      question=relation.templates["cloze"].format(
+                                          subject=cloze_question_text(fact.subject, fact.object_text)),
+                                      answer=relation.answer.format(subject=fact.subject, object=fact.object_text),
+                                  ),), section_title=spec.sections[fact.section]))
+            continue
         cards = [CardPlan(
             key=f"{key}/forward",
             template="forward",

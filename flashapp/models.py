@@ -177,6 +177,8 @@ class Deck(Base):
     built_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # How many of its cards are not retired; set by every build, so the study page need not count them.
     active_cards: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The teacher who wrote the deck in the browser; None for a bundled deck built from a facts file.
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
 
     notes: Mapped[list[Note]] = relationship(back_populates="deck", order_by="Note.position")
     cards: Mapped[list[Card]] = relationship(back_populates="deck", order_by="Card.position")
@@ -201,8 +203,11 @@ class Note(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     retired: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The sentence of the document the fact was written from (browser-written decks only).
+    sentence_id: Mapped[int | None] = mapped_column(ForeignKey("document_sentence.id"), index=True)
 
     deck: Mapped[Deck] = relationship(back_populates="notes")
+    sentence: Mapped[DocumentSentence | None] = relationship()
     cards: Mapped[list[Card]] = relationship(back_populates="note", order_by="Card.position")
 
 
@@ -439,3 +444,107 @@ class ExtraNewCards(Base):
     deck_id: Mapped[int] = mapped_column(ForeignKey("deck.id"))
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     count: Mapped[int] = mapped_column(Integer)
+
+
+class Document(Base):
+    """A teacher's document (pasted or uploaded), the source of a deck written in the browser."""
+
+    __tablename__ = "document"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    # The deck's slug, chosen when the document is stored and kept (it is part of every card's key).
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    citation: Mapped[str] = mapped_column(Text)
+    file_name: Mapped[str] = mapped_column(String(200), default="")
+    # The relations the teacher writes facts with: JSON {name: {"label", "forward", "reverse", "answer", ...}}.
+    relations: Mapped[str] = mapped_column(Text)
+    # The suggested facts the teacher dropped, by their keys: JSON list.
+    dropped_suggestions: Mapped[str] = mapped_column(Text, default="[]")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set when the deck is first published.
+    deck_id: Mapped[int | None] = mapped_column(ForeignKey("deck.id"), unique=True)
+
+    deck: Mapped[Deck | None] = relationship()
+    sections: Mapped[list[DocumentSection]] = relationship(back_populates="document",
+                                                          order_by="DocumentSection.position")
+    sentences: Mapped[list[DocumentSentence]] = relationship(back_populates="document",
+                                                            order_by="DocumentSentence.position")
+    facts: Mapped[list[AuthoredFact]] = relationship(back_populates="document", order_by="AuthoredFact.id")
+    revisions: Mapped[list[DeckRevision]] = relationship(back_populates="document", order_by="DeckRevision.number")
+
+
+class DocumentSection(Base):
+    """A part of a document under one heading."""
+
+    __tablename__ = "document_section"
+    __table_args__ = (UniqueConstraint("document_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("document.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(80))  # the section's key part in the deck
+    title: Mapped[str] = mapped_column(String(200))
+
+    document: Mapped[Document] = relationship(back_populates="sections")
+
+
+class DocumentSentence(Base):
+    """One sentence of a document; its anchor (s1, s2, ...) addresses it on the document's page."""
+
+    __tablename__ = "document_sentence"
+    __table_args__ = (UniqueConstraint("document_id", "anchor"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("document.id", ondelete="CASCADE"))
+    section_id: Mapped[int] = mapped_column(ForeignKey("document_section.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    # Sentences of one paragraph share its number, so the page can show them as the paragraph they were.
+    paragraph: Mapped[int] = mapped_column(Integer)
+    anchor: Mapped[str] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(Text)
+
+    document: Mapped[Document] = relationship(back_populates="sentences")
+    section: Mapped[DocumentSection] = relationship()
+
+
+class AuthoredFact(Base):
+    """A fact a teacher wrote against a document; published into the deck as a FactSpec."""
+
+    __tablename__ = "authored_fact"
+    __table_args__ = (UniqueConstraint("document_id", "relation", "fact_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("document.id", ondelete="CASCADE"), index=True)
+    sentence_id: Mapped[int | None] = mapped_column(ForeignKey("document_sentence.id"), index=True)
+    relation: Mapped[str] = mapped_column(String(80))
+    # The fact's identity in its key, chosen when it is first written and never changed.
+    fact_id: Mapped[str] = mapped_column(String(80))
+    subject: Mapped[str] = mapped_column(Text)
+    object: Mapped[str] = mapped_column(Text)
+    explanation: Mapped[str] = mapped_column(Text, default="")
+    supplemented: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    document: Mapped[Document] = relationship(back_populates="facts")
+    sentence: Mapped[DocumentSentence | None] = relationship()
+
+
+class DeckRevision(Base):
+    """One publication of a browser-written deck and what it changed."""
+
+    __tablename__ = "deck_revision"
+    __table_args__ = (UniqueConstraint("document_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("document.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    facts: Mapped[int] = mapped_column(Integer)
+    cards_added: Mapped[int] = mapped_column(Integer)
+    cards_updated: Mapped[int] = mapped_column(Integer)
+    cards_retired: Mapped[int] = mapped_column(Integer)
+
+    document: Mapped[Document] = relationship(back_populates="revisions")

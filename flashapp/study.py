@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from .classroom import AssignedDeck, assigned_decks
 from .database import grouped_write, write_transaction
-from .decks import all_decks, deck_by_slug, no_such_deck
+from .decks import all_decks, deck_by_slug, deck_is_visible, no_such_deck
 from .errors import Invalid
 from .models import Card, CardState, ExtraNewCards, ReviewAhead, ReviewLog, UTCDateTime
 from .scheduling import (
@@ -86,7 +86,7 @@ def deck_list(session: Session, *, user_id: int, time_zone: str, now: datetime,
               settings: StudySettings) -> list[DeckEntry]:
     """Every deck with the student's new, learning and due counts; assigned decks carry their progress."""
     day = study_day(now=now, time_zone=time_zone, settings=settings)
-    decks = all_decks(session)
+    decks = all_decks(session, visible_to=user_id)
     counts = due_counts(session, user_id=user_id, deck_ids=[d.id for d in decks], now=now,
                         day_begins=day.begins, day_ends=day.ends, new_per_day=settings.new_cards_per_day)
     for deck_id, deck_counts in counts.items():
@@ -223,8 +223,8 @@ def _queue(session: Session, *, user_id: int, slug: str, now: datetime, day: Stu
     """The deck, the student's counts in it and the card to show, with review cards due before `reviews_until`."""
     deck = deck_due_counts(session, user_id=user_id, slug=slug, now=now, day_begins=day.begins,
                            day_ends=reviews_until, new_per_day=settings.new_cards_per_day)
-    if deck is None:
-        raise no_such_deck(session, slug)
+    if deck is None or not deck_is_visible(session, deck_id=deck.deck_id, user_id=user_id):
+        raise no_such_deck(session, slug, visible_to=user_id)
     counts = deck.counts
     buried = buried_notes(session, user_id=user_id, deck_id=deck.deck_id, day_begins=day.begins,
                           built_at=deck.built_at) if counts.answered_today else frozenset()
@@ -278,7 +278,7 @@ def review_ahead(session: Session, *, user_id: int, slug: str, days_ahead: int, 
     if days_ahead not in REVIEW_AHEAD_DAYS:
         raise Invalid(f"Review ahead by {', '.join(map(str, REVIEW_AHEAD_DAYS[:-1]))} or "
                       f"{REVIEW_AHEAD_DAYS[-1]} days.")
-    deck = deck_by_slug(session, slug)
+    deck = deck_by_slug(session, slug, visible_to=user_id)
     days = StudyDays(time_zone, settings.day_starts_at_hour)
     count = dict(review_ahead_counts(session, user_id=user_id, deck_id=deck.id, days=days, now=now))[days_ahead]
     if not count:
@@ -357,7 +357,7 @@ def more_new_cards(session: Session, *, user_id: int, slug: str, now: datetime, 
     Recorded for this student, deck and time (so for this study day only). Returns how many
     more there are to start. Invalid when every card of the deck has been started already.
     """
-    deck = deck_by_slug(session, slug)
+    deck = deck_by_slug(session, slug, visible_to=user_id)
     started = session.scalar(
         select(func.count(CardState.id)).join(Card, Card.id == CardState.card_id)
         .where(CardState.user_id == user_id, Card.deck_id == deck.id, Card.retired.is_(False))) or 0

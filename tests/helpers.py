@@ -548,3 +548,65 @@ def study_every_evening(session, scheduler, *, user_id: int, slug: str, time_zon
                 break
             now += timedelta(seconds=rng.randint(1, 5))
     return recorded
+
+# ---------------------------------------------------------------- documents for decks written in the browser
+
+def simple_pdf(lines: list[str]) -> bytes:
+    """A small valid PDF with one page showing each line of text (Helvetica), written by hand.
+
+    An empty line leaves a gap, as between paragraphs.
+    """
+    def escape(text: str) -> str:
+        return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+    commands = ["BT", "/F1 11 Tf", "14 TL", "56 780 Td"]
+    for line in lines:
+        commands.append(f"({escape(line)}) Tj T*" if line else "T*")
+    commands.append("ET")
+    stream = "\n".join(commands).encode("latin-1")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    for offset in offsets:
+        out += f"{offset:010d} 00000 n \n".encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def encrypted_pdf() -> bytes:
+    """A password-protected PDF (pypdf writes it)."""
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(simple_pdf(["Secret text."]))))
+    writer.encrypt(user_password="secret", owner_password="owner")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+# The document of the browser-written deck's tests, as lines of its PDF.
+PDF_LINES = [
+    "The Water Cycle",
+    "",
+    "Evaporation is the change of liquid water into vapour. The Sun supplies the heat, e.g. on a warm day.",
+    "Clouds form when vapour cools by about 0.5 degrees per 100 m.",
+    "",
+    "Precipitation",
+    "",
+    "Precipitation is water that falls from clouds as rain, snow or hail.",
+    "Dr. Rain says that gravity pulls it down.",
+]

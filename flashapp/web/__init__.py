@@ -53,7 +53,7 @@ def init_app(app: Flask) -> None:
     def _day_start() -> dict[str, str]:
         return {"day_starts_at": f"{helpers.study_settings().day_starts_at_hour:02d}:00"}
 
-    from . import auth, classes, decks, health, history, stats, study, teach
+    from . import auth, authoring, classes, decks, health, history, stats, study, teach
 
-    for module in (auth, classes, decks, health, history, stats, study, teach):
+    for module in (auth, classes, decks, health, history, stats, study, teach, authoring):
         app.register_blueprint(module.bp)

@@ -11,7 +11,7 @@ from flask_login import current_user, login_required
 from ..anki_progress import export_user_progress, progress_file_name
 from ..decks import export_deck
 from ..models import User
-from .helpers import now, scheduler, session
+from .helpers import now, scheduler, session, user_id
 
 bp = Blueprint("decks", __name__)
 
@@ -21,7 +21,7 @@ bp = Blueprint("decks", __name__)
 def export(slug: str) -> Response:
     """Download the deck as an .apkg file that Anki imports."""
     buffer = io.BytesIO()
-    export_deck(session(), slug=slug, out=buffer)
+    export_deck(session(), slug=slug, out=buffer, visible_to=user_id())
     buffer.seek(0)
     return send_file(buffer, mimetype="application/octet-stream", as_attachment=True, download_name=f"{slug}.apkg")
 

@@ -15,7 +15,17 @@ from flask import request
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from werkzeug.datastructures import CombinedMultiDict, MultiDict
-from wtforms import DateField, Field, HiddenField, IntegerField, PasswordField, SelectField, StringField
+from wtforms import (
+    BooleanField,
+    DateField,
+    Field,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import (
     DataRequired,
     EqualTo,
@@ -56,6 +66,14 @@ def _refuse_control_characters(form: FlaskForm, field: Field) -> None:
                              "(such as a line break or a tab); type it on one line.")
 
 
+def _refuse_control_characters_but_lines(form: FlaskForm, field: Field) -> None:
+    # A text area holds several lines: line breaks and tabs are fine there, other control characters are not.
+    if any(isinstance(raw, str) and has_control_characters(raw.replace("\n", "").replace("\r", "").replace("\t", ""))
+           for raw in field.raw_data or ()):
+        what = field.label.text.split(" (")[0]
+        raise StopValidation(f"{what} holds control characters that text never has; paste plain text.")
+
+
 def checked_by(check: Callable[[str], object]) -> Callable[[FlaskForm, Field], None]:
     """A validator that asks the domain's own check, so that the form and the use case agree."""
 
@@ -81,7 +99,9 @@ class Form(FlaskForm):
 
         def bind_field(self, form: Any, unbound_field: Any, options: Any) -> Any:
             field = super().bind_field(form, unbound_field, options)
-            if isinstance(field, StringField):  # passwords and hidden fields are string fields too
+            if isinstance(field, TextAreaField):
+                field.validators = [_refuse_control_characters_but_lines, *field.validators]
+            elif isinstance(field, StringField):  # passwords and hidden fields are string fields too
                 field.validators = [_refuse_control_characters, *field.validators]
                 if not isinstance(field, PasswordField):
                     field.filters = (*field.filters, _strip)
@@ -246,3 +266,55 @@ class AnkiUploadForm(Form):
             if not uploads:
                 return fields
             return CombinedMultiDict([request.form, MultiDict([("file", upload) for upload in uploads])])
+
+
+class DocumentForm(Form):
+    """A new deck's document: its title and citation, and its text pasted (the file comes as an upload)."""
+
+    title = StringField("Deck title", validators=[Length(max=200, message="A title has at most 200 characters.")],
+                        description="Shown to students, e.g. “The water cycle”.")
+    citation = StringField("Citation of the document", validators=[
+        Length(max=2000, message="A citation has at most 2,000 characters.")],
+        description="Author or publisher, title, date: where the facts come from.")
+    text = TextAreaField("Paste the text (or upload a file below)", validators=[Optional()],
+                         description="Lines starting with # are headings.")
+
+
+class FactForm(Form):
+    """One fact written against a sentence of a document."""
+
+    relation = SelectField("Relation", validators=[InputRequired("Choose a relation.")])
+    subject = StringField("Subject", description="For a cloze fact: the sentence, as the student will read it.")
+    object = StringField("Object", description="For a cloze fact: the words to hide, exactly as the sentence has "
+                                               "them.")
+    explanation = StringField("Explanation (optional)", validators=[Optional()])
+    supplemented = BooleanField("Supplemented: the document does not state this fact")
+    sentence = TextField()
+
+
+class RelationForm(Form):
+    """The question templates of one relation of a deck."""
+
+    forward = StringField("Question (uses {subject})", validators=[Optional()])
+    reverse = StringField("Reverse question (optional, uses {object})", validators=[Optional()])
+    grouped = StringField("Grouped question (optional, uses {object})", validators=[Optional()])
+    cloze = StringField("Cloze question (uses {subject}: the sentence with the gap)", validators=[Optional()])
+    answer = StringField("Answer (optional, uses {object} and {subject})", validators=[Optional()])
+
+
+class ImportForm(Form):
+    """Facts from a table: the file's kind, then which column holds what (the table rides along, encoded)."""
+
+    format = SelectField("Kind of file", default="table")
+    table = TextField()
+    filename = TextField()
+    subject = SelectField("Subject column", validate_choice=False)
+    object = SelectField("Object column", validate_choice=False)
+    relation_column = SelectField("Relation column (optional)", validate_choice=False)
+    relation = SelectField("Or one relation for every row", validate_choice=False)
+    explanation = SelectField("Explanation column (optional)", validate_choice=False)
+    supplemented = SelectField("Supplemented column (optional)", validate_choice=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.format.choices = [("table", "CSV or TSV with a header row"), ("anki", "Anki notes in plain text (.txt)")]

@@ -30,8 +30,9 @@ def _history_page(form: AnkiUploadForm) -> str:
                           per_page=current_app.config["HISTORY_PAGE_SIZE"])
     days = history_days(session(), pagination.items, user_id=user_id(), deck_ids=deck_ids,
                         days=StudyDays(current_user.time_zone, study_settings().day_starts_at_hour))
-    return render_template("history.html", pagination=pagination, days=days, decks=all_decks(session()),
-                           deck=deck, tz=zone(current_user.time_zone), upload=form)
+    return render_template("history.html", pagination=pagination, days=days,
+                           decks=all_decks(session(), visible_to=user_id()), deck=deck,
+                           tz=zone(current_user.time_zone), upload=form)
 
 
 @bp.route("/history")

@@ -57,7 +57,7 @@ def classes_page() -> BaseResponse | tuple[str, int]:
 
 def _assign_form() -> AssignForm:
     form = AssignForm()
-    form.deck_id.choices = classes.deck_choices(session())
+    form.deck_id.choices = classes.deck_choices(session(), teacher_id=user_id())
     return form
 
 

@@ -101,6 +101,26 @@ def join_and_study(student, base: str, code: str) -> str:
     return answered[0].card
 
 
+def write_a_deck(teacher, base: str) -> str:
+    """The teacher pastes a short document, writes one fact from it and publishes; the document's URL."""
+    teacher.goto(f"{base}/teach/decks/")
+    teacher.get_by_label("Deck title").fill("Axe notes")
+    teacher.get_by_label("Citation of the document").fill("Our own notes")
+    teacher.get_by_label(re.compile("Paste the text")).fill("# Rain\n\nRain is liquid water falling from clouds. "
+                                                           "Snow is frozen, e.g. in winter. Hail is a ball of ice.\n")
+    teacher.get_by_role("button", name="Store the document").click()
+    teacher.wait_for_url(re.compile(re.escape(f"{base}/teach/decks/") + r"\d+$"))
+    document = teacher.url
+    teacher.locator("#s1").get_by_role("link", name=re.compile("Write a fact")).click()
+    teacher.get_by_label("Subject").fill("rain")
+    teacher.get_by_label("Object").fill("liquid water falling from clouds")
+    teacher.get_by_role("button", name="Save the fact").click()
+    teacher.wait_for_url(re.compile(re.escape(document) + "#"))
+    teacher.get_by_role("button", name="Publish").click()
+    expect()(teacher.locator(".flash.success")).to_contain_text("Published revision 1")
+    return document
+
+
 def test_no_serious_accessibility_violations_on_any_page(server, new_context):
     assert AXE.exists(), f"{AXE} is missing: run `make test` (it installs axe-core with npm)"
     base = server.base
@@ -112,6 +132,7 @@ def test_no_serious_accessibility_violations_on_any_page(server, new_context):
     student_page = setup_teacher.get_by_role("link", name=STUDENT, exact=True).first.get_attribute("href")
     assert student_page, "the dashboard does not link to the student"
     class_id = dashboard.rsplit("/", 1)[1]
+    document = write_a_deck(setup_teacher, base).removeprefix(base)
 
     found: list[str] = []
     # The app's Content-Security-Policy refuses inline scripts; the test's contexts let axe in.
@@ -168,9 +189,32 @@ def test_no_serious_accessibility_violations_on_any_page(server, new_context):
                            (f"{student_page}/stats?period=today", "a student's statistics"),
                            (f"/teach/classes/{class_id}/cards/{card_id}", "a card's page"),
                            (f"/teach/classes/{class_id}/join", "the join page"),
-                           ("/history", "the teacher's history")):
+                           ("/history", "the teacher's history"), ("/teach/decks/", "the teacher's decks"),
+                           (document, "a document"), (f"{document}/facts/new", "a supplemented fact's editor"),
+                           (f"{document}/relations/term-definition", "a relation's questions"),
+                           (f"{document}/preview", "a deck's preview")):
             teacher.goto(f"{base}{path}")
             found += axe_violations(teacher, f"{what} at {width} px (teacher)")
+        # The fact editor for a sentence, showing a refusal beside its field.
+        teacher.goto(f"{base}{document}")
+        teacher.locator("#s2").get_by_role("link", name=re.compile("Write a fact")).click()
+        teacher.get_by_label("Relation").select_option(label="cloze: hide words of the sentence")
+        teacher.get_by_label("Object").fill("hail")
+        teacher.get_by_role("button", name="Save the fact").click()
+        expect()(teacher.locator("#object-error")).to_be_visible()
+        found += axe_violations(teacher, f"the fact editor with an error at {width} px (teacher)")
+        # The import page, with a table read and its preview shown.
+        teacher.goto(f"{base}{document}/import")
+        found += axe_violations(teacher, f"the import page at {width} px (teacher)")
+        teacher.get_by_label("File", exact=True).set_input_files(files=[{"name": "facts.csv", "mimeType": "text/csv",
+                                                             "buffer": b"term,definition\nsleet,icy rain\n"}])
+        teacher.get_by_role("button", name="Read the file").click()
+        expect()(teacher.locator("table.import-preview")).to_be_visible()
+        found += axe_violations(teacher, f"the import mapping and preview at {width} px (teacher)")
+        teacher.goto(f"{base}/teach/decks/")
+        teacher.get_by_role("button", name="Store the document").click()
+        expect()(teacher.locator("#title-error")).to_be_visible()
+        found += axe_violations(teacher, f"the new deck form with errors at {width} px (teacher)")
 
     assert not found, "axe-core found serious or critical violations:\n" + "\n".join(found)
 

@@ -186,6 +186,14 @@ def world(built_app):
     student = built_app.test_client()
     AuthActions(student).register("ann", PASSWORD, class_code=code)
     answer(student, showing(student.get(STUDY).get_data(as_text=True)), "3")
+    # The teacher's own deck, written in the browser: document 1 with fact 1, published.
+    token = csrf_token(teacher.get("/teach/decks/").get_data(as_text=True))
+    teacher.post("/teach/decks/", data={"csrf_token": token, "title": "Rain", "citation": "Notes",
+                                        "text": "# Rain\n\nRain is water falling from clouds. It is wet."})
+    assert teacher.post("/teach/decks/1/facts/new", data={
+        "csrf_token": token, "relation": "term-definition", "subject": "rain", "object": "water falling from clouds",
+        "sentence": "1"}).status_code == 303
+    assert teacher.post("/teach/decks/1/publish", data={"csrf_token": token}).status_code == 303
     with built_app.app_context():
         ann = db.session.scalar(select(User.id).where(User.username == "ann"))
         card_id = db.session.scalar(select(Card.id).order_by(Card.id).limit(1))
