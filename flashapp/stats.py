@@ -95,6 +95,9 @@ class ClassScope:
     retired: frozenset[int]
     every_deck: bool  # the decks are all the decks there are, so no card is outside them
     most_of_the_school: bool  # the students are at least half of all the accounts
+    # The accounts outside the class (teachers included), read when the class holds most of the school:
+    # a short list to rule out costs less per row than a long one to look each row up in.
+    outsiders: tuple[int, ...] = ()
 
     def active_cards(self, deck_id: int | None = None) -> list[int]:
         """The ids of the cards still studied, of one deck or of all the class's decks."""
@@ -125,7 +128,13 @@ def class_scope(session: Session, *, classroom_id: int) -> ClassScope:
                 retired.add(card_id)
     students = class_student_ids(session, classroom_id)
     accounts = session.scalar(select(func.count(User.id))) or 0
-    return ClassScope(deck_ids, students, card_decks, frozenset(retired), every_deck, 2 * len(students) >= accounts)
+    most = 2 * len(students) >= accounts
+    outsiders: tuple[int, ...] = ()
+    if most:
+        enrolled = set(students)
+        outsiders = tuple(user_id for user_id in session.scalars(select(User.id).order_by(User.id))
+                          if user_id not in enrolled)
+    return ClassScope(deck_ids, students, card_decks, frozenset(retired), every_deck, most, outsiders)
 
 
 def _card_in(column: SQLColumnExpression[int], card_ids: list[int], *, by_card: bool = False) -> ColumnElement[bool]:
@@ -404,8 +413,12 @@ def _recall_rules(session: Session, scheduler: Scheduler, *, student_ids: Sequen
         select(PersonalParameters.user_id, PersonalParameters.parameters)
         .where(PersonalParameters.user_id.in_(student_ids), PersonalParameters.parameters.is_not(None)))}
     groups: dict[_RecallRule, list[int]] = {}
+    day_ends: dict[str, datetime] = {}  # one reckoning per time zone, not per student
     for user_id in student_ids:
-        ends = next_day_start(now, zones.get(user_id, "UTC"), hour=rules.day_starts_at_hour)
+        zone = zones.get(user_id, "UTC")
+        if zone not in day_ends:
+            day_ends[zone] = next_day_start(now, zone, hour=rules.day_starts_at_hour)
+        ends = day_ends[zone]
         parameters = own.get(user_id) or rules.parameters
         rule = _RecallRule(ends - timedelta(microseconds=1), -float(parameters[20]))
         groups.setdefault(rule, []).append(user_id)
@@ -472,7 +485,11 @@ def forgotten_cards(session: Session, scheduler: Scheduler, *, classroom_id: int
     else:
         return []
     if by_card:
-        grouped_card, of_students = CardState.card_id.label("card_id"), (CardState.user_id + 0).in_(students)
+        # Every account's states but the outsiders' are the class's: ruling out a few ids costs less per
+        # state than looking each one up among the students.
+        grouped_card = CardState.card_id.label("card_id")
+        of_students = (CardState.user_id + 0).not_in(
+            bindparam(None, list(scope.outsiders), expanding=True, literal_execute=True)) if scope.outsiders else None
     else:
         # Grouped by an expression, not the column: SQLite would otherwise walk the index on card_id through
         # every student of the school to save sorting the class's states.
@@ -482,7 +499,7 @@ def forgotten_cards(session: Session, scheduler: Scheduler, *, classroom_id: int
                func.avg(predicted_recall(session, scheduler, student_ids=students, now=now)).label("mean_recall"),
                func.count(CardState.last_review).label("students"), func.sum(CardState.reps).label("reviews"),
                func.sum(CardState.again_count).label("again"), func.sum(CardState.lapses).label("lapses"))
-        .where(of_students, *in_scope)
+        .where(*([] if of_students is None else [of_students]), *in_scope)
         .group_by(grouped_card)
         .having(or_(func.count(CardState.last_review) > 0, func.sum(CardState.reps) > 0))
     )}
@@ -496,19 +513,22 @@ def forgotten_cards(session: Session, scheduler: Scheduler, *, classroom_id: int
     chosen = sorted(numbers.values(), key=weakest_first)
     if limit is not None:
         chosen = chosen[:limit]
-    details = {card.id: (card, note, deck_title) for card, note, deck_title in session.execute(
-        select(Card, Note, Deck.title).join(Note, Note.id == Card.note_id).join(Deck, Deck.id == Card.deck_id)
+    # Plain rows, not mapped objects: building a Card and a Note for every card costs more than reading them.
+    details = {card.id: card for card in session.execute(
+        select(Card.id, Card.question, Card.answer, Deck.title, Note.key, Note.relation, Note.subject, Note.object,
+               Note.section, Note.supplemented)
+        .join(Note, Note.id == Card.note_id).join(Deck, Deck.id == Card.deck_id)
         .where(Card.id.in_([row.card_id for row in chosen]))
     )}
     rows = []
     for number in chosen:
-        if number.card_id not in details:
+        card = details.get(number.card_id)
+        if card is None:
             continue
-        card, note, deck_title = details[number.card_id]
         rows.append(CardRow(
-            card_id=card.id, question=card.question, answer=card.answer, deck_title=deck_title,
-            note_key=note.key, relation=note.relation, subject=note.subject, object=note.object,
-            section=note.section, supplemented=note.supplemented,
+            card_id=card.id, question=card.question, answer=card.answer, deck_title=card.title,
+            note_key=card.key, relation=card.relation, subject=card.subject, object=card.object,
+            section=card.section, supplemented=card.supplemented,
             mean_recall=None if number.mean_recall is None else float(number.mean_recall),
             students=number.students, reviews=int(number.reviews or 0), again=int(number.again or 0),
             lapses=int(number.lapses or 0),

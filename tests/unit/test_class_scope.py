@@ -109,3 +109,22 @@ def test_each_deck_with_a_target_date_is_paced_on_its_own_cards(session, school)
     # 2/3 of the way: 2 of 3 numbers cards and 2 of 3 others expected; under 80% of that is behind.
     assert ann.behind == [f"behind the pace for {others.title}"]
     assert ben.behind == [f"behind the pace for {numbers.title}"]
+
+
+def test_a_class_holding_most_of_the_school_leaves_out_the_other_accounts_states(session, school):
+    classroom, _, _, (n1, _, _, _, o1, _) = school
+    carl = register_user(session, username="carl", password="long enough", password_method=FAST_HASH_METHOD)
+    answer(session, carl, o1, days_ago=1, rating=1, token="c1", stability=0.5)
+    answer(session, carl, n1, days_ago=1, rating=1, token="c2", stability=0.5)
+    session.commit()
+    scope = class_scope(session, classroom_id=classroom.id)
+    # Two students of four accounts: the class's card states are every state but the teacher's and Carl's.
+    assert scope.most_of_the_school
+    assert scope.outsiders == (classroom.teacher_id, carl.id)
+    scheduler = make_scheduler(enable_fuzzing=False)
+    rows = {row.card_id: row for row in forgotten_cards(session, scheduler, classroom_id=classroom.id, now=NOW,
+                                                        limit=None, scope=scope)}
+    assert (rows[o1.id].students, rows[o1.id].reviews, rows[o1.id].again) == (2, 2, 1)
+    assert (rows[n1.id].students, rows[n1.id].reviews, rows[n1.id].again) == (1, 1, 0)
+    (alone,) = forgotten_cards(session, scheduler, classroom_id=classroom.id, now=NOW, card_id=n1.id, scope=scope)
+    assert alone.mean_recall == rows[n1.id].mean_recall
