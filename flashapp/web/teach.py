@@ -78,9 +78,10 @@ def dashboard(class_id: int) -> str:
                                sort=request.args.get("sort"), direction=request.args.get("dir"))
     # One URL built for the whole roster: building one per student costs more than the rest of the row.
     student_path = url_for("teach.student", class_id=class_id, user_id=0).rpartition("/")[0]
+    card_path = url_for("teach.card", class_id=class_id, card_id=0).rpartition("/")[0]  # likewise for the cards
     addresses, local_only = _reachability()
     return render_template("teach/dashboard.html", classroom=board.classroom, roster=board.roster,
-                           student_path=student_path, trouble=board.trouble, sort=board.sort,
+                           student_path=student_path, card_path=card_path, trouble=board.trouble, sort=board.sort,
                            descending=board.descending, completion=board.completion, studying_now=board.studying_now,
                            assign_form=_assign_form(), action_form=EmptyForm(), now=at,
                            tz=zone(current_user.time_zone), addresses=addresses, local_only=local_only,
