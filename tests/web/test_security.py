@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import os
 import re
+import sqlite3
+import tempfile
+import zipfile
 
 import pytest
 from sqlalchemy import func, select
@@ -109,7 +114,7 @@ def test_no_route_with_an_id_shows_or_changes_another_students_data(built_app):
     rules = [r for r in built_app.url_map.iter_rules()
              if r.arguments and r.endpoint != "static" and not r.endpoint.startswith(("teach.", "authoring."))]
     assert {r.endpoint for r in rules} == {"study.study", "study.answer", "study.undo", "study.more_new",
-                                           "decks.export"}
+                                           "study.review_ahead", "decks.export", "decks.export_progress"}
     bob_page = bob.get(STUDY).get_data(as_text=True)
     assert "Undo last answer" not in bob_page
     undo_token = csrf_token(bob_page)
@@ -130,3 +135,19 @@ def test_no_route_with_an_id_shows_or_changes_another_students_data(built_app):
     assert bob.post("/study/no-such-deck/more-new", data={"csrf_token": undo_token}).status_code == 404
     assert bob.get("/decks/no-such-deck.apkg").status_code == 404
     assert bob.get("/study/no-such-deck").status_code == 404
+    # Reviewing ahead in Ada's deck opens nothing for Bob (he has no cards due) and nothing of Ada's.
+    refused = bob.post(f"{STUDY}/ahead", data={"csrf_token": undo_token, "days": "7"})
+    assert refused.status_code == 400 and "No cards of this deck fall due" in refused.get_data(as_text=True)
+    assert bob.post("/study/no-such-deck/ahead", data={"csrf_token": undo_token, "days": "7"}).status_code == 404
+    # The progress export is always the logged-in student's own: Bob's holds none of Ada's answers.
+    progress = bob.get("/decks/back-muscles/my-progress.apkg")
+    assert progress.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(progress.data)) as package, tempfile.TemporaryDirectory() as folder:
+        package.extract("collection.anki2", folder)
+        connection = sqlite3.connect(os.path.join(folder, "collection.anki2"))
+        try:
+            assert connection.execute("select count(*) from revlog").fetchone() == (0,)
+            assert connection.execute("select count(*) from cards where type != 0").fetchone() == (0,)
+        finally:
+            connection.close()
+    assert bob.get("/decks/no-such-deck/my-progress.apkg").status_code == 404
