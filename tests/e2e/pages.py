@@ -68,7 +68,7 @@ def log_in_with_the_keyboard(page, base: str, username: str, password: str) -> N
 
 def go_to(page, base: str, link: str, path: str) -> None:
     """Follow a link of the main navigation and wait for its page."""
-    page.get_by_role("navigation", name="Main").get_by_role("link", name=link).click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name=link, exact=True).click()
     page.wait_for_url(f"{base}{path}")
 
 
