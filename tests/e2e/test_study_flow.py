@@ -145,7 +145,7 @@ def download_the_anki_package(page, base: str, folder, screenshots) -> None:
     go_to(page, base, "Decks", "/")
     deck = page.locator("li.deck", has_text=DECK_TITLE)
     with page.expect_download() as download_info:
-        deck.get_by_role("link", name="Export to Anki").click()
+        deck.get_by_role("link", name="Export to Anki", exact=True).click()
     download = download_info.value
     assert download.failure() is None
     assert download.suggested_filename == f"{DECK_SLUG}.apkg"
