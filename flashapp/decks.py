@@ -36,6 +36,12 @@ def build_decks(session: Session, paths: Iterable[str | Path], *, now: datetime,
             raise DeckSourceError(spec.path, None, f"slug '{spec.slug}' is also used by {seen[spec.slug]}; "
                                                    "give each deck its own slug")
         seen[spec.slug] = str(spec.path)
+    written_in_browser = set(session.scalars(select(Deck.slug).where(Deck.slug.in_(list(seen)),
+                                                                     Deck.owner_id.is_not(None))))
+    for spec in specs:
+        if spec.slug in written_in_browser:
+            raise DeckSourceError(spec.path, None, f"slug '{spec.slug}' belongs to a deck a teacher writes in the "
+                                                   "browser; give this deck its own slug")
     plans = [plan_notes(spec) for spec in specs]
     with write_transaction(session):
         return [build_deck(session, spec, now=now, plans=spec_plans)

@@ -10,7 +10,8 @@ from sqlalchemy import select
 from flashapp import authoring
 from flashapp.authoring import FactInput
 from flashapp.database import write_transaction
-from flashapp.decksource import parse_deck_text
+from flashapp.decks import build_decks
+from flashapp.decksource import DeckSourceError, parse_deck_text
 from flashapp.errors import Invalid, NotFound
 from flashapp.generation import build_deck, plan_notes
 from flashapp.models import Card, DeckRevision, Role, User
@@ -121,3 +122,20 @@ def test_a_reverse_question_with_two_answers_is_refused_at_the_fact_and_at_publi
     assert refused.value.message.startswith("The fact “rhomboid”: ")
     assert "is also the object of the fact “trapezius”" in refused.value.message
     assert session.scalar(select(DeckRevision.id)) is None
+
+
+def test_a_facts_file_may_not_take_over_a_deck_written_in_the_browser(session, teacher, tmp_path):
+    document = new_document(session, teacher)
+    authoring.write_fact(session, teacher_id=teacher, document_id=document.id, now=T0,
+                         fact=FactInput("item-category", "trapezius", "superficial",
+                                        sentence_id=document.sentences[0].id))
+    authoring.publish(session, teacher_id=teacher, document_id=document.id, now=T0)
+    before = dict(session.execute(select(Card.key, Card.question)).all())
+    path = tmp_path / "back-layers.yaml"
+    path.write_text(deck_text(slug="back-layers", title="Mine now", source="A file", sections={"layers": "Layers"},
+                              relations={"general": {"forward": "What about {subject}?"}},
+                              facts=[{"relation": "general", "subject": "x", "object": "y", "section": "layers"}]))
+    with pytest.raises(DeckSourceError, match="belongs to a deck a teacher writes in the browser"):
+        build_decks(session, [path], now=T0 + timedelta(days=1))
+    session.rollback()
+    assert dict(session.execute(select(Card.key, Card.question)).all()) == before
