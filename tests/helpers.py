@@ -151,6 +151,9 @@ def write_deck(folder: Path, text: str = PLANETS, *, name: str = "planets.yaml")
 # ---------------------------------------------------------------- the web through the test client
 
 STUDY = "/study/back-muscles"
+# How the done page names the start of the next study day (04:00 UTC), whenever a test runs: the page reads the
+# real clock, so in the hour before 04:00 it says "in N minutes (04:00)".
+NEXT_DAY_START = r"(?:(?:today|tomorrow) at 04:00|in \d+ minutes? \(04:00\)|now)"
 
 _CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
 
