@@ -184,16 +184,16 @@ def study_screen(session: Session, scheduler: Scheduler, showings: ShowingTokens
     The card comes with a token signed by `showings`: the only way to answer it. Nothing is written.
     """
     day = study_day(now=now, time_zone=time_zone, settings=settings)
-    deck, counts, picked = _queue(session, user_id=user_id, slug=slug, now=now, day=day, reviews_until=day.ends,
-                                  settings=settings, undone_card_id=undone_card_id)
+    deck, counts, picked, buried = _queue(session, user_id=user_id, slug=slug, now=now, day=day,
+                                          reviews_until=day.ends, settings=settings, undone_card_id=undone_card_id)
     reviewing_ahead = False
     if picked is None:
         # Nothing left today: reviews the student chose to study ahead of their day, if any.
         until = session.scalar(_REVIEWING_AHEAD_UNTIL, {"user_id": user_id, "deck_id": deck.deck_id,
                                                          "day_begins": day.begins})
         if until is not None and until > day.ends:
-            deck, counts, picked = _queue(session, user_id=user_id, slug=slug, now=now, day=day, reviews_until=until,
-                                          settings=settings)
+            deck, counts, picked, buried = _queue(session, user_id=user_id, slug=slug, now=now, day=day,
+                                                  reviews_until=until, settings=settings)
             reviewing_ahead = picked is not None
     showing = None
     upcoming = None
@@ -204,7 +204,8 @@ def study_screen(session: Session, scheduler: Scheduler, showings: ShowingTokens
         upcoming = next_cards(session, user_id=user_id, deck_id=deck.deck_id, counts=counts, days=days,
                               next_day=day.ends)
         summary = day_summary(session, user_id=user_id, deck_id=deck.deck_id, now=now, days=days)
-        ahead = review_ahead_counts(session, user_id=user_id, deck_id=deck.deck_id, days=days, now=now)
+        ahead = review_ahead_counts(session, user_id=user_id, deck_id=deck.deck_id, days=days, now=now,
+                                    buried=buried)
     else:
         state = picked.state
         intervals = preview_intervals(scheduler, picked.card_id, state, now, time_zone=time_zone, user_id=user_id)
@@ -219,8 +220,10 @@ def study_screen(session: Session, scheduler: Scheduler, showings: ShowingTokens
 
 
 def _queue(session: Session, *, user_id: int, slug: str, now: datetime, day: StudyDay, reviews_until: datetime,
-           settings: StudySettings, undone_card_id: int | None = None) -> tuple[DeckDue, DueCounts, QueuedCard | None]:
-    """The deck, the student's counts in it and the card to show, with review cards due before `reviews_until`."""
+           settings: StudySettings, undone_card_id: int | None = None
+           ) -> tuple[DeckDue, DueCounts, QueuedCard | None, list[int]]:
+    """The deck, the student's counts in it and the card to show, with review cards due before `reviews_until`;
+    and the deck's cards buried for today."""
     deck = deck_due_counts(session, user_id=user_id, slug=slug, now=now, day_begins=day.begins,
                            day_ends=reviews_until, new_per_day=settings.new_cards_per_day)
     if deck is None or not deck_is_visible(session, deck_id=deck.deck_id, user_id=user_id):
@@ -235,7 +238,7 @@ def _queue(session: Session, *, user_id: int, slug: str, now: datetime, day: Stu
                                                              card_id=undone_card_id)
     picked = picked or next_queued_card(session, user_id=user_id, deck_id=deck.deck_id, now=now,
                                         day_ends=reviews_until, counts=counts, buried=buried, buried_card_ids=cards)
-    return deck, counts, picked
+    return deck, counts, picked, cards
 
 
 # Review ahead, as Anki's custom study offers it: the review cards of the next few study days, today.
@@ -246,17 +249,18 @@ _REVIEWING_AHEAD_UNTIL = (select(func.max(ReviewAhead.until))
                                  ReviewAhead.granted_at >= bindparam("day_begins", type_=UTCDateTime)))
 
 
-def review_ahead_counts(session: Session, *, user_id: int, deck_id: int, days: StudyDays,
-                        now: datetime) -> tuple[tuple[int, int], ...]:
+def review_ahead_counts(session: Session, *, user_id: int, deck_id: int, days: StudyDays, now: datetime,
+                        buried: list[int] | None = None) -> tuple[tuple[int, int], ...]:
     """For each choice of `REVIEW_AHEAD_DAYS`: how many review cards fall due in that many study days after today.
 
     Cards buried for today (their fact or a sibling answered today) are left out: reviewing ahead does not
-    bring them back before the next study day either.
+    bring them back before the next study day either. `buried` is their ids when the caller has them.
     """
     today = days.number(now)
     ends = [days.begins(today + 1 + ahead) for ahead in REVIEW_AHEAD_DAYS]
-    buried = buried_cards(session, deck_id=deck_id,
-                          buried=buried_notes(session, user_id=user_id, deck_id=deck_id, day_begins=days.begins(today)))
+    if buried is None:
+        buried = buried_cards(session, deck_id=deck_id, buried=buried_notes(session, user_id=user_id, deck_id=deck_id,
+                                                                            day_begins=days.begins(today)))
     row = session.execute(
         select(*(func.coalesce(func.sum(case((CardState.due < end, 1), else_=0)), 0) for end in ends))
         .join(Card, Card.id == CardState.card_id)

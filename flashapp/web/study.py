@@ -12,7 +12,7 @@ from .. import study
 from ..scheduling import Outcome
 from ..showings import RefusedShowing
 from .errors import status_of
-from .forms import AnswerForm, EmptyForm, ReviewAheadForm
+from .forms import AnswerForm, EmptyForm, Form, ReviewAheadForm
 from .helpers import now, own_scheduler, required, session, showing_tokens, study_settings, user_id
 
 bp = Blueprint("study", __name__)
@@ -40,6 +40,13 @@ def _study_screen(slug: str) -> str:
     return render_template("study.html", screen=screen, card=screen.showing)
 
 
+def _unreadable(form: Form, slug: str, *, title: str, what: str, outcome: str) -> tuple[str, int]:
+    """The page for a study form that could not be read: what was wrong, and the way back to the deck."""
+    problems = "; ".join(e for errors in form.errors.values() for e in errors)
+    return render_template("error.html", title=title, message=f"{what} could not be read ({problems}). {outcome}",
+                           back=url_for("study.study", slug=slug)), 400
+
+
 @bp.route("/study/<slug>", endpoint="study")
 @login_required
 def study_page(slug: str) -> str:
@@ -53,10 +60,7 @@ def answer(slug: str) -> Response | tuple[str, int]:
     """Record an answer to one showing of a card, then go on to the next card."""
     form = AnswerForm()
     if not form.validate_on_submit():
-        problems = "; ".join(e for errors in form.errors.values() for e in errors)
-        return render_template("error.html", title="Answer not recorded",
-                               message=f"That answer could not be read ({problems}). Nothing was recorded.",
-                               back=url_for("study.study", slug=slug)), 400
+        return _unreadable(form, slug, title="Answer not recorded", what="That answer", outcome="Nothing was recorded.")
     try:
         outcome = study.answer(session(), own_scheduler(), showing_tokens(), user_id=user_id(), slug=slug,
                                token=required(form.token.data), rating=Rating(required(form.rating.data)),
@@ -102,10 +106,7 @@ def review_ahead(slug: str) -> Response | tuple[str, int]:
     """Open the review cards of the next few study days for today, then go on studying."""
     form = ReviewAheadForm()
     if not form.validate_on_submit():
-        problems = "; ".join(e for errors in form.errors.values() for e in errors)
-        return render_template("error.html", title="Nothing opened",
-                               message=f"That choice could not be read ({problems}). Nothing was changed.",
-                               back=url_for("study.study", slug=slug)), 400
+        return _unreadable(form, slug, title="Nothing opened", what="That choice", outcome="Nothing was changed.")
     days = required(form.days.data)
     opened = study.review_ahead(session(), user_id=user_id(), slug=slug, days_ahead=days, now=now(),
                                 time_zone=current_user.time_zone, settings=study_settings())
