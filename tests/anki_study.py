@@ -58,9 +58,16 @@ def study(col: Collection, deck_name: str, *, start: datetime, days: int, seed: 
     rng = random.Random(seed)
     col.decks.select(col.decks.id_for_name(deck_name))
     answers = 0
+    first_today = col.sched.today
     for day in range(first_day, first_day + days):
         if day > first_day:
-            col.crt = col.crt - 86_400  # Anki's today moves one day on
+            col.crt = col.crt - 86_400  # Anki's today moves one day on...
+            # ...once the backend reads it again: it keeps the day it worked out until the real clock
+            # passes the next rollover, so without reopening a simulated day could find nothing due.
+            col.close()
+            col.reopen()
+            col.decks.select(col.decks.id_for_name(deck_name))
+        assert col.sched.today == first_today + day - first_day, "Anki's day did not move on"
         moment = start + timedelta(days=day)
         while True:
             queued = col.sched.get_queued_cards()
