@@ -30,10 +30,11 @@ from .errors import DomainError, NotFound, NotSaved
 from .fit_schedule import start_personal_fits
 from .integrity import RESTORE_ADVICE, quick_check
 from .models import Role
-from .network import open_addresses
+from .network import Listening, open_addresses
 from .schema import SchemaError, schema_problem, upgrade_database
 from .schema_versions import schema_versions
 from .storage import StorageError, check_writable
+from .web.helpers import serving_at
 
 # How often the serving threads hand round the interpreter lock (Python's default is 0.005 s).
 SWITCH_INTERVAL_SECONDS = 0.001
@@ -132,7 +133,7 @@ def serve_command(host: str, port: int, threads: int, connection_limit: int) -> 
     app = current_app._get_current_object()  # type: ignore[attr-defined]  # the proxy's documented way to the app
     _refuse_unservable_database(app)
     _remove_abandoned_temp_files(app)
-    app.config["SERVE_HOST"] = host
+    serving_at(app, Listening(host, port))
     # Writes stuck waiting for the write lock hold their threads: keep two free for pages that only read.
     write_gate(db.engine).waiting_at_most = max(1, threads - 2)
     for address in open_addresses(host, port):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 
 import psutil
 
@@ -32,3 +33,16 @@ def open_addresses(host: str, port: int) -> list[str]:
 def is_loopback(hostname: str) -> bool:
     """True for a host name (without port) that only this machine can reach."""
     return hostname in ("localhost", "::1") or hostname.startswith("127.")
+
+
+@dataclass(frozen=True)
+class Listening:
+    """Where the server listens: the host and port `flashapp serve` was given."""
+
+    host: str
+    port: int
+
+    @property
+    def local_only(self) -> bool:
+        """Whether only this machine can connect (a loopback host)."""
+        return is_loopback(self.host)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from flashapp import db
 from flashapp.database import make_engine, write_gate
 from flashapp.models import Card, Deck, Note, User
+from flashapp.network import Listening
 from tests.helpers import BUNDLED_DECK, FAST_HASH_METHOD, PLANETS, with_lines, write_deck
 
 
@@ -103,6 +104,8 @@ def test_serve_prints_the_addresses_and_every_class_code(app, runner, monkeypatc
     assert f"Class Year 11: join code {codes[1]}" in result.output
     assert served["host"] == "0.0.0.0" and served["port"] == 8080 and served["threads"] == 8
     assert served["connection_limit"] == 1000 and served["backups"] is True
+    # The pages learn where the server listens from the app, not from its configuration.
+    assert app.extensions["flashapp.listening"] == Listening("0.0.0.0", 8080) and "SERVE_HOST" not in app.config
 
 
 def test_a_command_meeting_a_held_database_says_busy_and_changes_nothing(app, runner, database_url):

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import Response, abort, current_app, request, stream_with_context, url_for
+from flask import Flask, Response, abort, current_app, request, stream_with_context, url_for
 from flask_login import current_user, login_required
 from flask_sqlalchemy.pagination import Pagination
 from fsrs import Scheduler
@@ -19,6 +19,7 @@ from .. import db
 from ..database import may_write
 from ..errors import Invalid
 from ..models import User
+from ..network import Listening
 from ..personal import student_scheduler
 from ..scheduling import zone
 from ..showings import ShowingTokens
@@ -76,6 +77,20 @@ def address() -> str:
 def hash_method() -> str:
     """The werkzeug method for new password hashes."""
     return cast(str, current_app.config["PASSWORD_HASH_METHOD"])
+
+
+_LISTENING = "flashapp.listening"
+
+
+def serving_at(app: Flask, listening: Listening) -> None:
+    """Tell the app where its server listens (`flashapp serve` does, before it serves)."""
+    app.extensions[_LISTENING] = listening
+
+
+def listening() -> Listening | None:
+    """Where this app's server listens; None when it was not started by `flashapp serve` (a WSGI host of
+    one's own, the test client), and then where it can be reached is unknown."""
+    return cast("Listening | None", current_app.extensions.get(_LISTENING))
 
 
 def required(value: T | None) -> T:

@@ -25,6 +25,7 @@ from .forms import AssignForm, ClassForm, EmptyForm, RetentionForm
 from .helpers import (
     download,
     hash_method,
+    listening,
     now,
     paginate,
     required,
@@ -64,7 +65,8 @@ def _assign_form() -> AssignForm:
 def _reachability() -> tuple[list[str], bool]:
     """The addresses students should open, and whether only this computer can reach the server."""
     addresses = join_addresses()
-    serving_locally = is_loopback(current_app.config.get("SERVE_HOST") or "0.0.0.0")
+    served = listening()
+    serving_locally = served is not None and served.local_only
     unreachable = all(is_loopback(urlsplit(address).hostname or "") for address in addresses)
     return addresses, serving_locally or unreachable
 

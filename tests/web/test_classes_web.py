@@ -11,6 +11,8 @@ from sqlalchemy import func, select
 
 from flashapp import db
 from flashapp.models import Classroom, Enrollment, ReviewLog
+from flashapp.network import Listening
+from flashapp.web.helpers import serving_at
 from tests.helpers import STUDY, AuthActions, answer, csrf_token, showing
 
 
@@ -196,11 +198,11 @@ def test_the_dashboard_not_the_join_page_warns_when_the_server_only_listens_to_t
         built_app, teacher, classroom, monkeypatch):
     class_id, _ = classroom
     monkeypatch.setattr("flashapp.web.teach.lan_addresses", lambda: ["192.168.1.20"])
-    built_app.config["SERVE_HOST"] = "127.0.0.1"
+    serving_at(built_app, Listening("127.0.0.1", 5000))
     assert "Students cannot reach this address yet" in teacher.get(f"/teach/classes/{class_id}").get_data(as_text=True)
     poster = teacher.get(f"/teach/classes/{class_id}/join").get_data(as_text=True)
     assert "only accepts connections" not in poster and "HOST=0.0.0.0" not in poster
-    built_app.config["SERVE_HOST"] = "0.0.0.0"
+    serving_at(built_app, Listening("0.0.0.0", 5000))
     page = teacher.get(f"/teach/classes/{class_id}").get_data(as_text=True)
     assert "Students cannot reach" not in page and "<b>http://192.168.1.20/</b>" in page
 

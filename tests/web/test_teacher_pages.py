@@ -8,6 +8,8 @@ from sqlalchemy import select
 
 from flashapp import db
 from flashapp.models import Classroom, User
+from flashapp.network import Listening
+from flashapp.web.helpers import serving_at
 from tests.helpers import STUDY, AuthActions, answer, csrf_token, new_install, showing
 
 
@@ -75,7 +77,7 @@ def test_reset_and_remove_ask_first_and_sit_above_the_history(built_app, teacher
 
 def test_the_join_poster_is_clean_and_has_a_heading(built_app, teacher, classroom):
     class_id, code = classroom
-    built_app.config["SERVE_HOST"] = "127.0.0.1"
+    serving_at(built_app, Listening("127.0.0.1", 5000))
     poster = teacher.get(f"/teach/classes/{class_id}/join").get_data(as_text=True)
     assert re.search(r"<h1[^>]*>Join <b>Anatomy 1</b></h1>", poster)
     assert code in poster and re.search(r'<svg viewBox="0 0 \d+ \d+"', poster)  # scales to a phone, whole
