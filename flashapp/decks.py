@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .anki_export import export_anki_package
@@ -19,7 +19,7 @@ from .decksource import DEFAULT_LIMITS, DeckLimits, DeckSourceError, load_deck
 from .errors import NotFound
 from .facts_io import deck_spec_to_yaml
 from .generation import BuildReport, build_deck, plan_notes
-from .models import Assignment, Deck, Document, Enrollment, Note
+from .models import Deck, Document, Note, deck_visible_to
 
 
 def build_decks(session: Session, paths: Iterable[str | Path], *, now: datetime,
@@ -62,16 +62,9 @@ def no_such_deck(session: Session, slug: str, *, visible_to: int | None = None) 
     return NotFound(f"No deck '{slug}'. Decks: {slugs}.")
 
 
-def _visible_to(user_id: int) -> ColumnElement[bool]:
-    """Whether a deck is one this user may see: a bundled deck (no owner), their own, or one assigned to their class."""
-    assigned = (select(Assignment.deck_id).join(Enrollment, Enrollment.classroom_id == Assignment.classroom_id)
-                .where(Enrollment.user_id == user_id))
-    return or_(Deck.owner_id.is_(None), Deck.owner_id == user_id, Deck.id.in_(assigned))
-
-
 def deck_is_visible(session: Session, *, deck_id: int, user_id: int) -> bool:
     """Whether this user may see and study this deck (see `all_decks`)."""
-    return session.scalar(select(Deck.id).where(Deck.id == deck_id, _visible_to(user_id))) is not None
+    return session.scalar(select(Deck.id).where(Deck.id == deck_id, deck_visible_to(user_id))) is not None
 
 
 def all_decks(session: Session, *, visible_to: int | None = None) -> list[Deck]:
@@ -82,7 +75,7 @@ def all_decks(session: Session, *, visible_to: int | None = None) -> list[Deck]:
     """
     query = select(Deck).order_by(Deck.title)
     if visible_to is not None:
-        query = query.where(_visible_to(visible_to))
+        query = query.where(deck_visible_to(visible_to))
     return list(session.scalars(query))
 
 

@@ -22,11 +22,13 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     func,
+    or_,
     select,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, WriteOnlyMapped, column_property, mapped_column, relationship
 from sqlalchemy.sql import false
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 IE = TypeVar("IE", bound=enum.IntEnum)
 SE = TypeVar("SE", bound=enum.StrEnum)
@@ -548,3 +550,11 @@ class DeckRevision(Base):
     cards_retired: Mapped[int] = mapped_column(Integer)
 
     document: Mapped[Document] = relationship(back_populates="revisions")
+
+
+def deck_visible_to(user_id: int | BindParameter[int]) -> ColumnElement[bool]:
+    """Whether a deck is one this user may see and study: a bundled deck (no owner), their own, or one
+    assigned to a class they are in. `user_id` may be a bound parameter, for a statement built once."""
+    assigned = (select(Assignment.deck_id).join(Enrollment, Enrollment.classroom_id == Assignment.classroom_id)
+                .where(Enrollment.user_id == user_id))
+    return or_(Deck.owner_id.is_(None), Deck.owner_id == user_id, Deck.id.in_(assigned))

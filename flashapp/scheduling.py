@@ -51,7 +51,19 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from .errors import NotFound
-from .models import Card, CardState, Deck, ExtraNewCards, Note, ReviewLog, ReviewOrigin, ReviewState, User, UTCDateTime
+from .models import (
+    Card,
+    CardState,
+    Deck,
+    ExtraNewCards,
+    Note,
+    ReviewLog,
+    ReviewOrigin,
+    ReviewState,
+    User,
+    UTCDateTime,
+    deck_visible_to,
+)
 
 RATINGS = (Rating.Again, Rating.Hard, Rating.Good, Rating.Easy)
 LEARN_AHEAD = timedelta(minutes=20)
@@ -483,7 +495,9 @@ _COUNTS = select(
     Deck.built_at,
 )
 _DUE_COUNTS = _COUNTS.where(Deck.id.in_(bindparam("deck_ids", expanding=True)))
-_DUE_COUNTS_BY_SLUG = _COUNTS.where(Deck.slug == bindparam("slug"))
+# By slug, for the study page: with whether the user may see the deck, so that one query serves both.
+_DUE_COUNTS_BY_SLUG = (_COUNTS.add_columns(case((deck_visible_to(bindparam("user_id")), True), else_=False))
+                       .where(Deck.slug == bindparam("slug")))
 
 
 def _due(learning: int, review: int, started: int, total: int, introduced: int, answered: int, extra: int, *,
@@ -529,19 +543,21 @@ class DeckDue:
     title: str
     counts: DueCounts
     built_at: datetime  # which build of the deck this is (`buried_notes` keys its sibling map by it)
+    visible: bool  # whether the user may see and study it (`deck_visible_to`)
 
 
 def deck_due_counts(session: Session, *, user_id: int, slug: str, now: datetime, day_begins: datetime,
                     day_ends: datetime, new_per_day: int) -> DeckDue | None:
-    """The deck with this slug and the user's counts in it (as `due_counts`), in one query; None: no such deck."""
+    """The deck with this slug, the user's counts in it (as `due_counts`) and whether they may see it, in one
+    query; None: no such deck."""
     # Plain rows: straight on the connection, without the ORM's result handling.
     row = session.connection().execute(_DUE_COUNTS_BY_SLUG, {
         "user_id": user_id, "slug": slug, "learn_until": now + LEARN_AHEAD, "day_begins": day_begins,
         "day_ends": day_ends}).first()
     if row is None:
         return None
-    deck_id, *counts, title, built_at = row
-    return DeckDue(deck_id, title, _due(*counts, new_per_day=new_per_day), built_at)
+    deck_id, *counts, title, built_at, visible = row
+    return DeckDue(deck_id, title, _due(*counts, new_per_day=new_per_day), built_at, bool(visible))
 
 
 # The queue's statements read plain rows: what the study page shows of a card and its note, and the

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from .classroom import AssignedDeck, assigned_decks
 from .database import grouped_write, write_transaction
-from .decks import all_decks, deck_by_slug, deck_is_visible, no_such_deck
+from .decks import all_decks, deck_by_slug, no_such_deck
 from .errors import Invalid
 from .models import Card, CardState, ExtraNewCards, ReviewAhead, ReviewLog, UTCDateTime
 from .scheduling import (
@@ -226,7 +226,7 @@ def _queue(session: Session, *, user_id: int, slug: str, now: datetime, day: Stu
     and the deck's cards buried for today."""
     deck = deck_due_counts(session, user_id=user_id, slug=slug, now=now, day_begins=day.begins,
                            day_ends=reviews_until, new_per_day=settings.new_cards_per_day)
-    if deck is None or not deck_is_visible(session, deck_id=deck.deck_id, user_id=user_id):
+    if deck is None or not deck.visible:
         raise no_such_deck(session, slug, visible_to=user_id)
     counts = deck.counts
     buried = buried_notes(session, user_id=user_id, deck_id=deck.deck_id, day_begins=day.begins,
