@@ -1,8 +1,8 @@
 """One student's statistics, as Anki shows them: today, the forecast, the calendar, retention, cards, buttons, hours.
 
 The review log is read in one grouped query, however many answers there are: each answer is
-counted by local hour, state, rating and whether its card was young or mature (from the card's
-previous answer); everything by day, hour or button is added up from those counts here. Only
+counted by local hour, state, rating and whether its card was young or mature (from the last
+interval the answer keeps); everything by day, hour or button is added up from those counts here. Only
 the student's card states (one row per card studied) are read whole. Days are study days: the
 student's time zone and the hour a day starts. The database turns each answer's time into
 local seconds with the UTC offsets the time zone had over the span asked about (worked out
@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from fsrs import Rating, Scheduler, State
 from sqlalchemy import Integer, SQLColumnExpression, bindparam, case, func, literal, select, type_coerce
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from .decks import all_decks, deck_by_slug
@@ -319,10 +319,8 @@ def _card_ids(session: Session, deck_ids: list[int]) -> list[int]:
 def answer_tally(session: Session, *, user_id: int, days: StudyDays, now: datetime, decks: _Decks) -> Tally:
     """Every answer of the student's (in the decks) counted by study day, hour, state, rating and maturity.
 
-    One pass over the student's answers, each paired with the card's previous one: a review is of a
-    mature card when the interval the card's previous answer scheduled was at least MATURE_DAYS days
-    (Anki's last interval). Intervals are whole study days, so a day's length (23 or 25 hours across a clock
-    change) is allowed for by comparing against half a day less.
+    One plain pass over the student's answers: a review is of a mature card when the card's last
+    interval, which each answer keeps (Anki's `lastIvl`, in study days), was at least MATURE_DAYS.
 
     The database groups by one whole number, the local hour since 1970 and the answer's kind packed
     together (`_KINDS` a hour), which it sorts faster than five columns and hands back as plain integers.
@@ -331,14 +329,12 @@ def answer_tally(session: Session, *, user_id: int, days: StudyDays, now: dateti
                            .where(ReviewLog.user_id == user_id, *decks(ReviewLog.card_id)))
     if first is None:
         return {}
-    interval = _previous_interval(session)
     state, rating = type_coerce(ReviewLog.state_before, Integer), type_coerce(ReviewLog.rating, Integer)
-    maturity = case((state != int(ReviewState.REVIEW), 0),
-                    (interval >= MATURE_DAYS * _DAY_SECONDS - _DAY_SECONDS // 2, 2), else_=1)
+    maturity = case((state != int(ReviewState.REVIEW), 0), (ReviewLog.last_interval >= MATURE_DAYS, 2), else_=1)
     local = local_seconds(session, ReviewLog.reviewed_at, days, since=min(first, now), until=now)
     key = ((local // 3600) * _KINDS + state * 16 + (rating - 1) * 4 + maturity).label("key")
     # OFFSET 0 keeps SQLite from merging the two selects, which would work each key out twice (for the
-    # row and again for its group), the previous answer's lookup included.
+    # row and again for its group).
     answers = select(key).where(ReviewLog.user_id == user_id, *decks(ReviewLog.card_id)).offset(0).subquery()
     tally: Tally = {}
     for packed, count in session.execute(select(answers.c.key, func.count()).group_by(answers.c.key)):
@@ -348,24 +344,6 @@ def answer_tally(session: Session, *, user_id: int, days: StudyDays, now: dateti
         number = (hours - days.hour) // 24 + _EPOCH_ORDINAL
         tally[(number, hours % 24, state_before, rating_index + 1, None if mature == 0 else mature == 2)] = count
     return tally
-
-
-def _previous_interval(session: Session) -> ColumnElement[int]:
-    """Seconds from each answer's previous answer of the same card to the due time it set (None for a first answer).
-
-    PostgreSQL pairs the answers in one window over the student's answers card by card. SQLite's window
-    functions copy every row aside first; looking the previous answer up in the index on (user, card,
-    time), which carries the due time, costs it less.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        due = func.lag(ReviewLog.due).over(partition_by=ReviewLog.card_id, order_by=ReviewLog.reviewed_at)
-        at = func.lag(ReviewLog.reviewed_at).over(partition_by=ReviewLog.card_id, order_by=ReviewLog.reviewed_at)
-        return epoch_seconds(session, due) - epoch_seconds(session, at)
-    earlier = aliased(ReviewLog)
-    return (select(epoch_seconds(session, earlier.due) - epoch_seconds(session, earlier.reviewed_at))
-            .where(earlier.user_id == ReviewLog.user_id, earlier.card_id == ReviewLog.card_id,
-                   earlier.reviewed_at < ReviewLog.reviewed_at)
-            .order_by(earlier.reviewed_at.desc()).limit(1).scalar_subquery())
 
 
 def _today(session: Session, counts: dict[tuple[int, int], int], *, user_id: int, begins: datetime,
