@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 from fsrs import Card as FsrsCard
 from fsrs import Rating, Scheduler, State
-from sqlalchemy import Integer, String, delete, select, text, type_coerce
+from sqlalchemy import Integer, String, delete, inspect, null, select, text, type_coerce
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -345,7 +345,7 @@ class _Review(NamedTuple):
     duration_ms: int | None
     due: datetime
     state_before: ReviewState
-    last_interval: int
+    last_interval: int | None
 
 
 class _State(NamedTuple):
@@ -389,7 +389,7 @@ _STATE_ROWS = select(
 _REVIEW_ROWS = select(
     ReviewLog.user_id, ReviewLog.card_id, ReviewLog.id, type_coerce(ReviewLog.rating, Integer()),
     type_coerce(ReviewLog.reviewed_at, String()), ReviewLog.duration_ms, type_coerce(ReviewLog.due, String()),
-    type_coerce(ReviewLog.state_before, Integer()), ReviewLog.last_interval,
+    type_coerce(ReviewLog.state_before, Integer()),
 ).order_by(ReviewLog.user_id, ReviewLog.card_id, ReviewLog.reviewed_at, ReviewLog.id)
 
 
@@ -414,12 +414,17 @@ def _state_stream(session: Session) -> Iterator[_State]:
 
 
 def _review_groups(session: Session) -> Iterator[tuple[tuple[int, int], list[_Review]]]:
-    """Each (user, card) with its reviews, oldest first."""
+    """Each (user, card) with its reviews, oldest first.
+
+    A database not yet upgraded to keep each review's last interval is checked without it (None).
+    """
     ratings, before = _RATINGS, _REVIEW_STATES
     last_user = last_card = None
     group: list[_Review] = []
+    kept = any(column["name"] == "last_interval" for column in inspect(session.connection()).get_columns("review_log"))
+    query = _REVIEW_ROWS.add_columns(ReviewLog.last_interval if kept else null())
     for (user_id, card_id, id_, rating, reviewed_at, duration_ms, due, state_before,
-         last_interval) in _rows(session, _REVIEW_ROWS):
+         last_interval) in _rows(session, query):
         if card_id != last_card or user_id != last_user:
             if group:
                 yield (last_user, last_card), group  # type: ignore[misc]
@@ -517,11 +522,13 @@ def _check_rows(session: Session, scheduler: Scheduler, report: CheckReport) -> 
         if differences:
             per_card.append(Problem(STATE_MISMATCH, f"card state {state.id} ({where}) differs from its "
                                                     f"{len(group)} reviews: {', '.join(differences)}"))
-        wrong = [review.id for review, value in zip(group, last_intervals(group, study_days[user_id]), strict=True)
-                 if review.last_interval != value]
+        wrong = [] if group[0].last_interval is None else [
+            review.id for review, value in zip(group, last_intervals(group, study_days[user_id]), strict=True)
+            if review.last_interval != value]
         if wrong:
-            per_card.append(Problem(LAST_INTERVAL_MISMATCH, f"reviews {_ids(wrong)} ({where}) keep a last interval "
-                                                            "other than their previous review's; fixing rewrites it"))
+            per_card.append(Problem(LAST_INTERVAL_MISMATCH, f"{'review' if len(wrong) == 1 else 'reviews'} "
+                                                            f"{_ids(wrong)} ({where}) keep a last interval other than "
+                                                            "what the review before scheduled; fixing rewrites it"))
         if differences or wrong:
             plan.replays.append((user_id, card_id))
     problems += orphan_states + per_card + lonely_states
