@@ -12,6 +12,7 @@ here, daylight-saving changes included), so that it needs no time-zone support o
 from __future__ import annotations
 
 import enum
+import functools
 import math
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
@@ -27,7 +28,7 @@ from .decks import all_decks, deck_by_slug
 from .errors import Invalid
 from .models import Card, CardState, Deck, ReviewLog, ReviewState, User, UTCDateTime
 from .personal import student_scheduler
-from .scheduling import StudyDays
+from .scheduling import StudyDays, zone
 from .stats import epoch_seconds, predicted_recall, true_retention
 
 MATURE_DAYS = 21  # a review card is mature from this interval on, as in Anki
@@ -223,12 +224,27 @@ class StudentStats:
 
 
 def _offset_changes(days: StudyDays, since: datetime, until: datetime) -> list[tuple[datetime, int]]:
-    """The UTC offsets (seconds) the time zone has from `since` to `until`: (from when, offset), first from `since`.
+    """The UTC offsets (seconds) the time zone has from `since` to `until`: (from when, offset), the first at or
+    before `since`.
+
+    Worked out over the whole UTC days the span touches, and kept: the page asks for the same days
+    request after request, and a span of years (a card due far ahead) costs a few milliseconds.
+    """
+    first = since.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    last = until.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    return list(_zone_offsets(days.time_zone, first, last))
+
+
+@functools.lru_cache(maxsize=64)
+def _zone_offsets(time_zone: str, since: datetime, until: datetime) -> tuple[tuple[datetime, int], ...]:
+    """`_offset_changes` from `since` to `until`, one day at a time.
 
     A change is found to the second by halving the day it falls in; zones change at most a few times a year.
     """
+    tz = zone(time_zone)
+
     def offset(at: datetime) -> int:
-        delta = at.astimezone(days.tz).utcoffset()
+        delta = at.astimezone(tz).utcoffset()
         return int(delta.total_seconds()) if delta is not None else 0
 
     changes = [(since, offset(since))]
@@ -244,7 +260,7 @@ def _offset_changes(days: StudyDays, since: datetime, until: datetime) -> list[t
                 low, high = (middle, high) if offset(_utc(middle)) == changes[-1][1] else (low, middle)
             changes.append((_utc(high), offset(_utc(high))))
         at = following
-    return changes
+    return tuple(changes)
 
 
 def _utc(seconds: int) -> datetime:
@@ -337,7 +353,9 @@ def answer_tally(session: Session, *, user_id: int, days: StudyDays, now: dateti
     # row and again for its group).
     answers = select(key).where(ReviewLog.user_id == user_id, *decks(ReviewLog.card_id)).offset(0).subquery()
     tally: Tally = {}
-    for packed, count in session.execute(select(answers.c.key, func.count()).group_by(answers.c.key)):
+    # Plain rows, straight from the connection: the ORM's handling of each row would cost more than the rest.
+    grouped = select(answers.c.key, func.count()).group_by(answers.c.key)
+    for packed, count in session.connection().execute(grouped).all():
         hours, kind = divmod(int(packed), _KINDS)
         state_rating, mature = divmod(kind, 4)
         state_before, rating_index = divmod(state_rating, 4)
@@ -396,17 +414,21 @@ RETENTION_PERIODS = (("Today", 0, 0), ("Yesterday", 1, 1), ("Last week", 6, 0), 
 
 def retention_table(tally: Tally, *, today: int) -> list[RetentionRow]:
     """Anki's true retention table: answers to review cards over each period, young and mature apart."""
+    # The answers to review cards of each day the periods cover: young passed, young failed, mature passed,
+    # mature failed; then each period adds up its days.
+    first = today - max(back for _, back, _ in RETENTION_PERIODS)
+    by_day: dict[int, list[int]] = {}
+    for (number, _, state, rating, mature), count in tally.items():
+        if state == _REVIEW and mature is not None and first <= number <= today:
+            counts = by_day.get(number) or by_day.setdefault(number, [0, 0, 0, 0])
+            counts[2 * mature + (rating == _AGAIN)] += count
     rows = []
     for label, back, until in RETENTION_PERIODS:
-        passed = {True: 0, False: 0}
-        failed = {True: 0, False: 0}
-        for (number, _, state, rating, mature), count in tally.items():
-            if state == _REVIEW and mature is not None and today - back <= number <= today - until:
-                if rating == _AGAIN:
-                    failed[mature] += count
-                else:
-                    passed[mature] += count
-        rows.append(RetentionRow(label, passed[False], failed[False], passed[True], failed[True]))
+        totals = [0, 0, 0, 0]
+        for number in range(today - back, today - until + 1):
+            for index, count in enumerate(by_day.get(number, ())):
+                totals[index] += count
+        rows.append(RetentionRow(label, *totals))
     return rows
 
 
@@ -497,7 +519,8 @@ def card_numbers(session: Session, scheduler: Scheduler, *, user_id: int, days: 
     stabilities: list[float] = []
     difficulties: list[float] = []
     recall: list[float] = []
-    for state, is_retired, due_number, reviewed_number, stability, difficulty, recalled in session.execute(query):
+    for (state, is_retired, due_number, reviewed_number, stability, difficulty,
+         recalled) in session.connection().execute(query).all():
         if is_retired:
             retired += 1
             continue
