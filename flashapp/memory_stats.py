@@ -2,11 +2,11 @@
 
 The review log is read in one grouped query, however many answers there are: each answer is
 counted by local hour, state, rating and whether its card was young or mature (from the last
-interval the answer keeps); everything by day, hour or button is added up from those counts here. Only
-the student's card states (one row per card studied) are read whole. Days are study days: the
-student's time zone and the hour a day starts. The database turns each answer's time into
-local seconds with the UTC offsets the time zone had over the span asked about (worked out
-here, daylight-saving changes included), so that it needs no time-zone support of its own.
+interval the answer keeps); everything by day, hour or button is added up from those counts here,
+in one pass. Only the student's card states (one row per card studied) are read whole. Days are
+study days: the student's time zone and the hour a day starts. The database turns each answer's
+time into local seconds with the UTC offsets the time zone had over the span asked about (worked
+out here, daylight-saving changes included), so that it needs no time-zone support of its own.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-from fsrs import Rating, Scheduler, State
+from fsrs import Scheduler, State
 from sqlalchemy import Integer, SQLColumnExpression, bindparam, case, func, literal, select, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -288,7 +288,6 @@ def local_seconds(session: Session, column: SQLColumnExpression[datetime | None]
 Tally = dict[tuple[int, int, int, int, bool | None], int]  # states and ratings as their numbers
 # The states as plain numbers: the tally is counted in a loop where an enum's comparison costs more than the rest.
 _NEW, _LEARNING, _REVIEW, _RELEARNING = (int(state) for state in ReviewState)
-_AGAIN = int(Rating.Again)
 _KINDS = 64  # four states, four ratings, three maturities (none, young, mature) packed in six bits
 
 
