@@ -19,9 +19,10 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
 from fsrs import Scheduler, State
-from sqlalchemy import Integer, SQLColumnExpression, bindparam, case, func, literal, select, type_coerce
+from sqlalchemy import Integer, Select, SQLColumnExpression, bindparam, case, func, literal, select, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -331,6 +332,18 @@ def _card_ids(session: Session, deck_ids: list[int]) -> list[int]:
     return list(session.scalars(select(Card.id).where(Card.deck_id.in_(deck_ids)).order_by(Card.id)))
 
 
+def _plain_rows(session: Session, query: Select[Any]) -> list[tuple[Any, ...]]:
+    """The query's rows as plain tuples, read straight from the connection a batch at a time.
+
+    The ORM's handling of each row would cost more than the rest. And thousands of result rows kept
+    at once outlive the garbage collector's young generations, so that it then sweeps every object
+    the process has (tens of milliseconds) on most requests; tuples of plain values drop out of its
+    sweeps at the first look.
+    """
+    result = session.connection().execute(query)
+    return [tuple(row) for batch in result.partitions(200) for row in batch]
+
+
 def answer_tally(session: Session, *, user_id: int, days: StudyDays, now: datetime, decks: _Decks) -> Tally:
     """Every answer of the student's (in the decks) counted by study day, hour, state, rating and maturity.
 
@@ -368,8 +381,7 @@ def _grouped_answers(session: Session, *, user_id: int, days: StudyDays, now: da
     # row and again for its group).
     answers = select(key).where(ReviewLog.user_id == user_id, *decks(ReviewLog.card_id)).offset(0).subquery()
     grouped = select(answers.c.key, func.count()).group_by(answers.c.key)
-    # Plain rows, straight from the connection: the ORM's handling of each row would cost more than the rest.
-    return [(int(packed), count) for packed, count in session.connection().execute(grouped).all()]
+    return _plain_rows(session, grouped)
 
 
 @dataclass
@@ -544,7 +556,7 @@ def card_numbers(session: Session, scheduler: Scheduler, *, user_id: int, days: 
     if deck_ids is not None:
         query = query.where(Card.deck_id.in_(list(deck_ids)))
         active_total = active_total.where(Deck.id.in_(list(deck_ids)))
-    rows = session.connection().execute(query).all()  # plain rows, as for the review log
+    rows = _plain_rows(session, query)
     studied = [row for row in rows if not row[1]]  # retired cards count apart
     retired = len(rows) - len(studied)
     # A review card's interval: the study days from its last review to its due day, as Anki keeps it.
