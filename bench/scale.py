@@ -63,7 +63,7 @@ from flashapp.models import (
     ReviewState,
     User,
 )
-from flashapp.scheduling import make_scheduler, schedule_answers
+from flashapp.scheduling import StudyDays, anki_interval, make_scheduler, schedule_answers
 from flashapp.schema import upgrade_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,6 +102,7 @@ def _history(rng: random.Random, plain, user_id: int, card_ids: list[int], quota
     chosen = rng.sample(card_ids, min(len(card_ids), max(1, quota // 6)))
     base, extra = divmod(quota, len(chosen))
     logs, states, token = [], [], first_token
+    days = StudyDays("UTC", plain.day_starts_at_hour)
     for index, card_id in enumerate(chosen):
         count = base + (index < extra)
         if count <= 0:
@@ -114,11 +115,12 @@ def _history(rng: random.Random, plain, user_id: int, card_ids: list[int], quota
         for at in times:
             rating = rng.choices(RATINGS, WEIGHTS)[0]
             duration = rng.randint(1_000, 20_000)
+            last = 0 if card.last_review is None else anki_interval(card.last_review, card.due, days)
             # The app's own rules (study days in the student's zone, UTC here), so each state is its replay.
             card = schedule_answers(plain, card, at, time_zone="UTC", user_id=user_id)[rating]
             logs.append({"user_id": user_id, "card_id": card_id, "rating": rating, "reviewed_at": at,
                          "duration_ms": duration, "state_before": before, "due": card.due,
-                         "token": f"{user_id}-{token}"})
+                         "token": f"{user_id}-{token}", "last_interval": last})
             token += 1
             reps += 1
             again += rating == Rating.Again
@@ -210,7 +212,7 @@ def generate(size: Size, path: Path) -> None:
 
 def sqlite_school(size: Size) -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"school-v3-{size.name}-{NOW:%Y%m%d}.sqlite"
+    path = CACHE / f"school-v4-{size.name}-{NOW:%Y%m%d}.sqlite"
     if not path.exists():
         generate(size, path)
     return path

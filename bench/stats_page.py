@@ -40,7 +40,7 @@ from flashapp.database import make_engine
 from flashapp.decksource import parse_deck_text
 from flashapp.generation import build_deck
 from flashapp.models import Card, CardState, ReviewLog, ReviewState
-from flashapp.scheduling import StudyDays, make_scheduler, schedule_answers, to_fsrs_card
+from flashapp.scheduling import StudyDays, anki_interval, make_scheduler, schedule_answers, to_fsrs_card
 
 ANSWERS = 100_000
 DECK_CARDS = (9_000, 3_000)  # two decks, so that the page can be looked at per deck
@@ -92,9 +92,10 @@ def simulate(card_ids: list[int], *, user_id: int, answers: int, now: datetime,
                 rating = rng.choice((Rating.Again, Rating.Hard, Rating.Good, Rating.Good, Rating.Good, Rating.Easy))
             after = schedule_answers(scheduler, card, at, time_zone=TIME_ZONE, user_id=user_id)[rating]
             before = ReviewState.NEW if card.last_review is None else ReviewState(int(card.state))  # type: ignore[attr-defined]
+            last = 0 if card.last_review is None else anki_interval(card.last_review, card.due, days)  # type: ignore[attr-defined]
             logs.append({"user_id": user_id, "card_id": card_id, "rating": int(rating), "reviewed_at": at,
                          "duration_ms": rng.randint(2_000, 25_000), "state_before": int(before), "due": after.due,
-                         "token": f"bench-{len(logs)}"})
+                         "token": f"bench-{len(logs)}", "last_interval": last})
             tally = counts.setdefault(card_id, [0, 0, 0])
             tally[0] += 1
             tally[1] += rating == Rating.Again and card.state == State.Review  # type: ignore[attr-defined]

@@ -318,10 +318,11 @@ def import_anki_reviews(session: Session, scheduler: Scheduler, *, user_id: int,
     same card at the same millisecond is the same review (within a millisecond either way, for
     exporters that round). Each added review is marked as given in Anki; its rating is the button,
     its duration Anki's (capped as the app caps), its due date the interval Anki scheduled, counted
-    in the student's study days. Rows that are no answer (previews in a filtered deck, due dates
-    set by hand, reschedules) are counted, not taken; so are reviews dated later than `now` plus an
-    hour. One write transaction: a refusal (Invalid) changes nothing, and a second import of the
-    same file adds nothing, even when two run at once.
+    in the student's study days; the last interval of every review of a card it touches is worked
+    out again, as a review brought back can fall between two the log had. Rows that are no answer
+    (previews in a filtered deck, due dates set by hand, reschedules) are counted, not taken; so
+    are reviews dated later than `now` plus an hour. One write transaction: a refusal (Invalid)
+    changes nothing, and a second import of the same file adds nothing, even when two run at once.
     """
     with write_transaction(session):
         time_zone = session.scalar(select(User.time_zone).where(User.id == user_id))
@@ -369,7 +370,8 @@ def import_anki_reviews(session: Session, scheduler: Scheduler, *, user_id: int,
                          "state_before": state_before,
                          "due": _due(review, reviewed_at, days=days, maximum_days=rules.maximum_interval),
                          "token": f"{TOKEN_PREFIX}:{user_id}:{card_id}:{review.reviewed_ms}",
-                         "origin": ReviewOrigin.ANKI})
+                         # Set by the card's replay below, once the reviews either side of it are in.
+                         "last_interval": 0, "origin": ReviewOrigin.ANKI})
             _insert_time(times, micros)
             touched.add(card_id)
         # Each review brought back has its own token: one that an upload at the same moment put in first is

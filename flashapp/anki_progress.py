@@ -34,7 +34,7 @@ from .decks import deck_by_slug
 from .errors import NotFound
 from .models import CardState, ReviewLog, ReviewState, User
 from .personal import student_scheduler
-from .scheduling import StudyDays, StudyScheduler, ideal_interval, replay_steps, study_scheduler
+from .scheduling import StudyDays, StudyScheduler, anki_interval, ideal_interval, replay_steps, study_scheduler
 
 # Anki's numbers (rslib: card/mod.rs, revlog/mod.rs).
 CARD_TYPES = {State.Learning: 1, State.Review: 2, State.Relearning: 3}
@@ -148,23 +148,20 @@ class _Progress:
                      used_ids: set[int]) -> list[tuple[int, ...]]:
         """One review-log row per answer, as Anki writes them (rslib: scheduler/answering/revlog.rs)."""
         rows: list[tuple[int, ...]] = []
-        last_interval = 0
         # The memory state after each answer, for the difficulty Anki keeps in each row.
         steps = replay_steps(self.rules, card.card_id, reviews, time_zone=self.time_zone)
         for review, after in zip(reviews, steps, strict=True):
-            if after.state == State.Review or days.number(review.due) > days.number(review.reviewed_at):
-                interval = days.number(review.due) - days.number(review.reviewed_at)  # days
-            else:
-                interval = -max(1, round((review.due - review.reviewed_at).total_seconds()))  # seconds
+            # What the answer scheduled, in days or (a step within the day) minus its seconds; its `lastIvl` is
+            # the one the review keeps, which the next answer's row keeps in turn.
+            interval = anki_interval(review.reviewed_at, review.due, days)
             # The difficulty after the answer, shifted to 0.1-1.1, in thousandths (Anki's `factor` under FSRS).
             factor = round(((after.difficulty or 1.0) - 1.0) / 9.0 * 1000 + 100)
             row_id = int(review.reviewed_at.timestamp() * 1000)
             while row_id in used_ids:  # Anki keys its review log by the answer's millisecond
                 row_id += 1
             used_ids.add(row_id)
-            rows.append((row_id, card.anki_card_id, int(review.rating), interval, last_interval, factor,
+            rows.append((row_id, card.anki_card_id, int(review.rating), interval, review.last_interval, factor,
                          review.duration_ms or 0, REVLOG_TYPES[review.state_before]))
-            last_interval = interval
         return rows
 
 

@@ -28,14 +28,26 @@ from typing import Any, NamedTuple
 
 from fsrs import Card as FsrsCard
 from fsrs import Rating, Scheduler, State
-from sqlalchemy import Integer, String, delete, select, text, type_coerce
+from sqlalchemy import Integer, String, delete, inspect, null, select, text, type_coerce
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.orm import Session
 
 from .database import may_write, write_transaction
 from .models import Card, CardState, Deck, Note, ReviewLog, ReviewState, User
 from .personal import all_personal_parameters, personal_parameters_of
-from .scheduling import ReviewCounts, card_reviews, count_reviews, personal_scheduler, replay, store_state, without_fuzz
+from .scheduling import (
+    ReviewCounts,
+    StudyDays,
+    card_reviews,
+    count_reviews,
+    last_intervals,
+    personal_scheduler,
+    replay,
+    set_last_intervals,
+    store_state,
+    study_scheduler,
+    without_fuzz,
+)
 
 FLOAT_TOLERANCE = 1e-9
 # Ids named in one message; the count is always given in full.
@@ -57,6 +69,7 @@ ORPHAN_CARD = "orphan_card"
 ORPHAN_STATE = "orphan_state"
 ORPHAN_REVIEWS = "orphan_reviews"
 STATE_MISMATCH = "state_mismatch"
+LAST_INTERVAL_MISMATCH = "last_interval_mismatch"
 STATE_WITHOUT_REVIEWS = "state_without_reviews"
 REVIEWS_WITHOUT_STATE = "reviews_without_state"
 UNREPLAYABLE = "unreplayable"
@@ -191,13 +204,16 @@ def check_database(session: Session, scheduler: Scheduler, *, fix: bool, batch_s
     - a card state that differs from the replay of its reviews (state, step, due,
       last review, stability and difficulty within 1e-9, and its counts of reviews,
       Again answers and lapses), a card state without reviews, and reviews without a
-      card state.
+      card state;
+    - reviews whose last interval is not what the card's previous review scheduled
+      (`scheduling.last_intervals`).
 
     The check reads without the write lock. With `fix=True` every fixable problem is then
     repaired in write transactions of at most `batch_size` rows or cards each (on SQLite
     `pause_seconds` apart, so the server's writers get their turn): orphans and states
     without reviews are deleted, other states rewritten or created from a fresh replay of
-    their reviews. `session` must have no transaction in progress.
+    their reviews (which writes their reviews' last intervals too). `session` must have no
+    transaction in progress.
     """
     if session.in_transaction():
         raise RuntimeError("check_database needs a session with no transaction in progress")
@@ -282,6 +298,7 @@ def replay_into_state(session: Session, plain: Scheduler, *, user_id: int, card_
     time_zone = session.scalar(select(User.time_zone).where(User.id == user_id))
     if time_zone is None:
         return  # the student has gone since the check: left for the next check to report
+    set_last_intervals(reviews, StudyDays(time_zone, study_scheduler(plain).day_starts_at_hour))
     weights = personal_parameters_of(session, user_id)
     own = plain if weights is None else personal_scheduler(plain, parameters=weights)
     try:
@@ -328,6 +345,7 @@ class _Review(NamedTuple):
     duration_ms: int | None
     due: datetime
     state_before: ReviewState
+    last_interval: int | None
 
 
 class _State(NamedTuple):
@@ -396,17 +414,23 @@ def _state_stream(session: Session) -> Iterator[_State]:
 
 
 def _review_groups(session: Session) -> Iterator[tuple[tuple[int, int], list[_Review]]]:
-    """Each (user, card) with its reviews, oldest first."""
+    """Each (user, card) with its reviews, oldest first.
+
+    A database not yet upgraded to keep each review's last interval is checked without it (None).
+    """
     ratings, before = _RATINGS, _REVIEW_STATES
     last_user = last_card = None
     group: list[_Review] = []
-    for user_id, card_id, id_, rating, reviewed_at, duration_ms, due, state_before in _rows(session, _REVIEW_ROWS):
+    kept = any(column["name"] == "last_interval" for column in inspect(session.connection()).get_columns("review_log"))
+    query = _REVIEW_ROWS.add_columns(ReviewLog.last_interval if kept else null())
+    for (user_id, card_id, id_, rating, reviewed_at, duration_ms, due, state_before,
+         last_interval) in _rows(session, query):
         if card_id != last_card or user_id != last_user:
             if group:
                 yield (last_user, last_card), group  # type: ignore[misc]
             last_user, last_card, group = user_id, card_id, []
         group.append(_Review(id_, ratings[rating], _utc(reviewed_at), duration_ms,  # type: ignore[arg-type]
-                             _utc(due), before[state_before]))  # type: ignore[arg-type]
+                             _utc(due), before[state_before], last_interval))  # type: ignore[arg-type]
     if group:
         yield (last_user, last_card), group  # type: ignore[misc]
 
@@ -452,6 +476,8 @@ def _check_rows(session: Session, scheduler: Scheduler, report: CheckReport) -> 
     # Each student's states are replayed under their own parameters, as they were worked out.
     own = {user: personal_scheduler(plain, parameters=weights)
            for user, weights in all_personal_parameters(session).items()}
+    day_hour = study_scheduler(plain).day_starts_at_hour
+    study_days = {user: StudyDays(zone, day_hour) for user, zone in time_zones.items()}
 
     for (user_id, card_id), state, group in _merged(_state_stream(session), _review_groups(session)):
         if user_id not in time_zones or card_id not in valid_cards:
@@ -496,6 +522,14 @@ def _check_rows(session: Session, scheduler: Scheduler, report: CheckReport) -> 
         if differences:
             per_card.append(Problem(STATE_MISMATCH, f"card state {state.id} ({where}) differs from its "
                                                     f"{len(group)} reviews: {', '.join(differences)}"))
+        wrong = [] if group[0].last_interval is None else [
+            review.id for review, value in zip(group, last_intervals(group, study_days[user_id]), strict=True)
+            if review.last_interval != value]
+        if wrong:
+            per_card.append(Problem(LAST_INTERVAL_MISMATCH, f"{'review' if len(wrong) == 1 else 'reviews'} "
+                                                            f"{_ids(wrong)} ({where}) keep a last interval other than "
+                                                            "what the review before scheduled; fixing rewrites it"))
+        if differences or wrong:
             plan.replays.append((user_id, card_id))
     problems += orphan_states + per_card + lonely_states
     return plan

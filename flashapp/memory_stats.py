@@ -1,33 +1,36 @@
 """One student's statistics, as Anki shows them: today, the forecast, the calendar, retention, cards, buttons, hours.
 
 The review log is read in one grouped query, however many answers there are: each answer is
-counted by local hour, state, rating and whether its card was young or mature (from the card's
-previous answer); everything by day, hour or button is added up from those counts here. Only
-the student's card states (one row per card studied) are read whole. Days are study days: the
-student's time zone and the hour a day starts. The database turns each answer's time into
-local seconds with the UTC offsets the time zone had over the span asked about (worked out
-here, daylight-saving changes included), so that it needs no time-zone support of its own.
+counted by local hour, state, rating and whether its card was young or mature (from the last
+interval the answer keeps); everything by day, hour or button is added up from those counts here,
+in one pass. Only the student's card states (one row per card studied) are read whole. Days are
+study days: the student's time zone and the hour a day starts. The database turns each answer's
+time into local seconds with the UTC offsets the time zone had over the span asked about (worked
+out here, daylight-saving changes included), so that it needs no time-zone support of its own.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 import math
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
-from fsrs import Rating, Scheduler, State
-from sqlalchemy import Integer, SQLColumnExpression, bindparam, case, func, literal, select, type_coerce
-from sqlalchemy.orm import Session, aliased
+from fsrs import Scheduler, State
+from sqlalchemy import Integer, Select, SQLColumnExpression, bindparam, case, func, literal, select, type_coerce
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from .decks import all_decks, deck_by_slug
 from .errors import Invalid
 from .models import Card, CardState, Deck, ReviewLog, ReviewState, User, UTCDateTime
 from .personal import student_scheduler
-from .scheduling import StudyDays
+from .scheduling import StudyDays, zone
 from .stats import epoch_seconds, predicted_recall, true_retention
 
 MATURE_DAYS = 21  # a review card is mature from this interval on, as in Anki
@@ -223,12 +226,27 @@ class StudentStats:
 
 
 def _offset_changes(days: StudyDays, since: datetime, until: datetime) -> list[tuple[datetime, int]]:
-    """The UTC offsets (seconds) the time zone has from `since` to `until`: (from when, offset), first from `since`.
+    """The UTC offsets (seconds) the time zone has from `since` to `until`: (from when, offset), the first at or
+    before `since`.
+
+    Worked out over the whole UTC days the span touches, and kept: the page asks for the same days
+    request after request, and a span of years (a card due far ahead) costs a few milliseconds.
+    """
+    first = since.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    last = until.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    return list(_zone_offsets(days.time_zone, first, last))
+
+
+@functools.lru_cache(maxsize=64)
+def _zone_offsets(time_zone: str, since: datetime, until: datetime) -> tuple[tuple[datetime, int], ...]:
+    """`_offset_changes` from `since` to `until`, one day at a time.
 
     A change is found to the second by halving the day it falls in; zones change at most a few times a year.
     """
+    tz = zone(time_zone)
+
     def offset(at: datetime) -> int:
-        delta = at.astimezone(days.tz).utcoffset()
+        delta = at.astimezone(tz).utcoffset()
         return int(delta.total_seconds()) if delta is not None else 0
 
     changes = [(since, offset(since))]
@@ -244,7 +262,7 @@ def _offset_changes(days: StudyDays, since: datetime, until: datetime) -> list[t
                 low, high = (middle, high) if offset(_utc(middle)) == changes[-1][1] else (low, middle)
             changes.append((_utc(high), offset(_utc(high))))
         at = following
-    return changes
+    return tuple(changes)
 
 
 def _utc(seconds: int) -> datetime:
@@ -271,7 +289,6 @@ def local_seconds(session: Session, column: SQLColumnExpression[datetime | None]
 Tally = dict[tuple[int, int, int, int, bool | None], int]  # states and ratings as their numbers
 # The states as plain numbers: the tally is counted in a loop where an enum's comparison costs more than the rest.
 _NEW, _LEARNING, _REVIEW, _RELEARNING = (int(state) for state in ReviewState)
-_AGAIN = int(Rating.Again)
 _KINDS = 64  # four states, four ratings, three maturities (none, young, mature) packed in six bits
 
 
@@ -291,24 +308,23 @@ def student_stats(session: Session, scheduler: Scheduler, *, user_id: int, time_
         # `+ 0` keeps the card out of the index choice: the student's rows are read by their own index.
         return [(column + 0).in_(bindparam(None, card_ids or [-1], expanding=True, literal_execute=True))]
 
-    tally = answer_tally(session, user_id=user_id, days=days, now=now, decks=of_the_decks)
-    by_day: dict[int, dict[tuple[int, int], int]] = {}
-    for (number, _, state, rating, _), count in tally.items():
-        counts = by_day.setdefault(number, {})
-        counts[(state, rating)] = counts.get((state, rating), 0) + count
     period_first = today - period.days + 1
+    counts = _add_up(_grouped_answers(session, user_id=user_id, days=days, now=now, decks=of_the_decks),
+                     day_hour=days.hour, today=today, period_first=period_first)
+    by_day = counts.by_day
     return StudentStats(
         period=period,
         today_number=today,
-        today=_today(session, by_day.get(today, {}), user_id=user_id, begins=days.begins(today), decks=of_the_decks),
+        today=_today(session, by_day.get(today), user_id=user_id, begins=days.begins(today), decks=of_the_decks),
         states=card_numbers(session, scheduler, user_id=user_id, days=days, now=now, deck_ids=deck_ids),
-        calendar={date.fromordinal(n): sum(counts.values()) for n, counts in sorted(by_day.items())
+        calendar={date.fromordinal(n): sum(day[:_AGAIN_COUNT]) for n, day in sorted(by_day.items())
                   if n > today - CALENDAR_DAYS},
         streaks=streaks(sorted(by_day), today=today, calendar_from=today - CALENDAR_DAYS + 1),
-        days=[_day_answers(n, by_day.get(n, {})) for n in range(period_first, today + 1)],
-        retention=retention_table(tally, today=today),
-        buttons=answer_buttons(tally, first_day=period_first),
-        hours=answer_hours(tally, first_day=period_first),
+        days=[_day_answers(n, by_day.get(n)) for n in range(period_first, today + 1)],
+        retention=retention_table(counts.reviews, today=today),
+        buttons=dict(zip(BUTTON_TYPES, counts.buttons, strict=True)),
+        hours=[HourAnswers(hour, answers, correct)
+               for hour, (answers, correct) in enumerate(zip(counts.answers, counts.correct, strict=True))],
     )
 
 
@@ -316,33 +332,27 @@ def _card_ids(session: Session, deck_ids: list[int]) -> list[int]:
     return list(session.scalars(select(Card.id).where(Card.deck_id.in_(deck_ids)).order_by(Card.id)))
 
 
+def _plain_rows(session: Session, query: Select[Any]) -> list[tuple[Any, ...]]:
+    """The query's rows as plain tuples, read straight from the connection a batch at a time.
+
+    The ORM's handling of each row would cost more than the rest. And thousands of result rows kept
+    at once outlive the garbage collector's young generations, so that it then sweeps every object
+    the process has (tens of milliseconds) on most requests; tuples of plain values drop out of its
+    sweeps at the first look.
+    """
+    result = session.connection().execute(query)
+    return [tuple(row) for batch in result.partitions(200) for row in batch]
+
+
 def answer_tally(session: Session, *, user_id: int, days: StudyDays, now: datetime, decks: _Decks) -> Tally:
     """Every answer of the student's (in the decks) counted by study day, hour, state, rating and maturity.
 
-    One pass over the student's answers, each paired with the card's previous one: a review is of a
-    mature card when the interval the card's previous answer scheduled was at least MATURE_DAYS days
-    (Anki's last interval). Intervals are whole study days, so a day's length (23 or 25 hours across a clock
-    change) is allowed for by comparing against half a day less.
-
-    The database groups by one whole number, the local hour since 1970 and the answer's kind packed
-    together (`_KINDS` a hour), which it sorts faster than five columns and hands back as plain integers.
+    A review is of a mature card when the card's last interval, which each answer keeps (Anki's
+    `lastIvl`, in study days), was at least MATURE_DAYS.
     """
-    first = session.scalar(select(func.min(ReviewLog.reviewed_at))
-                           .where(ReviewLog.user_id == user_id, *decks(ReviewLog.card_id)))
-    if first is None:
-        return {}
-    interval = _previous_interval(session)
-    state, rating = type_coerce(ReviewLog.state_before, Integer), type_coerce(ReviewLog.rating, Integer)
-    maturity = case((state != int(ReviewState.REVIEW), 0),
-                    (interval >= MATURE_DAYS * _DAY_SECONDS - _DAY_SECONDS // 2, 2), else_=1)
-    local = local_seconds(session, ReviewLog.reviewed_at, days, since=min(first, now), until=now)
-    key = ((local // 3600) * _KINDS + state * 16 + (rating - 1) * 4 + maturity).label("key")
-    # OFFSET 0 keeps SQLite from merging the two selects, which would work each key out twice (for the
-    # row and again for its group), the previous answer's lookup included.
-    answers = select(key).where(ReviewLog.user_id == user_id, *decks(ReviewLog.card_id)).offset(0).subquery()
     tally: Tally = {}
-    for packed, count in session.execute(select(answers.c.key, func.count()).group_by(answers.c.key)):
-        hours, kind = divmod(int(packed), _KINDS)
+    for packed, count in _grouped_answers(session, user_id=user_id, days=days, now=now, decks=decks):
+        hours, kind = divmod(packed, _KINDS)
         state_rating, mature = divmod(kind, 4)
         state_before, rating_index = divmod(state_rating, 4)
         number = (hours - days.hour) // 24 + _EPOCH_ORDINAL
@@ -350,28 +360,82 @@ def answer_tally(session: Session, *, user_id: int, days: StudyDays, now: dateti
     return tally
 
 
-def _previous_interval(session: Session) -> ColumnElement[int]:
-    """Seconds from each answer's previous answer of the same card to the due time it set (None for a first answer).
+def _grouped_answers(session: Session, *, user_id: int, days: StudyDays, now: datetime,
+                     decks: _Decks) -> list[tuple[int, int]]:
+    """The student's answers (in the decks) in one plain pass, counted by local hour and kind.
 
-    PostgreSQL pairs the answers in one window over the student's answers card by card. SQLite's window
-    functions copy every row aside first; looking the previous answer up in the index on (user, card,
-    time), which carries the due time, costs it less.
+    The database groups by one whole number, the local hour since 1970 and the answer's kind packed
+    together (`_KINDS` a hour: the state before the answer, the rating, and 0 for an answer to a card
+    not in review, 1 for a young review card, 2 for a mature one), which it sorts faster than five
+    columns and hands back as plain integers.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        due = func.lag(ReviewLog.due).over(partition_by=ReviewLog.card_id, order_by=ReviewLog.reviewed_at)
-        at = func.lag(ReviewLog.reviewed_at).over(partition_by=ReviewLog.card_id, order_by=ReviewLog.reviewed_at)
-        return epoch_seconds(session, due) - epoch_seconds(session, at)
-    earlier = aliased(ReviewLog)
-    return (select(epoch_seconds(session, earlier.due) - epoch_seconds(session, earlier.reviewed_at))
-            .where(earlier.user_id == ReviewLog.user_id, earlier.card_id == ReviewLog.card_id,
-                   earlier.reviewed_at < ReviewLog.reviewed_at)
-            .order_by(earlier.reviewed_at.desc()).limit(1).scalar_subquery())
+    first = session.scalar(select(func.min(ReviewLog.reviewed_at))
+                           .where(ReviewLog.user_id == user_id, *decks(ReviewLog.card_id)))
+    if first is None:
+        return []
+    state, rating = type_coerce(ReviewLog.state_before, Integer), type_coerce(ReviewLog.rating, Integer)
+    maturity = case((state != int(ReviewState.REVIEW), 0), (ReviewLog.last_interval >= MATURE_DAYS, 2), else_=1)
+    local = local_seconds(session, ReviewLog.reviewed_at, days, since=min(first, now), until=now)
+    key = ((local // 3600) * _KINDS + state * 16 + (rating - 1) * 4 + maturity).label("key")
+    # OFFSET 0 keeps SQLite from merging the two selects, which would work each key out twice (for the
+    # row and again for its group).
+    answers = select(key).where(ReviewLog.user_id == user_id, *decks(ReviewLog.card_id)).offset(0).subquery()
+    grouped = select(answers.c.key, func.count()).group_by(answers.c.key)
+    return _plain_rows(session, grouped)
 
 
-def _today(session: Session, counts: dict[tuple[int, int], int], *, user_id: int, begins: datetime,
-           decks: _Decks) -> TodaySummary:
-    answers = sum(counts.values())
-    again = sum(count for (_, rating), count in counts.items() if rating == _AGAIN)
+@dataclass
+class _Counts:
+    """The answers added up for the page (`_add_up`)."""
+
+    # Each study day's answers by the state before them (new, learning, review, relearning), then its Again answers.
+    by_day: dict[int, list[int]]
+    # Each study day's answers to review cards over the retention table's year: young passed, young failed,
+    # mature passed, mature failed.
+    reviews: dict[int, list[int]]
+    # Over the period: answers and correct answers by hour of the day; the buttons by card type (BUTTON_TYPES).
+    answers: list[int]
+    correct: list[int]
+    buttons: list[list[int]]
+
+
+_AGAIN_COUNT = 4  # where a day's count of Again answers is kept, after the four states'
+
+
+def _add_up(rows: Sequence[tuple[int, int]], *, day_hour: int, today: int, period_first: int) -> _Counts:
+    """Everything the page counts from the grouped answers (`_grouped_answers`), in one pass."""
+    counts = _Counts({}, {}, [0] * 24, [0] * 24, [[0] * 4 for _ in BUTTON_TYPES])
+    by_day, reviews, answers, correct, buttons = (counts.by_day, counts.reviews, counts.answers, counts.correct,
+                                                  counts.buttons)
+    retention_first = today - RETENTION_DAYS + 1
+    for packed, count in rows:
+        hours, kind = divmod(packed, _KINDS)
+        number = (hours - day_hour) // 24 + _EPOCH_ORDINAL
+        state, rating_index, maturity = kind >> 4, (kind >> 2) & 3, kind & 3
+        failed = rating_index == 0  # Again
+        day = by_day.get(number)
+        if day is None:
+            day = by_day[number] = [0, 0, 0, 0, 0]
+        day[state] += count
+        if failed:
+            day[_AGAIN_COUNT] += count
+        if maturity and number >= retention_first:
+            review = reviews.get(number)
+            if review is None:
+                review = reviews[number] = [0, 0, 0, 0]
+            review[2 * maturity - 2 + failed] += count
+        if number >= period_first:
+            hour = hours % 24
+            answers[hour] += count
+            if not failed:
+                correct[hour] += count
+            buttons[maturity][rating_index] += count  # learning (not a review card), young, mature
+    return counts
+
+
+def _today(session: Session, day: list[int] | None, *, user_id: int, begins: datetime, decks: _Decks) -> TodaySummary:
+    answers = sum(day[:_AGAIN_COUNT]) if day else 0
+    again = day[_AGAIN_COUNT] if day else 0
     milliseconds = 0
     if answers:
         milliseconds = int(session.scalar(
@@ -380,12 +444,11 @@ def _today(session: Session, counts: dict[tuple[int, int], int], *, user_id: int
     return TodaySummary(answers=answers, correct=answers - again, again=again, milliseconds=milliseconds)
 
 
-def _day_answers(number: int, counts: dict[tuple[int, int], int]) -> DayAnswers:
-    by_state = [0, 0, 0, 0]  # NEW, LEARNING, REVIEW, RELEARNING
-    for (state, _), count in counts.items():
-        by_state[state] += count
-    return DayAnswers(date.fromordinal(number), by_state[_NEW] + by_state[_LEARNING], by_state[_REVIEW],
-                      by_state[_RELEARNING])
+def _day_answers(number: int, day: list[int] | None) -> DayAnswers:
+    """One study day's answers (as `_Counts.by_day` keeps them) by state; a new card's first answer is learning."""
+    if day is None:
+        return DayAnswers(date.fromordinal(number))
+    return DayAnswers(date.fromordinal(number), day[_NEW] + day[_LEARNING], day[_REVIEW], day[_RELEARNING])
 
 
 def streaks(studied: Sequence[int], *, today: int, calendar_from: int) -> Streaks:
@@ -414,50 +477,29 @@ def streaks(studied: Sequence[int], *, today: int, calendar_from: int) -> Streak
 # The true retention table's periods: a label, and the first and last day as study days back from today.
 RETENTION_PERIODS = (("Today", 0, 0), ("Yesterday", 1, 1), ("Last week", 6, 0), ("Last month", 29, 0),
                      ("Last year", 364, 0))
+RETENTION_DAYS = max(back for _, back, _ in RETENTION_PERIODS) + 1  # the days they cover, today included
 
 
-def retention_table(tally: Tally, *, today: int) -> list[RetentionRow]:
-    """Anki's true retention table: answers to review cards over each period, young and mature apart."""
+def retention_table(reviews: dict[int, list[int]], *, today: int) -> list[RetentionRow]:
+    """Anki's true retention table: answers to review cards over each period, young and mature apart.
+
+    `reviews` holds each study day's answers to review cards as `_Counts.reviews` keeps them.
+    """
     rows = []
     for label, back, until in RETENTION_PERIODS:
-        passed = {True: 0, False: 0}
-        failed = {True: 0, False: 0}
-        for (number, _, state, rating, mature), count in tally.items():
-            if state == _REVIEW and mature is not None and today - back <= number <= today - until:
-                if rating == _AGAIN:
-                    failed[mature] += count
-                else:
-                    passed[mature] += count
-        rows.append(RetentionRow(label, passed[False], failed[False], passed[True], failed[True]))
+        totals = [0, 0, 0, 0]
+        for number in range(today - back, today - until + 1):
+            for index, count in enumerate(reviews.get(number, ())):
+                totals[index] += count
+        rows.append(RetentionRow(label, *totals))
     return rows
-
-
-def answer_buttons(tally: Tally, *, first_day: int) -> dict[str, list[int]]:
-    """How often each of Again, Hard, Good and Easy was pressed since `first_day`, by card type.
-
-    Learning counts new, learning and relearning cards; young and mature split the review cards.
-    """
-    buttons = {kind: [0, 0, 0, 0] for kind in BUTTON_TYPES}
-    for (number, _, state, rating, mature), count in tally.items():
-        if number >= first_day:
-            kind = "learning" if state != _REVIEW else "mature" if mature else "young"
-            buttons[kind][rating - 1] += count
-    return buttons
-
-
-def answer_hours(tally: Tally, *, first_day: int) -> list[HourAnswers]:
-    """Answers given in each hour of the day (the student's clock) since `first_day`, and how many were correct."""
-    answers, correct = [0] * 24, [0] * 24
-    for (number, hour, _, rating, _), count in tally.items():
-        if number >= first_day:
-            answers[hour] += count
-            correct[hour] += count if rating != _AGAIN else 0
-    return [HourAnswers(hour, answers[hour], correct[hour]) for hour in range(24)]
 
 
 # --- Card states -------------------------------------------------------------------------------
 
 INTERVAL_EDGES = (1, 2, 3, 7, 14, 21, 45, 90, 180, 365)  # days: each bucket starts at an edge
+# The card states as plain numbers, as the database hands them back.
+_REVIEW_CARD, _RELEARNING_CARD = int(State.Review), int(State.Relearning)
 
 
 def day_buckets(values: Sequence[float], edges: Sequence[int] = INTERVAL_EDGES) -> list[Bucket]:
@@ -466,8 +508,8 @@ def day_buckets(values: Sequence[float], edges: Sequence[int] = INTERVAL_EDGES) 
     Labels are in days: '1', '3 to 6' (with an en dash), '365+'.
     """
     counts = [0] * len(edges)
-    for value in values:
-        counts[max(0, bisect_right(edges, value) - 1)] += 1
+    for index, count in Counter([bisect_right(edges, value) for value in values]).items():
+        counts[max(0, index - 1)] += count
     labels = []
     for i, edge in enumerate(edges):
         if i + 1 == len(edges):
@@ -482,9 +524,9 @@ def day_buckets(values: Sequence[float], edges: Sequence[int] = INTERVAL_EDGES) 
 def percent_buckets(shares: Sequence[float]) -> list[Bucket]:
     """Shares from 0 to 1 counted in tenths, labelled in percent from '0 to 9' to '90 to 100' (en dashes)."""
     counts = [0] * 10
-    for share in shares:
-        tenth = int(share * 100 + 1e-9) // 10  # 0.7 is 70 %, not 69.99...
-        counts[9 if tenth > 9 else 0 if tenth < 0 else tenth] += 1
+    # 0.7 is 70 %, not 69.99...
+    for tenth, count in Counter([int(share * 100 + 1e-9) // 10 for share in shares]).items():
+        counts[9 if tenth > 9 else 0 if tenth < 0 else tenth] += count
     return [Bucket(f"{edge}–{edge + 9 if edge < 90 else 100}", count)
             for edge, count in zip(range(0, 100, 10), counts, strict=True)]
 
@@ -497,55 +539,45 @@ def card_numbers(session: Session, scheduler: Scheduler, *, user_id: int, days: 
     the database; a student has one state per card studied.
     """
     today = days.number(now)
-    earliest, latest = session.execute(select(func.min(CardState.last_review), func.max(CardState.due))
-                                       .where(CardState.user_id == user_id)).one()
-    span = {"since": min(earliest or now, now), "until": max(latest or now, now)}
+    # Each column's times span their own stretch: the offsets in force over it are all its CASE needs.
+    spans = session.execute(select(func.min(CardState.due), func.max(CardState.due), func.min(CardState.last_review),
+                                   func.max(CardState.last_review)).where(CardState.user_id == user_id)).one()
 
-    def day_of(column: SQLColumnExpression[datetime | None]) -> ColumnElement[int]:
-        return (local_seconds(session, column, days, **span) - days.hour * 3600) // _DAY_SECONDS
+    def day_of(column: SQLColumnExpression[datetime | None], earliest: datetime | None,
+               latest: datetime | None) -> ColumnElement[int]:
+        local = local_seconds(session, column, days, since=min(earliest or now, now), until=max(latest or now, now))
+        return (local - days.hour * 3600) // _DAY_SECONDS
 
-    query = (select(type_coerce(CardState.state, Integer), Card.retired, day_of(CardState.due),
-                    day_of(CardState.last_review), CardState.stability, CardState.difficulty,
+    query = (select(type_coerce(CardState.state, Integer), Card.retired, day_of(CardState.due, *spans[:2]),
+                    day_of(CardState.last_review, *spans[2:]), CardState.stability, CardState.difficulty,
                     predicted_recall(session, scheduler, student_ids=[user_id], now=now))
              .join(Card, Card.id == CardState.card_id).where(CardState.user_id == user_id))
     active_total = select(func.coalesce(func.sum(Deck.active_cards), 0))
     if deck_ids is not None:
         query = query.where(Card.deck_id.in_(list(deck_ids)))
         active_total = active_total.where(Deck.id.in_(list(deck_ids)))
-    learning = relearning = young = mature = retired = 0
+    rows = _plain_rows(session, query)
+    studied = [row for row in rows if not row[1]]  # retired cards count apart
+    retired = len(rows) - len(studied)
+    # A review card's interval: the study days from its last review to its due day, as Anki keeps it.
+    intervals = [int(due) - int(reviewed) if reviewed is not None else 0
+                 for state, _, due, reviewed, *_ in studied if state == _REVIEW_CARD]
+    mature = sum(1 for interval in intervals if interval >= MATURE_DAYS)
+    young = len(intervals) - mature
+    relearning = sum(1 for row in studied if row[0] == _RELEARNING_CARD)
+    learning = len(studied) - len(intervals) - relearning
+    # Study days until each card is due (an overdue card is due today), counted per day and per week ahead.
     forecast = [0] * FORECAST_DAYS
     weeks = [0] * FORECAST_WEEKS
-    intervals: list[int] = []
-    stabilities: list[float] = []
-    difficulties: list[float] = []
-    recall: list[float] = []
-    for state, is_retired, due_number, reviewed_number, stability, difficulty, recalled in session.execute(query):
-        if is_retired:
-            retired += 1
-            continue
-        ahead = max(0, int(due_number) + _EPOCH_ORDINAL - today)
-        if state == State.Review:
-            # A review card's interval: the study days from its last review to its due day, as Anki keeps it.
-            interval = int(due_number) - int(reviewed_number) if reviewed_number is not None else 0
-            intervals.append(interval)
-            if interval >= MATURE_DAYS:
-                mature += 1
-            else:
-                young += 1
-        elif state == State.Relearning:
-            relearning += 1
-        else:
-            learning += 1
+    for ahead, count in Counter([max(0, int(row[2]) + _EPOCH_ORDINAL - today) for row in studied]).items():
         if ahead < FORECAST_DAYS:
-            forecast[ahead] += 1
+            forecast[ahead] += count
         if ahead < 7 * FORECAST_WEEKS:
-            weeks[ahead // 7] += 1
-        if stability is not None:
-            stabilities.append(stability)
-        if difficulty is not None:
-            difficulties.append((difficulty - 1) / 9)  # FSRS's 1 to 10, shown from 0 % to 100 % as Anki does
-        if recalled is not None:
-            recall.append(float(recalled))
+            weeks[ahead // 7] += count
+    stabilities = [row[4] for row in studied if row[4] is not None]
+    # FSRS's difficulty of 1 to 10, shown from 0 % to 100 % as Anki does.
+    difficulties = [(row[5] - 1) / 9 for row in studied if row[5] is not None]
+    recall = [float(row[6]) for row in studied if row[6] is not None]
     started = learning + relearning + young + mature
     new = max(0, int(session.scalar(active_total) or 0) - started)
     return StateNumbers(CardCounts(new, learning, relearning, young, mature, retired), forecast, weeks,

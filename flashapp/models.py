@@ -283,10 +283,11 @@ class ReviewLog(Base):
 
     __tablename__ = "review_log"
     __table_args__ = (
-        # Also covers a student's answers in a time window (the teacher's 7- and 30-day numbers).
-        Index("ix_review_log_user_time", "user_id", "reviewed_at", "card_id", "state_before", "rating"),
-        # One user's reviews of one card in order: replaying a card, undo, `flashapp check`; with the due
-        # time, the statistics page pairs each answer with the card's previous one from the index alone.
+        # Also covers a student's answers in a time window (the teacher's 7- and 30-day numbers) and, with
+        # the last interval, every answer the statistics page counts.
+        Index("ix_review_log_user_time", "user_id", "reviewed_at", "card_id", "state_before", "rating",
+              "last_interval"),
+        # One user's reviews of one card in order: replaying a card, undo, `flashapp check`.
         Index("ix_review_log_class_stats", "user_id", "card_id", "reviewed_at", "state_before", "rating", "due"),
     )
 
@@ -305,6 +306,12 @@ class ReviewLog(Base):
     token: Mapped[str] = mapped_column(String(64), unique=True)
     origin: Mapped[ReviewOrigin] = mapped_column(StrEnumColumn(ReviewOrigin), default=ReviewOrigin.APP,
                                                  server_default=ReviewOrigin.APP.value)
+    # The interval the card had when this answer was given, as Anki's review log keeps it (`lastIvl`): what
+    # the card's previous answer scheduled, in whole study days of the student's when it fell due on a later
+    # study day, else as minus its seconds (a learning step); 0 for the card's first answer. Written with the
+    # answer (`scheduling.anki_interval`), so that the statistics tell young from mature reviews without
+    # pairing answers; `flashapp check` compares it with the log.
+    last_interval: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     user: Mapped[User] = relationship(back_populates="reviews")
     card: Mapped[Card] = relationship()

@@ -225,6 +225,20 @@ def next_day_start(now: datetime, time_zone: str, *, hour: int = 4) -> datetime:
     return days.begins(days.number(now) + 1)
 
 
+def anki_interval(answered: datetime, due: datetime, days: StudyDays) -> int:
+    """The interval an answer given at `answered` scheduled (the card due at `due`), as Anki's review log keeps one.
+
+    Whole study days when the card fell due on a later study day (a review interval, or a
+    learning step that runs past the day's end); otherwise minus the seconds until it fell due,
+    at least one (a learning step within the day). A review's `last_interval` is this for the
+    card's previous answer.
+    """
+    ahead = days.number(due) - days.number(answered)
+    if ahead > 0:
+        return ahead
+    return -max(1, round((due - answered).total_seconds()))
+
+
 class MemoryState(Protocol):
     """A user's stored memory state of a card: a `CardState`, or a row with its columns."""
 
@@ -885,13 +899,17 @@ def plan_answer(session: Session, scheduler: Scheduler, *, user_id: int, card_id
     after = schedule_answers(scheduler, to_fsrs_card(card_id, state, now), now, time_zone=row.time_zone,
                              user_id=user_id)[rating]
     state_before = ReviewState.NEW if state is None else ReviewState(state.state)
+    # The card's state keeps its last answer's time and due date: the interval the card has now.
+    last_interval = 0 if state is None or state.last_review is None else anki_interval(
+        state.last_review, state.due, StudyDays(row.time_zone, study_scheduler(scheduler).day_starts_at_hour))
     review = ReviewLog(user_id=user_id, card_id=card_id, rating=rating, reviewed_at=now, duration_ms=duration_ms,
-                       state_before=state_before, due=after.due, token=token)
+                       state_before=state_before, due=after.due, token=token, last_interval=last_interval)
     counts = ReviewCounts.of(state).plus(rating=rating, state_before=state_before)
     return PlannedAnswer(review, after, counts, None if state is None else state.last_review)
 
 
-_REVIEW_COLUMNS = ("user_id", "card_id", "rating", "reviewed_at", "duration_ms", "state_before", "due", "token")
+_REVIEW_COLUMNS = ("user_id", "card_id", "rating", "reviewed_at", "duration_ms", "state_before", "due", "token",
+                   "last_interval")
 
 
 def _insert_unless_there(model: type[ReviewLog | CardState], conflict: tuple[str, ...]) -> dict[str, Insert]:
@@ -1132,6 +1150,69 @@ def card_reviews(session: Session, *, user_id: int, card_id: int) -> list[Review
     ))
 
 
+class TimedReview(Protocol):
+    """What a review's last interval is worked out from: when it was given, and when it left the card due."""
+
+    @property
+    def reviewed_at(self) -> datetime: ...
+    @property
+    def due(self) -> datetime: ...
+
+
+def last_intervals(reviews: Sequence[TimedReview], days: StudyDays) -> list[int]:
+    """The last interval of each of a card's reviews, oldest first: 0, then what the review before scheduled."""
+    if not reviews:
+        return []
+    return [0] + [anki_interval(review.reviewed_at, review.due, days) for review in reviews[:-1]]
+
+
+def set_last_intervals(reviews: Sequence[ReviewLog], days: StudyDays) -> int:
+    """Give one card's reviews (one user's, oldest first) the last intervals their order gives; how many changed.
+
+    For when reviews were taken away or slipped in between others (undo, reviews brought back
+    from Anki): each review's last interval depends on the one before it.
+    """
+    changed = 0
+    for review, value in zip(reviews, last_intervals(reviews, days), strict=True):
+        if review.last_interval != value:
+            review.last_interval = value
+            changed += 1
+    return changed
+
+
+_SET_LAST_INTERVAL = (update(cast(Table, ReviewLog.__table__))
+                      .where(ReviewLog.id == bindparam("review_id")).values(last_interval=bindparam("value")))
+
+
+def restore_last_intervals(session: Session, *, day_starts_at_hour: int, user_id: int | None = None) -> int:
+    """Write every review's last interval as the review log gives it (`last_intervals`); how many changed.
+
+    Student by student (their time zone, the install's day-start hour), in the caller's
+    transaction: for filling the column in, or after the day-start hour was changed. Reads and
+    writes the columns it needs alone, so that it also serves the migration that adds them.
+    """
+    users = select(User.id, User.time_zone).order_by(User.id)
+    if user_id is not None:
+        users = users.where(User.id == user_id)
+    changed = 0
+    for owner, time_zone in session.execute(users).all():
+        days = StudyDays(time_zone, day_starts_at_hour)
+        rows = session.execute(
+            select(ReviewLog.id, ReviewLog.card_id, ReviewLog.reviewed_at, ReviewLog.due, ReviewLog.last_interval)
+            .where(ReviewLog.user_id == owner)
+            .order_by(ReviewLog.card_id, ReviewLog.reviewed_at, ReviewLog.id)).all()
+        rewrites = []
+        for _, group in groupby(rows, key=lambda row: row.card_id):
+            reviews = list(group)
+            rewrites += [{"review_id": review.id, "value": value}
+                         for review, value in zip(reviews, last_intervals(reviews, days), strict=True)
+                         if review.last_interval != value]
+        for start in range(0, len(rewrites), 5000):
+            session.execute(_SET_LAST_INTERVAL, rewrites[start:start + 5000])
+        changed += len(rewrites)
+    return changed
+
+
 def undo_last_answer(session: Session, scheduler: Scheduler, *, user_id: int, deck_id: int) -> int | None:
     """Remove the user's latest answer in the app to an active card of a deck and restore that card's previous state.
 
@@ -1149,6 +1230,8 @@ def undo_last_answer(session: Session, scheduler: Scheduler, *, user_id: int, de
     session.execute(delete(ReviewLog).where(ReviewLog.id == last.id))
     remaining = card_reviews(session, user_id=user_id, card_id=card_id)
     time_zone = session.scalar(select(User.time_zone).where(User.id == user_id)) or "UTC"
+    # A review brought back from Anki after the one taken away now follows the one before it.
+    set_last_intervals(remaining, StudyDays(time_zone, study_scheduler(scheduler).day_starts_at_hour))
     restored = replay(scheduler, card_id, remaining, time_zone=time_zone)
     state = session.scalar(select(CardState).where(CardState.user_id == user_id, CardState.card_id == card_id))
     if restored is None:

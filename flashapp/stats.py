@@ -332,17 +332,23 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _DAY_US = 86_400_000_000
 
 
+# unixepoch() came with SQLite 3.38; it reads a time as julianday() does and hands back whole seconds.
+_SQLITE_HAS_UNIXEPOCH = sqlite3.sqlite_version_info >= (3, 38, 0)
+
+
 def epoch_seconds(session: Session, column: SQLColumnExpression[datetime | None]) -> ColumnElement[int]:
     """A UTC datetime column as whole seconds since 1970 (the fraction dropped), computed by the database, exactly.
 
-    SQLite's julianday() reads the whole seconds alone ('YYYY-MM-DD HH:MM:SS'), which its double holds to
-    well within half a second of the exact value; it would round a fraction to milliseconds (0.9999995 s
-    to the next second).
+    SQLite reads the whole seconds alone ('YYYY-MM-DD HH:MM:SS'): with unixepoch() where it has it, else
+    with julianday(), whose double holds them to well within half a second of the exact value. Either
+    would round a fraction to milliseconds (0.9999995 s to the next second).
     """
     if session.get_bind().dialect.name == "postgresql":
         return cast(func.floor(extract("epoch", column)), BigInteger)
-    stored = type_coerce(column, String)
-    return cast(func.round((func.julianday(func.substr(stored, 1, 19)) - 2440587.5) * 86400), Integer)
+    whole_seconds = func.substr(type_coerce(column, String), 1, 19)
+    if _SQLITE_HAS_UNIXEPOCH:
+        return type_coerce(func.unixepoch(whole_seconds), Integer)  # the same exact number, in one call
+    return cast(func.round((func.julianday(whole_seconds) - 2440587.5) * 86400), Integer)
 
 
 def epoch_microseconds(session: Session, column: SQLColumnExpression[datetime | None]) -> ColumnElement[int]:

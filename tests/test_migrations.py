@@ -116,3 +116,33 @@ def test_card_states_get_their_review_counts_from_the_review_log(bare_app):
 
         state = db.session.scalar(select(CardState))
         assert (state.reps, state.again_count, state.lapses) == (4, 2, 1)
+
+
+def test_each_review_gets_the_interval_its_card_had_from_the_log(bare_app):
+    with bare_app.app_context():
+        upgrade(revision="0001")
+        with db.engine.begin() as connection:
+            fill_first_schema(connection)  # review 1: the pupil (Tokyo, UTC+9) at T0, due at once
+            start = T0.replace(tzinfo=None) if connection.dialect.name == "sqlite" else T0
+            minute, hour, day = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
+            # (id, user, when, due): T0 is 18:00 in Tokyo; the teacher keeps UTC. Days start at 04:00.
+            for number, user_id, at, due in [
+                    (2, 2, start + hour, start + hour + 10 * minute),  # 19:00 Tokyo, a 10-minute step
+                    (3, 2, start + hour + 10 * minute, start + hour + 10 * minute + 3 * day),  # three days
+                    (4, 2, start + 3 * day + hour + 10 * minute, start + 18 * day),
+                    (5, 1, start + 14 * hour, start + 19 * hour),  # 23:00 UTC, due at 04:00: the next study day
+                    (6, 1, start + 20 * hour, start + 21 * hour)]:
+                connection.execute(text(
+                    "INSERT INTO review_log (id, user_id, card_id, rating, reviewed_at, duration_ms, state_before, "
+                    "due, token) VALUES (:id, :user, 1, 3, :at, 4000, 1, :due, :token)"),
+                    {"id": number, "user": user_id, "at": at, "due": due, "token": f"token-{number}"})
+
+        upgrade()
+
+        kept = dict(db.session.execute(select(ReviewLog.id, ReviewLog.last_interval)).all())
+        # Each user's first review 0; then minus the seconds of a step within the day (at least one), or
+        # the study days to a later day's due.
+        assert kept == {1: 0, 2: -1, 3: -600, 4: 3, 5: 0, 6: 1}
+        db.session.remove()
+        index = {ix["name"]: ix["column_names"] for ix in inspect(db.engine).get_indexes("review_log")}
+        assert index["ix_review_log_user_time"][-1] == "last_interval"

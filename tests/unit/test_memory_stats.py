@@ -25,7 +25,7 @@ from flashapp.memory_stats import (
     student_stats,
 )
 from flashapp.models import Card, CardState, Deck, ReviewLog, ReviewState
-from flashapp.scheduling import StudyDays
+from flashapp.scheduling import StudyDays, restore_last_intervals
 from flashapp.study import study_streak
 from tests.helpers import FAST_HASH_METHOD, build_numbers_deck
 
@@ -98,6 +98,9 @@ def history(session):
           due=NOW + 30 * DAY)  # retired
     state(session, ada, stray, kind=State.Learning, stability=1.0, difficulty=5.0, last_review=NOW - 10 * MINUTE,
           due=NOW)
+    # Each answer keeps the interval its card had, as answering writes it.
+    session.flush()
+    restore_last_intervals(session, day_starts_at_hour=4)
     session.commit()
     return ada, deck, other
 
