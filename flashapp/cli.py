@@ -361,8 +361,10 @@ def restore_command(file: Path) -> None:
 
 @click.command("check")
 @click.option("--fix", is_flag=True, help="Repair what can be repaired, in short transactions while the server runs.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes that replay the reviews (default: one per CPU for a large review log).")
 @with_appcontext
-def check_command(fix: bool) -> None:
+def check_command(fix: bool, workers: int | None) -> None:
     """Check the database: card states against the review logs, orphaned rows, SQLite integrity.
 
     Exits with status 1 while problems remain.
@@ -370,7 +372,7 @@ def check_command(fix: bool) -> None:
     from .consistency import check_database
 
     db.session.remove()
-    report = check_database(db.session(), current_app.extensions["flashapp.scheduler"], fix=fix)
+    report = check_database(db.session(), current_app.extensions["flashapp.scheduler"], fix=fix, workers=workers)
     db.session.remove()
     click.echo(f"Checked {report.states_checked} card states and {report.reviews_checked} reviews.")
     if not report.problems:

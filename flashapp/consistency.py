@@ -8,7 +8,13 @@ The check reads in one plain read transaction (one snapshot, no write lock): car
 and reviews as two streams, both ordered by (user, card), merged, with the columns decoded
 by hand rather than row by row through the ORM. Memory holds one card's reviews at a time
 (plus the ids of users, decks, notes and cards, and the problems found), whatever the size
-of the review log. A fix then repairs what was found in short write transactions of at
+of the review log. On a large review log the replays are shared among one process per CPU,
+each checking ranges of (user, card) keys (a card's state and reviews are always in one
+range) in a read transaction of its own, in the same snapshot on PostgreSQL; meanwhile this
+process runs SQLite's integrity check. (Those processes are spawned: a script that calls
+the check must guard its own work with `if __name__ == "__main__"`.)
+
+A fix then repairs what was found in short write transactions of at
 most `FIX_BATCH` cards or rows each, so answers keep being accepted meanwhile; each batch
 replays its cards again from the reviews as they are at that moment, so an answer given
 during the check is never overwritten by a stale replay. An interrupted fix leaves whole
@@ -17,22 +23,29 @@ batches behind, and running it again finishes the work.
 
 from __future__ import annotations
 
+import gc
 import math
+import multiprocessing
+import os
+import re
+import signal
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, NamedTuple
+from itertools import pairwise
+from typing import Any, NamedTuple, TypeVar
 
 from fsrs import Card as FsrsCard
 from fsrs import Rating, Scheduler, State
-from sqlalchemy import Integer, String, delete, inspect, null, select, text, type_coerce
+from sqlalchemy import Engine, Integer, Select, String, delete, func, inspect, null, select, text, tuple_, type_coerce
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.orm import Session
 
-from .database import may_write, write_transaction
+from .database import make_engine, may_write, write_transaction
 from .models import Card, CardState, Deck, Note, ReviewLog, ReviewState, User
 from .personal import all_personal_parameters, personal_parameters_of
 from .scheduling import (
@@ -62,6 +75,12 @@ FIX_BATCH = 200
 # next batch would take the lock again first, batch after batch, and such a writer could wait
 # until its busy timeout runs out.
 FIX_PAUSE_SECONDS = 0.12
+# From about this many reviews on, the check shares the replays among one process per CPU
+# (below, starting the processes costs about as much as it saves).
+PARALLEL_REVIEWS = 200_000
+# Ranges of cards per process: a process done early takes the next range, so none waits long
+# for another at the end.
+RANGES_PER_PROCESS = 8
 
 INTEGRITY = "integrity"
 ORPHAN_NOTE = "orphan_note"
@@ -135,23 +154,29 @@ def state_differences(state: Any, replayed: FsrsCard, counts: ReviewCounts | Non
     differences = []
     for name, value in expected.items():
         stored = getattr(state, name)
-        same = _close(stored, value) if name in ("stability", "difficulty") else stored == value
-        if not same:
-            differences.append(f"{name} {stored} (reviews give {value})")
+        if stored == value:
+            continue  # as nearly always: no tolerance to work out
+        if name in ("stability", "difficulty") and _close(stored, value):
+            continue
+        differences.append(f"{name} {stored} (reviews give {value})")
     return differences
 
 
 @contextmanager
-def _read_transaction(session: Session) -> Iterator[None]:
+def _read_transaction(session: Session, *, snapshot: str | None = None) -> Iterator[None]:
     """The one read transaction the whole check reads in: one snapshot, never the write lock.
 
-    On PostgreSQL the snapshot is REPEATABLE READ, so the two streams and the id sets agree.
+    On PostgreSQL the snapshot is REPEATABLE READ, so the two streams and the id sets agree;
+    `snapshot` is one exported by another transaction (`_shared_snapshot`), to read in.
     """
     postgresql = session.get_bind().dialect.name == "postgresql"
     options = {"isolation_level": "REPEATABLE READ"} if postgresql else {}
     token = may_write.set(False)
     try:
         session.connection(execution_options=options)
+        if snapshot is not None:
+            # Must come first in the transaction; the id was checked to be only hex digits and dashes.
+            session.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
     finally:
         may_write.reset(token)
     try:
@@ -193,7 +218,7 @@ def _delete_ids(session: Session, column: Any, ids: set[int]) -> None:
 
 
 def check_database(session: Session, scheduler: Scheduler, *, fix: bool, batch_size: int = FIX_BATCH,
-                   pause_seconds: float = FIX_PAUSE_SECONDS) -> CheckReport:
+                   pause_seconds: float = FIX_PAUSE_SECONDS, workers: int | None = None) -> CheckReport:
     """Check the database: SQLite integrity, card states against their review logs, orphaned rows.
 
     Problems found:
@@ -214,14 +239,22 @@ def check_database(session: Session, scheduler: Scheduler, *, fix: bool, batch_s
     without reviews are deleted, other states rewritten or created from a fresh replay of
     their reviews (which writes their reviews' last intervals too). `session` must have no
     transaction in progress.
+
+    The replays are shared among `workers` processes, each checking ranges of cards (None:
+    one per CPU when there are `PARALLEL_REVIEWS` reviews or more, else none but this one);
+    the fix is made here, after they are done.
     """
     if session.in_transaction():
         raise RuntimeError("check_database needs a session with no transaction in progress")
     report = CheckReport()
     try:
         with _read_transaction(session):
-            report.problems = _integrity(session)
-            plan = None if report.problems else _check_rows(session, scheduler, report)
+            processes = _processes(session, workers)
+            if processes > 1:
+                plan = _check_in_parallel(session, scheduler, report, processes)
+            else:
+                report.problems = _integrity(session)
+                plan = None if report.problems else _check_rows(session, scheduler, report)
         if fix and plan is not None and any(p.fixable for p in report.problems):
             pause = pause_seconds if session.get_bind().dialect.name == "sqlite" else 0.0
             _repair(session, scheduler, plan, batch_size=batch_size, pause_seconds=pause)
@@ -375,7 +408,11 @@ def _utc(value: datetime | str | None) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, str):
-        return datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+        try:
+            # Parsed with its zone: several times quicker than setting it afterwards.
+            return datetime.fromisoformat(value + "+00:00")
+        except ValueError:  # text written by hand, perhaps with an offset of its own
+            return datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc)
@@ -405,15 +442,30 @@ def _rows(session: Session, query: Any) -> Iterator[Any]:
         yield from partition
 
 
-def _state_stream(session: Session) -> Iterator[_State]:
+Key = tuple[int, int]
+_Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
+
+
+def _in_range(query: _Query, user_id: Any, card_id: Any, lower: Key | None, upper: Key | None) -> _Query:
+    """The query's rows whose (user, card) key is in [lower, upper) (None: unbounded)."""
+    if lower is not None:
+        query = query.where(tuple_(user_id, card_id) >= tuple_(*lower))
+    if upper is not None:
+        query = query.where(tuple_(user_id, card_id) < tuple_(*upper))
+    return query
+
+
+def _state_stream(session: Session, lower: Key | None = None, upper: Key | None = None) -> Iterator[_State]:
     states = _STATES
+    query = _in_range(_STATE_ROWS, CardState.user_id, CardState.card_id, lower, upper)
     for (id_, user_id, card_id, state, step, stability, difficulty, due, last_review, reps, lapses,
-         again) in _rows(session, _STATE_ROWS):
+         again) in _rows(session, query):
         yield _State(id_, user_id, card_id, states[state], step, stability, difficulty, _utc(due),  # type: ignore[arg-type]
                      _utc(last_review), reps, lapses, again)
 
 
-def _review_groups(session: Session) -> Iterator[tuple[tuple[int, int], list[_Review]]]:
+def _review_groups(session: Session, lower: Key | None = None, upper: Key | None = None
+                   ) -> Iterator[tuple[Key, list[_Review]]]:
     """Each (user, card) with its reviews, oldest first.
 
     A database not yet upgraded to keep each review's last interval is checked without it (None).
@@ -422,7 +474,8 @@ def _review_groups(session: Session) -> Iterator[tuple[tuple[int, int], list[_Re
     last_user = last_card = None
     group: list[_Review] = []
     kept = any(column["name"] == "last_interval" for column in inspect(session.connection()).get_columns("review_log"))
-    query = _REVIEW_ROWS.add_columns(ReviewLog.last_interval if kept else null())
+    query = _in_range(_REVIEW_ROWS.add_columns(ReviewLog.last_interval if kept else null()),
+                      ReviewLog.user_id, ReviewLog.card_id, lower, upper)
     for (user_id, card_id, id_, rating, reviewed_at, duration_ms, due, state_before,
          last_interval) in _rows(session, query):
         if card_id != last_card or user_id != last_user:
@@ -435,28 +488,96 @@ def _review_groups(session: Session) -> Iterator[tuple[tuple[int, int], list[_Re
         yield (last_user, last_card), group  # type: ignore[misc]
 
 
-def _check_rows(session: Session, scheduler: Scheduler, report: CheckReport) -> _Plan:
-    """Fill `report.problems`; return what a fix would do."""
-    problems = report.problems
-    plan = _Plan()
+@dataclass
+class _Catalogue:
+    """The users and cards the card states and reviews are looked up in."""
 
+    time_zones: dict[int, str]
+    cards: set[int]
+    # Cards whose note and deck exist (and whose note's deck exists).
+    valid_cards: set[int]
+    orphan_notes: set[int]
+    # Cards pointing at a missing note or deck: (id, key).
+    orphan_cards: list[tuple[int, str]]
+
+
+def _catalogue(session: Session) -> _Catalogue:
     time_zones = dict(session.execute(select(User.id, User.time_zone)).all())
     decks = set(session.scalars(select(Deck.id)))
     notes = dict(session.execute(select(Note.id, Note.deck_id)).all())
     orphan_notes = {note_id for note_id, deck_id in notes.items() if deck_id not in decks}
-    if orphan_notes:
-        problems.append(Problem(ORPHAN_NOTE, f"notes {_ids(orphan_notes)} belong to no deck; fixing deletes them"))
-        plan.notes |= orphan_notes
-
     cards = set()
+    orphan_cards = []
     for card_id, note_id, deck_id, key in session.execute(select(Card.id, Card.note_id, Card.deck_id, Card.key)):
         cards.add(card_id)
         if deck_id not in decks or note_id not in notes or note_id in orphan_notes:
-            problems.append(Problem(ORPHAN_CARD, f"card {card_id} ({key}) points at a missing note or deck; "
-                                                 "rebuilding its deck re-links it and keeps its reviews, "
-                                                 "fixing deletes it with its reviews"))
-            plan.cards.add(card_id)
-    valid_cards = cards - plan.cards
+            orphan_cards.append((card_id, key))
+    return _Catalogue(time_zones, cards, cards - {card_id for card_id, _key in orphan_cards}, orphan_notes,
+                      orphan_cards)
+
+
+def _orphans(catalogue: _Catalogue, problems: list[Problem]) -> _Plan:
+    """Report notes and cards that point at nothing; return the plan that deletes them."""
+    plan = _Plan()
+    if catalogue.orphan_notes:
+        problems.append(Problem(ORPHAN_NOTE, f"notes {_ids(catalogue.orphan_notes)} belong to no deck; "
+                                             "fixing deletes them"))
+        plan.notes |= catalogue.orphan_notes
+    for card_id, key in catalogue.orphan_cards:
+        problems.append(Problem(ORPHAN_CARD, f"card {card_id} ({key}) points at a missing note or deck; "
+                                             "rebuilding its deck re-links it and keeps its reviews, "
+                                             "fixing deletes it with its reviews"))
+        plan.cards.add(card_id)
+    return plan
+
+
+@dataclass
+class _CardsChecked:
+    """What the card-by-card part of the check found in a range of (user, card) keys."""
+
+    orphan_states: list[Problem] = field(default_factory=list)
+    per_card: list[Problem] = field(default_factory=list)
+    lonely_states: list[Problem] = field(default_factory=list)
+    plan: _Plan = field(default_factory=_Plan)
+    states_checked: int = 0
+    reviews_checked: int = 0
+
+
+def _add_cards(report: CheckReport, plan: _Plan, parts: Iterable[_CardsChecked]) -> None:
+    """Add the ranges' findings, in key order, to the report and the plan.
+
+    Problems are listed as before the check streamed: orphaned states, then each card's
+    reviews in (user, card) order, then states without reviews.
+    """
+    orphan_states: list[Problem] = []
+    per_card: list[Problem] = []
+    lonely_states: list[Problem] = []
+    for part in parts:
+        orphan_states += part.orphan_states
+        per_card += part.per_card
+        lonely_states += part.lonely_states
+        plan.states |= part.plan.states
+        plan.reviews |= part.plan.reviews
+        plan.replays += part.plan.replays
+        report.states_checked += part.states_checked
+        report.reviews_checked += part.reviews_checked
+    report.problems += orphan_states + per_card + lonely_states
+
+
+def _check_rows(session: Session, scheduler: Scheduler, report: CheckReport) -> _Plan:
+    """Fill `report.problems`; return what a fix would do."""
+    catalogue = _catalogue(session)
+    plan = _orphans(catalogue, report.problems)
+    _add_cards(report, plan, [_check_cards(session, without_fuzz(scheduler), catalogue)])
+    return plan
+
+
+def _check_cards(session: Session, plain: Scheduler, catalogue: _Catalogue, lower: Key | None = None,
+                 upper: Key | None = None) -> _CardsChecked:
+    """Check the card states and reviews whose (user, card) key is in [lower, upper), card by card."""
+    found = _CardsChecked()
+    plan = found.plan
+    time_zones, cards, valid_cards = catalogue.time_zones, catalogue.cards, catalogue.valid_cards
 
     def missing(user_id: int, card_id: int) -> str | None:
         if user_id not in time_zones:
@@ -467,69 +588,180 @@ def _check_rows(session: Session, scheduler: Scheduler, report: CheckReport) -> 
             return f"card {card_id}, which points at a missing note or deck"
         return None
 
-    # Problems are listed as before the check streamed: orphaned states, then each card's
-    # reviews in (user, card) order, then states without reviews.
-    orphan_states: list[Problem] = []
-    per_card: list[Problem] = []
-    lonely_states: list[Problem] = []
-    plain = without_fuzz(scheduler)
     # Each student's states are replayed under their own parameters, as they were worked out.
     own = {user: personal_scheduler(plain, parameters=weights)
            for user, weights in all_personal_parameters(session).items()}
     day_hour = study_scheduler(plain).day_starts_at_hour
     study_days = {user: StudyDays(zone, day_hour) for user, zone in time_zones.items()}
 
-    for (user_id, card_id), state, group in _merged(_state_stream(session), _review_groups(session)):
+    for (user_id, card_id), state, group in _merged(_state_stream(session, lower, upper),
+                                                    _review_groups(session, lower, upper)):
         if user_id not in time_zones or card_id not in valid_cards:
             reason = missing(user_id, card_id)
             if state is not None:
-                orphan_states.append(Problem(ORPHAN_STATE, f"card state {state.id} belongs to {reason}"))
+                found.orphan_states.append(Problem(ORPHAN_STATE, f"card state {state.id} belongs to {reason}"))
                 plan.states.add(state.id)
                 state = None
             if group:
-                report.reviews_checked += len(group)
+                found.reviews_checked += len(group)
                 ids = {row.id for row in group}
                 what = (f"review {_ids(ids)} belongs" if len(ids) == 1
                         else f"{len(ids)} reviews (ids {_ids(ids)}) belong")
-                per_card.append(Problem(ORPHAN_REVIEWS, f"{what} to {reason}"))
+                found.per_card.append(Problem(ORPHAN_REVIEWS, f"{what} to {reason}"))
                 plan.reviews |= ids
             continue
         if state is not None:
-            report.states_checked += 1
+            found.states_checked += 1
         if not group:
             if state is not None:
-                lonely_states.append(Problem(
+                found.lonely_states.append(Problem(
                     STATE_WITHOUT_REVIEWS, f"card state {state.id} (user {user_id}, card {card_id}) "
                                            "has no reviews; fixing deletes it (the card is new again)"))
                 plan.replays.append((user_id, card_id))
             continue
-        report.reviews_checked += len(group)
+        found.reviews_checked += len(group)
         where = f"user {user_id}, card {card_id}"
         try:
             replayed = replay(own.get(user_id, plain), card_id, group, time_zone=time_zones[user_id])
         except (ValueError, TypeError, KeyError) as error:
-            per_card.append(Problem(UNREPLAYABLE, f"the reviews of {where} cannot be replayed ({error}); "
-                                                  "repair or delete them by hand", fixable=False))
+            found.per_card.append(Problem(UNREPLAYABLE, f"the reviews of {where} cannot be replayed ({error}); "
+                                                        "repair or delete them by hand", fixable=False))
             continue
         assert replayed is not None  # the group has reviews
         counts = count_reviews(group)
         if state is None:
-            per_card.append(Problem(REVIEWS_WITHOUT_STATE, f"{where} has {len(group)} reviews but no card state; "
-                                                           "fixing creates it from the reviews"))
+            found.per_card.append(Problem(REVIEWS_WITHOUT_STATE, f"{where} has {len(group)} reviews but no card "
+                                                                 "state; fixing creates it from the reviews"))
             plan.replays.append((user_id, card_id))
             continue
         differences = state_differences(state, replayed, counts)
         if differences:
-            per_card.append(Problem(STATE_MISMATCH, f"card state {state.id} ({where}) differs from its "
-                                                    f"{len(group)} reviews: {', '.join(differences)}"))
+            found.per_card.append(Problem(STATE_MISMATCH, f"card state {state.id} ({where}) differs from its "
+                                                          f"{len(group)} reviews: {', '.join(differences)}"))
         wrong = [] if group[0].last_interval is None else [
             review.id for review, value in zip(group, last_intervals(group, study_days[user_id]), strict=True)
             if review.last_interval != value]
         if wrong:
-            per_card.append(Problem(LAST_INTERVAL_MISMATCH, f"{'review' if len(wrong) == 1 else 'reviews'} "
-                                                            f"{_ids(wrong)} ({where}) keep a last interval other than "
-                                                            "what the review before scheduled; fixing rewrites it"))
+            found.per_card.append(Problem(LAST_INTERVAL_MISMATCH, f"{'review' if len(wrong) == 1 else 'reviews'} "
+                                                                  f"{_ids(wrong)} ({where}) keep a last interval other "
+                                                                  "than what the review before scheduled; fixing "
+                                                                  "rewrites it"))
         if differences or wrong:
             plan.replays.append((user_id, card_id))
-    problems += orphan_states + per_card + lonely_states
+    return found
+
+
+# --- Sharing the replays among processes ----------------------------------------------------------
+
+def available_cpus() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _engine(session: Session) -> Engine:
+    bind = session.get_bind()
+    return bind if isinstance(bind, Engine) else bind.engine
+
+
+def _processes(session: Session, workers: int | None) -> int:
+    """How many processes replay the reviews: `workers`, or (None) one per CPU for a large review log."""
+    url = _engine(session).url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return 1  # another process cannot open it
+    if workers is None:
+        # The highest id stands for the number of reviews: no count of millions of rows just to decide.
+        if (session.scalar(select(func.max(ReviewLog.id))) or 0) < PARALLEL_REVIEWS:
+            return 1
+        workers = available_cpus()
+    return max(1, workers)
+
+
+def _key_ranges(session: Session, parts: int) -> list[tuple[Key | None, Key | None]]:
+    """At most `parts` ranges [lower, upper) of (user, card) keys, in order, that cover every key once.
+
+    Cut where the card states are cut into equal parts: a card state stands for its card's
+    reviews, and its key is in one range with them, whatever the ranges.
+    """
+    states = session.scalar(select(func.count()).select_from(CardState)) or 0
+    keys = select(CardState.user_id, CardState.card_id).order_by(CardState.user_id, CardState.card_id).limit(1)
+    cuts: list[Key] = []
+    for part in range(1, parts):
+        row = session.execute(keys.offset(states * part // parts)).first() if states else None
+        if row is not None and (not cuts or (row[0], row[1]) > cuts[-1]):
+            cuts.append((row[0], row[1]))
+    bounds: list[Key | None] = [None, *cuts, None]
+    return list(pairwise(bounds))
+
+
+_SNAPSHOT_ID = re.compile(r"[0-9A-Fa-f-]+")
+
+
+def _shared_snapshot(session: Session) -> str | None:
+    """On PostgreSQL, the read transaction's snapshot, exported so that the other processes read in it too.
+
+    SQLite has no such thing: there each process reads in a snapshot of its own.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    snapshot = session.scalar(text("SELECT pg_export_snapshot()"))
+    assert snapshot is not None and _SNAPSHOT_ID.fullmatch(snapshot), snapshot
+    return str(snapshot)
+
+
+@dataclass(frozen=True)
+class _Range:
+    """A range of (user, card) keys for a process to check."""
+
+    url: str
+    plain: Scheduler
+    lower: Key | None
+    upper: Key | None
+    snapshot: str | None
+
+
+def _ignore_interrupts() -> None:
+    # Ctrl-C reaches the whole process group: the check's own process ends the others.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _check_range(task: _Range) -> _CardsChecked:
+    """Check one range in a process of its own: its own connection and read transaction, and the
+    users and cards read again there (on SQLite its snapshot is its own)."""
+    engine = make_engine(task.url)
+    try:
+        with Session(engine) as session, _read_transaction(session, snapshot=task.snapshot):
+            catalogue = _catalogue(session)
+            # The modules and the catalogue stay to the end: kept out of the collector's passes, which
+            # otherwise walk them again and again as the replays make and drop millions of objects.
+            gc.freeze()
+            return _check_cards(session, task.plain, catalogue, task.lower, task.upper)
+    finally:
+        engine.dispose()
+
+
+def _check_in_parallel(session: Session, scheduler: Scheduler, report: CheckReport, processes: int) -> _Plan | None:
+    """`_integrity` then `_check_rows`, the reviews replayed by `processes` processes, range by range.
+
+    Meanwhile this process runs SQLite's integrity check; when it finds damage, its findings
+    alone are reported (as a check in one process does) and None is returned.
+    """
+    plain = without_fuzz(scheduler)
+    url = _engine(session).url.render_as_string(hide_password=False)
+    snapshot = _shared_snapshot(session)
+    tasks = [_Range(url, plain, lower, upper, snapshot)
+             for lower, upper in _key_ranges(session, processes * RANGES_PER_PROCESS)]
+    # Spawned, not forked: this process may hold connections and threads a fork would copy.
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_ignore_interrupts) as pool:
+        parts = pool.map(_check_range, tasks)
+        report.problems = _integrity(session)
+        if report.problems:
+            pool.shutdown(cancel_futures=True)
+            return None
+        catalogue = _catalogue(session)
+        plan = _orphans(catalogue, report.problems)
+        _add_cards(report, plan, parts)
     return plan

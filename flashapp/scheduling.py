@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from copy import copy
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
 from itertools import groupby
 from typing import Any, Protocol, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -183,13 +184,15 @@ class StudyDays:
     time_zone: str
     hour: int = 4
     tz: ZoneInfo = field(init=False, repr=False, compare=False)
+    _shift: timedelta = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tz", zone(self.time_zone))
+        object.__setattr__(self, "_shift", timedelta(hours=self.hour))
 
     def number(self, at: datetime) -> int:
         """The number of the study day `at` falls in."""
-        return (at.astimezone(self.tz) - timedelta(hours=self.hour)).date().toordinal()
+        return (at.astimezone(self.tz) - self._shift).date().toordinal()
 
     def begins(self, number: int) -> datetime:
         """When study day `number` begins (UTC), honouring daylight-saving changes."""
@@ -329,12 +332,17 @@ def _memory_after(rules: StudyScheduler, card: FsrsCard, rating: Rating, now: da
     The engine counts whole 24-hour periods since `last_review`, so it is handed a last
     review exactly that many days back; the real one is kept.
     """
-    shown = copy(card)
+    return _answered(rules.engine, copy(card), rating, now, elapsed_days, rules.stability_cap)
+
+
+def _answered(engine: Scheduler, shown: FsrsCard, rating: Rating, now: datetime, elapsed_days: int,
+              stability_cap: float) -> FsrsCard:
+    """`_memory_after` on a card of the caller's own, which it changes (its last review moves)."""
     if shown.last_review is not None:
         shown.last_review = now - timedelta(days=elapsed_days)
-    after, _log = rules.engine.review_card(shown, rating, now)
-    if after.stability is not None and after.stability > rules.stability_cap:
-        after.stability = rules.stability_cap
+    after, _log = engine.review_card(shown, rating, now)
+    if after.stability is not None and after.stability > stability_cap:
+        after.stability = stability_cap
     return after
 
 
@@ -1041,11 +1049,14 @@ class ReviewCounts:
 
 
 def count_reviews(reviews: Iterable[ReplayableReview]) -> ReviewCounts:
-    """The counts a card state must hold for these reviews."""
-    counts = ReviewCounts()
+    """The counts a card state must hold for these reviews (`ReviewCounts.plus` over each, in one pass)."""
+    reps = lapses = again = 0
     for review in reviews:
-        counts = counts.plus(rating=review.rating, state_before=review.state_before)
-    return counts
+        reps += 1
+        if review.rating == Rating.Again:
+            again += 1
+            lapses += review.state_before == ReviewState.REVIEW
+    return ReviewCounts(reps=reps, lapses=lapses, again=again)
 
 
 def store_state(state: CardState, card: FsrsCard, *, counts: ReviewCounts) -> None:
@@ -1069,25 +1080,72 @@ def replay(scheduler: Scheduler, card_id: int, reviews: Iterable[ReplayableRevie
     given. Fuzz only moves the due date, which every review log keeps, so each due date is
     taken from its log.
     """
-    card = None
-    for card in replay_steps(scheduler, card_id, reviews, time_zone=time_zone):  # noqa: B007 - the last one is kept
+    last = None
+    for last in _replayed(scheduler, card_id, reviews, time_zone=time_zone):  # noqa: B007 - the last one is kept
         pass
-    return card
+    if last is None:
+        return None
+    review, card = last
+    card.due = review.due
+    return card.plain()
 
 
 def replay_steps(scheduler: Scheduler, card_id: int, reviews: Iterable[ReplayableReview], *,
                  time_zone: str) -> Iterator[FsrsCard]:
     """The card's FSRS state after each of its reviews, oldest first; the last is `replay`'s."""
-    rules = study_scheduler(scheduler)
-    days = StudyDays(time_zone, rules.day_starts_at_hour)
-    card = None
-    for review in reviews:
-        if card is None:
-            card = FsrsCard(card_id=card_id, state=State.Learning, step=0, due=review.reviewed_at)
-        elapsed = 0 if card.last_review is None else days.elapsed(card.last_review, review.reviewed_at)
-        card = _memory_after(rules, card, review.rating, review.reviewed_at, elapsed)
+    for review, card in _replayed(scheduler, card_id, reviews, time_zone=time_zone):
         card.due = review.due
-        yield card
+        yield card.plain()
+
+
+class _ReplayCard(FsrsCard):
+    """An `fsrs.Card` that copies itself cheaply, for replays.
+
+    The engine copies the card it is handed at every answer; `copy.copy` of a plain
+    `fsrs.Card` goes through the pickling protocol, slow enough to tell in a replay of
+    millions of reviews (`flashapp check`).
+    """
+
+    def __copy__(self) -> _ReplayCard:
+        twin = object.__new__(_ReplayCard)
+        twin.__dict__.update(self.__dict__)
+        return twin
+
+    def plain(self) -> FsrsCard:
+        """The same state as a plain `fsrs.Card` (which compares equal to other plain ones)."""
+        return FsrsCard(card_id=self.card_id, state=self.state, step=self.step, stability=self.stability,
+                        difficulty=self.difficulty, due=self.due, last_review=self.last_review)
+
+
+@lru_cache(maxsize=1024)
+def _study_days(time_zone: str, hour: int) -> StudyDays:
+    return StudyDays(time_zone, hour)
+
+
+def _replayed(scheduler: Scheduler, card_id: int, reviews: Iterable[ReplayableReview], *,
+              time_zone: str) -> Iterator[tuple[ReplayableReview, _ReplayCard]]:
+    """Each review with the card's memory state after it, for `replay` and `replay_steps`.
+
+    The card's due date is left for the caller to take from the review. A card yielded is
+    handed to the engine at the next review, its last review moved: the caller keeps what it
+    needs of it before asking for the next one.
+    """
+    rules = study_scheduler(scheduler)
+    engine, cap = rules.engine, rules.stability_cap
+    days = _study_days(time_zone, rules.day_starts_at_hour)
+    card: _ReplayCard | None = None
+    last_day = 0
+    for review in reviews:
+        now = review.reviewed_at
+        # Each review's study day is worked out once: at the next review it is the last review's.
+        day = days.number(now)
+        if card is None:
+            card = _ReplayCard(card_id=card_id, state=State.Learning, step=0, due=now)
+        elapsed = 0 if card.last_review is None else max(0, day - last_day)
+        # The engine answers with a copy of the card it is given: a `_ReplayCard` again.
+        card = cast(_ReplayCard, _answered(engine, card, review.rating, now, elapsed, cap))
+        last_day = day
+        yield review, card
 
 
 def recompute_memory_states(session: Session, scheduler: Scheduler, *, user_id: int | None = None,

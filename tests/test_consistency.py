@@ -6,6 +6,7 @@ Domain tests on a session (SQLite, and PostgreSQL when configured), then `flasha
 from __future__ import annotations
 
 from datetime import timedelta
+from itertools import pairwise
 
 import pytest
 from fsrs import Rating
@@ -278,6 +279,88 @@ def test_the_check_refuses_a_session_in_the_middle_of_a_transaction(studied, sch
     studied.rollback()
 
 
+# --- The check shared among processes ----------------------------------------------------------
+
+def review_streams(session) -> list[str]:
+    """Record the statements that stream the review log through this session's engine."""
+    streamed: list[str] = []
+    event.listen(session.get_bind(), "before_cursor_execute", lambda _c, _cursor, statement, *_a: streamed.append(
+        statement) if "FROM review_log" in statement and "ORDER BY review_log.user_id" in statement else None)
+    return streamed
+
+
+def test_processes_sharing_the_check_find_and_fix_what_one_process_does(studied, scheduler):
+    tamper(studied)
+    ada = studied.scalar(select(User.id).where(User.username == "ada"))
+    without_foreign_keys(
+        studied,
+        "INSERT INTO review_log (user_id, card_id, rating, reviewed_at, state_before, due, token) "
+        "VALUES (999, 1, 3, '2026-03-02 09:00:00', 0, '2026-03-02 09:10:00', 'orphan-1')",
+        f"UPDATE card_state SET card_id = 998 WHERE user_id = {ada} AND card_id = "
+        f"(SELECT id FROM card WHERE position = 2)",
+    )
+    alone = check_database(studied, scheduler, fix=False, workers=1)
+    streamed = review_streams(studied)
+    shared = check_database(studied, scheduler, fix=False, workers=2)
+    assert streamed == []  # the other processes read the reviews
+    assert shared.problems == alone.problems  # the same problems, in the same order
+    assert len(alone.problems) == 7 and not studied.in_transaction()
+    assert (shared.states_checked, shared.reviews_checked) == (alone.states_checked, alone.reviews_checked)
+
+    fixed = check_database(studied, scheduler, fix=True, workers=2)
+    assert fixed.fixed and fixed.ok and fixed.problems == alone.problems
+    assert check_database(studied, scheduler, fix=False, workers=1).problems == []
+    assert check_database(studied, scheduler, fix=False, workers=3).problems == []
+
+
+def test_the_ranges_of_cards_hold_each_card_whole_and_cover_every_card_once(studied, scheduler):
+    without_foreign_keys(
+        studied,
+        "INSERT INTO review_log (user_id, card_id, rating, reviewed_at, state_before, due, token) "
+        "VALUES (999, 1, 3, '2026-03-02 09:00:00', 0, '2026-03-02 09:10:00', 'orphan-1')",
+    )
+    every_review = sorted((user_id, card_id, id_) for user_id, card_id, id_ in
+                          studied.execute(select(ReviewLog.user_id, ReviewLog.card_id, ReviewLog.id)))
+    every_state = sorted(studied.scalars(select(CardState.id)))
+    for parts in range(1, 12):
+        ranges = consistency._key_ranges(studied, parts)
+        assert 1 <= len(ranges) <= parts
+        assert ranges[0][0] is None and ranges[-1][1] is None
+        assert all(upper == next_lower for (_, upper), (next_lower, _) in pairwise(ranges))
+        assert all(lower < upper for lower, upper in ranges[1:-1])
+        reviews, states, keys = [], [], []
+        for lower, upper in ranges:
+            for key, group in consistency._review_groups(studied, lower, upper):
+                keys.append(key)
+                reviews += [(key[0], key[1], row.id) for row in group]
+            states += [state.id for state in consistency._state_stream(studied, lower, upper)]
+        # No (user, card) is split between two ranges, and none is left out or read twice.
+        assert len(keys) == len(set(keys)) and keys == sorted(keys)
+        assert sorted(reviews) == every_review and sorted(states) == every_state
+    assert len(consistency._key_ranges(studied, 8)) == 8  # the eight card states, one range each
+    studied.rollback()
+
+
+def test_processes_read_in_the_snapshot_of_the_check(studied, database_url):
+    """On PostgreSQL the other processes import the check's snapshot: what is written meanwhile
+    is not seen by any of them."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite cannot share a snapshot between connections")
+    state = state_of(studied, "ada", 0)
+    state_id, stability = state.id, state.stability
+    studied.rollback()
+    engine = studied.get_bind()
+    with Session(engine) as check, consistency._read_transaction(check):
+        assert check.scalar(select(CardState.stability).where(CardState.id == state_id)) == stability
+        snapshot = consistency._shared_snapshot(check)
+        with Session(engine) as writer, write_transaction(writer):
+            writer.execute(update(CardState).where(CardState.id == state_id).values(stability=stability + 1))
+        with Session(engine) as other, consistency._read_transaction(other, snapshot=snapshot):
+            assert other.scalar(select(CardState.stability).where(CardState.id == state_id)) == stability
+        with Session(engine) as later, consistency._read_transaction(later):
+            assert later.scalar(select(CardState.stability).where(CardState.id == state_id)) == stability + 1
+
+
 # --- `flashapp check` --------------------------------------------------------------------------
 
 @pytest.fixture
@@ -297,6 +380,7 @@ def test_check_command_reports_fixes_and_then_finds_nothing(studied_app):
     clean = runner.invoke(args=["check"])
     assert clean.exit_code == 0, clean.output
     assert clean.output == "Checked 6 card states and 14 reviews.\nNo problems found.\n"
+    assert runner.invoke(args=["check", "--workers", "2"]).output == clean.output
 
     with studied_app.app_context():
         state = db.session.scalar(select(CardState).order_by(CardState.id).limit(1))

@@ -156,3 +156,15 @@ def test_check_reports_damage_instead_of_crashing(filled_app, kind):
         assert "restore a backup (`flashapp restore`)" in result.output
         assert "cannot be fixed by this command" in result.output
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("kind", ["zeroed_leaf", "payload"])
+def test_check_in_several_processes_reports_damage_as_one_does(filled_app, kind):
+    path = database_file(filled_app)
+    damage(path, kind)
+    runner = filled_app.test_cli_runner()
+    alone = runner.invoke(args=["check", "--workers", "1"])
+    for args in (["check", "--workers", "2"], ["check", "--fix", "--workers", "2"]):
+        result = runner.invoke(args=args)
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        assert result.output == alone.output
