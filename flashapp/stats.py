@@ -9,7 +9,9 @@ the class's cards by id rather than joining each card state or review to its car
 costs more than the rest of the row's work (and none at all when the class's decks are every deck).
 The card state and review log queries read covering indexes alone, never the tables; rows are
 counted with count(*) for that reason. Predicted recall is FSRS retrievability, worked out in
-SQL in study days, with each student's own forgetting curve.
+SQL in study days, with each student's own forgetting curve, from each state's last review as
+whole microseconds (`CardState.last_review_us`, which the database keeps), so that no stored
+time is parsed.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from sqlalchemy import (
     BindParameter,
     Float,
     Integer,
-    Row,
     SQLColumnExpression,
     String,
     and_,
@@ -56,7 +57,6 @@ from .models import (
     ReviewLog,
     ReviewState,
     User,
-    UTCDateTime,
 )
 from .scheduling import active_card_counts, active_cards, next_day_start, study_scheduler
 
@@ -267,9 +267,18 @@ def class_roster(session: Session, *, classroom_id: int, now: datetime,
         row = rows[user_id]
         row.reviews_7d, row.review_answers_30d, row.recalled_30d = reviews_7d, answers_30d, recalled_30d
 
+    # The pace each deck with a target date asks for today: the same for every student, so worked out once.
+    paces = []
+    for deck_id, target, created_at, title in targets:
+        if target is None:  # the query asks for assignments with a target date only
+            continue
+        share = expected_share(assigned_on=created_at.date(), target=target, today=now.date())
+        expected = share * deck_totals.get(deck_id, 0)
+        if expected:
+            paces.append((deck_id, PACE_TOLERANCE * expected, f"behind the pace for {title}"))
     for row in rows.values():
         row.total = total
-        row.behind = _falling_behind(row, now=now, deck_totals=deck_totals, targets=targets)
+        row.behind = _falling_behind(row, now=now, paces=paces)
     return list(rows.values())
 
 
@@ -283,8 +292,8 @@ def expected_share(*, assigned_on: date, target: date, today: date) -> float:
     return max(0.0, min(1.0, (today - assigned_on).days / span))
 
 
-def _falling_behind(row: RosterRow, *, now: datetime, deck_totals: dict[int, int],
-                    targets: Sequence[Row[int, date | None, datetime, str]]) -> list[str]:
+def _falling_behind(row: RosterRow, *, now: datetime, paces: list[tuple[int, float, str]]) -> list[str]:
+    """Why a student needs a look; `paces` holds each paced deck's least number of cards started, and the reason."""
     reasons = []
     if row.last_active is None or row.last_active < now - INACTIVE_AFTER:
         reasons.append("no reviews in 7 days")
@@ -293,13 +302,9 @@ def _falling_behind(row: RosterRow, *, now: datetime, deck_totals: dict[int, int
     retention = row.retention_30d
     if retention is not None and row.review_answers_30d >= LOW_RETENTION_MIN_ANSWERS and retention < LOW_RETENTION:
         reasons.append(f"retention {retention:.0%}")
-    for deck_id, target, created_at, title in targets:
-        if target is None:  # the query asks for assignments with a target date only
-            continue
-        share = expected_share(assigned_on=created_at.date(), target=target, today=now.date())
-        expected = share * deck_totals.get(deck_id, 0)
-        if expected and row.introduced_by_deck.get(deck_id, 0) < PACE_TOLERANCE * expected:
-            reasons.append(f"behind the pace for {title}")
+    for deck_id, least, reason in paces:
+        if row.introduced_by_deck.get(deck_id, 0) < least:
+            reasons.append(reason)
     return reasons
 
 
@@ -358,28 +363,14 @@ def epoch_microseconds(session: Session, column: SQLColumnExpression[datetime | 
     return epoch_seconds(session, column) * 1_000_000 + fraction
 
 
-_JULIAN_EPOCH_US = 210_866_760_000_000_000  # 1970-01-01 as microseconds since the start of the Julian day count
-_SLACK_US = 1_000  # SQLite's julianday() holds a time to the millisecond, rounded
+def _elapsed_days(session: Session, *, until_us: ColumnElement[Any]) -> ColumnElement[Any]:
+    """Whole days from each card state's last review to `until_us` (microseconds since 1970), floored, never below 0.
 
-
-def _elapsed_days(session: Session, *, until_us: ColumnElement[Any],
-                  until: ColumnElement[Any]) -> ColumnElement[Any]:
-    """Whole days from each card state's last review to `until` (floored, never below 0).
-
-    `until_us` is the same time as microseconds since 1970; both may differ by student (a CASE).
-    PostgreSQL subtracts the two times exactly. On SQLite, parsing each stored time to the microsecond
-    costs more than the rest of a state's numbers; julianday() alone reads it to the millisecond. That
-    settles the whole days unless the elapsed time is within a millisecond of a whole number of days;
-    those few states take the exact reading.
+    `until_us` may differ by student (a CASE). Both databases divide whole numbers toward zero: the
+    floor for a review before `until_us`, and 0 or less (counted as 0) for one after it.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        # A difference of timestamps is whole days plus under 24 hours: its day field is the floor.
-        return func.greatest(0, func.date_part("day", until - CardState.last_review))
-    exact = func.max(0, (until_us - epoch_microseconds(session, CardState.last_review)) // _DAY_US)
-    stored_ms = cast(func.round(func.julianday(CardState.last_review) * 86_400_000), Integer)
-    approximate = literal(_JULIAN_EPOCH_US, BigInteger) + until_us - stored_ms * 1_000
-    settled = (approximate % _DAY_US).between(_SLACK_US, _DAY_US - _SLACK_US - 1)
-    return case((settled, approximate // _DAY_US), else_=exact)
+    days = (until_us - CardState.last_review_us) // literal(_DAY_US, BigInteger)
+    return func.greatest(0, days) if session.get_bind().dialect.name == "postgresql" else func.max(0, days)
 
 
 def _sqlite_has_power(session: Session) -> None:
@@ -409,18 +400,19 @@ def _recall_rules(session: Session, scheduler: Scheduler, *, student_ids: Sequen
     """The class's students grouped by their recall rule (nearly always one group: one zone, one set of parameters)."""
     rules = study_scheduler(scheduler)
     zones = dict(session.execute(select(User.id, User.time_zone).where(User.id.in_(student_ids))).all())
-    own = {user_id: json.loads(text or "null") for user_id, text in session.execute(
+    own = dict(session.execute(
         select(PersonalParameters.user_id, PersonalParameters.parameters)
-        .where(PersonalParameters.user_id.in_(student_ids), PersonalParameters.parameters.is_not(None)))}
+        .where(PersonalParameters.user_id.in_(student_ids), PersonalParameters.parameters.is_not(None))).all())
     groups: dict[_RecallRule, list[int]] = {}
-    day_ends: dict[str, datetime] = {}  # one reckoning per time zone, not per student
+    made: dict[tuple[str, str | None], _RecallRule] = {}  # one reckoning per zone and parameters, not per student
     for user_id in student_ids:
-        zone = zones.get(user_id, "UTC")
-        if zone not in day_ends:
-            day_ends[zone] = next_day_start(now, zone, hour=rules.day_starts_at_hour)
-        ends = day_ends[zone]
-        parameters = own.get(user_id) or rules.parameters
-        rule = _RecallRule(ends - timedelta(microseconds=1), -float(parameters[20]))
+        key = (zones.get(user_id, "UTC"), own.get(user_id))
+        rule = made.get(key)
+        if rule is None:
+            zone, text = key
+            ends = next_day_start(now, zone, hour=rules.day_starts_at_hour)
+            parameters = json.loads(text or "null") or rules.parameters
+            rule = made[key] = _RecallRule(ends - timedelta(microseconds=1), -float(parameters[20]))
         groups.setdefault(rule, []).append(user_id)
     return groups
 
@@ -449,13 +441,12 @@ def predicted_recall(session: Session, scheduler: Scheduler, *, student_ids: Seq
     _sqlite_has_power(session)
     until_us = _per_student(groups, lambda rule: (rule.last_instant - _EPOCH) // timedelta(microseconds=1),
                             BigInteger())
-    until = _per_student(groups, lambda rule: rule.last_instant, UTCDateTime())
     decay = _per_student(groups, lambda rule: rule.decay, Float())
     factor = _per_student(groups, lambda rule: 0.9 ** (1 / rule.decay) - 1, Float())
-    elapsed = cast(_elapsed_days(session, until_us=until_us, until=until), Float)
+    elapsed = cast(_elapsed_days(session, until_us=until_us), Float)
     recall = func.power(1 + factor * elapsed / CardState.stability, decay)
     # A state without a stability is at 0; states never reviewed are left out (None).
-    return case((CardState.last_review.is_(None), None), (CardState.stability.is_(None), 0.0),
+    return case((CardState.last_review_us.is_(None), None), (CardState.stability.is_(None), 0.0),
                 (CardState.stability <= 0, 0.0), else_=recall)
 
 
@@ -497,11 +488,11 @@ def forgotten_cards(session: Session, scheduler: Scheduler, *, classroom_id: int
     numbers = {row.card_id: row for row in session.execute(
         select(grouped_card,
                func.avg(predicted_recall(session, scheduler, student_ids=students, now=now)).label("mean_recall"),
-               func.count(CardState.last_review).label("students"), func.sum(CardState.reps).label("reviews"),
+               func.count(CardState.last_review_us).label("students"), func.sum(CardState.reps).label("reviews"),
                func.sum(CardState.again_count).label("again"), func.sum(CardState.lapses).label("lapses"))
         .where(*([] if of_students is None else [of_students]), *in_scope)
         .group_by(grouped_card)
-        .having(or_(func.count(CardState.last_review) > 0, func.sum(CardState.reps) > 0))
+        .having(or_(func.count(CardState.last_review_us) > 0, func.sum(CardState.reps) > 0))
     )}
     if not numbers:
         return []

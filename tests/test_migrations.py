@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -11,7 +11,7 @@ from alembic.script import ScriptDirectory
 from flask_migrate import upgrade
 from fsrs import Rating
 from fsrs.scheduler import DEFAULT_PARAMETERS
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import func, inspect, select, text, update
 
 from flashapp import MIGRATIONS, create_app, db
 from flashapp.models import Card, CardState, Deck, Note, ReviewLog, User
@@ -116,3 +116,20 @@ def test_card_states_get_their_review_counts_from_the_review_log(bare_app):
 
         state = db.session.scalar(select(CardState))
         assert (state.reps, state.again_count, state.lapses) == (4, 2, 1)
+
+
+def test_card_states_get_their_last_review_in_microseconds_and_the_database_keeps_it(bare_app):
+    with bare_app.app_context():
+        upgrade(revision="0001")
+        with db.engine.begin() as connection:
+            fill_first_schema(connection)
+
+        upgrade()
+
+        micros = (T0 - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
+        assert db.session.execute(select(CardState.last_review, CardState.last_review_us)).one() == (T0, micros)
+        # The migrated database keeps the number itself, as a new one does.
+        later = T0 + timedelta(days=2, microseconds=7)
+        db.session.execute(update(CardState).values(last_review=later))
+        db.session.commit()
+        assert db.session.scalar(select(CardState.last_review_us)) == micros + 2 * 86_400_000_000 + 7
