@@ -36,6 +36,7 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
+    exists,
     extract,
     func,
     literal,
@@ -43,8 +44,9 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
-from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from .models import (
     Assignment,
@@ -98,6 +100,9 @@ class ClassScope:
     # The accounts outside the class (teachers included), read when the class holds most of the school:
     # a short list to rule out costs less per row than a long one to look each row up in.
     outsiders: tuple[int, ...] = ()
+    # Those of them with card states, the only ones whose rows need ruling out (often none: teachers
+    # seldom study, and no condition at all costs less than one every row passes).
+    studying_outsiders: tuple[int, ...] = ()
 
     def active_cards(self, deck_id: int | None = None) -> list[int]:
         """The ids of the cards still studied, of one deck or of all the class's decks."""
@@ -130,11 +135,15 @@ def class_scope(session: Session, *, classroom_id: int) -> ClassScope:
     accounts = session.scalar(select(func.count(User.id))) or 0
     most = 2 * len(students) >= accounts
     outsiders: tuple[int, ...] = ()
+    studying: tuple[int, ...] = ()
     if most:
         enrolled = set(students)
-        outsiders = tuple(user_id for user_id in session.scalars(select(User.id).order_by(User.id))
-                          if user_id not in enrolled)
-    return ClassScope(deck_ids, students, card_decks, frozenset(retired), every_deck, most, outsiders)
+        accounts_outside = [(user_id, has_states) for user_id, has_states in session.execute(
+            select(User.id, exists().where(CardState.user_id == User.id)).order_by(User.id))
+            if user_id not in enrolled]
+        outsiders = tuple(user_id for user_id, _ in accounts_outside)
+        studying = tuple(user_id for user_id, has_states in accounts_outside if has_states)
+    return ClassScope(deck_ids, students, card_decks, frozenset(retired), every_deck, most, outsiders, studying)
 
 
 def _card_in(column: SQLColumnExpression[int], card_ids: list[int], *, by_card: bool = False) -> ColumnElement[bool]:
@@ -168,14 +177,28 @@ def true_retention(*, answers: int, recalled: int) -> float | None:
     return recalled / answers if answers else None
 
 
-def _window_counts(*, now: datetime) -> tuple[ColumnElement[Any], ...]:
+def _as_stored(session: Session, column: InstrumentedAttribute[datetime]) -> ColumnElement[datetime]:
+    """A time column, for a condition tested at every row (not one an index settles) against a bound time.
+
+    SQLite gives a column declared as a time numeric affinity, so comparing it with a bound time makes
+    SQLite try to read the bound text as a number again at every row, which costs more than the rest
+    of the row's count. A unary plus drops the affinity and leaves the comparison of the stored texts,
+    in the same order. PostgreSQL compares times as times.
+    """
+    element = column.expression
+    if session.get_bind().dialect.name != "sqlite":
+        return element
+    return UnaryExpression(element, operator=custom_op("+"), type_=element.type)
+
+
+def _window_counts(session: Session, *, now: datetime) -> tuple[ColumnElement[Any], ...]:
     """Reviews in the last 7 days, answers to review-state cards in the last 30, and those not Again.
 
     Rows are counted with count(*): the ids are not in the indexes, and counting them would send
     PostgreSQL from the index to the table for every row.
     """
     on_review = ReviewLog.state_before == ReviewState.REVIEW
-    return (func.count().filter(ReviewLog.reviewed_at >= now - WEEK),
+    return (func.count().filter(_as_stored(session, ReviewLog.reviewed_at) >= now - WEEK),
             func.count().filter(on_review),
             func.count().filter(on_review, ReviewLog.rating != Rating.Again))
 
@@ -240,7 +263,8 @@ def class_roster(session: Session, *, classroom_id: int, now: datetime,
         paced[deck_id] = (None if len(deck_cards) == len(everything)
                           else func.count().filter(_card_in(CardState.card_id, deck_cards)))
     introduced = func.count() if active is None else func.count().filter(active)
-    due = CardState.due <= now if active is None else and_(active, CardState.due <= now)
+    due_by_now = _as_stored(session, CardState.due) <= now
+    due = due_by_now if active is None else and_(active, due_by_now)
     in_decks = _of_the_decks(CardState.card_id, scope)
     per_deck = [count for count in paced.values() if count is not None]
     for user_id, introduced_count, due_now, last_review, *deck_counts in session.execute(
@@ -259,7 +283,7 @@ def class_roster(session: Session, *, classroom_id: int, now: datetime,
 
     in_decks = _of_the_decks(ReviewLog.card_id, scope)
     for user_id, reviews_7d, answers_30d, recalled_30d in session.execute(
-        select(ReviewLog.user_id, *_window_counts(now=now))
+        select(ReviewLog.user_id, *_window_counts(session, now=now))
         .where(ReviewLog.user_id.in_(students), ReviewLog.reviewed_at >= now - MONTH,
                *([] if in_decks is None else [in_decks]))
         .group_by(ReviewLog.user_id)
@@ -363,16 +387,6 @@ def epoch_microseconds(session: Session, column: SQLColumnExpression[datetime | 
     return epoch_seconds(session, column) * 1_000_000 + fraction
 
 
-def _elapsed_days(session: Session, *, until_us: ColumnElement[Any]) -> ColumnElement[Any]:
-    """Whole days from each card state's last review to `until_us` (microseconds since 1970), floored, never below 0.
-
-    `until_us` may differ by student (a CASE). Both databases divide whole numbers toward zero: the
-    floor for a review before `until_us`, and 0 or less (counted as 0) for one after it.
-    """
-    days = (until_us - CardState.last_review_us) // literal(_DAY_US, BigInteger)
-    return func.greatest(0, days) if session.get_bind().dialect.name == "postgresql" else func.max(0, days)
-
-
 def _sqlite_has_power(session: Session) -> None:
     # SQLite's math functions are a compile-time option; where they are missing, Python's stands in.
     connection = session.connection()
@@ -443,11 +457,18 @@ def predicted_recall(session: Session, scheduler: Scheduler, *, student_ids: Seq
                             BigInteger())
     decay = _per_student(groups, lambda rule: rule.decay, Float())
     factor = _per_student(groups, lambda rule: 0.9 ** (1 / rule.decay) - 1, Float())
-    elapsed = cast(_elapsed_days(session, until_us=until_us), Float)
-    recall = func.power(1 + factor * elapsed / CardState.stability, decay)
-    # A state without a stability is at 0; states never reviewed are left out (None).
-    return case((CardState.last_review_us.is_(None), None), (CardState.stability.is_(None), 0.0),
-                (CardState.stability <= 0, 0.0), else_=recall)
+    reviewed_us = CardState.last_review_us
+    # Whole days from a review before the end of the study day: both databases divide whole numbers toward
+    # zero, which for these is the floor. Each state is one pass through the CASE, and SQLite's cost is
+    # the number of steps in it: the usual state is settled by the first test, the rest are rare.
+    days = (until_us - reviewed_us) // literal(_DAY_US, BigInteger)
+    # A plain division: the elapsed days times the factor are already a float (SQLAlchemy's `/` would add 0.0
+    # to the stability to be sure of it, a step per state).
+    recall = func.power(1 + (factor * days).op("/", return_type=Float())(CardState.stability), decay)
+    return case((and_(reviewed_us < until_us, CardState.stability > 0), recall),
+                (reviewed_us.is_(None), None),  # never reviewed: left out
+                (CardState.stability > 0, 1.0),  # reviewed at or after the day's end: 0 days old, all recalled
+                else_=0.0)  # no stability: at 0
 
 
 def forgotten_cards(session: Session, scheduler: Scheduler, *, classroom_id: int, now: datetime,
@@ -480,7 +501,8 @@ def forgotten_cards(session: Session, scheduler: Scheduler, *, classroom_id: int
         # state than looking each one up among the students.
         grouped_card = CardState.card_id.label("card_id")
         of_students = (CardState.user_id + 0).not_in(
-            bindparam(None, list(scope.outsiders), expanding=True, literal_execute=True)) if scope.outsiders else None
+            bindparam(None, list(scope.studying_outsiders), expanding=True, literal_execute=True)) \
+            if scope.studying_outsiders else None
     else:
         # Grouped by an expression, not the column: SQLite would otherwise walk the index on card_id through
         # every student of the school to save sorting the class's states.
@@ -553,11 +575,12 @@ def deck_progress(session: Session, *, user_id: int, deck_ids: list[int], now: d
     titles = dict(session.execute(select(Deck.id, Deck.title).where(Deck.id.in_(deck_ids))).all())
     totals = active_card_counts(session, deck_ids)
     states = {deck_id: (introduced, due) for deck_id, introduced, due in session.execute(
-        select(Card.deck_id, func.count(CardState.id), func.count(CardState.id).filter(CardState.due <= now))
+        select(Card.deck_id, func.count(CardState.id),
+               func.count(CardState.id).filter(_as_stored(session, CardState.due) <= now))
         .join(Card, Card.id == CardState.card_id)
         .where(CardState.user_id == user_id, active_cards(deck_ids)).group_by(Card.deck_id))}
     reviews = {deck_id: (week, answers, recalled) for deck_id, week, answers, recalled in session.execute(
-        select(Card.deck_id, *_window_counts(now=now))
+        select(Card.deck_id, *_window_counts(session, now=now))
         .join(Card, Card.id == ReviewLog.card_id)
         .where(ReviewLog.user_id == user_id, ReviewLog.reviewed_at >= now - MONTH, Card.deck_id.in_(deck_ids))
         .group_by(Card.deck_id))}
