@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from fsrs import Rating, State
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     DateTime,
+    FetchedValue,
     Float,
     ForeignKey,
     Index,
@@ -21,11 +23,12 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
     func,
     or_,
     select,
 )
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, WriteOnlyMapped, column_property, mapped_column, relationship
 from sqlalchemy.sql import false
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
@@ -248,11 +251,11 @@ class CardState(Base):
         # a class's roster and card list read this index alone, never the table. An answer rewrites this
         # entry anyway (its due date changes), so the extra columns cost it nothing more.
         Index("ix_card_state_user_due_cover", "user_id", "due", "card_id", "state", "last_review", "stability",
-              "reps", "again_count", "lapses"),
+              "reps", "again_count", "lapses", "last_review_us"),
         # The states of each card in card order, with what a class's card list reads: a class holding most of
         # the school has its card list summed card by card from this index, with nothing to sort.
-        Index("ix_card_state_card_cover", "card_id", "user_id", "last_review", "stability", "reps", "again_count",
-              "lapses"),
+        Index("ix_card_state_card_cover", "card_id", "user_id", "last_review_us", "stability", "reps",
+              "again_count", "lapses"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -264,11 +267,137 @@ class CardState(Base):
     difficulty: Mapped[float | None] = mapped_column(Float)
     due: Mapped[datetime] = mapped_column(UTCDateTime)
     last_review: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # `last_review` as whole microseconds since 1970, written by the database itself on every insert and
+    # update (`LAST_REVIEW_US_TRIGGERS`), whoever writes the row. The class's predicted recall reads it from
+    # the covering indexes: subtracting integers costs SQLite a fraction of parsing each stored time.
+    last_review_us: Mapped[int | None] = mapped_column(BigInteger, server_default=FetchedValue(),
+                                                       server_onupdate=FetchedValue())
     # Counts of the card's reviews, kept so that the class's numbers per card and per student
     # are read from its states, never from the whole review log; `flashapp check` replays them.
     reps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     lapses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # Again on a review-state card
     again_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class CardReviewCounts(Base):
+    """Every account's review counts of one card, summed: the reps, again_count and lapses of its card states.
+
+    SQLite keeps it itself (`CARD_REVIEW_COUNTS_TRIGGERS`), in the transaction of every write to a card state,
+    whoever writes it: the card list of a class holding most of the school takes its sums from here,
+    less the few accounts outside the class, rather than adding them up state by state. PostgreSQL
+    sums a class's states in its own plan and leaves this table empty.
+    """
+
+    __tablename__ = "card_review_counts"
+
+    card_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    reps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    again_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    lapses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class DeckStateCounts(Base):
+    """How many card states an account has on one deck (retired cards included), and the latest review among them.
+
+    SQLite keeps it itself (`DECK_STATE_COUNTS_TRIGGERS`), in the transaction of every write to a card
+    state, whoever writes it: the roster reads each student's cards started and last answer from here
+    rather than from every state of theirs. PostgreSQL counts a class's states in its own plan and
+    leaves this table empty. A card never moves to another deck.
+    """
+
+    __tablename__ = "deck_state_counts"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), primary_key=True)
+    deck_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    states: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_review_us: Mapped[int | None] = mapped_column(BigInteger)
+
+
+# SQLite's stored 'YYYY-MM-DD HH:MM:SS.ffffff' as whole microseconds since 1970, exactly: julianday() of the
+# whole seconds (which its double holds well within half a second) plus the fraction's digits.
+_SQLITE_MICROSECONDS = ("CAST(round((julianday(substr(NEW.last_review, 1, 19)) - 2440587.5) * 86400) AS INTEGER) "
+                        "* 1000000 + CAST(substr(NEW.last_review || '000000', 21, 6) AS INTEGER)")
+
+
+def _add_counts(card: str, sign: str) -> str:
+    """An upsert adding (or, with sign '-', taking away) a card state's counts to its card's sums."""
+    row = "NEW" if sign == "+" else "OLD"
+    return (f"INSERT INTO card_review_counts (card_id, reps, again_count, lapses) VALUES ({card}, "
+            f"{sign}{row}.reps, {sign}{row}.again_count, {sign}{row}.lapses) ON CONFLICT (card_id) DO UPDATE SET "
+            "reps = reps + excluded.reps, again_count = again_count + excluded.again_count, "
+            "lapses = lapses + excluded.lapses;")
+
+
+# The statements that make the database keep what it keeps for the class's numbers, per dialect: created
+# with the tables, and by the migrations that added them (each with its own copy). SQLite rebuilds a
+# table to change some of its columns, which drops the table's triggers: a migration doing that to
+# card_state must create these again (tests/test_migrations.py checks a migrated database keeps them).
+# `card_state.last_review_us`: SQLite's triggers run after the write and only when it disagrees with
+# `last_review` (so their own update does not run them again); PostgreSQL's sets it on the row written.
+LAST_REVIEW_US_TRIGGERS = {
+    "sqlite": [
+        "CREATE TRIGGER card_state_last_review_us_insert AFTER INSERT ON card_state "
+        f"WHEN NEW.last_review_us IS NOT ({_SQLITE_MICROSECONDS}) "
+        f"BEGIN UPDATE card_state SET last_review_us = ({_SQLITE_MICROSECONDS}) WHERE id = NEW.id; END",
+        "CREATE TRIGGER card_state_last_review_us_update AFTER UPDATE OF last_review, last_review_us ON card_state "
+        f"WHEN NEW.last_review_us IS NOT ({_SQLITE_MICROSECONDS}) "
+        f"BEGIN UPDATE card_state SET last_review_us = ({_SQLITE_MICROSECONDS}) WHERE id = NEW.id; END",
+    ],
+    "postgresql": [
+        "CREATE FUNCTION card_state_last_review_us() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "NEW.last_review_us := (extract(epoch FROM NEW.last_review) * 1000000)::bigint; RETURN NEW; END $$",
+        "CREATE TRIGGER card_state_last_review_us BEFORE INSERT OR UPDATE ON card_state "
+        "FOR EACH ROW EXECUTE FUNCTION card_state_last_review_us()",
+    ],
+}
+# `card_review_counts`, on SQLite only (see `CardReviewCounts`).
+CARD_REVIEW_COUNTS_TRIGGERS = [
+    f"CREATE TRIGGER card_review_counts_insert AFTER INSERT ON card_state BEGIN {_add_counts('NEW.card_id', '+')} END",
+    f"CREATE TRIGGER card_review_counts_delete AFTER DELETE ON card_state BEGIN {_add_counts('OLD.card_id', '-')} END",
+    "CREATE TRIGGER card_review_counts_update AFTER UPDATE OF reps, again_count, lapses ON card_state "
+    "WHEN OLD.card_id = NEW.card_id BEGIN INSERT INTO card_review_counts (card_id, reps, again_count, lapses) "
+    "VALUES (NEW.card_id, NEW.reps - OLD.reps, NEW.again_count - OLD.again_count, NEW.lapses - OLD.lapses) "
+    "ON CONFLICT (card_id) DO UPDATE SET reps = reps + excluded.reps, again_count = again_count + "
+    "excluded.again_count, lapses = lapses + excluded.lapses; END",
+    "CREATE TRIGGER card_review_counts_move AFTER UPDATE OF card_id ON card_state "
+    f"WHEN OLD.card_id IS NOT NEW.card_id BEGIN {_add_counts('OLD.card_id', '-')} "
+    f"{_add_counts('NEW.card_id', '+')} END",
+]
+# `deck_state_counts`, on SQLite only (see `DeckStateCounts`). A state's own last review is read from its row:
+# SQLite's triggers on one write run in no set order, and the one filling in `last_review_us` may come later
+# (its own update then brings the latest review up to date). The latest review is looked for again among the
+# account's states of the deck only when the state that held it goes back or goes away.
+_DECK_OF = "(SELECT deck_id FROM card WHERE id = {row}.card_id)"
+_LATEST_AGAIN = ("(SELECT max(s.last_review_us) FROM card_state s JOIN card c ON c.id = s.card_id "
+                 "WHERE s.user_id = deck_state_counts.user_id AND c.deck_id = deck_state_counts.deck_id)")
+_STATE_ADDED = ("INSERT INTO deck_state_counts (user_id, deck_id, states, last_review_us) "
+                "SELECT NEW.user_id, card.deck_id, 1, (SELECT last_review_us FROM card_state WHERE id = NEW.id) "
+                "FROM card WHERE card.id = NEW.card_id ON CONFLICT (user_id, deck_id) DO UPDATE SET "
+                "states = states + 1, last_review_us = max(coalesce(last_review_us, excluded.last_review_us), "
+                "coalesce(excluded.last_review_us, last_review_us));")
+_STATE_GONE = ("UPDATE deck_state_counts SET states = states - 1, last_review_us = CASE "
+               f"WHEN OLD.last_review_us < last_review_us THEN last_review_us ELSE {_LATEST_AGAIN} END "
+               f"WHERE user_id = OLD.user_id AND deck_id = {_DECK_OF.format(row='OLD')};")
+DECK_STATE_COUNTS_TRIGGERS = [
+    f"CREATE TRIGGER deck_state_counts_insert AFTER INSERT ON card_state BEGIN {_STATE_ADDED} END",
+    f"CREATE TRIGGER deck_state_counts_delete AFTER DELETE ON card_state BEGIN {_STATE_GONE} END",
+    "CREATE TRIGGER deck_state_counts_review AFTER UPDATE OF last_review_us ON card_state "
+    "WHEN OLD.user_id = NEW.user_id AND OLD.card_id = NEW.card_id "
+    "AND OLD.last_review_us IS NOT NEW.last_review_us BEGIN UPDATE deck_state_counts SET last_review_us = CASE "
+    "WHEN NEW.last_review_us >= last_review_us THEN NEW.last_review_us "
+    f"WHEN OLD.last_review_us < last_review_us THEN last_review_us ELSE {_LATEST_AGAIN} END "
+    f"WHERE user_id = NEW.user_id AND deck_id = {_DECK_OF.format(row='NEW')}; END",
+    "CREATE TRIGGER deck_state_counts_move AFTER UPDATE OF user_id, card_id ON card_state "
+    f"WHEN OLD.user_id IS NOT NEW.user_id OR OLD.card_id IS NOT NEW.card_id BEGIN {_STATE_GONE} {_STATE_ADDED} END",
+]
+DATABASE_KEPT = {"sqlite": LAST_REVIEW_US_TRIGGERS["sqlite"] + CARD_REVIEW_COUNTS_TRIGGERS + DECK_STATE_COUNTS_TRIGGERS,
+                 "postgresql": LAST_REVIEW_US_TRIGGERS["postgresql"]}
+
+
+@event.listens_for(Base.metadata, "after_create")
+def _create_triggers(_metadata: Any, connection: Connection, **_: Any) -> None:
+    for statement in DATABASE_KEPT.get(connection.dialect.name, []):
+        connection.exec_driver_sql(statement)
 
 
 class ReviewOrigin(enum.StrEnum):

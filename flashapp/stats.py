@@ -9,7 +9,9 @@ the class's cards by id rather than joining each card state or review to its car
 costs more than the rest of the row's work (and none at all when the class's decks are every deck).
 The card state and review log queries read covering indexes alone, never the tables; rows are
 counted with count(*) for that reason. Predicted recall is FSRS retrievability, worked out in
-SQL in study days, with each student's own forgetting curve.
+SQL in study days, with each student's own forgetting curve, from each state's last review as
+whole microseconds (`CardState.last_review_us`, which the database keeps), so that no stored
+time is parsed.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from fsrs import Rating, Scheduler
 from sqlalchemy import (
@@ -28,13 +30,13 @@ from sqlalchemy import (
     BindParameter,
     Float,
     Integer,
-    Row,
     SQLColumnExpression,
     String,
     and_,
     bindparam,
     case,
     cast,
+    exists,
     extract,
     func,
     literal,
@@ -42,21 +44,23 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
-from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from .models import (
     Assignment,
     Card,
+    CardReviewCounts,
     CardState,
     Deck,
+    DeckStateCounts,
     Enrollment,
     Note,
     PersonalParameters,
     ReviewLog,
     ReviewState,
     User,
-    UTCDateTime,
 )
 from .scheduling import active_card_counts, active_cards, next_day_start, study_scheduler
 
@@ -86,6 +90,16 @@ def class_student_ids(session: Session, classroom_id: int) -> list[int]:
 
 
 @dataclass(frozen=True)
+class Student:
+    """What the class's numbers need to know of one of its students."""
+
+    username: str
+    time_zone: str
+    parameters: str | None  # their own FSRS parameters (JSON), when they have any
+    personal_since: datetime | None  # when those came into use
+
+
+@dataclass(frozen=True)
 class ClassScope:
     """What a class's numbers are about: its decks, its students, and the cards of those decks."""
 
@@ -98,6 +112,11 @@ class ClassScope:
     # The accounts outside the class (teachers included), read when the class holds most of the school:
     # a short list to rule out costs less per row than a long one to look each row up in.
     outsiders: tuple[int, ...] = ()
+    # Those of them with card states, the only ones whose rows need ruling out (often none: teachers
+    # seldom study, and no condition at all costs less than one every row passes).
+    studying_outsiders: tuple[int, ...] = ()
+    # The students by id, in the order of their names (as the database orders them).
+    students: dict[int, Student] = field(default_factory=dict)
 
     def active_cards(self, deck_id: int | None = None) -> list[int]:
         """The ids of the cards still studied, of one deck or of all the class's decks."""
@@ -126,15 +145,29 @@ def class_scope(session: Session, *, classroom_id: int) -> ClassScope:
             card_decks[card_id] = deck_id
             if is_retired:
                 retired.add(card_id)
-    students = class_student_ids(session, classroom_id)
+    # The students with what the roster and their recall need, in one query (not one per use).
+    members = {user_id: Student(username, time_zone, parameters, since)
+               for user_id, username, time_zone, parameters, since in session.execute(
+                   select(User.id, User.username, User.time_zone, PersonalParameters.parameters,
+                          PersonalParameters.fitted_at)
+                   .join(Enrollment, Enrollment.user_id == User.id)
+                   .outerjoin(PersonalParameters, and_(PersonalParameters.user_id == User.id,
+                                                       PersonalParameters.parameters.is_not(None)))
+                   .where(Enrollment.classroom_id == classroom_id).order_by(User.username))}
+    students = sorted(members)
     accounts = session.scalar(select(func.count(User.id))) or 0
     most = 2 * len(students) >= accounts
     outsiders: tuple[int, ...] = ()
+    studying: tuple[int, ...] = ()
     if most:
         enrolled = set(students)
-        outsiders = tuple(user_id for user_id in session.scalars(select(User.id).order_by(User.id))
-                          if user_id not in enrolled)
-    return ClassScope(deck_ids, students, card_decks, frozenset(retired), every_deck, most, outsiders)
+        accounts_outside = [(user_id, has_states) for user_id, has_states in session.execute(
+            select(User.id, exists().where(CardState.user_id == User.id)).order_by(User.id))
+            if user_id not in enrolled]
+        outsiders = tuple(user_id for user_id, _ in accounts_outside)
+        studying = tuple(user_id for user_id, has_states in accounts_outside if has_states)
+    return ClassScope(deck_ids, students, card_decks, frozenset(retired), every_deck, most, outsiders, studying,
+                      members)
 
 
 def _card_in(column: SQLColumnExpression[int], card_ids: list[int], *, by_card: bool = False) -> ColumnElement[bool]:
@@ -168,14 +201,28 @@ def true_retention(*, answers: int, recalled: int) -> float | None:
     return recalled / answers if answers else None
 
 
-def _window_counts(*, now: datetime) -> tuple[ColumnElement[Any], ...]:
+def _as_stored(session: Session, column: InstrumentedAttribute[datetime]) -> ColumnElement[datetime]:
+    """A time column, for a condition tested at every row (not one an index settles) against a bound time.
+
+    SQLite gives a column declared as a time numeric affinity, so comparing it with a bound time makes
+    SQLite try to read the bound text as a number again at every row, which costs more than the rest
+    of the row's count. A unary plus drops the affinity and leaves the comparison of the stored texts,
+    in the same order. PostgreSQL compares times as times.
+    """
+    element = column.expression
+    if session.get_bind().dialect.name != "sqlite":
+        return element
+    return UnaryExpression(element, operator=custom_op("+"), type_=element.type)
+
+
+def _window_counts(session: Session, *, now: datetime) -> tuple[ColumnElement[Any], ...]:
     """Reviews in the last 7 days, answers to review-state cards in the last 30, and those not Again.
 
     Rows are counted with count(*): the ids are not in the indexes, and counting them would send
     PostgreSQL from the index to the table for every row.
     """
     on_review = ReviewLog.state_before == ReviewState.REVIEW
-    return (func.count().filter(ReviewLog.reviewed_at >= now - WEEK),
+    return (func.count().filter(_as_stored(session, ReviewLog.reviewed_at) >= now - WEEK),
             func.count().filter(on_review),
             func.count().filter(on_review, ReviewLog.rating != Rating.Again))
 
@@ -217,11 +264,8 @@ def class_roster(session: Session, *, classroom_id: int, now: datetime,
     students = scope.student_ids
     if not students:
         return []
-    rows = {user_id: RosterRow(user_id, username, personal_since=since) for user_id, username, since in session.execute(
-        select(User.id, User.username, PersonalParameters.fitted_at)
-        .outerjoin(PersonalParameters, and_(PersonalParameters.user_id == User.id,
-                                            PersonalParameters.parameters.is_not(None)))
-        .where(User.id.in_(students)).order_by(User.username))}
+    rows = {user_id: RosterRow(user_id, student.username, personal_since=student.personal_since)
+            for user_id, student in scope.students.items()}
     deck_totals = scope.deck_totals()
     total = sum(deck_totals.values())
     targets = session.execute(
@@ -230,36 +274,16 @@ def class_roster(session: Session, *, classroom_id: int, now: datetime,
         .where(Assignment.classroom_id == classroom_id, Assignment.target_date.is_not(None))
     ).all()
 
-    # One pass over each student's card states: the counts over all the class's active cards, and
-    # over each deck with a target date (a deck holding all of them is the same count).
-    active = _active(CardState.card_id, scope)
-    everything = scope.active_cards()
-    paced: dict[int, ColumnElement[int] | None] = {}
-    for deck_id, _, _, _ in targets:
-        deck_cards = scope.active_cards(deck_id)
-        paced[deck_id] = (None if len(deck_cards) == len(everything)
-                          else func.count().filter(_card_in(CardState.card_id, deck_cards)))
-    introduced = func.count() if active is None else func.count().filter(active)
-    due = CardState.due <= now if active is None else and_(active, CardState.due <= now)
-    in_decks = _of_the_decks(CardState.card_id, scope)
-    per_deck = [count for count in paced.values() if count is not None]
-    for user_id, introduced_count, due_now, last_review, *deck_counts in session.execute(
-        select(CardState.user_id, introduced, func.count().filter(due), func.max(CardState.last_review),
-               *per_deck)
-        .where(CardState.user_id.in_(students), *([] if in_decks is None else [in_decks]))
-        .group_by(CardState.user_id)
-    ):
+    paced = [deck_id for deck_id, _, _, _ in targets]
+    numbers = (_kept_state_numbers if session.get_bind().dialect.name == "sqlite" else _state_numbers)(
+        session, scope, now=now, paced=paced)
+    for user_id, (introduced, due_now, last_active, by_deck) in numbers.items():
         row = rows[user_id]
-        row.introduced, row.due_now = introduced_count, due_now
-        # A state's last review is its latest answer (the review log replays to it), retired cards included.
-        row.last_active = last_review
-        counts = iter(deck_counts)
-        for deck_id, count in paced.items():
-            row.introduced_by_deck[deck_id] = introduced_count if count is None else next(counts)
+        row.introduced, row.due_now, row.last_active, row.introduced_by_deck = introduced, due_now, last_active, by_deck
 
     in_decks = _of_the_decks(ReviewLog.card_id, scope)
     for user_id, reviews_7d, answers_30d, recalled_30d in session.execute(
-        select(ReviewLog.user_id, *_window_counts(now=now))
+        select(ReviewLog.user_id, *_window_counts(session, now=now))
         .where(ReviewLog.user_id.in_(students), ReviewLog.reviewed_at >= now - MONTH,
                *([] if in_decks is None else [in_decks]))
         .group_by(ReviewLog.user_id)
@@ -267,10 +291,95 @@ def class_roster(session: Session, *, classroom_id: int, now: datetime,
         row = rows[user_id]
         row.reviews_7d, row.review_answers_30d, row.recalled_30d = reviews_7d, answers_30d, recalled_30d
 
+    # The pace each deck with a target date asks for today: the same for every student, so worked out once.
+    paces = []
+    for deck_id, target, created_at, title in targets:
+        if target is None:  # the query asks for assignments with a target date only
+            continue
+        share = expected_share(assigned_on=created_at.date(), target=target, today=now.date())
+        expected = share * deck_totals.get(deck_id, 0)
+        if expected:
+            paces.append((deck_id, PACE_TOLERANCE * expected, f"behind the pace for {title}"))
     for row in rows.values():
         row.total = total
-        row.behind = _falling_behind(row, now=now, deck_totals=deck_totals, targets=targets)
+        row.behind = _falling_behind(row, now=now, paces=paces)
     return list(rows.values())
+
+
+# A student's cards started (active cards of the class's decks), cards due now, latest answer (retired cards
+# included) and cards started of each paced deck.
+_StateNumbers = tuple[int, int, datetime | None, dict[int, int]]
+
+
+def _state_numbers(session: Session, scope: ClassScope, *, now: datetime,
+                   paced: list[int]) -> dict[int, _StateNumbers]:
+    """The class's students' numbers from one pass over each student's card states."""
+    # The counts over all the class's active cards, and over each deck with a target date (a deck holding
+    # all of them is the same count).
+    active = _active(CardState.card_id, scope)
+    everything = scope.active_cards()
+    per_deck: dict[int, ColumnElement[int] | None] = {}
+    for deck_id in paced:
+        deck_cards = scope.active_cards(deck_id)
+        per_deck[deck_id] = (None if len(deck_cards) == len(everything)
+                             else func.count().filter(_card_in(CardState.card_id, deck_cards)))
+    introduced = func.count() if active is None else func.count().filter(active)
+    due_by_now = _as_stored(session, CardState.due) <= now
+    due = due_by_now if active is None else and_(active, due_by_now)
+    in_decks = _of_the_decks(CardState.card_id, scope)
+    numbers = {}
+    for user_id, introduced_count, due_now, last_review, *deck_counts in session.execute(
+        select(CardState.user_id, introduced, func.count().filter(due), func.max(CardState.last_review),
+               *[count for count in per_deck.values() if count is not None])
+        .where(CardState.user_id.in_(scope.student_ids), *([] if in_decks is None else [in_decks]))
+        .group_by(CardState.user_id)
+    ):
+        counts = iter(deck_counts)
+        # A state's last review is its latest answer (the review log replays to it), retired cards included.
+        numbers[user_id] = (introduced_count, due_now, last_review,
+                            {deck_id: introduced_count if count is None else next(counts)
+                             for deck_id, count in per_deck.items()})
+    return numbers
+
+
+def _kept_state_numbers(session: Session, scope: ClassScope, *, now: datetime,
+                        paced: list[int]) -> dict[int, _StateNumbers]:
+    """The class's students' numbers from the per-deck counts SQLite keeps (`DeckStateCounts`): only the cards
+    due now, the states of retired cards (to leave out) and the latest answers come from the states themselves."""
+    students = scope.student_ids
+    of_decks = [] if scope.every_deck else [DeckStateCounts.deck_id.in_(scope.deck_ids)]
+    kept: dict[int, tuple[dict[int, int], int | None]] = {}
+    for user_id, deck_id, states, latest in session.execute(
+            select(DeckStateCounts.user_id, DeckStateCounts.deck_id, DeckStateCounts.states,
+                   DeckStateCounts.last_review_us)
+            .where(DeckStateCounts.user_id.in_(students), DeckStateCounts.states > 0, *of_decks)):
+        by_deck, last = kept.setdefault(user_id, ({}, None))
+        by_deck[deck_id] = states
+        if latest is not None and (last is None or latest > last):
+            kept[user_id] = (by_deck, latest)
+    retired = [card_id for card_id in scope.retired if card_id in scope.card_decks]
+    if retired:
+        for user_id, card_id in session.execute(
+                select(CardState.user_id, CardState.card_id)
+                .where(_card_in(CardState.card_id, retired, by_card=True), CardState.user_id.in_(students))):
+            if user_id in kept:
+                by_deck = kept[user_id][0]
+                deck_id = scope.card_decks[card_id]
+                by_deck[deck_id] = by_deck.get(deck_id, 0) - 1
+    active = _active(CardState.card_id, scope)
+    in_decks = _of_the_decks(CardState.card_id, scope)
+    # The range of each student's states due by now, read from the index on (user_id, due, ...).
+    due = dict(session.execute(
+        select(CardState.user_id, func.count())
+        .where(CardState.user_id.in_(students), CardState.due <= now,
+               *[condition for condition in (in_decks, active) if condition is not None])
+        .group_by(CardState.user_id)).all())
+    numbers = {}
+    for user_id, (by_deck, latest) in kept.items():
+        numbers[user_id] = (sum(by_deck.values()), due.get(user_id, 0),
+                            None if latest is None else _EPOCH + timedelta(microseconds=latest),
+                            {deck_id: by_deck.get(deck_id, 0) for deck_id in paced})
+    return numbers
 
 
 def expected_share(*, assigned_on: date, target: date, today: date) -> float:
@@ -283,8 +392,8 @@ def expected_share(*, assigned_on: date, target: date, today: date) -> float:
     return max(0.0, min(1.0, (today - assigned_on).days / span))
 
 
-def _falling_behind(row: RosterRow, *, now: datetime, deck_totals: dict[int, int],
-                    targets: Sequence[Row[int, date | None, datetime, str]]) -> list[str]:
+def _falling_behind(row: RosterRow, *, now: datetime, paces: list[tuple[int, float, str]]) -> list[str]:
+    """Why a student needs a look; `paces` holds each paced deck's least number of cards started, and the reason."""
     reasons = []
     if row.last_active is None or row.last_active < now - INACTIVE_AFTER:
         reasons.append("no reviews in 7 days")
@@ -293,13 +402,9 @@ def _falling_behind(row: RosterRow, *, now: datetime, deck_totals: dict[int, int
     retention = row.retention_30d
     if retention is not None and row.review_answers_30d >= LOW_RETENTION_MIN_ANSWERS and retention < LOW_RETENTION:
         reasons.append(f"retention {retention:.0%}")
-    for deck_id, target, created_at, title in targets:
-        if target is None:  # the query asks for assignments with a target date only
-            continue
-        share = expected_share(assigned_on=created_at.date(), target=target, today=now.date())
-        expected = share * deck_totals.get(deck_id, 0)
-        if expected and row.introduced_by_deck.get(deck_id, 0) < PACE_TOLERANCE * expected:
-            reasons.append(f"behind the pace for {title}")
+    for deck_id, least, reason in paces:
+        if row.introduced_by_deck.get(deck_id, 0) < least:
+            reasons.append(reason)
     return reasons
 
 
@@ -364,30 +469,6 @@ def epoch_microseconds(session: Session, column: SQLColumnExpression[datetime | 
     return epoch_seconds(session, column) * 1_000_000 + fraction
 
 
-_JULIAN_EPOCH_US = 210_866_760_000_000_000  # 1970-01-01 as microseconds since the start of the Julian day count
-_SLACK_US = 1_000  # SQLite's julianday() holds a time to the millisecond, rounded
-
-
-def _elapsed_days(session: Session, *, until_us: ColumnElement[Any],
-                  until: ColumnElement[Any]) -> ColumnElement[Any]:
-    """Whole days from each card state's last review to `until` (floored, never below 0).
-
-    `until_us` is the same time as microseconds since 1970; both may differ by student (a CASE).
-    PostgreSQL subtracts the two times exactly. On SQLite, parsing each stored time to the microsecond
-    costs more than the rest of a state's numbers; julianday() alone reads it to the millisecond. That
-    settles the whole days unless the elapsed time is within a millisecond of a whole number of days;
-    those few states take the exact reading.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        # A difference of timestamps is whole days plus under 24 hours: its day field is the floor.
-        return func.greatest(0, func.date_part("day", until - CardState.last_review))
-    exact = func.max(0, (until_us - epoch_microseconds(session, CardState.last_review)) // _DAY_US)
-    stored_ms = cast(func.round(func.julianday(CardState.last_review) * 86_400_000), Integer)
-    approximate = literal(_JULIAN_EPOCH_US, BigInteger) + until_us - stored_ms * 1_000
-    settled = (approximate % _DAY_US).between(_SLACK_US, _DAY_US - _SLACK_US - 1)
-    return case((settled, approximate // _DAY_US), else_=exact)
-
-
 def _sqlite_has_power(session: Session) -> None:
     # SQLite's math functions are a compile-time option; where they are missing, Python's stands in.
     connection = session.connection()
@@ -410,23 +491,31 @@ class _RecallRule:
     decay: float
 
 
-def _recall_rules(session: Session, scheduler: Scheduler, *, student_ids: Sequence[int],
-                  now: datetime) -> dict[_RecallRule, list[int]]:
-    """The class's students grouped by their recall rule (nearly always one group: one zone, one set of parameters)."""
+def _recall_rules(session: Session, scheduler: Scheduler, *, student_ids: Sequence[int], now: datetime,
+                  students: Mapping[int, Student] | None = None) -> dict[_RecallRule, list[int]]:
+    """The class's students grouped by their recall rule (nearly always one group: one zone, one set of parameters).
+
+    `students` are the class's (`ClassScope.students`) when the caller has read them already.
+    """
     rules = study_scheduler(scheduler)
-    zones = dict(session.execute(select(User.id, User.time_zone).where(User.id.in_(student_ids))).all())
-    own = {user_id: json.loads(text or "null") for user_id, text in session.execute(
-        select(PersonalParameters.user_id, PersonalParameters.parameters)
-        .where(PersonalParameters.user_id.in_(student_ids), PersonalParameters.parameters.is_not(None)))}
+    if students is None:
+        zones = dict(session.execute(select(User.id, User.time_zone).where(User.id.in_(student_ids))).all())
+        own = dict(session.execute(
+            select(PersonalParameters.user_id, PersonalParameters.parameters)
+            .where(PersonalParameters.user_id.in_(student_ids), PersonalParameters.parameters.is_not(None))).all())
+    else:
+        zones = {user_id: student.time_zone for user_id, student in students.items()}
+        own = {user_id: student.parameters for user_id, student in students.items() if student.parameters}
     groups: dict[_RecallRule, list[int]] = {}
-    day_ends: dict[str, datetime] = {}  # one reckoning per time zone, not per student
+    made: dict[tuple[str, str | None], _RecallRule] = {}  # one reckoning per zone and parameters, not per student
     for user_id in student_ids:
-        zone = zones.get(user_id, "UTC")
-        if zone not in day_ends:
-            day_ends[zone] = next_day_start(now, zone, hour=rules.day_starts_at_hour)
-        ends = day_ends[zone]
-        parameters = own.get(user_id) or rules.parameters
-        rule = _RecallRule(ends - timedelta(microseconds=1), -float(parameters[20]))
+        key = (zones.get(user_id, "UTC"), own.get(user_id))
+        rule = made.get(key)
+        if rule is None:
+            zone, text = key
+            ends = next_day_start(now, zone, hour=rules.day_starts_at_hour)
+            parameters = json.loads(text or "null") or rules.parameters
+            rule = made[key] = _RecallRule(ends - timedelta(microseconds=1), -float(parameters[20]))
         groups.setdefault(rule, []).append(user_id)
     return groups
 
@@ -441,28 +530,63 @@ def _per_student(groups: dict[_RecallRule, list[int]], value: Callable[[_RecallR
     return case(*whens, else_=literal(value(ordered[-1][0]), type_))
 
 
-def predicted_recall(session: Session, scheduler: Scheduler, *, student_ids: Sequence[int],
-                     now: datetime) -> ColumnElement[Any]:
+def predicted_recall(session: Session, scheduler: Scheduler, *, student_ids: Sequence[int], now: datetime,
+                     students: Mapping[int, Student] | None = None) -> ColumnElement[Any]:
     """FSRS predicted recall of each card state at `now`, as `scheduling.predicted_recall` works it out.
 
     Elapsed days are study days, counted as Anki counts them for its statistics: whole days of
     24 hours back from the end of the student's current study day (so a review earlier in the
     same study day is 0 days old, one yesterday 1). Across a daylight-saving change this can
     differ from the calendar count by one day for a review made within an hour of a day's start.
-    The decay is each student's own (their fitted parameters, else the scheduler's).
+    The decay is each student's own (their fitted parameters, else the scheduler's). `students` are the
+    class's (`ClassScope.students`) when the caller has read them already.
     """
-    groups = _recall_rules(session, scheduler, student_ids=student_ids, now=now)
+    groups = _recall_rules(session, scheduler, student_ids=student_ids, now=now, students=students)
     _sqlite_has_power(session)
     until_us = _per_student(groups, lambda rule: (rule.last_instant - _EPOCH) // timedelta(microseconds=1),
                             BigInteger())
-    until = _per_student(groups, lambda rule: rule.last_instant, UTCDateTime())
     decay = _per_student(groups, lambda rule: rule.decay, Float())
     factor = _per_student(groups, lambda rule: 0.9 ** (1 / rule.decay) - 1, Float())
-    elapsed = cast(_elapsed_days(session, until_us=until_us, until=until), Float)
-    recall = func.power(1 + factor * elapsed / CardState.stability, decay)
-    # A state without a stability is at 0; states never reviewed are left out (None).
-    return case((CardState.last_review.is_(None), None), (CardState.stability.is_(None), 0.0),
-                (CardState.stability <= 0, 0.0), else_=recall)
+    reviewed_us = CardState.last_review_us
+    # Whole days from a review before the end of the study day: both databases divide whole numbers toward
+    # zero, which for these is the floor. Each state is one pass through the CASE, and SQLite's cost is
+    # the number of steps in it: the usual state is settled by the first test, the rest are rare.
+    days = (until_us - reviewed_us) // literal(_DAY_US, BigInteger)
+    # A plain division: the elapsed days times the factor are already a float (SQLAlchemy's `/` would add 0.0
+    # to the stability to be sure of it, a step per state).
+    recall = func.power(1 + (factor * days).op("/", return_type=Float())(CardState.stability), decay)
+    return case((and_(reviewed_us < until_us, CardState.stability > 0), recall),
+                (reviewed_us.is_(None), None),  # never reviewed: left out
+                (CardState.stability > 0, 1.0),  # reviewed at or after the day's end: 0 days old, all recalled
+                else_=0.0)  # no stability: at 0
+
+
+class _CardNumbers(NamedTuple):
+    card_id: int
+    mean_recall: float | None
+    students: int
+    reviews: int | None
+    again: int | None
+    lapses: int | None
+
+
+def _review_counts(session: Session, scope: ClassScope, card_ids: list[int]) -> dict[int, tuple[int, int, int]]:
+    """The class's review counts of these cards, answers, Again answers and lapses, when the class holds most of
+    the school: every account's sums, less those of the accounts outside the class that have card states."""
+    if not card_ids:
+        return {}
+    counts = {card_id: [reps, again, lapses] for card_id, reps, again, lapses in session.execute(
+        select(CardReviewCounts.card_id, CardReviewCounts.reps, CardReviewCounts.again_count,
+               CardReviewCounts.lapses)
+        .where(*([] if scope.every_deck else [_card_in(CardReviewCounts.card_id, card_ids, by_card=True)])))}
+    if scope.studying_outsiders:
+        for card_id, reps, again, lapses in session.execute(
+                select(CardState.card_id, CardState.reps, CardState.again_count, CardState.lapses)
+                .where(CardState.user_id.in_(scope.studying_outsiders))):
+            if card_id in counts:
+                own = counts[card_id]
+                own[0], own[1], own[2] = own[0] - reps, own[1] - again, own[2] - lapses
+    return {card_id: (reps, again, lapses) for card_id, (reps, again, lapses) in counts.items()}
 
 
 def forgotten_cards(session: Session, scheduler: Scheduler, *, classroom_id: int, now: datetime,
@@ -495,20 +619,34 @@ def forgotten_cards(session: Session, scheduler: Scheduler, *, classroom_id: int
         # state than looking each one up among the students.
         grouped_card = CardState.card_id.label("card_id")
         of_students = (CardState.user_id + 0).not_in(
-            bindparam(None, list(scope.outsiders), expanding=True, literal_execute=True)) if scope.outsiders else None
+            bindparam(None, list(scope.studying_outsiders), expanding=True, literal_execute=True)) \
+            if scope.studying_outsiders else None
     else:
         # Grouped by an expression, not the column: SQLite would otherwise walk the index on card_id through
         # every student of the school to save sorting the class's states.
         grouped_card, of_students = (CardState.card_id + 0).label("card_id"), CardState.user_id.in_(students)
-    numbers = {row.card_id: row for row in session.execute(
-        select(grouped_card,
-               func.avg(predicted_recall(session, scheduler, student_ids=students, now=now)).label("mean_recall"),
-               func.count(CardState.last_review).label("students"), func.sum(CardState.reps).label("reviews"),
-               func.sum(CardState.again_count).label("again"), func.sum(CardState.lapses).label("lapses"))
-        .where(*([] if of_students is None else [of_students]), *in_scope)
-        .group_by(grouped_card)
-        .having(or_(func.count(CardState.last_review) > 0, func.sum(CardState.reps) > 0))
-    )}
+    recall = func.avg(predicted_recall(session, scheduler, student_ids=students, now=now, students=scope.students))
+    answered = func.count(CardState.last_review_us)
+    numbers: dict[int, _CardNumbers]
+    if by_card:
+        # The review counts come summed over every account (SQLite keeps them: `CardReviewCounts`), less the
+        # outsiders' own: summing three counts state by state costs a third of each state's work here.
+        states = session.execute(select(grouped_card, recall, answered)
+                                 .where(*([] if of_students is None else [of_students]), *in_scope)
+                                 .group_by(grouped_card)).all()
+        counts = _review_counts(session, scope, [card for card, _, _ in states])
+        numbers = {}
+        for card, mean_recall, students_answered in states:
+            reviews, again, lapses = counts.get(card, (0, 0, 0))
+            if students_answered or reviews > 0:
+                numbers[card] = _CardNumbers(card, mean_recall, students_answered, reviews, again, lapses)
+    else:
+        numbers = {row[0]: _CardNumbers(*row) for row in session.execute(
+            select(grouped_card, recall, answered, func.sum(CardState.reps), func.sum(CardState.again_count),
+                   func.sum(CardState.lapses))
+            .where(*([] if of_students is None else [of_students]), *in_scope)
+            .group_by(grouped_card)
+            .having(or_(answered > 0, func.sum(CardState.reps) > 0)))}
     if not numbers:
         return []
 
@@ -568,11 +706,12 @@ def deck_progress(session: Session, *, user_id: int, deck_ids: list[int], now: d
     titles = dict(session.execute(select(Deck.id, Deck.title).where(Deck.id.in_(deck_ids))).all())
     totals = active_card_counts(session, deck_ids)
     states = {deck_id: (introduced, due) for deck_id, introduced, due in session.execute(
-        select(Card.deck_id, func.count(CardState.id), func.count(CardState.id).filter(CardState.due <= now))
+        select(Card.deck_id, func.count(CardState.id),
+               func.count(CardState.id).filter(_as_stored(session, CardState.due) <= now))
         .join(Card, Card.id == CardState.card_id)
         .where(CardState.user_id == user_id, active_cards(deck_ids)).group_by(Card.deck_id))}
     reviews = {deck_id: (week, answers, recalled) for deck_id, week, answers, recalled in session.execute(
-        select(Card.deck_id, *_window_counts(now=now))
+        select(Card.deck_id, *_window_counts(session, now=now))
         .join(Card, Card.id == ReviewLog.card_id)
         .where(ReviewLog.user_id == user_id, ReviewLog.reviewed_at >= now - MONTH, Card.deck_id.in_(deck_ids))
         .group_by(Card.deck_id))}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -11,10 +11,11 @@ from alembic.script import ScriptDirectory
 from flask_migrate import upgrade
 from fsrs import Rating
 from fsrs.scheduler import DEFAULT_PARAMETERS
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import func, inspect, select, text, update
 
 from flashapp import MIGRATIONS, create_app, db
-from flashapp.models import Card, CardState, Deck, Note, ReviewLog, User
+from flashapp.database import make_engine
+from flashapp.models import Base, Card, CardReviewCounts, CardState, Deck, Note, ReviewLog, User
 from tests.helpers import T0, upgrade_database_in
 
 
@@ -146,3 +147,59 @@ def test_each_review_gets_the_interval_its_card_had_from_the_log(bare_app):
         db.session.remove()
         index = {ix["name"]: ix["column_names"] for ix in inspect(db.engine).get_indexes("review_log")}
         assert index["ix_review_log_user_time"][-1] == "last_interval"
+
+
+def test_the_database_keeps_the_class_numbers_of_a_migrated_database_too(bare_app):
+    """Each state's last review in microseconds, and on SQLite each card's summed review counts: filled in
+    for the states there are, and kept by the migrated database (a migration that rebuilds card_state on
+    SQLite drops its triggers, and would have to make them again)."""
+    with bare_app.app_context():
+        upgrade(revision="0001")
+        with db.engine.begin() as connection:
+            fill_first_schema(connection)
+
+        upgrade()
+
+        sqlite = db.engine.dialect.name == "sqlite"
+        micros = (T0 - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
+        assert db.session.execute(select(CardState.last_review, CardState.last_review_us)).one() == (T0, micros)
+        counts = select(CardReviewCounts.card_id, CardReviewCounts.reps, CardReviewCounts.again_count,
+                        CardReviewCounts.lapses)
+        assert db.session.execute(counts).all() == ([(1, 1, 0, 0)] if sqlite else [])
+        later = T0 + timedelta(days=2, microseconds=7)
+        db.session.execute(update(CardState).values(last_review=later, reps=3, again_count=1))
+        db.session.commit()
+        assert db.session.scalar(select(CardState.last_review_us)) == micros + 2 * 86_400_000_000 + 7
+        assert db.session.execute(counts).all() == ([(1, 3, 1, 0)] if sqlite else [])
+
+
+def _triggers(connection) -> set[tuple[str, str]]:
+    """Every trigger (and, on PostgreSQL, trigger function) of the database, with its definition."""
+    if connection.dialect.name == "sqlite":
+        return set(connection.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")).all())
+    return set(connection.execute(text(
+        "SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal "
+        "UNION SELECT proname, pg_get_functiondef(oid) FROM pg_proc "
+        "WHERE pronamespace = 'public'::regnamespace")).all())
+
+
+def test_the_migrations_make_the_triggers_a_new_database_gets(bare_app, database_url, tmp_path):
+    with bare_app.app_context():
+        upgrade()
+        with db.engine.connect() as connection:
+            migrated = _triggers(connection)
+        db.session.remove()
+        db.engine.dispose()
+    if database_url.startswith("sqlite"):
+        database_url = f"sqlite:///{tmp_path / 'new.sqlite'}"
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+    Base.metadata.create_all(engine)
+    with engine.connect() as connection:
+        created = _triggers(connection)
+    engine.dispose()
+    assert migrated == created
+    assert len(created) == (10 if database_url.startswith("sqlite") else 2)

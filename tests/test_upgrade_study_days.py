@@ -57,9 +57,14 @@ def store_the_old_way(session, user_id: int, card_id: int) -> None:
             column("due", UTCDateTime), column("token"))).values(
             user_id=user_id, card_id=card_id, rating=int(rating), reviewed_at=card.last_review, duration_ms=3000,
             state_before=int(before), due=card.due, token=f"old-{number}"))
-    session.add(CardState(user_id=user_id, card_id=card_id, state=card.state, step=card.step,
-                          stability=card.stability, difficulty=card.difficulty, due=card.due,
-                          last_review=card.last_review, reps=len(RATINGS), lapses=1, again_count=1))
+    # Written with the columns the card states had then, too.
+    session.execute(insert(table(
+        "card_state", column("user_id"), column("card_id"), column("state"), column("step"), column("stability"),
+        column("difficulty"), column("due", UTCDateTime), column("last_review", UTCDateTime), column("reps"),
+        column("lapses"), column("again_count"))).values(
+        user_id=user_id, card_id=card_id, state=int(card.state), step=card.step, stability=card.stability,
+        difficulty=card.difficulty, due=card.due, last_review=card.last_review, reps=len(RATINGS), lapses=1,
+        again_count=1))
 
 
 def store_a_card_the_old_way(session) -> int:

@@ -121,6 +121,7 @@ def test_a_class_holding_most_of_the_school_leaves_out_the_other_accounts_states
     # Two students of four accounts: the class's card states are every state but the teacher's and Carl's.
     assert scope.most_of_the_school
     assert scope.outsiders == (classroom.teacher_id, carl.id)
+    assert scope.studying_outsiders == (carl.id,)  # the teacher has no states to rule out
     scheduler = make_scheduler(enable_fuzzing=False)
     rows = {row.card_id: row for row in forgotten_cards(session, scheduler, classroom_id=classroom.id, now=NOW,
                                                         limit=None, scope=scope)}

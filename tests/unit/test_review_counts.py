@@ -178,3 +178,30 @@ def test_predicted_recall_takes_each_students_zone_and_forgetting_curve(session,
                            limit=None)
     assert {row.card_id: row.mean_recall for row in rows} == {
         card_id: pytest.approx(sum(values) / 4, rel=1e-12) for card_id, values in expected.items()}
+
+
+def test_the_rare_states_have_the_references_recall_in_sql_too(session, two_decks):
+    """No stability, a stability of 0 or below, no review at all, and reviews at or after the end of the
+    study day (with and without a stability): each card has one state, so its mean is that state's recall."""
+    teacher = register_user(session, username="mrs-k", password="long enough", password_method=FAST_HASH_METHOD)
+    classroom = create_classroom(session, teacher=teacher, name="Recall")
+    student = register_user(session, username="s", password="long enough", password_method=FAST_HASH_METHOD)
+    join_classroom(session, user=student, code=classroom.join_code)
+    session.flush()
+    day_ends = datetime(2026, 4, 2, 4, tzinfo=timezone.utc)  # NOW's study day ends at 04:00 the next morning
+    rare = [(None, NOW - timedelta(days=3)), (0.0, NOW - timedelta(days=3)), (-1.5, NOW - timedelta(days=3)),
+            (4.0, None), (None, None), (4.0, day_ends - timedelta(microseconds=1)), (4.0, day_ends),
+            (4.0, day_ends + timedelta(days=3)), (None, day_ends + timedelta(days=3)), (2.5, NOW - timedelta(days=9))]
+    cards = list(session.scalars(select(Card).order_by(Card.id)))
+    expected = {}
+    for card, (stability, last_review) in zip(cards, rare, strict=False):
+        state = CardState(user_id=student.id, card_id=card.id, state=State.Review, step=None, stability=stability,
+                          difficulty=5.0, due=NOW, last_review=last_review, reps=1)
+        session.add(state)
+        expected[card.id] = _recall(state, NOW)
+    session.commit()
+    assert set(expected.values()) >= {None, 0.0, 1.0}
+    rows = forgotten_cards(session, make_scheduler(enable_fuzzing=False), classroom_id=classroom.id, now=NOW,
+                           limit=None)
+    assert {row.card_id: row.mean_recall for row in rows} == {
+        card_id: None if recall is None else pytest.approx(recall, rel=1e-12) for card_id, recall in expected.items()}
