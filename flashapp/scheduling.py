@@ -171,13 +171,16 @@ class StudyDays:
     time_zone: str
     hour: int = 4
     tz: ZoneInfo = field(init=False, repr=False, compare=False)
+    _shift: timedelta = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tz", zone(self.time_zone))
+        object.__setattr__(self, "_shift", timedelta(hours=self.hour))
 
     def number(self, at: datetime) -> int:
         """The number of the study day `at` falls in."""
-        return (at.astimezone(self.tz) - timedelta(hours=self.hour)).date().toordinal()
+        # Called for every review a replay or a check reads: the local date's ordinal straight from the datetime.
+        return (at.astimezone(self.tz) - self._shift).toordinal()
 
     def begins(self, number: int) -> datetime:
         """When study day `number` begins (UTC), honouring daylight-saving changes."""
