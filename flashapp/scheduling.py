@@ -192,7 +192,8 @@ class StudyDays:
 
     def number(self, at: datetime) -> int:
         """The number of the study day `at` falls in."""
-        return (at.astimezone(self.tz) - self._shift).date().toordinal()
+        # Called for every review a replay or a check reads: the local date's ordinal straight from the datetime.
+        return (at.astimezone(self.tz) - self._shift).toordinal()
 
     def begins(self, number: int) -> datetime:
         """When study day `number` begins (UTC), honouring daylight-saving changes."""
