@@ -61,6 +61,8 @@ def test_a_fit_that_predicts_better_is_kept_and_the_memory_states_follow_it(sess
     candidate = outcome.candidate
     assert candidate.fitted.log_loss < candidate.current.log_loss
     assert candidate.fitted.rmse_bins < candidate.current.rmse_bins
+    print(f"\n{outcome.reviews} reviews: log loss {candidate.current.log_loss:.4f} -> {candidate.fitted.log_loss:.4f}, "
+          f"RMSE(bins) {candidate.current.rmse_bins:.4f} -> {candidate.fitted.rmse_bins:.4f}, kept")
     row = session.get(PersonalParameters, studied.id)
     assert row.fitted_at == finished and row.review_count == outcome.reviews
     assert (row.log_loss_before, row.log_loss_after) == (candidate.current.log_loss, candidate.fitted.log_loss)
