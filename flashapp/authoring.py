@@ -485,17 +485,6 @@ def publish(session: Session, *, teacher_id: int, document_id: int, now: datetim
 
 # --- facts imported from a table --------------------------------------------------------------------
 
-_ANKI_CLOZE = re.compile(r"\{\{c\d+::(.*?)(?:::[^}]*)?\}\}")
-
-
-def _from_anki_cloze(text: str) -> tuple[str, str] | None:
-    """(sentence, hidden words) of Anki cloze text such as "The {{c1::heart}} pumps blood"; None without markers."""
-    first = _ANKI_CLOZE.search(text)
-    if first is None:
-        return None
-    return _ANKI_CLOZE.sub(lambda match: match.group(1), text), first.group(1)
-
-
 def _sentence_stating(document: Document, subject: str, obj: str) -> DocumentSentence | None:
     """The one sentence of the document that holds both the subject and the object (ignoring case), if one does."""
     subject, obj = subject.casefold(), obj.casefold()
@@ -509,7 +498,7 @@ def import_facts(session: Session, *, teacher_id: int, document_id: int, drafts:
 
     Each is checked as a fact written by hand; one the document's sentence states (the only
     sentence holding both its subject and its object) is linked to it. Anki cloze text
-    ("{{c1::...}}") makes a cloze fact. Raises Invalid for the field 'file', naming every row
+    ("{{c1::...}}") comes as a cloze fact (`facts_io.anki_cloze`). Raises Invalid for the field 'file', naming every row
     that cannot be imported by its line; then nothing is added.
     """
     with write_transaction(session):
@@ -519,9 +508,6 @@ def import_facts(session: Session, *, teacher_id: int, document_id: int, drafts:
         written: list[AuthoredFact] = []
         for draft in drafts:
             relation, subject, obj = draft.relation, draft.subject, draft.object
-            cloze = _from_anki_cloze(subject)
-            if cloze is not None:
-                relation, (subject, obj) = "cloze", cloze
             if relation not in relations:
                 problems.append(f"line {draft.source_line}: the relation '{relation}' is not one of this deck's ("
                                 + ", ".join(relations) + ")")

@@ -443,6 +443,20 @@ def check_mapping(table: Table, mapping: ColumnMapping) -> None:
                                "choose two different columns")
 
 
+_ANKI_CLOZE = re.compile(r"\{\{c\d+::(.*?)(?:::[^}]*)?\}\}")
+
+
+def anki_cloze(text: str) -> tuple[str, str] | None:
+    """(sentence, hidden words) of Anki cloze text such as "The {{c1::heart}} pumps blood"; None without markers.
+
+    The sentence is the text with every marker replaced by its words; the hidden words are the first marker's.
+    """
+    first = _ANKI_CLOZE.search(text)
+    if first is None:
+        return None
+    return _ANKI_CLOZE.sub(lambda match: match.group(1), text), first.group(1)
+
+
 def _draft(table: Table, row: TableRow, mapping: ColumnMapping, max_chars: int) -> tuple[FactDraft | None, list[str]]:
     problems: list[str] = []
     if row.extra_cells:
@@ -454,6 +468,15 @@ def _draft(table: Table, row: TableRow, mapping: ColumnMapping, max_chars: int) 
 
     subject, obj = text(mapping.subject), text(mapping.object)
     relation = text(mapping.relation, mapping.fixed_relation or "")
+    explanation, section = text(mapping.explanation), text(mapping.section, mapping.fixed_section)
+    cloze = anki_cloze(subject)
+    if cloze is not None:
+        # Anki's cloze text names its hidden words itself; the note's other field (Anki's "Back
+        # Extra", most often empty) is extra text for the answer side.
+        relation, (subject, hidden) = "cloze", cloze
+        if not explanation:
+            explanation = obj
+        obj = hidden
     if not subject:
         problems.append(f"the subject ('{mapping.subject}') is empty")
     elif not slugify(subject):
@@ -471,7 +494,6 @@ def _draft(table: Table, row: TableRow, mapping: ColumnMapping, max_chars: int) 
         supplemented = True
     elif flag not in _FALSE:
         problems.append(f"supplemented is '{text(mapping.supplemented)}'; write yes or no")
-    explanation, section = text(mapping.explanation), text(mapping.section, mapping.fixed_section)
     for part, value in (("subject", subject), ("object", obj), ("explanation", explanation)):
         if len(value) > max_chars:
             problems.append(f"the {part} is {len(value):,} characters long; the limit is {max_chars:,}")

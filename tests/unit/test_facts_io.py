@@ -12,6 +12,7 @@ from flashapp.decksource import DeckSpec, FactSpec, RelationSpec, load_deck, par
 from flashapp.facts_io import (
     ColumnMapping,
     FactsImportError,
+    anki_cloze,
     deck_spec_to_yaml,
     facts_from_table,
     guess_mapping,
@@ -265,8 +266,23 @@ def test_notes_exported_by_anki_as_plain_text_become_facts(tmp_path, with_html):
     assert [row.line for row in table.rows] == [7, 8, 9]
     result = facts_from_table(table, ColumnMapping(subject="field 1", object="field 2", section="deck",
                                                    fixed_relation="term-definition"))
-    assert [f.subject for f in result.facts] == ["trapezius & friends", rows[1]["field 1"]]
-    assert [(p.line, p.message) for p in result.problems] == [(9, "the object ('field 2') is empty")]
+    # The cloze note's own markers say what it hides: its empty second field (Anki's "Back Extra") is no problem.
+    assert [(f.relation, f.subject, f.object) for f in result.facts] == [
+        ("term-definition", "trapezius & friends", "upper back and neck"),
+        ("term-definition", rows[1]["field 1"], 'say "yes"'),
+        ("cloze", "The rhomboids pull the shoulder blades in", "rhomboids"),
+    ]
+    assert result.problems == []
+
+
+def test_anki_cloze_text_gives_its_sentence_and_first_hidden_words():
+    assert anki_cloze("The {{c1::heart}} pumps {{c2::blood::fluid}}") == ("The heart pumps blood", "heart")
+    assert anki_cloze("no markers here") is None
+    table = read_table(b"front,back\n{{c1::osmosis}} moves water,\nplain,\n", filename="t.csv")
+    result = facts_from_table(table, ColumnMapping(subject="front", object="back", fixed_relation="term-definition"))
+    assert [(f.relation, f.subject, f.object) for f in result.facts] == [("cloze", "osmosis moves water", "osmosis")]
+    # A row without markers still needs its object.
+    assert [(p.line, p.message) for p in result.problems] == [(3, "the object ('back') is empty")]
 
 
 def test_anki_notes_with_named_columns_and_another_separator():

@@ -436,28 +436,30 @@ def test_facts_are_imported_from_a_csv_file_after_a_preview(app, teacher, docume
 
 def test_anki_notes_with_cloze_text_become_cloze_facts(app, teacher, document):
     url = f"/teach/decks/{document}/import"
+    # Anki's cloze notes mostly leave their second field ("Back Extra") empty; a Basic note has both.
     notes = (b"#separator:tab\n#html:true\n#notetype column:1\n"
              b"Cloze\tPrecipitation is water that falls from clouds as {{c1::rain, snow or hail}}.\t\n"
-             b"Basic\tgravity\tpulls it down\n")
+             b"Basic\tgravity\tpulls it down\n"
+             b"Cloze\tThe Sun supplies the {{c1::heat::energy}}, e.g. on a warm day.\tfrom the page's second line\n")
     page = post_file(teacher, url, notes, "notes.txt", {"csrf_token": token_of(teacher, url), "format": "anki"})
     text = page.get_data(as_text=True)
     assert page.status_code == 200, text
+    # The preview shows each cloze note as the cloze fact it becomes, not as a row missing its object.
+    preview = html.unescape(text)
+    assert "rain, snow or hail" in preview and "is empty" not in preview
     fields = {"csrf_token": csrf_token(text), "format": "anki", "table": hidden(text, "table"),
               "filename": "notes.txt", "subject": "field 1", "object": "field 2", "relation_column": "",
               "relation": "item-function", "explanation": "", "supplemented": "", "action": "import"}
-    # The cloze note has no second field: its row is refused (an empty object), so nothing is imported.
-    refused = teacher.post(url, data=fields)
-    assert refused.status_code == 400 and "Nothing was imported" in refused.get_data(as_text=True)
-    notes = notes.replace(b"hail}}.\t\n", b"hail}}.\t(cloze)\n")
-    page = post_file(teacher, url, notes, "notes.txt", {"csrf_token": token_of(teacher, url), "format": "anki"})
-    response = teacher.post(url, data={**fields, "table": hidden(page.get_data(as_text=True), "table")})
+    response = teacher.post(url, data=fields)
     assert response.status_code == 303, response.get_data(as_text=True)
     with app.app_context():
-        facts = {(f.relation, f.subject, f.object, f.sentence.anchor if f.sentence else None)
+        facts = {(f.relation, f.subject, f.object, f.explanation, f.sentence.anchor if f.sentence else None)
                  for f in db.session.scalars(select(AuthoredFact))}
     assert facts == {
-        ("cloze", "Precipitation is water that falls from clouds as rain, snow or hail.", "rain, snow or hail", "s4"),
-        ("item-function", "gravity", "pulls it down", "s5")}
+        ("cloze", "Precipitation is water that falls from clouds as rain, snow or hail.", "rain, snow or hail", "",
+         "s4"),
+        ("item-function", "gravity", "pulls it down", "", "s5"),
+        ("cloze", "The Sun supplies the heat, e.g. on a warm day.", "heat", "from the page's second line", "s2")}
 
 
 @pytest.mark.parametrize(("data", "name", "message"), [
