@@ -16,7 +16,7 @@ import string
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from .candidates import Candidate, find_candidates
@@ -443,6 +443,28 @@ def remove_fact(session: Session, *, teacher_id: int, document_id: int, fact_row
     with write_transaction(session):
         document = own_document(session, teacher_id=teacher_id, document_id=document_id)
         session.delete(own_fact(session, document, fact_row_id))
+
+
+def delete_document(session: Session, *, teacher_id: int, document_id: int) -> str:
+    """Delete a document that was never published, with its sections, sentences, facts and questions; its title.
+
+    A published one is refused (Conflict): its cards hold students' answers, which are never
+    deleted. Its facts can be removed and the deck published again, which retires the cards.
+    """
+    with write_transaction(session):
+        document = own_document(session, teacher_id=teacher_id, document_id=document_id)
+        if document.deck_id is not None:
+            raise Conflict(PUBLISHED_STAYS)
+        title = document.title
+        # The database deletes the sections, sentences, facts and revisions with it (ON DELETE CASCADE).
+        session.execute(delete(Document).where(Document.id == document.id)
+                        .execution_options(synchronize_session=False))
+        session.expunge(document)
+        return title
+
+
+PUBLISHED_STAYS = ("A published deck cannot be deleted: its cards hold your students' answers. Unassign it to take "
+                   "it off your classes' lists, or remove its facts and publish again to retire its cards.")
 
 
 # --- publishing -------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from ..facts_io import (
 )
 from ..models import AuthoredFact, Document
 from .forms import DocumentForm, EmptyForm, FactForm, ImportForm, RelationForm
-from .helpers import now, session, teacher_required, user_id
+from .helpers import Question, confirm_page, now, session, teacher_required, user_id
 
 bp = Blueprint("authoring", __name__, url_prefix="/teach/decks")
 
@@ -41,6 +41,10 @@ def _limits() -> authoring.DocumentLimits:
     defaults = authoring.DocumentLimits()
     return authoring.DocumentLimits(
         document_max_bytes=int(current_app.config.get("DOCUMENT_MAX_BYTES", defaults.document_max_bytes)))
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _document(document_id: int) -> Document:
@@ -84,7 +88,7 @@ def decks() -> Page | BaseResponse:
             else:
                 _beside(form, error, default="title")
         else:
-            flash(f"“{document.title}” is stored with {len(document.sentences)} sentences. Pick a sentence "
+            flash(f"“{document.title}” is stored with {_count(len(document.sentences), 'sentence')}. Pick a sentence "
                   "to write a fact from it.", "success")
             return redirect(url_for("authoring.document", document_id=document.id), code=303)
     return _decks_page(form, upload_errors), 400 if form.errors or upload_errors else 200
@@ -123,6 +127,7 @@ def document(document_id: int) -> str:
     return render_template("teach/document.html", document=doc, facts_by_sentence=facts_by_sentence,
                            suggestions=authoring.suggested_facts(doc),
                            relations=authoring.relations_of(doc), action_form=EmptyForm(),
+                           published_stays=authoring.PUBLISHED_STAYS,
                            classrooms=classes.teachers_classrooms(session(), user_id()))
 
 
@@ -228,6 +233,28 @@ def remove_fact(document_id: int, fact_id: int) -> BaseResponse:
         authoring.remove_fact(session(), teacher_id=user_id(), document_id=document_id, fact_row_id=fact_id)
         flash("Fact removed. Publish again to retire its cards (students' history is kept).", "info")
     return redirect(url_for("authoring.document", document_id=document_id, _anchor="facts"), code=303)
+
+
+@bp.app_template_global()
+def deleting_the_document(document: Document) -> Question:
+    facts = f", its {_count(len(document.facts), 'fact')}," if document.facts else ""
+    return Question(f"Delete “{document.title}”?",
+                    f"The document{facts} and the questions written for it are deleted. It was never published, "
+                    "so no student has studied it.", "Delete the document")
+
+
+@bp.route("/<int:document_id>/delete", methods=["GET", "POST"])
+@teacher_required
+def delete_document(document_id: int) -> BaseResponse | str:
+    """Delete a document never published (after asking); a published one stays, and the page says why."""
+    doc = _document(document_id)  # another teacher's: 404
+    if request.method == "GET":
+        return confirm_page(deleting_the_document(doc), cancel=url_for("authoring.document", document_id=document_id))
+    if EmptyForm().validate_on_submit():
+        title = authoring.delete_document(session(), teacher_id=user_id(), document_id=document_id)
+        flash(f"Deleted “{title}”.", "success")
+        return redirect(url_for("authoring.decks"), code=303)
+    return redirect(url_for("authoring.document", document_id=document_id), code=303)
 
 
 @bp.route("/<int:document_id>/relations/<name>", methods=["GET", "POST"])

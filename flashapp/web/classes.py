@@ -13,8 +13,19 @@ from ..personal import MIN_REVIEWS, desired_retention_of, parameters_in_use, res
 from ..retention import cards_studied, chart_points, retention_costs, set_desired_retention
 from .auth import show_beside_field, status_of_form
 from .forms import EmptyForm, JoinForm, RetentionForm
-from .helpers import address, download, now, required, scheduler, session, study_settings, throttle_limits, user_id
-from .teach import Question
+from .helpers import (
+    Question,
+    address,
+    confirm_page,
+    download,
+    now,
+    required,
+    scheduler,
+    session,
+    study_settings,
+    throttle_limits,
+    user_id,
+)
 
 bp = Blueprint("classes", __name__)
 
@@ -79,7 +90,7 @@ def reschedule() -> BaseResponse | str:
     """Work out the student's due dates again under their parameters and desired retention (after asking)."""
     cancel = url_for("classes.account") + "#memory"
     if request.method == "GET":
-        return render_template("teach/confirm.html", question=RESCHEDULING, cancel=cancel, action_form=EmptyForm())
+        return confirm_page(RESCHEDULING, cancel=cancel)
     if EmptyForm().validate_on_submit():
         done = reschedule_cards(session(), scheduler(), user_id=user_id())
         moved = done.sooner + done.later

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import Flask, Response, abort, current_app, request, stream_with_context, url_for
+from flask import Flask, Response, abort, current_app, render_template, request, stream_with_context, url_for
 from flask_login import current_user, login_required
 from flask_sqlalchemy.pagination import Pagination
 from fsrs import Scheduler
@@ -213,3 +214,19 @@ def paginate(query: Select[Any], *, page: int, per_page: int) -> Pagination:
     if pagination.page > 1 and not pagination.items and pagination.pages:
         pagination = db.paginate(query, page=pagination.pages, per_page=per_page, error_out=False)
     return pagination
+
+
+@dataclass(frozen=True)
+class Question:
+    """What a destructive action asks first, on its own page or in a dialog: the same words in both."""
+
+    title: str
+    message: str
+    button: str
+
+
+def confirm_page(question: Question, *, cancel: str) -> str:
+    """A page that asks before a destructive action; its form posts back to the same address."""
+    from .forms import EmptyForm  # the forms import this module's helpers
+
+    return render_template("teach/confirm.html", question=question, cancel=cancel, action_form=EmptyForm())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import tzinfo
 from urllib.parse import urlsplit
 
@@ -25,7 +24,9 @@ from ..stats import RosterRow
 from .charts import page_context
 from .forms import AssignForm, ClassForm, EmptyForm, RetentionForm
 from .helpers import (
+    Question,
     bar,
+    confirm_page,
     download,
     hash_method,
     listening,
@@ -163,15 +164,6 @@ def class_retention(class_id: int) -> BaseResponse:
     return _back_to_class(class_id)
 
 
-@dataclass(frozen=True)
-class Question:
-    """What a destructive action asks first, on its own page or in a dialog: the same words in both."""
-
-    title: str
-    message: str
-    button: str
-
-
 @bp.app_template_global()
 def replacing_the_code(classroom: Classroom) -> Question:
     return Question(f"Replace the join code of {classroom.name}?",
@@ -193,18 +185,13 @@ def removing_from_class(classroom: Classroom, pupil: User) -> Question:
                     "they can join again with the class's code.", f"Remove from {classroom.name}")
 
 
-def _confirm(question: Question, *, cancel: str) -> str:
-    """A page that asks before a destructive action; its form posts back to the same address."""
-    return render_template("teach/confirm.html", question=question, cancel=cancel, action_form=EmptyForm())
-
-
 @bp.route("/classes/<int:class_id>/code", methods=["GET", "POST"])
 @teacher_required
 def new_code(class_id: int) -> BaseResponse | str:
     """Replace the class's join code (after asking); the old code stops working."""
     classroom = classes.own_classroom(session(), teacher_id=user_id(), class_id=class_id)  # another's class: 404
     if request.method == "GET":
-        return _confirm(replacing_the_code(classroom), cancel=url_for("teach.dashboard", class_id=class_id))
+        return confirm_page(replacing_the_code(classroom), cancel=url_for("teach.dashboard", class_id=class_id))
     if EmptyForm().validate_on_submit():
         code = classes.new_join_code(session(), teacher_id=user_id(), class_id=class_id)
         flash(f"New join code: {code}. The old code no longer works.", "success")
@@ -293,7 +280,7 @@ def reset_student_password(class_id: int, user_id: int) -> Response | str:
     classroom, pupil = classes.enrolled_student(session(), teacher_id=current_user.id, class_id=class_id,
                                                 user_id=user_id)
     if request.method == "GET":
-        return _confirm(resetting_the_password(pupil),
+        return confirm_page(resetting_the_password(pupil),
                         cancel=url_for("teach.student", class_id=class_id, user_id=user_id))
     if not EmptyForm().validate_on_submit():
         abort(400)
@@ -312,7 +299,7 @@ def remove(class_id: int, user_id: int) -> BaseResponse | str:
     classroom, pupil = classes.enrolled_student(session(), teacher_id=current_user.id, class_id=class_id,
                                                 user_id=user_id)
     if request.method == "GET":
-        return _confirm(removing_from_class(classroom, pupil),
+        return confirm_page(removing_from_class(classroom, pupil),
                         cancel=url_for("teach.student", class_id=class_id, user_id=user_id))
     if EmptyForm().validate_on_submit():
         classes.remove_from_class(session(), teacher_id=current_user.id, class_id=class_id, user_id=user_id)

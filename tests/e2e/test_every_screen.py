@@ -152,3 +152,44 @@ def test_every_screen_fits_its_width_and_is_saved(server, new_context, screensho
         check(teacher.locator("main")).to_contain_text(code)
         screens.save(teacher, "join-poster", errors)
         assert screens.saved == ["dashboard", "card", "student", "join-poster"]
+
+
+def test_a_teacher_deletes_a_document_never_published_after_a_dialog(server, new_context, screenshots):
+    """With scripts the delete link asks in a dialog (Cancel keeps the document); without, on a page of its own."""
+    check = expect()
+    base = server.base
+    teacher_name, password = "ms.deletes", "teacher passphrase for deleting"
+    server.install.create_user(teacher_name, password, teacher=True)
+    for width, options in WIDTHS.items():
+        for scripts in (True, False):
+            teacher = new_context(**options, java_script_enabled=scripts).new_page()
+            errors = watch_errors(teacher)
+            log_in(teacher, base, teacher_name, password)
+            teacher.goto(f"{base}/teach/decks/")
+            title = f"Draft at {width} px, scripts {'on' if scripts else 'off'}"
+            teacher.get_by_label("Deck title").fill(title)
+            teacher.get_by_label("Citation of the document").fill("Our own notes")
+            teacher.get_by_label(re.compile("Paste the text")).fill("# Rain\n\nRain is water falling from clouds.\n")
+            teacher.get_by_role("button", name="Store the document").click()
+            teacher.wait_for_url(re.compile(re.escape(f"{base}/teach/decks/") + r"\d+$"))
+            document = teacher.url
+            teacher.get_by_role("link", name="Delete this document…").click()
+            if scripts:
+                dialog = teacher.get_by_role("dialog")
+                check(dialog).to_contain_text(f"Delete “{title}”?")
+                check(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+                Screens(screenshots, width).save(teacher, "delete-dialog", errors)
+                teacher.keyboard.press("Escape")
+                check(dialog).to_have_count(0)
+                check(teacher).to_have_url(document)
+                teacher.get_by_role("link", name="Delete this document…").click()
+            else:
+                check(teacher).to_have_url(f"{document}/delete")
+                check(teacher.get_by_role("heading", level=1)).to_have_text(f"Delete “{title}”?")
+                Screens(screenshots, width).save(teacher, "delete-page", errors)
+            with teacher.expect_navigation():
+                teacher.get_by_role("button", name="Delete the document").click()
+            check(teacher).to_have_url(f"{base}/teach/decks/")
+            check(teacher.locator(".flash.success")).to_have_text(f"Deleted “{title}”.")
+            assert teacher.goto(document).status == 404
+            assert not errors, errors

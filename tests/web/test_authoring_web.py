@@ -474,3 +474,43 @@ def test_a_table_that_cannot_be_read_is_refused_beside_the_file(app, teacher, do
     assert response.status_code == 400
     assert message in error_beside(response.get_data(as_text=True), "file")
     assert counts(app) == before
+
+
+def test_a_document_never_published_is_deleted_after_asking(app, teacher, document):
+    write(teacher, document, sentence=sentence_id(app, "Evaporation"), subject="evaporation", object="vapour")
+    other = paste(teacher, "# Rain\n\nRain is water falling from clouds.\n", title="Kept notes")
+    assert other.status_code == 303
+    before = counts(app)
+    url = f"/teach/decks/{document}/delete"
+    # The document's page offers it; without scripts the link opens a page that asks first.
+    assert url in teacher.get(f"/teach/decks/{document}").get_data(as_text=True)
+    asked = teacher.get(url)
+    page = html.unescape(asked.get_data(as_text=True))
+    assert asked.status_code == 200 and "Delete “The water cycle”?" in page and "The document, its 1 fact, and" in page
+    assert counts(app) == before
+    # A post without the form's token is refused and deletes nothing.
+    assert teacher.post(url, data={}).status_code == 400
+    assert counts(app) == before
+    done = teacher.post(url, data={"csrf_token": csrf_token(asked.get_data(as_text=True))})
+    assert done.status_code == 303 and done.headers["Location"].endswith("/teach/decks/")
+    assert "Deleted “The water cycle”." in html.unescape(teacher.get("/teach/decks/").get_data(as_text=True))
+    with app.app_context():
+        assert db.session.scalars(select(Document.title)).all() == ["Kept notes"]
+        assert db.session.scalar(select(func.count()).select_from(AuthoredFact)) == 0
+        left = db.session.scalars(select(DocumentSentence.text)).all()
+    assert left == ["Rain is water falling from clouds."]
+    assert teacher.get(f"/teach/decks/{document}").status_code == 404
+
+
+def test_a_published_deck_cannot_be_deleted_and_the_page_says_why(app, teacher, document):
+    write(teacher, document, sentence=sentence_id(app, "Evaporation"), subject="evaporation", object="vapour")
+    assert publish(teacher, document).status_code == 303
+    before = counts(app)
+    page = html.unescape(teacher.get(f"/teach/decks/{document}").get_data(as_text=True))
+    assert f"/teach/decks/{document}/delete" not in page
+    assert "A published deck cannot be deleted: its cards hold your students' answers." in page
+    url = f"/teach/decks/{document}/delete"
+    refused = teacher.post(url, data={"csrf_token": token_of(teacher, f"/teach/decks/{document}")})
+    assert refused.status_code == 409
+    assert "A published deck cannot be deleted" in html.unescape(refused.get_data(as_text=True))
+    assert counts(app) == before
