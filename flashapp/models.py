@@ -417,7 +417,7 @@ class ReviewLog(Base):
         Index("ix_review_log_user_time", "user_id", "reviewed_at", "card_id", "state_before", "rating",
               "last_interval"),
         # One user's reviews of one card in order: replaying a card, undo, `flashapp check`.
-        Index("ix_review_log_class_stats", "user_id", "card_id", "reviewed_at", "state_before", "rating", "due"),
+        Index("ix_review_log_class_stats", "user_id", "card_id", "reviewed_at", "state_before", "rating"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
