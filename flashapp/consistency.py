@@ -2,7 +2,10 @@
 
 The review log is the source of truth: every card state must equal the replay of its
 user's reviews of that card. This module finds where that is not so, and rows that point
-at nothing, and with `fix=True` repairs everything fixable.
+at nothing, and with `fix=True` repairs everything fixable. The card states are in turn the source of the numbers the
+database keeps from them for the teacher's pages (each state's last review in microseconds, and on
+SQLite each card's summed review counts and each account's states per deck): those are compared with
+what the states give, in a few set-based queries, and rebuilt from them by a fix.
 
 The check reads in one plain read transaction (one snapshot, no write lock): card states
 and reviews as two streams, both ordered by (user, card), merged, with the columns decoded
@@ -11,7 +14,7 @@ by hand rather than row by row through the ORM. Memory holds one card's reviews 
 of the review log. On a large review log the replays are shared among one process per CPU,
 each checking ranges of (user, card) keys (a card's state and reviews are always in one
 range) in a read transaction of its own, in the same snapshot on PostgreSQL; meanwhile this
-process runs SQLite's integrity check. (Those processes are spawned: a script that calls
+process runs SQLite's integrity check and compares the kept numbers. (Those processes are spawned: a script that calls
 the check must guard its own work with `if __name__ == "__main__"`.)
 
 A fix then repairs what was found in short write transactions of at
@@ -35,18 +38,46 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from itertools import pairwise
 from typing import Any, NamedTuple, TypeVar
 
 from fsrs import Card as FsrsCard
 from fsrs import Rating, Scheduler, State
-from sqlalchemy import Engine, Integer, Select, String, delete, func, inspect, null, select, text, tuple_, type_coerce
+from sqlalchemy import (
+    BigInteger,
+    Engine,
+    Integer,
+    Select,
+    String,
+    delete,
+    func,
+    insert,
+    inspect,
+    literal_column,
+    null,
+    select,
+    text,
+    tuple_,
+    type_coerce,
+    update,
+)
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.orm import Session
 
 from .database import make_engine, may_write, write_transaction
-from .models import Card, CardState, Deck, Note, ReviewLog, ReviewState, User
+from .models import (
+    Card,
+    CardReviewCounts,
+    CardState,
+    Deck,
+    DeckStateCounts,
+    Note,
+    ReviewLog,
+    ReviewState,
+    User,
+    microseconds_sql,
+)
 from .personal import all_personal_parameters, personal_parameters_of
 from .scheduling import (
     ReviewCounts,
@@ -92,6 +123,12 @@ LAST_INTERVAL_MISMATCH = "last_interval_mismatch"
 STATE_WITHOUT_REVIEWS = "state_without_reviews"
 REVIEWS_WITHOUT_STATE = "reviews_without_state"
 UNREPLAYABLE = "unreplayable"
+# The numbers the database keeps for the teacher's pages (see `models.DATABASE_KEPT`).
+LAST_REVIEW_US_MISMATCH = "last_review_us_mismatch"
+CARD_REVIEW_COUNTS_MISMATCH = "card_review_counts_mismatch"
+DECK_STATE_COUNTS_MISMATCH = "deck_state_counts_mismatch"
+# Rows described in one message about kept numbers; the count is always given in full.
+KEPT_SHOWN = 5
 
 
 @dataclass(frozen=True)
@@ -231,13 +268,17 @@ def check_database(session: Session, scheduler: Scheduler, *, fix: bool, batch_s
       Again answers and lapses), a card state without reviews, and reviews without a
       card state;
     - reviews whose last interval is not what the card's previous review scheduled
-      (`scheduling.last_intervals`).
+      (`scheduling.last_intervals`);
+    - numbers the database keeps from the card states that differ from what the states give
+      (`_kept_numbers`): a state's `last_review_us` against its `last_review`, and on SQLite
+      `card_review_counts` and `deck_state_counts` against the states summed and counted.
 
     The check reads without the write lock. With `fix=True` every fixable problem is then
     repaired in write transactions of at most `batch_size` rows or cards each (on SQLite
     `pause_seconds` apart, so the server's writers get their turn): orphans and states
     without reviews are deleted, other states rewritten or created from a fresh replay of
-    their reviews (which writes their reviews' last intervals too). `session` must have no
+    their reviews (which writes their reviews' last intervals too); then the kept numbers found
+    wrong are rebuilt from the card states as they are by then. `session` must have no
     transaction in progress.
 
     The replays are shared among `workers` processes, each checking ranges of cards (None:
@@ -255,6 +296,8 @@ def check_database(session: Session, scheduler: Scheduler, *, fix: bool, batch_s
             else:
                 report.problems = _integrity(session)
                 plan = None if report.problems else _check_rows(session, scheduler, report)
+                if plan is not None:
+                    report.problems += _kept_numbers(session, plan)
         if fix and plan is not None and any(p.fixable for p in report.problems):
             pause = pause_seconds if session.get_bind().dialect.name == "sqlite" else 0.0
             _repair(session, scheduler, plan, batch_size=batch_size, pause_seconds=pause)
@@ -284,6 +327,10 @@ class _Plan:
     cards: set[int] = field(default_factory=set)
     notes: set[int] = field(default_factory=set)
     replays: list[tuple[int, int]] = field(default_factory=list)
+    # Kept numbers to rebuild from the card states once these are repaired.
+    last_review_us: set[int] = field(default_factory=set)
+    review_counts: set[int] = field(default_factory=set)
+    deck_counts: set[tuple[int, int]] = field(default_factory=set)
 
 
 def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -310,6 +357,10 @@ def _repair(session: Session, scheduler: Scheduler, plan: _Plan, *, batch_size: 
         (sorted(plan.cards), delete_cards),
         (sorted(plan.notes), lambda ids: _delete_ids(session, Note.id, set(ids))),
         (plan.replays, replay_cards),
+        # The states are the source of the kept numbers: those come last, from the repaired states.
+        (sorted(plan.last_review_us), lambda ids: _rewrite_last_review_us(session, ids)),
+        (sorted(plan.review_counts), lambda ids: _rebuild_review_counts(session, ids)),
+        (sorted(plan.deck_counts), lambda keys: _rebuild_deck_counts(session, keys)),
     ]
     first = True
     for items, repair in steps:
@@ -651,6 +702,168 @@ def _check_cards(session: Session, plain: Scheduler, catalogue: _Catalogue, lowe
     return found
 
 
+# --- The numbers the database keeps from the card states -----------------------------------------
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+# On SQLite: each card whose summed review counts differ from its states' (kept, then given), a
+# missing row counting as zeros, and a row of zeros as no row (what its triggers leave when the last
+# state of a card goes).
+_REVIEW_COUNTS_DIFFERENCES = text("""
+WITH given AS (SELECT card_id, sum(reps) AS reps, sum(again_count) AS again_count, sum(lapses) AS lapses
+               FROM card_state GROUP BY card_id)
+SELECT given.card_id, kept.reps, kept.again_count, kept.lapses, given.reps, given.again_count, given.lapses
+FROM given LEFT JOIN card_review_counts AS kept ON kept.card_id = given.card_id
+WHERE coalesce(kept.reps, 0) != given.reps OR coalesce(kept.again_count, 0) != given.again_count
+   OR coalesce(kept.lapses, 0) != given.lapses
+UNION ALL
+SELECT kept.card_id, kept.reps, kept.again_count, kept.lapses, 0, 0, 0 FROM card_review_counts AS kept
+WHERE (kept.reps != 0 OR kept.again_count != 0 OR kept.lapses != 0)
+  AND NOT EXISTS (SELECT 1 FROM card_state WHERE card_state.card_id = kept.card_id)
+ORDER BY 1
+""")
+# On SQLite: each (account, deck) whose kept count of states or latest review differs from its states'
+# (the latest taken from each state's `last_review` itself), a row of no states and no review counting
+# as no row. A state of a card that does not exist counts on no deck, as in the triggers.
+_DECK_COUNTS_DIFFERENCES = """
+WITH given AS (SELECT s.user_id, c.deck_id, count(*) AS states, max({latest}) AS latest
+               FROM card_state AS s JOIN card AS c ON c.id = s.card_id GROUP BY s.user_id, c.deck_id)
+SELECT given.user_id, given.deck_id, kept.states, kept.last_review_us, given.states, given.latest
+FROM given LEFT JOIN deck_state_counts AS kept ON kept.user_id = given.user_id AND kept.deck_id = given.deck_id
+WHERE kept.states IS NOT given.states OR kept.last_review_us IS NOT given.latest
+UNION ALL
+SELECT kept.user_id, kept.deck_id, kept.states, kept.last_review_us, 0, NULL FROM deck_state_counts AS kept
+WHERE (kept.states != 0 OR kept.last_review_us IS NOT NULL)
+  AND NOT EXISTS (SELECT 1 FROM card_state AS s JOIN card AS c ON c.id = s.card_id
+                  WHERE s.user_id = kept.user_id AND c.deck_id = kept.deck_id)
+ORDER BY 1, 2
+"""
+
+
+def _microseconds(session: Session, column: str) -> Any:
+    """SQL for a stored time as whole microseconds, as the triggers work it out."""
+    return literal_column(microseconds_sql(session.get_bind().dialect.name, column), BigInteger())
+
+
+def _time_of(microseconds: int | None) -> str:
+    if microseconds is None:
+        return "none"
+    try:
+        return (_EPOCH + timedelta(microseconds=microseconds)).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+    except OverflowError:
+        return f"{microseconds} microseconds"
+
+
+def _counted(count: int, what: str) -> str:
+    """'1 card keeps', '3 cards keep'."""
+    return f"{count} {what} keeps" if count == 1 else f"{count} {what}s keep"
+
+
+def _few(described: list[str], total: int) -> str:
+    return "; ".join(described) + (f"; and {total - len(described)} more" if total > len(described) else "")
+
+
+def _kept_numbers(session: Session, plan: _Plan) -> list[Problem]:
+    """Compare the numbers the database keeps from the card states with what the states give.
+
+    Set-based: a few queries grouping the card states, each compared with the kept rows (a row
+    missing on either side included); a plain scan of the states for `last_review_us`. Each
+    table that differs is one problem, naming the first `KEPT_SHOWN` rows and counting the rest;
+    the rows to rebuild go into `plan`. A database not yet upgraded to keep them is skipped.
+    """
+    if not any(column["name"] == "last_review_us"
+               for column in inspect(session.connection()).get_columns("card_state")):
+        return []
+    problems: list[Problem] = []
+    given = _microseconds(session, "card_state.last_review")
+    described: list[str] = []
+    for state_id, user_id, card_id, kept, right in _rows(session, select(
+            CardState.id, CardState.user_id, CardState.card_id, CardState.last_review_us, given)
+            .where(CardState.last_review_us.is_distinct_from(given)).order_by(CardState.id)):
+        plan.last_review_us.add(state_id)
+        if len(described) < KEPT_SHOWN:
+            described.append(f"card state {state_id} (user {user_id}, card {card_id}) keeps {kept}, its last "
+                             f"review {_time_of(right)} gives {right}")
+    if plan.last_review_us:
+        count = len(plan.last_review_us)
+        problems.append(Problem(LAST_REVIEW_US_MISMATCH, f"{_counted(count, 'card state')} a last review in "
+                                                         "microseconds (last_review_us) other than the last "
+                                                         f"review's: {_few(described, count)}; fixing rewrites "
+                                                         "it from the last review"))
+    if session.get_bind().dialect.name != "sqlite":
+        return problems  # PostgreSQL keeps no sums: it counts the states in its own plans
+
+    def counts(reps: int | None, again: int | None, lapses: int | None) -> str:
+        return f"reps {reps}, again_count {again}, lapses {lapses}"
+
+    described = []
+    for card_id, reps, again, lapses, *right in _rows(session, _REVIEW_COUNTS_DIFFERENCES):
+        plan.review_counts.add(card_id)
+        if len(described) < KEPT_SHOWN:
+            kept = "no row" if reps is None else counts(reps, again, lapses)
+            described.append(f"card {card_id} keeps {kept} (its card states give {counts(*right)})")
+    if plan.review_counts:
+        count = len(plan.review_counts)
+        problems.append(Problem(CARD_REVIEW_COUNTS_MISMATCH, f"{_counted(count, 'card')} review counts "
+                                                             "(card_review_counts) other than the sums of the "
+                                                             f"card states: {_few(described, count)}; fixing "
+                                                             "rebuilds them from the card states"))
+
+    def states(number: int | None, latest: int | None) -> str:
+        return f"{number} state{'' if number == 1 else 's'}, latest review {_time_of(latest)}"
+
+    described = []
+    deck_query = text(_DECK_COUNTS_DIFFERENCES.format(latest=microseconds_sql("sqlite", "s.last_review")))
+    for user_id, deck_id, number, latest, right_number, right_latest in _rows(session, deck_query):
+        plan.deck_counts.add((user_id, deck_id))
+        if len(described) < KEPT_SHOWN:
+            kept = "no row" if number is None else states(number, latest)
+            described.append(f"user {user_id}, deck {deck_id} keeps {kept} (the card states give "
+                             f"{states(right_number, right_latest)})")
+    if plan.deck_counts:
+        count = len(plan.deck_counts)
+        problems.append(Problem(DECK_STATE_COUNTS_MISMATCH, f"{_counted(count, 'account')} counts of card states "
+                                                            "per deck (deck_state_counts) other than the card "
+                                                            f"states give: {_few(described, count)}; fixing "
+                                                            "rebuilds them from the card states"))
+    return problems
+
+
+def _rewrite_last_review_us(session: Session, state_ids: Sequence[int]) -> None:
+    """Write each state's `last_review_us` from its `last_review` as it is now."""
+    session.execute(update(CardState).where(CardState.id.in_(state_ids))
+                    .values(last_review_us=_microseconds(session, "card_state.last_review"))
+                    .execution_options(synchronize_session=False))
+
+
+def _rebuild_review_counts(session: Session, card_ids: Sequence[int]) -> None:
+    """Sum the cards' review counts again from their card states as they are now (SQLite)."""
+    session.execute(delete(CardReviewCounts).where(CardReviewCounts.card_id.in_(card_ids))
+                    .execution_options(synchronize_session=False))
+    session.execute(insert(CardReviewCounts).from_select(
+        ["card_id", "reps", "again_count", "lapses"],
+        select(CardState.card_id, func.sum(CardState.reps), func.sum(CardState.again_count),
+               func.sum(CardState.lapses)).where(CardState.card_id.in_(card_ids)).group_by(CardState.card_id)))
+
+
+def _rebuild_deck_counts(session: Session, keys: Sequence[tuple[int, int]]) -> None:
+    """Count the (account, deck)s' card states again as they are now (SQLite).
+
+    Read through the accounts' states (the user's index), never a scan of every state.
+    """
+    users, decks = sorted({user for user, _ in keys}), sorted({deck for _, deck in keys})
+    session.execute(delete(DeckStateCounts).where(tuple_(DeckStateCounts.user_id, DeckStateCounts.deck_id)
+                                                  .in_(keys)).execution_options(synchronize_session=False))
+    latest = func.max(_microseconds(session, "card_state.last_review"))
+    session.execute(insert(DeckStateCounts).from_select(
+        ["user_id", "deck_id", "states", "last_review_us"],
+        select(CardState.user_id, Card.deck_id, func.count(), latest)
+        .join(Card, Card.id == CardState.card_id)
+        .where(CardState.user_id.in_(users), Card.deck_id.in_(decks),
+               tuple_(CardState.user_id, Card.deck_id).in_(keys))
+        .group_by(CardState.user_id, Card.deck_id)))
+
+
 # --- Sharing the replays among processes ----------------------------------------------------------
 
 def available_cpus() -> int:
@@ -763,5 +976,7 @@ def _check_in_parallel(session: Session, scheduler: Scheduler, report: CheckRepo
             return None
         catalogue = _catalogue(session)
         plan = _orphans(catalogue, report.problems)
+        kept = _kept_numbers(session, plan)
         _add_cards(report, plan, parts)
+        report.problems += kept
     return plan

@@ -313,10 +313,20 @@ class DeckStateCounts(Base):
     last_review_us: Mapped[int | None] = mapped_column(BigInteger)
 
 
-# SQLite's stored 'YYYY-MM-DD HH:MM:SS.ffffff' as whole microseconds since 1970, exactly: julianday() of the
-# whole seconds (which its double holds well within half a second) plus the fraction's digits.
-_SQLITE_MICROSECONDS = ("CAST(round((julianday(substr(NEW.last_review, 1, 19)) - 2440587.5) * 86400) AS INTEGER) "
-                        "* 1000000 + CAST(substr(NEW.last_review || '000000', 21, 6) AS INTEGER)")
+def microseconds_sql(dialect: str, column: str) -> str:
+    """SQL giving a stored time `column` (such as 'card_state.last_review') as whole microseconds since 1970.
+
+    What the triggers write into `card_state.last_review_us`; `flashapp check` compares with it. SQLite's
+    stored 'YYYY-MM-DD HH:MM:SS.ffffff' exactly: julianday() of the whole seconds (which its double holds
+    well within half a second) plus the fraction's digits.
+    """
+    if dialect == "sqlite":
+        return (f"CAST(round((julianday(substr({column}, 1, 19)) - 2440587.5) * 86400) AS INTEGER) "
+                f"* 1000000 + CAST(substr({column} || '000000', 21, 6) AS INTEGER)")
+    return f"(extract(epoch FROM {column}) * 1000000)::bigint"
+
+
+_SQLITE_MICROSECONDS = microseconds_sql("sqlite", "NEW.last_review")
 
 
 def _add_counts(card: str, sign: str) -> str:
@@ -345,7 +355,7 @@ LAST_REVIEW_US_TRIGGERS = {
     ],
     "postgresql": [
         "CREATE FUNCTION card_state_last_review_us() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-        "NEW.last_review_us := (extract(epoch FROM NEW.last_review) * 1000000)::bigint; RETURN NEW; END $$",
+        f"NEW.last_review_us := {microseconds_sql('postgresql', 'NEW.last_review')}; RETURN NEW; END $$",
         "CREATE TRIGGER card_state_last_review_us BEFORE INSERT OR UPDATE ON card_state "
         "FOR EACH ROW EXECUTE FUNCTION card_state_last_review_us()",
     ],
