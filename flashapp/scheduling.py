@@ -64,6 +64,7 @@ from .models import (
     User,
     UTCDateTime,
     deck_visible_to,
+    review_microseconds,
 )
 
 RATINGS = (Rating.Again, Rating.Hard, Rating.Good, Rating.Easy)
@@ -970,8 +971,10 @@ def record_answer(session: Session, planned: PlannedAnswer) -> Answer:
     connection = session.connection()
     if not _inserted(connection, _INSERT_REVIEW, {name: getattr(review, name) for name in _REVIEW_COLUMNS}):
         return Answer(Outcome.DUPLICATE)
+    # The last review's microseconds go with it: SQLite's trigger then finds them right and writes the row once.
     memory = {"state": after.state, "step": after.step, "stability": after.stability,
               "difficulty": after.difficulty, "due": after.due, "last_review": after.last_review,
+              "last_review_us": review_microseconds(after.last_review),
               "reps": counts.reps, "lapses": counts.lapses, "again_count": counts.again}
     if planned.previous_review is None:
         written = _inserted(connection, _INSERT_STATE,
