@@ -218,15 +218,21 @@ class StudyDays:
         return min(max(due, first), following - timedelta(microseconds=1))
 
 
+@lru_cache(maxsize=1024)
+def _study_days(time_zone: str, hour: int) -> StudyDays:
+    """The study days of a time zone and day-start hour, made once (a `StudyDays` is never changed)."""
+    return StudyDays(time_zone, hour)
+
+
 def day_start(now: datetime, time_zone: str, *, hour: int = 4) -> datetime:
     """When the user's current study day began (UTC): `hour` o'clock in their own time zone."""
-    days = StudyDays(time_zone, hour)
+    days = _study_days(time_zone, hour)
     return days.begins(days.number(now))
 
 
 def next_day_start(now: datetime, time_zone: str, *, hour: int = 4) -> datetime:
     """When the user's next study day begins (UTC), honouring daylight-saving changes."""
-    days = StudyDays(time_zone, hour)
+    days = _study_days(time_zone, hour)
     return days.begins(days.number(now) + 1)
 
 
@@ -349,18 +355,23 @@ def _answered(engine: Scheduler, shown: FsrsCard, rating: Rating, now: datetime,
 
 
 def schedule_answers(scheduler: Scheduler, card: FsrsCard, now: datetime, *, time_zone: str,
-                     user_id: int) -> dict[Rating, FsrsCard]:
+                     user_id: int, rating: Rating | None = None) -> dict[Rating, FsrsCard]:
     """The card after each of Again, Hard, Good and Easy at `now`: what the buttons show and answering stores.
 
     Elapsed days are study days in `time_zone`. A review card's interval is whole study days,
     fuzzed (when the scheduler fuzzes) by `fuzz_factor`, with Hard < Good < Easy as Anki
     keeps them: on a review card Good is at least Hard + 1 day and Easy at least Good + 1; on
     a learning card Easy is at least a day longer than Good would give on graduating.
+
+    With `rating`, only what that answer stores is worked out: the card after it (and after the
+    answers its interval is kept above); the other answers may be missing.
     """
     rules = study_scheduler(scheduler)
-    days = StudyDays(time_zone, rules.day_starts_at_hour)
+    days = _study_days(time_zone, rules.day_starts_at_hour)
     elapsed = 0 if card.last_review is None else days.elapsed(card.last_review, now)
-    after = {rating: _memory_after(rules, card, rating, now, elapsed) for rating in RATINGS}
+    reviewing = card.state == State.Review
+    needed = RATINGS if rating is None else _RATINGS_NEEDED[reviewing][rating]
+    after = {each: _memory_after(rules, card, each, now, elapsed) for each in needed}
     fuzz = fuzz_factor(user_id=user_id, card_id=card.card_id, last_review=card.last_review) \
         if rules.enable_fuzzing else None
 
@@ -370,21 +381,32 @@ def schedule_answers(scheduler: Scheduler, card: FsrsCard, now: datetime, *, tim
         return _review_interval(rules, stability, minimum=minimum, fuzz=fuzz)
 
     intervals: dict[Rating, int] = {}
-    if card.state == State.Review:
+    if reviewing:
         minimum = 1
-        for rating in (Rating.Hard, Rating.Good, Rating.Easy):
-            intervals[rating] = interval(rating, minimum)
-            minimum = intervals[rating] + 1
-        if after[Rating.Again].state == State.Review:  # no relearning steps
+        for each in (Rating.Hard, Rating.Good, Rating.Easy):
+            if each not in after:
+                break  # the later ones are not needed
+            intervals[each] = interval(each, minimum)
+            minimum = intervals[each] + 1
+        if Rating.Again in after and after[Rating.Again].state == State.Review:  # no relearning steps
             intervals[Rating.Again] = interval(Rating.Again, 1)
     else:
         graduating_good = interval(Rating.Good, 1)
-        for rating in RATINGS:
-            if after[rating].state == State.Review:
-                intervals[rating] = interval(rating, graduating_good + 1 if rating == Rating.Easy else 1)
-    for rating, number in intervals.items():
-        after[rating].due = days.due_after(now, number)
+        for each in after:
+            if after[each].state == State.Review:
+                intervals[each] = interval(each, graduating_good + 1 if each == Rating.Easy else 1)
+    for each, number in intervals.items():
+        after[each].due = days.due_after(now, number)
     return after
+
+
+# The answers `schedule_answers` works out for one answer, on a review card and on any other: Hard, Good
+# and Easy each keep above the ones before; a learning card's Easy keeps above Good's graduating interval.
+_RATINGS_NEEDED = {
+    True: {Rating.Again: (Rating.Again,), Rating.Hard: (Rating.Hard,), Rating.Good: (Rating.Hard, Rating.Good),
+           Rating.Easy: (Rating.Hard, Rating.Good, Rating.Easy)},
+    False: {rating: tuple(sorted({Rating.Good, rating})) for rating in RATINGS},
+}
 
 
 def preview_intervals(scheduler: Scheduler, card_id: int, state: MemoryState | None, now: datetime, *,
@@ -394,7 +416,7 @@ def preview_intervals(scheduler: Scheduler, card_id: int, state: MemoryState | N
     A learning step is its time; a review interval is its whole number of study days.
     """
     rules = study_scheduler(scheduler)
-    days = StudyDays(time_zone, rules.day_starts_at_hour)
+    days = _study_days(time_zone, rules.day_starts_at_hour)
     after = schedule_answers(rules, to_fsrs_card(card_id, state, now), now, time_zone=time_zone, user_id=user_id)
     return {rating: timedelta(days=days.number(card.due) - days.number(now)) if card.state == State.Review
             else card.due - now for rating, card in after.items()}
@@ -907,11 +929,11 @@ def plan_answer(session: Session, scheduler: Scheduler, *, user_id: int, card_id
     if duration_ms is not None:
         duration_ms = max(0, min(int(duration_ms), MAX_DURATION_MS))
     after = schedule_answers(scheduler, to_fsrs_card(card_id, state, now), now, time_zone=row.time_zone,
-                             user_id=user_id)[rating]
+                             user_id=user_id, rating=rating)[rating]
     state_before = ReviewState.NEW if state is None else ReviewState(state.state)
     # The card's state keeps its last answer's time and due date: the interval the card has now.
     last_interval = 0 if state is None or state.last_review is None else anki_interval(
-        state.last_review, state.due, StudyDays(row.time_zone, study_scheduler(scheduler).day_starts_at_hour))
+        state.last_review, state.due, _study_days(row.time_zone, study_scheduler(scheduler).day_starts_at_hour))
     review = ReviewLog(user_id=user_id, card_id=card_id, rating=rating, reviewed_at=now, duration_ms=duration_ms,
                        state_before=state_before, due=after.due, token=token, last_interval=last_interval)
     counts = ReviewCounts.of(state).plus(rating=rating, state_before=state_before)
@@ -1119,11 +1141,6 @@ class _ReplayCard(FsrsCard):
         """The same state as a plain `fsrs.Card` (which compares equal to other plain ones)."""
         return FsrsCard(card_id=self.card_id, state=self.state, step=self.step, stability=self.stability,
                         difficulty=self.difficulty, due=self.due, last_review=self.last_review)
-
-
-@lru_cache(maxsize=1024)
-def _study_days(time_zone: str, hour: int) -> StudyDays:
-    return StudyDays(time_zone, hour)
 
 
 def _replayed(scheduler: Scheduler, card_id: int, reviews: Iterable[ReplayableReview], *,
