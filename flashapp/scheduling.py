@@ -41,6 +41,7 @@ from sqlalchemy import (
     case,
     delete,
     func,
+    or_,
     select,
     update,
 )
@@ -503,7 +504,9 @@ def active_cards(deck_ids: list[int]) -> ColumnElement[bool]:
 
 # The study screen's statements are built once, with their values bound at each call: building a
 # statement and its cache key costs more Python time than SQLite takes to run it.
-_LEARNING_STATES = (State.Learning, State.Relearning)
+# Learning and relearning cards, as two comparisons rather than IN (...): a list of values is rendered into
+# the statement's text again at every execution, which costs the study page more than running it.
+_LEARNING = or_(CardState.state == State.Learning, CardState.state == State.Relearning)
 
 
 def _count_states(*conditions: ColumnElement[bool]) -> ScalarSelect[int]:
@@ -518,7 +521,7 @@ def _count_states(*conditions: ColumnElement[bool]) -> ScalarSelect[int]:
 _COUNTS = select(
     Deck.id,
     # As Anki counts them: learning cards due within the learn-ahead time, which are shown early.
-    _count_states(CardState.state.in_(_LEARNING_STATES),
+    _count_states(_LEARNING,
                   CardState.due <= bindparam("learn_until", type_=UTCDateTime)),
     _count_states(CardState.state == State.Review, CardState.due < bindparam("day_ends", type_=UTCDateTime)),
     _count_states(),
@@ -616,7 +619,7 @@ _SCHEDULED = (select(*_SHOWN_COLUMNS, *_STATE_COLUMNS).select_from(Card)
               .where(CardState.user_id == bindparam("user_id"), Card.deck_id == bindparam("deck_id"),
                      Card.retired.is_(False))
               .order_by(CardState.due, Card.position).limit(1))
-_LEARNING_DUE = _SCHEDULED.where(CardState.state.in_(_LEARNING_STATES),
+_LEARNING_DUE = _SCHEDULED.where(_LEARNING,
                                  CardState.due <= bindparam("until", type_=UTCDateTime))
 _REVIEW_DUE = _SCHEDULED.where(CardState.state == State.Review,
                                CardState.due < bindparam("until", type_=UTCDateTime))
