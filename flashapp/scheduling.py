@@ -40,6 +40,7 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
+    distinct,
     func,
     or_,
     select,
@@ -544,9 +545,28 @@ _COUNTS = select(
     Deck.built_at,
 )
 _DUE_COUNTS = _COUNTS.where(Deck.id.in_(bindparam("deck_ids", expanding=True)))
-# By slug, for the study page: with whether the user may see the deck, so that one query serves both.
-_DUE_COUNTS_BY_SLUG = (_COUNTS.add_columns(case((deck_visible_to(bindparam("user_id")), True), else_=False))
-                       .where(Deck.slug == bindparam("slug")))
+_DIALECTS = ("sqlite", "postgresql")
+# The cards a student answered today, in any deck: a few dozen, read from the student's own index.
+_ANSWERED_TODAY = (ReviewLog.user_id == bindparam("user_id"),
+                   ReviewLog.reviewed_at >= bindparam("day_begins", type_=UTCDateTime))
+_ANSWERED_CARDS = select(ReviewLog.card_id).where(*_ANSWERED_TODAY).distinct()
+# The same as one value: a JSON list on SQLite, an array on PostgreSQL (`answered_card_ids` reads it).
+_ANSWERED_CARDS_LISTED = {
+    "sqlite": select(func.json_group_array(distinct(ReviewLog.card_id))).where(*_ANSWERED_TODAY).scalar_subquery(),
+    "postgresql": select(func.array_agg(distinct(ReviewLog.card_id))).where(*_ANSWERED_TODAY).scalar_subquery(),
+}
+# By slug, for the study page: with whether the user may see the deck and the cards they answered today (what
+# burying starts from), so that one query serves all three.
+_DUE_COUNTS_BY_SLUG = {d: _COUNTS.add_columns(case((deck_visible_to(bindparam("user_id")), True), else_=False),
+                                              _ANSWERED_CARDS_LISTED[d]).where(Deck.slug == bindparam("slug"))
+                       for d in _DIALECTS}
+
+
+def answered_card_ids(dialect: str, listed: Any) -> list[int]:
+    """The card ids `_ANSWERED_CARDS_LISTED` gives on this dialect, as a list."""
+    if dialect == "postgresql":
+        return list(listed or ())
+    return cast(list[int], json.loads(listed)) if listed else []
 
 
 def _due(learning: int, review: int, started: int, total: int, introduced: int, answered: int, extra: int, *,
@@ -593,6 +613,7 @@ class DeckDue:
     counts: DueCounts
     built_at: datetime  # which build of the deck this is (`buried_notes` keys its sibling map by it)
     visible: bool  # whether the user may see and study it (`deck_visible_to`)
+    answered_cards: list[int]  # the cards the user answered today, in any deck (`buried_notes` starts from them)
 
 
 def deck_due_counts(session: Session, *, user_id: int, slug: str, now: datetime, day_begins: datetime,
@@ -600,13 +621,16 @@ def deck_due_counts(session: Session, *, user_id: int, slug: str, now: datetime,
     """The deck with this slug, the user's counts in it (as `due_counts`) and whether they may see it, in one
     query; None: no such deck."""
     # Plain rows: straight on the connection, without the ORM's result handling.
-    row = session.connection().execute(_DUE_COUNTS_BY_SLUG, {
+    connection = session.connection()
+    dialect = connection.dialect.name
+    row = connection.execute(_DUE_COUNTS_BY_SLUG[dialect], {
         "user_id": user_id, "slug": slug, "learn_until": now + LEARN_AHEAD, "day_begins": day_begins,
         "day_ends": day_ends}).first()
     if row is None:
         return None
-    deck_id, *counts, title, built_at, visible = row
-    return DeckDue(deck_id, title, _due(*counts, new_per_day=new_per_day), built_at, bool(visible))
+    deck_id, *counts, title, built_at, visible, answered = row
+    return DeckDue(deck_id, title, _due(*counts, new_per_day=new_per_day), built_at, bool(visible),
+                   answered_card_ids(dialect, answered))
 
 
 # The queue's statements read plain rows: what the study page shows of a card and its note, and the
@@ -683,11 +707,6 @@ class _SiblingMap:
 _DECK_NOTES = select(Note.id, Note.subject, Note.object).where(Note.deck_id == bindparam("deck_id"))
 _DECK_CARDS = select(Card.id, Card.note_id, Card.retired).where(Card.deck_id == bindparam("deck_id"))
 _DECK_BUILT_AT = select(Deck.built_at).where(Deck.id == bindparam("deck_id"))
-# The cards a student answered today, in any deck: a few dozen, read from the student's own index.
-_ANSWERED_CARDS = (select(ReviewLog.card_id)
-                   .where(ReviewLog.user_id == bindparam("user_id"),
-                          ReviewLog.reviewed_at >= bindparam("day_begins", type_=UTCDateTime))
-                   .distinct())
 
 
 def forget_siblings(deck_id: int | None = None) -> None:
@@ -726,17 +745,20 @@ def _sibling_map(connection: Connection, deck_id: int, built_at: datetime | None
 
 
 def buried_notes(session: Session, *, user_id: int, deck_id: int, day_begins: datetime,
-                 built_at: datetime | None = None) -> frozenset[int]:
+                 built_at: datetime | None = None, answered: Sequence[int] | None = None) -> frozenset[int]:
     """The notes of a deck whose new and review cards are buried for the rest of the study day.
 
     As Anki buries the other cards of a note once one is answered, until the next study day;
     and further: notes sharing a subject or an object with a note answered today are siblings
     too (a fact and the grouped question that lists it, two facts about one muscle), so that
     cards do not give each other away. Learning cards are never buried. `built_at` is the
-    deck's (read here when not given).
+    deck's, and `answered` the cards the user answered today in any deck (`DeckDue.answered_cards`);
+    both are read here when not given.
     """
     connection = session.connection()
-    answered = connection.execute(_ANSWERED_CARDS, {"user_id": user_id, "day_begins": day_begins}).scalars().all()
+    if answered is None:
+        answered = connection.execute(_ANSWERED_CARDS, {"user_id": user_id,
+                                                        "day_begins": day_begins}).scalars().all()
     if not answered:
         return frozenset()
     siblings = _sibling_map(connection, deck_id, built_at)
@@ -765,7 +787,6 @@ def id_set_value(dialect: str, ids: Iterable[int]) -> object:
     return listed if dialect == "postgresql" else json.dumps(listed)
 
 
-_DIALECTS = ("sqlite", "postgresql")
 _REVIEW_DUE_UNBURIED = {d: _REVIEW_DUE.where(Card.id.not_in(_id_set(d))) for d in _DIALECTS}
 _FIRST_NEW_UNBURIED = {d: _FIRST_NEW.where(Card.id.not_in(_id_set(d))) for d in _DIALECTS}
 # How many of the buried cards the student has started, and how many of those are reviews due today

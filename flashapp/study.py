@@ -230,7 +230,8 @@ def _queue(session: Session, *, user_id: int, slug: str, now: datetime, day: Stu
         raise no_such_deck(session, slug, visible_to=user_id)
     counts = deck.counts
     buried = buried_notes(session, user_id=user_id, deck_id=deck.deck_id, day_begins=day.begins,
-                          built_at=deck.built_at) if counts.answered_today else frozenset()
+                          built_at=deck.built_at,
+                          answered=deck.answered_cards) if counts.answered_today else frozenset()
     cards = buried_cards(session, deck_id=deck.deck_id, buried=buried, built_at=deck.built_at)
     counts = without_buried(session, counts, user_id=user_id, deck_id=deck.deck_id, day_ends=reviews_until,
                             buried=buried, cards=cards)
