@@ -42,10 +42,14 @@ from sqlalchemy import (
     delete,
     distinct,
     func,
+    literal_column,
+    null,
     or_,
     select,
+    union_all,
     update,
 )
+from sqlalchemy import cast as cast_as
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -373,7 +377,11 @@ def schedule_answers(scheduler: Scheduler, card: FsrsCard, now: datetime, *, tim
     elapsed = 0 if card.last_review is None else days.elapsed(card.last_review, now)
     reviewing = card.state == State.Review
     needed = RATINGS if rating is None else _RATINGS_NEEDED[reviewing][rating]
-    after = {each: _memory_after(rules, card, each, now, elapsed) for each in needed}
+    # Answered on copies that copy themselves cheaply (the engine copies the card it is given too); the
+    # cards handed back are plain ones.
+    shown = _ReplayCard(card_id=card.card_id, state=card.state, step=card.step, stability=card.stability,
+                        difficulty=card.difficulty, due=card.due, last_review=card.last_review)
+    after = {each: _memory_after(rules, shown, each, now, elapsed) for each in needed}
     fuzz = fuzz_factor(user_id=user_id, card_id=card.card_id, last_review=card.last_review) \
         if rules.enable_fuzzing else None
 
@@ -399,7 +407,7 @@ def schedule_answers(scheduler: Scheduler, card: FsrsCard, now: datetime, *, tim
                 intervals[each] = interval(each, graduating_good + 1 if each == Rating.Easy else 1)
     for each, number in intervals.items():
         after[each].due = days.due_after(now, number)
-    return after
+    return {each: cast(_ReplayCard, answered).plain() for each, answered in after.items()}
 
 
 # The answers `schedule_answers` works out for one answer, on a review card and on any other: Hard, Good
@@ -643,10 +651,10 @@ _SCHEDULED = (select(*_SHOWN_COLUMNS, *_STATE_COLUMNS).select_from(Card)
               .where(CardState.user_id == bindparam("user_id"), Card.deck_id == bindparam("deck_id"),
                      Card.retired.is_(False))
               .order_by(CardState.due, Card.position).limit(1))
-_LEARNING_DUE = _SCHEDULED.where(_LEARNING,
-                                 CardState.due <= bindparam("until", type_=UTCDateTime))
+# Learning cards due within the learn-ahead time, reviews due today.
+_LEARNING_SOON = _SCHEDULED.where(_LEARNING, CardState.due <= bindparam("learn_until", type_=UTCDateTime))
 _REVIEW_DUE = _SCHEDULED.where(CardState.state == State.Review,
-                               CardState.due < bindparam("until", type_=UTCDateTime))
+                               CardState.due < bindparam("day_ends", type_=UTCDateTime))
 # The first card by position that the user has no state for (a look-up per card, in order).
 _FIRST_NEW = (select(*_SHOWN_COLUMNS).select_from(Card).join(Note, Note.id == Card.note_id)
               .where(Card.deck_id == bindparam("deck_id"), Card.retired.is_(False),
@@ -787,8 +795,37 @@ def id_set_value(dialect: str, ids: Iterable[int]) -> object:
     return listed if dialect == "postgresql" else json.dumps(listed)
 
 
-_REVIEW_DUE_UNBURIED = {d: _REVIEW_DUE.where(Card.id.not_in(_id_set(d))) for d in _DIALECTS}
-_FIRST_NEW_UNBURIED = {d: _FIRST_NEW.where(Card.id.not_in(_id_set(d))) for d in _DIALECTS}
+# A new card's state columns, NULL as the types they stand for (a union's columns must agree on PostgreSQL).
+_NO_STATE = tuple(cast_as(null(), column.type).label(column.key) for column in _STATE_COLUMNS)
+# Where a card to show comes from, shown in this order: learning due now, reviews due today, new cards, and
+# learning due within the learn-ahead time (the learning card due first is either the first or the last).
+_QUEUE_ORDER = {"learning now": 0, "review": 1, "new": 2, "learning ahead": 3}
+
+
+@lru_cache(maxsize=64)
+def _queue_statement(dialect: str, learning: bool, review: bool, new: bool, buried: bool) -> Select[Any]:
+    """The one statement that finds the next card among the queues that have any (as the counts say).
+
+    Each queue gives its first card, and the first of those in `_QUEUE_ORDER` is the one shown: one
+    round trip where asking each queue in turn took two or three. With `buried`, new and review cards
+    of the cards given as `ids` (`_id_set`) are left out. Made once for each combination.
+    """
+    ahead = case((CardState.due <= bindparam("now", type_=UTCDateTime), _QUEUE_ORDER["learning now"]),
+                 else_=_QUEUE_ORDER["learning ahead"])
+    arms: list[Select[Any]] = []
+    if learning:
+        arms.append(_LEARNING_SOON.add_columns(ahead.label("queue")))
+    if review:
+        reviews = _REVIEW_DUE.where(Card.id.not_in(_id_set(dialect))) if buried else _REVIEW_DUE
+        arms.append(reviews.add_columns(literal_column(str(_QUEUE_ORDER["review"]), Integer).label("queue")))
+    if new:
+        first_new = _FIRST_NEW.where(Card.id.not_in(_id_set(dialect))) if buried else _FIRST_NEW
+        arms.append(first_new.add_columns(*_NO_STATE,
+                                          literal_column(str(_QUEUE_ORDER["new"]), Integer).label("queue")))
+    if len(arms) == 1:
+        return arms[0]
+    queued = union_all(*(select(arm.subquery()) for arm in arms)).subquery()
+    return select(queued).order_by(queued.c.queue).limit(1)
 # How many of the buried cards the student has started, and how many of those are reviews due today
 # (by the unique index on user and card).
 _BURIED_STATES = {d: select(func.count(CardState.id),
@@ -828,7 +865,7 @@ def without_buried(session: Session, counts: DueCounts, *, user_id: int, deck_id
 def next_queued_card(session: Session, *, user_id: int, deck_id: int, now: datetime, day_ends: datetime,
                      counts: DueCounts, buried: frozenset[int] = frozenset(),
                      buried_card_ids: list[int] | None = None) -> QueuedCard | None:
-    """The card to show next (None: nothing for now), from the deck's `due_counts` in a single query mostly.
+    """The card to show next (None: nothing for now), from the deck's `due_counts`, in a single query.
 
     Learning cards due now come first, then reviews due today, then new cards up
     to the daily limit; with nothing else left, a learning card due within the
@@ -836,23 +873,19 @@ def next_queued_card(session: Session, *, user_id: int, deck_id: int, now: datet
     `buried` notes (`buried_notes`; their active cards `buried_card_ids` when at hand)
     are left for the next study day.
     """
+    if not (counts.learning or counts.review or counts.new):
+        return None
     connection = session.connection()
-    values: dict[str, Any] = {"user_id": user_id, "deck_id": deck_id}
-    found: Any = None  # a row of one of the queue statements
-    if counts.learning:
-        found = connection.execute(_LEARNING_DUE, {**values, "until": now}).first()
+    dialect = connection.dialect.name
+    values: dict[str, Any] = {"user_id": user_id, "deck_id": deck_id, "now": now, "learn_until": now + LEARN_AHEAD,
+                              "day_ends": day_ends}
     if buried:
         if buried_card_ids is None:
             buried_card_ids = buried_cards(session, deck_id=deck_id, buried=buried)
-        values["ids"] = id_set_value(connection.dialect.name, buried_card_ids)
-    if found is None and counts.review:
-        found = connection.execute(_REVIEW_DUE_UNBURIED[connection.dialect.name] if buried else _REVIEW_DUE,
-                                   {**values, "until": day_ends}).first()
-    if found is None and counts.new:
-        found = connection.execute(_FIRST_NEW_UNBURIED[connection.dialect.name] if buried else _FIRST_NEW,
-                                   values).first()
-    if found is None and counts.learning:
-        found = connection.execute(_LEARNING_DUE, {**values, "until": now + LEARN_AHEAD}).first()
+        values["ids"] = id_set_value(dialect, buried_card_ids)
+    statement = _queue_statement(dialect, bool(counts.learning), bool(counts.review), bool(counts.new),
+                                 bool(buried))
+    found = connection.execute(statement, values).first()
     return None if found is None else QueuedCard.of(found)
 
 
