@@ -46,6 +46,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    true,
     union_all,
     update,
 )
@@ -828,9 +829,10 @@ def _queue_statement(dialect: str, learning: bool, review: bool, new: bool, buri
     return select(queued).order_by(queued.c.queue).limit(1)
 # How many of the buried cards the student has started, and how many of those are reviews due today
 # (by the unique index on user and card).
-_BURIED_STATES = {d: select(func.count(CardState.id),
+_BURIED_STATES = {d: select(func.count(CardState.id).label("buried_started"),
                             func.count(case((and_(CardState.state == State.Review,
-                                                  CardState.due < bindparam("day_ends", type_=UTCDateTime)), 1))))
+                                                  CardState.due < bindparam("day_ends", type_=UTCDateTime)), 1)))
+                            .label("buried_reviews"))
                   .where(CardState.user_id == bindparam("user_id"), CardState.card_id.in_(_id_set(d)))
                   for d in _DIALECTS}
 
@@ -858,6 +860,39 @@ def without_buried(session: Session, counts: DueCounts, *, user_id: int, deck_id
     connection = session.connection()
     started, reviews = connection.execute(_BURIED_STATES[connection.dialect.name], {
         "user_id": user_id, "day_ends": day_ends, "ids": id_set_value(connection.dialect.name, cards)}).one()
+    return _less_buried(counts, cards, started=started, reviews=reviews)
+
+
+@lru_cache(maxsize=16)
+def _unburied_queue_statement(dialect: str, learning: bool, review: bool, new: bool) -> Select[Any]:
+    """`_BURIED_STATES` and `_queue_statement` in one: always one row, the card's columns NULL when there is none."""
+    counted = _BURIED_STATES[dialect].subquery()
+    queued = _queue_statement(dialect, learning, review, new, True).subquery()
+    return select(counted, queued).select_from(counted.outerjoin(queued, true()))
+
+
+def unburied_queue(session: Session, *, user_id: int, deck_id: int, now: datetime, day_ends: datetime,
+                   counts: DueCounts, buried_card_ids: list[int]) -> tuple[DueCounts, QueuedCard | None]:
+    """`without_buried` and `next_queued_card` together, for cards of buried notes (`buried_cards`): one query.
+
+    The queues are those the counts before burying have: a queue left empty by burying gives no card
+    anyway, its buried cards being left out.
+    """
+    if not (counts.learning or counts.review or counts.new):
+        return without_buried(session, counts, user_id=user_id, deck_id=deck_id, day_ends=day_ends,
+                              buried=frozenset(buried_card_ids), cards=buried_card_ids), None
+    connection = session.connection()
+    dialect = connection.dialect.name
+    statement = _unburied_queue_statement(dialect, bool(counts.learning), bool(counts.review), bool(counts.new))
+    row = connection.execute(statement, {
+        "user_id": user_id, "deck_id": deck_id, "now": now, "learn_until": now + LEARN_AHEAD, "day_ends": day_ends,
+        "ids": id_set_value(dialect, buried_card_ids)}).one()
+    return (_less_buried(counts, buried_card_ids, started=row.buried_started, reviews=row.buried_reviews),
+            None if row.id is None else QueuedCard.of(row))
+
+
+def _less_buried(counts: DueCounts, cards: list[int], *, started: int, reviews: int) -> DueCounts:
+    """The counts less the buried `cards`, of which the student started `started`, `reviews` of them reviews due."""
     left = max(0, counts.unseen - (len(cards) - started))
     return replace(counts, review=max(0, counts.review - reviews), unseen=left, new=min(counts.new, left))
 
