@@ -40,10 +40,17 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
+    distinct,
     func,
+    literal_column,
+    null,
+    or_,
     select,
+    true,
+    union_all,
     update,
 )
+from sqlalchemy import cast as cast_as
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -64,6 +71,7 @@ from .models import (
     User,
     UTCDateTime,
     deck_visible_to,
+    review_microseconds,
 )
 
 RATINGS = (Rating.Again, Rating.Hard, Rating.Good, Rating.Easy)
@@ -217,15 +225,21 @@ class StudyDays:
         return min(max(due, first), following - timedelta(microseconds=1))
 
 
+@lru_cache(maxsize=1024)
+def _study_days(time_zone: str, hour: int) -> StudyDays:
+    """The study days of a time zone and day-start hour, made once (a `StudyDays` is never changed)."""
+    return StudyDays(time_zone, hour)
+
+
 def day_start(now: datetime, time_zone: str, *, hour: int = 4) -> datetime:
     """When the user's current study day began (UTC): `hour` o'clock in their own time zone."""
-    days = StudyDays(time_zone, hour)
+    days = _study_days(time_zone, hour)
     return days.begins(days.number(now))
 
 
 def next_day_start(now: datetime, time_zone: str, *, hour: int = 4) -> datetime:
     """When the user's next study day begins (UTC), honouring daylight-saving changes."""
-    days = StudyDays(time_zone, hour)
+    days = _study_days(time_zone, hour)
     return days.begins(days.number(now) + 1)
 
 
@@ -348,18 +362,27 @@ def _answered(engine: Scheduler, shown: FsrsCard, rating: Rating, now: datetime,
 
 
 def schedule_answers(scheduler: Scheduler, card: FsrsCard, now: datetime, *, time_zone: str,
-                     user_id: int) -> dict[Rating, FsrsCard]:
+                     user_id: int, rating: Rating | None = None) -> dict[Rating, FsrsCard]:
     """The card after each of Again, Hard, Good and Easy at `now`: what the buttons show and answering stores.
 
     Elapsed days are study days in `time_zone`. A review card's interval is whole study days,
     fuzzed (when the scheduler fuzzes) by `fuzz_factor`, with Hard < Good < Easy as Anki
     keeps them: on a review card Good is at least Hard + 1 day and Easy at least Good + 1; on
     a learning card Easy is at least a day longer than Good would give on graduating.
+
+    With `rating`, only what that answer stores is worked out: the card after it (and after the
+    answers its interval is kept above); the other answers may be missing.
     """
     rules = study_scheduler(scheduler)
-    days = StudyDays(time_zone, rules.day_starts_at_hour)
+    days = _study_days(time_zone, rules.day_starts_at_hour)
     elapsed = 0 if card.last_review is None else days.elapsed(card.last_review, now)
-    after = {rating: _memory_after(rules, card, rating, now, elapsed) for rating in RATINGS}
+    reviewing = card.state == State.Review
+    needed = RATINGS if rating is None else _RATINGS_NEEDED[reviewing][rating]
+    # Answered on copies that copy themselves cheaply (the engine copies the card it is given too); the
+    # cards handed back are plain ones.
+    shown = _ReplayCard(card_id=card.card_id, state=card.state, step=card.step, stability=card.stability,
+                        difficulty=card.difficulty, due=card.due, last_review=card.last_review)
+    after = {each: _memory_after(rules, shown, each, now, elapsed) for each in needed}
     fuzz = fuzz_factor(user_id=user_id, card_id=card.card_id, last_review=card.last_review) \
         if rules.enable_fuzzing else None
 
@@ -369,21 +392,32 @@ def schedule_answers(scheduler: Scheduler, card: FsrsCard, now: datetime, *, tim
         return _review_interval(rules, stability, minimum=minimum, fuzz=fuzz)
 
     intervals: dict[Rating, int] = {}
-    if card.state == State.Review:
+    if reviewing:
         minimum = 1
-        for rating in (Rating.Hard, Rating.Good, Rating.Easy):
-            intervals[rating] = interval(rating, minimum)
-            minimum = intervals[rating] + 1
-        if after[Rating.Again].state == State.Review:  # no relearning steps
+        for each in (Rating.Hard, Rating.Good, Rating.Easy):
+            if each not in after:
+                break  # the later ones are not needed
+            intervals[each] = interval(each, minimum)
+            minimum = intervals[each] + 1
+        if Rating.Again in after and after[Rating.Again].state == State.Review:  # no relearning steps
             intervals[Rating.Again] = interval(Rating.Again, 1)
     else:
         graduating_good = interval(Rating.Good, 1)
-        for rating in RATINGS:
-            if after[rating].state == State.Review:
-                intervals[rating] = interval(rating, graduating_good + 1 if rating == Rating.Easy else 1)
-    for rating, number in intervals.items():
-        after[rating].due = days.due_after(now, number)
-    return after
+        for each in after:
+            if after[each].state == State.Review:
+                intervals[each] = interval(each, graduating_good + 1 if each == Rating.Easy else 1)
+    for each, number in intervals.items():
+        after[each].due = days.due_after(now, number)
+    return {each: cast(_ReplayCard, answered).plain() for each, answered in after.items()}
+
+
+# The answers `schedule_answers` works out for one answer, on a review card and on any other: Hard, Good
+# and Easy each keep above the ones before; a learning card's Easy keeps above Good's graduating interval.
+_RATINGS_NEEDED = {
+    True: {Rating.Again: (Rating.Again,), Rating.Hard: (Rating.Hard,), Rating.Good: (Rating.Hard, Rating.Good),
+           Rating.Easy: (Rating.Hard, Rating.Good, Rating.Easy)},
+    False: {rating: tuple(sorted({Rating.Good, rating})) for rating in RATINGS},
+}
 
 
 def preview_intervals(scheduler: Scheduler, card_id: int, state: MemoryState | None, now: datetime, *,
@@ -393,7 +427,7 @@ def preview_intervals(scheduler: Scheduler, card_id: int, state: MemoryState | N
     A learning step is its time; a review interval is its whole number of study days.
     """
     rules = study_scheduler(scheduler)
-    days = StudyDays(time_zone, rules.day_starts_at_hour)
+    days = _study_days(time_zone, rules.day_starts_at_hour)
     after = schedule_answers(rules, to_fsrs_card(card_id, state, now), now, time_zone=time_zone, user_id=user_id)
     return {rating: timedelta(days=days.number(card.due) - days.number(now)) if card.state == State.Review
             else card.due - now for rating, card in after.items()}
@@ -480,7 +514,9 @@ def active_cards(deck_ids: list[int]) -> ColumnElement[bool]:
 
 # The study screen's statements are built once, with their values bound at each call: building a
 # statement and its cache key costs more Python time than SQLite takes to run it.
-_LEARNING_STATES = (State.Learning, State.Relearning)
+# Learning and relearning cards, as two comparisons rather than IN (...): a list of values is rendered into
+# the statement's text again at every execution, which costs the study page more than running it.
+_LEARNING = or_(CardState.state == State.Learning, CardState.state == State.Relearning)
 
 
 def _count_states(*conditions: ColumnElement[bool]) -> ScalarSelect[int]:
@@ -495,7 +531,7 @@ def _count_states(*conditions: ColumnElement[bool]) -> ScalarSelect[int]:
 _COUNTS = select(
     Deck.id,
     # As Anki counts them: learning cards due within the learn-ahead time, which are shown early.
-    _count_states(CardState.state.in_(_LEARNING_STATES),
+    _count_states(_LEARNING,
                   CardState.due <= bindparam("learn_until", type_=UTCDateTime)),
     _count_states(CardState.state == State.Review, CardState.due < bindparam("day_ends", type_=UTCDateTime)),
     _count_states(),
@@ -518,9 +554,28 @@ _COUNTS = select(
     Deck.built_at,
 )
 _DUE_COUNTS = _COUNTS.where(Deck.id.in_(bindparam("deck_ids", expanding=True)))
-# By slug, for the study page: with whether the user may see the deck, so that one query serves both.
-_DUE_COUNTS_BY_SLUG = (_COUNTS.add_columns(case((deck_visible_to(bindparam("user_id")), True), else_=False))
-                       .where(Deck.slug == bindparam("slug")))
+_DIALECTS = ("sqlite", "postgresql")
+# The cards a student answered today, in any deck: a few dozen, read from the student's own index.
+_ANSWERED_TODAY = (ReviewLog.user_id == bindparam("user_id"),
+                   ReviewLog.reviewed_at >= bindparam("day_begins", type_=UTCDateTime))
+_ANSWERED_CARDS = select(ReviewLog.card_id).where(*_ANSWERED_TODAY).distinct()
+# The same as one value: a JSON list on SQLite, an array on PostgreSQL (`answered_card_ids` reads it).
+_ANSWERED_CARDS_LISTED = {
+    "sqlite": select(func.json_group_array(distinct(ReviewLog.card_id))).where(*_ANSWERED_TODAY).scalar_subquery(),
+    "postgresql": select(func.array_agg(distinct(ReviewLog.card_id))).where(*_ANSWERED_TODAY).scalar_subquery(),
+}
+# By slug, for the study page: with whether the user may see the deck and the cards they answered today (what
+# burying starts from), so that one query serves all three.
+_DUE_COUNTS_BY_SLUG = {d: _COUNTS.add_columns(case((deck_visible_to(bindparam("user_id")), True), else_=False),
+                                              _ANSWERED_CARDS_LISTED[d]).where(Deck.slug == bindparam("slug"))
+                       for d in _DIALECTS}
+
+
+def answered_card_ids(dialect: str, listed: Any) -> list[int]:
+    """The card ids `_ANSWERED_CARDS_LISTED` gives on this dialect, as a list."""
+    if dialect == "postgresql":
+        return list(listed or ())
+    return cast(list[int], json.loads(listed)) if listed else []
 
 
 def _due(learning: int, review: int, started: int, total: int, introduced: int, answered: int, extra: int, *,
@@ -567,6 +622,7 @@ class DeckDue:
     counts: DueCounts
     built_at: datetime  # which build of the deck this is (`buried_notes` keys its sibling map by it)
     visible: bool  # whether the user may see and study it (`deck_visible_to`)
+    answered_cards: list[int]  # the cards the user answered today, in any deck (`buried_notes` starts from them)
 
 
 def deck_due_counts(session: Session, *, user_id: int, slug: str, now: datetime, day_begins: datetime,
@@ -574,13 +630,16 @@ def deck_due_counts(session: Session, *, user_id: int, slug: str, now: datetime,
     """The deck with this slug, the user's counts in it (as `due_counts`) and whether they may see it, in one
     query; None: no such deck."""
     # Plain rows: straight on the connection, without the ORM's result handling.
-    row = session.connection().execute(_DUE_COUNTS_BY_SLUG, {
+    connection = session.connection()
+    dialect = connection.dialect.name
+    row = connection.execute(_DUE_COUNTS_BY_SLUG[dialect], {
         "user_id": user_id, "slug": slug, "learn_until": now + LEARN_AHEAD, "day_begins": day_begins,
         "day_ends": day_ends}).first()
     if row is None:
         return None
-    deck_id, *counts, title, built_at, visible = row
-    return DeckDue(deck_id, title, _due(*counts, new_per_day=new_per_day), built_at, bool(visible))
+    deck_id, *counts, title, built_at, visible, answered = row
+    return DeckDue(deck_id, title, _due(*counts, new_per_day=new_per_day), built_at, bool(visible),
+                   answered_card_ids(dialect, answered))
 
 
 # The queue's statements read plain rows: what the study page shows of a card and its note, and the
@@ -593,10 +652,10 @@ _SCHEDULED = (select(*_SHOWN_COLUMNS, *_STATE_COLUMNS).select_from(Card)
               .where(CardState.user_id == bindparam("user_id"), Card.deck_id == bindparam("deck_id"),
                      Card.retired.is_(False))
               .order_by(CardState.due, Card.position).limit(1))
-_LEARNING_DUE = _SCHEDULED.where(CardState.state.in_(_LEARNING_STATES),
-                                 CardState.due <= bindparam("until", type_=UTCDateTime))
+# Learning cards due within the learn-ahead time, reviews due today.
+_LEARNING_SOON = _SCHEDULED.where(_LEARNING, CardState.due <= bindparam("learn_until", type_=UTCDateTime))
 _REVIEW_DUE = _SCHEDULED.where(CardState.state == State.Review,
-                               CardState.due < bindparam("until", type_=UTCDateTime))
+                               CardState.due < bindparam("day_ends", type_=UTCDateTime))
 # The first card by position that the user has no state for (a look-up per card, in order).
 _FIRST_NEW = (select(*_SHOWN_COLUMNS).select_from(Card).join(Note, Note.id == Card.note_id)
               .where(Card.deck_id == bindparam("deck_id"), Card.retired.is_(False),
@@ -657,11 +716,6 @@ class _SiblingMap:
 _DECK_NOTES = select(Note.id, Note.subject, Note.object).where(Note.deck_id == bindparam("deck_id"))
 _DECK_CARDS = select(Card.id, Card.note_id, Card.retired).where(Card.deck_id == bindparam("deck_id"))
 _DECK_BUILT_AT = select(Deck.built_at).where(Deck.id == bindparam("deck_id"))
-# The cards a student answered today, in any deck: a few dozen, read from the student's own index.
-_ANSWERED_CARDS = (select(ReviewLog.card_id)
-                   .where(ReviewLog.user_id == bindparam("user_id"),
-                          ReviewLog.reviewed_at >= bindparam("day_begins", type_=UTCDateTime))
-                   .distinct())
 
 
 def forget_siblings(deck_id: int | None = None) -> None:
@@ -700,17 +754,20 @@ def _sibling_map(connection: Connection, deck_id: int, built_at: datetime | None
 
 
 def buried_notes(session: Session, *, user_id: int, deck_id: int, day_begins: datetime,
-                 built_at: datetime | None = None) -> frozenset[int]:
+                 built_at: datetime | None = None, answered: Sequence[int] | None = None) -> frozenset[int]:
     """The notes of a deck whose new and review cards are buried for the rest of the study day.
 
     As Anki buries the other cards of a note once one is answered, until the next study day;
     and further: notes sharing a subject or an object with a note answered today are siblings
     too (a fact and the grouped question that lists it, two facts about one muscle), so that
     cards do not give each other away. Learning cards are never buried. `built_at` is the
-    deck's (read here when not given).
+    deck's, and `answered` the cards the user answered today in any deck (`DeckDue.answered_cards`);
+    both are read here when not given.
     """
     connection = session.connection()
-    answered = connection.execute(_ANSWERED_CARDS, {"user_id": user_id, "day_begins": day_begins}).scalars().all()
+    if answered is None:
+        answered = connection.execute(_ANSWERED_CARDS, {"user_id": user_id,
+                                                        "day_begins": day_begins}).scalars().all()
     if not answered:
         return frozenset()
     siblings = _sibling_map(connection, deck_id, built_at)
@@ -739,14 +796,43 @@ def id_set_value(dialect: str, ids: Iterable[int]) -> object:
     return listed if dialect == "postgresql" else json.dumps(listed)
 
 
-_DIALECTS = ("sqlite", "postgresql")
-_REVIEW_DUE_UNBURIED = {d: _REVIEW_DUE.where(Card.id.not_in(_id_set(d))) for d in _DIALECTS}
-_FIRST_NEW_UNBURIED = {d: _FIRST_NEW.where(Card.id.not_in(_id_set(d))) for d in _DIALECTS}
+# A new card's state columns, NULL as the types they stand for (a union's columns must agree on PostgreSQL).
+_NO_STATE = tuple(cast_as(null(), column.type).label(column.key) for column in _STATE_COLUMNS)
+# Where a card to show comes from, shown in this order: learning due now, reviews due today, new cards, and
+# learning due within the learn-ahead time (the learning card due first is either the first or the last).
+_QUEUE_ORDER = {"learning now": 0, "review": 1, "new": 2, "learning ahead": 3}
+
+
+@lru_cache(maxsize=64)
+def _queue_statement(dialect: str, learning: bool, review: bool, new: bool, buried: bool) -> Select[Any]:
+    """The one statement that finds the next card among the queues that have any (as the counts say).
+
+    Each queue gives its first card, and the first of those in `_QUEUE_ORDER` is the one shown: one
+    round trip where asking each queue in turn took two or three. With `buried`, new and review cards
+    of the cards given as `ids` (`_id_set`) are left out. Made once for each combination.
+    """
+    ahead = case((CardState.due <= bindparam("now", type_=UTCDateTime), _QUEUE_ORDER["learning now"]),
+                 else_=_QUEUE_ORDER["learning ahead"])
+    arms: list[Select[Any]] = []
+    if learning:
+        arms.append(_LEARNING_SOON.add_columns(ahead.label("queue")))
+    if review:
+        reviews = _REVIEW_DUE.where(Card.id.not_in(_id_set(dialect))) if buried else _REVIEW_DUE
+        arms.append(reviews.add_columns(literal_column(str(_QUEUE_ORDER["review"]), Integer).label("queue")))
+    if new:
+        first_new = _FIRST_NEW.where(Card.id.not_in(_id_set(dialect))) if buried else _FIRST_NEW
+        arms.append(first_new.add_columns(*_NO_STATE,
+                                          literal_column(str(_QUEUE_ORDER["new"]), Integer).label("queue")))
+    if len(arms) == 1:
+        return arms[0]
+    queued = union_all(*(select(arm.subquery()) for arm in arms)).subquery()
+    return select(queued).order_by(queued.c.queue).limit(1)
 # How many of the buried cards the student has started, and how many of those are reviews due today
 # (by the unique index on user and card).
-_BURIED_STATES = {d: select(func.count(CardState.id),
+_BURIED_STATES = {d: select(func.count(CardState.id).label("buried_started"),
                             func.count(case((and_(CardState.state == State.Review,
-                                                  CardState.due < bindparam("day_ends", type_=UTCDateTime)), 1))))
+                                                  CardState.due < bindparam("day_ends", type_=UTCDateTime)), 1)))
+                            .label("buried_reviews"))
                   .where(CardState.user_id == bindparam("user_id"), CardState.card_id.in_(_id_set(d)))
                   for d in _DIALECTS}
 
@@ -774,6 +860,39 @@ def without_buried(session: Session, counts: DueCounts, *, user_id: int, deck_id
     connection = session.connection()
     started, reviews = connection.execute(_BURIED_STATES[connection.dialect.name], {
         "user_id": user_id, "day_ends": day_ends, "ids": id_set_value(connection.dialect.name, cards)}).one()
+    return _less_buried(counts, cards, started=started, reviews=reviews)
+
+
+@lru_cache(maxsize=16)
+def _unburied_queue_statement(dialect: str, learning: bool, review: bool, new: bool) -> Select[Any]:
+    """`_BURIED_STATES` and `_queue_statement` in one: always one row, the card's columns NULL when there is none."""
+    counted = _BURIED_STATES[dialect].subquery()
+    queued = _queue_statement(dialect, learning, review, new, True).subquery()
+    return select(counted, queued).select_from(counted.outerjoin(queued, true()))
+
+
+def unburied_queue(session: Session, *, user_id: int, deck_id: int, now: datetime, day_ends: datetime,
+                   counts: DueCounts, buried_card_ids: list[int]) -> tuple[DueCounts, QueuedCard | None]:
+    """`without_buried` and `next_queued_card` together, for cards of buried notes (`buried_cards`): one query.
+
+    The queues are those the counts before burying have: a queue left empty by burying gives no card
+    anyway, its buried cards being left out.
+    """
+    if not (counts.learning or counts.review or counts.new):
+        return without_buried(session, counts, user_id=user_id, deck_id=deck_id, day_ends=day_ends,
+                              buried=frozenset(buried_card_ids), cards=buried_card_ids), None
+    connection = session.connection()
+    dialect = connection.dialect.name
+    statement = _unburied_queue_statement(dialect, bool(counts.learning), bool(counts.review), bool(counts.new))
+    row = connection.execute(statement, {
+        "user_id": user_id, "deck_id": deck_id, "now": now, "learn_until": now + LEARN_AHEAD, "day_ends": day_ends,
+        "ids": id_set_value(dialect, buried_card_ids)}).one()
+    return (_less_buried(counts, buried_card_ids, started=row.buried_started, reviews=row.buried_reviews),
+            None if row.id is None else QueuedCard.of(row))
+
+
+def _less_buried(counts: DueCounts, cards: list[int], *, started: int, reviews: int) -> DueCounts:
+    """The counts less the buried `cards`, of which the student started `started`, `reviews` of them reviews due."""
     left = max(0, counts.unseen - (len(cards) - started))
     return replace(counts, review=max(0, counts.review - reviews), unseen=left, new=min(counts.new, left))
 
@@ -781,7 +900,7 @@ def without_buried(session: Session, counts: DueCounts, *, user_id: int, deck_id
 def next_queued_card(session: Session, *, user_id: int, deck_id: int, now: datetime, day_ends: datetime,
                      counts: DueCounts, buried: frozenset[int] = frozenset(),
                      buried_card_ids: list[int] | None = None) -> QueuedCard | None:
-    """The card to show next (None: nothing for now), from the deck's `due_counts` in a single query mostly.
+    """The card to show next (None: nothing for now), from the deck's `due_counts`, in a single query.
 
     Learning cards due now come first, then reviews due today, then new cards up
     to the daily limit; with nothing else left, a learning card due within the
@@ -789,23 +908,19 @@ def next_queued_card(session: Session, *, user_id: int, deck_id: int, now: datet
     `buried` notes (`buried_notes`; their active cards `buried_card_ids` when at hand)
     are left for the next study day.
     """
+    if not (counts.learning or counts.review or counts.new):
+        return None
     connection = session.connection()
-    values: dict[str, Any] = {"user_id": user_id, "deck_id": deck_id}
-    found: Any = None  # a row of one of the queue statements
-    if counts.learning:
-        found = connection.execute(_LEARNING_DUE, {**values, "until": now}).first()
+    dialect = connection.dialect.name
+    values: dict[str, Any] = {"user_id": user_id, "deck_id": deck_id, "now": now, "learn_until": now + LEARN_AHEAD,
+                              "day_ends": day_ends}
     if buried:
         if buried_card_ids is None:
             buried_card_ids = buried_cards(session, deck_id=deck_id, buried=buried)
-        values["ids"] = id_set_value(connection.dialect.name, buried_card_ids)
-    if found is None and counts.review:
-        found = connection.execute(_REVIEW_DUE_UNBURIED[connection.dialect.name] if buried else _REVIEW_DUE,
-                                   {**values, "until": day_ends}).first()
-    if found is None and counts.new:
-        found = connection.execute(_FIRST_NEW_UNBURIED[connection.dialect.name] if buried else _FIRST_NEW,
-                                   values).first()
-    if found is None and counts.learning:
-        found = connection.execute(_LEARNING_DUE, {**values, "until": now + LEARN_AHEAD}).first()
+        values["ids"] = id_set_value(dialect, buried_card_ids)
+    statement = _queue_statement(dialect, bool(counts.learning), bool(counts.review), bool(counts.new),
+                                 bool(buried))
+    found = connection.execute(statement, values).first()
     return None if found is None else QueuedCard.of(found)
 
 
@@ -906,11 +1021,11 @@ def plan_answer(session: Session, scheduler: Scheduler, *, user_id: int, card_id
     if duration_ms is not None:
         duration_ms = max(0, min(int(duration_ms), MAX_DURATION_MS))
     after = schedule_answers(scheduler, to_fsrs_card(card_id, state, now), now, time_zone=row.time_zone,
-                             user_id=user_id)[rating]
+                             user_id=user_id, rating=rating)[rating]
     state_before = ReviewState.NEW if state is None else ReviewState(state.state)
     # The card's state keeps its last answer's time and due date: the interval the card has now.
     last_interval = 0 if state is None or state.last_review is None else anki_interval(
-        state.last_review, state.due, StudyDays(row.time_zone, study_scheduler(scheduler).day_starts_at_hour))
+        state.last_review, state.due, _study_days(row.time_zone, study_scheduler(scheduler).day_starts_at_hour))
     review = ReviewLog(user_id=user_id, card_id=card_id, rating=rating, reviewed_at=now, duration_ms=duration_ms,
                        state_before=state_before, due=after.due, token=token, last_interval=last_interval)
     counts = ReviewCounts.of(state).plus(rating=rating, state_before=state_before)
@@ -970,8 +1085,10 @@ def record_answer(session: Session, planned: PlannedAnswer) -> Answer:
     connection = session.connection()
     if not _inserted(connection, _INSERT_REVIEW, {name: getattr(review, name) for name in _REVIEW_COLUMNS}):
         return Answer(Outcome.DUPLICATE)
+    # The last review's microseconds go with it: SQLite's trigger then finds them right and writes the row once.
     memory = {"state": after.state, "step": after.step, "stability": after.stability,
               "difficulty": after.difficulty, "due": after.due, "last_review": after.last_review,
+              "last_review_us": review_microseconds(after.last_review),
               "reps": counts.reps, "lapses": counts.lapses, "again_count": counts.again}
     if planned.previous_review is None:
         written = _inserted(connection, _INSERT_STATE,
@@ -1116,11 +1233,6 @@ class _ReplayCard(FsrsCard):
         """The same state as a plain `fsrs.Card` (which compares equal to other plain ones)."""
         return FsrsCard(card_id=self.card_id, state=self.state, step=self.step, stability=self.stability,
                         difficulty=self.difficulty, due=self.due, last_review=self.last_review)
-
-
-@lru_cache(maxsize=1024)
-def _study_days(time_zone: str, hour: int) -> StudyDays:
-    return StudyDays(time_zone, hour)
 
 
 def _replayed(scheduler: Scheduler, card_id: int, reviews: Iterable[ReplayableReview], *,

@@ -41,6 +41,7 @@ from .scheduling import (
     record_answer,
     repeat_or_stale,
     state_stamp,
+    unburied_queue,
     undo_last_answer,
     without_buried,
 )
@@ -230,13 +231,19 @@ def _queue(session: Session, *, user_id: int, slug: str, now: datetime, day: Stu
         raise no_such_deck(session, slug, visible_to=user_id)
     counts = deck.counts
     buried = buried_notes(session, user_id=user_id, deck_id=deck.deck_id, day_begins=day.begins,
-                          built_at=deck.built_at) if counts.answered_today else frozenset()
+                          built_at=deck.built_at,
+                          answered=deck.answered_cards) if counts.answered_today else frozenset()
     cards = buried_cards(session, deck_id=deck.deck_id, buried=buried, built_at=deck.built_at)
+    undone = None if undone_card_id is None else queued_card(session, user_id=user_id, deck_id=deck.deck_id,
+                                                             card_id=undone_card_id)
+    if cards:
+        # The counts less the buried cards and the next card, in one query.
+        counts, picked = unburied_queue(session, user_id=user_id, deck_id=deck.deck_id, now=now,
+                                        day_ends=reviews_until, counts=counts, buried_card_ids=cards)
+        return deck, counts, undone or picked, cards
     counts = without_buried(session, counts, user_id=user_id, deck_id=deck.deck_id, day_ends=reviews_until,
                             buried=buried, cards=cards)
-    picked = None if undone_card_id is None else queued_card(session, user_id=user_id, deck_id=deck.deck_id,
-                                                             card_id=undone_card_id)
-    picked = picked or next_queued_card(session, user_id=user_id, deck_id=deck.deck_id, now=now,
+    picked = undone or next_queued_card(session, user_id=user_id, deck_id=deck.deck_id, now=now,
                                         day_ends=reviews_until, counts=counts, buried=buried, buried_card_ids=cards)
     return deck, counts, picked, cards
 

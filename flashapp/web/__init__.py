@@ -41,7 +41,9 @@ def init_app(app: Flask) -> None:
     guards.init_app(app)
     login_manager.init_app(app)
     app.extensions["flashapp.fixed_urls"] = {}
+    app.extensions["flashapp.deck_urls"] = {}
     app.add_template_global(helpers.fixed_url)
+    app.add_template_global(helpers.deck_url)
     app.add_template_filter(helpers.when)
     app.add_template_filter(helpers.percent)
     app.add_template_filter(format_interval, "interval")

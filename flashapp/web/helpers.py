@@ -166,6 +166,26 @@ def fixed_url(endpoint: str, filename: str | None = None) -> str:
     return url
 
 
+# Decks' addresses kept at most (a slug comes from a deck read from the database, so this bounds nothing real).
+_DECK_URLS_KEPT = 4096
+
+
+def deck_url(endpoint: str, slug: str) -> str:
+    """`url_for` for one of a deck's study addresses, worked out once per mount point and deck.
+
+    The study page names its answer and undo addresses, and every answer redirects to the page:
+    three trips through the URL map per card otherwise.
+    """
+    known = cast("dict[tuple[str, str, str], str]", current_app.extensions["flashapp.deck_urls"])
+    key = (request.script_root, endpoint, slug)
+    url = known.get(key)
+    if url is None:
+        if len(known) >= _DECK_URLS_KEPT:
+            known.clear()
+        url = known[key] = url_for(endpoint, slug=slug)
+    return url
+
+
 def when(value: datetime, at: datetime) -> str:
     """A due time in words, in the user's own time zone: 'in 8 minutes (14:32)', 'tomorrow at 04:00'."""
     tz = zone(current_user.time_zone if current_user.is_authenticated else "UTC")

@@ -13,7 +13,7 @@ from ..scheduling import Outcome
 from ..showings import RefusedShowing
 from .errors import status_of
 from .forms import AnswerForm, EmptyForm, Form, ReviewAheadForm
-from .helpers import now, own_scheduler, required, session, showing_tokens, study_settings, user_id
+from .helpers import deck_url, now, own_scheduler, required, session, showing_tokens, study_settings, user_id
 
 bp = Blueprint("study", __name__)
 
@@ -73,7 +73,7 @@ def answer(slug: str) -> Response | tuple[str, int]:
         flash("That card was already answered in another window; here is the next one.", "info")
     elif outcome is Outcome.UNAVAILABLE:
         flash("That card has been retired from the deck; here is the next one.", "info")
-    return redirect(url_for("study.study", slug=slug), code=303)
+    return redirect(deck_url("study.study", slug), code=303)
 
 
 @bp.route("/study/<slug>/undo", methods=["POST"])

@@ -158,3 +158,27 @@ def test_every_way_of_writing_a_state_keeps_the_numbers(session, scheduler):
     session.execute(delete(User).where(User.id == bob.id))
     session.commit()
     assert assert_kept(session) == 3
+
+
+def test_an_answer_writes_its_states_microseconds_itself(session, scheduler):
+    """The answer gives `last_review_us` with the state, so SQLite's trigger finds it right and writes nothing more.
+
+    With the database's own keeping taken away, an answer still leaves the number right: inserting a new
+    card's state and updating a known one.
+    """
+    deck = build_numbers_deck(session, count=2, now=NOW - timedelta(days=30))
+    ann = register_user(session, username="ann", password="long enough", password_method=FAST_HASH_METHOD)
+    session.commit()
+    card_id = session.scalar(select(Card.id).where(Card.deck_id == deck.id).order_by(Card.position))
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("DROP TRIGGER card_state_last_review_us_insert"))
+        session.execute(text("DROP TRIGGER card_state_last_review_us_update"))
+    else:
+        session.execute(text("DROP TRIGGER card_state_last_review_us ON card_state"))
+    session.commit()
+    for number, (rating, at) in enumerate([(Rating.Good, NOW), (Rating.Again, NOW + timedelta(minutes=11, seconds=1)),
+                                           (Rating.Good, NOW + timedelta(days=2, microseconds=7))]):
+        answer_card(session, scheduler, user_id=ann.id, card_id=card_id, rating=rating, token=f"t{number}", now=at)
+        session.commit()
+        assert kept_us(session, ann.id, card_id) == microseconds(at)
+        assert assert_kept(session) == 1

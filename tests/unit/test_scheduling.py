@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from fsrs import Card as FsrsCard
 from fsrs import Rating, State
 from sqlalchemy import func, select
 
@@ -26,6 +27,7 @@ from flashapp.scheduling import (
     next_day_start,
     preview_intervals,
     replay,
+    schedule_answers,
     state_stamp,
     undo_last_answer,
 )
@@ -168,6 +170,27 @@ def test_preview_matches_what_answering_schedules(study, session, scheduler):
     expected = preview_intervals(scheduler, card.id, state, later, time_zone="Asia/Tokyo", user_id=study.user.id)
     result = study.answer(card, Rating.Good, later)
     assert result.review.interval == expected[Rating.Good]
+
+
+@pytest.mark.parametrize("scheduler", [make_scheduler(enable_fuzzing=False), make_scheduler(),
+                                       make_scheduler(relearning_steps_minutes=(), maximum_interval_days=30)])
+def test_one_answer_worked_out_alone_is_the_one_the_buttons_show(scheduler):
+    """An answer works out only its own rating (and those its interval keeps above): the same card as all four."""
+    now = T0 + timedelta(days=40, hours=5)
+    shown = [FsrsCard(card_id=1, state=State.Learning, step=0, due=now)]
+    for number, (state, step, stability, days_ago) in enumerate([
+            (State.Learning, 1, 2.3, 0), (State.Learning, 0, 0.4, 2), (State.Review, None, 0.8, 1),
+            (State.Review, None, 3.2, 3), (State.Review, None, 15.0, 20), (State.Review, None, 90.0, 39),
+            (State.Review, None, 400.0, 12), (State.Relearning, 0, 1.5, 0)], start=2):
+        shown.append(FsrsCard(card_id=number, state=state, step=step, stability=stability, difficulty=5.5,
+                              due=now - timedelta(hours=1), last_review=now - timedelta(days=days_ago, hours=2)))
+    for card in shown:
+        every = schedule_answers(scheduler, card, now, time_zone="Asia/Tokyo", user_id=7)
+        assert len(every) == 4
+        for rating in every:
+            alone = schedule_answers(scheduler, card, now, time_zone="Asia/Tokyo", user_id=7, rating=rating)
+            assert alone[rating] == every[rating], (card, rating)
+            assert alone[rating].due == every[rating].due
 
 
 @pytest.mark.parametrize(("interval", "label"), [

@@ -161,3 +161,67 @@ def test_a_rebuild_that_makes_facts_siblings_buries_them_at_once(session, ann):
                now=T0)
     session.commit()
     assert new_cards() == 1
+
+
+def test_the_next_card_and_the_counts_less_the_buried_come_alike_from_one_query(session):
+    """`unburied_queue` is `without_buried` then `next_queued_card`, in one query: day by day, with buried reviews,
+    new and learning cards, the two agree at every screen."""
+    from flashapp.decksource import parse_deck_text
+    from flashapp.generation import build_deck
+    from flashapp.scheduling import (
+        buried_cards,
+        buried_notes,
+        deck_due_counts,
+        next_queued_card,
+        unburied_queue,
+        without_buried,
+    )
+    from tests.helpers import deck_text
+
+    # Four facts in each of three groups, the facts of a group siblings through their object.
+    build_deck(session, parse_deck_text(deck_text(
+        slug="groups", title="Groups", source="test", sections={"main": "Main"},
+        relations={"square": {"forward": "What is the square of {subject}?"}},
+        facts=[{"relation": "square", "subject": str(n), "object": f"group {n % 3}", "section": "main"}
+               for n in range(1, 13)]), "groups.yaml"), now=T0)
+    user = User(username="di", password_hash="x", role=Role.STUDENT, time_zone="UTC")
+    session.add(user)
+    session.commit()
+    student = Student(session, user.id)
+    settings = study.StudySettings(new_cards_per_day=5)
+
+    def shown(card):
+        if card is None:
+            return None
+        fields = ("state", "step", "stability", "difficulty", "due", "last_review")
+        return card.card_id, None if card.state is None else tuple(getattr(card.state, name) for name in fields)
+
+    compared = with_reviews = 0
+    for day in range(12):
+        for step in range(8):
+            at = T0 + timedelta(days=day, minutes=3 * step)
+            days = study.study_day(now=at, time_zone="UTC", settings=settings)
+            deck = deck_due_counts(session, user_id=user.id, slug="groups", now=at, day_begins=days.begins,
+                                   day_ends=days.ends, new_per_day=settings.new_cards_per_day)
+            assert deck is not None
+            buried = buried_notes(session, user_id=user.id, deck_id=deck.deck_id, day_begins=days.begins)
+            cards = buried_cards(session, deck_id=deck.deck_id, buried=buried)
+            if cards:
+                counts = without_buried(session, deck.counts, user_id=user.id, deck_id=deck.deck_id,
+                                        day_ends=days.ends, buried=buried, cards=cards)
+                card = next_queued_card(session, user_id=user.id, deck_id=deck.deck_id, now=at, day_ends=days.ends,
+                                        counts=counts, buried=buried, buried_card_ids=cards)
+                merged_counts, merged_card = unburied_queue(session, user_id=user.id, deck_id=deck.deck_id, now=at,
+                                                            day_ends=days.ends, counts=deck.counts,
+                                                            buried_card_ids=cards)
+                assert (merged_counts, shown(merged_card)) == (counts, shown(card)), (day, step)
+                compared += 1
+                with_reviews += deck.counts.review > counts.review
+            screen = study.study_screen(session, student.scheduler, student.showings, user_id=user.id,
+                                        slug="groups", time_zone="UTC", now=at, settings=settings)
+            if screen.showing is None:
+                break
+            study.answer(session, student.scheduler, student.showings, user_id=user.id, slug="groups",
+                         token=screen.showing.token, rating=(Rating.Good, Rating.Again, Rating.Easy)[step % 3],
+                         now=at + timedelta(seconds=5))
+    assert compared >= 20 and with_reviews >= 3  # the days had buried cards, buried reviews among them
