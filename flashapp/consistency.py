@@ -763,6 +763,20 @@ def _few(described: list[str], total: int) -> str:
     return "; ".join(described) + (f"; and {total - len(described)} more" if total > len(described) else "")
 
 
+def _kept_problem(rows: Iterable[Any], found: set[Any], kind: str, *, key: Callable[[Any], Any],
+                  describe: Callable[[Any], str], what: str, wrong: str, fixing: str) -> list[Problem]:
+    """One problem for every row of `rows` (a kept number that differs), naming the first `KEPT_SHOWN`;
+    each row's key goes into `found`, the plan's set of what to rebuild."""
+    described: list[str] = []
+    for row in rows:
+        found.add(key(row))
+        if len(described) < KEPT_SHOWN:
+            described.append(describe(row))
+    if not found:
+        return []
+    return [Problem(kind, f"{_counted(len(found), what)} {wrong}: {_few(described, len(found))}; {fixing}")]
+
+
 def _kept_numbers(session: Session, plan: _Plan) -> list[Problem]:
     """Compare the numbers the database keeps from the card states with what the states give.
 
@@ -774,58 +788,39 @@ def _kept_numbers(session: Session, plan: _Plan) -> list[Problem]:
     if not any(column["name"] == "last_review_us"
                for column in inspect(session.connection()).get_columns("card_state")):
         return []
-    problems: list[Problem] = []
     given = _microseconds(session, "card_state.last_review")
-    described: list[str] = []
-    for state_id, user_id, card_id, kept, right in _rows(session, select(
-            CardState.id, CardState.user_id, CardState.card_id, CardState.last_review_us, given)
-            .where(CardState.last_review_us.is_distinct_from(given)).order_by(CardState.id)):
-        plan.last_review_us.add(state_id)
-        if len(described) < KEPT_SHOWN:
-            described.append(f"card state {state_id} (user {user_id}, card {card_id}) keeps {kept}, its last "
-                             f"review {_time_of(right)} gives {right}")
-    if plan.last_review_us:
-        count = len(plan.last_review_us)
-        problems.append(Problem(LAST_REVIEW_US_MISMATCH, f"{_counted(count, 'card state')} a last review in "
-                                                         "microseconds (last_review_us) other than the last "
-                                                         f"review's: {_few(described, count)}; fixing rewrites "
-                                                         "it from the last review"))
+    problems = _kept_problem(
+        _rows(session, select(CardState.id, CardState.user_id, CardState.card_id, CardState.last_review_us, given)
+              .where(CardState.last_review_us.is_distinct_from(given)).order_by(CardState.id)),
+        plan.last_review_us, LAST_REVIEW_US_MISMATCH, key=lambda row: row[0],
+        describe=lambda row: (f"card state {row[0]} (user {row[1]}, card {row[2]}) keeps {row[3]}, its last "
+                              f"review {_time_of(row[4])} gives {row[4]}"),
+        what="card state", wrong="a last review in microseconds (last_review_us) other than the last review's",
+        fixing="fixing rewrites it from the last review")
     if session.get_bind().dialect.name != "sqlite":
         return problems  # PostgreSQL keeps no sums: it counts the states in its own plans
 
     def counts(reps: int | None, again: int | None, lapses: int | None) -> str:
         return f"reps {reps}, again_count {again}, lapses {lapses}"
 
-    described = []
-    for card_id, reps, again, lapses, *right in _rows(session, _REVIEW_COUNTS_DIFFERENCES):
-        plan.review_counts.add(card_id)
-        if len(described) < KEPT_SHOWN:
-            kept = "no row" if reps is None else counts(reps, again, lapses)
-            described.append(f"card {card_id} keeps {kept} (its card states give {counts(*right)})")
-    if plan.review_counts:
-        count = len(plan.review_counts)
-        problems.append(Problem(CARD_REVIEW_COUNTS_MISMATCH, f"{_counted(count, 'card')} review counts "
-                                                             "(card_review_counts) other than the sums of the "
-                                                             f"card states: {_few(described, count)}; fixing "
-                                                             "rebuilds them from the card states"))
-
     def states(number: int | None, latest: int | None) -> str:
         return f"{number} state{'' if number == 1 else 's'}, latest review {_time_of(latest)}"
 
-    described = []
+    problems += _kept_problem(
+        _rows(session, _REVIEW_COUNTS_DIFFERENCES), plan.review_counts, CARD_REVIEW_COUNTS_MISMATCH,
+        key=lambda row: row[0],
+        describe=lambda row: (f"card {row[0]} keeps {'no row' if row[1] is None else counts(*row[1:4])} "
+                              f"(its card states give {counts(*row[4:7])})"),
+        what="card", wrong="review counts (card_review_counts) other than the sums of the card states",
+        fixing="fixing rebuilds them from the card states")
     deck_query = text(_DECK_COUNTS_DIFFERENCES.format(latest=microseconds_sql("sqlite", "s.last_review")))
-    for user_id, deck_id, number, latest, right_number, right_latest in _rows(session, deck_query):
-        plan.deck_counts.add((user_id, deck_id))
-        if len(described) < KEPT_SHOWN:
-            kept = "no row" if number is None else states(number, latest)
-            described.append(f"user {user_id}, deck {deck_id} keeps {kept} (the card states give "
-                             f"{states(right_number, right_latest)})")
-    if plan.deck_counts:
-        count = len(plan.deck_counts)
-        problems.append(Problem(DECK_STATE_COUNTS_MISMATCH, f"{_counted(count, 'account')} counts of card states "
-                                                            "per deck (deck_state_counts) other than the card "
-                                                            f"states give: {_few(described, count)}; fixing "
-                                                            "rebuilds them from the card states"))
+    problems += _kept_problem(
+        _rows(session, deck_query), plan.deck_counts, DECK_STATE_COUNTS_MISMATCH, key=lambda row: (row[0], row[1]),
+        describe=lambda row: (f"user {row[0]}, deck {row[1]} keeps "
+                              f"{'no row' if row[2] is None else states(row[2], row[3])} "
+                              f"(the card states give {states(row[4], row[5])})"),
+        what="account", wrong="counts of card states per deck (deck_state_counts) other than the card states give",
+        fixing="fixing rebuilds them from the card states")
     return problems
 
 

@@ -296,7 +296,9 @@ def test_writes_made_without_the_triggers_are_found_and_rebuilt(studied, schedul
             if sqlite else [LAST_REVIEW_US_MISMATCH, STATE_MISMATCH]
         assert kinds(report) == expected
         kept = [p.message for p in report.problems if p.kind == LAST_REVIEW_US_MISMATCH]
-        assert kept[0].startswith("3 card states keep")
+        # Answers write the microseconds with the state themselves; the state changed by hand and the one
+        # the undo put back are left for the missing triggers to have set.
+        assert kept[0].startswith("2 card states keep")
         fixed_then_clean(studied, scheduler, expected)
         assert studied.scalar(select(CardState.last_review_us).where(CardState.id == changed_id)) == microseconds(
             last_review)
