@@ -143,3 +143,18 @@ def answer_shown_card(page, rating: int, *, tap: bool = False) -> Showing:
     check(page.locator(f"#done, #answer-form input[name=token]:not([value='{answered.token}'])")).to_have_count(1)
     page.wait_for_load_state()
     return answered
+
+
+def make_class(teacher, base: str, *, username: str, password: str, name: str) -> tuple[str, str]:
+    """The teacher logs in, makes a class and assigns the bundled deck; the dashboard's URL and the join code."""
+    log_in(teacher, base, username, password)
+    teacher.goto(f"{base}/teach/")
+    teacher.get_by_label("Class name").fill(name)
+    teacher.get_by_role("button", name="Create class").click()
+    teacher.wait_for_url(re.compile(re.escape(f"{base}/teach/classes/") + r"\d+$"))
+    code = teacher.locator(".join-box .code").inner_text().strip()
+    assign = teacher.locator("form.row-form")
+    assign.get_by_label("Deck", exact=True).select_option(label=DECK_TITLE)
+    assign.get_by_role("button", name="Assign").click()
+    expect()(teacher.locator(".flash.success")).to_have_text("Deck assigned.")
+    return teacher.url, code

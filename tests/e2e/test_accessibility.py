@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers import REPO
 
-from .pages import DECK_SLUG, DECK_TITLE, DESKTOP, PHONE_OPTIONS, answer_shown_card, expect, log_in
+from .pages import DECK_SLUG, DESKTOP, PHONE_OPTIONS, answer_shown_card, expect, log_in, make_class
 
 pytestmark = pytest.mark.browser
 
@@ -73,21 +73,6 @@ def focus_ring_problems(page, where: str) -> list[str]:
     return [] if ratio >= 3 else [f"{where}: the focus ring {colours['outline']} on {surround} is {ratio:.2f}:1"]
 
 
-def make_class(teacher, base: str) -> tuple[str, str]:
-    """The teacher makes a class and assigns the bundled deck; the dashboard's URL and the join code."""
-    log_in(teacher, base, TEACHER, TEACHER_PASSWORD)
-    teacher.goto(f"{base}/teach/")
-    teacher.get_by_label("Class name").fill(CLASS_NAME)
-    teacher.get_by_role("button", name="Create class").click()
-    teacher.wait_for_url(re.compile(re.escape(f"{base}/teach/classes/") + r"\d+$"))
-    code = teacher.locator(".join-box .code").inner_text().strip()
-    assign = teacher.locator("form.row-form")
-    assign.get_by_label("Deck", exact=True).select_option(label=DECK_TITLE)
-    assign.get_by_role("button", name="Assign").click()
-    expect()(teacher.locator(".flash.success")).to_have_text("Deck assigned.")
-    return teacher.url, code
-
-
 def join_and_study(student, base: str, code: str) -> str:
     """The student signs up with the class code and answers three cards; the id of a card answered."""
     student.goto(f"{base}/register?code={code}")
@@ -126,7 +111,8 @@ def test_no_serious_accessibility_violations_on_any_page(server, new_context):
     base = server.base
     server.install.create_user(TEACHER, TEACHER_PASSWORD, teacher=True)
     setup_teacher = new_context(viewport=DESKTOP).new_page()
-    dashboard, code = make_class(setup_teacher, base)
+    dashboard, code = make_class(setup_teacher, base, username=TEACHER, password=TEACHER_PASSWORD,
+                                 name=CLASS_NAME)
     card_id = join_and_study(new_context(viewport=DESKTOP).new_page(), base, code)
     setup_teacher.goto(dashboard)
     student_page = setup_teacher.get_by_role("link", name=STUDENT, exact=True).first.get_attribute("href")

@@ -14,13 +14,13 @@ import pytest
 
 from .pages import (
     DECK_SLUG,
-    DECK_TITLE,
     DESKTOP,
     PHONE_OPTIONS,
     answer_shown_card,
     assert_fits_phone,
     expect,
     log_in,
+    make_class,
     watch_errors,
 )
 
@@ -63,21 +63,6 @@ def sign_up(page, base: str, username: str, code: str) -> None:
     expect()(page).to_have_url(f"{base}/")
 
 
-def make_class(teacher, base: str) -> tuple[str, str]:
-    """The teacher makes the class and assigns the bundled deck; the dashboard's URL and the join code."""
-    log_in(teacher, base, TEACHER, TEACHER_PASSWORD)
-    teacher.goto(f"{base}/teach/")
-    teacher.get_by_label("Class name").fill(CLASS_NAME)
-    teacher.get_by_role("button", name="Create class").click()
-    teacher.wait_for_url(re.compile(re.escape(f"{base}/teach/classes/") + r"\d+$"))
-    code = teacher.locator(".join-box .code").inner_text().strip()
-    assign = teacher.locator("form.row-form")
-    assign.get_by_label("Deck", exact=True).select_option(label=DECK_TITLE)
-    assign.get_by_role("button", name="Assign").click()
-    expect()(teacher.locator(".flash.success")).to_have_text("Deck assigned.")
-    return teacher.url, code
-
-
 def study_the_day(student, base: str, screens: Screens, errors: list[str]) -> str:
     """Question, answer, then every card of the day (the first one Again), then the done screen; the first card."""
     check = expect()
@@ -111,7 +96,8 @@ def test_every_screen_fits_its_width_and_is_saved(server, new_context, screensho
         Screens(screenshots, width).save(visitor, "first-visit", errors)
 
     server.install.create_user(TEACHER, TEACHER_PASSWORD, teacher=True)
-    dashboard, code = make_class(new_context(viewport=DESKTOP).new_page(), base)
+    dashboard, code = make_class(new_context(viewport=DESKTOP).new_page(), base, username=TEACHER,
+                                 password=TEACHER_PASSWORD, name=CLASS_NAME)
     brief = new_context(viewport=DESKTOP).new_page()
     sign_up(brief, base, THIRD_STUDENT, code)
     brief.goto(f"{base}/study/{DECK_SLUG}")
