@@ -26,6 +26,7 @@ from ..scheduling import zone
 from ..showings import ShowingTokens
 from ..study import StudySettings
 from ..throttling import Limits
+from .forms import EmptyForm
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -247,6 +248,4 @@ class Question:
 
 def confirm_page(question: Question, *, cancel: str) -> str:
     """A page that asks before a destructive action; its form posts back to the same address."""
-    from .forms import EmptyForm  # the forms import this module's helpers
-
     return render_template("teach/confirm.html", question=question, cancel=cancel, action_form=EmptyForm())
