@@ -21,7 +21,7 @@ from copy import copy
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
-from itertools import groupby
+from itertools import chain, groupby, repeat
 from typing import Any, Protocol, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -707,9 +707,7 @@ _SIBLINGS_KEPT = 64
 
 @dataclass(frozen=True)
 class _SiblingMap:
-    terms: dict[int, tuple[str, str]]  # note id -> its subject and object, lower-cased
-    notes: dict[str, frozenset[int]]  # a subject or an object, lower-cased -> the notes naming it
-    note_of: dict[int, int]  # card id -> its note's id, for every card of the deck
+    buries: dict[int, frozenset[int]]  # card id -> the notes its answer buries (its own and its siblings), every card
     active_cards: dict[int, tuple[int, ...]]  # note id -> its cards that are not retired
 
 
@@ -739,18 +737,22 @@ def _sibling_map(connection: Connection, deck_id: int, built_at: datetime | None
         terms[note_id] = pair
         for term in pair:
             by_term.setdefault(term, set()).add(note_id)
-    note_of: dict[int, int] = {}
+    # What answering a card of each note buries, worked out once for the build rather than on every page.
+    siblings = {note_id: frozenset(by_term[subject] | by_term[obj]) for note_id, (subject, obj) in terms.items()}
+    buries: dict[int, frozenset[int]] = {}
     active: dict[int, list[int]] = {}
     for card_id, note_id, retired in connection.execute(_DECK_CARDS, {"deck_id": deck_id}):
-        note_of[card_id] = note_id
+        buries[card_id] = siblings[note_id]
         if not retired:
             active.setdefault(note_id, []).append(card_id)
-    made = _SiblingMap(terms, {term: frozenset(ids) for term, ids in by_term.items()}, note_of,
-                       {note_id: tuple(ids) for note_id, ids in active.items()})
+    made = _SiblingMap(buries, {note_id: tuple(ids) for note_id, ids in active.items()})
     if len(_SIBLINGS) >= _SIBLINGS_KEPT:
         _SIBLINGS.clear()
     _SIBLINGS[deck_id] = (built_at, made)
     return made
+
+
+_NO_NOTES: frozenset[int] = frozenset()
 
 
 def buried_notes(session: Session, *, user_id: int, deck_id: int, day_begins: datetime,
@@ -770,13 +772,9 @@ def buried_notes(session: Session, *, user_id: int, deck_id: int, day_begins: da
                                                         "day_begins": day_begins}).scalars().all()
     if not answered:
         return frozenset()
-    siblings = _sibling_map(connection, deck_id, built_at)
-    notes = {siblings.note_of[card_id] for card_id in answered if card_id in siblings.note_of}
-    terms = {term for note_id in notes for term in siblings.terms[note_id]}
-    buried: set[int] = set()
-    for term in terms:
-        buried |= siblings.notes[term]
-    return frozenset(buried)
+    buries = _sibling_map(connection, deck_id, built_at).buries
+    # Cards of other decks bury nothing here.
+    return _NO_NOTES.union(*map(buries.get, answered, repeat(_NO_NOTES)))
 
 
 def _id_set(dialect: str) -> Select[tuple[int]]:
@@ -843,7 +841,7 @@ def buried_cards(session: Session, *, deck_id: int, buried: frozenset[int],
     if not buried:
         return []
     active = _sibling_map(session.connection(), deck_id, built_at).active_cards
-    return [card_id for note_id in buried for card_id in active.get(note_id, ())]
+    return list(chain.from_iterable(map(active.get, buried, repeat(()))))
 
 
 def without_buried(session: Session, counts: DueCounts, *, user_id: int, deck_id: int, day_ends: datetime,
