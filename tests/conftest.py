@@ -35,6 +35,20 @@ def _reset_postgres(url: str) -> None:
         engine.dispose()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _modules_left_out_of_collections():
+    """Keep what is alive once the tests are collected (modules, their classes and caches) out of the collector's scans.
+
+    Each test's teardown collects the garbage it left (`_close`); without this, every one of those
+    collections walks the whole heap of imported libraries, about 80 ms a test. Garbage made by the
+    tests themselves is still collected as before.
+    """
+    gc.collect()
+    gc.freeze()
+    yield
+    gc.unfreeze()
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request, tmp_path) -> str:
     """A fresh, empty database for one test."""

@@ -8,6 +8,7 @@ text field, beside the field.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 from zoneinfo import available_timezones
 
@@ -108,8 +109,11 @@ class Form(FlaskForm):
             return field
 
 
-def time_zone_choices() -> list[str]:
-    return [*sorted(z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/"))), "UTC"]
+@lru_cache(maxsize=1)
+def time_zone_choices() -> tuple[tuple[str, str], ...]:
+    """The time zones a user may choose, as (value, label) pairs; read from the time zone database once."""
+    zones = sorted(z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
+    return tuple((zone, zone) for zone in (*zones, "UTC"))
 
 
 def new_password_field(label: str, missing: str) -> PasswordField:
@@ -143,7 +147,7 @@ class RegisterForm(Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.time_zone.choices = [(zone, zone) for zone in time_zone_choices()]
+        self.time_zone.choices = list(time_zone_choices())
 
 
 class LoginForm(Form):
