@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -9,7 +10,7 @@ from sqlalchemy import select
 
 from flashapp.accounts import register_user
 from flashapp.classroom import assign_deck, create_classroom, join_classroom
-from flashapp.models import Card, CardState, ReviewLog
+from flashapp.models import Card, CardState, ReviewLog, User
 from flashapp.scheduling import make_scheduler
 from flashapp.stats import class_roster, class_scope, forgotten_cards
 from tests.helpers import FAST_HASH_METHOD, build_numbers_deck
@@ -129,3 +130,52 @@ def test_a_class_holding_most_of_the_school_leaves_out_the_other_accounts_states
     assert (rows[n1.id].students, rows[n1.id].reviews, rows[n1.id].again) == (1, 1, 0)
     (alone,) = forgotten_cards(session, scheduler, classroom_id=classroom.id, now=NOW, card_id=n1.id, scope=scope)
     assert alone.mean_recall == rows[n1.id].mean_recall
+
+
+def test_a_class_whose_students_studied_only_its_decks_counts_without_looking_at_decks(session, school):
+    """On SQLite the per-deck counts it keeps show that no student has states elsewhere; the numbers are the same."""
+    classroom, numbers, _, (n1, n2, n3, retired, o1, _) = school
+    teacher_id = classroom.teacher_id
+    dee, eve = (register_user(session, username=name, password="long enough", password_method=FAST_HASH_METHOD)
+                for name in ("dee", "eve"))
+    only_numbers = create_classroom(session, teacher=session.get(User, teacher_id), name="Numbers 2")
+    for student in (dee, eve):
+        join_classroom(session, user=student, code=only_numbers.join_code)
+    answer(session, dee, n1, days_ago=3, rating=1, token="d1", due_in=-1)
+    answer(session, dee, retired, days_ago=2, rating=3, token="d2")
+    answer(session, eve, n2, days_ago=6, rating=3, token="e1", stability=2.0)
+    answer(session, eve, n3, days_ago=20, rating=3, token="e2", due_in=-2)
+    for classroom_with_decks in (classroom, only_numbers):
+        assign_deck(session, classroom=classroom_with_decks, deck_id=numbers.id)
+    session.commit()
+    sqlite = session.get_bind().dialect.name == "sqlite"
+
+    # Ann and Ben studied the other deck too: their class keeps its condition on the decks.
+    assert not class_scope(session, classroom_id=classroom.id).only_its_decks
+    scope = class_scope(session, classroom_id=only_numbers.id)
+    assert not scope.every_deck and scope.only_its_decks == sqlite
+    looked_up = replace(scope, only_its_decks=False)
+    scheduler = make_scheduler(enable_fuzzing=False)
+
+    def numbers_of(scope):
+        roster = [(row.username, row.introduced, row.due_now, row.last_active, row.reviews_7d,
+                   row.review_answers_30d, row.recalled_30d, row.introduced_by_deck)
+                  for row in class_roster(session, classroom_id=only_numbers.id, now=NOW, scope=scope)]
+        cards = [(row.card_id, row.mean_recall, row.students, row.reviews, row.again)
+                 for row in forgotten_cards(session, scheduler, classroom_id=only_numbers.id, now=NOW, limit=None,
+                                            scope=scope)]
+        return roster, cards
+
+    roster, cards = numbers_of(scope)
+    assert (roster, cards) == numbers_of(looked_up)
+    # The retired card is left out of what Dee started and of the cards, but its answer is her latest.
+    assert roster[0][:4] == ("dee", 1, 1, NOW - 2 * DAY)
+    assert roster[1][:4] == ("eve", 2, 1, NOW - 6 * DAY)
+    assert sorted(card_id for card_id, *_ in cards) == sorted([n1.id, n2.id, n3.id])
+
+    # Once Eve answers a card of another deck, the class's numbers look at the decks again, and stay the same.
+    answer(session, eve, o1, days_ago=1, rating=1, token="e3")
+    session.commit()
+    again = class_scope(session, classroom_id=only_numbers.id)
+    assert not again.only_its_decks
+    assert numbers_of(again) == (roster, cards)
