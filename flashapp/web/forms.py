@@ -15,6 +15,7 @@ from zoneinfo import available_timezones
 from flask import request
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
+from markupsafe import Markup
 from werkzeug.datastructures import CombinedMultiDict, MultiDict
 from wtforms import (
     BooleanField,
@@ -36,6 +37,7 @@ from wtforms.validators import (
     Optional,
     StopValidation,
 )
+from wtforms.widgets import Select
 
 from ..accounts import (
     LONG_PASSWORD_MESSAGE,
@@ -109,6 +111,33 @@ class Form(FlaskForm):
             return field
 
 
+class RememberedSelect(Select):
+    """A select with many options that never change (the time zones): each way of drawing it is rendered once.
+
+    Drawing some 600 options costs about 20 ms a page; what is drawn depends only on the field, its
+    attributes, its choices and the chosen value, so a few dozen drawings are kept.
+    """
+
+    KEPT = 64
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._drawn: dict[tuple[object, ...], Markup] = {}
+
+    def __call__(self, field: Any, **kwargs: Any) -> Markup:
+        flags = getattr(field, "flags", None)
+        key = (field.name, field.id, repr(sorted(kwargs.items())),
+               tuple(bool(getattr(flags, name, False)) for name in self.validation_attrs),
+               tuple(field.choices), field.data)
+        drawn = self._drawn.get(key)
+        if drawn is None:
+            drawn = Markup(super().__call__(field, **kwargs))
+            if len(self._drawn) >= self.KEPT:
+                self._drawn.clear()
+            self._drawn[key] = drawn
+        return drawn
+
+
 @lru_cache(maxsize=1)
 def time_zone_choices() -> tuple[tuple[str, str], ...]:
     """The time zones a user may choose, as (value, label) pairs; read from the time zone database once."""
@@ -140,7 +169,7 @@ class RegisterForm(Form):
     ])
     password = new_password_field("Password", "Choose a password.")
     confirm = confirm_password_field("Password again", "Type the password again.")
-    time_zone = SelectField("Time zone", default="UTC")
+    time_zone = SelectField("Time zone", default="UTC", widget=RememberedSelect())
     class_code = StringField("Class code (optional)", validators=[
         Optional(), Length(max=20, message="A class code is 6 letters and digits.")],
         description="Your teacher gives you this code.")

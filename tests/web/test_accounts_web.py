@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import func, select
 
@@ -82,3 +84,21 @@ def test_login_does_not_redirect_off_site(app, client):
                                                                      "password": "correct horse",
                                                                      "csrf_token": token})
     assert response.headers["Location"] == "/"
+
+
+def test_the_sign_up_page_keeps_the_time_zone_chosen_and_offers_utc_to_the_next_visitor(app, client):
+    """The time zone list is drawn once per chosen zone: a refused sign-up keeps its choice, a new page has UTC."""
+    def chosen(html: str) -> list[str]:
+        return re.findall(r'<option selected value="([^"]*)">', html)
+
+    page = client.get("/register").get_data(as_text=True)
+    assert chosen(page) == ["UTC"]
+    assert page.count("<option") > 300 and '<option value="Asia/Tokyo">Asia/Tokyo</option>' in page
+    for _ in range(2):  # the second time from the remembered drawing
+        refused = client.post("/register", data={
+            "username": "ada", "password": "correct horse", "confirm": "other horse", "time_zone": "Asia/Tokyo",
+            "csrf_token": csrf_token(page)}).get_data(as_text=True)
+        assert "The two passwords differ." in refused
+        assert chosen(refused) == ["Asia/Tokyo"]
+    assert chosen(client.get("/register").get_data(as_text=True)) == ["UTC"]
+    assert user_count(app) == 0
