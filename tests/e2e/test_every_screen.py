@@ -108,6 +108,10 @@ def test_every_screen_fits_its_width_and_is_saved(server, new_context, screensho
         screens = Screens(screenshots, width)
         student = new_context(**options).new_page()
         errors = watch_errors(student)
+        student.goto(f"{base}/register?code={code}")
+        check(student.locator("#time_zone")).to_be_visible()
+        assert student.locator("#time_zone option").count() > 300
+        screens.save(student, "sign-up", errors)
         sign_up(student, base, STUDENTS[width], code)
         screens.save(student, "decks", errors)
         assert study_the_day(student, base, screens, errors) == first_card, "the students met different first cards"
