@@ -114,7 +114,7 @@ class Form(FlaskForm):
 class RememberedSelect(Select):
     """A select with many options that never change (the time zones): each way of drawing it is rendered once.
 
-    Drawing some 600 options took most of the sign-up page's time (7 of 7.5 ms); what is drawn depends
+    Drawing some 600 options took about 6 of the sign-up page's 7 ms; what is drawn depends
     only on the field, its attributes, its choices and the chosen value, so a few dozen drawings are kept.
     """
 
