@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from jinja2.bccache import Bucket, BytecodeCache
 from sqlalchemy import make_url, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -80,7 +81,31 @@ def scheduler():
     return make_scheduler(enable_fuzzing=False)
 
 
+class _CompiledTemplates(BytecodeCache):
+    """The templates compiled once for the whole run, shared by every test's app (each has its own Jinja
+    environment, which would otherwise compile every template it renders again)."""
+
+    def __init__(self) -> None:
+        self.compiled: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        if bucket.key in self.compiled:
+            bucket.bytecode_from_string(self.compiled[bucket.key])
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self.compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+_COMPILED_TEMPLATES = _CompiledTemplates()
+
+
 def _test_app(database_url: str, instance: Path):
+    app = _new_test_app(database_url, instance)
+    app.jinja_env.bytecode_cache = _COMPILED_TEMPLATES
+    return app
+
+
+def _new_test_app(database_url: str, instance: Path):
     from flashapp import create_app
 
     return create_app({
