@@ -100,15 +100,9 @@ _COMPILED_TEMPLATES = _CompiledTemplates()
 
 
 def _test_app(database_url: str, instance: Path):
-    app = _new_test_app(database_url, instance)
-    app.jinja_env.bytecode_cache = _COMPILED_TEMPLATES
-    return app
-
-
-def _new_test_app(database_url: str, instance: Path):
     from flashapp import create_app
 
-    return create_app({
+    app = create_app({
         "TESTING": True,
         "INSTANCE_PATH": str(instance),
         "SQLALCHEMY_DATABASE_URI": database_url,
@@ -116,6 +110,8 @@ def _new_test_app(database_url: str, instance: Path):
         "ENABLE_FUZZING": False,
         "PASSWORD_HASH_METHOD": FAST_HASH_METHOD,
     })
+    app.jinja_env.bytecode_cache = _COMPILED_TEMPLATES
+    return app
 
 
 def _close(app) -> None:
