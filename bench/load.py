@@ -11,7 +11,8 @@
     Options: --students N, --seconds S, --kills K (fault, default 3), --cards C (deck size),
              --threads T (waitress threads, default 8 as `flashapp serve`), --no-keepalive (a new
              connection per request), --server gunicorn --workers W (needs `.venv/bin/pip install
-             gunicorn`), --duplicate-share F (default 0.05), --answers N (profile), --py-spy (needs
+             gunicorn`), --duplicate-share F (default 0.05), --answers N (profile), --slices K (saturation:
+             answering and /healthz take turns K times, default 5; 1 with --py-spy), --py-spy (needs
              `.venv/bin/pip install py-spy`), --pg-url URL (default
              postgresql+psycopg://postgres@127.0.0.1:5432/flashapp_bench; that database is dropped
              and created again on every run), --keep (keep the instance folder and server log).
@@ -30,7 +31,9 @@ Modes:
   pace        every student answers a card every 3 s; answer POST latency percentiles
               (target: 0 errors, p95 < 50 ms).
   saturation  the students answer as fast as they can, then the same threads hammer
-              GET /healthz for as long; study cycles/s (a page and an answer each) divided
+              GET /healthz for as long, taking turns in --slices slices (5 by default: answer,
+              /healthz, answer, ...), so that a change in the machine's speed during the run
+              sways both alike; study cycles/s (a page and an answer each) divided
               by healthz/s (target >= 0.30 on SQLite, >= 0.25 on PostgreSQL; a zero-cost app
               would score 0.5, since a cycle is two requests). It also prints the same ratio per
               second of server CPU, which other processes on a busy machine sway less.
@@ -359,6 +362,8 @@ class Stats:
     acknowledged: set = field(default_factory=set)  # tokens that got a 303
     unresolved: set = field(default_factory=set)  # fault: tokens sent but never acknowledged
     phase_ends: dict = field(default_factory=dict)
+    answer_times: list[float] = field(default_factory=list)  # when each counted answer's 303 came back
+    healthz_times: list[float] = field(default_factory=list)
 
 
 class Outages:
@@ -508,6 +513,7 @@ class Student(threading.Thread):
             return
         self.stats.answers += 1
         self.stats.answer_latency.append(elapsed)
+        self.stats.answer_times.append(started + elapsed)
         if duplicate and not concurrent:
             # The same form sent again after the first response (back button, re-submit).
             started = time.monotonic()
@@ -531,7 +537,9 @@ class Student(threading.Thread):
             self._failed(f"healthz HTTP {status}", started)
             return
         self.stats.healthz += 1
-        self.stats.healthz_latency.append(time.monotonic() - started)
+        done = time.monotonic()
+        self.stats.healthz_latency.append(done - started)
+        self.stats.healthz_times.append(done)
 
     # -- the thread
     def run(self) -> None:
@@ -541,9 +549,11 @@ class Student(threading.Thread):
             except Exception as error:  # noqa: BLE001 - counted, the run goes on
                 self.stats.errors[f"register: {type(error).__name__}: {error}"[:160]] += 1
             self.barrier.wait(timeout=300)
+            slices = self.args.slices if self.args.mode == "saturation" else 1
             if not self.registered:
                 if self.args.mode == "saturation":
-                    self.barrier.wait(timeout=self.args.seconds + 120)  # keep the healthz phase's count
+                    for _ in range(2 * slices):  # keep the phases' barriers
+                        self.barrier.wait(timeout=self.args.seconds + 120)
                 return
             t0 = self.plan["t0"]
             seconds = self.args.seconds
@@ -561,19 +571,26 @@ class Student(threading.Thread):
                     elif delay < -1:
                         self.stats.late += 1
                     self.study_once(deadline)
-            else:
+            elif self.args.mode == "fault":
                 for _ in range(max_steps):
                     if time.monotonic() >= deadline or not self.study_once(deadline):
                         break
+            else:
+                # Saturation: answer, then /healthz, in alternating slices that all students start together.
+                length = seconds / slices
+                for _ in range(slices):
+                    deadline = self.plan["marks"][-1][0] + length
+                    for _ in range(max_steps):
+                        if time.monotonic() >= deadline or not self.study_once(deadline):
+                            break
+                    self.barrier.wait(timeout=seconds + 120)
+                    deadline = self.plan["marks"][-1][0] + length
+                    for _ in range(int(length * 10000)):
+                        if time.monotonic() >= deadline:
+                            break
+                        self.healthz_once()
+                    self.barrier.wait(timeout=seconds + 120)
             self.stats.phase_ends["answers"] = time.monotonic()
-            if self.args.mode == "saturation":
-                self.barrier.wait(timeout=seconds + 120)
-                deadline = self.plan["t1"] + seconds
-                for _ in range(int(seconds * 10000)):
-                    if time.monotonic() >= deadline:
-                        break
-                    self.healthz_once()
-                self.stats.phase_ends["healthz"] = time.monotonic()
         except threading.BrokenBarrierError:
             self.stats.errors["barrier broken (another student failed or timed out)"] += 1
         finally:
@@ -588,14 +605,16 @@ def run_load(args, server: Server, database: Database) -> int:
     rng = random.Random(12345)
     plan["offsets"] = {n: rng.random() * PACE_INTERVAL for n in range(args.students)}
 
+    plan["marks"] = []
+
     def action():
+        # Each time every student is through a barrier: when, and the CPU used so far.
         sample = (process_cpu(server.process.pid), own_cpu())
+        now = time.monotonic()
+        plan["marks"].append((now, sample))
         if "t0" not in plan:
-            plan["t0"] = time.monotonic()
+            plan["t0"] = now
             plan["cpu_t0"] = sample
-        else:
-            plan["t1"] = time.monotonic()
-            plan["cpu_t1"] = sample
 
     barrier = threading.Barrier(args.students, action=action)
     students = [Student(n, args, server.port, barrier, plan, outages) for n in range(args.students)]
@@ -645,7 +664,7 @@ def run_load(args, server: Server, database: Database) -> int:
                   f"{server.process.pid} in {outages.windows[-1][1] - killed:.1f} s; "
                   f"integrity_check right after restart: {integrity}")
 
-    limit = time.monotonic() + args.seconds * (2 if args.mode == "saturation" else 1) + 300
+    limit = time.monotonic() + args.seconds * (2 if args.mode == "saturation" else 1) + 300 + 10 * args.slices
     for student in students:
         student.join(timeout=max(0.1, limit - time.monotonic()))
     stuck = [s.name for s in students if s.is_alive()]
@@ -677,8 +696,29 @@ def run_load(args, server: Server, database: Database) -> int:
         total.errors[f"student threads still running at the end: {len(stuck)}"] += 1
 
     t0 = plan.get("t0", time.monotonic())
-    answer_end = max((s.stats.phase_ends.get("answers", t0) for s in students), default=t0)
-    answer_seconds = max(1e-9, answer_end - t0)
+    marks = plan["marks"]
+    if args.mode == "saturation" and len(marks) == 2 * args.slices + 1:
+        # Counted within each slice's own length from its start (the requests still under way at its end
+        # are left out of the count and the time alike); CPU from barrier to barrier.
+        length = args.seconds / args.slices
+        starts = [mark[0] for mark in marks]
+        answer_windows = [(starts[k], starts[k] + length) for k in range(0, 2 * args.slices, 2)]
+        healthz_windows = [(starts[k], starts[k] + length) for k in range(1, 2 * args.slices, 2)]
+        answers_counted = sum(begin <= at <= end for s in students for at in s.stats.answer_times
+                              for begin, end in answer_windows)
+        healthz_counted = sum(begin <= at <= end for s in students for at in s.stats.healthz_times
+                              for begin, end in healthz_windows)
+        answer_seconds = healthz_seconds = length * args.slices
+        answer_cpu = sum(marks[k + 1][1][0] - marks[k][1][0] for k in range(0, 2 * args.slices, 2))
+        healthz_cpu = sum(marks[k + 1][1][0] - marks[k][1][0] for k in range(1, 2 * args.slices, 2))
+        answer_own = sum(marks[k + 1][1][1] - marks[k][1][1] for k in range(0, 2 * args.slices, 2))
+        healthz_own = sum(marks[k + 1][1][1] - marks[k][1][1] for k in range(1, 2 * args.slices, 2))
+        answer_wall = sum(marks[k + 1][0] - marks[k][0] for k in range(0, 2 * args.slices, 2))
+        healthz_wall = sum(marks[k + 1][0] - marks[k][0] for k in range(1, 2 * args.slices, 2))
+    else:
+        answer_end = max((s.stats.phase_ends.get("answers", t0) for s in students), default=t0)
+        answer_seconds = max(1e-9, answer_end - t0)
+        answers_counted, healthz_counted = total.answers, total.healthz
     error_count = sum(total.errors.values())
 
     server.stop()
@@ -686,48 +726,49 @@ def run_load(args, server: Server, database: Database) -> int:
     label = f"{args.db}, {args.server}" + (f" -w {args.workers}" if args.server == "gunicorn" else
                                          f" --threads {args.threads}")
     label += ", keep-alive" if args.keepalive else ", a connection per request"
+    if args.mode == "saturation":
+        label += f", {args.slices} alternating slices of {args.seconds / args.slices:g} s each"
     print(f"== {args.mode}: {args.students} students, {args.seconds:g} s, {label} ==")
-    print(f"answers acknowledged (303): {total.answers} in {answer_seconds:.1f} s = "
-          f"{total.answers / answer_seconds:.1f} answers/s; study pages: {total.pages}; "
+    print(f"answers acknowledged (303): {total.answers}, {answers_counted} of them within the answer time "
+          f"({answer_seconds:.1f} s) = {answers_counted / answer_seconds:.1f} answers/s; study pages: {total.pages}; "
           f"duplicate sends: {total.duplicates_sent} ({total.duplicates_concurrent} concurrent)")
     print(f"POST answer latency: p50 {ms(percentile(total.answer_latency, .50))}, "
           f"p95 {ms(percentile(total.answer_latency, .95))}, p99 {ms(percentile(total.answer_latency, .99))}, "
           f"max {ms(max(total.answer_latency, default=float('nan')))}")
     print(f"GET study page latency: p50 {ms(percentile(total.page_latency, .50))}, "
           f"p95 {ms(percentile(total.page_latency, .95))}, p99 {ms(percentile(total.page_latency, .99))}")
-    def cpu_line(phase: str, first: tuple, last: tuple, seconds: float) -> None:
-        print(f"CPU during the {phase} phase: server {(last[0] - first[0]) / seconds * 100:.0f}%, "
-              f"load generator {(last[1] - first[1]) / seconds * 100:.0f}% of one core ({os.cpu_count()} cores)")
 
-    if args.mode != "fault" and "cpu_t0" in plan:
-        cpu_line("answer", plan["cpu_t0"], plan.get("cpu_t1", cpu_end), answer_seconds)
+    def cpu_share(phase: str, server_cpu: float, own: float, seconds: float) -> None:
+        print(f"CPU during the {phase} phase: server {server_cpu / seconds * 100:.0f}%, "
+              f"load generator {own / seconds * 100:.0f}% of one core ({os.cpu_count()} cores)")
+
+    if args.mode == "pace" and "cpu_t0" in plan:
+        cpu_share("answer", cpu_end[0] - plan["cpu_t0"][0], cpu_end[1] - plan["cpu_t0"][1], answer_seconds)
     if args.mode == "pace":
         p95 = percentile(total.answer_latency, .95)
         verdict = "OK" if error_count == 0 and p95 < 0.050 else "MISSED"
         print(f"errors: {error_count}; late starts (>1 s behind the 3 s pace): {total.late}")
         print(f"target: 0 errors, p95 < 50 ms -> got {error_count} errors, p95 {ms(p95)}: {verdict}")
-    if args.mode == "saturation":
-        healthz_end = max((s.stats.phase_ends.get("healthz", t0) for s in students), default=t0)
-        healthz_seconds = max(1e-9, healthz_end - plan.get("t1", healthz_end))
-        answers_rate = total.answers / answer_seconds
-        healthz_rate = total.healthz / healthz_seconds
+    if args.mode == "saturation" and len(marks) == 2 * args.slices + 1:
+        cpu_share("answer", answer_cpu, answer_own, answer_wall)
+        answers_rate = answers_counted / answer_seconds
+        healthz_rate = healthz_counted / healthz_seconds
         ratio = answers_rate / healthz_rate if healthz_rate else float("nan")
-        print(f"GET /healthz: {total.healthz} in {healthz_seconds:.1f} s = {healthz_rate:.1f} healthz/s; "
+        print(f"GET /healthz: {total.healthz}, {healthz_counted} of them within the health check time "
+              f"({healthz_seconds:.1f} s) = {healthz_rate:.1f} healthz/s; "
               f"latency p50 {ms(percentile(total.healthz_latency, .50))}, "
               f"p95 {ms(percentile(total.healthz_latency, .95))}")
-        if "cpu_t1" in plan:
-            cpu_line("healthz", plan["cpu_t1"], cpu_end, healthz_seconds)
+        cpu_share("healthz", healthz_cpu, healthz_own, healthz_wall)
         print(f"errors: {error_count}")
         target = SATURATION_TARGETS[args.db]
         print(f"study cycles/s / healthz/s = {answers_rate:.1f} / {healthz_rate:.1f} = {ratio:.3f} "
               f"(target >= {target}): {'OK' if ratio >= target else 'MISSED'}")
-        if "cpu_t0" in plan and "cpu_t1" in plan:
-            # The same ratio per second of server CPU: less swayed by other processes on the machine.
-            answer_cpu = max(1e-9, plan["cpu_t1"][0] - plan["cpu_t0"][0])
-            healthz_cpu = max(1e-9, cpu_end[0] - plan["cpu_t1"][0])
-            print(f"per server CPU second: {total.answers / answer_cpu:.1f} study cycles, "
-                  f"{total.healthz / healthz_cpu:.1f} healthz: ratio "
-                  f"{total.answers / answer_cpu / (total.healthz / healthz_cpu):.3f}")
+        # The same ratio per second of server CPU: less swayed by other processes on the machine.
+        print(f"per server CPU second: {total.answers / max(1e-9, answer_cpu):.1f} study cycles, "
+              f"{total.healthz / max(1e-9, healthz_cpu):.1f} healthz: ratio "
+              f"{total.answers / max(1e-9, answer_cpu) / (total.healthz / max(1e-9, healthz_cpu)):.3f}")
+    elif args.mode == "saturation":
+        print(f"errors: {error_count} (the phases did not all run: no ratio)")
     for kind, count in total.errors.most_common(8):
         print(f"  error x{count}: {kind}")
 
@@ -1000,6 +1041,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=("pace", "saturation", "fault", "profile"), default="pace")
     parser.add_argument("--students", type=int, help="default: 100 pace, 32 saturation, 24 fault")
     parser.add_argument("--seconds", type=float, help="default: 60 pace, 30 saturation and fault")
+    parser.add_argument("--slices", type=int, default=5,
+                        help="saturation: how many times answering and /healthz take turns, each for "
+                             "seconds/slices (default 5), so that a change in the machine's speed during the "
+                             "run sways both alike")
     parser.add_argument("--kills", type=int, default=3, help="fault: how many times the server is killed")
     parser.add_argument("--cards", type=int, help="deck size (default: enough that the queue never runs dry)")
     parser.add_argument("--answers", type=int, default=300, help="profile: study cycles to profile")
@@ -1018,6 +1063,8 @@ def main(argv: list[str] | None = None) -> int:
     students, seconds = DEFAULTS[args.mode]
     args.students = args.students or students
     args.seconds = args.seconds if args.seconds is not None else seconds
+    if args.py_spy or args.slices < 1:
+        args.slices = 1  # py-spy records one answer phase
     if not 1 <= args.students <= 500 or not 0 <= args.seconds <= 600:
         parser.error("--students must be 1..500 and --seconds 0..600")
     if args.mode == "fault" and args.server != "waitress":

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from .errors import Busy, NotSaved, StorageFull, StorageReadOnly
+from .prepared import run_on_driver
 
 # Whether transactions begun in this context may write. Read-only work (an HTTP GET) begins a
 # plain deferred transaction, which in WAL mode never waits for, nor blocks, a writer.
@@ -34,6 +35,9 @@ SLOW_WAIT_SECONDS = 0.5
 TURNED_AWAY_WINDOW_SECONDS = 60.0
 _HOLDS_WRITERS_LOCK = "flashapp.holds_writers_lock"
 _WRITABLE = "flashapp.writable"
+_BUSY_TIMEOUT_MS = "flashapp.busy_timeout_ms"
+# How much sooner than a write's whole wait SQLite's busy timeout may end, to spare setting it again.
+BUSY_TIMEOUT_SLACK_MS = 100
 WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 
 
@@ -271,12 +275,13 @@ def configure_engine(engine: Engine, *, write_wait_seconds: float = DEFAULT_WRIT
 
     # An SQLite URL without a driver name means pysqlite, whose connections are sqlite3's.
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
+    def _on_connect(dbapi_connection: sqlite3.Connection, record: ConnectionPoolEntry) -> None:
         # Let SQLAlchemy's "begin" event, not the driver, open transactions.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        record.info[_BUSY_TIMEOUT_MS] = busy_timeout_ms
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
@@ -290,17 +295,22 @@ def configure_engine(engine: Engine, *, write_wait_seconds: float = DEFAULT_WRIT
     def _on_begin(connection: Connection) -> None:
         connection.info[_WRITABLE] = may_write.get()
         if not connection.info[_WRITABLE]:
-            connection.exec_driver_sql("BEGIN")
+            run_on_driver(connection, "BEGIN")
             return
         with gate.waiting() as wait_ends:
             if not gate.lock.acquire(timeout=gate.wait_seconds):
                 raise gate.busy()
             connection.info[_HOLDS_WRITERS_LOCK] = gate.lock
             try:
+                # SQLite waits for its lock what is left of the write's wait. A timeout set before that
+                # is left alone when it ends no more than BUSY_TIMEOUT_SLACK_MS before the wait would.
                 left_ms = max(0, round((wait_ends - time.monotonic()) * 1000))
-                connection.connection.driver_connection.execute(  # type: ignore[union-attr]  # sqlite3's
-                    f"PRAGMA busy_timeout={left_ms}")
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                timeout_ms = connection.info.get(_BUSY_TIMEOUT_MS)  # kept with the driver's connection
+                if timeout_ms is None or not left_ms - BUSY_TIMEOUT_SLACK_MS <= timeout_ms <= left_ms:
+                    connection.connection.driver_connection.execute(  # type: ignore[union-attr]  # sqlite3's
+                        f"PRAGMA busy_timeout={left_ms}")
+                    connection.info[_BUSY_TIMEOUT_MS] = left_ms
+                run_on_driver(connection, "BEGIN IMMEDIATE")
             except BaseException:
                 _release(connection.info)
                 raise

@@ -29,10 +29,8 @@ from fsrs import Card as FsrsCard
 from fsrs import Rating, Scheduler, State
 from sqlalchemy import (
     Connection,
-    CursorResult,
     Insert,
     Integer,
-    Result,
     Select,
     String,
     Table,
@@ -73,6 +71,7 @@ from .models import (
     deck_visible_to,
     review_microseconds,
 )
+from .prepared import Prepared
 
 RATINGS = (Rating.Again, Rating.Hard, Rating.Good, Rating.Easy)
 LEARN_AHEAD = timedelta(minutes=20)
@@ -571,6 +570,9 @@ _DUE_COUNTS_BY_SLUG = {d: _COUNTS.add_columns(case((deck_visible_to(bindparam("u
                        for d in _DIALECTS}
 
 
+_DUE_COUNTS_BY_SLUG_PREPARED = {d: Prepared(s) for d, s in _DUE_COUNTS_BY_SLUG.items()}
+
+
 def answered_card_ids(dialect: str, listed: Any) -> list[int]:
     """The card ids `_ANSWERED_CARDS_LISTED` gives on this dialect, as a list."""
     if dialect == "postgresql":
@@ -632,9 +634,9 @@ def deck_due_counts(session: Session, *, user_id: int, slug: str, now: datetime,
     # Plain rows: straight on the connection, without the ORM's result handling.
     connection = session.connection()
     dialect = connection.dialect.name
-    row = connection.execute(_DUE_COUNTS_BY_SLUG[dialect], {
+    row = _DUE_COUNTS_BY_SLUG_PREPARED[dialect].first(connection, {
         "user_id": user_id, "slug": slug, "learn_until": now + LEARN_AHEAD, "day_begins": day_begins,
-        "day_ends": day_ends}).first()
+        "day_ends": day_ends})
     if row is None:
         return None
     deck_id, *counts, title, built_at, visible, answered = row
@@ -862,11 +864,11 @@ def without_buried(session: Session, counts: DueCounts, *, user_id: int, deck_id
 
 
 @lru_cache(maxsize=16)
-def _unburied_queue_statement(dialect: str, learning: bool, review: bool, new: bool) -> Select[Any]:
+def _unburied_queue_statement(dialect: str, learning: bool, review: bool, new: bool) -> Prepared:
     """`_BURIED_STATES` and `_queue_statement` in one: always one row, the card's columns NULL when there is none."""
     counted = _BURIED_STATES[dialect].subquery()
     queued = _queue_statement(dialect, learning, review, new, True).subquery()
-    return select(counted, queued).select_from(counted.outerjoin(queued, true()))
+    return Prepared(select(counted, queued).select_from(counted.outerjoin(queued, true())))
 
 
 def unburied_queue(session: Session, *, user_id: int, deck_id: int, now: datetime, day_ends: datetime,
@@ -882,9 +884,9 @@ def unburied_queue(session: Session, *, user_id: int, deck_id: int, now: datetim
     connection = session.connection()
     dialect = connection.dialect.name
     statement = _unburied_queue_statement(dialect, bool(counts.learning), bool(counts.review), bool(counts.new))
-    row = connection.execute(statement, {
+    row = statement.one(connection, {
         "user_id": user_id, "deck_id": deck_id, "now": now, "learn_until": now + LEARN_AHEAD, "day_ends": day_ends,
-        "ids": id_set_value(dialect, buried_card_ids)}).one()
+        "ids": id_set_value(dialect, buried_card_ids)})
     return (_less_buried(counts, buried_card_ids, started=row.buried_started, reviews=row.buried_reviews),
             None if row.id is None else QueuedCard.of(row))
 
@@ -984,6 +986,7 @@ _CARD_AND_STATE = (
     .outerjoin(CardState, and_(CardState.card_id == Card.id, CardState.user_id == bindparam("user_id")))
     .where(Card.id == bindparam("card_id"))
 )
+_CARD_AND_STATE_PREPARED = Prepared(_CARD_AND_STATE)
 _TOKEN_USED = select(ReviewLog.id).where(ReviewLog.token == bindparam("token"))
 
 
@@ -1008,7 +1011,7 @@ def plan_answer(session: Session, scheduler: Scheduler, *, user_id: int, card_id
     """
     if shown_stamp is None and session.scalar(_TOKEN_USED, {"token": token}) is not None:
         return Answer(Outcome.DUPLICATE)
-    row = session.connection().execute(_CARD_AND_STATE, {"user_id": user_id, "card_id": card_id}).first()
+    row = _CARD_AND_STATE_PREPARED.first(session.connection(), {"user_id": user_id, "card_id": card_id})
     if deck_slug is not None and (row is None or row.slug != deck_slug):
         raise NotFound("There is no such card in this deck.")
     if row is None or row.retired:
@@ -1048,15 +1051,35 @@ def _insert_unless_there(model: type[ReviewLog | CardState], conflict: tuple[str
 
 
 _INSERT_REVIEW = _insert_unless_there(ReviewLog, ("token",))
-_INSERT_STATE = _insert_unless_there(CardState, ("user_id", "card_id"))
-# The new values are set from the parameters given at each call.
-_UPDATE_STATE = (update(cast(Table, CardState.__table__))
-                 .where(CardState.user_id == bindparam("of_user"), CardState.card_id == bindparam("of_card"),
-                        CardState.last_review == bindparam("previous_review", type_=UTCDateTime)))
 
 
-def _inserted(connection: Connection, statements: dict[str, Insert], values: dict[str, Any]) -> bool:
-    return connection.execute(statements[connection.dialect.name], values).first() is not None
+def _given(table: Table, names: tuple[str, ...]) -> dict[str, Any]:
+    """Each named column's value, from the parameter of the same name."""
+    return {name: bindparam(name, type_=table.c[name].type) for name in names}
+
+
+# What answering writes, each statement with every column given (`Prepared` fills in no defaults).
+_ANSWER_REVIEW_COLUMNS = (*_REVIEW_COLUMNS, "origin")
+_STATE_COLUMNS_WRITTEN = ("state", "step", "stability", "difficulty", "due", "last_review", "last_review_us", "reps",
+                          "lapses", "again_count")
+_REVIEW_TABLE, _STATE_TABLE = cast(Table, ReviewLog.__table__), cast(Table, CardState.__table__)
+_RECORD_REVIEW = {
+    "postgresql": Prepared(postgresql_insert(_REVIEW_TABLE).values(_given(_REVIEW_TABLE, _ANSWER_REVIEW_COLUMNS))
+                           .on_conflict_do_nothing(index_elements=("token",)).returning(_REVIEW_TABLE.c.id)),
+    "sqlite": Prepared(sqlite_insert(_REVIEW_TABLE).values(_given(_REVIEW_TABLE, _ANSWER_REVIEW_COLUMNS))
+                       .on_conflict_do_nothing(index_elements=("token",)).returning(_REVIEW_TABLE.c.id)),
+}
+_STATE_GIVEN = ("user_id", "card_id", *_STATE_COLUMNS_WRITTEN)
+_RECORD_STATE = {
+    "postgresql": Prepared(postgresql_insert(_STATE_TABLE).values(_given(_STATE_TABLE, _STATE_GIVEN))
+                           .on_conflict_do_nothing(index_elements=("user_id", "card_id")).returning(_STATE_TABLE.c.id)),
+    "sqlite": Prepared(sqlite_insert(_STATE_TABLE).values(_given(_STATE_TABLE, _STATE_GIVEN))
+                       .on_conflict_do_nothing(index_elements=("user_id", "card_id")).returning(_STATE_TABLE.c.id)),
+}
+# The new state, if the state is still the one the answer was planned from.
+_UPDATE_STATE = Prepared(update(_STATE_TABLE).values(_given(_STATE_TABLE, _STATE_COLUMNS_WRITTEN))
+                         .where(CardState.user_id == bindparam("of_user"), CardState.card_id == bindparam("of_card"),
+                                CardState.last_review == bindparam("previous_review", type_=UTCDateTime)))
 
 
 def insert_reviews_unless_there(connection: Connection, rows: Sequence[dict[str, Any]]) -> int:
@@ -1064,10 +1087,6 @@ def insert_reviews_unless_there(connection: Connection, rows: Sequence[dict[str,
     if not rows:
         return 0
     return len(connection.execute(_INSERT_REVIEW[connection.dialect.name], list(rows)).all())
-
-
-def _rows_changed(result: Result[Any]) -> bool:
-    return bool(cast(CursorResult[Any], result).rowcount)
 
 
 def record_answer(session: Session, planned: PlannedAnswer) -> Answer:
@@ -1081,7 +1100,9 @@ def record_answer(session: Session, planned: PlannedAnswer) -> Answer:
     # Straight on the transaction's connection: these run with the write lock held, where every
     # bit of Python keeps the other writers waiting.
     connection = session.connection()
-    if not _inserted(connection, _INSERT_REVIEW, {name: getattr(review, name) for name in _REVIEW_COLUMNS}):
+    dialect = connection.dialect.name
+    values = {name: getattr(review, name) for name in _REVIEW_COLUMNS}
+    if _RECORD_REVIEW[dialect].first(connection, {**values, "origin": review.origin or ReviewOrigin.APP}) is None:
         return Answer(Outcome.DUPLICATE)
     # The last review's microseconds go with it: SQLite's trigger then finds them right and writes the row once.
     memory = {"state": after.state, "step": after.step, "stability": after.stability,
@@ -1089,12 +1110,12 @@ def record_answer(session: Session, planned: PlannedAnswer) -> Answer:
               "last_review_us": review_microseconds(after.last_review),
               "reps": counts.reps, "lapses": counts.lapses, "again_count": counts.again}
     if planned.previous_review is None:
-        written = _inserted(connection, _INSERT_STATE,
-                            {**memory, "user_id": review.user_id, "card_id": review.card_id})
+        written = _RECORD_STATE[dialect].first(
+            connection, {**memory, "user_id": review.user_id, "card_id": review.card_id}) is not None
     else:
-        written = _rows_changed(connection.execute(_UPDATE_STATE, {
+        written = _UPDATE_STATE.rowcount(connection, {
             **memory, "of_user": review.user_id, "of_card": review.card_id,
-            "previous_review": planned.previous_review}))
+            "previous_review": planned.previous_review}) > 0
     if not written:
         raise StateChanged()
     return Answer(Outcome.RECORDED, review)

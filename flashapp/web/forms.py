@@ -235,6 +235,11 @@ class ChangePasswordForm(Form):
 class AnswerForm(Form):
     """One answer: the showing's signed token (it names the card) and the rating; nothing else is read."""
 
+    class Meta(Form.Meta):
+        # CSRFProtect has checked the token of every POST before any view runs, and the study card draws it
+        # with `csrf_token()`: a field of its own would check it again and sign a fresh one per answer.
+        csrf = False
+
     token = TextField(validators=[InputRequired("This answer carries no showing of a card."),
                                   Length(max=MAX_TOKEN_LENGTH, message="This answer's showing is not one of ours.")])
     rating = RatingField(validators=[InputRequired(RATING_MESSAGE),
