@@ -759,6 +759,11 @@ def run_load(args, server: Server, database: Database) -> int:
               f"latency p50 {ms(percentile(total.healthz_latency, .50))}, "
               f"p95 {ms(percentile(total.healthz_latency, .95))}")
         cpu_share("healthz", healthz_cpu, healthz_own, healthz_wall)
+        per_slice = [(sum(b <= at <= e for st in students for at in st.stats.answer_times) / length,
+                      sum(hb <= at <= he for st in students for at in st.stats.healthz_times) / length)
+                     for (b, e), (hb, he) in zip(answer_windows, healthz_windows, strict=True)]
+        print("slice by slice, cycles/s / healthz/s: "
+              + "; ".join(f"{a:.0f}/{h:.0f} = {a / h:.3f}" if h else f"{a:.0f}/0" for a, h in per_slice))
         print(f"errors: {error_count}")
         target = SATURATION_TARGETS[args.db]
         print(f"study cycles/s / healthz/s = {answers_rate:.1f} / {healthz_rate:.1f} = {ratio:.3f} "

@@ -42,6 +42,7 @@ def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     app.extensions["flashapp.fixed_urls"] = {}
     app.extensions["flashapp.deck_urls"] = {}
+    app.extensions["flashapp.signed_csrf_tokens"] = {}
     app.add_template_global(helpers.fixed_url)
     app.add_template_global(helpers.deck_url)
     app.add_template_filter(helpers.when)
@@ -52,8 +53,10 @@ def init_app(app: Flask) -> None:
     static_files.init_app(app)
 
     @app.context_processor
-    def _day_start() -> dict[str, str]:
-        return {"day_starts_at": f"{helpers.study_settings().day_starts_at_hour:02d}:00"}
+    def _page_values() -> dict[str, object]:
+        # Registered after Flask-WTF's, so this `csrf_token` (signed once per session) is the templates'.
+        return {"day_starts_at": f"{helpers.study_settings().day_starts_at_hour:02d}:00",
+                "csrf_token": helpers.csrf_token}
 
     from . import auth, authoring, classes, decks, health, history, stats, study, teach
 

@@ -9,8 +9,10 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 
 from flask import Flask, Response, abort, current_app, render_template, request, stream_with_context, url_for
+from flask import session as cookie
 from flask_login import current_user, login_required
 from flask_sqlalchemy.pagination import Pagination
+from flask_wtf.csrf import generate_csrf
 from fsrs import Scheduler
 from markupsafe import Markup, escape
 from sqlalchemy import Select
@@ -150,6 +152,33 @@ def _reading(chunks: Iterator[T]) -> Iterator[T]:
         finally:
             may_write.reset(token)
         yield chunk
+
+
+# Signed CSRF tokens kept at most: one for each session that was shown a page lately.
+_SIGNED_CSRF_TOKENS_KEPT = 4096
+
+
+def csrf_token() -> str:
+    """Flask-WTF's CSRF token for a page's forms (the `csrf_token()` of the templates), signed once per session.
+
+    Flask-WTF signs the session's token afresh for every page, with the time of signing. The
+    tokens never expire here (`WTF_CSRF_TIME_LIMIT` is None), so the session's token signed once
+    passes the check as well as one signed now; signing took a fifth of drawing the study page.
+    With a time limit set, every page signs its own, as Flask-WTF does.
+    """
+    config = current_app.config
+    if config.get("WTF_CSRF_TIME_LIMIT") is not None:
+        return cast(str, generate_csrf())
+    field = config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    known = cast("dict[str, str]", current_app.extensions["flashapp.signed_csrf_tokens"])
+    raw = cookie.get(field)
+    signed = known.get(raw) if isinstance(raw, str) else None
+    if signed is None:
+        signed = cast(str, generate_csrf())  # makes the session's token when it has none
+        if len(known) >= _SIGNED_CSRF_TOKENS_KEPT:
+            known.clear()
+        known[cookie[field]] = signed
+    return signed
 
 
 def fixed_url(endpoint: str, filename: str | None = None) -> str:

@@ -33,6 +33,39 @@ def test_a_cookie_captured_before_log_out_no_longer_works(app, client):
     assert response.status_code == 302 and "/login" in response.headers["Location"]
 
 
+def test_a_session_keeps_one_signed_csrf_token_that_only_it_can_use(app):
+    ada, ben = app.test_client(), app.test_client()
+    AuthActions(ada).register("ada")
+    AuthActions(ben).register("ben")
+    first = csrf_token(ada.get("/").get_data(as_text=True))
+    assert csrf_token(ada.get("/history").get_data(as_text=True)) == first
+    assert first in app.extensions["flashapp.signed_csrf_tokens"].values()  # signed once for the session
+    bens = csrf_token(ben.get("/").get_data(as_text=True))
+    assert bens != first
+    # Ada's token is refused in Ben's session, and nothing happens.
+    refused = ben.post("/logout", data={"csrf_token": first})
+    assert refused.status_code == 400 and "Form expired" in refused.get_data(as_text=True)
+    assert ben.get("/history").status_code == 200
+    # Her own passes; logging in again starts a session with a token of its own.
+    assert ada.post("/logout", data={"csrf_token": first}).status_code == 302
+    assert ada.get("/history").status_code == 302
+    AuthActions(ada).login("ada")
+    assert csrf_token(ada.get("/").get_data(as_text=True)) not in (first, bens)
+
+
+def test_with_a_time_limit_every_page_signs_its_csrf_token_as_flask_wtf_does(app):
+    from flask import g, session
+
+    from flashapp.web.helpers import csrf_token as page_csrf_token
+
+    app.config["WTF_CSRF_TIME_LIMIT"] = 3600
+    with app.test_request_context("/"):
+        session["csrf_token"] = "a session's own token"
+        signed = page_csrf_token()
+        assert g.csrf_token == signed  # made by Flask-WTF for this request
+    assert app.extensions["flashapp.signed_csrf_tokens"] == {}
+
+
 def test_log_out_ends_the_sessions_on_every_device(app):
     phone, laptop = app.test_client(), app.test_client()
     AuthActions(phone).register("ada")
