@@ -565,12 +565,9 @@ _ANSWERED_CARDS_LISTED = {
 }
 # By slug, for the study page: with whether the user may see the deck and the cards they answered today (what
 # burying starts from), so that one query serves all three.
-_DUE_COUNTS_BY_SLUG = {d: _COUNTS.add_columns(case((deck_visible_to(bindparam("user_id")), True), else_=False),
-                                              _ANSWERED_CARDS_LISTED[d]).where(Deck.slug == bindparam("slug"))
+_DUE_COUNTS_BY_SLUG = {d: Prepared(_COUNTS.add_columns(case((deck_visible_to(bindparam("user_id")), True), else_=False),
+                                                       _ANSWERED_CARDS_LISTED[d]).where(Deck.slug == bindparam("slug")))
                        for d in _DIALECTS}
-
-
-_DUE_COUNTS_BY_SLUG_PREPARED = {d: Prepared(s) for d, s in _DUE_COUNTS_BY_SLUG.items()}
 
 
 def answered_card_ids(dialect: str, listed: Any) -> list[int]:
@@ -631,10 +628,9 @@ def deck_due_counts(session: Session, *, user_id: int, slug: str, now: datetime,
                     day_ends: datetime, new_per_day: int) -> DeckDue | None:
     """The deck with this slug, the user's counts in it (as `due_counts`) and whether they may see it, in one
     query; None: no such deck."""
-    # Plain rows: straight on the connection, without the ORM's result handling.
     connection = session.connection()
     dialect = connection.dialect.name
-    row = _DUE_COUNTS_BY_SLUG_PREPARED[dialect].first(connection, {
+    row = _DUE_COUNTS_BY_SLUG[dialect].first(connection, {
         "user_id": user_id, "slug": slug, "learn_until": now + LEARN_AHEAD, "day_begins": day_begins,
         "day_ends": day_ends})
     if row is None:
@@ -977,7 +973,7 @@ class PlannedAnswer:
 
 
 # Read once per answer: the card, and the user's state of it if any.
-_CARD_AND_STATE = (
+_CARD_AND_STATE = Prepared(
     select(Card.retired, Deck.slug, CardState.state, CardState.step, CardState.stability, CardState.difficulty,
            CardState.due, CardState.last_review, CardState.reps, CardState.lapses, CardState.again_count,
            User.time_zone)
@@ -986,7 +982,6 @@ _CARD_AND_STATE = (
     .outerjoin(CardState, and_(CardState.card_id == Card.id, CardState.user_id == bindparam("user_id")))
     .where(Card.id == bindparam("card_id"))
 )
-_CARD_AND_STATE_PREPARED = Prepared(_CARD_AND_STATE)
 _TOKEN_USED = select(ReviewLog.id).where(ReviewLog.token == bindparam("token"))
 
 
@@ -1011,7 +1006,7 @@ def plan_answer(session: Session, scheduler: Scheduler, *, user_id: int, card_id
     """
     if shown_stamp is None and session.scalar(_TOKEN_USED, {"token": token}) is not None:
         return Answer(Outcome.DUPLICATE)
-    row = _CARD_AND_STATE_PREPARED.first(session.connection(), {"user_id": user_id, "card_id": card_id})
+    row = _CARD_AND_STATE.first(session.connection(), {"user_id": user_id, "card_id": card_id})
     if deck_slug is not None and (row is None or row.slug != deck_slug):
         raise NotFound("There is no such card in this deck.")
     if row is None or row.retired:
