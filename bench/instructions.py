@@ -1,0 +1,125 @@
+"""Benchmark: the study cycle against /healthz in instructions, counted by valgrind's callgrind.
+
+A count of instructions does not move with the machine's load, as seconds do on a shared machine.
+Each measurement is one process on the Flask test client (no server): set up an install with a
+generated deck and a few students, warm up, then run N rounds of either nothing, a study cycle per
+student (GET the study page, POST the answer) or a `/healthz` per student. The setup is the same in
+all three, so the differences give the instructions of one cycle and of one `/healthz`, and their
+ratio is the in-process counterpart of `bench/load.py --mode saturation` (a zero-cost app: 0.5).
+
+    .venv/bin/python bench/instructions.py                       # this checkout
+    .venv/bin/python bench/instructions.py --against ../old      # and another checkout, in the same run
+
+Needs valgrind (Debian's package). Takes a few minutes: Python runs some fifty times slower under it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+from load import FIELDS, PASSWORD, RATING_WEIGHTS, SLUG, bench_deck, field_value  # noqa: E402
+
+STUDENTS = 8
+WARM_UP_ROUNDS = 5
+
+
+def run(mode: str, rounds: int) -> None:
+    """One measured process: set up, warm up, then `rounds` rounds of `mode` (none, cycles or healthz)."""
+    from flashapp import create_app, db
+    from flashapp.decks import build_decks
+    from flashapp.schema import upgrade_database
+
+    tmp = Path(tempfile.mkdtemp())
+    deck = tmp / f"{SLUG}.yaml"
+    deck.write_text(bench_deck(600))
+    app = create_app({"INSTANCE_PATH": str(tmp / "instance"), "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/x.sqlite",
+                      "SECRET_KEY": "instructions-key-" + "x" * 32, "NEW_CARDS_PER_DAY": 1000000,
+                      "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"})
+    with app.app_context():
+        upgrade_database()
+        build_decks(db.session(), [deck], now=datetime.now(timezone.utc))
+        db.session.remove()
+    clients = []
+    for number in range(STUDENTS):
+        client = app.test_client()
+        page = client.get("/register").get_data(as_text=True)
+        response = client.post("/register", data={"csrf_token": field_value(page, "csrf_token"),
+                                                  "username": f"student{number:03d}", "password": PASSWORD,
+                                                  "confirm": PASSWORD, "time_zone": "UTC"})
+        assert response.status_code == 302, response.status_code
+        clients.append(client)
+    rng = random.Random(1)
+
+    def cycle(client) -> None:
+        html = client.get(f"/study/{SLUG}").get_data(as_text=True)
+        form = {name: field_value(html, name) for name in FIELDS}
+        form["rating"] = str(rng.choices((1, 2, 3, 4), RATING_WEIGHTS)[0])
+        assert client.post(f"/study/{SLUG}/answer", data=form).status_code == 303
+
+    for _ in range(WARM_UP_ROUNDS):
+        for client in clients:
+            cycle(client)
+            client.get("/healthz")
+    for _ in range(rounds):
+        for client in clients:
+            if mode == "cycles":
+                cycle(client)
+            elif mode == "healthz":
+                assert client.get("/healthz").status_code == 200
+
+
+def count(checkout: Path | None, mode: str, rounds: int) -> int:
+    """The instructions of one measured process, as callgrind counts them."""
+    env = dict(os.environ)
+    if checkout is not None:
+        env["PYTHONPATH"] = str(checkout)  # its package before the installed one
+    done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+                           __file__, "--run", mode, "--rounds", str(rounds)],
+                          env=env, capture_output=True, text=True, check=True)
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    if found is None:
+        raise SystemExit(f"no count from callgrind:\n{done.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def measure(label: str, checkout: Path | None, rounds: int) -> float:
+    base = count(checkout, "none", 1)
+    cycles = count(checkout, "cycles", rounds)
+    healthz = count(checkout, "healthz", 2 * rounds)
+    per_cycle = (cycles - base) / (rounds * STUDENTS)
+    per_healthz = (healthz - base) / (2 * rounds * STUDENTS)
+    ratio = per_healthz / per_cycle
+    print(f"{label}: a study cycle {per_cycle / 1e6:.2f} M instructions, /healthz {per_healthz / 1e6:.2f} M: "
+          f"healthz / cycle = {ratio:.3f} (the saturation target: 0.30 on SQLite)")
+    return per_cycle
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=10, help="measured rounds (a cycle per student each)")
+    parser.add_argument("--against", type=Path, help="another checkout of flashapp, measured in the same run")
+    parser.add_argument("--run", choices=("none", "cycles", "healthz"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.run:
+        run(args.run, args.rounds)
+        return
+    print(f"{STUDENTS} students, {args.rounds} measured rounds after {WARM_UP_ROUNDS}, SQLite, Flask test client")
+    here = measure("this checkout", None, args.rounds)
+    if args.against:
+        other = measure(str(args.against), args.against.resolve(), args.rounds)
+        print(f"a study cycle here takes {here / other:.3f} of the instructions it takes in {args.against}")
+
+
+if __name__ == "__main__":
+    main()
