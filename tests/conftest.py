@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 from jinja2.bccache import Bucket, BytecodeCache
-from sqlalchemy import make_url, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import URL, create_engine, make_url, text
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
 from flashapp.database import make_engine
@@ -21,6 +23,47 @@ from tests.helpers import BUNDLED_DECK, FAST_HASH_METHOD, AuthActions, build_dec
 
 POSTGRES_URL = os.environ.get("FLASHAPP_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+_UNREACHABLE = "FLASHAPP_TEST_POSTGRES_URL is set but PostgreSQL cannot be reached: {}"
+
+
+def worker_database_url(url: str) -> str:
+    """The PostgreSQL database this test process uses: the one the URL names, or, when the tests run in parallel
+    (pytest-xdist), a database of the worker's own next to it (`<name>_gw0`, `<name>_gw1`, ...).
+
+    Every test drops and recreates the schema of its database, so two workers must never share one. A missing
+    worker database is created once, from the server's `postgres` maintenance database, and left in place for
+    later runs.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    given = make_url(url)
+    if not given.database or not re.fullmatch(r"\w+", given.database, re.ASCII):
+        pytest.fail(f"FLASHAPP_TEST_POSTGRES_URL must name its database in letters, digits and _: {url}",
+                    pytrace=False)
+    return _created_database(given.set(database=f"{given.database}_{worker}"))
+
+
+@functools.cache
+def _created_database(target: URL) -> str:
+    """Create the database target names unless it exists; its URL."""
+    name = target.database
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    exists = text("SELECT 1 FROM pg_database WHERE datname = :name").bindparams(name=name)
+    try:
+        with admin.connect() as connection:
+            if connection.scalar(exists) is None:
+                try:
+                    # template0 rather than the default template1, which another session may be connected to.
+                    connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
+                except ProgrammingError:
+                    if connection.scalar(exists) is None:  # not made meanwhile by another run
+                        raise
+    except OperationalError as error:
+        pytest.fail(_UNREACHABLE.format(error), pytrace=False)
+    finally:
+        admin.dispose()
+    return target.render_as_string(hide_password=False)
 
 
 def _reset_postgres(url: str) -> None:
@@ -31,7 +74,7 @@ def _reset_postgres(url: str) -> None:
             connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
             connection.execute(text("CREATE SCHEMA public"))
     except OperationalError as error:
-        pytest.fail(f"FLASHAPP_TEST_POSTGRES_URL is set but PostgreSQL cannot be reached: {error}", pytrace=False)
+        pytest.fail(_UNREACHABLE.format(error), pytrace=False)
     finally:
         engine.dispose()
 
@@ -62,8 +105,10 @@ def _long_lived_objects_left_out_of_collections():
 def database_url(request, tmp_path) -> str:
     """A fresh, empty database for one test."""
     if request.param == "postgresql":
-        _reset_postgres(POSTGRES_URL)
-        return POSTGRES_URL
+        assert POSTGRES_URL
+        url = worker_database_url(POSTGRES_URL)
+        _reset_postgres(url)
+        return url
     return f"sqlite:///{tmp_path / 'test.sqlite'}"
 
 
