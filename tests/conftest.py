@@ -7,7 +7,9 @@ import gc
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -247,6 +249,54 @@ def built_app(request, app, database_url):
     else:
         build_decks_in(app, [BUNDLED_DECK])
     return app
+
+
+@dataclass
+class _Fills:
+    """What `fill_once` made in one test process: by key, a copy of the SQLite file and what the fill returned."""
+
+    folder: Path
+    made: dict[str, tuple[Path, object]] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="session")
+def _sqlite_fills(tmp_path_factory) -> _Fills:
+    return _Fills(tmp_path_factory.mktemp("sqlite-fills"))
+
+
+@pytest.fixture
+def fill_once(request, database_url):
+    """`fill_once(key, engine, fill)`: the test's database as `fill()` leaves it, and what `fill()` returned.
+
+    For fixtures whose data takes long to make (a student's months of answers): on SQLite, fill() runs
+    on the first test of this process that asks for `key`, and each later one gets a copy of the file it
+    left (engine, on the test's database, is disposed first) and the same return value, which must
+    therefore be plain data (ids, counts), never objects of a session. The data must be the same each
+    time, as the fill makes it from fixed times and seeds. On PostgreSQL fill() runs for every test.
+    """
+    if not _is_sqlite(database_url):
+        return lambda key, engine, fill: fill()
+    fills = request.getfixturevalue("_sqlite_fills")
+
+    def fill_once(key: str, engine, fill):
+        if key in fills.made:
+            copy, value = fills.made[key]
+            engine.dispose()
+            _replace_sqlite_file(copy, database_url)
+            return value
+        value = fill()
+        copy = fills.folder / f"fill-{len(fills.made)}.sqlite"
+        # SQLite's backup copies the database as committed, from the WAL as well, whatever connections are open.
+        source, target = sqlite3.connect(make_url(database_url).database), sqlite3.connect(copy)
+        try:
+            source.backup(target)
+        finally:
+            source.close()
+            target.close()
+        fills.made[key] = (copy, value)
+        return value
+
+    return fill_once
 
 
 @pytest.fixture

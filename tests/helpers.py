@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import re
 import socket
@@ -72,14 +73,20 @@ def _scalar(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     text = str(value)
+    return text if _reads_back_plain(text) else _quoted(text)
+
+
+@functools.cache
+def _reads_back_plain(text: str) -> bool:
+    """Whether text written as a plain YAML scalar reads back as itself. Cached, as `_quoted` is: the test decks
+    ask both of the same few hundred strings again and again, and each answer costs a YAML parse or dump."""
     try:
-        if yaml.safe_load(f"value: {text}") == {"value": text}:
-            return text
+        return yaml.safe_load(f"value: {text}") == {"value": text}
     except yaml.YAMLError:
-        pass
-    return _quoted(text)
+        return False
 
 
+@functools.cache
 def _quoted(text: str) -> str:
     return yaml.safe_dump(text, default_style='"', allow_unicode=True, width=float("inf")).rstrip("\n")
 
@@ -120,6 +127,7 @@ PLANETS = deck_text(
 )
 
 
+@functools.cache  # the same few decks are written for hundreds of tests
 def numbers_deck(count: int = 8, *, slug: str = "numbers") -> str:
     """A deck of `count` one-card facts, "What is the square of n?", in order: for scheduling tests."""
     return deck_text(
