@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
+import re
 import shutil
+import sqlite3
 import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from jinja2.bccache import Bucket, BytecodeCache
-from sqlalchemy import make_url, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import URL, create_engine, make_url, text
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
 from flashapp.database import make_engine
@@ -21,6 +25,47 @@ from tests.helpers import BUNDLED_DECK, FAST_HASH_METHOD, AuthActions, build_dec
 
 POSTGRES_URL = os.environ.get("FLASHAPP_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+_UNREACHABLE = "FLASHAPP_TEST_POSTGRES_URL is set but PostgreSQL cannot be reached: {}"
+
+
+def worker_database_url(url: str) -> str:
+    """The PostgreSQL database this test process uses: the one the URL names, or, when the tests run in parallel
+    (pytest-xdist), a database of the worker's own next to it (`<name>_gw0`, `<name>_gw1`, ...).
+
+    Every test drops and recreates the schema of its database, so two workers must never share one. A missing
+    worker database is created once, from the server's `postgres` maintenance database, and left in place for
+    later runs.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    given = make_url(url)
+    if not given.database or not re.fullmatch(r"\w+", given.database, re.ASCII):
+        pytest.fail(f"FLASHAPP_TEST_POSTGRES_URL must name its database in letters, digits and _: {url}",
+                    pytrace=False)
+    return _created_database(given.set(database=f"{given.database}_{worker}"))
+
+
+@functools.cache
+def _created_database(target: URL) -> str:
+    """Create the database target names unless it exists; its URL."""
+    name = target.database
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    exists = text("SELECT 1 FROM pg_database WHERE datname = :name").bindparams(name=name)
+    try:
+        with admin.connect() as connection:
+            if connection.scalar(exists) is None:
+                try:
+                    # template0 rather than the default template1, which another session may be connected to.
+                    connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
+                except ProgrammingError:
+                    if connection.scalar(exists) is None:  # not made meanwhile by another run
+                        raise
+    except OperationalError as error:
+        pytest.fail(_UNREACHABLE.format(error), pytrace=False)
+    finally:
+        admin.dispose()
+    return target.render_as_string(hide_password=False)
 
 
 def _reset_postgres(url: str) -> None:
@@ -31,31 +76,41 @@ def _reset_postgres(url: str) -> None:
             connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
             connection.execute(text("CREATE SCHEMA public"))
     except OperationalError as error:
-        pytest.fail(f"FLASHAPP_TEST_POSTGRES_URL is set but PostgreSQL cannot be reached: {error}", pytrace=False)
+        pytest.fail(_UNREACHABLE.format(error), pytrace=False)
     finally:
         engine.dispose()
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _modules_left_out_of_collections():
-    """Keep what is alive once the tests are collected (modules, their classes and caches) out of the collector's scans.
+def _collector_unfrozen_at_the_end():
+    """Give what `_long_lived_objects_left_out_of_collections` froze back to the collector once the run ends."""
+    yield
+    gc.unfreeze()
 
-    Each test's teardown collects the garbage it left (`_close`); without this, every one of those
-    collections walks the whole heap of imported libraries, about 80 ms a test. Garbage made by the
-    tests themselves is still collected as before.
+
+@pytest.fixture(autouse=True)
+def _long_lived_objects_left_out_of_collections():
+    """Before each test, keep what is alive (modules, their classes and caches) out of the collector's scans.
+
+    Each test's teardown collects the garbage it left (`_close`); without a freeze, every one of those
+    collections walks the whole heap of imported libraries, about 80 ms a test. Freezing once, when the run
+    starts, is not enough: the caches that fill up as the run goes on (SQLAlchemy's compiled statements,
+    hypothesis's strategies, pytest's reports) grow what is left to walk from about 50,000 objects to 260,000,
+    and each collection from about 25 ms to 200 ms. The garbage of earlier tests is collected before the freeze,
+    so only what outlived them is frozen, and garbage made by the test itself is still collected as before.
     """
     gc.collect()
     gc.freeze()
-    yield
-    gc.unfreeze()
 
 
 @pytest.fixture(params=BACKENDS)
 def database_url(request, tmp_path) -> str:
     """A fresh, empty database for one test."""
     if request.param == "postgresql":
-        _reset_postgres(POSTGRES_URL)
-        return POSTGRES_URL
+        assert POSTGRES_URL
+        url = worker_database_url(POSTGRES_URL)
+        _reset_postgres(url)
+        return url
     return f"sqlite:///{tmp_path / 'test.sqlite'}"
 
 
@@ -194,6 +249,54 @@ def built_app(request, app, database_url):
     else:
         build_decks_in(app, [BUNDLED_DECK])
     return app
+
+
+@dataclass
+class _Fills:
+    """What `fill_once` made in one test process: by key, a copy of the SQLite file and what the fill returned."""
+
+    folder: Path
+    made: dict[str, tuple[Path, object]] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="session")
+def _sqlite_fills(tmp_path_factory) -> _Fills:
+    return _Fills(tmp_path_factory.mktemp("sqlite-fills"))
+
+
+@pytest.fixture
+def fill_once(request, database_url):
+    """`fill_once(key, engine, fill)`: the test's database as `fill()` leaves it, and what `fill()` returned.
+
+    For fixtures whose data takes long to make (a student's months of answers): on SQLite, fill() runs
+    on the first test of this process that asks for `key`, and each later one gets a copy of the file it
+    left (engine, on the test's database, is disposed first) and the same return value, which must
+    therefore be plain data (ids, counts), never objects of a session. The data must be the same each
+    time, as the fill makes it from fixed times and seeds. On PostgreSQL fill() runs for every test.
+    """
+    if not _is_sqlite(database_url):
+        return lambda key, engine, fill: fill()
+    fills = request.getfixturevalue("_sqlite_fills")
+
+    def fill_once(key: str, engine, fill):
+        if key in fills.made:
+            copy, value = fills.made[key]
+            engine.dispose()
+            _replace_sqlite_file(copy, database_url)
+            return value
+        value = fill()
+        copy = fills.folder / f"fill-{len(fills.made)}.sqlite"
+        # SQLite's backup copies the database as committed, from the WAL as well, whatever connections are open.
+        source, target = sqlite3.connect(make_url(database_url).database), sqlite3.connect(copy)
+        try:
+            source.backup(target)
+        finally:
+            source.close()
+            target.close()
+        fills.made[key] = (copy, value)
+        return value
+
+    return fill_once
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import re
 import socket
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 from sqlalchemy import select
@@ -71,14 +73,20 @@ def _scalar(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     text = str(value)
+    return text if _reads_back_plain(text) else _quoted(text)
+
+
+@functools.cache
+def _reads_back_plain(text: str) -> bool:
+    """Whether text written as a plain YAML scalar reads back as itself. Cached, as `_quoted` is: the test decks
+    ask both of the same few hundred strings again and again, and each answer costs a YAML parse or dump."""
     try:
-        if yaml.safe_load(f"value: {text}") == {"value": text}:
-            return text
+        return yaml.safe_load(f"value: {text}") == {"value": text}
     except yaml.YAMLError:
-        pass
-    return _quoted(text)
+        return False
 
 
+@functools.cache
 def _quoted(text: str) -> str:
     return yaml.safe_dump(text, default_style='"', allow_unicode=True, width=float("inf")).rstrip("\n")
 
@@ -119,6 +127,7 @@ PLANETS = deck_text(
 )
 
 
+@functools.cache  # the same few decks are written for hundreds of tests
 def numbers_deck(count: int = 8, *, slug: str = "numbers") -> str:
     """A deck of `count` one-card facts, "What is the square of n?", in order: for scheduling tests."""
     return deck_text(
@@ -269,6 +278,7 @@ def read_only(path: Path) -> Iterator[Path]:
 
 SERVER_START_TIMEOUT = 30.0
 CLI_TIMEOUT = 120.0
+PORT_ATTEMPTS = 3  # ports tried by `serving` before it gives up
 
 
 def flashapp_script() -> Path:
@@ -354,33 +364,60 @@ def new_install(folder: Path, *, config: str = "") -> FlashappInstall:
 
 @contextlib.contextmanager
 def serving(install: FlashappInstall, *options: str) -> Iterator[LiveServer]:
-    """Run `flashapp serve [OPTIONS]` for an install on a free port until the block ends."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    """Run `flashapp serve [OPTIONS]` for an install on a free port until the block ends.
+
+    Other test processes (the suite runs in parallel) start servers and open connections too, so a port found
+    free may be taken before this server binds it. The server counts as started only once its own process
+    listens on the port, never because another one answers there; one that finds its port taken is started
+    again on another.
+    """
     log_path = install.folder / "server.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen([str(install.script), "serve", "--host", "127.0.0.1", "--port", str(port), *options],
-                                   env=install.env, cwd=install.folder, stdin=subprocess.DEVNULL,
-                                   stdout=log, stderr=subprocess.STDOUT)
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        port = free_port()
+        with open(log_path, "w") as log:
+            process = subprocess.Popen([str(install.script), "serve", "--host", "127.0.0.1", "--port", str(port),
+                                        *options], env=install.env, cwd=install.folder, stdin=subprocess.DEVNULL,
+                                       stdout=log, stderr=subprocess.STDOUT)
+        try:
+            if _wait_until_serving(process, port, log_path, last_attempt=attempt == PORT_ATTEMPTS):
+                yield LiveServer(base=f"http://127.0.0.1:{port}", install=install, log=log_path)
+                return
+        finally:
+            _stop(process)
+
+
+def _wait_until_serving(process: subprocess.Popen, port: int, log_path: Path, *, last_attempt: bool) -> bool:
+    """True once the server process listens on port and answers /healthz; False when it found the port taken."""
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while not (_listens_on(process.pid, port) and answers_health(f"http://127.0.0.1:{port}/healthz")):
+        if process.poll() is not None:
+            log = log_path.read_text()
+            if "Address already in use" in log and not last_attempt:
+                return False
+            pytest.fail(f"flashapp serve exited with {process.returncode}:\n{log}", pytrace=False)
+        if time.monotonic() > deadline:
+            pytest.fail(f"flashapp serve did not answer /healthz within {SERVER_START_TIMEOUT:.0f}s:\n"
+                        f"{log_path.read_text()}", pytrace=False)
+        time.sleep(0.1)
+    return True
+
+
+def _listens_on(pid: int, port: int) -> bool:
     try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        while not answers_health(f"{base}/healthz"):
-            if process.poll() is not None:
-                pytest.fail(f"flashapp serve exited with {process.returncode}:\n{log_path.read_text()}",
-                            pytrace=False)
-            if time.monotonic() > deadline:
-                pytest.fail(f"flashapp serve did not answer /healthz within {SERVER_START_TIMEOUT:.0f}s:\n"
-                            f"{log_path.read_text()}", pytrace=False)
-            time.sleep(0.1)
-        yield LiveServer(base=base, install=install, log=log_path)
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        sockets = psutil.Process(pid).net_connections(kind="tcp4")
+    except psutil.Error:
+        return False
+    return any(s.status == psutil.CONN_LISTEN and s.laddr.port == port for s in sockets)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
 
 # ---------------------------------------------------------------- a student with a known memory

@@ -29,7 +29,7 @@ from flashapp.anki_export import export_anki_package
 from flashapp.anki_progress import export_progress
 from flashapp.decksource import load_deck
 from flashapp.generation import build_deck
-from flashapp.models import Card, CardState, Deck, Note, PersonalParameters, ReviewLog, ReviewState
+from flashapp.models import Card, CardState, Deck, Note, PersonalParameters, ReviewLog, ReviewState, User
 from flashapp.personal import student_scheduler
 from flashapp.scheduling import StudyDays, make_scheduler
 from tests.helpers import BUNDLED_DECK, FAST_HASH_METHOD, T0, study_every_evening, true_parameters
@@ -44,28 +44,34 @@ ANKI_REVLOG_TYPES = {ReviewState.NEW: 0, ReviewState.LEARNING: 0, ReviewState.RE
 
 
 @pytest.fixture(params=["default parameters", "own parameters"])
-def studied(request, session):
+def studied(request, session, fill_once):
     """The bundled deck and a student in Berlin with 60 days of answers in it.
 
     Returns the install's scheduler, the student, the deck, the number of answers and the
     student's own scheduler: the install's, or their own parameters with a desired retention of 0.85.
     """
-    spec = load_deck(BUNDLED_DECK)
-    build_deck(session, spec, now=T0)
-    student = register_user(session, username="ana", password="long enough", time_zone=TIME_ZONE,
-                            password_method=FAST_HASH_METHOD)
-    if request.param == "own parameters":
-        session.add(PersonalParameters(user_id=student.id, parameters=json.dumps(true_parameters()), fitted_at=T0,
-                                       review_count=400, tried_at=T0, tried_review_count=400, tried_outcome="kept"))
-        student.desired_retention = 0.85
-    session.commit()
     install = make_scheduler(enable_fuzzing=False)
-    scheduler = student_scheduler(install, student)
-    answers = study_every_evening(session, scheduler, user_id=student.id, slug=spec.slug, time_zone=TIME_ZONE,
-                                  first_day=FIRST_DAY, days=STUDY_DAYS, seed=20, new_per_day=1,
-                                  leave_last_day_unfinished=True)
-    deck = session.scalar(select(Deck).where(Deck.slug == spec.slug))
-    return install, student, deck, answers, scheduler
+
+    def study() -> tuple[int, int, int]:
+        spec = load_deck(BUNDLED_DECK)
+        build_deck(session, spec, now=T0)
+        student = register_user(session, username="ana", password="long enough", time_zone=TIME_ZONE,
+                                password_method=FAST_HASH_METHOD)
+        if request.param == "own parameters":
+            session.add(PersonalParameters(user_id=student.id, parameters=json.dumps(true_parameters()),
+                                           fitted_at=T0, review_count=400, tried_at=T0, tried_review_count=400,
+                                           tried_outcome="kept"))
+            student.desired_retention = 0.85
+        session.commit()
+        answers = study_every_evening(session, student_scheduler(install, student), user_id=student.id,
+                                      slug=spec.slug, time_zone=TIME_ZONE, first_day=FIRST_DAY, days=STUDY_DAYS,
+                                      seed=20, new_per_day=1, leave_last_day_unfinished=True)
+        deck_id = session.scalar(select(Deck.id).where(Deck.slug == spec.slug))
+        return student.id, deck_id, answers
+
+    student_id, deck_id, answers = fill_once(f"anki progress: {request.param}", session.get_bind(), study)
+    student, deck = session.get(User, student_id), session.get(Deck, deck_id)
+    return install, student, deck, answers, student_scheduler(install, student)
 
 
 @pytest.fixture

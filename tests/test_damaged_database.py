@@ -26,25 +26,30 @@ VALUE_DAMAGE = ["payload"]
 
 
 @pytest.fixture
-def filled_app(app, database_url):
+def filled_app(app, database_url, fill_once):
     """The app on an SQLite file of a few hundred pages: 3,000 reviews of 200 cards."""
     if not database_url.startswith("sqlite"):
         pytest.skip("damaged pages are an SQLite file's; PostgreSQL checks its own pages")
     with app.app_context():
-        build_numbers_deck(db.session, count=200)
-        users = [register_user(db.session, username=f"s{n}", password="long enough",
-                               password_method=FAST_HASH_METHOD) for n in range(5)]
-        db.session.flush()
-        cards = list(db.session.scalars(select(Card.id)))
-        db.session.execute(insert(ReviewLog), [
-            {"user_id": user.id, "card_id": card, "rating": 3, "reviewed_at": T0 + timedelta(days=n),
-             "duration_ms": 3000, "state_before": ReviewState.NEW, "due": T0 + timedelta(days=n + 1),
-             "token": f"{user.id}-{card}-{n}"}
-            for user in users for card in cards for n in range(3)])
-        db.session.commit()
-        db.session.remove()
-        db.engine.dispose()
+        fill_once("3,000 reviews of 200 cards", db.engine, fill)
     return app
+
+
+def fill() -> None:
+    """3,000 reviews of 200 cards, in the database of the app whose context is pushed; its engine left disposed."""
+    build_numbers_deck(db.session, count=200)
+    users = [register_user(db.session, username=f"s{n}", password="long enough",
+                           password_method=FAST_HASH_METHOD) for n in range(5)]
+    db.session.flush()
+    cards = list(db.session.scalars(select(Card.id)))
+    db.session.execute(insert(ReviewLog), [
+        {"user_id": user.id, "card_id": card, "rating": 3, "reviewed_at": T0 + timedelta(days=n),
+         "duration_ms": 3000, "state_before": ReviewState.NEW, "due": T0 + timedelta(days=n + 1),
+         "token": f"{user.id}-{card}-{n}"}
+        for user in users for card in cards for n in range(3)])
+    db.session.commit()
+    db.session.remove()
+    db.engine.dispose()
 
 
 def database_file(app) -> Path:

@@ -42,12 +42,16 @@ def cards(session, count):
 
 
 @pytest.fixture
-def studied(session, scheduler):
+def studied(session, scheduler, fill_once):
     """A student with about a thousand answers drawn from a memory unlike the defaults."""
-    user = student(session)
-    answers = simulate_student(session, scheduler, user_id=user.id, card_ids=cards(session, 80), days=150, seed=5)
+    def study() -> tuple[int, int]:
+        user = student(session)
+        answers = simulate_student(session, scheduler, user_id=user.id, card_ids=cards(session, 80), days=150, seed=5)
+        return user.id, answers
+
+    user_id, answers = fill_once("a student of 150 days", session.get_bind(), study)
     assert answers >= MIN_REVIEWS
-    return user
+    return session.get(User, user_id)
 
 
 def test_a_fit_that_predicts_better_is_kept_and_the_memory_states_follow_it(session, scheduler, studied):

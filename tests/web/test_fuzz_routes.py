@@ -131,17 +131,22 @@ def url_of(rule, path: dict[str, str]) -> str:
     return url
 
 
+# Every row of every table a refused request must leave alone, in primary key order. Read as the driver
+# returns the stored values, in plain SQL: the fingerprint is taken after every request, and SQLAlchemy's
+# statement and row handling took three times as long as the reads.
+EVERY_ROW = {
+    table.name: f'SELECT * FROM "{table.name}" ORDER BY '
+                + ", ".join(f'"{column.name}"' for column in table.primary_key.columns)
+    for table in Base.metadata.sorted_tables if table.name not in WRITTEN_WHEN_REFUSED
+}
+
+
 def fingerprint(app) -> dict[str, list]:
     """Every row of every table a refused request must leave alone."""
     with app.app_context():
-        tables = {}
-        for table in Base.metadata.sorted_tables:
-            if table.name in WRITTEN_WHEN_REFUSED:
-                continue
-            order = list(table.primary_key.columns)
-            tables[table.name] = [tuple(row) for row in db.session.execute(select(table).order_by(*order))]
-        db.session.remove()
-        return tables
+        engine = db.engine
+    with engine.connect() as connection:
+        return {name: [tuple(row) for row in connection.exec_driver_sql(sql)] for name, sql in EVERY_ROW.items()}
 
 
 def send(client, rule, request: dict, token: str | None) -> object:
