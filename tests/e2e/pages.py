@@ -73,6 +73,8 @@ def go_to(page, base: str, link: str, path: str) -> None:
 
 
 def assert_fits_phone(page, what: str) -> None:
+    # Measured once the page has loaded: a navigation still under way has no document yet.
+    page.wait_for_load_state("load")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"{what} overflows horizontally at {PHONE['width']} px: scrollWidth={width}"
 

@@ -152,6 +152,7 @@ def take_phone_screenshots(new_context, base: str, document: str, screenshots: P
         if name == "fact-editor":
             phone.goto(document)
             phone.locator("#s4").get_by_role("link", name=re.compile("Write a fact")).click()
+            phone.wait_for_url(re.compile(re.escape(f"{document}/facts/new")))
         else:
             phone.goto(url)
         assert_fits_phone(phone, f"the {name} page")
