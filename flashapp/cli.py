@@ -127,7 +127,7 @@ def init_command() -> None:
 @with_appcontext
 def serve_command(host: str, port: int, threads: int, connection_limit: int) -> None:
     """Serve the app with waitress, printing the addresses to open and each class's join code."""
-    from waitress import serve
+    from . import serving
 
     _writable_or_fail()
     app = current_app._get_current_object()  # type: ignore[attr-defined]  # the proxy's documented way to the app
@@ -147,8 +147,8 @@ def serve_command(host: str, port: int, threads: int, connection_limit: int) -> 
     # interpreter lock again from the threads rendering pages: hand that lock round every millisecond rather
     # than every five, so that the other writers are let in sooner.
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
-    serve(app, host=host, port=port, threads=threads, connection_limit=connection_limit,
-          asyncore_use_poll=True, ident="flashapp")
+    serving.serve(app, host=host, port=port, threads=threads, connection_limit=connection_limit,
+                  asyncore_use_poll=True, ident="flashapp")
 
 
 def _refuse_unservable_database(app: Flask) -> None:

@@ -159,14 +159,12 @@ def test_daily_backups_make_todays_backup_once(app, database_url):
 
 
 def test_serve_starts_the_daily_backups_before_serving(app, runner, monkeypatch):
-    import waitress
-
-    from flashapp import cli
+    from flashapp import cli, serving
 
     calls = []
     monkeypatch.setattr(cli, "start_daily_backups", lambda served: calls.append(("backups", served)))
     monkeypatch.setattr(cli, "start_personal_fits", lambda served: calls.append(("fits", served)))
-    monkeypatch.setattr(waitress, "serve", lambda served, **options: calls.append(("serve", served)))
+    monkeypatch.setattr(serving, "serve", lambda served, **options: calls.append(("serve", served)))
     result = runner.invoke(args=["serve", "--port", "5999"])
     assert result.exit_code == 0, result.output
     assert calls == [("backups", app), ("fits", app), ("serve", app)]
@@ -174,14 +172,12 @@ def test_serve_starts_the_daily_backups_before_serving(app, runner, monkeypatch)
 
 def stub_serving(monkeypatch) -> list:
     """Record instead of listening: what is under test is what `serve` does first."""
-    import waitress
-
-    from flashapp import cli
+    from flashapp import cli, serving
 
     served: list = []
     monkeypatch.setattr(cli, "start_daily_backups", lambda app: None)
     monkeypatch.setattr(cli, "start_personal_fits", lambda app: None)
-    monkeypatch.setattr(waitress, "serve", lambda app, **options: served.append(app))
+    monkeypatch.setattr(serving, "serve", lambda app, **options: served.append(app))
     return served
 
 

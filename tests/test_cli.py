@@ -93,7 +93,7 @@ def test_serve_prints_the_addresses_and_every_class_code(app, runner, monkeypatc
         db.session.commit()
     served = {}
     # Everything up to the blocking call is real; the server itself is not started here.
-    monkeypatch.setattr("waitress.serve", lambda wsgi_app, **options: served.update(options))
+    monkeypatch.setattr("flashapp.serving.serve", lambda wsgi_app, **options: served.update(options))
     monkeypatch.setattr("flashapp.cli.start_daily_backups", lambda app: served.setdefault("backups", True))
     monkeypatch.setattr("flashapp.cli.start_personal_fits", lambda app: served.setdefault("fits", True))
     monkeypatch.setattr("flashapp.network.lan_addresses", lambda: ["192.168.1.20"])

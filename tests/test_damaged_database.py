@@ -96,14 +96,12 @@ def damage(path: Path, kind: str) -> None:
 
 def stub_waitress(monkeypatch) -> list:
     """Record instead of serving: what is under test is what `serve` does before it listens."""
-    import waitress
-
-    from flashapp import cli
+    from flashapp import cli, serving
 
     served: list = []
     monkeypatch.setattr(cli, "start_daily_backups", lambda app: None)
     monkeypatch.setattr(cli, "start_personal_fits", lambda app: None)
-    monkeypatch.setattr(waitress, "serve", lambda app, **options: served.append(app))
+    monkeypatch.setattr(serving, "serve", lambda app, **options: served.append(app))
     return served
 
 
