@@ -53,6 +53,83 @@ def test_a_session_keeps_one_signed_csrf_token_that_only_it_can_use(app):
     assert csrf_token(ada.get("/").get_data(as_text=True)) not in (first, bens)
 
 
+@pytest.fixture
+def csrf_checks(monkeypatch) -> list[str]:
+    """The tokens Flask-WTF's own check unsigned, in order (it still does all its work)."""
+    import flask_wtf.csrf
+
+    checked: list[str] = []
+    validate = flask_wtf.csrf.validate_csrf
+
+    def counting(data, *args, **kwargs):
+        checked.append(data)
+        return validate(data, *args, **kwargs)
+
+    monkeypatch.setattr(flask_wtf.csrf, "validate_csrf", counting)
+    return checked
+
+
+def test_the_token_signed_for_the_session_is_taken_without_unsigning_it_again(app, csrf_checks):
+    ada = app.test_client()
+    AuthActions(ada).register("ada")
+    checked_at_register = len(csrf_checks)
+    token = csrf_token(ada.get("/").get_data(as_text=True))
+    assert ada.post("/logout", data={"csrf_token": token}).status_code == 302
+    assert len(csrf_checks) == checked_at_register  # the page's own token: not unsigned again
+    assert ada.get("/history").status_code == 302  # and the log-out happened
+
+
+def test_a_token_sent_in_a_header_or_signed_elsewhere_goes_through_flask_wtfs_check(app, csrf_checks):
+    ada = app.test_client()
+    AuthActions(ada).register("ada")
+    page_token = csrf_token(ada.get("/").get_data(as_text=True))
+    assert ada.post("/logout", headers={"X-CSRFToken": page_token}).status_code == 302
+    assert csrf_checks[-1] == page_token
+    AuthActions(ada).login("ada")
+    page_token = csrf_token(ada.get("/").get_data(as_text=True))
+    # A token for the same session as another process signs it: same key and salt, signed at another time.
+    import time
+
+    from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+
+    class AnHourAgo(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - 3600
+
+    raw = app.session_interface.open_session(app, _request_with_cookie(app, ada))["csrf_token"]
+    other = URLSafeTimedSerializer(app.secret_key, salt="wtf-csrf-token", signer=AnHourAgo).dumps(raw)
+    assert other != page_token
+    assert ada.post("/logout", data={"csrf_token": other}).status_code == 302
+    assert csrf_checks[-1] == other
+    # A forged one is refused by that check, and nothing happens.
+    AuthActions(ada).login("ada")
+    forged = ada.post("/logout", data={"csrf_token": page_token[:-2] + "xx"})
+    assert forged.status_code == 400 and "Form expired" in forged.get_data(as_text=True)
+    assert ada.get("/history").status_code == 200
+
+
+def _request_with_cookie(app, client):
+    """A request carrying the client's session cookie, to read its session as the app would."""
+    from werkzeug.test import EnvironBuilder
+
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    environ = EnvironBuilder(path="/", headers={"Cookie": f"session={cookie.value}"}).get_environ()
+    return app.request_class(environ)
+
+
+def test_over_https_the_referrer_is_checked_even_with_the_sessions_own_token(app, csrf_checks):
+    ada = app.test_client()
+    AuthActions(ada).register("ada")
+    token = csrf_token(ada.get("/", base_url="https://localhost").get_data(as_text=True))
+    refused = ada.post("/logout", base_url="https://localhost", data={"csrf_token": token})
+    assert refused.status_code == 400 and "Form expired" in refused.get_data(as_text=True)
+    assert ada.get("/history", base_url="https://localhost").status_code == 200  # still logged in
+    assert ada.post("/logout", base_url="https://localhost", data={"csrf_token": token},
+                    headers={"Referer": "https://localhost/"}).status_code == 302
+    assert csrf_checks[-1] == token
+
+
 def test_with_a_time_limit_every_page_signs_its_csrf_token_as_flask_wtf_does(app):
     from flask import g, session
 
