@@ -37,8 +37,8 @@ class SessionCSRFProtect(CSRFProtect):  # type: ignore[misc]  # Flask-WTF ships 
 
     def protect(self, apply_exemptions: bool = False) -> None:
         config = current_app.config
-        if (request.endpoint and request.method in config["WTF_CSRF_METHODS"] and config.get("WTF_CSRF_TIME_LIMIT") is None
-                and not request.is_secure):
+        if (request.endpoint and request.method in config["WTF_CSRF_METHODS"]
+                and config.get("WTF_CSRF_TIME_LIMIT") is None and not request.is_secure):
             field = config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
             raw, sent = session.get(field), request.form.get(field)
             signed = current_app.extensions.get("flashapp.signed_csrf_tokens", {}).get(raw) \

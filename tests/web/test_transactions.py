@@ -57,3 +57,85 @@ def test_a_write_in_a_read_transaction_is_refused_at_once(built_app, begins):
             db.session.rollback()
     finally:
         may_write.reset(token)
+
+
+@pytest.fixture
+def endings(built_app):
+    """How each transaction on the app's engine ended: 'commit' or 'rollback' (a rollback of nothing is not one)."""
+    seen: list[str] = []
+    with built_app.app_context():
+        engine = db.engine
+
+    def committed(connection):
+        seen.append("commit")
+
+    def rolled_back(connection):
+        if connection.in_transaction():
+            seen.append("rollback")
+
+    event.listen(engine, "commit", committed)
+    event.listen(engine, "rollback", rolled_back)
+    yield seen
+    event.remove(engine, "commit", committed)
+    event.remove(engine, "rollback", rolled_back)
+
+
+def test_a_request_that_only_read_ends_its_transaction_with_a_commit(built_app, client, endings):
+    AuthActions(client).register("ada")
+    client.get("/healthz")  # the first runs SQLite's quick check, whose own transactions roll back
+    endings.clear()
+    for path in (STUDY, "/", "/history", "/healthz"):
+        assert client.get(path).status_code == 200
+        assert endings == ["commit"], path
+        endings.clear()
+
+
+def test_a_failed_request_and_one_with_unwritten_changes_are_rolled_back(database_url, tmp_path):
+    from flask_login import current_user
+
+    from flashapp.models import User
+    from tests.conftest import _close, _test_app
+    from tests.helpers import upgrade_database_in
+
+    app = _test_app(database_url, tmp_path / "instance")
+    upgrade_database_in(app)
+
+    @app.route("/rename-in-memory")
+    def rename_in_memory() -> str:
+        user = db.session.get(User, current_user.id)
+        user.time_zone = "Europe/Paris"  # changed on the object only: the request writes nothing
+        return "renamed in memory"
+
+    @app.route("/fail")
+    def fail() -> str:
+        db.session.execute(db.select(1))
+        raise RuntimeError("the view failed")
+
+    ends: list[str] = []
+    with app.app_context():
+        event.listen(db.engine, "commit", lambda connection: ends.append("commit"))
+    try:
+        client = app.test_client()
+        AuthActions(client).register("ada")
+        ends.clear()
+        assert client.get("/rename-in-memory").status_code == 200
+        assert ends == []  # not committed: the change is dropped with the session
+        with app.app_context():
+            assert db.session.scalar(db.select(User.time_zone).where(User.username == "ada")) == "UTC"
+        app.config["PROPAGATE_EXCEPTIONS"] = False
+        assert client.get("/fail").status_code == 500
+        assert ends == []
+    finally:
+        _close(app)
+
+
+def test_on_postgresql_a_connection_keeps_the_statements_its_driver_prepared(built_app, client):
+    if built_app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        pytest.skip("prepared statements are PostgreSQL's driver's")
+    AuthActions(client).register("ada")
+    for _ in range(12):  # the driver prepares a statement run five times on one connection
+        assert client.get(STUDY).status_code == 200
+    with built_app.app_context():
+        rows = db.session.execute(db.text("SELECT statement FROM pg_prepared_statements")).scalars().all()
+        db.session.rollback()
+    assert any("FROM deck" in statement and "count(card_state.id)" in statement for statement in rows), rows
