@@ -31,13 +31,15 @@ class SessionCSRFProtect(CSRFProtect):  # type: ignore[misc]  # Flask-WTF ships 
     `flashapp.signed_csrf_tokens`). A form sending back exactly that token for the same session
     would pass Flask-WTF's check, which unsigns it again: that took as long as a fiftieth of a study
     cycle. Anything else (another token, one signed by another process, a header instead of the
-    form field, tokens with a time limit, a request over HTTPS, whose referrer Flask-WTF checks)
-    goes through Flask-WTF's own check.
+    form field, a body that is not a plain form, such as an upload, tokens with a time limit, a request
+    over HTTPS, whose referrer Flask-WTF checks) goes through Flask-WTF's own check.
     """
 
     def protect(self, apply_exemptions: bool = False) -> None:
         config = current_app.config
+        # Only plain forms: an upload's body (multipart) is left unread here, for its view to judge.
         if (request.endpoint and request.method in config["WTF_CSRF_METHODS"]
+                and request.mimetype == "application/x-www-form-urlencoded"
                 and config.get("WTF_CSRF_TIME_LIMIT") is None and not request.is_secure):
             field = config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
             raw, sent = session.get(field), request.form.get(field)
