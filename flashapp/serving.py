@@ -47,7 +47,16 @@ def create(app: Any, sockets: dict[int, Any], **options: Any) -> Any:
 
 def serve(app: Any, **options: Any) -> None:
     """Listen and serve `app` until stopped, as `waitress.serve(app, **options)` does, on `Connection`s."""
-    logging.basicConfig()
+    configure_logging()
     server = create(app, {}, **options)
     server.print_listen("Serving on http://{}:{}")
     server.run()
+
+
+def configure_logging() -> None:
+    """Log to the terminal as `waitress.serve` does, less waitress's line for each request that waits a moment."""
+    logging.basicConfig()
+    # Waitress warns "Task queue depth is N" for every request that waits for a free thread: with a class
+    # answering at once that is most requests, thousands of lines a minute in the teacher's terminal. Waiting
+    # a moment for a thread is normal here; writes that really wait show in /healthz ("writes: waiting").
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)

@@ -133,3 +133,16 @@ def test_many_requests_at_once_and_a_large_response_to_a_slow_reader_arrive_whol
     assert not failures
     assert len(received) == BIG
     assert received == b"".join(bytes([number % 251]) * (BIG // 16) for number in range(16))
+
+
+def test_a_request_waiting_for_a_thread_is_not_logged_but_a_failing_one_is(caplog):
+    import logging
+
+    serving.configure_logging()
+    queue = logging.getLogger("waitress.queue")
+    with caplog.at_level(logging.NOTSET):
+        queue.warning("Task queue depth is %d", 3)
+        logging.getLogger("waitress").error("Unexpected exception when serving")
+    messages = [record.getMessage() for record in caplog.records]
+    assert "Task queue depth is 3" not in messages
+    assert "Unexpected exception when serving" in messages
