@@ -1058,19 +1058,11 @@ _ANSWER_REVIEW_COLUMNS = (*_REVIEW_COLUMNS, "origin")
 _STATE_COLUMNS_WRITTEN = ("state", "step", "stability", "difficulty", "due", "last_review", "last_review_us", "reps",
                           "lapses", "again_count")
 _REVIEW_TABLE, _STATE_TABLE = cast(Table, ReviewLog.__table__), cast(Table, CardState.__table__)
-_RECORD_REVIEW = {
-    "postgresql": Prepared(postgresql_insert(_REVIEW_TABLE).values(_given(_REVIEW_TABLE, _ANSWER_REVIEW_COLUMNS))
-                           .on_conflict_do_nothing(index_elements=("token",)).returning(_REVIEW_TABLE.c.id)),
-    "sqlite": Prepared(sqlite_insert(_REVIEW_TABLE).values(_given(_REVIEW_TABLE, _ANSWER_REVIEW_COLUMNS))
-                       .on_conflict_do_nothing(index_elements=("token",)).returning(_REVIEW_TABLE.c.id)),
-}
+_RECORD_REVIEW = {dialect: Prepared(insert.values(_given(_REVIEW_TABLE, _ANSWER_REVIEW_COLUMNS)))
+                  for dialect, insert in _INSERT_REVIEW.items()}
 _STATE_GIVEN = ("user_id", "card_id", *_STATE_COLUMNS_WRITTEN)
-_RECORD_STATE = {
-    "postgresql": Prepared(postgresql_insert(_STATE_TABLE).values(_given(_STATE_TABLE, _STATE_GIVEN))
-                           .on_conflict_do_nothing(index_elements=("user_id", "card_id")).returning(_STATE_TABLE.c.id)),
-    "sqlite": Prepared(sqlite_insert(_STATE_TABLE).values(_given(_STATE_TABLE, _STATE_GIVEN))
-                       .on_conflict_do_nothing(index_elements=("user_id", "card_id")).returning(_STATE_TABLE.c.id)),
-}
+_RECORD_STATE = {dialect: Prepared(insert.values(_given(_STATE_TABLE, _STATE_GIVEN)))
+                 for dialect, insert in _insert_unless_there(CardState, ("user_id", "card_id")).items()}
 # The new state, if the state is still the one the answer was planned from.
 _UPDATE_STATE = Prepared(update(_STATE_TABLE).values(_given(_STATE_TABLE, _STATE_COLUMNS_WRITTEN))
                          .where(CardState.user_id == bindparam("of_user"), CardState.card_id == bindparam("of_card"),
