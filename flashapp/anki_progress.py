@@ -32,8 +32,8 @@ from .accounts import find_user
 from .anki_export import ExportedCard, export_anki_package
 from .decks import deck_by_slug
 from .errors import NotFound
-from .models import CardState, ReviewLog, ReviewState, User
-from .personal import student_scheduler
+from .models import CardState, ReviewLog, ReviewState
+from .personal import Learner, student_scheduler
 from .scheduling import StudyDays, StudyScheduler, anki_interval, ideal_interval, replay_steps, study_scheduler
 
 # Anki's numbers (rslib: card/mod.rs, revlog/mod.rs).
@@ -65,7 +65,7 @@ def export_progress(session: Session, scheduler: Scheduler, *, username: str, sl
     return export_user_progress(session, scheduler, user=user, slug=slug, out=out, now=now)
 
 
-def export_user_progress(session: Session, scheduler: Scheduler, *, user: User, slug: str,
+def export_user_progress(session: Session, scheduler: Scheduler, *, user: Learner, slug: str,
                          out: str | os.PathLike[str] | BinaryIO, now: datetime) -> ProgressExport:
     """Write the deck with this slug and `user`'s progress in it as an .apkg (NotFound: no such deck)."""
     deck = deck_by_slug(session, slug, visible_to=user.id)

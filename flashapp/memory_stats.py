@@ -28,8 +28,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from .decks import all_decks, deck_by_slug
 from .errors import Invalid
-from .models import Card, CardState, Deck, ReviewLog, ReviewState, User, UTCDateTime
-from .personal import student_scheduler
+from .models import Card, CardState, Deck, ReviewLog, ReviewState, UTCDateTime
+from .personal import Learner, student_scheduler
 from .scheduling import StudyDays, zone
 from .stats import epoch_seconds, predicted_recall, true_retention
 
@@ -597,7 +597,7 @@ class StatisticsPage:
     decks: list[Deck]
 
 
-def statistics_page(session: Session, scheduler: Scheduler, *, student: User, now: datetime, day_starts_at_hour: int,
+def statistics_page(session: Session, scheduler: Scheduler, *, student: Learner, now: datetime, day_starts_at_hour: int,
                     deck_slug: str | None = None, period: str | None = None) -> StatisticsPage:
     """One student's statistics page, one deck (by slug) or all, over a period (today, month or year).
 

@@ -162,6 +162,11 @@ class User(Base):
     def is_teacher(self) -> bool:
         return self.role == Role.TEACHER
 
+    @property
+    def own_parameters(self) -> str | None:
+        """The student's own FSRS parameters (JSON), None while the defaults are in use."""
+        return None if self.personal is None else self.personal.parameters
+
     # The four members Flask-Login asks of a user, without importing it here.
     is_authenticated = True
     is_active = True

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 import fsrs_rs_python as fsrs_rs
 from fsrs import Scheduler, State
@@ -37,23 +38,41 @@ MAX_REVIEWS = 50_000
 TEST_SHARE = 0.3
 
 
+class Learner(Protocol):
+    """What a student's own scheduling needs of them: a `User`, or the request's `accounts.SignedIn`."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def time_zone(self) -> str: ...
+    @property
+    def desired_retention(self) -> float | None: ...
+    @property
+    def class_retention(self) -> float | None: ...
+    @property
+    def own_parameters(self) -> str | None: ...
+
+
 def parameters_in_use(personal: PersonalParameters | None) -> list[float] | None:
     """A student's own parameters, or None while the defaults are in use."""
-    if personal is None or personal.parameters is None:
-        return None
-    return [float(w) for w in json.loads(personal.parameters)]
+    return None if personal is None else parsed_parameters(personal.parameters)
 
 
-def student_scheduler(scheduler: Scheduler, user: User) -> Scheduler:
+def parsed_parameters(text: str | None) -> list[float] | None:
+    """Parameters as kept (a JSON list of the weights), or None for none."""
+    return None if text is None else [float(w) for w in json.loads(text)]
+
+
+def student_scheduler(scheduler: Scheduler, user: Learner) -> Scheduler:
     """The scheduler for this student's answers: their parameters and desired retention on the install's rules.
 
     The desired retention is the student's own, else their class's default, else the install's.
     """
-    return personal_scheduler(scheduler, parameters=parameters_in_use(user.personal),
+    return personal_scheduler(scheduler, parameters=parsed_parameters(user.own_parameters),
                               desired_retention=desired_retention_of(user))
 
 
-def desired_retention_of(user: User) -> float | None:
+def desired_retention_of(user: Learner) -> float | None:
     """The student's desired retention: their own, else their class's default (None: the install's)."""
     return user.desired_retention if user.desired_retention is not None else user.class_retention
 
@@ -70,12 +89,17 @@ def all_personal_parameters(session: Session) -> dict[int, list[float]]:
     return {user_id: [float(w) for w in json.loads(text)] for user_id, text in rows if text is not None}
 
 
+def latest_fit(session: Session, user_id: int) -> PersonalParameters | None:
+    """A student's own parameters and their latest fit, as the account page shows them (None: never fitted)."""
+    return session.get(PersonalParameters, user_id)
+
+
 def personal_parameters_of(session: Session, user_id: int) -> list[float] | None:
     """One student's own parameters (None: the defaults, or a database from before personal parameters)."""
     if not inspect(session.connection()).has_table(PersonalParameters.__tablename__):
         return None
     text = session.scalar(select(PersonalParameters.parameters).where(PersonalParameters.user_id == user_id))
-    return None if text is None else [float(w) for w in json.loads(text)]
+    return parsed_parameters(text)
 
 
 def student_reviews(session: Session, *, user_id: int, day_starts_at_hour: int,

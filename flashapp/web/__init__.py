@@ -7,9 +7,8 @@ from flask_login import LoginManager
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import db
-from ..accounts import session_user
+from ..accounts import SignedIn, session_user
 from ..database import may_write
-from ..models import User
 from ..scheduling import format_interval
 from . import errors, guards, helpers, static_files
 
@@ -20,7 +19,7 @@ login_manager.login_message_category = "info"
 
 
 @login_manager.user_loader
-def load_user(session_id: str) -> User | None:
+def load_user(session_id: str) -> SignedIn | None:
     """The user of a login session, unless that user has since ended all their sessions."""
     return session_user(helpers.session(), session_id)
 

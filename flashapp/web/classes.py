@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from .. import exports
 from ..classroom import join_class, students_classrooms
 from ..errors import DomainError
-from ..personal import MIN_REVIEWS, desired_retention_of, parameters_in_use, reschedule_cards
+from ..personal import MIN_REVIEWS, desired_retention_of, latest_fit, parsed_parameters, reschedule_cards
 from ..retention import cards_studied, chart_points, retention_costs, set_desired_retention
 from .auth import show_beside_field, status_of_form
 from .forms import EmptyForm, JoinForm, RetentionForm
@@ -66,12 +66,12 @@ def account() -> BaseResponse | tuple[str, int]:
         else:
             flash("Desired retention saved; it applies from your next answer.", "success")
             return redirect(url_for("classes.account"))
-    parameters = parameters_in_use(user.personal)
+    parameters = parsed_parameters(user.own_parameters)
     costs = retention_costs(parameters, deck_size=cards_studied(session(), user_id=user_id()),
                             new_per_day=study_settings().new_cards_per_day)
     in_use = desired_retention_of(user) or scheduler().desired_retention
     page = render_template("account.html", classrooms=students_classrooms(session(), user_id()),
-                           personal=user.personal, parameters=parameters, form=form, costs=costs,
+                           personal=latest_fit(session(), user_id()), parameters=parameters, form=form, costs=costs,
                            points=chart_points(costs), desired_retention=in_use, min_reviews=MIN_REVIEWS,
                            class_default=user.desired_retention is None and user.class_retention is not None)
     return page, 400 if form.errors else 200

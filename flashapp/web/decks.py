@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 
 from ..anki_progress import export_user_progress, progress_file_name
 from ..decks import export_deck
-from ..models import User
+from ..personal import Learner
 from .helpers import now, scheduler, session, user_id
 
 bp = Blueprint("decks", __name__)
@@ -30,10 +30,10 @@ def export(slug: str) -> Response:
 @login_required
 def export_progress(slug: str) -> Response:
     """Download the deck with the logged-in user's own scheduling, review history and memory states."""
-    user = cast(User, current_user._get_current_object())
+    user = cast(Learner, current_user._get_current_object())
     buffer = io.BytesIO()
     at = now()
     export_user_progress(session(), scheduler(), user=user, slug=slug, out=buffer, now=at)
     buffer.seek(0)
     return send_file(buffer, mimetype="application/octet-stream", as_attachment=True,
-                     download_name=progress_file_name(slug, user.username, at))
+                     download_name=progress_file_name(slug, current_user.username, at))

@@ -21,9 +21,8 @@ from sqlalchemy.orm import Session
 from .. import db
 from ..database import may_write
 from ..errors import Invalid
-from ..models import User
 from ..network import Listening
-from ..personal import student_scheduler
+from ..personal import Learner, student_scheduler
 from ..scheduling import zone
 from ..showings import ShowingTokens
 from ..study import StudySettings
@@ -51,7 +50,7 @@ def scheduler() -> Scheduler:
 
 def own_scheduler() -> Scheduler:
     """The logged-in student's scheduler: their own parameters and desired retention, loaded with them."""
-    return student_scheduler(scheduler(), cast(User, current_user._get_current_object()))
+    return student_scheduler(scheduler(), cast(Learner, current_user._get_current_object()))
 
 
 def showing_tokens() -> ShowingTokens:

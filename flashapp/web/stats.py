@@ -8,7 +8,7 @@ from flask import Blueprint, render_template, request
 from flask_login import current_user, login_required
 
 from ..memory_stats import statistics_page
-from ..models import User
+from ..personal import Learner
 from .charts import page_context
 from .helpers import now, scheduler, session, study_settings
 
@@ -19,7 +19,7 @@ bp = Blueprint("stats", __name__)
 @login_required
 def stats() -> str:
     """The logged-in student's statistics: today, the forecast, the calendar, retention, cards, buttons, hours."""
-    page = statistics_page(session(), scheduler(), student=cast(User, current_user._get_current_object()), now=now(),
+    page = statistics_page(session(), scheduler(), student=cast(Learner, current_user._get_current_object()), now=now(),
                            day_starts_at_hour=study_settings().day_starts_at_hour,
                            deck_slug=request.args.get("deck") or None, period=request.args.get("period"))
     return render_template("stats.html", **page_context(page))
