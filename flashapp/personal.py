@@ -86,7 +86,7 @@ def all_personal_parameters(session: Session) -> dict[int, list[float]]:
         return {}
     rows = session.execute(select(PersonalParameters.user_id, PersonalParameters.parameters)
                            .where(PersonalParameters.parameters.is_not(None)))
-    return {user_id: [float(w) for w in json.loads(text)] for user_id, text in rows if text is not None}
+    return {user_id: parsed for user_id, text in rows if (parsed := parsed_parameters(text)) is not None}
 
 
 def latest_fit(session: Session, user_id: int) -> PersonalParameters | None:
