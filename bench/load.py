@@ -9,7 +9,7 @@
     .venv/bin/python bench/load.py --db sqlite --mode saturation --py-spy  # + py-spy on the server under load
 
     Options: --students N, --seconds S, --kills K (fault, default 3), --cards C (deck size),
-             --threads T (waitress threads, default 8 as `flashapp serve`), --no-keepalive (a new
+             --threads T (waitress threads, default 4 as `flashapp serve`), --no-keepalive (a new
              connection per request), --server gunicorn --workers W (needs `.venv/bin/pip install
              gunicorn`), --duplicate-share F (default 0.05), --answers N (profile), --slices K (saturation:
              answering and /healthz take turns K times, default 5; 1 with --py-spy), --py-spy (needs
@@ -1055,7 +1055,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--answers", type=int, default=300, help="profile: study cycles to profile")
     parser.add_argument("--server", choices=("waitress", "gunicorn"), default="waitress")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=8, help="waitress threads (flashapp serve --threads)")
+    parser.add_argument("--threads", type=int, default=4, help="waitress threads (flashapp serve --threads)")
     parser.add_argument("--duplicate-share", type=float, default=DUPLICATE_SHARE,
                         help="share of answers sent twice with the same token")
     parser.add_argument("--no-keepalive", dest="keepalive", action="store_false",

@@ -102,7 +102,7 @@ def test_serve_prints_the_addresses_and_every_class_code(app, runner, monkeypatc
     assert "Open http://192.168.1.20:8080/ in a browser." in result.output
     assert f"Class Year 10: join code {codes[0]}" in result.output
     assert f"Class Year 11: join code {codes[1]}" in result.output
-    assert served["host"] == "0.0.0.0" and served["port"] == 8080 and served["threads"] == 8
+    assert served["host"] == "0.0.0.0" and served["port"] == 8080 and served["threads"] == 4
     assert served["connection_limit"] == 1000 and served["backups"] is True
     # The pages learn where the server listens from the app, not from its configuration.
     assert app.extensions["flashapp.listening"] == Listening("0.0.0.0", 8080) and "SERVE_HOST" not in app.config
