@@ -18,6 +18,7 @@ from .helpers import (
     address,
     confirm_page,
     download,
+    learner,
     now,
     required,
     scheduler,
@@ -55,7 +56,7 @@ def join() -> BaseResponse | tuple[str, int]:
 @login_required
 def account() -> BaseResponse | tuple[str, int]:
     """Your account: classes, FSRS parameters and desired retention, password, and all your data to download."""
-    user = current_user._get_current_object()
+    user = learner()
     form = RetentionForm(desired_retention="" if user.desired_retention is None else f"{user.desired_retention:.2f}")
     if form.validate_on_submit():
         chosen = form.desired_retention.data

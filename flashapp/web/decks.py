@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import io
-from typing import cast
 
 from flask import Blueprint, Response, send_file
 from flask_login import current_user, login_required
 
 from ..anki_progress import export_user_progress, progress_file_name
 from ..decks import export_deck
-from ..personal import Learner
-from .helpers import now, scheduler, session, user_id
+from .helpers import learner, now, scheduler, session, user_id
 
 bp = Blueprint("decks", __name__)
 
@@ -30,7 +28,7 @@ def export(slug: str) -> Response:
 @login_required
 def export_progress(slug: str) -> Response:
     """Download the deck with the logged-in user's own scheduling, review history and memory states."""
-    user = cast(Learner, current_user._get_current_object())
+    user = learner()
     buffer = io.BytesIO()
     at = now()
     export_user_progress(session(), scheduler(), user=user, slug=slug, out=buffer, now=at)

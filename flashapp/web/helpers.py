@@ -48,9 +48,14 @@ def scheduler() -> Scheduler:
     return cast(Scheduler, current_app.extensions["flashapp.scheduler"])
 
 
+def learner() -> Learner:
+    """The logged-in user, with what their own scheduling needs (read with them at the start of the request)."""
+    return cast(Learner, current_user._get_current_object())
+
+
 def own_scheduler() -> Scheduler:
     """The logged-in student's scheduler: their own parameters and desired retention, loaded with them."""
-    return student_scheduler(scheduler(), cast(Learner, current_user._get_current_object()))
+    return student_scheduler(scheduler(), learner())
 
 
 def showing_tokens() -> ShowingTokens:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 from flask import Blueprint, render_template, request
-from flask_login import current_user, login_required
+from flask_login import login_required
 
 from ..memory_stats import statistics_page
-from ..personal import Learner
 from .charts import page_context
-from .helpers import now, scheduler, session, study_settings
+from .helpers import learner, now, scheduler, session, study_settings
 
 bp = Blueprint("stats", __name__)
 
@@ -19,7 +16,7 @@ bp = Blueprint("stats", __name__)
 @login_required
 def stats() -> str:
     """The logged-in student's statistics: today, the forecast, the calendar, retention, cards, buttons, hours."""
-    page = statistics_page(session(), scheduler(), student=cast(Learner, current_user._get_current_object()), now=now(),
+    page = statistics_page(session(), scheduler(), student=learner(), now=now(),
                            day_starts_at_hour=study_settings().day_starts_at_hour,
                            deck_slug=request.args.get("deck") or None, period=request.args.get("period"))
     return render_template("stats.html", **page_context(page))
