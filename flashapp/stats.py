@@ -165,10 +165,12 @@ def class_scope(session: Session, *, classroom_id: int) -> ClassScope:
     outsiders: tuple[int, ...] = ()
     studying: tuple[int, ...] = ()
     if most:
-        enrolled = set(students)
-        accounts_outside = [(user_id, has_states) for user_id, has_states in session.execute(
-            select(User.id, exists().where(CardState.user_id == User.id)).order_by(User.id))
-            if user_id not in enrolled]
+        # Only the accounts outside are looked up in the card states (the ids are whole numbers, written into
+        # the statement, so that no class can exceed the limit on parameters).
+        accounts_outside = session.execute(
+            select(User.id, exists().where(CardState.user_id == User.id))
+            .where(User.id.not_in(bindparam(None, students, expanding=True, literal_execute=True)))
+            .order_by(User.id)).all()
         outsiders = tuple(user_id for user_id, _ in accounts_outside)
         studying = tuple(user_id for user_id, has_states in accounts_outside if has_states)
     only_its_decks = every_deck or (
@@ -204,6 +206,22 @@ def _active(column: SQLColumnExpression[int], scope: ClassScope, *,
         return ~(column + 0).in_(bindparam(None, sorted(scope.retired), expanding=True,
                                            literal_execute=True))
     return _card_in(column, scope.active_cards(), by_card=by_card)
+
+
+def _of_the_students(scope: ClassScope) -> ColumnElement[bool] | None:
+    """Card states of the class's students (None: every card state there is belongs to one of them).
+
+    A class holding most of the school rules out the few accounts outside it that have card states, which
+    costs less per state than looking each one up among a long list of students, and nothing at all when
+    none of them has any. The outsiders are read with the rest of the scope: on PostgreSQL, which gives each
+    statement its own snapshot, an outsider's first answer in between could count once on this page.
+    """
+    if not scope.most_of_the_school:
+        return CardState.user_id.in_(scope.student_ids)
+    if not scope.studying_outsiders:
+        return None
+    return (CardState.user_id + 0).not_in(
+        bindparam(None, list(scope.studying_outsiders), expanding=True, literal_execute=True))
 
 
 def true_retention(*, answers: int, recalled: int) -> float | None:
@@ -288,7 +306,9 @@ def class_roster(session: Session, *, classroom_id: int, now: datetime,
     numbers = (_kept_state_numbers if session.get_bind().dialect.name == "sqlite" else _state_numbers)(
         session, scope, now=now, paced=paced)
     for user_id, (introduced, due_now, last_active, by_deck) in numbers.items():
-        row = rows[user_id]
+        row = rows.get(user_id)
+        if row is None:  # an account that joined the class or began to study since the scope was read
+            continue
         row.introduced, row.due_now, row.last_active, row.introduced_by_deck = introduced, due_now, last_active, by_deck
 
     in_decks = _of_the_decks(ReviewLog.card_id, scope)
@@ -341,7 +361,7 @@ def _state_numbers(session: Session, scope: ClassScope, *, now: datetime,
     for user_id, introduced_count, due_now, last_review, *deck_counts in session.execute(
         select(CardState.user_id, introduced, func.count().filter(due), func.max(CardState.last_review),
                *[count for count in per_deck.values() if count is not None])
-        .where(CardState.user_id.in_(scope.student_ids), *([] if in_decks is None else [in_decks]))
+        .where(*[condition for condition in (_of_the_students(scope), in_decks) if condition is not None])
         .group_by(CardState.user_id)
     ):
         counts = iter(deck_counts)
@@ -624,17 +644,10 @@ def forgotten_cards(session: Session, scheduler: Scheduler, *, classroom_id: int
         in_scope = [CardState.card_id == card_id]
     else:
         return []
-    if by_card:
-        # Every account's states but the outsiders' are the class's: ruling out a few ids costs less per
-        # state than looking each one up among the students.
-        grouped_card = CardState.card_id.label("card_id")
-        of_students = (CardState.user_id + 0).not_in(
-            bindparam(None, list(scope.studying_outsiders), expanding=True, literal_execute=True)) \
-            if scope.studying_outsiders else None
-    else:
-        # Grouped by an expression, not the column: SQLite would otherwise walk the index on card_id through
-        # every student of the school to save sorting the class's states.
-        grouped_card, of_students = (CardState.card_id + 0).label("card_id"), CardState.user_id.in_(students)
+    # Grouped by an expression, not the column, unless reading card by card: SQLite would otherwise walk the
+    # index on card_id through every student of the school to save sorting the class's states.
+    grouped_card = (CardState.card_id if by_card else CardState.card_id + 0).label("card_id")
+    of_students = _of_the_students(scope)
     recall = func.avg(predicted_recall(session, scheduler, student_ids=students, now=now, students=scope.students))
     answered = func.count(CardState.last_review_us)
     numbers: dict[int, _CardNumbers]
@@ -672,7 +685,7 @@ def forgotten_cards(session: Session, scheduler: Scheduler, *, classroom_id: int
         select(Card.id, Card.question, Card.answer, Deck.title, Note.key, Note.relation, Note.subject, Note.object,
                Note.section, Note.supplemented)
         .join(Note, Note.id == Card.note_id).join(Deck, Deck.id == Card.deck_id)
-        .where(Card.id.in_([row.card_id for row in chosen]))
+        .where(Card.id.in_(bindparam(None, [row.card_id for row in chosen], expanding=True, literal_execute=True)))
     )}
     rows = []
     for number in chosen:

@@ -20,7 +20,7 @@ from ..models import Classroom, User
 from ..network import is_loopback, lan_addresses
 from ..retention import set_class_retention
 from ..scheduling import zone
-from ..stats import RosterRow
+from ..stats import CardRow, RosterRow
 from .charts import page_context
 from .forms import AssignForm, ClassForm, EmptyForm, RetentionForm
 from .helpers import (
@@ -136,6 +136,24 @@ def roster_rows(roster: list[RosterRow], student_path: str, tz: tzinfo) -> Marku
             f'        <td data-label="FSRS">{model}</td>\n'
             f'      </tr>')
     return Markup("\n      ".join(rows))
+
+
+@bp.app_template_global()
+def answered_rows(cards: list[CardRow], card_path: str) -> Markup:
+    """The table rows of every card the class has answered, one per card (written here, as the roster's are).
+
+    A deck of 300 cards draws 300 rows; the card's question and answer are escaped here.
+    """
+    path = escape(card_path)
+    return Markup("\n        ".join(
+        f'<tr>\n'
+        f'          <td><a href="{path}/{c.card_id}">{escape(c.question)}</a>\n'
+        f'            <span class="deck-name">{escape(c.answer)}</span></td>\n'
+        f'          <td class="num">{percent(c.mean_recall)}</td>\n'
+        f'          <td class="num">{c.students}</td>\n'
+        f'          <td class="num">{c.reviews}</td>\n'
+        f'          <td class="num">{percent(c.again_rate)}</td>\n'
+        f'        </tr>' for c in cards))
 
 
 def _retention_form(classroom: Classroom) -> RetentionForm:

@@ -1,7 +1,8 @@
 """Each class's card list and roster equal the same numbers worked out one card state at a time.
 
-A small class (a few of the school's students) and a large one (most of them) are read by
-different plans on SQLite; both must give what fsrs and plain counting give.
+A small class (a few of the school's students), a large one (most of them, with other students'
+states to rule out) and one holding every student (only the teacher, who has no states, outside it)
+are read by different plans; each must give what fsrs and plain counting give.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ NOW = datetime(2026, 4, 1, 12, 0, 0, 250000, tzinfo=timezone.utc)
 
 @pytest.fixture
 def school(session):
-    """Two decks (one card of the second retired), nine students with states drawn at random, two classes."""
+    """Two decks (one card of the second retired), nine students with states drawn at random, three classes."""
     first = build_numbers_deck(session, count=10, now=NOW - timedelta(days=90))
     build_numbers_deck(session, count=6, slug="second", now=NOW - timedelta(days=90))
     cards = list(session.scalars(select(Card).order_by(Card.id)))
@@ -35,10 +36,13 @@ def school(session):
                 for n in range(9)]
     small = create_classroom(session, teacher=teacher, name="Small")
     large = create_classroom(session, teacher=teacher, name="Large")
+    everyone = create_classroom(session, teacher=teacher, name="Everyone")
     for student in students[:2]:
         join_classroom(session, user=student, code=small.join_code)
     for student in students[1:8]:
         join_classroom(session, user=student, code=large.join_code)
+    for student in students:
+        join_classroom(session, user=student, code=everyone.join_code)
     assign_deck(session, classroom=small, deck_id=first.id, target_date=None)
     session.flush()
     rng = random.Random(20260401)
@@ -52,7 +56,7 @@ def school(session):
                                   due=NOW + timedelta(days=rng.uniform(-5, 5)), last_review=NOW - age, reps=reps,
                                   again_count=again, lapses=rng.randrange(0, again + 1)))
     session.commit()
-    return small, large
+    return small, large, everyone
 
 
 def _states(session, classroom_id):
@@ -61,13 +65,15 @@ def _states(session, classroom_id):
     return scope, [state for state in states if state.card_id in scope.card_decks]
 
 
-@pytest.mark.parametrize(("name", "most_of_the_school"), [("Small", False), ("Large", True)])
+@pytest.mark.parametrize(("name", "most_of_the_school"), [("Small", False), ("Large", True), ("Everyone", True)])
 def test_the_card_list_is_the_mean_of_each_states_recall_and_the_sum_of_its_counts(session, school, name,
                                                                                     most_of_the_school):
     classroom = next(c for c in school if c.name == name)
     scheduler = make_scheduler(enable_fuzzing=False)
     scope, states = _states(session, classroom.id)
     assert scope.most_of_the_school is most_of_the_school
+    # The large class has other students' states to rule out; the teacher, outside every class, has none.
+    assert bool(scope.studying_outsiders) is (name == "Large")
     expected: dict[int, list] = {}
     for state in states:
         if state.card_id in scope.retired:
@@ -92,7 +98,7 @@ def test_the_card_list_is_the_mean_of_each_states_recall_and_the_sum_of_its_coun
                            card_id=some_card.card_id) == [some_card]
 
 
-@pytest.mark.parametrize("name", ["Small", "Large"])
+@pytest.mark.parametrize("name", ["Small", "Large", "Everyone"])
 def test_the_roster_counts_each_students_states(session, school, name):
     classroom = next(c for c in school if c.name == name)
     scope, states = _states(session, classroom.id)
