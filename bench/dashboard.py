@@ -3,7 +3,10 @@
 Builds a throw-away database with a 300-card deck, a class, and a synthetic history of
 100,000 reviews spread over the students, then times GET /teach/classes/<id> through the
 app (test client, no network) next to GET /healthz in the same run, and prints each size's
-time (the median and the fastest of the runs) as a multiple of the time at 10 students.
+time (the median and the fastest of the runs) as a multiple of the time at 10 students, and the
+CPU time one page costs: this process's, plus on PostgreSQL that of the server processes serving
+its database (read from /proc). On a machine shared with other work the CPU time moves less
+than the time on the clock.
 
     .venv/bin/python bench/dashboard.py [--repeat 9]
     .venv/bin/python bench/dashboard.py --postgres postgresql+psycopg://postgres@127.0.0.1/bench
@@ -16,6 +19,7 @@ as autovacuum would be.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -85,6 +89,30 @@ def populate(students: int, now: datetime, rng: random.Random) -> int:
     return classroom.id
 
 
+def database_cpu_seconds(postgres: str | None) -> float:
+    """CPU seconds the PostgreSQL processes serving the URL's database have used (0: SQLite, or no /proc)."""
+    if not postgres or not os.path.isdir("/proc"):
+        return 0.0
+    name = postgres.rsplit("/", 1)[-1].split("?")[0].encode()
+    ticks = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if command.startswith(b"postgres: ") and name in command.split(b" "):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                ticks += int(fields[11]) + int(fields[12])  # utime and stime
+        except OSError:  # a process that ended meanwhile
+            continue
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_page(client, url: str, repeat: int, postgres: str | None) -> float:
+    """CPU seconds one GET of `url` costs, this process and the database's server processes together."""
+    started, database = time.process_time(), database_cpu_seconds(postgres)
+    timed(client, url, repeat)
+    return (time.process_time() - started + database_cpu_seconds(postgres) - database) / repeat
+
+
 def timed(client, url: str, repeat: int) -> list[float]:
     times = []
     for _ in range(repeat):
@@ -104,7 +132,7 @@ def empty_postgres(url: str) -> str:
     return url
 
 
-def run(students: int, repeat: int, postgres: str | None) -> tuple[list[float], float, int]:
+def run(students: int, repeat: int, postgres: str | None) -> tuple[list[float], float, float, int]:
     with tempfile.TemporaryDirectory() as tmp:
         url = empty_postgres(postgres) if postgres else f"sqlite:///{tmp}/bench.sqlite"
         app = create_app({"INSTANCE_PATH": tmp, "SQLALCHEMY_DATABASE_URI": url,
@@ -126,9 +154,11 @@ def run(students: int, repeat: int, postgres: str | None) -> tuple[list[float], 
         timed(client, f"/teach/classes/{class_id}", 1)  # warm up
         page = timed(client, f"/teach/classes/{class_id}", repeat)
         health = statistics.median(timed(client, "/healthz", repeat * 4))
+        # Clock ticks are 10 ms: enough pages that the count means something.
+        cpu = cpu_per_page(client, f"/teach/classes/{class_id}", max(repeat, 20), postgres)
         with app.app_context():
             db.engine.dispose()
-    return page, health, reviews
+    return page, health, cpu, reviews
 
 
 def main() -> None:
@@ -138,16 +168,17 @@ def main() -> None:
     args = parser.parse_args()
     for label, postgres in [("SQLite", None)] + ([("PostgreSQL", args.postgres)] if args.postgres else []):
         print(f"dashboard render, {CARDS} cards, {REVIEWS:,} reviews, {args.repeat} runs each ({label})")
-        first: tuple[float, float] | None = None
+        first: tuple[float, float, float] | None = None
         for students in CLASS_SIZES:
-            times, health, reviews = run(students, args.repeat, postgres)
+            times, health, cpu, reviews = run(students, args.repeat, postgres)
             # The fastest of the runs as well as the median: on a machine shared with other work, the
             # fastest is the one least disturbed.
             page, fastest = statistics.median(times), min(times)
-            first = first or (page, fastest)
+            first = first or (page, fastest, cpu)
             print(f"  {students:>3} students: median {page * 1000:6.1f} ms ({page / first[0]:.2f}x the time at "
                   f"{CLASS_SIZES[0]}), fastest {fastest * 1000:6.1f} ms ({fastest / first[1]:.2f}x); GET /healthz "
-                  f"{health * 1000:.2f} ms, ratio {page / health:.0f}x; {reviews:,} reviews", flush=True)
+                  f"{health * 1000:.2f} ms, ratio {page / health:.0f}x; CPU {cpu * 1000:.1f} ms a page "
+                  f"({cpu / first[2]:.2f}x); {reviews:,} reviews", flush=True)
 
 
 if __name__ == "__main__":
