@@ -67,8 +67,9 @@ def simulate_class(session, rng: random.Random) -> int:
     scheduler = make_scheduler()  # the app's defaults, fuzz on
     truth = fsrs_rs.FSRS(TRUE_PARAMETERS)
     tokens = 0
-    for student in students:
-        zone = ZoneInfo(student.time_zone)
+    # Plain values: the student's row would otherwise be read again after every day's commit.
+    for student_id, time_zone in [(student.id, student.time_zone) for student in students]:
+        zone = ZoneInfo(time_zone)
         memory: dict[int, object] = {}  # card -> true memory state
         last_day: dict[int, int] = {}
         due: dict[int, datetime] = {}
@@ -80,8 +81,8 @@ def simulate_class(session, rng: random.Random) -> int:
             if rng.random() < 0.15:
                 continue  # a day off: what is due waits
             now = local.astimezone(timezone.utc)
-            today = study_day(now, student.time_zone)
-            todays = [card for card in due if state[card] == State.Review and study_day(due[card], student.time_zone)
+            today = study_day(now, time_zone)
+            todays = [card for card in due if state[card] == State.Review and study_day(due[card], time_zone)
                       <= today]
             todays += cards[introduced:introduced + NEW_PER_DAY]
             introduced = min(len(cards), introduced + NEW_PER_DAY)
@@ -100,10 +101,10 @@ def simulate_class(session, rng: random.Random) -> int:
                     memory[card] = getattr(truth.next_states(None, 0.9, 0), rating.name.lower()).memory
                 last_day[card] = today
                 tokens += 1
-                answer = answer_card(session, scheduler, user_id=student.id, card_id=card, rating=rating,
+                answer = answer_card(session, scheduler, user_id=student_id, card_id=card, rating=rating,
                                      token=f"sim-{tokens}", now=now, duration_ms=rng.randint(2000, 12000))
                 due[card] = answer.review.due
-                state[card] = State.Review if study_day(due[card], student.time_zone) > today else State.Learning
+                state[card] = State.Review if study_day(due[card], time_zone) > today else State.Learning
                 now += timedelta(seconds=rng.randint(5, 30))
                 if state[card] == State.Learning:
                     now = max(now, due[card])
