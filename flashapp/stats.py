@@ -644,10 +644,11 @@ def forgotten_cards(session: Session, scheduler: Scheduler, *, classroom_id: int
         in_scope = [CardState.card_id == card_id]
     else:
         return []
-    # Grouped by an expression, not the column, unless reading card by card: SQLite would otherwise walk the
-    # index on card_id through every student of the school to save sorting the class's states.
-    grouped_card = (CardState.card_id if by_card else CardState.card_id + 0).label("card_id")
+    # Grouped by an expression, not the column, when only some states are the class's: SQLite would otherwise
+    # walk the index on card_id through every student of the school to save sorting the class's states. When
+    # the states are read card by card, or all of them are the class's, the column lets the index's order serve.
     of_students = _of_the_students(scope)
+    grouped_card = (CardState.card_id if by_card or of_students is None else CardState.card_id + 0).label("card_id")
     recall = func.avg(predicted_recall(session, scheduler, student_ids=students, now=now, students=scope.students))
     answered = func.count(CardState.last_review_us)
     numbers: dict[int, _CardNumbers]
