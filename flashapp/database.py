@@ -17,7 +17,7 @@ from typing import Any, Generic, Literal, TypeVar, cast
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from .errors import Busy, NotSaved, StorageFull, StorageReadOnly
@@ -101,6 +101,8 @@ class CommitGroup:
             if waiting:
                 raise busy()  # no writer came round to it: nothing was written
         item.done.wait()  # taken by the writer in turn, which ends by committing it or refusing it
+        if session.in_transaction() and not session.info.get(_IN_WRITE_TRANSACTION):
+            session.commit()  # written by another thread: a read snapshot from before it would not see it
         if item.error is not None:
             raise item.error
         return cast(T, item.result)
@@ -141,8 +143,10 @@ def grouped_write(session: Session, work: Callable[[Session], T]) -> T:
     if session.info.get(_IN_WRITE_TRANSACTION):
         with write_transaction(session):
             return work(session)
-    if session.in_transaction():
-        session.commit()  # a read transaction: let go of its snapshot while waiting
+    if session.in_transaction() and engine.dialect.name != "sqlite":
+        # A read transaction: let go of its snapshot while waiting. On SQLite, the thread that writes
+        # makes it the write transaction (`write_transaction`); the others end it once written for.
+        session.commit()
     gate = write_gate(engine)
     return gate.group.write(session, work, wait_seconds=gate.wait_seconds, busy=gate.busy)
 
@@ -258,6 +262,31 @@ def _release(info: dict[Any, Any]) -> None:  # SQLAlchemy's .info dicts hold any
         lock.release()
 
 
+def _begin_writing(connection: Connection, gate: WriteGate) -> None:
+    """Begin SQLite's write transaction on a connection that has none open: this process's turn, then BEGIN IMMEDIATE.
+
+    Raises Busy when the turn does not come within the gate's wait.
+    """
+    with gate.waiting() as wait_ends:
+        if not gate.lock.acquire(timeout=gate.wait_seconds):
+            raise gate.busy()
+        connection.info[_HOLDS_WRITERS_LOCK] = gate.lock
+        try:
+            # SQLite waits for its lock what is left of the write's wait. A timeout set before that
+            # is left alone when it ends no more than BUSY_TIMEOUT_SLACK_MS before the wait would.
+            left_ms = max(0, round((wait_ends - time.monotonic()) * 1000))
+            timeout_ms = connection.info.get(_BUSY_TIMEOUT_MS)  # kept with the driver's connection
+            if timeout_ms is None or not left_ms - BUSY_TIMEOUT_SLACK_MS <= timeout_ms <= left_ms:
+                connection.connection.driver_connection.execute(  # type: ignore[union-attr]  # sqlite3's
+                    f"PRAGMA busy_timeout={left_ms}")
+                connection.info[_BUSY_TIMEOUT_MS] = left_ms
+            run_on_driver(connection, "BEGIN IMMEDIATE")
+        except BaseException:
+            _release(connection.info)
+            raise
+        gate.got_through()
+
+
 def configure_engine(engine: Engine, *, write_wait_seconds: float = DEFAULT_WRITE_WAIT_SECONDS) -> Engine:
     """Make an SQLite engine safe for a class: WAL, full sync, foreign keys, BEGIN IMMEDIATE.
 
@@ -297,24 +326,7 @@ def configure_engine(engine: Engine, *, write_wait_seconds: float = DEFAULT_WRIT
         if not connection.info[_WRITABLE]:
             run_on_driver(connection, "BEGIN")
             return
-        with gate.waiting() as wait_ends:
-            if not gate.lock.acquire(timeout=gate.wait_seconds):
-                raise gate.busy()
-            connection.info[_HOLDS_WRITERS_LOCK] = gate.lock
-            try:
-                # SQLite waits for its lock what is left of the write's wait. A timeout set before that
-                # is left alone when it ends no more than BUSY_TIMEOUT_SLACK_MS before the wait would.
-                left_ms = max(0, round((wait_ends - time.monotonic()) * 1000))
-                timeout_ms = connection.info.get(_BUSY_TIMEOUT_MS)  # kept with the driver's connection
-                if timeout_ms is None or not left_ms - BUSY_TIMEOUT_SLACK_MS <= timeout_ms <= left_ms:
-                    connection.connection.driver_connection.execute(  # type: ignore[union-attr]  # sqlite3's
-                        f"PRAGMA busy_timeout={left_ms}")
-                    connection.info[_BUSY_TIMEOUT_MS] = left_ms
-                run_on_driver(connection, "BEGIN IMMEDIATE")
-            except BaseException:
-                _release(connection.info)
-                raise
-            gate.got_through()
+        _begin_writing(connection, gate)
 
     @event.listens_for(engine, "before_cursor_execute")
     def _refuse_writes_in_read_transactions(connection: Connection, _cursor: DBAPICursor, statement: str,
@@ -431,6 +443,31 @@ def reading(session: Session) -> Iterator[Session]:
         may_write.reset(token)
 
 
+def _writing_in_place(session: Session, gate: WriteGate) -> SessionTransaction | None:
+    """On SQLite, the session's read transaction made its write transaction, on the same connection; else None.
+
+    What committing the read transaction and beginning a new one does, without the session letting go of
+    its connection and taking one again (a sizeable share of an answer's time): the read snapshot ends
+    (COMMIT), then the write begins as every write does (`_begin_writing`). Only for a read transaction
+    with nothing waiting to be flushed. Raises Busy, with the session's transaction ended, when the
+    write's turn does not come.
+    """
+    transaction = session.get_transaction()
+    if transaction is None or session.new or session.dirty or session.deleted:
+        return None
+    connection = session.connection()
+    if connection.dialect.name != "sqlite" or connection.info.get(_WRITABLE, True):
+        return None
+    try:
+        connection.connection.commit()  # the read snapshot ends here
+        connection.info[_WRITABLE] = True
+        _begin_writing(connection, gate)
+    except BaseException:
+        session.rollback()
+        raise
+    return transaction
+
+
 @contextmanager
 def write_transaction(session: Session) -> Iterator[Session]:
     """The one way data changes: every use case that writes runs its work inside this block.
@@ -447,15 +484,16 @@ def write_transaction(session: Session) -> Iterator[Session]:
     if session.info.get(_IN_WRITE_TRANSACTION):
         yield session
         return
-    if session.in_transaction():
-        session.commit()  # a read transaction: nothing to write, only the snapshot to let go
-    token = may_write.set(True)
-    session.info[_IN_WRITE_TRANSACTION] = True
     bind = session.get_bind()
     engine = bind if isinstance(bind, Engine) else bind.engine
     gate = write_gate(engine)
+    token = may_write.set(True)
+    session.info[_IN_WRITE_TRANSACTION] = True
     try:
-        with session.begin():
+        upgraded = _writing_in_place(session, gate)
+        if upgraded is None and session.in_transaction():
+            session.commit()  # a read transaction: nothing to write, only the snapshot to let go
+        with upgraded or session.begin():
             yield session
     except DBAPIError as error:
         problem = not_saved(error, engine)

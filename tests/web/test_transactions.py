@@ -139,3 +139,61 @@ def test_on_postgresql_a_connection_keeps_the_statements_its_driver_prepared(bui
         rows = db.session.execute(db.text("SELECT statement FROM pg_prepared_statements")).scalars().all()
         db.session.rollback()
     assert any("FROM deck" in statement and "count(card_state.id)" in statement for statement in rows), rows
+
+
+def test_an_answer_writes_on_the_connection_it_read_with(built_app, client, begins, endings):
+    AuthActions(client).register("ada")
+    page = client.get(STUDY).get_data(as_text=True)
+    with built_app.app_context():
+        engine = db.engine
+    checkouts: list[object] = []
+
+    def checked_out(dbapi_connection, record, proxy):
+        checkouts.append(dbapi_connection)
+
+    event.listen(engine, "checkout", checked_out)
+    try:
+        begins.clear()
+        endings.clear()
+        assert answer(client, showing(page), "3").status_code == 303
+    finally:
+        event.remove(engine, "checkout", checked_out)
+    # The read transaction (the user, the card) ends and the write begins on the same connection:
+    # one checkout and one commit, where ending one transaction and beginning another took two of each.
+    assert begins == ["BEGIN", "BEGIN IMMEDIATE"]
+    assert len(checkouts) == 1
+    assert endings == ["commit"]
+
+
+def test_a_write_after_a_read_sees_what_was_committed_in_between(built_app):
+    # The read snapshot ends before the write begins: the write reads what was committed meanwhile.
+    from sqlalchemy import create_engine, update
+
+    from flashapp.database import may_write, write_transaction
+    from flashapp.models import User
+
+    url = built_app.config["SQLALCHEMY_DATABASE_URI"]
+    with built_app.app_context():
+        with write_transaction(db.session()):
+            db.session.add(User(username="bea", password_hash="x", role="student", time_zone="UTC"))
+        db.session.remove()
+    other = create_engine(url)  # another program, which the request's read-only guard does not cover
+    token = may_write.set(False)
+    try:
+        with built_app.app_context():
+            session = db.session()
+            assert session.scalar(db.select(User.time_zone).where(User.username == "bea")) == "UTC"
+            with other.begin() as connection:
+                connection.execute(update(User).where(User.username == "bea").values(time_zone="Asia/Tokyo"))
+            # SQLite's read transaction keeps its snapshot; on PostgreSQL each statement reads what is committed.
+            kept = "UTC" if url.startswith("sqlite") else "Asia/Tokyo"
+            assert session.scalar(db.select(User.time_zone).where(User.username == "bea")) == kept
+            with write_transaction(session):
+                assert session.scalar(db.select(User.time_zone).where(User.username == "bea")) == "Asia/Tokyo"
+                session.execute(update(User).where(User.username == "bea").values(time_zone="Europe/Oslo"))
+            db.session.remove()
+        with other.connect() as connection:
+            assert connection.execute(db.select(User.time_zone).where(User.username == "bea")).scalar() == "Europe/Oslo"
+    finally:
+        may_write.reset(token)
+        other.dispose()
