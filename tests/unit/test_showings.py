@@ -59,15 +59,39 @@ def test_a_changed_or_made_up_token_is_forged(change):
 
 
 def test_a_validly_signed_payload_of_another_shape_is_refused():
-    # Only `issue` writes payloads under this salt; a payload of another shape is still not a showing.
-    from itsdangerous import URLSafeSerializer
+    # Only `issue` signs under this salt; signed text of another form is still not a showing.
+    from itsdangerous import Signer, URLSafeSerializer
 
-    from flashapp.showings import SALT
+    from flashapp.showings import EARLIER_SALT, SALT
 
-    signer = URLSafeSerializer(KEY, salt=SALT)
+    signer = Signer(KEY, salt=SALT)
+    for fields in ("7.42", "7.42.0.nonce", "7.x.0.nonce.new", "-7.42.0.nonce.new", "7.42.1e3.nonce.new",
+                   "\u0667.42.0.nonce.new", " 7.42.0.nonce.new", "7.42.0" + "0" * 30 + ".nonce.new"):
+        with pytest.raises(ForgedShowing):
+            TOKENS.read(signer.sign(fields).decode(), user_id=7, now=T0)
+    earlier = URLSafeSerializer(KEY, salt=EARLIER_SALT)
     for payload in ({"card": 42}, [7, 42], [7, "42", 0, "new", "n"], [True, 42, 0, "new", "n"], [7, 42, 0, 1, "n"]):
         with pytest.raises(ForgedShowing):
-            TOKENS.read(signer.dumps(payload), user_id=7, now=T0)
+            TOKENS.read(earlier.dumps(payload), user_id=7, now=T0)
+
+
+def test_a_token_issued_by_the_earlier_version_is_still_read():
+    # A study page left open across an upgrade still records its answer.
+    from itsdangerous import URLSafeSerializer
+
+    from flashapp.showings import EARLIER_SALT
+
+    shown_ms = int(T0.timestamp() * 1000)
+    token = URLSafeSerializer(KEY, salt=EARLIER_SALT).dumps([7, 42, shown_ms, "2026-01-01T00:00:00+00:00", "abc"])
+    shown = TOKENS.read(token, user_id=7, now=T0 + timedelta(seconds=2))
+    assert (shown.user_id, shown.card_id, shown.stamp, shown.nonce) == (7, 42, "2026-01-01T00:00:00+00:00", "abc")
+    assert shown.key == f"{shown_ms:x}.abc" and shown.duration_ms(T0 + timedelta(seconds=2)) == 2000
+
+
+def test_a_stamp_with_dots_reads_back_whole():
+    stamp = "2026-11-26T21:22:16.850895+00:00"
+    token = TOKENS.issue(user_id=7, card_id=42, stamp=stamp, now=T0)
+    assert TOKENS.read(token, user_id=7, now=T0).stamp == stamp
 
 
 def test_another_users_token_is_refused():
