@@ -189,3 +189,23 @@ def test_listeners_hear_it_and_a_write_in_a_read_transaction_is_refused(session,
         assert session.execute(select(things.c.flag).where(things.c.id == 1)).scalar_one() is True
     finally:
         event.remove(session.get_bind(), "before_cursor_execute", listen)
+
+
+@pytest.mark.parametrize("value", [
+    NOW, datetime(1, 1, 1, tzinfo=timezone.utc), datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc),
+    datetime(2026, 3, 29, 1, 30, tzinfo=timezone(timedelta(hours=2))),  # another offset: stored as UTC
+    datetime(2026, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
+])
+def test_on_sqlite_a_datetime_is_stored_as_sqlalchemys_datetime_stores_it(value):
+    # UTCDateTime writes SQLite's text in one step: it must be the text SQLAlchemy's DATETIME writes.
+    from sqlalchemy import DateTime
+    from sqlalchemy.dialects import sqlite
+
+    dialect = sqlite.dialect()
+    ours = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    theirs = DateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert ours is not None and theirs is not None
+    assert ours(value) == theirs(value.astimezone(timezone.utc).replace(tzinfo=None))
+    assert ours(None) is None
+    with pytest.raises(ValueError, match="naive"):
+        ours(value.replace(tzinfo=None))
