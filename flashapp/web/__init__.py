@@ -61,7 +61,6 @@ def init_app(app: Flask) -> None:
     app.extensions["flashapp.fixed_urls"] = {}
     app.extensions["flashapp.deck_urls"] = {}
     app.extensions["flashapp.signed_csrf_tokens"] = {}
-    app.add_template_global(helpers.fixed_url)
     app.add_template_global(helpers.deck_url)
     app.add_template_filter(helpers.when)
     app.add_template_filter(helpers.percent)
@@ -74,7 +73,7 @@ def init_app(app: Flask) -> None:
     def _page_values() -> dict[str, object]:
         # Registered after Flask-WTF's, so this `csrf_token` (signed once per session) is the templates'.
         return {"day_starts_at": f"{helpers.study_settings().day_starts_at_hour:02d}:00",
-                "csrf_token": helpers.csrf_token}
+                "csrf_token": helpers.csrf_token, "urls": helpers.fixed_urls()}
 
     from . import auth, authoring, classes, decks, health, history, stats, study, teach
 

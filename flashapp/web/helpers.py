@@ -185,19 +185,34 @@ def csrf_token() -> str:
     return signed
 
 
-def fixed_url(endpoint: str, filename: str | None = None) -> str:
-    """`url_for` for a link with no variable part (a page, or a static file), worked out once per mount point.
+class FixedUrls(dict[str | tuple[str, str], str]):
+    """The addresses of links with no variable part under one mount point, each worked out on first use.
 
-    Every page's header and the study screen carry a dozen of these; building each through the
-    URL map on every request costs more than the rest of the header.
+    Templates read a page's as `urls['study.home']` and a static file's as `urls['static', 'style.css']`.
+    Every page's header carries a dozen: building each through the URL map on every request cost more
+    than the rest of the header, and even a template's call of a function per link cost a sixth of
+    drawing the study page, where a look-up in this mapping costs next to nothing.
     """
-    known = cast("dict[tuple[str, str, str | None], str]", current_app.extensions["flashapp.fixed_urls"])
-    key = (request.script_root, endpoint, filename)
-    url = known.get(key)
-    if url is None:
-        url = url_for(endpoint, filename=filename) if filename is not None else url_for(endpoint)
-        known[key] = url
-    return url
+
+    def __missing__(self, key: str | tuple[str, str]) -> str:
+        url = url_for(key) if isinstance(key, str) else url_for(key[0], filename=key[1])
+        self[key] = url
+        return url
+
+
+# Mount points kept at most (the server or a proxy in front of it sets the mount point, not the visitor).
+_MOUNT_POINTS_KEPT = 64
+
+
+def fixed_urls() -> FixedUrls:
+    """The fixed addresses (`FixedUrls`) under the request's mount point."""
+    known = cast("dict[str, FixedUrls]", current_app.extensions["flashapp.fixed_urls"])
+    urls = known.get(request.script_root)
+    if urls is None:
+        if len(known) >= _MOUNT_POINTS_KEPT:
+            known.clear()
+        urls = known[request.script_root] = FixedUrls()
+    return urls
 
 
 # Decks' addresses kept at most (a slug comes from a deck read from the database, so this bounds nothing real).
