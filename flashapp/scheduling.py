@@ -955,7 +955,30 @@ class Outcome(enum.Enum):
 @dataclass(frozen=True)
 class Answer:
     outcome: Outcome
-    review: ReviewLog | None = None  # the recorded answer (not attached to the session)
+    recorded: PlannedReview | None = None  # the values of the recorded answer's review row
+
+    @property
+    def review(self) -> ReviewLog | None:
+        """The recorded answer as a review row (not attached to the session), made when asked for."""
+        if self.recorded is None:
+            return None
+        return ReviewLog(**{name: getattr(self.recorded, name) for name in _REVIEW_COLUMNS})
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedReview:
+    """The values of the review row an answer writes (its columns of `ReviewLog`): plain, as the answer runs
+    where a mapped object cost more to make than the rest of planning it."""
+
+    user_id: int
+    card_id: int
+    rating: Rating
+    reviewed_at: datetime
+    duration_ms: int | None
+    state_before: ReviewState
+    due: datetime
+    token: str
+    last_interval: int
 
 
 class StateChanged(Exception):
@@ -966,7 +989,7 @@ class StateChanged(Exception):
 class PlannedAnswer:
     """An answer worked out from one read of the card's state, ready to be written."""
 
-    review: ReviewLog
+    review: PlannedReview
     after: FsrsCard
     counts: ReviewCounts
     previous_review: datetime | None  # the state's version it was worked out from (None: a new card)
@@ -1022,8 +1045,8 @@ def plan_answer(session: Session, scheduler: Scheduler, *, user_id: int, card_id
     # The card's state keeps its last answer's time and due date: the interval the card has now.
     last_interval = 0 if state is None or state.last_review is None else anki_interval(
         state.last_review, state.due, _study_days(row.time_zone, study_scheduler(scheduler).day_starts_at_hour))
-    review = ReviewLog(user_id=user_id, card_id=card_id, rating=rating, reviewed_at=now, duration_ms=duration_ms,
-                       state_before=state_before, due=after.due, token=token, last_interval=last_interval)
+    review = PlannedReview(user_id=user_id, card_id=card_id, rating=rating, reviewed_at=now, duration_ms=duration_ms,
+                           state_before=state_before, due=after.due, token=token, last_interval=last_interval)
     counts = ReviewCounts.of(state).plus(rating=rating, state_before=state_before)
     return PlannedAnswer(review, after, counts, None if state is None else state.last_review)
 
@@ -1089,7 +1112,7 @@ def record_answer(session: Session, planned: PlannedAnswer) -> Answer:
     connection = session.connection()
     dialect = connection.dialect.name
     values = {name: getattr(review, name) for name in _REVIEW_COLUMNS}
-    if _RECORD_REVIEW[dialect].first(connection, {**values, "origin": review.origin or ReviewOrigin.APP}) is None:
+    if _RECORD_REVIEW[dialect].first(connection, {**values, "origin": ReviewOrigin.APP}) is None:
         return Answer(Outcome.DUPLICATE)
     # The last review's microseconds go with it: SQLite's trigger then finds them right and writes the row once.
     memory = {"state": after.state, "step": after.step, "stability": after.stability,
