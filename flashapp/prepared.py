@@ -40,6 +40,9 @@ class _Compiled:
     required: frozenset[str]  # the values each call gives
     converted: tuple[tuple[str, Callable[[Any], Any]], ...]  # parameters whose type converts the value
     row: type[Any] | None  # the named tuple of a row (None: no rows come back)
+    # For positional parameters, in order: each one's name, its type's conversion (or None) and the value bound
+    # in the statement itself (None for a value each call gives), so that a call builds the driver's tuple in one pass.
+    order: tuple[tuple[str, Processor, Any], ...] = ()
 
 
 class Prepared:
@@ -87,13 +90,17 @@ class Prepared:
                 converted.append((names[bind], converter))
         # A SELECT's columns, or the RETURNING columns of an INSERT or UPDATE (none without RETURNING).
         keys = [str(column.key) for column in self.statement.exported_columns]
+        positional = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
+        fixed = {names[bind]: bind.effective_value for bind in binds if not bind.required}
+        conversions = dict(converted)
         return _Compiled(
             sql=str(compiled),
-            positional=tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None,
-            fixed={names[bind]: bind.effective_value for bind in binds if not bind.required},
+            positional=positional,
+            fixed=fixed,
             required=frozenset(names[bind] for bind in binds if bind.required),
             converted=tuple(converted),
             row=namedtuple("Row", keys, rename=True) if keys else None,
+            order=tuple((name, conversions.get(name), fixed.get(name)) for name in positional or ()),
         )
 
     def _row_converters(self, dialect: Dialect, description: Sequence[Any]) -> tuple[Processor, ...]:
@@ -111,13 +118,19 @@ class Prepared:
         compiled = self._compiled.get(dialect.name)
         if compiled is None:
             compiled = self._compiled[dialect.name] = self._compile(dialect)
-        missing = compiled.required - values.keys()
-        if missing:
-            raise TypeError(f"no value given for {', '.join(sorted(missing))}")
-        given = {**compiled.fixed, **values}
-        for name, convert in compiled.converted:
-            given[name] = convert(given[name])
-        parameters: Any = given if compiled.positional is None else tuple(given[name] for name in compiled.positional)
+        if not compiled.required <= values.keys():
+            raise TypeError(f"no value given for {', '.join(sorted(compiled.required - values.keys()))}")
+        parameters: Any
+        if compiled.positional is not None:
+            # A value given for a name the statement also binds itself wins, as in the named case below.
+            get = values.get
+            parameters = tuple([get(name, bound) if convert is None else convert(get(name, bound))
+                                for name, convert, bound in compiled.order])
+        else:
+            given = {**compiled.fixed, **values}
+            for name, convert in compiled.converted:
+                given[name] = convert(given[name])
+            parameters = given
         fetched, count, description = run_on_driver(connection, compiled.sql, parameters,
                                                     fetch=compiled.row is not None)
         if not fetched:
