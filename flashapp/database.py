@@ -493,7 +493,7 @@ def write_transaction(session: Session) -> Iterator[Session]:
         upgraded = _writing_in_place(session, gate)
         if upgraded is None and session.in_transaction():
             session.commit()  # a read transaction: nothing to write, only the snapshot to let go
-        with upgraded or session.begin():
+        with upgraded if upgraded is not None else session.begin():
             yield session
     except DBAPIError as error:
         problem = not_saved(error, engine)
