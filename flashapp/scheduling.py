@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from itertools import chain, groupby, repeat
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fsrs import Card as FsrsCard
@@ -74,6 +74,7 @@ from .models import (
 from .prepared import Prepared
 
 RATINGS = (Rating.Again, Rating.Hard, Rating.Good, Rating.Easy)
+C = TypeVar("C", bound=FsrsCard)
 LEARN_AHEAD = timedelta(minutes=20)
 # Anki's cap on how long one answer is taken to have lasted.
 MAX_DURATION_MS = 60_000
@@ -99,6 +100,22 @@ class StudyScheduler(Scheduler):
         self.day_starts_at_hour = day_starts_at_hour
         # The engine works out memory states only; the adapter does the fuzz itself.
         self.engine = Scheduler(**{**settings, "enable_fuzzing": False})
+        self._fresh: dict[Rating, FsrsCard] = {}
+
+    def fresh_answered(self, card_id: int, rating: Rating, now: datetime) -> _ReplayCard:
+        """What the engine makes of a card never answered (`to_fsrs_card` of no state), answered `rating` at `now`.
+
+        The same for every such card but for its id and times, which move with `now`: the engine's
+        answer is worked out once per rating, at a fixed time, and kept.
+        """
+        kept = self._fresh.get(rating)
+        if kept is None:
+            kept, _log = self.engine.review_card(FsrsCard(card_id=0, state=State.Learning, step=0, due=_FRESH_AT),
+                                                 rating, _FRESH_AT)
+            self._fresh[rating] = kept
+        return _ReplayCard(card_id=card_id, state=kept.state, step=kept.step, stability=kept.stability,
+                           difficulty=kept.difficulty, due=now + (kept.due - _FRESH_AT),
+                           last_review=None if kept.last_review is None else now + (kept.last_review - _FRESH_AT))
 
     @property
     def stability_cap(self) -> float:
@@ -355,9 +372,24 @@ def _answered(engine: Scheduler, shown: FsrsCard, rating: Rating, now: datetime,
     if shown.last_review is not None:
         shown.last_review = now - timedelta(days=elapsed_days)
     after, _log = engine.review_card(shown, rating, now)
-    if after.stability is not None and after.stability > stability_cap:
-        after.stability = stability_cap
-    return after
+    return _capped(after, stability_cap)
+
+
+def _capped(card: C, stability_cap: float) -> C:
+    """The card with its stability kept at `stability_cap` at most (changed in place)."""
+    if card.stability is not None and card.stability > stability_cap:
+        card.stability = stability_cap
+    return card
+
+
+# When a fresh card's answers are worked out (`StudyScheduler.fresh_answered`): any time would do.
+_FRESH_AT = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+
+def _is_fresh(card: FsrsCard) -> bool:
+    """Whether a card is one never answered, as `to_fsrs_card` makes it for no state."""
+    return (card.last_review is None and card.stability is None and card.difficulty is None
+            and card.state == State.Learning and card.step == 0)
 
 
 def schedule_answers(scheduler: Scheduler, card: FsrsCard, now: datetime, *, time_zone: str,
@@ -379,9 +411,13 @@ def schedule_answers(scheduler: Scheduler, card: FsrsCard, now: datetime, *, tim
     needed = RATINGS if rating is None else _RATINGS_NEEDED[reviewing][rating]
     # Answered on copies that copy themselves cheaply (the engine copies the card it is given too); the
     # cards handed back are plain ones.
-    shown = _ReplayCard(card_id=card.card_id, state=card.state, step=card.step, stability=card.stability,
-                        difficulty=card.difficulty, due=card.due, last_review=card.last_review)
-    after = {each: _memory_after(rules, shown, each, now, elapsed) for each in needed}
+    after: dict[Rating, FsrsCard]
+    if _is_fresh(card):
+        after = {each: _capped(rules.fresh_answered(card.card_id, each, now), rules.stability_cap) for each in needed}
+    else:
+        shown = _ReplayCard(card_id=card.card_id, state=card.state, step=card.step, stability=card.stability,
+                            difficulty=card.difficulty, due=card.due, last_review=card.last_review)
+        after = {each: _memory_after(rules, shown, each, now, elapsed) for each in needed}
     fuzz = fuzz_factor(user_id=user_id, card_id=card.card_id, last_review=card.last_review) \
         if rules.enable_fuzzing else None
 

@@ -100,14 +100,18 @@ def deck_list(session: Session, *, user_id: int, time_zone: str, now: datetime,
     return [DeckEntry(d.id, d.slug, d.title, counts[d.id], assigned.get(d.id), progress.get(d.id)) for d in decks]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AnswerButton:
+    """One answer button: its rating, the interval it schedules, and the rating's number and name as drawn."""
+
     rating: Rating
     interval: str
+    value: int
+    label: str
 
-    @property
-    def label(self) -> str:
-        return self.rating.name
+    @classmethod
+    def of(cls, rating: Rating, interval: str) -> AnswerButton:
+        return cls(rating, interval, rating.value, rating.name)
 
 
 @dataclass(frozen=True)
@@ -213,7 +217,7 @@ def study_screen(session: Session, scheduler: Scheduler, showings: ShowingTokens
         showing = Showing(
             card_id=picked.card_id, question=picked.question, answer=picked.answer, explanation=picked.explanation,
             section=picked.section, supplemented=picked.supplemented, state=None if state is None else state.state,
-            buttons=tuple(AnswerButton(r, button_label(intervals[r])) for r in RATINGS),
+            buttons=tuple(AnswerButton.of(r, button_label(intervals[r])) for r in RATINGS),
             token=showings.issue(user_id=user_id, card_id=picked.card_id, stamp=state_stamp(state), now=now))
     # Every started card has at least one answer to take back.
     return StudyScreen(deck.deck_id, slug, deck.title, counts, showing, counts.started > 0, upcoming, day.ends,
