@@ -62,7 +62,7 @@ T = TypeVar("T")
 @dataclass
 class _Grouped(Generic[T]):
     work: Callable[[Session], T]
-    done: threading.Event
+    done: bool = False  # committed or refused, by whichever thread wrote it (set under the group's lock)
     result: T | None = None
     error: BaseException | None = None
 
@@ -80,17 +80,22 @@ class CommitGroup:
     def __init__(self) -> None:
         self._queue: list[_Grouped[Any]] = []
         self._guard = threading.Lock()
+        # Tells the threads whose writes another thread took that a batch is done (one for the group:
+        # a writer alone, the usual case, then waits on nothing of its own).
+        self._written = threading.Condition(self._guard)
         self._turn = threading.Lock()
 
     def write(self, session: Session, work: Callable[[Session], T], *, wait_seconds: float,
               busy: Callable[[], BaseException]) -> T:
-        item: _Grouped[T] = _Grouped(work, threading.Event())
+        item: _Grouped[T] = _Grouped(work)
         with self._guard:
             self._queue.append(item)
+        wrote = False
         if self._turn.acquire(timeout=wait_seconds):
             try:
-                if not item.done.is_set():
+                if not item.done:
                     self._write_queued(session)
+                    wrote = True
             finally:
                 self._turn.release()
         else:
@@ -100,9 +105,12 @@ class CommitGroup:
                     self._queue.remove(item)
             if waiting:
                 raise busy()  # no writer came round to it: nothing was written
-        item.done.wait()  # taken by the writer in turn, which ends by committing it or refusing it
-        if session.in_transaction() and not session.info.get(_IN_WRITE_TRANSACTION):
-            session.commit()  # written by another thread: a read snapshot from before it would not see it
+        if not wrote:
+            with self._written:  # taken by the writer in turn, which ends by committing it or refusing it
+                while not item.done:
+                    self._written.wait()
+            if session.in_transaction() and not session.info.get(_IN_WRITE_TRANSACTION):
+                session.commit()  # written by another thread: a read snapshot from before it would not see it
         if item.error is not None:
             raise item.error
         return cast(T, item.result)
@@ -128,8 +136,10 @@ class CommitGroup:
                 item.result, item.error = None, error
             raise
         finally:
-            for item in batch:
-                item.done.set()
+            with self._written:
+                for item in batch:
+                    item.done = True
+                self._written.notify_all()
 
 
 def grouped_write(session: Session, work: Callable[[Session], T]) -> T:

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 from zoneinfo import available_timezones
 
-from flask import request
+from flask import Request, request
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from markupsafe import Markup
 from werkzeug.datastructures import CombinedMultiDict, MultiDict
+from werkzeug.local import LocalProxy
 from wtforms import (
     BooleanField,
     DateField,
@@ -98,7 +99,10 @@ class Form(FlaskForm):
             # uploaded files in with the text fields. A form here reads its form body only.
             if formdata is None or hasattr(formdata, "getlist"):
                 return formdata  # given by the caller
-            return (request.form or None) if request and request.method in SUBMIT_METHODS else None
+            if not request:
+                return None
+            asked = cast("LocalProxy[Request]", request)._get_current_object()  # one read through the proxy
+            return (asked.form or None) if asked.method in SUBMIT_METHODS else None
 
         def bind_field(self, form: Any, unbound_field: Any, options: Any) -> Any:
             field = super().bind_field(form, unbound_field, options)

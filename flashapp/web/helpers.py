@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import Flask, Response, abort, current_app, render_template, request, stream_with_context, url_for
+from flask import Flask, Request, Response, abort, current_app, render_template, request, stream_with_context, url_for
 from flask import session as cookie
 from flask_login import current_user, login_required
 from flask_sqlalchemy.pagination import Pagination
@@ -17,6 +17,7 @@ from fsrs import Scheduler
 from markupsafe import Markup, escape
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
+from werkzeug.local import LocalProxy
 
 from .. import db
 from ..database import may_write
@@ -33,6 +34,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
 
+def this_app() -> Flask:
+    """The app handling the request, itself: each attribute read through the `current_app` proxy costs
+    more than a microsecond (a failed look-up on the proxy, then the context variable), this once."""
+    return cast("LocalProxy[Flask]", current_app)._get_current_object()
+
+
+def this_request() -> Request:
+    """The request itself, read once rather than through the `request` proxy at every attribute (see `this_app`)."""
+    return cast("LocalProxy[Request]", request)._get_current_object()
+
+
 def session() -> Session:
     """The request's database session (a plain Session, as the domain functions expect)."""
     return db.session()
@@ -45,7 +57,7 @@ def now() -> datetime:
 
 def scheduler() -> Scheduler:
     """The install's FSRS scheduler."""
-    return cast(Scheduler, current_app.extensions["flashapp.scheduler"])
+    return cast(Scheduler, this_app().extensions["flashapp.scheduler"])
 
 
 def learner() -> Learner:
@@ -53,19 +65,22 @@ def learner() -> Learner:
     return cast(Learner, current_user._get_current_object())
 
 
-def own_scheduler() -> Scheduler:
-    """The logged-in student's scheduler: their own parameters and desired retention, loaded with them."""
-    return student_scheduler(scheduler(), learner())
+def own_scheduler(user: Learner | None = None) -> Scheduler:
+    """The logged-in student's scheduler: their own parameters and desired retention, loaded with them.
+
+    `user` is the logged-in user when the caller has it at hand (`learner()`).
+    """
+    return student_scheduler(scheduler(), learner() if user is None else user)
 
 
 def showing_tokens() -> ShowingTokens:
     """The install's signer of study showings."""
-    return cast(ShowingTokens, current_app.extensions["flashapp.showings"])
+    return cast(ShowingTokens, this_app().extensions["flashapp.showings"])
 
 
 def study_settings() -> StudySettings:
     """The install's study rules, from its configuration."""
-    config = current_app.config
+    config = this_app().config
     return StudySettings(new_cards_per_day=config["NEW_CARDS_PER_DAY"], day_starts_at_hour=config["DAY_STARTS_AT_HOUR"])
 
 
@@ -110,7 +125,7 @@ def required(value: T | None) -> T:
 
 def user_id() -> int:
     """The logged-in user's id."""
-    return cast(int, current_user.id)
+    return learner().id
 
 
 def teacher_required(view: F) -> F:
@@ -170,11 +185,12 @@ def csrf_token() -> str:
     passes the check as well as one signed now; signing took a fifth of drawing the study page.
     With a time limit set, every page signs its own, as Flask-WTF does.
     """
-    config = current_app.config
+    flask_app = this_app()
+    config = flask_app.config
     if config.get("WTF_CSRF_TIME_LIMIT") is not None:
         return cast(str, generate_csrf())
     field = config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
-    known = cast("dict[str, str]", current_app.extensions["flashapp.signed_csrf_tokens"])
+    known = cast("dict[str, str]", flask_app.extensions["flashapp.signed_csrf_tokens"])
     raw = cookie.get(field)
     signed = known.get(raw) if isinstance(raw, str) else None
     if signed is None:
@@ -206,12 +222,13 @@ _MOUNT_POINTS_KEPT = 64
 
 def fixed_urls() -> FixedUrls:
     """The fixed addresses (`FixedUrls`) under the request's mount point."""
-    known = cast("dict[str, FixedUrls]", current_app.extensions["flashapp.fixed_urls"])
-    urls = known.get(request.script_root)
+    known = cast("dict[str, FixedUrls]", this_app().extensions["flashapp.fixed_urls"])
+    mount_point = this_request().script_root
+    urls = known.get(mount_point)
     if urls is None:
         if len(known) >= _MOUNT_POINTS_KEPT:
             known.clear()
-        urls = known[request.script_root] = FixedUrls()
+        urls = known[mount_point] = FixedUrls()
     return urls
 
 
@@ -225,8 +242,8 @@ def deck_url(endpoint: str, slug: str) -> str:
     The study page names its answer and undo addresses, and every answer redirects to the page:
     three trips through the URL map per card otherwise.
     """
-    known = cast("dict[tuple[str, str, str], str]", current_app.extensions["flashapp.deck_urls"])
-    key = (request.script_root, endpoint, slug)
+    known = cast("dict[tuple[str, str, str], str]", this_app().extensions["flashapp.deck_urls"])
+    key = (this_request().script_root, endpoint, slug)
     url = known.get(key)
     if url is None:
         if len(known) >= _DECK_URLS_KEPT:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask import session as cookie
-from flask_login import current_user, login_required
+from flask_login import login_required
 from fsrs import Rating
 from werkzeug.wrappers import Response
 
@@ -13,7 +13,7 @@ from ..scheduling import Outcome
 from ..showings import RefusedShowing
 from .errors import status_of
 from .forms import AnswerForm, EmptyForm, Form, ReviewAheadForm
-from .helpers import deck_url, now, own_scheduler, required, session, showing_tokens, study_settings, user_id
+from .helpers import deck_url, learner, now, own_scheduler, required, session, showing_tokens, study_settings, user_id
 
 bp = Blueprint("study", __name__)
 
@@ -22,7 +22,7 @@ bp = Blueprint("study", __name__)
 @login_required
 def home() -> str:
     """The decks, with this user's new, learning and due counts."""
-    decks = study.deck_list(session(), user_id=user_id(), time_zone=current_user.time_zone, now=now(),
+    decks = study.deck_list(session(), user_id=user_id(), time_zone=learner().time_zone, now=now(),
                             settings=study_settings())
     return render_template("home.html", assigned=[d for d in decks if d.assignment],
                            others=[d for d in decks if not d.assignment])
@@ -30,9 +30,9 @@ def home() -> str:
 
 def _study_screen(slug: str) -> str:
     """The study page of a deck: its next card with a freshly signed showing, or when the next is due."""
-    at = now()
-    screen = study.study_screen(session(), own_scheduler(), showing_tokens(), user_id=user_id(), slug=slug,
-                                time_zone=current_user.time_zone, now=at, settings=study_settings(),
+    at, user = now(), learner()
+    screen = study.study_screen(session(), own_scheduler(user), showing_tokens(), user_id=user.id, slug=slug,
+                                time_zone=user.time_zone, now=at, settings=study_settings(),
                                 undone_card_id=cookie.pop("undone_card", None))
     if screen.showing is None:
         return render_template("done.html", screen=screen, now=at, more_new=study.MORE_NEW_CARDS,
@@ -61,8 +61,9 @@ def answer(slug: str) -> Response | tuple[str, int]:
     form = AnswerForm()
     if not form.validate_on_submit():
         return _unreadable(form, slug, title="Answer not recorded", what="That answer", outcome="Nothing was recorded.")
+    user = learner()
     try:
-        outcome = study.answer(session(), own_scheduler(), showing_tokens(), user_id=user_id(), slug=slug,
+        outcome = study.answer(session(), own_scheduler(user), showing_tokens(), user_id=user.id, slug=slug,
                                token=required(form.token.data), rating=Rating(required(form.rating.data)),
                                now=now())
     except RefusedShowing as refused:
@@ -109,7 +110,7 @@ def review_ahead(slug: str) -> Response | tuple[str, int]:
         return _unreadable(form, slug, title="Nothing opened", what="That choice", outcome="Nothing was changed.")
     days = required(form.days.data)
     opened = study.review_ahead(session(), user_id=user_id(), slug=slug, days_ahead=days, now=now(),
-                                time_zone=current_user.time_zone, settings=study_settings())
+                                time_zone=learner().time_zone, settings=study_settings())
     flash(f"{opened} card{'' if opened == 1 else 's'} due in the next {days} day{'' if days == 1 else 's'} "
           f"{'is' if opened == 1 else 'are'} open to review now.", "success")
     return redirect(url_for("study.study", slug=slug), code=303)
