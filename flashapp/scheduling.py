@@ -18,7 +18,7 @@ import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from copy import copy
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from itertools import chain, groupby, repeat
@@ -926,7 +926,9 @@ def unburied_queue(session: Session, *, user_id: int, deck_id: int, now: datetim
 def _less_buried(counts: DueCounts, cards: list[int], *, started: int, reviews: int) -> DueCounts:
     """The counts less the buried `cards`, of which the student started `started`, `reviews` of them reviews due."""
     left = max(0, counts.unseen - (len(cards) - started))
-    return replace(counts, review=max(0, counts.review - reviews), unseen=left, new=min(counts.new, left))
+    # Made outright rather than with dataclasses.replace, which looks the fields up again on every call.
+    return DueCounts(new=min(counts.new, left), learning=counts.learning, review=max(0, counts.review - reviews),
+                     started=counts.started, answered_today=counts.answered_today, unseen=left)
 
 
 def next_queued_card(session: Session, *, user_id: int, deck_id: int, now: datetime, day_ends: datetime,
