@@ -5,7 +5,9 @@ Each measurement is one process on the Flask test client (no server): set up an 
 generated deck and a few students, warm up, then run N rounds of either nothing, a study cycle per
 student (GET the study page, POST the answer) or a `/healthz` per student. The setup is the same in
 all three, so the differences give the instructions of one cycle and of one `/healthz`, and their
-ratio is the in-process counterpart of `bench/load.py --mode saturation` (a zero-cost app: 0.5).
+ratio is the in-process counterpart of `bench/load.py --mode saturation` (a zero-cost app: 0.5). The
+study pages run on a clock of the bench's own, moved on as a student flat out in saturation moves it on,
+so that the cards studied, and the count, do not depend on how slowly valgrind runs.
 
     .venv/bin/python bench/instructions.py                       # this checkout
     .venv/bin/python bench/instructions.py --against ../old      # and another checkout, in the same run
@@ -93,6 +95,7 @@ def run(mode: str, rounds: int) -> None:
 def count(checkout: Path | None, mode: str, rounds: int) -> int:
     """The instructions of one measured process, as callgrind counts them."""
     env = dict(os.environ)
+    env["PYTHONHASHSEED"] = "0"  # the same hashes, and so the same dict and set layouts, in every run
     if checkout is not None:
         env["PYTHONPATH"] = str(checkout)  # its package before the installed one
     done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
