@@ -404,6 +404,17 @@ def schedule_answers(scheduler: Scheduler, card: FsrsCard, now: datetime, *, tim
     With `rating`, only what that answer stores is worked out: the card after it (and after the
     answers its interval is kept above); the other answers may be missing.
     """
+    after, intervals, days = _answers(scheduler, card, now, time_zone=time_zone, user_id=user_id, rating=rating)
+    for each, number in intervals.items():
+        after[each].due = days.due_after(now, number)
+    return {each: cast(_ReplayCard, answered).plain() for each, answered in after.items()}
+
+
+def _answers(scheduler: Scheduler, card: FsrsCard, now: datetime, *, time_zone: str, user_id: int,
+             rating: Rating | None = None) -> tuple[dict[Rating, FsrsCard], dict[Rating, int], StudyDays]:
+    """`schedule_answers` before the due dates of review intervals: the cards after each answer (their own copies,
+    a review card's due date not yet moved), the whole study days of each answer that makes a review card, and
+    the study days they count in."""
     rules = study_scheduler(scheduler)
     days = _study_days(time_zone, rules.day_starts_at_hour)
     elapsed = 0 if card.last_review is None else days.elapsed(card.last_review, now)
@@ -418,13 +429,15 @@ def schedule_answers(scheduler: Scheduler, card: FsrsCard, now: datetime, *, tim
         shown = _ReplayCard(card_id=card.card_id, state=card.state, step=card.step, stability=card.stability,
                             difficulty=card.difficulty, due=card.due, last_review=card.last_review)
         after = {each: _memory_after(rules, shown, each, now, elapsed) for each in needed}
-    fuzz = fuzz_factor(user_id=user_id, card_id=card.card_id, last_review=card.last_review) \
-        if rules.enable_fuzzing else None
+    fuzz: list[float | None] = []  # worked out with the first review interval: most answers make none
 
     def interval(rating: Rating, minimum: int) -> int:
         stability = after[rating].stability
         assert stability is not None
-        return _review_interval(rules, stability, minimum=minimum, fuzz=fuzz)
+        if not fuzz:
+            fuzz.append(fuzz_factor(user_id=user_id, card_id=card.card_id, last_review=card.last_review)
+                        if rules.enable_fuzzing else None)
+        return _review_interval(rules, stability, minimum=minimum, fuzz=fuzz[0])
 
     intervals: dict[Rating, int] = {}
     if reviewing:
@@ -436,14 +449,12 @@ def schedule_answers(scheduler: Scheduler, card: FsrsCard, now: datetime, *, tim
             minimum = intervals[each] + 1
         if Rating.Again in after and after[Rating.Again].state == State.Review:  # no relearning steps
             intervals[Rating.Again] = interval(Rating.Again, 1)
-    else:
+    elif any(answered.state == State.Review for answered in after.values()):
         graduating_good = interval(Rating.Good, 1)
         for each in after:
             if after[each].state == State.Review:
                 intervals[each] = interval(each, graduating_good + 1 if each == Rating.Easy else 1)
-    for each, number in intervals.items():
-        after[each].due = days.due_after(now, number)
-    return {each: cast(_ReplayCard, answered).plain() for each, answered in after.items()}
+    return after, intervals, days
 
 
 # The answers `schedule_answers` works out for one answer, on a review card and on any other: Hard, Good
@@ -461,11 +472,12 @@ def preview_intervals(scheduler: Scheduler, card_id: int, state: MemoryState | N
 
     A learning step is its time; a review interval is its whole number of study days.
     """
-    rules = study_scheduler(scheduler)
-    days = _study_days(time_zone, rules.day_starts_at_hour)
-    after = schedule_answers(rules, to_fsrs_card(card_id, state, now), now, time_zone=time_zone, user_id=user_id)
-    return {rating: timedelta(days=days.number(card.due) - days.number(now)) if card.state == State.Review
-            else card.due - now for rating, card in after.items()}
+    # A review interval is the whole study days `schedule_answers` puts the due date ahead by (`due_after` keeps
+    # it inside that day), taken before the date is worked out: the buttons need only the number.
+    after, intervals, _days = _answers(scheduler, to_fsrs_card(card_id, state, now), now, time_zone=time_zone,
+                                       user_id=user_id)
+    return {rating: timedelta(days=intervals[rating]) if card.state == State.Review else card.due - now
+            for rating, card in after.items()}
 
 
 def rescheduled_due(scheduler: Scheduler, state: MemoryState, *, user_id: int, card_id: int,
