@@ -36,13 +36,11 @@ Statement = Select[*tuple[Any, ...]] | UpdateBase
 class _Compiled:
     sql: str
     positional: tuple[str, ...] | None  # the parameters' names in order (SQLite's "?"), or None (named)
-    fixed: dict[str, Any]  # values bound in the statement itself (literals)
+    # The values bound in the statement itself (literals), already converted by their types: the same every call.
+    fixed: dict[str, Any]
     required: frozenset[str]  # the values each call gives
-    converted: tuple[tuple[str, Callable[[Any], Any]], ...]  # parameters whose type converts the value
+    conversions: Mapping[str, Callable[[Any], Any]]  # parameters whose type converts the value, by name
     row: type[Any] | None  # the named tuple of a row (None: no rows come back)
-    # For positional parameters, in order: each one's name, its type's conversion (or None) and the value bound
-    # in the statement itself (None for a value each call gives), so that a call builds the driver's tuple in one pass.
-    order: tuple[tuple[str, Processor, Any], ...] = ()
 
 
 class Prepared:
@@ -91,16 +89,19 @@ class Prepared:
         # A SELECT's columns, or the RETURNING columns of an INSERT or UPDATE (none without RETURNING).
         keys = [str(column.key) for column in self.statement.exported_columns]
         positional = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
-        fixed = {names[bind]: bind.effective_value for bind in binds if not bind.required}
         conversions = dict(converted)
+        fixed = {}
+        for bind in binds:
+            if not bind.required:
+                name = names[bind]
+                fixed[name] = conversions[name](bind.effective_value) if name in conversions else bind.effective_value
         return _Compiled(
             sql=str(compiled),
             positional=positional,
             fixed=fixed,
             required=frozenset(names[bind] for bind in binds if bind.required),
-            converted=tuple(converted),
+            conversions=conversions,
             row=namedtuple("Row", keys, rename=True) if keys else None,
-            order=tuple((name, conversions.get(name), fixed.get(name)) for name in positional or ()),
         )
 
     def _row_converters(self, dialect: Dialect, description: Sequence[Any]) -> tuple[Processor, ...]:
@@ -120,17 +121,14 @@ class Prepared:
             compiled = self._compiled[dialect.name] = self._compile(dialect)
         if not compiled.required <= values.keys():
             raise TypeError(f"no value given for {', '.join(sorted(compiled.required - values.keys()))}")
-        parameters: Any
-        if compiled.positional is not None:
-            # A value given for a name the statement also binds itself wins, as in the named case below.
-            get = values.get
-            parameters = tuple([get(name, bound) if convert is None else convert(get(name, bound))
-                                for name, convert, bound in compiled.order])
-        else:
-            given = {**compiled.fixed, **values}
-            for name, convert in compiled.converted:
-                given[name] = convert(given[name])
-            parameters = given
+        # Each value converted once, however often the statement names it (the study page's counts name the
+        # day's start four times); a value given for a name the statement also binds itself wins.
+        given = dict(compiled.fixed)
+        conversions = compiled.conversions
+        for name, value in values.items():
+            convert = conversions.get(name)
+            given[name] = value if convert is None else convert(value)
+        parameters: Any = given if compiled.positional is None else tuple(map(given.__getitem__, compiled.positional))
         fetched, count, description = run_on_driver(connection, compiled.sql, parameters,
                                                     fetch=compiled.row is not None)
         if not fetched:

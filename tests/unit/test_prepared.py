@@ -94,6 +94,19 @@ def test_rows_are_those_sqlalchemy_gives_with_the_same_types(connection):
     assert prepared.first(connection, {"since": NOW + timedelta(days=1), "skip": Kind.PLAIN}) is None
 
 
+def test_literals_whose_types_convert_them_are_bound_as_sqlalchemy_binds_them(connection):
+    # Converted once, when the statement is first compiled, and the same on every run: the time is given in
+    # another zone, and only its conversion to UTC makes it compare as the stored times do.
+    later = (NOW + timedelta(hours=2, microseconds=1)).astimezone(timezone(timedelta(hours=5)))
+    statement = select(things.c.id).where(things.c.at < later,
+                                          things.c.kind == Kind.SPECIAL)
+    prepared = Prepared(statement)
+    expected = [tuple(row) for row in connection.execute(statement)]
+    assert expected == [(2,)]
+    assert [tuple(row) for row in prepared.rows(connection, {})] == expected
+    assert [tuple(row) for row in prepared.rows(connection, {})] == expected
+
+
 def test_one_row_or_an_error(connection):
     prepared = Prepared(select(things.c.name).where(things.c.kind == bindparam("kind", type_=IntEnumColumn(Kind))))
     assert prepared.one(connection, {"kind": Kind.PLAIN}).name == "first"
