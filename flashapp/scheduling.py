@@ -429,15 +429,16 @@ def _answers(scheduler: Scheduler, card: FsrsCard, now: datetime, *, time_zone: 
         shown = _ReplayCard(card_id=card.card_id, state=card.state, step=card.step, stability=card.stability,
                             difficulty=card.difficulty, due=card.due, last_review=card.last_review)
         after = {each: _memory_after(rules, shown, each, now, elapsed) for each in needed}
-    fuzz: list[float | None] = []  # worked out with the first review interval: most answers make none
+    # A learning card's answers make a review interval only when one graduates it (Easy, mostly): the others
+    # need neither the fuzz nor Good's graduating interval.
+    graduating = not reviewing and any(answered.state == State.Review for answered in after.values())
+    fuzz = fuzz_factor(user_id=user_id, card_id=card.card_id, last_review=card.last_review) \
+        if rules.enable_fuzzing and (reviewing or graduating) else None
 
     def interval(rating: Rating, minimum: int) -> int:
         stability = after[rating].stability
         assert stability is not None
-        if not fuzz:
-            fuzz.append(fuzz_factor(user_id=user_id, card_id=card.card_id, last_review=card.last_review)
-                        if rules.enable_fuzzing else None)
-        return _review_interval(rules, stability, minimum=minimum, fuzz=fuzz[0])
+        return _review_interval(rules, stability, minimum=minimum, fuzz=fuzz)
 
     intervals: dict[Rating, int] = {}
     if reviewing:
@@ -449,7 +450,7 @@ def _answers(scheduler: Scheduler, card: FsrsCard, now: datetime, *, time_zone: 
             minimum = intervals[each] + 1
         if Rating.Again in after and after[Rating.Again].state == State.Review:  # no relearning steps
             intervals[Rating.Again] = interval(Rating.Again, 1)
-    elif any(answered.state == State.Review for answered in after.values()):
+    elif graduating:
         graduating_good = interval(Rating.Good, 1)
         for each in after:
             if after[each].state == State.Review:
