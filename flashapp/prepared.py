@@ -81,15 +81,14 @@ class Prepared:
         if compiled.insert_prefetch or compiled.update_prefetch:
             raise TypeError("a prepared statement fills in no column defaults: give every column's value")
         names = {bind: compiled.bind_names[bind] for bind in binds}
-        converted = []
+        conversions = {}
         for bind in binds:
             converter = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if converter is not None:
-                converted.append((names[bind], converter))
+                conversions[names[bind]] = converter
         # A SELECT's columns, or the RETURNING columns of an INSERT or UPDATE (none without RETURNING).
         keys = [str(column.key) for column in self.statement.exported_columns]
         positional = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
-        conversions = dict(converted)
         fixed = {}
         for bind in binds:
             if not bind.required:
