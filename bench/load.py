@@ -146,8 +146,9 @@ def plain_pg_url(url: str) -> str:
     return scheme.split("+", 1)[0] + "://" + rest
 
 
-def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) used so far by a process and its direct children (gunicorn workers)."""
+def process_cpu(pid: int, *, system_only: bool = False) -> float:
+    """CPU seconds (user + system, or system alone) used so far by a process and its direct children
+    (gunicorn workers)."""
     tick = os.sysconf("SC_CLK_TCK")
     pids = [pid]
     with contextlib.suppress(OSError):  # the process is gone, or this is not Linux
@@ -158,7 +159,7 @@ def process_cpu(pid: int) -> float:
             fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / tick
+        total += (int(fields[12]) if system_only else int(fields[11]) + int(fields[12])) / tick
     return total
 
 
@@ -605,7 +606,7 @@ def run_load(args, server: Server, database: Database) -> int:
 
     def action():
         # Each time every student is through a barrier: when, and the CPU used so far.
-        sample = (process_cpu(server.process.pid), own_cpu())
+        sample = (process_cpu(server.process.pid), own_cpu(), process_cpu(server.process.pid, system_only=True))
         now = time.monotonic()
         plan["marks"].append((now, sample))
         if "t0" not in plan:
@@ -664,7 +665,7 @@ def run_load(args, server: Server, database: Database) -> int:
     for student in students:
         student.join(timeout=max(0.1, limit - time.monotonic()))
     stuck = [s.name for s in students if s.is_alive()]
-    cpu_end = (process_cpu(server.process.pid), own_cpu())
+    cpu_end = (process_cpu(server.process.pid), own_cpu(), process_cpu(server.process.pid, system_only=True))
     if "t0" in plan and args.mode != "fault":
         print(f"setup: {args.students} students registered in {plan['t0'] - registration_started:.1f} s")
 
@@ -709,6 +710,8 @@ def run_load(args, server: Server, database: Database) -> int:
         healthz_cpu = sum(marks[k + 1][1][0] - marks[k][1][0] for k in range(1, 2 * args.slices, 2))
         answer_own = sum(marks[k + 1][1][1] - marks[k][1][1] for k in range(0, 2 * args.slices, 2))
         healthz_own = sum(marks[k + 1][1][1] - marks[k][1][1] for k in range(1, 2 * args.slices, 2))
+        answer_system = sum(marks[k + 1][1][2] - marks[k][1][2] for k in range(0, 2 * args.slices, 2))
+        healthz_system = sum(marks[k + 1][1][2] - marks[k][1][2] for k in range(1, 2 * args.slices, 2))
         answer_wall = sum(marks[k + 1][0] - marks[k][0] for k in range(0, 2 * args.slices, 2))
         healthz_wall = sum(marks[k + 1][0] - marks[k][0] for k in range(1, 2 * args.slices, 2))
     else:
@@ -734,19 +737,21 @@ def run_load(args, server: Server, database: Database) -> int:
     print(f"GET study page latency: p50 {ms(percentile(total.page_latency, .50))}, "
           f"p95 {ms(percentile(total.page_latency, .95))}, p99 {ms(percentile(total.page_latency, .99))}")
 
-    def cpu_share(phase: str, server_cpu: float, own: float, seconds: float) -> None:
-        print(f"CPU during the {phase} phase: server {server_cpu / seconds * 100:.0f}%, "
+    def cpu_share(phase: str, server_cpu: float, own: float, seconds: float, system: float) -> None:
+        print(f"CPU during the {phase} phase: server {server_cpu / seconds * 100:.0f}% "
+              f"({system / seconds * 100:.0f}% in the kernel), "
               f"load generator {own / seconds * 100:.0f}% of one core ({os.cpu_count()} cores)")
 
     if args.mode == "pace" and "cpu_t0" in plan:
-        cpu_share("answer", cpu_end[0] - plan["cpu_t0"][0], cpu_end[1] - plan["cpu_t0"][1], answer_seconds)
+        cpu_share("answer", cpu_end[0] - plan["cpu_t0"][0], cpu_end[1] - plan["cpu_t0"][1], answer_seconds,
+                  cpu_end[2] - plan["cpu_t0"][2])
     if args.mode == "pace":
         p95 = percentile(total.answer_latency, .95)
         verdict = "OK" if error_count == 0 and p95 < 0.050 else "MISSED"
         print(f"errors: {error_count}; late starts (>1 s behind the 3 s pace): {total.late}")
         print(f"target: 0 errors, p95 < 50 ms -> got {error_count} errors, p95 {ms(p95)}: {verdict}")
     if args.mode == "saturation" and len(marks) == 2 * args.slices + 1:
-        cpu_share("answer", answer_cpu, answer_own, answer_wall)
+        cpu_share("answer", answer_cpu, answer_own, answer_wall, answer_system)
         answers_rate = answers_counted / answer_seconds
         healthz_rate = healthz_counted / healthz_seconds
         ratio = answers_rate / healthz_rate if healthz_rate else float("nan")
@@ -754,7 +759,7 @@ def run_load(args, server: Server, database: Database) -> int:
               f"({healthz_seconds:.1f} s) = {healthz_rate:.1f} healthz/s; "
               f"latency p50 {ms(percentile(total.healthz_latency, .50))}, "
               f"p95 {ms(percentile(total.healthz_latency, .95))}")
-        cpu_share("healthz", healthz_cpu, healthz_own, healthz_wall)
+        cpu_share("healthz", healthz_cpu, healthz_own, healthz_wall, healthz_system)
         per_slice = [(sum(b <= at <= e for st in students for at in st.stats.answer_times) / length,
                       sum(hb <= at <= he for st in students for at in st.stats.healthz_times) / length)
                      for (b, e), (hb, he) in zip(answer_windows, healthz_windows, strict=True)]
