@@ -154,6 +154,36 @@ class _CompiledTemplates(BytecodeCache):
 _COMPILED_TEMPLATES = _CompiledTemplates()
 
 
+def _url_builders_compiled_once() -> None:
+    """Compile werkzeug's URL builder of each route once for the whole run, not once per test's app.
+
+    Werkzeug writes two builder functions for each route as Python source and compiles them as the route
+    is added: most of the time making an app takes, which every test does. A builder's code follows from the route's
+    parsed parts alone (the route it belongs to is passed to it when called), so a builder made for one app
+    serves the same route in the next. Routes with default values, which werkzeug writes into the code, are
+    compiled as usual.
+    """
+    from werkzeug.routing.rules import Rule
+
+    compile_builder = Rule._compile_builder
+    compiled: dict[tuple[object, ...], object] = {}
+
+    @functools.wraps(compile_builder)
+    def remembered(self: Rule, append_unknown: bool = True):
+        if self.defaults:
+            return compile_builder(self, append_unknown)
+        key = (self.rule, tuple(self._trace), append_unknown)
+        builder = compiled.get(key)
+        if builder is None:
+            builder = compiled[key] = compile_builder(self, append_unknown)
+        return builder
+
+    Rule._compile_builder = remembered
+
+
+_url_builders_compiled_once()
+
+
 def _test_app(database_url: str, instance: Path):
     from flashapp import create_app
 

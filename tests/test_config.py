@@ -48,3 +48,28 @@ def test_the_database_url_comes_from_the_environment(tmp_path, monkeypatch):
 def test_new_passwords_are_hashed_with_scrypt_unless_configured(tmp_path, monkeypatch):
     monkeypatch.setenv("FLASHAPP_INSTANCE_PATH", str(tmp_path / "inst"))
     assert create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"}).config["PASSWORD_HASH_METHOD"] == "scrypt"
+
+
+def test_the_url_builders_the_test_run_compiles_once_build_what_werkzeugs_own_build(app, tmp_path):
+    """The tests share each route's URL builder between their apps (conftest): a second app's builders
+    give every URL, with and without extra query arguments, as builders werkzeug compiles afresh."""
+    from werkzeug.routing import IntegerConverter
+    from werkzeug.routing.rules import Rule
+
+    from flashapp import create_app
+
+    compile_afresh = Rule._compile_builder.__wrapped__
+    other = create_app({"INSTANCE_PATH": str(tmp_path / "other"), "SECRET_KEY": "another-test-key-" + "y" * 32,
+                        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/other.sqlite"})
+    compared = 0
+    for rule in other.url_map.iter_rules():
+        if rule.defaults:
+            continue
+        values = {name: 7 + number if isinstance(rule._converters[name], IntegerConverter) else f"v{number}-é/"
+                  for number, name in enumerate(sorted(rule.arguments))}
+        for unknown, extra in ((False, {}), (True, {"page": "2", "q": "a b"})):
+            shared = (rule._build_unknown if unknown else rule._build)(**values, **extra)
+            afresh = compile_afresh(rule, unknown).__get__(rule, None)(**values, **extra)
+            assert shared == afresh, rule.rule
+            compared += 1
+    assert compared >= 2 * 40  # every route of the app, twice
