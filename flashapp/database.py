@@ -59,6 +59,10 @@ class WriteHealth:
 T = TypeVar("T")
 
 
+# The savepoint each write of a group is made in (`CommitGroup`).
+_GROUPED_SAVEPOINT = "grouped_write"
+
+
 @dataclass
 class _Grouped(Generic[T]):
     work: Callable[[Session], T]
@@ -123,14 +127,20 @@ class CommitGroup:
                 if len(batch) == 1:  # alone: its refusal rolls the whole transaction back, no savepoint needed
                     batch[0].result = batch[0].work(session)
                     return
+                # Each write in a savepoint of the transaction's connection, set and ended on the driver: the
+                # session's own nested transactions cost five times as much, and the writes change no objects
+                # of the session that it would have to forget when one is undone.
+                connection = session.connection()
                 for item in batch:
+                    run_on_driver(connection, f"SAVEPOINT {_GROUPED_SAVEPOINT}")
                     try:
-                        with session.begin_nested():
-                            item.result = item.work(session)
+                        item.result = item.work(session)
                     except DBAPIError:
                         raise  # the database's trouble: nothing of the group is saved
                     except Exception as error:  # noqa: BLE001  # this write's own refusal, raised in its thread
+                        run_on_driver(connection, f"ROLLBACK TO SAVEPOINT {_GROUPED_SAVEPOINT}")
                         item.error = error
+                    run_on_driver(connection, f"RELEASE SAVEPOINT {_GROUPED_SAVEPOINT}")
         except BaseException as error:
             for item in batch:
                 item.result, item.error = None, error
@@ -146,7 +156,8 @@ def grouped_write(session: Session, work: Callable[[Session], T]) -> T:
     """Run `work` in a write transaction (as `write_transaction`) that may commit together with other threads'.
 
     For small, independent writes made often (an answer): `work` must only write through the
-    session it is given, and raise to have its own writes undone. It returns once committed.
+    session it is given, with Core statements (no objects of the session: its writes may be undone
+    behind the session's back), and raise to have its own writes undone. It returns once committed.
     """
     bind = session.get_bind()
     engine = bind if isinstance(bind, Engine) else bind.engine
