@@ -11,6 +11,13 @@ so that the cards studied, and the count, do not depend on how slowly valgrind r
 
     .venv/bin/python bench/instructions.py                       # this checkout
     .venv/bin/python bench/instructions.py --against ../old      # and another checkout, in the same run
+    .venv/bin/python bench/instructions.py --server              # a real `flashapp serve`, 8 students at once
+
+`--server` counts the instructions of a real server instead: `flashapp serve` (waitress, four threads)
+under callgrind, with the students' requests sent over HTTP by as many client threads, at once. Its
+counts include waitress and the work of students answering at the same moment (their answers share a
+commit), which the test client leaves out. Collection is zeroed and dumped around each phase with
+`callgrind_control`, so the set-up and the warm-up are not counted. The server runs on the real clock.
 
 Needs valgrind (Debian's package). Takes a few minutes: Python runs some fifty times slower under it.
 """
@@ -18,19 +25,23 @@ Needs valgrind (Debian's package). Takes a few minutes: Python runs some fifty t
 from __future__ import annotations
 
 import argparse
+import glob
+import http.client
 import os
 import random
 import re
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from load import FIELDS, PASSWORD, RATING_WEIGHTS, SLUG, bench_deck, field_value  # noqa: E402
+from load import FIELDS, PASSWORD, RATING_WEIGHTS, SLUG, Connection, bench_deck, field_value, free_port  # noqa: E402
 
 STUDENTS = 8
 WARM_UP_ROUNDS = 5
@@ -119,14 +130,125 @@ def measure(label: str, checkout: Path | None, rounds: int) -> float:
     return per_cycle
 
 
+def _server_phase(pid: int, out: Path, students: list[Connection], clients: int, rounds: int, step) -> int:
+    """The instructions the server runs while `clients` threads take the students through `rounds` of `step`."""
+    subprocess.run(["callgrind_control", "--zero", str(pid)], check=True, capture_output=True)
+
+    def client(group: list[Connection]) -> None:
+        for _ in range(rounds):
+            for connection in group:
+                step(connection)
+
+    threads = [threading.Thread(target=client, args=(students[k::clients],)) for k in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    before = set(glob.glob(f"{out}*"))
+    subprocess.run(["callgrind_control", "--dump", str(pid)], check=True, capture_output=True)
+    deadline = time.monotonic() + 60
+    while True:
+        dumps = set(glob.glob(f"{out}*")) - before
+        # A dump is complete once its summary line is written (one dump per thread with --separate-threads).
+        totals = [int(line.split()[1]) for dump in dumps for line in Path(dump).read_text().splitlines()
+                  if line.startswith("summary:")]
+        if dumps and len(totals) == len(dumps):
+            return sum(totals)
+        if time.monotonic() > deadline:
+            raise SystemExit(f"callgrind wrote no dump for {pid}")
+        time.sleep(0.5)
+
+
+def measure_server(label: str, checkout: Path | None, rounds: int, clients: int) -> float:
+    """A study cycle and `/healthz` in a real server's instructions, `clients` students at a time."""
+    tmp = Path(tempfile.mkdtemp(prefix="flashapp-instructions-"))
+    (tmp / "instance").mkdir()
+    (tmp / "decks").mkdir()
+    (tmp / "decks" / f"{SLUG}.yaml").write_text(bench_deck(600))
+    (tmp / "instance" / "config.py").write_text(f"NEW_CARDS_PER_DAY = 1000000\nDECKS_DIR = {str(tmp / 'decks')!r}\n"
+                                                "PASSWORD_HASH_METHOD = 'pbkdf2:sha256:1000'\n")
+    env = {**os.environ, "FLASHAPP_INSTANCE_PATH": str(tmp / "instance"), "PYTHONHASHSEED": "0",
+           "FLASHAPP_DATABASE_URL": f"sqlite:///{tmp}/flashapp.sqlite"}
+    env.pop("FLASHAPP_SECRET_KEY", None)
+    if checkout is not None:
+        env["PYTHONPATH"] = str(checkout)
+    subprocess.run([sys.executable, "-m", "flashapp", "init"], env=env, check=True, capture_output=True)
+    port, out = free_port(), tmp / "callgrind.out"
+    with open(tmp / "server.log", "wb") as log:
+        server = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable,
+                                   "-m", "flashapp", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                                  env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 600
+        while True:
+            try:
+                probe = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                probe.request("GET", "/healthz")
+                if probe.getresponse().status == 200:
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"the server did not start; see {tmp / 'server.log'}") from None
+                time.sleep(1)
+        rng = random.Random(1)
+        students = []
+        for number in range(STUDENTS):
+            connection = Connection(port, {})
+            connection.http.timeout = 600
+            _, page = connection.call("GET", "/register")
+            status, _ = connection.call("POST", "/register", {
+                "csrf_token": field_value(page, "csrf_token"), "username": f"student{number:03d}",
+                "password": PASSWORD, "confirm": PASSWORD, "time_zone": "UTC"})
+            assert status == 302, status
+            students.append(connection)
+
+        def cycle(connection: Connection) -> None:
+            status, page = connection.call("GET", f"/study/{SLUG}")
+            assert status == 200, status
+            form = {name: field_value(page, name) for name in FIELDS}
+            form["rating"] = str(rng.choices((1, 2, 3, 4), RATING_WEIGHTS)[0])
+            status, _ = connection.call("POST", f"/study/{SLUG}/answer", form)
+            assert status == 303, status
+
+        def healthz(connection: Connection) -> None:
+            status, _ = connection.call("GET", "/healthz")
+            assert status == 200, status
+
+        _server_phase(server.pid, out, students, clients, WARM_UP_ROUNDS, cycle)
+        per_cycle = _server_phase(server.pid, out, students, clients, rounds, cycle) / (rounds * STUDENTS)
+        per_healthz = _server_phase(server.pid, out, students, clients, 2 * rounds, healthz) / (2 * rounds * STUDENTS)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    print(f"{label}: a study cycle {per_cycle / 1e6:.2f} M instructions, /healthz {per_healthz / 1e6:.2f} M: "
+          f"healthz / cycle = {per_healthz / per_cycle:.3f} (flashapp serve, {clients} students at a time)")
+    return per_cycle
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=10, help="measured rounds (a cycle per student each)")
     parser.add_argument("--against", type=Path, help="another checkout of flashapp, measured in the same run")
+    parser.add_argument("--server", action="store_true", help="count a real `flashapp serve` under callgrind")
+    parser.add_argument("--clients", type=int, default=STUDENTS,
+                        help=f"--server: students sending requests at the same time (1 to {STUDENTS})")
     parser.add_argument("--run", choices=("none", "cycles", "healthz"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run:
         run(args.run, args.rounds)
+        return
+    if args.server:
+        if not 1 <= args.clients <= STUDENTS:
+            parser.error(f"--clients must be 1 to {STUDENTS}")
+        print(f"{STUDENTS} students, {args.rounds} measured rounds after {WARM_UP_ROUNDS}, SQLite, flashapp serve")
+        here = measure_server("this checkout", None, args.rounds, args.clients)
+        if args.against:
+            other = measure_server(str(args.against), args.against.resolve(), args.rounds, args.clients)
+            print(f"a study cycle here takes {here / other:.3f} of the instructions it takes in {args.against}")
         return
     print(f"{STUDENTS} students, {args.rounds} measured rounds after {WARM_UP_ROUNDS}, SQLite, Flask test client")
     here = measure("this checkout", None, args.rounds)
