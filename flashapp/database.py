@@ -128,7 +128,7 @@ class CommitGroup:
                     batch[0].result = batch[0].work(session)
                     return
                 # Each write in a savepoint of the transaction's connection, set and ended on the driver: the
-                # session's own nested transactions cost five times as much, and the writes change no objects
+                # session's own nested transactions cost six times as much, and the writes change no objects
                 # of the session that it would have to forget when one is undone.
                 connection = session.connection()
                 for item in batch:

