@@ -30,6 +30,7 @@ import http.client
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -149,7 +150,7 @@ def _server_phase(pid: int, out: Path, students: list[Connection], clients: int,
     deadline = time.monotonic() + 60
     while True:
         dumps = set(glob.glob(f"{out}*")) - before
-        # A dump is complete once its summary line is written (one dump per thread with --separate-threads).
+        # A dump is complete once its summary line is written.
         totals = [int(line.split()[1]) for dump in dumps for line in Path(dump).read_text().splitlines()
                   if line.startswith("summary:")]
         if dumps and len(totals) == len(dumps):
@@ -183,9 +184,12 @@ def measure_server(label: str, checkout: Path | None, rounds: int, clients: int)
         while True:
             try:
                 probe = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                probe.request("GET", "/healthz")
-                if probe.getresponse().status == 200:
-                    break
+                try:
+                    probe.request("GET", "/healthz")
+                    if probe.getresponse().status == 200:
+                        break
+                finally:
+                    probe.close()
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise SystemExit(f"the server did not start; see {tmp / 'server.log'}") from None
@@ -224,6 +228,7 @@ def measure_server(label: str, checkout: Path | None, rounds: int, clients: int)
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
     print(f"{label}: a study cycle {per_cycle / 1e6:.2f} M instructions, /healthz {per_healthz / 1e6:.2f} M: "
           f"healthz / cycle = {per_healthz / per_cycle:.3f} (flashapp serve, {clients} students at a time)")
     return per_cycle

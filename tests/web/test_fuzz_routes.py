@@ -20,6 +20,7 @@ import os
 import re
 import sqlite3
 import weakref
+from dataclasses import dataclass
 from urllib.parse import quote
 
 import pytest
@@ -143,10 +144,18 @@ EVERY_ROW = {
 }
 
 
-# SQLite's own word that nothing was committed to a file since a connection last looked: the number it gives
-# changes with every commit made through another connection. Per app: a connection of the fuzzer's own kept
-# open on its file, that number when the rows were last read, and those rows.
-_LAST_READ: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+@dataclass
+class _Watch:
+    """What the fuzzer last read of an SQLite app's file: a connection of its own kept open on the file, SQLite's
+    `data_version` as that connection saw it then (it changes with every commit made through another connection),
+    and the rows read."""
+
+    connection: sqlite3.Connection
+    version: int | None = None
+    rows: dict[str, list] | None = None
+
+
+_WATCHES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def fingerprint(app) -> dict[str, list]:
@@ -159,16 +168,16 @@ def fingerprint(app) -> dict[str, list]:
         engine = db.engine
     watch = version = None
     if engine.dialect.name == "sqlite":
-        if app not in _LAST_READ:
-            _LAST_READ[app] = [sqlite3.connect(engine.url.database), None, None]
-        watch = _LAST_READ[app]
-        version = watch[0].execute("PRAGMA data_version").fetchone()[0]
-        if version == watch[1]:
-            return watch[2]
+        watch = _WATCHES.get(app)
+        if watch is None:
+            watch = _WATCHES[app] = _Watch(sqlite3.connect(engine.url.database))
+        version = watch.connection.execute("PRAGMA data_version").fetchone()[0]
+        if watch.rows is not None and version == watch.version:
+            return watch.rows
     with engine.connect() as connection:
         rows = {name: [tuple(row) for row in connection.exec_driver_sql(sql)] for name, sql in EVERY_ROW.items()}
     if watch is not None:
-        watch[1:] = [version, rows]
+        watch.version, watch.rows = version, rows
     return rows
 
 
