@@ -12,6 +12,7 @@ so that the cards studied, and the count, do not depend on how slowly valgrind r
     .venv/bin/python bench/instructions.py                       # this checkout
     .venv/bin/python bench/instructions.py --against ../old      # and another checkout, in the same run
     .venv/bin/python bench/instructions.py --server              # a real `flashapp serve`, 8 students at once
+    .venv/bin/python bench/instructions.py --warm-up 120         # after 120 answers each, as late in saturation
 
 `--server` counts the instructions of a real server instead: `flashapp serve` (waitress, four threads)
 under callgrind, with the students' requests sent over HTTP by as many client threads, at once. Its
@@ -50,8 +51,8 @@ WARM_UP_ROUNDS = 5
 STEP = timedelta(milliseconds=115)
 
 
-def run(mode: str, rounds: int) -> None:
-    """One measured process: set up, warm up, then `rounds` rounds of `mode` (none, cycles or healthz)."""
+def run(mode: str, rounds: int, warm_up: int = WARM_UP_ROUNDS) -> None:
+    """One measured process: set up, `warm_up` rounds, then `rounds` rounds of `mode` (none, cycles or healthz)."""
     from flashapp import create_app, db
     from flashapp.decks import build_decks
     from flashapp.schema import upgrade_database
@@ -92,7 +93,7 @@ def run(mode: str, rounds: int) -> None:
         clock[0] += STEP
         assert client.post(f"/study/{SLUG}/answer", data=form).status_code == 303
 
-    for _ in range(WARM_UP_ROUNDS):
+    for _ in range(warm_up):
         for client in clients:
             cycle(client)
             client.get("/healthz")
@@ -104,14 +105,14 @@ def run(mode: str, rounds: int) -> None:
                 assert client.get("/healthz").status_code == 200
 
 
-def count(checkout: Path | None, mode: str, rounds: int) -> int:
+def count(checkout: Path | None, mode: str, rounds: int, warm_up: int) -> int:
     """The instructions of one measured process, as callgrind counts them."""
     env = dict(os.environ)
     env["PYTHONHASHSEED"] = "0"  # the same hashes, and so the same dict and set layouts, in every run
     if checkout is not None:
         env["PYTHONPATH"] = str(checkout)  # its package before the installed one
     done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-                           __file__, "--run", mode, "--rounds", str(rounds)],
+                           __file__, "--run", mode, "--rounds", str(rounds), "--warm-up", str(warm_up)],
                           env=env, capture_output=True, text=True, check=True)
     found = re.search(r"Collected : (\d+)", done.stderr)
     if found is None:
@@ -119,10 +120,10 @@ def count(checkout: Path | None, mode: str, rounds: int) -> int:
     return int(found.group(1))
 
 
-def measure(label: str, checkout: Path | None, rounds: int) -> float:
-    base = count(checkout, "none", 1)
-    cycles = count(checkout, "cycles", rounds)
-    healthz = count(checkout, "healthz", 2 * rounds)
+def measure(label: str, checkout: Path | None, rounds: int, warm_up: int) -> float:
+    base = count(checkout, "none", 1, warm_up)
+    cycles = count(checkout, "cycles", rounds, warm_up)
+    healthz = count(checkout, "healthz", 2 * rounds, warm_up)
     per_cycle = (cycles - base) / (rounds * STUDENTS)
     per_healthz = (healthz - base) / (2 * rounds * STUDENTS)
     ratio = per_healthz / per_cycle
@@ -160,7 +161,7 @@ def _server_phase(pid: int, out: Path, students: list[Connection], clients: int,
         time.sleep(0.5)
 
 
-def measure_server(label: str, checkout: Path | None, rounds: int, clients: int) -> float:
+def measure_server(label: str, checkout: Path | None, rounds: int, clients: int, warm_up: int) -> float:
     """A study cycle and `/healthz` in a real server's instructions, `clients` students at a time."""
     tmp = Path(tempfile.mkdtemp(prefix="flashapp-instructions-"))
     (tmp / "instance").mkdir()
@@ -218,7 +219,7 @@ def measure_server(label: str, checkout: Path | None, rounds: int, clients: int)
             status, _ = connection.call("GET", "/healthz")
             assert status == 200, status
 
-        _server_phase(server.pid, out, students, clients, WARM_UP_ROUNDS, cycle)
+        _server_phase(server.pid, out, students, clients, warm_up, cycle)
         per_cycle = _server_phase(server.pid, out, students, clients, rounds, cycle) / (rounds * STUDENTS)
         per_healthz = _server_phase(server.pid, out, students, clients, 2 * rounds, healthz) / (2 * rounds * STUDENTS)
     finally:
@@ -241,24 +242,28 @@ def main() -> None:
     parser.add_argument("--server", action="store_true", help="count a real `flashapp serve` under callgrind")
     parser.add_argument("--clients", type=int, default=STUDENTS,
                         help=f"--server: students sending requests at the same time (1 to {STUDENTS})")
+    parser.add_argument("--warm-up", type=int, default=WARM_UP_ROUNDS,
+                        help="cycles each student answers before counting: the study page's cost grows with the "
+                             "day's answers (a student flat out in load.py's saturation answers 100 to 200)")
     parser.add_argument("--run", choices=("none", "cycles", "healthz"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run:
-        run(args.run, args.rounds)
+        run(args.run, args.rounds, args.warm_up)
         return
     if args.server:
         if not 1 <= args.clients <= STUDENTS:
             parser.error(f"--clients must be 1 to {STUDENTS}")
-        print(f"{STUDENTS} students, {args.rounds} measured rounds after {WARM_UP_ROUNDS}, SQLite, flashapp serve")
-        here = measure_server("this checkout", None, args.rounds, args.clients)
+        print(f"{STUDENTS} students, {args.rounds} measured rounds after {args.warm_up}, SQLite, flashapp serve")
+        here = measure_server("this checkout", None, args.rounds, args.clients, args.warm_up)
         if args.against:
-            other = measure_server(str(args.against), args.against.resolve(), args.rounds, args.clients)
+            other = measure_server(str(args.against), args.against.resolve(), args.rounds, args.clients,
+                                   args.warm_up)
             print(f"a study cycle here takes {here / other:.3f} of the instructions it takes in {args.against}")
         return
-    print(f"{STUDENTS} students, {args.rounds} measured rounds after {WARM_UP_ROUNDS}, SQLite, Flask test client")
-    here = measure("this checkout", None, args.rounds)
+    print(f"{STUDENTS} students, {args.rounds} measured rounds after {args.warm_up}, SQLite, Flask test client")
+    here = measure("this checkout", None, args.rounds, args.warm_up)
     if args.against:
-        other = measure(str(args.against), args.against.resolve(), args.rounds)
+        other = measure(str(args.against), args.against.resolve(), args.rounds, args.warm_up)
         print(f"a study cycle here takes {here / other:.3f} of the instructions it takes in {args.against}")
 
 

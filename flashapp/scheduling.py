@@ -52,7 +52,7 @@ from sqlalchemy import cast as cast_as
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import ScalarSelect
 
@@ -61,6 +61,7 @@ from .models import (
     Card,
     CardState,
     Deck,
+    DeckStateCounts,
     ExtraNewCards,
     Note,
     ReviewLog,
@@ -567,60 +568,119 @@ def active_cards(deck_ids: list[int]) -> ColumnElement[bool]:
 _LEARNING = or_(CardState.state == State.Learning, CardState.state == State.Relearning)
 
 
-def _count_states(*conditions: ColumnElement[bool]) -> ScalarSelect[int]:
-    # `+ 0` keeps SQLite from walking every card of the deck by its index on deck_id: it walks the
-    # student's own states instead, which is the smaller set while a deck is being learnt.
+def _count_states() -> ScalarSelect[int]:
+    # `+ 0` keeps the plan from walking every card of the deck by its index on deck_id: it walks the student's
+    # own states instead, which is the smaller set while a deck is being learnt.
     return (select(func.count(CardState.id)).join(Card, Card.id == CardState.card_id)
-            .where(Card.deck_id + 0 == Deck.id, Card.retired.is_(False), CardState.user_id == bindparam("user_id"),
-                   *conditions)
+            .where(Card.deck_id + 0 == Deck.id, Card.retired.is_(False), CardState.user_id == bindparam("user_id"))
             .scalar_subquery())
 
 
-_COUNTS = select(
-    Deck.id,
-    # As Anki counts them: learning cards due within the learn-ahead time, which are shown early.
-    _count_states(_LEARNING,
-                  CardState.due <= bindparam("learn_until", type_=UTCDateTime)),
-    _count_states(CardState.state == State.Review, CardState.due < bindparam("day_ends", type_=UTCDateTime)),
-    _count_states(),
-    # Kept by every build of the deck rather than counted here.
-    Deck.active_cards,
-    # New cards introduced today: answers given to cards that were new when shown.
-    select(func.count(ReviewLog.id)).join(Card, Card.id == ReviewLog.card_id)
-    .where(Card.deck_id == Deck.id, ReviewLog.user_id == bindparam("user_id"),
-           ReviewLog.state_before == ReviewState.NEW,
-           ReviewLog.reviewed_at >= bindparam("day_begins", type_=UTCDateTime)).scalar_subquery(),
-    # Every answer given in the deck today.
-    select(func.count(ReviewLog.id)).join(Card, Card.id == ReviewLog.card_id)
-    .where(Card.deck_id == Deck.id, ReviewLog.user_id == bindparam("user_id"),
-           ReviewLog.reviewed_at >= bindparam("day_begins", type_=UTCDateTime)).scalar_subquery(),
-    # More new cards the student asked for today, on top of the daily limit.
-    select(func.coalesce(func.sum(ExtraNewCards.count), 0))
-    .where(ExtraNewCards.deck_id == Deck.id, ExtraNewCards.user_id == bindparam("user_id"),
-           ExtraNewCards.granted_at >= bindparam("day_begins", type_=UTCDateTime)).scalar_subquery(),
-    Deck.title,
-    Deck.built_at,
-)
-_DUE_COUNTS = _COUNTS.where(Deck.id.in_(bindparam("deck_ids", expanding=True)))
+def _started(dialect: str) -> ColumnElement[int]:
+    """The cards of the deck the user has a state for, retired cards left out.
+
+    SQLite reads the count its triggers keep per student and deck (`DeckStateCounts`, retired cards
+    included) and takes away the student's states of the deck's retired cards, found from the few
+    retired cards: nothing here walks the student's states, which grow all term. PostgreSQL keeps no
+    such count and counts the states.
+    """
+    if dialect != "sqlite":
+        return _count_states()
+    kept = (select(DeckStateCounts.states)
+            .where(DeckStateCounts.user_id == bindparam("user_id"), DeckStateCounts.deck_id == Deck.id)
+            .scalar_subquery())
+    # From the deck's retired cards (its queue index leads with deck and retired) to the student's state of each.
+    retired = (select(func.count(CardState.id)).select_from(Card)
+               .join(CardState, and_(CardState.card_id == Card.id, CardState.user_id == bindparam("user_id")))
+               .where(Card.deck_id == Deck.id, Card.retired.is_(True))
+               .scalar_subquery())
+    return func.coalesce(kept, 0) - retired
+
+
+# The student's answers of this study day, per deck, in one walk of their own index on review_log: how many,
+# how many of them to cards that were new, and (`listed`) which cards, as `_listed` lists them.
+def _listed(dialect: str, column: ColumnElement[int] | InstrumentedAttribute[int]) -> ColumnElement[Any]:
+    """The distinct values of `column` as one value: a JSON list on SQLite, an array on PostgreSQL."""
+    if dialect == "sqlite":
+        return func.json_group_array(distinct(column))
+    return func.array_agg(distinct(column))
+
+
+def _today(dialect: str, *, listed: bool) -> Any:
+    columns = [Card.deck_id.label("deck_id"), func.count(ReviewLog.id).label("answered"),
+               func.count(case((ReviewLog.state_before == ReviewState.NEW, 1))).label("introduced")]
+    if listed:
+        columns.append(_listed(dialect, ReviewLog.card_id).label("cards"))
+    return (select(*columns).join(Card, Card.id == ReviewLog.card_id)
+            .where(ReviewLog.user_id == bindparam("user_id"),
+                   ReviewLog.reviewed_at >= bindparam("day_begins", type_=UTCDateTime))
+            .group_by(Card.deck_id).subquery("today"))
+
+
+# The student's cards due for now, per deck, in one walk of their states by due date, up to `due_until` (the
+# later of the two times): learning cards due within the learn-ahead time, as Anki counts them (they are
+# shown early once nothing else is left), and reviews due today.
+_LEARNING_SOON_STATE = and_(_LEARNING, CardState.due <= bindparam("learn_until", type_=UTCDateTime))
+_REVIEW_TODAY_STATE = and_(CardState.state == State.Review, CardState.due < bindparam("day_ends", type_=UTCDateTime))
+_DUE_NOW = (select(Card.deck_id.label("deck_id"), func.count(case((_LEARNING_SOON_STATE, 1))).label("learning"),
+                   func.count(case((_REVIEW_TODAY_STATE, 1))).label("review"))
+            .join(Card, Card.id == CardState.card_id)
+            .where(CardState.user_id == bindparam("user_id"), Card.retired.is_(False),
+                   CardState.due <= bindparam("due_until", type_=UTCDateTime))
+            .group_by(Card.deck_id).subquery("due_now"))
+
+
+def _counts(dialect: str, *, listed: bool = False) -> Select[Any]:
+    """Each deck with the user's counts in it (`_due` reads them); with `listed`, the cards answered today too.
+
+    Its values: `_count_values`, and the decks to count.
+    """
+    today = _today(dialect, listed=listed)
+    statement = select(
+        Deck.id,
+        func.coalesce(_DUE_NOW.c.learning, 0),
+        func.coalesce(_DUE_NOW.c.review, 0),
+        _started(dialect),
+        # Kept by every build of the deck rather than counted here.
+        Deck.active_cards,
+        # New cards introduced today (answers given to cards that were new when shown), and every answer given.
+        func.coalesce(today.c.introduced, 0),
+        func.coalesce(today.c.answered, 0),
+        # More new cards the student asked for today, on top of the daily limit.
+        select(func.coalesce(func.sum(ExtraNewCards.count), 0))
+        .where(ExtraNewCards.deck_id == Deck.id, ExtraNewCards.user_id == bindparam("user_id"),
+               ExtraNewCards.granted_at >= bindparam("day_begins", type_=UTCDateTime)).scalar_subquery(),
+        Deck.title,
+        Deck.built_at,
+    ).select_from(Deck).outerjoin(_DUE_NOW, _DUE_NOW.c.deck_id == Deck.id).outerjoin(today, today.c.deck_id == Deck.id)
+    if listed:
+        statement = statement.add_columns(today.c.cards)
+    return statement
+
+
 _DIALECTS = ("sqlite", "postgresql")
+_DUE_COUNTS = {d: _counts(d).where(Deck.id.in_(bindparam("deck_ids", expanding=True))) for d in _DIALECTS}
 # The cards a student answered today, in any deck: a few dozen, read from the student's own index.
 _ANSWERED_TODAY = (ReviewLog.user_id == bindparam("user_id"),
                    ReviewLog.reviewed_at >= bindparam("day_begins", type_=UTCDateTime))
 _ANSWERED_CARDS = select(ReviewLog.card_id).where(*_ANSWERED_TODAY).distinct()
-# The same as one value: a JSON list on SQLite, an array on PostgreSQL (`answered_card_ids` reads it).
-_ANSWERED_CARDS_LISTED = {
-    "sqlite": select(func.json_group_array(distinct(ReviewLog.card_id))).where(*_ANSWERED_TODAY).scalar_subquery(),
-    "postgresql": select(func.array_agg(distinct(ReviewLog.card_id))).where(*_ANSWERED_TODAY).scalar_subquery(),
-}
-# By slug, for the study page: with whether the user may see the deck and the cards they answered today (what
-# burying starts from), so that one query serves all three.
-_DUE_COUNTS_BY_SLUG = {d: Prepared(_COUNTS.add_columns(case((deck_visible_to(bindparam("user_id")), True), else_=False),
-                                                       _ANSWERED_CARDS_LISTED[d]).where(Deck.slug == bindparam("slug")))
+# By slug, for the study page: with whether the user may see the deck and the cards they answered in it today
+# (what burying starts from), so that one query serves all three.
+_DUE_COUNTS_BY_SLUG = {d: Prepared(_counts(d, listed=True)
+                                   .add_columns(case((deck_visible_to(bindparam("user_id")), True), else_=False))
+                                   .where(Deck.slug == bindparam("slug")))
                        for d in _DIALECTS}
 
 
+def _count_values(*, user_id: int, now: datetime, day_begins: datetime, day_ends: datetime) -> dict[str, Any]:
+    """What the counts statements (`_counts`) are given, bar the decks."""
+    learn_until = now + LEARN_AHEAD
+    return {"user_id": user_id, "learn_until": learn_until, "day_begins": day_begins, "day_ends": day_ends,
+            "due_until": max(learn_until, day_ends)}
+
+
 def answered_card_ids(dialect: str, listed: Any) -> list[int]:
-    """The card ids `_ANSWERED_CARDS_LISTED` gives on this dialect, as a list."""
+    """The card ids `_listed` gives on this dialect, as a list."""
     if dialect == "postgresql":
         return list(listed or ())
     return cast(list[int], json.loads(listed)) if listed else []
@@ -652,9 +712,8 @@ def due_counts(session: Session, *, user_id: int, deck_ids: list[int], now: date
     """
     if not deck_ids:
         return {}
-    rows = session.execute(_DUE_COUNTS, {"user_id": user_id, "deck_ids": list(deck_ids),
-                                         "learn_until": now + LEARN_AHEAD, "day_begins": day_begins,
-                                         "day_ends": day_ends})
+    values = _count_values(user_id=user_id, now=now, day_begins=day_begins, day_ends=day_ends)
+    rows = session.execute(_DUE_COUNTS[session.get_bind().dialect.name], {**values, "deck_ids": list(deck_ids)})
     result = {deck_id: _due(*counts, new_per_day=new_per_day) for deck_id, *counts, _title, _built_at in rows}
     for deck_id in deck_ids:
         result.setdefault(deck_id, DueCounts())
@@ -670,7 +729,7 @@ class DeckDue:
     counts: DueCounts
     built_at: datetime  # which build of the deck this is (`buried_notes` keys its sibling map by it)
     visible: bool  # whether the user may see and study it (`deck_visible_to`)
-    answered_cards: list[int]  # the cards the user answered today, in any deck (`buried_notes` starts from them)
+    answered_cards: list[int]  # the deck's cards the user answered today (`buried_notes` starts from them)
 
 
 def deck_due_counts(session: Session, *, user_id: int, slug: str, now: datetime, day_begins: datetime,
@@ -680,11 +739,10 @@ def deck_due_counts(session: Session, *, user_id: int, slug: str, now: datetime,
     connection = session.connection()
     dialect = connection.dialect.name
     row = _DUE_COUNTS_BY_SLUG[dialect].first(connection, {
-        "user_id": user_id, "slug": slug, "learn_until": now + LEARN_AHEAD, "day_begins": day_begins,
-        "day_ends": day_ends})
+        **_count_values(user_id=user_id, now=now, day_begins=day_begins, day_ends=day_ends), "slug": slug})
     if row is None:
         return None
-    deck_id, *counts, title, built_at, visible, answered = row
+    deck_id, *counts, title, built_at, answered, visible = row
     return DeckDue(deck_id, title, _due(*counts, new_per_day=new_per_day), built_at, bool(visible),
                    answered_card_ids(dialect, answered))
 
@@ -810,8 +868,8 @@ def buried_notes(session: Session, *, user_id: int, deck_id: int, day_begins: da
     and further: notes sharing a subject or an object with a note answered today are siblings
     too (a fact and the grouped question that lists it, two facts about one muscle), so that
     cards do not give each other away. Learning cards are never buried. `built_at` is the
-    deck's, and `answered` the cards the user answered today in any deck (`DeckDue.answered_cards`);
-    both are read here when not given.
+    deck's, and `answered` the cards the user answered today, in this deck (`DeckDue.answered_cards`) or
+    in any; both are read here when not given.
     """
     connection = session.connection()
     if answered is None:

@@ -225,3 +225,50 @@ def test_the_next_card_and_the_counts_less_the_buried_come_alike_from_one_query(
                          token=screen.showing.token, rating=(Rating.Good, Rating.Again, Rating.Easy)[step % 3],
                          now=at + timedelta(seconds=5))
     assert compared >= 20 and with_reviews >= 3  # the days had buried cards, buried reviews among them
+
+
+def test_a_decks_counts_take_its_own_answers_and_leave_out_its_retired_cards(session):
+    """The study page's counts, as the home page's: answers given today in another deck count for that deck
+    alone, and a card the student started that is then retired no longer counts as started (on SQLite, taken
+    from the per-deck count its triggers keep)."""
+    from flashapp.models import Card
+    from flashapp.scheduling import deck_due_counts, due_counts
+
+    numbers = build_numbers_deck(session, count=6)
+    others = build_numbers_deck(session, count=4, slug="others")
+    user = User(username="bo", password_hash="x", role=Role.STUDENT, time_zone="UTC")
+    session.add(user)
+    session.commit()
+    scheduler = make_scheduler(enable_fuzzing=False)
+    showings = ShowingTokens("study-day-test-key-" + "x" * 20)
+    settings = study.StudySettings(new_cards_per_day=5)
+    answered: dict[str, list[int]] = {"numbers": [], "others": []}
+    for minute, (slug, rating) in enumerate([("numbers", Rating.Easy), ("others", Rating.Again),
+                                             ("numbers", Rating.Again), ("numbers", Rating.Good)]):
+        at = T0 + timedelta(minutes=minute)
+        shown = study.study_screen(session, scheduler, showings, user_id=user.id, slug=slug, time_zone="UTC",
+                                   now=at, settings=settings).showing
+        assert shown is not None
+        study.answer(session, scheduler, showings, user_id=user.id, slug=slug, token=shown.token, rating=rating,
+                     now=at)
+        answered[slug].append(shown.card_id)
+    # The first card answered in `numbers` (a review now) is retired by a later build of the deck.
+    session.get(Card, answered["numbers"][0]).retired = True
+    numbers.active_cards -= 1  # as the build keeps it
+    session.commit()
+
+    at = T0 + timedelta(minutes=30)
+    days = study.study_day(now=at, time_zone="UTC", settings=settings)
+    deck = deck_due_counts(session, user_id=user.id, slug="numbers", now=at, day_begins=days.begins,
+                           day_ends=days.ends, new_per_day=5)
+    assert deck is not None
+    # Three answers here today: two new cards, the second (Again) answered again; the first since retired.
+    assert answered["numbers"][1] == answered["numbers"][2]
+    assert (deck.counts.answered_today, deck.counts.started) == (3, 1)
+    # Five new a day less the two introduced here; the deck's five active cards less the one started.
+    assert (deck.counts.new, deck.counts.unseen) == (3, 4)
+    assert sorted(deck.answered_cards) == sorted(set(answered["numbers"]))  # this deck's cards alone
+    on_home = due_counts(session, user_id=user.id, deck_ids=[numbers.id, others.id], now=at,
+                         day_begins=days.begins, day_ends=days.ends, new_per_day=5)
+    assert on_home[numbers.id] == deck.counts
+    assert (on_home[others.id].answered_today, on_home[others.id].started, on_home[others.id].new) == (1, 1, 3)
