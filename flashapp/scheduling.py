@@ -568,11 +568,12 @@ def active_cards(deck_ids: list[int]) -> ColumnElement[bool]:
 _LEARNING = or_(CardState.state == State.Learning, CardState.state == State.Relearning)
 
 
-def _count_states() -> ScalarSelect[int]:
-    # `+ 0` keeps the plan from walking every card of the deck by its index on deck_id: it walks the student's
-    # own states instead, which is the smaller set while a deck is being learnt.
+def _count_states(*conditions: ColumnElement[bool]) -> ScalarSelect[int]:
+    # `+ 0` keeps SQLite from walking every card of the deck by its index on deck_id: it walks the
+    # student's own states instead, which is the smaller set while a deck is being learnt.
     return (select(func.count(CardState.id)).join(Card, Card.id == CardState.card_id)
-            .where(Card.deck_id + 0 == Deck.id, Card.retired.is_(False), CardState.user_id == bindparam("user_id"))
+            .where(Card.deck_id + 0 == Deck.id, Card.retired.is_(False), CardState.user_id == bindparam("user_id"),
+                   *conditions)
             .scalar_subquery())
 
 
@@ -617,19 +618,6 @@ def _today(dialect: str, *, listed: bool) -> Any:
             .group_by(Card.deck_id).subquery("today"))
 
 
-# The student's cards due for now, per deck, in one walk of their states by due date, up to `due_until` (the
-# later of the two times): learning cards due within the learn-ahead time, as Anki counts them (they are
-# shown early once nothing else is left), and reviews due today.
-_LEARNING_SOON_STATE = and_(_LEARNING, CardState.due <= bindparam("learn_until", type_=UTCDateTime))
-_REVIEW_TODAY_STATE = and_(CardState.state == State.Review, CardState.due < bindparam("day_ends", type_=UTCDateTime))
-_DUE_NOW = (select(Card.deck_id.label("deck_id"), func.count(case((_LEARNING_SOON_STATE, 1))).label("learning"),
-                   func.count(case((_REVIEW_TODAY_STATE, 1))).label("review"))
-            .join(Card, Card.id == CardState.card_id)
-            .where(CardState.user_id == bindparam("user_id"), Card.retired.is_(False),
-                   CardState.due <= bindparam("due_until", type_=UTCDateTime))
-            .group_by(Card.deck_id).subquery("due_now"))
-
-
 def _counts(dialect: str, *, listed: bool = False) -> Select[Any]:
     """Each deck with the user's counts in it (`_due` reads them); with `listed`, the cards answered today too.
 
@@ -638,8 +626,9 @@ def _counts(dialect: str, *, listed: bool = False) -> Select[Any]:
     today = _today(dialect, listed=listed)
     statement = select(
         Deck.id,
-        func.coalesce(_DUE_NOW.c.learning, 0),
-        func.coalesce(_DUE_NOW.c.review, 0),
+        # As Anki counts them: learning cards due within the learn-ahead time, which are shown early.
+        _count_states(_LEARNING, CardState.due <= bindparam("learn_until", type_=UTCDateTime)),
+        _count_states(CardState.state == State.Review, CardState.due < bindparam("day_ends", type_=UTCDateTime)),
         _started(dialect),
         # Kept by every build of the deck rather than counted here.
         Deck.active_cards,
@@ -652,7 +641,7 @@ def _counts(dialect: str, *, listed: bool = False) -> Select[Any]:
                ExtraNewCards.granted_at >= bindparam("day_begins", type_=UTCDateTime)).scalar_subquery(),
         Deck.title,
         Deck.built_at,
-    ).select_from(Deck).outerjoin(_DUE_NOW, _DUE_NOW.c.deck_id == Deck.id).outerjoin(today, today.c.deck_id == Deck.id)
+    ).select_from(Deck).outerjoin(today, today.c.deck_id == Deck.id)
     if listed:
         statement = statement.add_columns(today.c.cards)
     return statement
@@ -674,9 +663,7 @@ _DUE_COUNTS_BY_SLUG = {d: Prepared(_counts(d, listed=True)
 
 def _count_values(*, user_id: int, now: datetime, day_begins: datetime, day_ends: datetime) -> dict[str, Any]:
     """What the counts statements (`_counts`) are given, bar the decks."""
-    learn_until = now + LEARN_AHEAD
-    return {"user_id": user_id, "learn_until": learn_until, "day_begins": day_begins, "day_ends": day_ends,
-            "due_until": max(learn_until, day_ends)}
+    return {"user_id": user_id, "learn_until": now + LEARN_AHEAD, "day_begins": day_begins, "day_ends": day_ends}
 
 
 def answered_card_ids(dialect: str, listed: Any) -> list[int]:
