@@ -54,7 +54,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.selectable import ScalarSelect
+from sqlalchemy.sql.selectable import ScalarSelect, Subquery
 
 from .errors import NotFound
 from .models import (
@@ -598,8 +598,6 @@ def _started(dialect: str) -> ColumnElement[int]:
     return func.coalesce(kept, 0) - retired
 
 
-# The student's answers of this study day, per deck, in one walk of their own index on review_log: how many,
-# how many of them to cards that were new, and (`listed`) which cards, as `_listed` lists them.
 def _listed(dialect: str, column: ColumnElement[int] | InstrumentedAttribute[int]) -> ColumnElement[Any]:
     """The distinct values of `column` as one value: a JSON list on SQLite, an array on PostgreSQL."""
     if dialect == "sqlite":
@@ -607,7 +605,9 @@ def _listed(dialect: str, column: ColumnElement[int] | InstrumentedAttribute[int
     return func.array_agg(distinct(column))
 
 
-def _today(dialect: str, *, listed: bool) -> Any:
+def _today(dialect: str, *, listed: bool) -> Subquery:
+    """The student's answers of this study day, per deck, in one walk of their own index on review_log: how many,
+    how many of them to cards that were new, and (`listed`) which cards, as `_listed` lists them."""
     columns = [Card.deck_id.label("deck_id"), func.count(ReviewLog.id).label("answered"),
                func.count(case((ReviewLog.state_before == ReviewState.NEW, 1))).label("introduced")]
     if listed:
