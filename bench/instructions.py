@@ -26,6 +26,7 @@ Needs valgrind (Debian's package). Takes a few minutes: Python runs some fifty t
 from __future__ import annotations
 
 import argparse
+import atexit
 import glob
 import http.client
 import os
@@ -58,6 +59,7 @@ def run(mode: str, rounds: int, warm_up: int = WARM_UP_ROUNDS) -> None:
     from flashapp.schema import upgrade_database
 
     tmp = Path(tempfile.mkdtemp())
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
     deck = tmp / f"{SLUG}.yaml"
     deck.write_text(bench_deck(600))
     app = create_app({"INSTANCE_PATH": str(tmp / "instance"), "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/x.sqlite",
