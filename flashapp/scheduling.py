@@ -618,6 +618,13 @@ def _today(dialect: str, *, listed: bool) -> Subquery:
             .group_by(Card.deck_id).subquery("today"))
 
 
+# Whether the student answered the card of the state being counted this study day (by their index on card and time).
+_ANSWERED_TODAY_EXISTS = (select(ReviewLog.id)
+                          .where(ReviewLog.user_id == bindparam("user_id"), ReviewLog.card_id == CardState.card_id,
+                                 ReviewLog.reviewed_at >= bindparam("day_begins", type_=UTCDateTime))
+                          .exists())
+
+
 def _counts(dialect: str, *, listed: bool = False) -> Select[Any]:
     """Each deck with the user's counts in it (`_due` reads them); with `listed`, the cards answered today too.
 
@@ -628,7 +635,9 @@ def _counts(dialect: str, *, listed: bool = False) -> Select[Any]:
         Deck.id,
         # As Anki counts them: learning cards due within the learn-ahead time, which are shown early.
         _count_states(_LEARNING, CardState.due <= bindparam("learn_until", type_=UTCDateTime)),
-        _count_states(CardState.state == State.Review, CardState.due < bindparam("day_ends", type_=UTCDateTime)),
+        # Reviews due, less those answered today: buried, as the notes of every card answered today are.
+        _count_states(CardState.state == State.Review, CardState.due < bindparam("day_ends", type_=UTCDateTime),
+                      ~_ANSWERED_TODAY_EXISTS),
         _started(dialect),
         # Kept by every build of the deck rather than counted here.
         Deck.active_cards,
@@ -894,12 +903,15 @@ _QUEUE_ORDER = {"learning now": 0, "review": 1, "new": 2, "learning ahead": 3}
 
 
 @lru_cache(maxsize=64)
-def _queue_statement(dialect: str, learning: bool, review: bool, new: bool, buried: bool) -> Select[Any]:
+def _queue_statement(dialect: str, learning: bool, review: bool, new: bool, buried: bool,
+                     answered: bool = False) -> Select[Any]:
     """The one statement that finds the next card among the queues that have any (as the counts say).
 
     Each queue gives its first card, and the first of those in `_QUEUE_ORDER` is the one shown: one
     round trip where asking each queue in turn took two or three. With `buried`, new and review cards
-    of the cards given as `ids` (`_id_set`) are left out. Made once for each combination.
+    of the cards given as `ids` (`_id_set`) are left out; with `answered` too, `ids` need only be the buried
+    cards not answered today (from `day_begins`), the review cards answered today being left out by a look-up
+    of each in the student's answers (a card answered today is never new). Made once for each combination.
     """
     ahead = case((CardState.due <= bindparam("now", type_=UTCDateTime), _QUEUE_ORDER["learning now"]),
                  else_=_QUEUE_ORDER["learning ahead"])
@@ -908,6 +920,8 @@ def _queue_statement(dialect: str, learning: bool, review: bool, new: bool, buri
         arms.append(_LEARNING_SOON.add_columns(ahead.label("queue")))
     if review:
         reviews = _REVIEW_DUE.where(Card.id.not_in(_id_set(dialect))) if buried else _REVIEW_DUE
+        if answered:
+            reviews = reviews.where(~_ANSWERED_TODAY_EXISTS)
         arms.append(reviews.add_columns(literal_column(str(_QUEUE_ORDER["review"]), Integer).label("queue")))
     if new:
         first_new = _FIRST_NEW.where(Card.id.not_in(_id_set(dialect))) if buried else _FIRST_NEW
@@ -917,14 +931,26 @@ def _queue_statement(dialect: str, learning: bool, review: bool, new: bool, buri
         return arms[0]
     queued = union_all(*(select(arm.subquery()) for arm in arms)).subquery()
     return select(queued).order_by(queued.c.queue).limit(1)
-# How many of the buried cards the student has started, and how many of those are reviews due today
-# (by the unique index on user and card).
-_BURIED_STATES = {d: select(func.count(CardState.id).label("buried_started"),
-                            func.count(case((and_(CardState.state == State.Review,
-                                                  CardState.due < bindparam("day_ends", type_=UTCDateTime)), 1)))
-                            .label("buried_reviews"))
-                  .where(CardState.user_id == bindparam("user_id"), CardState.card_id.in_(_id_set(d)))
-                  for d in _DIALECTS}
+def _buried_states(dialect: str) -> Select[int, int]:
+    """How many of the cards given as `ids` the student has started, and how many of those are reviews due today
+    that they did not answer today (the counts leave those out already).
+
+    Each card's state is looked up by the unique index on user and card: the outer join keeps the ids the
+    outer loop, where SQLite would otherwise walk every state the student has (its plan cannot tell how few
+    ids a parameter holds).
+    """
+    ids = _id_set(dialect).subquery("buried")
+    return (select(func.count(CardState.id).label("buried_started"),
+                   func.count(case((and_(CardState.state == State.Review,
+                                         CardState.due < bindparam("day_ends", type_=UTCDateTime),
+                                         ~_ANSWERED_TODAY_EXISTS), 1)))
+                   .label("buried_reviews"))
+            .select_from(ids)
+            .outerjoin(CardState, and_(CardState.user_id == bindparam("user_id"),
+                                       CardState.card_id == ids.c[0])))
+
+
+_BURIED_STATES = {d: _buried_states(d) for d in _DIALECTS}
 
 
 def buried_cards(session: Session, *, deck_id: int, buried: frozenset[int],
@@ -936,10 +962,11 @@ def buried_cards(session: Session, *, deck_id: int, buried: frozenset[int],
     return list(chain.from_iterable(map(active.get, buried, repeat(()))))
 
 
-def without_buried(session: Session, counts: DueCounts, *, user_id: int, deck_id: int, day_ends: datetime,
-                   buried: frozenset[int], built_at: datetime | None = None,
+def without_buried(session: Session, counts: DueCounts, *, user_id: int, deck_id: int, day_begins: datetime,
+                   day_ends: datetime, buried: frozenset[int], built_at: datetime | None = None,
                    cards: list[int] | None = None) -> DueCounts:
-    """The counts less the buried cards: reviews due today and new cards of the buried notes.
+    """The counts less the buried cards: reviews due today (those not answered today, which the counts leave
+    out already) and new cards of the buried notes.
 
     `cards` are the buried notes' active cards (`buried_cards`), found here when not given.
     """
@@ -949,7 +976,8 @@ def without_buried(session: Session, counts: DueCounts, *, user_id: int, deck_id
         cards = buried_cards(session, deck_id=deck_id, buried=buried, built_at=built_at)
     connection = session.connection()
     started, reviews = connection.execute(_BURIED_STATES[connection.dialect.name], {
-        "user_id": user_id, "day_ends": day_ends, "ids": id_set_value(connection.dialect.name, cards)}).one()
+        "user_id": user_id, "day_begins": day_begins, "day_ends": day_ends,
+        "ids": id_set_value(connection.dialect.name, cards)}).one()
     return _less_buried(counts, cards, started=started, reviews=reviews)
 
 
@@ -957,27 +985,36 @@ def without_buried(session: Session, counts: DueCounts, *, user_id: int, deck_id
 def _unburied_queue_statement(dialect: str, learning: bool, review: bool, new: bool) -> Prepared:
     """`_BURIED_STATES` and `_queue_statement` in one: always one row, the card's columns NULL when there is none."""
     counted = _BURIED_STATES[dialect].subquery()
-    queued = _queue_statement(dialect, learning, review, new, True).subquery()
+    queued = _queue_statement(dialect, learning, review, new, True, True).subquery()
     return Prepared(select(counted, queued).select_from(counted.outerjoin(queued, true())))
 
 
-def unburied_queue(session: Session, *, user_id: int, deck_id: int, now: datetime, day_ends: datetime,
-                   counts: DueCounts, buried_card_ids: list[int]) -> tuple[DueCounts, QueuedCard | None]:
+def unburied_queue(session: Session, *, user_id: int, deck_id: int, now: datetime, day_begins: datetime,
+                   day_ends: datetime, counts: DueCounts, buried_card_ids: list[int],
+                   answered: Sequence[int]) -> tuple[DueCounts, QueuedCard | None]:
     """`without_buried` and `next_queued_card` together, for cards of buried notes (`buried_cards`): one query.
 
-    The queues are those the counts before burying have: a queue left empty by burying gives no card
-    anyway, its buried cards being left out.
+    `answered` are the deck's cards answered today (`DeckDue.answered_cards`). Those are buried (burying starts
+    from them), started, and left out of the counts' reviews already, so only the other buried cards, the few
+    siblings not answered today, are looked up here: the query does not grow with the day's answers. The
+    queues are those the counts before burying have: a queue left empty by burying gives no card anyway, its
+    buried cards being left out.
     """
-    if not (counts.learning or counts.review or counts.new):
-        return without_buried(session, counts, user_id=user_id, deck_id=deck_id, day_ends=day_ends,
-                              buried=frozenset(buried_card_ids), cards=buried_card_ids), None
+    done = set(answered)
+    siblings = [card_id for card_id in buried_card_ids if card_id not in done]
+    answered_active = len(buried_card_ids) - len(siblings)
     connection = session.connection()
     dialect = connection.dialect.name
+    values = {"user_id": user_id, "day_begins": day_begins, "day_ends": day_ends,
+              "ids": id_set_value(dialect, siblings)}
+    if not (counts.learning or counts.review or counts.new):
+        row = connection.execute(_BURIED_STATES[dialect], values).one()
+        return _less_buried(counts, buried_card_ids, started=answered_active + row.buried_started,
+                            reviews=row.buried_reviews), None
     statement = _unburied_queue_statement(dialect, bool(counts.learning), bool(counts.review), bool(counts.new))
-    row = statement.one(connection, {
-        "user_id": user_id, "deck_id": deck_id, "now": now, "learn_until": now + LEARN_AHEAD, "day_ends": day_ends,
-        "ids": id_set_value(dialect, buried_card_ids)})
-    return (_less_buried(counts, buried_card_ids, started=row.buried_started, reviews=row.buried_reviews),
+    row = statement.one(connection, {**values, "deck_id": deck_id, "now": now, "learn_until": now + LEARN_AHEAD})
+    return (_less_buried(counts, buried_card_ids, started=answered_active + row.buried_started,
+                         reviews=row.buried_reviews),
             None if row.id is None else QueuedCard.of(row))
 
 

@@ -94,7 +94,7 @@ def deck_list(session: Session, *, user_id: int, time_zone: str, now: datetime,
         if deck_counts.answered_today:
             buried = buried_notes(session, user_id=user_id, deck_id=deck_id, day_begins=day.begins)
             counts[deck_id] = without_buried(session, deck_counts, user_id=user_id, deck_id=deck_id,
-                                             day_ends=day.ends, buried=buried)
+                                             day_begins=day.begins, day_ends=day.ends, buried=buried)
     assigned = assigned_decks(session, user_id)
     progress = {p.deck_id: p for p in deck_progress(session, user_id=user_id, deck_ids=list(assigned), now=now)}
     return [DeckEntry(d.id, d.slug, d.title, counts[d.id], assigned.get(d.id), progress.get(d.id)) for d in decks]
@@ -243,10 +243,11 @@ def _queue(session: Session, *, user_id: int, slug: str, now: datetime, day: Stu
     if cards:
         # The counts less the buried cards and the next card, in one query.
         counts, picked = unburied_queue(session, user_id=user_id, deck_id=deck.deck_id, now=now,
-                                        day_ends=reviews_until, counts=counts, buried_card_ids=cards)
+                                        day_begins=day.begins, day_ends=reviews_until, counts=counts,
+                                        buried_card_ids=cards, answered=deck.answered_cards)
         return deck, counts, undone or picked, cards
-    counts = without_buried(session, counts, user_id=user_id, deck_id=deck.deck_id, day_ends=reviews_until,
-                            buried=buried, cards=cards)
+    counts = without_buried(session, counts, user_id=user_id, deck_id=deck.deck_id, day_begins=day.begins,
+                            day_ends=reviews_until, buried=buried, cards=cards)
     picked = undone or next_queued_card(session, user_id=user_id, deck_id=deck.deck_id, now=now,
                                         day_ends=reviews_until, counts=counts, buried=buried, buried_card_ids=cards)
     return deck, counts, picked, cards

@@ -208,12 +208,13 @@ def test_the_next_card_and_the_counts_less_the_buried_come_alike_from_one_query(
             cards = buried_cards(session, deck_id=deck.deck_id, buried=buried)
             if cards:
                 counts = without_buried(session, deck.counts, user_id=user.id, deck_id=deck.deck_id,
-                                        day_ends=days.ends, buried=buried, cards=cards)
+                                        day_begins=days.begins, day_ends=days.ends, buried=buried, cards=cards)
                 card = next_queued_card(session, user_id=user.id, deck_id=deck.deck_id, now=at, day_ends=days.ends,
                                         counts=counts, buried=buried, buried_card_ids=cards)
                 merged_counts, merged_card = unburied_queue(session, user_id=user.id, deck_id=deck.deck_id, now=at,
-                                                            day_ends=days.ends, counts=deck.counts,
-                                                            buried_card_ids=cards)
+                                                            day_begins=days.begins, day_ends=days.ends,
+                                                            counts=deck.counts, buried_card_ids=cards,
+                                                            answered=deck.answered_cards)
                 assert (merged_counts, shown(merged_card)) == (counts, shown(card)), (day, step)
                 compared += 1
                 with_reviews += deck.counts.review > counts.review
@@ -272,3 +273,34 @@ def test_a_decks_counts_take_its_own_answers_and_leave_out_its_retired_cards(ses
                          day_begins=days.begins, day_ends=days.ends, new_per_day=5)
     assert on_home[numbers.id] == deck.counts
     assert (on_home[others.id].answered_today, on_home[others.id].started, on_home[others.id].new) == (1, 1, 3)
+
+
+
+def test_a_review_answered_while_reviewing_ahead_is_buried_though_still_due_first_in_the_window(session, ann):
+    """A review card answered today stays buried for the day even when its new due date falls inside the
+    review-ahead window, before another card's: the counts leave it out and the queue shows the other card."""
+    from sqlalchemy import select
+
+    from flashapp.models import CardState
+
+    student = Student(session, ann)
+
+    def due(card_id):
+        return session.scalar(select(CardState.due).where(CardState.user_id == ann, CardState.card_id == card_id))
+
+    student.answer(Rating.Easy, T0)  # day 0: the first card, due in about a week
+    day1 = T0 + timedelta(days=1)
+    student.answer(Rating.Good, day1)  # day 1: the second, due a few days later
+    student.answer(Rating.Good, day1 + timedelta(minutes=11))
+    day2 = T0 + timedelta(days=2)
+    student.answer(Rating.Easy, day2)  # day 2: the third (buried for the day), then a week's reviews opened
+    assert study.review_ahead(session, user_id=ann, slug="numbers", days_ahead=7, now=day2 + timedelta(minutes=1),
+                              time_zone="UTC", settings=SETTINGS) == 2
+    ahead = student.screen(day2 + timedelta(minutes=2))
+    assert ahead.reviewing_ahead and ahead.counts.review == 2 and ahead.showing is not None
+    first = ahead.showing.card_id
+    student.answer(Rating.Hard, day2 + timedelta(minutes=2))
+    after = student.screen(day2 + timedelta(minutes=3))
+    assert after.showing is not None and after.showing.card_id != first and after.counts.review == 1
+    # Still due within the window and before the card shown: only burying keeps it back today.
+    assert due(first) < due(after.showing.card_id) < DAYS.begins(DAYS.number(day2) + 1 + 7)
