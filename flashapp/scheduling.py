@@ -38,7 +38,6 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
-    distinct,
     func,
     literal_column,
     null,
@@ -599,23 +598,30 @@ def _started(dialect: str) -> ColumnElement[int]:
 
 
 def _listed(dialect: str, column: ColumnElement[int] | InstrumentedAttribute[int]) -> ColumnElement[Any]:
-    """The distinct values of `column` as one value: a JSON list on SQLite, an array on PostgreSQL."""
+    """The values of `column` as one value, repeats kept: a JSON list on SQLite, an array on PostgreSQL."""
     if dialect == "sqlite":
-        return func.json_group_array(distinct(column))
-    return func.array_agg(distinct(column))
+        return func.json_group_array(column)
+    return func.array_agg(column)
 
 
 def _today(dialect: str, *, listed: bool) -> Subquery:
     """The student's answers of this study day, per deck, in one walk of their own index on review_log: how many,
-    how many of them to cards that were new, and (`listed`) which cards, as `_listed` lists them."""
-    columns = [Card.deck_id.label("deck_id"), func.count(ReviewLog.id).label("answered"),
+    and how many of them to cards that were new.
+
+    With `listed` (the study page), those of the deck named by `slug` alone, with the cards answered as `_listed`
+    lists them: one row, aggregated without grouping, which spares SQLite sorting every answer by its deck.
+    """
+    columns = [func.count(ReviewLog.id).label("answered"),
                func.count(case((ReviewLog.state_before == ReviewState.NEW, 1))).label("introduced")]
+    today = (select().join(Card, Card.id == ReviewLog.card_id)
+             .where(ReviewLog.user_id == bindparam("user_id"),
+                    ReviewLog.reviewed_at >= bindparam("day_begins", type_=UTCDateTime)))
     if listed:
-        columns.append(_listed(dialect, ReviewLog.card_id).label("cards"))
-    return (select(*columns).join(Card, Card.id == ReviewLog.card_id)
-            .where(ReviewLog.user_id == bindparam("user_id"),
-                   ReviewLog.reviewed_at >= bindparam("day_begins", type_=UTCDateTime))
-            .group_by(Card.deck_id).subquery("today"))
+        deck_id = select(Deck.id).where(Deck.slug == bindparam("slug")).scalar_subquery()
+        return (today.add_columns(deck_id.label("deck_id"), *columns,
+                                  _listed(dialect, ReviewLog.card_id).label("cards"))
+                .where(Card.deck_id == deck_id).subquery("today"))
+    return today.add_columns(Card.deck_id.label("deck_id"), *columns).group_by(Card.deck_id).subquery("today")
 
 
 # Whether the student answered the card of the state being counted this study day (by their index on card and time).
@@ -676,10 +682,11 @@ def _count_values(*, user_id: int, now: datetime, day_begins: datetime, day_ends
 
 
 def answered_card_ids(dialect: str, listed: Any) -> list[int]:
-    """The card ids `_listed` gives on this dialect, as a list."""
-    if dialect == "postgresql":
-        return list(listed or ())
-    return cast(list[int], json.loads(listed)) if listed else []
+    """The card ids `_listed` gives on this dialect, as a list, each once."""
+    if not listed:
+        return []
+    ids = listed if dialect == "postgresql" else cast(list[int], json.loads(listed))
+    return list(dict.fromkeys(ids))
 
 
 def _due(learning: int, review: int, started: int, total: int, introduced: int, answered: int, extra: int, *,
