@@ -16,7 +16,7 @@ import enum
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from copy import copy
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -863,6 +863,12 @@ def _sibling_map(connection: Connection, deck_id: int, built_at: datetime | None
 _NO_NOTES: frozenset[int] = frozenset()
 
 
+def answered_today(session: Session, *, user_id: int, day_begins: datetime) -> list[int]:
+    """The cards the user answered this study day, in any deck, each once."""
+    return list(session.connection().execute(_ANSWERED_CARDS, {"user_id": user_id,
+                                                               "day_begins": day_begins}).scalars())
+
+
 def buried_notes(session: Session, *, user_id: int, deck_id: int, day_begins: datetime,
                  built_at: datetime | None = None, answered: Sequence[int] | None = None) -> frozenset[int]:
     """The notes of a deck whose new and review cards are buried for the rest of the study day.
@@ -876,8 +882,7 @@ def buried_notes(session: Session, *, user_id: int, deck_id: int, day_begins: da
     """
     connection = session.connection()
     if answered is None:
-        answered = connection.execute(_ANSWERED_CARDS, {"user_id": user_id,
-                                                        "day_begins": day_begins}).scalars().all()
+        answered = answered_today(session, user_id=user_id, day_begins=day_begins)
     if not answered:
         return frozenset()
     buries = _sibling_map(connection, deck_id, built_at).buries
@@ -969,23 +974,36 @@ def buried_cards(session: Session, *, deck_id: int, buried: frozenset[int],
     return list(chain.from_iterable(map(active.get, buried, repeat(()))))
 
 
+def _not_answered(cards: list[int], answered: Collection[int]) -> tuple[list[int], int]:
+    """The buried `cards` not among the cards answered today, and how many of them are.
+
+    A card answered today is started (its answer wrote its state) and the counts leave it out of the reviews
+    due already, so only the others need looking up.
+    """
+    done = answered if isinstance(answered, (set, frozenset)) else set(answered)
+    others = [card_id for card_id in cards if card_id not in done]
+    return others, len(cards) - len(others)
+
+
 def without_buried(session: Session, counts: DueCounts, *, user_id: int, deck_id: int, day_begins: datetime,
                    day_ends: datetime, buried: frozenset[int], built_at: datetime | None = None,
-                   cards: list[int] | None = None) -> DueCounts:
+                   cards: list[int] | None = None, answered: Collection[int] = ()) -> DueCounts:
     """The counts less the buried cards: reviews due today (those not answered today, which the counts leave
     out already) and new cards of the buried notes.
 
-    `cards` are the buried notes' active cards (`buried_cards`), found here when not given.
+    `cards` are the buried notes' active cards (`buried_cards`), found here when not given; `answered` the
+    cards answered today, in this deck or in any, when at hand (only the other buried cards are looked up).
     """
     if not buried:
         return counts
     if cards is None:
         cards = buried_cards(session, deck_id=deck_id, buried=buried, built_at=built_at)
+    others, answered_active = _not_answered(cards, answered)
     connection = session.connection()
     started, reviews = connection.execute(_BURIED_STATES[connection.dialect.name], {
         "user_id": user_id, "day_begins": day_begins, "day_ends": day_ends,
-        "ids": id_set_value(connection.dialect.name, cards)}).one()
-    return _less_buried(counts, cards, started=started, reviews=reviews)
+        "ids": id_set_value(connection.dialect.name, others)}).one()
+    return _less_buried(counts, cards, started=answered_active + started, reviews=reviews)
 
 
 @lru_cache(maxsize=16)
@@ -1007,17 +1025,15 @@ def unburied_queue(session: Session, *, user_id: int, deck_id: int, now: datetim
     queues are those the counts before burying have: a queue left empty by burying gives no card anyway, its
     buried cards being left out.
     """
-    done = set(answered)
-    siblings = [card_id for card_id in buried_card_ids if card_id not in done]
-    answered_active = len(buried_card_ids) - len(siblings)
+    if not (counts.learning or counts.review or counts.new):
+        return without_buried(session, counts, user_id=user_id, deck_id=deck_id, day_begins=day_begins,
+                              day_ends=day_ends, buried=frozenset(buried_card_ids), cards=buried_card_ids,
+                              answered=answered), None
+    siblings, answered_active = _not_answered(buried_card_ids, answered)
     connection = session.connection()
     dialect = connection.dialect.name
     values = {"user_id": user_id, "day_begins": day_begins, "day_ends": day_ends,
               "ids": id_set_value(dialect, siblings)}
-    if not (counts.learning or counts.review or counts.new):
-        row = connection.execute(_BURIED_STATES[dialect], values).one()
-        return _less_buried(counts, buried_card_ids, started=answered_active + row.buried_started,
-                            reviews=row.buried_reviews), None
     statement = _unburied_queue_statement(dialect, bool(counts.learning), bool(counts.review), bool(counts.new))
     row = statement.one(connection, {**values, "deck_id": deck_id, "now": now, "learn_until": now + LEARN_AHEAD})
     return (_less_buried(counts, buried_card_ids, started=answered_active + row.buried_started,

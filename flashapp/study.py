@@ -27,6 +27,7 @@ from .scheduling import (
     QueuedCard,
     StateChanged,
     StudyDays,
+    answered_today,
     buried_cards,
     buried_notes,
     button_label,
@@ -90,11 +91,16 @@ def deck_list(session: Session, *, user_id: int, time_zone: str, now: datetime,
     decks = all_decks(session, visible_to=user_id)
     counts = due_counts(session, user_id=user_id, deck_ids=[d.id for d in decks], now=now,
                         day_begins=day.begins, day_ends=day.ends, new_per_day=settings.new_cards_per_day)
+    answered: frozenset[int] | None = None  # the cards answered today in any deck, read once for every deck
     for deck_id, deck_counts in counts.items():
         if deck_counts.answered_today:
-            buried = buried_notes(session, user_id=user_id, deck_id=deck_id, day_begins=day.begins)
+            if answered is None:
+                answered = frozenset(answered_today(session, user_id=user_id, day_begins=day.begins))
+            buried = buried_notes(session, user_id=user_id, deck_id=deck_id, day_begins=day.begins,
+                                  answered=list(answered))
             counts[deck_id] = without_buried(session, deck_counts, user_id=user_id, deck_id=deck_id,
-                                             day_begins=day.begins, day_ends=day.ends, buried=buried)
+                                             day_begins=day.begins, day_ends=day.ends, buried=buried,
+                                             answered=answered)
     assigned = assigned_decks(session, user_id)
     progress = {p.deck_id: p for p in deck_progress(session, user_id=user_id, deck_ids=list(assigned), now=now)}
     return [DeckEntry(d.id, d.slug, d.title, counts[d.id], assigned.get(d.id), progress.get(d.id)) for d in decks]

@@ -216,6 +216,9 @@ def test_the_next_card_and_the_counts_less_the_buried_come_alike_from_one_query(
                                                             counts=deck.counts, buried_card_ids=cards,
                                                             answered=deck.answered_cards)
                 assert (merged_counts, shown(merged_card)) == (counts, shown(card)), (day, step)
+                # The home page buries as the study page does (from the cards answered today in any deck).
+                home = study.deck_list(session, user_id=user.id, time_zone="UTC", now=at, settings=settings)
+                assert [entry.counts for entry in home if entry.id == deck.deck_id] == [counts], (day, step)
                 compared += 1
                 with_reviews += deck.counts.review > counts.review
             screen = study.study_screen(session, student.scheduler, student.showings, user_id=user.id,
