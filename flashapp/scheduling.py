@@ -870,7 +870,7 @@ def answered_today(session: Session, *, user_id: int, day_begins: datetime) -> l
 
 
 def buried_notes(session: Session, *, user_id: int, deck_id: int, day_begins: datetime,
-                 built_at: datetime | None = None, answered: Sequence[int] | None = None) -> frozenset[int]:
+                 built_at: datetime | None = None, answered: Collection[int] | None = None) -> frozenset[int]:
     """The notes of a deck whose new and review cards are buried for the rest of the study day.
 
     As Anki buries the other cards of a note once one is answered, until the next study day;
@@ -943,6 +943,8 @@ def _queue_statement(dialect: str, learning: bool, review: bool, new: bool, buri
         return arms[0]
     queued = union_all(*(select(arm.subquery()) for arm in arms)).subquery()
     return select(queued).order_by(queued.c.queue).limit(1)
+
+
 def _buried_states(dialect: str) -> Select[int, int]:
     """How many of the cards given as `ids` the student has started, and how many of those are reviews due today
     that they did not answer today (the counts leave those out already).

@@ -97,7 +97,7 @@ def deck_list(session: Session, *, user_id: int, time_zone: str, now: datetime,
             if answered is None:
                 answered = frozenset(answered_today(session, user_id=user_id, day_begins=day.begins))
             buried = buried_notes(session, user_id=user_id, deck_id=deck_id, day_begins=day.begins,
-                                  answered=list(answered))
+                                  answered=answered)
             counts[deck_id] = without_buried(session, deck_counts, user_id=user_id, deck_id=deck_id,
                                              day_begins=day.begins, day_ends=day.ends, buried=buried,
                                              answered=answered)
