@@ -597,6 +597,11 @@ def _started(dialect: str) -> ColumnElement[int]:
     return func.coalesce(kept, 0) - retired
 
 
+# The student's answers of this study day.
+_ANSWERED_TODAY = (ReviewLog.user_id == bindparam("user_id"),
+                   ReviewLog.reviewed_at >= bindparam("day_begins", type_=UTCDateTime))
+
+
 def _listed(dialect: str, column: ColumnElement[int] | InstrumentedAttribute[int]) -> ColumnElement[Any]:
     """The values of `column` as one value, repeats kept: a JSON list on SQLite, an array on PostgreSQL."""
     if dialect == "sqlite":
@@ -613,9 +618,7 @@ def _today(dialect: str, *, listed: bool) -> Subquery:
     """
     columns = [func.count(ReviewLog.id).label("answered"),
                func.count(case((ReviewLog.state_before == ReviewState.NEW, 1))).label("introduced")]
-    today = (select().join(Card, Card.id == ReviewLog.card_id)
-             .where(ReviewLog.user_id == bindparam("user_id"),
-                    ReviewLog.reviewed_at >= bindparam("day_begins", type_=UTCDateTime)))
+    today = select().join(Card, Card.id == ReviewLog.card_id).where(*_ANSWERED_TODAY)
     if listed:
         deck_id = select(Deck.id).where(Deck.slug == bindparam("slug")).scalar_subquery()
         return (today.add_columns(deck_id.label("deck_id"), *columns,
@@ -625,10 +628,7 @@ def _today(dialect: str, *, listed: bool) -> Subquery:
 
 
 # Whether the student answered the card of the state being counted this study day (by their index on card and time).
-_ANSWERED_TODAY_EXISTS = (select(ReviewLog.id)
-                          .where(ReviewLog.user_id == bindparam("user_id"), ReviewLog.card_id == CardState.card_id,
-                                 ReviewLog.reviewed_at >= bindparam("day_begins", type_=UTCDateTime))
-                          .exists())
+_ANSWERED_TODAY_EXISTS = select(ReviewLog.id).where(*_ANSWERED_TODAY, ReviewLog.card_id == CardState.card_id).exists()
 
 
 def _counts(dialect: str, *, listed: bool = False) -> Select[Any]:
@@ -665,8 +665,6 @@ def _counts(dialect: str, *, listed: bool = False) -> Select[Any]:
 _DIALECTS = ("sqlite", "postgresql")
 _DUE_COUNTS = {d: _counts(d).where(Deck.id.in_(bindparam("deck_ids", expanding=True))) for d in _DIALECTS}
 # The cards a student answered today, in any deck: a few dozen, read from the student's own index.
-_ANSWERED_TODAY = (ReviewLog.user_id == bindparam("user_id"),
-                   ReviewLog.reviewed_at >= bindparam("day_begins", type_=UTCDateTime))
 _ANSWERED_CARDS = select(ReviewLog.card_id).where(*_ANSWERED_TODAY).distinct()
 # By slug, for the study page: with whether the user may see the deck and the cards they answered in it today
 # (what burying starts from), so that one query serves all three.
@@ -982,7 +980,7 @@ def _not_answered(cards: list[int], answered: Collection[int]) -> tuple[list[int
     A card answered today is started (its answer wrote its state) and the counts leave it out of the reviews
     due already, so only the others need looking up.
     """
-    done = answered if isinstance(answered, (set, frozenset)) else set(answered)
+    done = set(answered)
     others = [card_id for card_id in cards if card_id not in done]
     return others, len(cards) - len(others)
 
