@@ -458,9 +458,10 @@ class ReviewLog(Base):
     __tablename__ = "review_log"
     __table_args__ = (
         # Also covers a student's answers in a time window (the teacher's 7- and 30-day numbers) and, with
-        # the last interval, every answer the statistics page counts.
+        # the last interval, every answer the statistics page counts; with the origin, the new cards the
+        # student was given in the app today (where the study page's walk for the next new card may start).
         Index("ix_review_log_user_time", "user_id", "reviewed_at", "card_id", "state_before", "rating",
-              "last_interval"),
+              "last_interval", "origin"),
         # One user's reviews of one card in order: replaying a card, undo, `flashapp check`.
         Index("ix_review_log_class_stats", "user_id", "card_id", "reviewed_at", "state_before", "rating"),
     )

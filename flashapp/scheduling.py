@@ -614,15 +614,20 @@ def _today(dialect: str, *, listed: bool) -> Subquery:
     and how many of them to cards that were new.
 
     With `listed` (the study page), those of the deck named by `slug` alone, with the cards answered as `_listed`
-    lists them: one row, aggregated without grouping, which spares SQLite sorting every answer by its deck.
+    lists them: one row, aggregated without grouping, which spares SQLite sorting every answer by its deck. And
+    where the walk for the next new card may start (`new_from`, see `_NEW_FROM`).
     """
     columns = [func.count(ReviewLog.id).label("answered"),
                func.count(case((ReviewLog.state_before == ReviewState.NEW, 1))).label("introduced")]
     today = select().join(Card, Card.id == ReviewLog.card_id).where(*_ANSWERED_TODAY)
     if listed:
         deck_id = select(Deck.id).where(Deck.slug == bindparam("slug")).scalar_subquery()
+        built_at = select(Deck.built_at).where(Deck.slug == bindparam("slug")).scalar_subquery()
+        new_from = func.max(case((and_(ReviewLog.state_before == ReviewState.NEW,
+                                       ReviewLog.origin == ReviewOrigin.APP,
+                                       ReviewLog.reviewed_at >= built_at), Card.position)))
         return (today.add_columns(deck_id.label("deck_id"), *columns,
-                                  _listed(dialect, ReviewLog.card_id).label("cards"))
+                                  _listed(dialect, ReviewLog.card_id).label("cards"), new_from.label("new_from"))
                 .where(Card.deck_id == deck_id).subquery("today"))
     return today.add_columns(Card.deck_id.label("deck_id"), *columns).group_by(Card.deck_id).subquery("today")
 
@@ -658,7 +663,7 @@ def _counts(dialect: str, *, listed: bool = False) -> Select[Any]:
         Deck.built_at,
     ).select_from(Deck).outerjoin(today, today.c.deck_id == Deck.id)
     if listed:
-        statement = statement.add_columns(today.c.cards)
+        statement = statement.add_columns(today.c.cards, today.c.new_from)
     return statement
 
 
@@ -731,6 +736,7 @@ class DeckDue:
     built_at: datetime  # which build of the deck this is (`buried_notes` keys its sibling map by it)
     visible: bool  # whether the user may see and study it (`deck_visible_to`)
     answered_cards: list[int]  # the deck's cards the user answered today (`buried_notes` starts from them)
+    new_from: int | None = None  # where the walk for the next new card may start (`_NEW_FROM`); None: the start
 
 
 def deck_due_counts(session: Session, *, user_id: int, slug: str, now: datetime, day_begins: datetime,
@@ -743,9 +749,9 @@ def deck_due_counts(session: Session, *, user_id: int, slug: str, now: datetime,
         **_count_values(user_id=user_id, now=now, day_begins=day_begins, day_ends=day_ends), "slug": slug})
     if row is None:
         return None
-    deck_id, *counts, title, built_at, answered, visible = row
+    deck_id, *counts, title, built_at, answered, new_from, visible = row
     return DeckDue(deck_id, title, _due(*counts, new_per_day=new_per_day), built_at, bool(visible),
-                   answered_card_ids(dialect, answered))
+                   answered_card_ids(dialect, answered), new_from)
 
 
 # The queue's statements read plain rows: what the study page shows of a card and its note, and the
@@ -762,9 +768,18 @@ _SCHEDULED = (select(*_SHOWN_COLUMNS, *_STATE_COLUMNS).select_from(Card)
 _LEARNING_SOON = _SCHEDULED.where(_LEARNING, CardState.due <= bindparam("learn_until", type_=UTCDateTime))
 _REVIEW_DUE = _SCHEDULED.where(CardState.state == State.Review,
                                CardState.due < bindparam("day_ends", type_=UTCDateTime))
-# The first card by position that the user has no state for (a look-up per card, in order).
+# The first card by position that the user has no state for (a look-up per card, in order), from `new_from` on.
+#
+# The walk passes every card the student has started before it finds one, so it would grow all term. It starts
+# instead at the highest position among the new cards the student was given in the app today (since the deck's
+# last build): when that card was shown, each card not started below it was buried (the queue gives the first
+# new card not buried), and stays buried all day, for undo takes back the deck's answers last first. So the walk
+# passes only the cards introduced since. Answers brought back from Anki are left out (Anki chose those cards),
+# and so are the answers given before a build, which may have put new cards below them.
+_NEW_FROM = -(2**31)  # no bound: every position
 _FIRST_NEW = (select(*_SHOWN_COLUMNS).select_from(Card).join(Note, Note.id == Card.note_id)
               .where(Card.deck_id == bindparam("deck_id"), Card.retired.is_(False),
+                     Card.position >= bindparam("new_from"),
                      ~select(CardState.id).where(CardState.user_id == bindparam("user_id"),
                                                  CardState.card_id == Card.id).exists())
               .order_by(Card.position).limit(1))
@@ -1016,14 +1031,15 @@ def _unburied_queue_statement(dialect: str, learning: bool, review: bool, new: b
 
 def unburied_queue(session: Session, *, user_id: int, deck_id: int, now: datetime, day_begins: datetime,
                    day_ends: datetime, counts: DueCounts, buried_card_ids: list[int],
-                   answered: Sequence[int]) -> tuple[DueCounts, QueuedCard | None]:
+                   answered: Sequence[int], new_from: int | None = None) -> tuple[DueCounts, QueuedCard | None]:
     """`without_buried` and `next_queued_card` together, for cards of buried notes (`buried_cards`): one query.
 
     `answered` are the deck's cards answered today (`DeckDue.answered_cards`). Those are buried (burying starts
     from them), started, and left out of the counts' reviews already, so only the other buried cards, the few
     siblings not answered today, are looked up here: the query does not grow with the day's answers. The
     queues are those the counts before burying have: a queue left empty by burying gives no card anyway, its
-    buried cards being left out.
+    buried cards being left out; and no new card is looked for while a review is sure to come first
+    (`_new_needed`). `new_from` is where the walk for a new card starts (`DeckDue.new_from`, see `_NEW_FROM`).
     """
     if not (counts.learning or counts.review or counts.new):
         return without_buried(session, counts, user_id=user_id, deck_id=deck_id, day_begins=day_begins,
@@ -1033,12 +1049,24 @@ def unburied_queue(session: Session, *, user_id: int, deck_id: int, now: datetim
     connection = session.connection()
     dialect = connection.dialect.name
     values = {"user_id": user_id, "day_begins": day_begins, "day_ends": day_ends,
-              "ids": id_set_value(dialect, siblings)}
-    statement = _unburied_queue_statement(dialect, bool(counts.learning), bool(counts.review), bool(counts.new))
-    row = statement.one(connection, {**values, "deck_id": deck_id, "now": now, "learn_until": now + LEARN_AHEAD})
-    return (_less_buried(counts, buried_card_ids, started=answered_active + row.buried_started,
-                         reviews=row.buried_reviews),
-            None if row.id is None else QueuedCard.of(row))
+              "ids": id_set_value(dialect, siblings), "deck_id": deck_id, "now": now,
+              "learn_until": now + LEARN_AHEAD, "new_from": _NEW_FROM if new_from is None else new_from}
+    new = _new_needed(counts, len(siblings))
+    statement = _unburied_queue_statement(dialect, bool(counts.learning), bool(counts.review), new)
+    row = statement.one(connection, values)
+    less = _less_buried(counts, buried_card_ids, started=answered_active + row.buried_started,
+                        reviews=row.buried_reviews)
+    if new and less.new and new_from is not None and (row.id is None or row.queue > _QUEUE_ORDER["new"]):
+        # A new card is left, yet none from `new_from` on: one below it was unburied after the card at
+        # `new_from` was shown (an undo in another window, say, before that card was answered). Walk them all.
+        row = statement.one(connection, {**values, "new_from": _NEW_FROM})
+    return less, None if row.id is None else QueuedCard.of(row)
+
+
+def _new_needed(counts: DueCounts, buried_cards: int) -> bool:
+    """Whether the queue must look for a new card: there may be some, and burying may leave no review due before
+    them (the counts' reviews leave out those answered today; each buried card not answered today may be one)."""
+    return bool(counts.new) and counts.review <= buried_cards
 
 
 def _less_buried(counts: DueCounts, cards: list[int], *, started: int, reviews: int) -> DueCounts:
@@ -1065,13 +1093,13 @@ def next_queued_card(session: Session, *, user_id: int, deck_id: int, now: datet
     connection = session.connection()
     dialect = connection.dialect.name
     values: dict[str, Any] = {"user_id": user_id, "deck_id": deck_id, "now": now, "learn_until": now + LEARN_AHEAD,
-                              "day_ends": day_ends}
+                              "day_ends": day_ends, "new_from": _NEW_FROM}
     if buried:
         if buried_card_ids is None:
             buried_card_ids = buried_cards(session, deck_id=deck_id, buried=buried)
         values["ids"] = id_set_value(dialect, buried_card_ids)
-    statement = _queue_statement(dialect, bool(counts.learning), bool(counts.review), bool(counts.new),
-                                 bool(buried))
+    statement = _queue_statement(dialect, bool(counts.learning), bool(counts.review),
+                                 _new_needed(counts, len(buried_card_ids or ())), bool(buried))
     found = connection.execute(statement, values).first()
     return None if found is None else QueuedCard.of(found)
 

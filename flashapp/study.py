@@ -250,7 +250,8 @@ def _queue(session: Session, *, user_id: int, slug: str, now: datetime, day: Stu
         # The counts less the buried cards and the next card, in one query.
         counts, picked = unburied_queue(session, user_id=user_id, deck_id=deck.deck_id, now=now,
                                         day_begins=day.begins, day_ends=reviews_until, counts=counts,
-                                        buried_card_ids=cards, answered=deck.answered_cards)
+                                        buried_card_ids=cards, answered=deck.answered_cards,
+                                        new_from=deck.new_from)
         return deck, counts, undone or picked, cards
     counts = without_buried(session, counts, user_id=user_id, deck_id=deck.deck_id, day_begins=day.begins,
                             day_ends=reviews_until, buried=buried, cards=cards)

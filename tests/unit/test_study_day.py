@@ -196,7 +196,7 @@ def test_the_next_card_and_the_counts_less_the_buried_come_alike_from_one_query(
         fields = ("state", "step", "stability", "difficulty", "due", "last_review")
         return card.card_id, None if card.state is None else tuple(getattr(card.state, name) for name in fields)
 
-    compared = with_reviews = 0
+    compared = with_reviews = bounded = 0
     for day in range(12):
         for step in range(8):
             at = T0 + timedelta(days=day, minutes=3 * step)
@@ -214,8 +214,10 @@ def test_the_next_card_and_the_counts_less_the_buried_come_alike_from_one_query(
                 merged_counts, merged_card = unburied_queue(session, user_id=user.id, deck_id=deck.deck_id, now=at,
                                                             day_begins=days.begins, day_ends=days.ends,
                                                             counts=deck.counts, buried_card_ids=cards,
-                                                            answered=deck.answered_cards)
+                                                            answered=deck.answered_cards, new_from=deck.new_from)
                 assert (merged_counts, shown(merged_card)) == (counts, shown(card)), (day, step)
+                # The walk for a new card started past the first card (`new_from`) and found the same one.
+                bounded += deck.new_from is not None and card is not None and card.state is None
                 # The home page buries as the study page does (from the cards answered today in any deck).
                 home = study.deck_list(session, user_id=user.id, time_zone="UTC", now=at, settings=settings)
                 assert [entry.counts for entry in home if entry.id == deck.deck_id] == [counts], (day, step)
@@ -228,7 +230,8 @@ def test_the_next_card_and_the_counts_less_the_buried_come_alike_from_one_query(
             study.answer(session, student.scheduler, student.showings, user_id=user.id, slug="groups",
                          token=screen.showing.token, rating=(Rating.Good, Rating.Again, Rating.Easy)[step % 3],
                          now=at + timedelta(seconds=5))
-    assert compared >= 20 and with_reviews >= 3  # the days had buried cards, buried reviews among them
+    # The days had buried cards, buried reviews among them, and new cards found from a bound.
+    assert compared >= 20 and with_reviews >= 3 and bounded >= 5, (compared, with_reviews, bounded)
 
 
 def test_a_decks_counts_take_its_own_answers_and_leave_out_its_retired_cards(session):
