@@ -764,8 +764,11 @@ _SCHEDULED = (select(*_SHOWN_COLUMNS, *_STATE_COLUMNS).select_from(Card)
               .where(CardState.user_id == bindparam("user_id"), Card.deck_id == bindparam("deck_id"),
                      Card.retired.is_(False))
               .order_by(CardState.due, Card.position).limit(1))
-# Learning cards due within the learn-ahead time, reviews due today.
-_LEARNING_SOON = _SCHEDULED.where(_LEARNING, CardState.due <= bindparam("learn_until", type_=UTCDateTime))
+# Learning cards due within the learn-ahead time, reviews due today. Learning cards are due at the moment their
+# last answer set, so two are never due at once in practice: ordered by due and card, as the student's index on
+# due holds them, the first is read off the index where ordering by position sorted every learning card due.
+_LEARNING_SOON = (_SCHEDULED.where(_LEARNING, CardState.due <= bindparam("learn_until", type_=UTCDateTime))
+                  .order_by(None).order_by(CardState.due, CardState.card_id))
 _REVIEW_DUE = _SCHEDULED.where(CardState.state == State.Review,
                                CardState.due < bindparam("day_ends", type_=UTCDateTime))
 # The first card by position that the user has no state for (a look-up per card, in order), from `new_from` on.
