@@ -6,6 +6,7 @@ import json
 from datetime import datetime, timezone
 
 from fsrs import Scheduler
+from werkzeug.security import check_password_hash
 
 from flashapp.accounts import SignedIn, hash_password, password_matches, register_user, session_user
 from flashapp.classroom import create_classroom, join_classroom
@@ -35,6 +36,17 @@ def test_another_method_is_used_only_when_asked_for():
 
 def test_a_missing_hash_never_matches():
     assert not password_matches(None, "correct horse")
+    assert not password_matches(None, "not a real password")
+
+
+def test_a_wrong_name_is_checked_against_a_hash_as_costly_as_a_new_password():
+    """The hash checked when no such user exists has the parameters (so the cost) of a new scrypt hash."""
+    from flashapp.accounts import _DUMMY_HASH
+
+    method, salt, digest = _DUMMY_HASH.split("$")
+    assert method == hash_password("correct horse").split("$")[0]
+    assert len(salt) == 16 and len(bytes.fromhex(digest)) == 64
+    assert check_password_hash(_DUMMY_HASH, "not a real password")
 
 
 def test_a_login_session_reads_the_user_with_what_their_scheduling_needs(session):
