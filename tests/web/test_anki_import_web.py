@@ -19,9 +19,32 @@ from tests.helpers import AuthActions, csrf_token
 BUNDLED_TITLE = "Back muscles"
 
 
+@pytest.fixture(scope="session")
+def _anki_files() -> dict[str, tuple[bytes, int]]:
+    """What `anki_file` made in this test process, by database backend: the package's bytes and the answers."""
+    return {}
+
+
 @pytest.fixture
-def anki_file(built_app, tmp_path):
-    """An Anki deck package with scheduling: the bundled deck studied in Anki on three days; (path, answers)."""
+def anki_file(built_app, database_url, tmp_path, _anki_files):
+    """An Anki deck package with scheduling: the bundled deck studied in Anki on three days; (path, answers).
+
+    Made once per test process and backend (Anki takes a second or two to import, study and export), then
+    copied: every test's built app holds the same bundled deck with the same ids, which is all the package
+    is made from.
+    """
+    backend = database_url.split(":", 1)[0]
+    if backend in _anki_files:
+        data, answers = _anki_files[backend]
+        package = tmp_path / "from-anki-apkg.apkg"
+        package.write_bytes(data)
+        return package, answers
+    package, answers = _studied_in_anki(built_app, tmp_path)
+    _anki_files[backend] = (package.read_bytes(), answers)
+    return package, answers
+
+
+def _studied_in_anki(built_app, tmp_path):
     with built_app.app_context():
         deck = db.session.scalar(select(Deck).where(Deck.slug == "back-muscles"))
         export_anki_package(db.session, deck_id=deck.id, out=tmp_path / "deck.apkg")
