@@ -116,10 +116,11 @@ def test_the_installed_wheel_runs_from_another_folder(wheel, tmp_path, monkeypat
                                   cwd=elsewhere, env=env).strip())
     ours = dict.fromkeys([sysconfig.get_path("purelib"), sysconfig.get_path("platlib")])
     (new_site_packages / "test_dependencies.pth").write_text("\n".join(ours) + "\n")
-
-    imported_from = Path(_run([python, "-c", "import flashapp; print(flashapp.__file__)"],
-                              cwd=elsewhere, env=env).strip())
-    assert imported_from == new_site_packages / "flashapp" / "__init__.py"
+    # Where the app would be imported from, found without importing it (that took a second and a half), before
+    # `flashapp init` may write anything; the script below imports it and says where it came from.
+    found_at = Path(_run([python, "-c", "import importlib.util; print(importlib.util.find_spec('flashapp').origin)"],
+                         cwd=elsewhere, env=env).strip())
+    assert found_at == new_site_packages / "flashapp" / "__init__.py"
 
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_DATA_HOME", str(data_home))
@@ -133,6 +134,7 @@ def test_the_installed_wheel_runs_from_another_folder(wheel, tmp_path, monkeypat
 
     script = textwrap.dedent("""
         import json
+        import flashapp
         from flashapp import create_app, db
         from flashapp.models import Deck
 
@@ -149,9 +151,12 @@ def test_the_installed_wheel_runs_from_another_folder(wheel, tmp_path, monkeypat
             "style_rule": b"{" in style.data,
             "decks": decks,
             "instance": app.instance_path,
+            "imported_from": flashapp.__file__,
         }))
     """)
     seen = json.loads(_run([python, "-c", script], cwd=elsewhere, env=env))
+    imported_from = Path(seen.pop("imported_from"))
+    assert imported_from == new_site_packages / "flashapp" / "__init__.py"
     assert seen == {"register": 200, "register_form": True, "style": 200, "style_rule": True,
                     "decks": ["back-muscles"], "instance": str(data_folder)}
 
