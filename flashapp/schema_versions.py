@@ -5,14 +5,14 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from alembic.script import ScriptDirectory
-
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 @cache
 def schema_versions() -> tuple[str, ...]:
     """Every schema version this flashapp knows, oldest first (the last is the one it writes)."""
+    from alembic.script import ScriptDirectory  # Alembic is imported only where it is used (see create_app)
+
     script = ScriptDirectory(str(MIGRATIONS))
     return tuple(revision.revision for revision in reversed(list(script.walk_revisions())))
 

@@ -5,6 +5,8 @@ Domain tests on a session (SQLite, and PostgreSQL when configured), then `flasha
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import timedelta
 from itertools import pairwise
 
@@ -311,6 +313,15 @@ def test_processes_sharing_the_check_find_and_fix_what_one_process_does(studied,
     assert fixed.fixed and fixed.ok and fixed.problems == alone.problems
     assert check_database(studied, scheduler, fix=False, workers=1).problems == []
     assert check_database(studied, scheduler, fix=False, workers=3).problems == []
+
+
+def test_the_checks_processes_start_without_alembic():
+    """Each process sharing a check imports flashapp.consistency, and only the app and its commands need Alembic
+    (a fifth of a second to import, in every one of those processes)."""
+    script = ("import sys, flashapp.consistency\n"
+              "print(sorted(m for m in sys.modules if m.split('.')[0] in {'alembic', 'flask_migrate'}))")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
+    assert result.stdout.strip() == "[]"
 
 
 def test_the_ranges_of_cards_hold_each_card_whole_and_cover_every_card_once(studied, scheduler):
