@@ -38,6 +38,10 @@ Modes:
               would score 0.5, since a cycle is two requests). It also prints the same ratio per
               second of server CPU, which other processes on a busy machine sway less.
               One answer is two requests (the study page and the POST), a health check one.
+              Before the first slice each student makes --warm-up study cycles and as many
+              health checks (3 by default), not counted: a new server's first pages compile
+              its templates and statements and build each deck's sibling map once, which
+              made the first slice the slowest of every run (--warm-up 0 counts them).
   fault       load runs while the server is killed with SIGKILL (that pid only) and
               restarted on the same database; a POST cut off by the kill is re-sent with
               the same token, as a browser retry would. Then PRAGMA integrity_check
@@ -545,6 +549,11 @@ class Student(threading.Thread):
                 self.register()
             except Exception as error:  # noqa: BLE001 - counted, the run goes on
                 self.stats.errors[f"register: {type(error).__name__}: {error}"[:160]] += 1
+            if self.registered and self.args.mode == "saturation":
+                # Not counted: before the first barrier, which starts the clock of the slices.
+                for _ in range(self.args.warm_up):
+                    self.study_once(time.monotonic() + 60)
+                    self.healthz_once()
             self.barrier.wait(timeout=300)
             slices = self.args.slices if self.args.mode == "saturation" else 1
             if not self.registered:
@@ -1051,6 +1060,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="saturation: how many times answering and /healthz take turns, each for "
                              "seconds/slices (default 5), so that a change in the machine's speed during the "
                              "run sways both alike")
+    parser.add_argument("--warm-up", type=int, default=3,
+                        help="saturation: study cycles and health checks each student makes, not counted, "
+                             "before the first slice (default 3)")
     parser.add_argument("--kills", type=int, default=3, help="fault: how many times the server is killed")
     parser.add_argument("--cards", type=int, help="deck size (default: enough that the queue never runs dry)")
     parser.add_argument("--answers", type=int, default=300, help="profile: study cycles to profile")
