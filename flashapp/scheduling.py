@@ -1066,10 +1066,11 @@ def unburied_queue(session: Session, *, user_id: int, deck_id: int, now: datetim
     return less, None if row.id is None else QueuedCard.of(row)
 
 
-def _new_needed(counts: DueCounts, buried_cards: int) -> bool:
+def _new_needed(counts: DueCounts, buried_count: int) -> bool:
     """Whether the queue must look for a new card: there may be some, and burying may leave no review due before
-    them (the counts' reviews leave out those answered today; each buried card not answered today may be one)."""
-    return bool(counts.new) and counts.review <= buried_cards
+    them (the counts' reviews leave out those answered today; each of the `buried_count` buried cards not answered
+    today may be one)."""
+    return bool(counts.new) and counts.review <= buried_count
 
 
 def _less_buried(counts: DueCounts, cards: list[int], *, started: int, reviews: int) -> DueCounts:
