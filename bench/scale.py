@@ -34,6 +34,7 @@ import argparse
 import os
 import random
 import resource
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -450,11 +451,164 @@ def fix(url: str, size: Size, label: str) -> None:
           f"{len(failed)} gave up waiting")
 
 
+def _copy_of_school(url: str, folder: Path) -> tuple[str, Callable[[], None]]:
+    """A copy of the school to write to (students answer), and how to remove it."""
+    target = make_url(url)
+    if target.get_backend_name() == "sqlite":
+        copy = folder / "school.sqlite"
+        with sqlite3.connect(str(target.database)) as source, sqlite3.connect(copy) as into:
+            source.backup(into)
+        return f"sqlite:///{copy}", lambda: None
+    from sqlalchemy import create_engine
+
+    name = f"{target.database}_during"
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{target.database}"'))
+
+    def drop() -> None:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+    return target.set(database=name).render_as_string(hide_password=False), drop
+
+
+def during(url: str, size: Size, label: str, seconds: float) -> None:
+    """Class 30's study pages on a real `flashapp serve`, at a class's pace, alone and then while a teacher
+    downloads the revlog CSV of Everyone and opens its dashboard, one after the other without a pause.
+
+    Each of the 30 students loads a study page and answers it once a second (a deck of the three
+    in turn); the study page and the answer are timed apart. Both phases last `seconds`; the
+    second prints how many exports and dashboards were served meanwhile and how long they took.
+    The server runs on a copy of the school, after its start-up work (the day's backup, the
+    round of personal fits) is over.
+    """
+    import threading
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from load import Connection, field_value, free_port, percentile, process_cpu
+
+    with tempfile.TemporaryDirectory() as folder_name:
+        folder = Path(folder_name)
+        copy, remove = _copy_of_school(url, folder)
+        (folder / "instance").mkdir()
+        (folder / "decks").mkdir()
+        (folder / "instance" / "config.py").write_text(
+            f"NEW_CARDS_PER_DAY = 1000000\nDECKS_DIR = {str(folder / 'decks')!r}\n")
+        env = {**os.environ, "FLASHAPP_INSTANCE_PATH": str(folder / "instance"), "FLASHAPP_DATABASE_URL": copy,
+               "PYTHONPATH": str(ROOT)}
+        env.pop("FLASHAPP_SECRET_KEY", None)
+        port = free_port()
+        log = open(folder / "server.log", "wb")  # noqa: SIM115 -- open for the server's whole life
+        server = subprocess.Popen([sys.executable, "-m", "flashapp", "serve", "--host", "127.0.0.1",
+                                   "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 300
+            while True:  # up, then idle: its start-up work done
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"the server did not settle:\n{(folder / 'server.log').read_text()[-2000:]}")
+                used = process_cpu(server.pid)
+                time.sleep(2)
+                if process_cpu(server.pid) - used < 0.05:
+                    try:
+                        if Connection(port, {}).call("GET", "/healthz")[0] == 200:
+                            break
+                    except OSError:
+                        pass
+
+            def logged_in(username: str) -> Connection:
+                connection = Connection(port, {})
+                page = connection.call("GET", "/login")[1]
+                status = connection.call("POST", "/login", {"csrf_token": field_value(page, "csrf_token"),
+                                                            "username": username, "password": PASSWORD})[0]
+                assert status == 302, (username, status)
+                return connection
+
+            students = [logged_in(f"s{i:04d}") for i in range(CLASS_30)]
+            teacher = logged_in("teacher")
+            phase: dict[str, object] = {"name": "warm-up"}
+            timings: dict[str, dict[str, list[float]]] = {}
+            failures: list[str] = []
+            stop = threading.Event()
+
+            def study(number: int, connection: Connection) -> None:
+                rng = random.Random(number)
+                turn = number
+                next_at = time.monotonic() + rng.random()
+                while not stop.is_set():
+                    time.sleep(max(0.0, next_at - time.monotonic()))
+                    next_at += 1.0
+                    slug = f"deck-{turn % CLASS_30_DECKS + 1:02d}"
+                    turn += 1
+                    name = str(phase["name"])
+                    started = time.perf_counter()
+                    status, page = connection.call("GET", f"/study/{slug}")
+                    timings.setdefault(name, {}).setdefault("study page", []).append(time.perf_counter() - started)
+                    token = field_value(page, "token")
+                    if status != 200:
+                        failures.append(f"study page {status}")
+                    if status != 200 or token is None:
+                        continue
+                    form = {"csrf_token": field_value(page, "csrf_token"), "token": token,
+                            "rating": str(rng.choices((1, 2, 3, 4), (10, 15, 50, 25))[0])}
+                    started = time.perf_counter()
+                    status = connection.call("POST", f"/study/{slug}/answer", form)[0]
+                    timings[name].setdefault("answer", []).append(time.perf_counter() - started)
+                    if status != 303:
+                        failures.append(f"answer {status}")
+
+            served: dict[str, list[float]] = {"revlog CSV of Everyone": [], "dashboard of Everyone": []}
+
+            def teach(until: float) -> None:
+                while time.monotonic() < until:
+                    for what, path in (("revlog CSV of Everyone", "/teach/classes/2/revlog.csv"),
+                                       ("dashboard of Everyone", "/teach/classes/2")):
+                        started = time.perf_counter()
+                        status, _body = teacher.call("GET", path)
+                        served[what].append(time.perf_counter() - started)
+                        if status != 200:
+                            failures.append(f"{what} {status}")
+
+            threads = [threading.Thread(target=study, args=(n, c), daemon=True) for n, c in enumerate(students)]
+            for thread in threads:
+                thread.start()
+            time.sleep(5)  # every student has loaded a page or two
+            phase["name"] = "alone"
+            time.sleep(seconds)
+            phase["name"] = "beside the teacher"
+            teach(time.monotonic() + seconds)
+            stop.set()
+            for thread in threads:
+                thread.join()
+            for name in ("alone", "beside the teacher"):
+                parts = ", ".join(f"{what} p50 {percentile(values, 0.5) * 1000:.1f} ms, "
+                                  f"p95 {percentile(values, 0.95) * 1000:.1f} ms ({len(values)})"
+                                  for what, values in timings.get(name, {}).items())
+                print(f"[{label}] {size.name}: Class 30 studying, {name}: {parts}")
+            for what, values in served.items():
+                print(f"[{label}] {size.name}:   meanwhile {len(values)} x {what}, "
+                      f"median {statistics.median(values):.2f} s" if values else f"  no {what} served")
+            alone, beside = timings.get("alone", {}), timings.get("beside the teacher", {})
+            for what in ("study page", "answer"):
+                if alone.get(what) and beside.get(what):
+                    print(f"[{label}] {size.name}:   {what} p95 beside the teacher / alone = "
+                          f"{percentile(beside[what], 0.95) / percentile(alone[what], 0.95):.2f}")
+            print(f"[{label}] {size.name}:   failures: {len(failures)} {sorted(set(failures))[:5]}")
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+            log.close()
+            remove()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", action="append", choices=list(SIZES), help="repeatable; default small")
     parser.add_argument("--postgres", metavar="URL", help="also run on PostgreSQL (a database per size)")
-    parser.add_argument("--only", action="append", choices=["pages", "exports", "check", "fix"])
+    parser.add_argument("--only", action="append", choices=["pages", "exports", "check", "fix", "during"])
+    parser.add_argument("--seconds", type=float, default=20, help="during: each phase's length")
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
@@ -478,6 +632,8 @@ def main() -> None:
                 check(url, size, label)
             if "fix" in parts:
                 fix(url, size, label)
+            if "during" in parts:
+                during(url, size, label, args.seconds)
 
 
 if __name__ == "__main__":
