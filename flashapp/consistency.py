@@ -14,8 +14,9 @@ by hand rather than row by row through the ORM. Memory holds one card's reviews 
 of the review log. On a large review log the replays are shared among one process per CPU,
 each checking ranges of (user, card) keys (a card's state and reviews are always in one
 range) in a read transaction of its own, in the same snapshot on PostgreSQL; meanwhile this
-process runs SQLite's integrity check and compares the kept numbers. (Those processes are spawned: a script that calls
-the check must guard its own work with `if __name__ == "__main__"`.)
+process runs SQLite's integrity check and compares the kept numbers. (Those processes are not forked from the
+caller, see `_worker_context`: on Windows they are spawned, so a script that calls the check must guard its own work
+with `if __name__ == "__main__"`.)
 
 A fix then repairs what was found in short write transactions of at
 most `FIX_BATCH` cards or rows each, so answers keep being accepted meanwhile; each batch
@@ -950,6 +951,17 @@ def _check_range(task: _Range) -> _CardsChecked:
         engine.dispose()
 
 
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """How the check's processes start: never forked from this process, which may hold connections and threads a
+    fork would copy. Where it can, each is forked from a server process started clean that has imported this module
+    once (one start-up for all the processes a run, or a test session, asks for); elsewhere (Windows) spawned."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])  # no effect once that server runs, which has it already
+    return context
+
+
 def _check_in_parallel(session: Session, scheduler: Scheduler, report: CheckReport, processes: int) -> _Plan | None:
     """`_integrity` then `_check_rows`, the reviews replayed by `processes` processes, range by range.
 
@@ -961,9 +973,7 @@ def _check_in_parallel(session: Session, scheduler: Scheduler, report: CheckRepo
     snapshot = _shared_snapshot(session)
     tasks = [_Range(url, plain, lower, upper, snapshot)
              for lower, upper in _key_ranges(session, processes * RANGES_PER_PROCESS)]
-    # Spawned, not forked: this process may hold connections and threads a fork would copy.
-    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_ignore_interrupts) as pool:
+    with ProcessPoolExecutor(processes, mp_context=_worker_context(), initializer=_ignore_interrupts) as pool:
         parts = pool.map(_check_range, tasks)
         report.problems = _integrity(session)
         if report.problems:
