@@ -26,8 +26,20 @@ from operator import itemgetter
 from typing import Any, TypeAlias
 
 from fsrs import Rating
-from sqlalchemy import Integer, Select, bindparam, select, type_coerce
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Float,
+    Integer,
+    Select,
+    String,
+    bindparam,
+    cast,
+    func,
+    select,
+    type_coerce,
+)
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from .models import Card, CardState, Classroom, Deck, Enrollment, ReviewLog, User
 from .scheduling import format_interval, zone
@@ -216,9 +228,12 @@ def revlog_card_id(*, user_id: int, card_id: int) -> int:
     return user_id * REVLOG_CARDS_PER_STUDENT + card_id
 
 
-def _class_answers(session: Session, classroom_id: int) -> Iterator[tuple[int, str, str, Sequence[Any]]]:
+def _class_answers(session: Session, classroom_id: int,
+                   columns: Sequence[ColumnElement[Any] | InstrumentedAttribute[Any]],
+                   values: Callable[[int, str, str], dict[str, Any]]) -> Iterator[tuple[int, str, str, list[Any]]]:
     """The class's students (by name) with their answers to the class's cards, in batches of the driver's rows:
-    (user id, name, time zone, [(card id, microseconds since 1970, rating, state before, duration or None)]).
+    (user id, name, time zone, rows of `columns`, the first of which is the card's id). `values` gives the values
+    of the columns' bound parameters for a student (their id, name and time zone).
 
     One student at a time, each read in the order of the index on (user_id, card_id, reviewed_at,
     state_before, rating), so the database never sorts the class's log.
@@ -232,14 +247,31 @@ def _class_answers(session: Session, classroom_id: int) -> Iterator[tuple[int, s
         .where(Enrollment.classroom_id == classroom_id).order_by(User.username)).all()
     # Ordered as that index runs, column by column to its end (each entry ends with the answer's id), so nothing is
     # sorted: ordered by id straight after the time, SQLite sorted every student's answers again in a temporary tree.
-    answers = _driver_runs(session, select(
-        ReviewLog.card_id, epoch_microseconds(session, ReviewLog.reviewed_at), type_coerce(ReviewLog.rating, Integer),
-        type_coerce(ReviewLog.state_before, Integer), ReviewLog.duration_ms)
-        .where(ReviewLog.user_id == bindparam("user_id"))
-        .order_by(ReviewLog.card_id, ReviewLog.reviewed_at, ReviewLog.state_before, ReviewLog.rating, ReviewLog.id))
+    answers = _driver_runs(session, select(*columns).where(ReviewLog.user_id == bindparam("user_id")).order_by(
+        ReviewLog.card_id, ReviewLog.reviewed_at, ReviewLog.state_before, ReviewLog.rating, ReviewLog.id))
     for user_id, username, time_zone in students:
-        for batch in answers({"user_id": user_id}):
+        for batch in answers({"user_id": user_id, **values(user_id, username, time_zone)}):
             yield user_id, username, time_zone, [row for row in batch if row[0] in cards]
+
+
+def _revlog_line(session: Session) -> ColumnElement[str]:
+    """An answer's line of the revlog CSV, written by the database: the numbers of `class_revlog_batches`' row
+    around the student's cells (the bound `cells`, written by `csv_line`), then CRLF.
+
+    Its time is worked out with the float arithmetic `class_revlog_batches` uses (a double divided, multiplied,
+    then truncated), so the two agree to the millisecond.
+    """
+    microseconds = cast(epoch_microseconds(session, ReviewLog.reviewed_at), Float)
+    milliseconds: ColumnElement[Any] = microseconds / 1_000_000 * 1000
+    if session.get_bind().dialect.name == "postgresql":
+        milliseconds = func.trunc(milliseconds)  # PostgreSQL's cast to an integer rounds; Python's int() truncates
+    numbers = [bindparam("first_id", type_=BigInteger) + ReviewLog.card_id, cast(milliseconds, BigInteger),
+               ReviewLog.rating, ReviewLog.state_before, func.coalesce(ReviewLog.duration_ms, 0)]
+    line: ColumnElement[str] = cast(numbers[0], String)
+    for number in numbers[1:]:
+        line = line.concat(",").concat(cast(number, String))
+    return (line.concat(",").concat(bindparam("cells", type_=String)).concat(cast(ReviewLog.card_id, String))
+            .concat("\r\n"))
 
 
 def class_revlog_batches(session: Session, *, classroom_id: int,
@@ -254,7 +286,10 @@ def class_revlog_batches(session: Session, *, classroom_id: int,
     Ordered by student name, card, then time (answers given at the same moment by state, rating
     and id).
     """
-    for user_id, username, time_zone, batch in _class_answers(session, classroom_id):
+    columns = (ReviewLog.card_id, epoch_microseconds(session, ReviewLog.reviewed_at),
+               type_coerce(ReviewLog.rating, Integer), type_coerce(ReviewLog.state_before, Integer),
+               ReviewLog.duration_ms)
+    for user_id, username, time_zone, batch in _class_answers(session, classroom_id, columns, lambda *_: {}):
         first_id = revlog_card_id(user_id=user_id, card_id=0)
         # The very float arithmetic of int(reviewed_at.timestamp() * 1000), without making a datetime.
         yield [(first_id + card_id, int(at_us / 1_000_000 * 1000), rating, state, duration or 0, time_zone,
@@ -272,20 +307,23 @@ def class_revlog_csv(session: Session, *, classroom_id: int, day_starts_at_hour:
     """The class's review history as CSV (`class-<id>-revlog.csv`): the rows of `class_revlog_batches`, as
     `csv_chunks_of_batches` writes them.
 
-    Written line by line rather than through the csv module: only the student's time zone and name are
-    text, the same on all their lines, so they are written as CSV cells once per student and every line
-    is numbers around them (the csv module's writing was most of a large class's export).
+    Only the student's time zone and name are text, the same on all their lines: they are written as CSV
+    cells once per student (`csv_line`), and the database writes each line of numbers around them
+    (`_revlog_line`). Python then only joins lines, so a large export holds the interpreter lock little
+    while other students' pages are served (writing the lines in Python was most of the export's time).
     """
     yield csv_line(REVLOG_COLUMNS)
-    for user_id, username, time_zone, batch in _class_answers(session, classroom_id=classroom_id):
-        first_id = revlog_card_id(user_id=user_id, card_id=0)
-        if not batch:
-            continue
+
+    def values(user_id: int, username: str, time_zone: str) -> dict[str, Any]:
         # The student's cells as they stand between the answer's numbers and the deck's card id: written in a
         # line of their own that ends with a number, which neither quoting nor neutralising ever changes.
         cells = csv_line([time_zone, day_starts_at_hour, username, 0]).removesuffix("0\r\n")
-        yield "".join([f"{first_id + card_id},{int(at_us / 1_000_000 * 1000)},{rating},{state},{duration or 0},"
-                       f"{cells}{card_id}\r\n" for card_id, at_us, rating, state, duration in batch])
+        return {"first_id": revlog_card_id(user_id=user_id, card_id=0), "cells": cells}
+
+    for _user_id, _username, _time_zone, batch in _class_answers(
+            session, classroom_id, (ReviewLog.card_id, _revlog_line(session)), values):
+        if batch:
+            yield "".join([line for _card_id, line in batch])
 
 
 # --- A user's own exports ----------------------------------------------------------------------

@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from fsrs import Rating
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from flashapp.accounts import register_user
 from flashapp.classroom import create_classroom, join_classroom
 from flashapp.decksource import parse_deck_text
 from flashapp.exports import (
     class_progress_csv,
+    class_revlog_batches,
     class_revlog_csv,
     class_revlog_rows,
     csv_chunks,
+    csv_chunks_of_batches,
     history_csv,
     personal_data_files,
     personal_data_zip,
@@ -29,7 +32,7 @@ from flashapp.generation import build_deck
 from flashapp.history import history_query
 from flashapp.models import Card, CardState, Deck, ReviewLog
 from flashapp.scheduling import answer_card, format_interval, make_scheduler
-from flashapp.stats import class_roster
+from flashapp.stats import REVLOG_COLUMNS, class_roster
 from tests.helpers import FAST_HASH_METHOD, deck_text
 
 NOW = datetime(2026, 4, 1, 12, 0, tzinfo=timezone.utc)
@@ -147,6 +150,26 @@ def test_the_class_revlog_streams_the_optimisers_layout_by_student_then_card_the
               "next_day_starts_at", "user", "deck_card_id"]
     assert "".join(class_revlog_csv(session, classroom_id=classroom.id, day_starts_at_hour=5)) == \
         in_memory(header, expected)
+
+
+def test_the_revlog_lines_the_database_writes_have_each_answers_whole_milliseconds(session, school):
+    """The CSV's lines are written by the database, the rows' times worked out in Python from microseconds: over
+    hundreds of instants, half of them on a whole millisecond, both give the whole milliseconds since 1970."""
+    classroom, *_ = school
+    rng = random.Random(7)
+    ids = list(session.scalars(select(ReviewLog.id).order_by(ReviewLog.id)))
+    for _ in range(20):
+        milliseconds = []
+        for id_ in ids:
+            step = rng.choice((1, 1000))
+            at = NOW - timedelta(days=rng.randrange(3000), microseconds=rng.randrange(86_400_000_000 // step) * step)
+            milliseconds.append((at - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(milliseconds=1))
+            session.execute(update(ReviewLog).where(ReviewLog.id == id_).values(reviewed_at=at))
+        session.commit()
+        rows = list(class_revlog_batches(session, classroom_id=classroom.id, day_starts_at_hour=6))
+        text = "".join(class_revlog_csv(session, classroom_id=classroom.id, day_starts_at_hour=6))
+        assert text == "".join(csv_chunks_of_batches(REVLOG_COLUMNS, rows))
+        assert sorted(int(line.split(",")[1]) for line in text.splitlines()[1:]) == sorted(milliseconds)
 
 
 def test_each_revlog_card_id_is_one_students_card_with_one_first_review(session, school):
