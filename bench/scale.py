@@ -226,8 +226,6 @@ COPIED_TABLES = ("user", "deck", "note", "card", "classroom", "enrollment", "ass
 
 def postgres_school(size: Size, base_url: str, source: Path) -> str:
     """The school copied from its SQLite file into its own PostgreSQL database (once per day's cache)."""
-    import sqlite3
-
     import psycopg
 
     url = make_url(base_url)
@@ -498,7 +496,7 @@ def during(url: str, size: Size, label: str, seconds: float) -> None:
     import threading
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from load import Connection, field_value, free_port, percentile, process_cpu
+    from load import RATING_WEIGHTS, Connection, field_value, free_port, percentile, process_cpu
 
     with tempfile.TemporaryDirectory() as folder_name:
         folder = Path(folder_name)
@@ -562,7 +560,7 @@ def during(url: str, size: Size, label: str, seconds: float) -> None:
                     if status != 200 or token is None:
                         continue
                     form = {"csrf_token": field_value(page, "csrf_token"), "token": token,
-                            "rating": str(rng.choices((1, 2, 3, 4), (10, 15, 50, 25))[0])}
+                            "rating": str(rng.choices((1, 2, 3, 4), RATING_WEIGHTS)[0])}
                     started = time.perf_counter()
                     status = connection.call("POST", f"/study/{slug}/answer", form)[0]
                     timings[name].setdefault("answer", []).append(time.perf_counter() - started)
@@ -598,8 +596,9 @@ def during(url: str, size: Size, label: str, seconds: float) -> None:
                                   for what, values in timings.get(name, {}).items())
                 print(f"[{label}] {size.name}: Class 30 studying, {name}: {parts}")
             for what, values in served.items():
-                print(f"[{label}] {size.name}:   meanwhile {len(values)} x {what}, "
-                      f"median {statistics.median(values):.2f} s" if values else f"  no {what} served")
+                served_line = (f"meanwhile {len(values)} x {what}, median {statistics.median(values):.2f} s"
+                               if values else f"no {what} served")
+                print(f"[{label}] {size.name}:   {served_line}")
             alone, beside = timings.get("alone", {}), timings.get("beside the teacher", {})
             for what in ("study page", "answer"):
                 if alone.get(what) and beside.get(what):
