@@ -19,6 +19,7 @@ $TMPDIR/flashapp-bench/, and copied into PostgreSQL with COPY when asked:
     .venv/bin/python bench/scale.py --size medium --postgres postgresql+psycopg://postgres@127.0.0.1/bench
     .venv/bin/python bench/scale.py --size medium --only check
     .venv/bin/python bench/scale.py --size medium --only fix     # check --fix while a writer writes
+    .venv/bin/python bench/scale.py --size small --size medium --only growth --repeat 40  # in turns
 
 The PostgreSQL database is named after the URL's database and the size (e.g. bench_medium)
 and made with createdb's equivalent when missing. Times are medians through the Flask test
@@ -317,6 +318,36 @@ def pages(app, size: Size, label: str, repeat: int) -> None:
               f"(ratio to /healthz {page / health:.0f}x); a student's page {student * 1000:.1f} ms")
 
 
+def growth(schools: list[tuple[Size, str]], label: str, repeat: int) -> None:
+    """Class 30's pages in each school, timed in turns (one request in each school, then the next), so that
+    the machine's ups and downs fall on every size alike; medians, and each size's ratio to the first."""
+    clients = []
+    with tempfile.TemporaryDirectory() as folder:
+        for size, url in schools:
+            instance = Path(folder) / size.name
+            instance.mkdir()
+            client = _app(url, str(instance)).test_client()
+            client.post("/login", data={"username": "teacher", "password": PASSWORD})
+            clients.append((size, client))
+        pages = {"dashboard": "/teach/classes/1", "a student's page": "/teach/classes/1/students/2",
+                 "GET /healthz": "/healthz"}
+        times: dict[tuple[str, str], list[float]] = {}
+        for turn in range(repeat + 2):
+            for size, client in clients:
+                for what, url in pages.items():
+                    started = time.perf_counter()
+                    response = client.get(url)
+                    if turn >= 2:  # the first two turns warm up
+                        times.setdefault((size.name, what), []).append(time.perf_counter() - started)
+                    assert response.status_code == 200, (url, response.status_code)
+    first = clients[0][0].name
+    for what in pages:
+        base = statistics.median(times[(first, what)])
+        line = ", ".join(f"{size.name} {statistics.median(times[(size.name, what)]) * 1000:.1f} ms"
+                         f" ({statistics.median(times[(size.name, what)]) / base:.2f}x)" for size, _ in clients)
+        print(f"[{label}] Class 30, {what}, in turns ({repeat} each): {line}")
+
+
 def exports(app, size: Size, label: str) -> None:
     from flashapp import exports as ex
 
@@ -483,13 +514,31 @@ def _copy_of_school(url: str, folder: Path) -> tuple[str, Callable[[], None]]:
     return target.set(database=name).render_as_string(hide_password=False), drop
 
 
-def during(url: str, size: Size, label: str, seconds: float) -> None:
+# The teacher of `during`: asks for each path in turn until the time is up, reading every body in full,
+# and prints, for each, its index, status and seconds.
+_TEACHER = """
+import http.client, sys, time
+port, cookie, seconds, paths = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), sys.argv[4:]
+until = time.monotonic() + seconds
+connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+while time.monotonic() < until:
+    for index, path in enumerate(paths):
+        started = time.perf_counter()
+        connection.request("GET", path, headers={"Cookie": cookie})
+        response = connection.getresponse()
+        response.read()
+        print(index, response.status, time.perf_counter() - started, flush=True)
+"""
+
+
+def during(url: str, size: Size, label: str, seconds: float, teacher_asks: str = "both") -> None:
     """Class 30's study pages on a real `flashapp serve`, at a class's pace, alone and then while a teacher
     downloads the revlog CSV of Everyone and opens its dashboard, one after the other without a pause.
 
     Each of the 30 students loads a study page and answers it once a second (a deck of the three
     in turn); the study page and the answer are timed apart. Both phases last `seconds`; the
     second prints how many exports and dashboards were served meanwhile and how long they took.
+    `teacher_asks` "revlog" or "dashboard" has the teacher ask for that alone.
     The server runs on a copy of the school, after its start-up work (the day's backup, the
     round of personal fits) is over.
     """
@@ -567,17 +616,23 @@ def during(url: str, size: Size, label: str, seconds: float) -> None:
                     if status != 303:
                         failures.append(f"answer {status}")
 
-            served: dict[str, list[float]] = {"revlog CSV of Everyone": [], "dashboard of Everyone": []}
+            asked = [(what, path) for what, path in (("revlog CSV of Everyone", "/teach/classes/2/revlog.csv"),
+                                                      ("dashboard of Everyone", "/teach/classes/2"))
+                     if teacher_asks in ("both", what.split()[0])]
+            served: dict[str, list[float]] = {what: [] for what, _ in asked}
 
             def teach(until: float) -> None:
-                while time.monotonic() < until:
-                    for what, path in (("revlog CSV of Everyone", "/teach/classes/2/revlog.csv"),
-                                       ("dashboard of Everyone", "/teach/classes/2")):
-                        started = time.perf_counter()
-                        status, _body = teacher.call("GET", path)
-                        served[what].append(time.perf_counter() - started)
-                        if status != 200:
-                            failures.append(f"{what} {status}")
+                # In a process of its own: reading tens of megabytes here would take this process's interpreter
+                # lock from the students' threads, whose timings would then tell of the client, not the server.
+                cookie = "; ".join(f"{name}={value}" for name, value in teacher.jar.items())
+                result = subprocess.run(
+                    [sys.executable, "-c", _TEACHER, str(port), cookie, str(until - time.monotonic()),
+                     *(path for _, path in asked)], capture_output=True, text=True, check=True)
+                for line in result.stdout.splitlines():
+                    index, status, seconds_taken = line.split()
+                    served[asked[int(index)][0]].append(float(seconds_taken))
+                    if status != "200":
+                        failures.append(f"{asked[int(index)][0]} {status}")
 
             threads = [threading.Thread(target=study, args=(n, c), daemon=True) for n, c in enumerate(students)]
             for thread in threads:
@@ -616,13 +671,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", action="append", choices=list(SIZES), help="repeatable; default small")
     parser.add_argument("--postgres", metavar="URL", help="also run on PostgreSQL (a database per size)")
-    parser.add_argument("--only", action="append", choices=["pages", "exports", "check", "fix", "during"])
+    parser.add_argument("--only", action="append",
+                        choices=["pages", "growth", "exports", "check", "fix", "during"])
     parser.add_argument("--seconds", type=float, default=20, help="during: each phase's length")
+    parser.add_argument("--teacher", choices=["both", "revlog", "dashboard"], default="both",
+                        help="during: what the teacher asks for, one after the other")
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     parts = args.only or ["pages", "exports", "check"]
-    for size in (SIZES[name] for name in (args.size or ["small"])):
+    sizes = [SIZES[name] for name in (args.size or ["small"])]
+    if "growth" in parts:
+        paths = [(size, sqlite_school(size)) for size in sizes]
+        if not args.no_sqlite:
+            growth([(size, f"sqlite:///{path}") for size, path in paths], "SQLite", args.repeat)
+        if args.postgres:
+            growth([(size, postgres_school(size, args.postgres, path)) for size, path in paths], "PostgreSQL",
+                   args.repeat)
+    for size in sizes if set(parts) - {"growth"} else []:
         path = sqlite_school(size)
         targets = [] if args.no_sqlite else [("SQLite", f"sqlite:///{path}")]
         if args.postgres:
@@ -642,7 +708,7 @@ def main() -> None:
             if "fix" in parts:
                 fix(url, size, label)
             if "during" in parts:
-                during(url, size, label, args.seconds)
+                during(url, size, label, args.seconds, args.teacher)
 
 
 if __name__ == "__main__":

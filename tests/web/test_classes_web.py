@@ -128,6 +128,25 @@ def test_progress_and_revlog_exports(built_app, teacher, classroom):
     assert revlog[1][5:7] == ["UTC", "4"]
 
 
+def test_a_download_left_after_its_first_chunk_lets_go_of_the_database(built_app, teacher, classroom):
+    class_id, code = classroom
+    student = built_app.test_client()
+    AuthActions(student).register("ann", class_code=code)
+    answer(student, showing(student.get(STUDY).get_data(as_text=True)), "3")
+    with built_app.app_context():
+        pool = db.engine.pool
+
+    response = teacher.get(f"/teach/classes/{class_id}/revlog.csv", buffered=False)
+    first = next(iter(response.response))
+    response.close()  # the teacher's browser went away
+
+    assert first.startswith(b"card_id,review_time")
+    assert pool.checkedout() == 0  # the maker stopped, and the request's session was closed after it
+    answer(student, showing(student.get(STUDY).get_data(as_text=True)), "4")
+    revlog = teacher.get(f"/teach/classes/{class_id}/revlog.csv").get_data(as_text=True)
+    assert len(revlog.strip().splitlines()) == 3
+
+
 def test_a_password_reset_forces_a_new_password_at_the_next_log_in(built_app, teacher, classroom):
     class_id, code = classroom
     student = built_app.test_client()
