@@ -7,6 +7,7 @@ import io
 import re
 import zipfile
 
+import pytest
 from sqlalchemy import func, select
 
 from flashapp import db
@@ -19,6 +20,15 @@ from tests.helpers import STUDY, AuthActions, answer, csrf_token, showing
 def enrolled(app) -> int:
     with app.app_context():
         return db.session.scalar(select(func.count(Enrollment.id)))
+
+
+@pytest.fixture
+def student(built_app, classroom):
+    """Ann, who joined the class and answered one card Good."""
+    ann = built_app.test_client()
+    AuthActions(ann).register("ann", class_code=classroom[1])
+    answer(ann, showing(ann.get(STUDY).get_data(as_text=True)), "3")
+    return ann
 
 
 def test_a_student_signs_up_with_the_code_and_lands_in_the_class(built_app, classroom):
@@ -113,11 +123,8 @@ def test_the_roster_shows_a_students_reviews(built_app, teacher, classroom):
     assert "Facts the class is forgetting" in forgetting and "All good." in forgetting
 
 
-def test_progress_and_revlog_exports(built_app, teacher, classroom):
-    class_id, code = classroom
-    student = built_app.test_client()
-    AuthActions(student).register("ann", class_code=code)
-    answer(student, showing(student.get(STUDY).get_data(as_text=True)), "3")
+def test_progress_and_revlog_exports(teacher, classroom, student):
+    class_id, _ = classroom
     progress = list(csv.DictReader(io.StringIO(teacher.get(f"/teach/classes/{class_id}/progress.csv")
                                                .get_data(as_text=True))))
     assert [(p["student"], p["cards_introduced"], p["reviews_7d"]) for p in progress] == [("ann", "1", "1")]
@@ -128,11 +135,8 @@ def test_progress_and_revlog_exports(built_app, teacher, classroom):
     assert revlog[1][5:7] == ["UTC", "4"]
 
 
-def test_a_download_left_after_its_first_chunk_lets_go_of_the_database(built_app, teacher, classroom):
-    class_id, code = classroom
-    student = built_app.test_client()
-    AuthActions(student).register("ann", class_code=code)
-    answer(student, showing(student.get(STUDY).get_data(as_text=True)), "3")
+def test_a_download_left_after_its_first_chunk_lets_go_of_the_database(built_app, teacher, classroom, student):
+    class_id, _ = classroom
     with built_app.app_context():
         pool = db.engine.pool
 
@@ -141,7 +145,7 @@ def test_a_download_left_after_its_first_chunk_lets_go_of_the_database(built_app
     response.close()  # the teacher's browser went away
 
     assert first.startswith(b"card_id,review_time")
-    assert pool.checkedout() == 0  # the maker stopped, and the request's session was closed after it
+    assert pool.checkedout() == 0  # the request's session was closed with the body
     answer(student, showing(student.get(STUDY).get_data(as_text=True)), "4")
     revlog = teacher.get(f"/teach/classes/{class_id}/revlog.csv").get_data(as_text=True)
     assert len(revlog.strip().splitlines()) == 3
@@ -170,11 +174,8 @@ def test_a_password_reset_forces_a_new_password_at_the_next_log_in(built_app, te
     assert student.get(STUDY).status_code == 200
 
 
-def test_removing_a_student_keeps_their_history(built_app, teacher, classroom):
-    class_id, code = classroom
-    student = built_app.test_client()
-    AuthActions(student).register("ann", class_code=code)
-    answer(student, showing(student.get(STUDY).get_data(as_text=True)), "3")
+def test_removing_a_student_keeps_their_history(built_app, teacher, classroom, student):
+    class_id, _ = classroom
     with built_app.app_context():
         user_id = db.session.scalar(select(Enrollment.user_id))
     page = teacher.get(f"/teach/classes/{class_id}/students/{user_id}").get_data(as_text=True)
@@ -186,11 +187,7 @@ def test_removing_a_student_keeps_their_history(built_app, teacher, classroom):
     assert "1 answer" in student.get("/history").get_data(as_text=True)
 
 
-def test_a_student_downloads_all_their_own_data(built_app, classroom):
-    _, code = classroom
-    student = built_app.test_client()
-    AuthActions(student).register("ann", class_code=code)
-    answer(student, showing(student.get(STUDY).get_data(as_text=True)), "3")
+def test_a_student_downloads_all_their_own_data(student):
     response = student.get("/account/data.zip")
     with zipfile.ZipFile(io.BytesIO(response.data)) as archive:
         assert sorted(archive.namelist()) == ["account.csv", "card_states.csv", "classes.csv", "reviews.csv"]
