@@ -455,7 +455,7 @@ def streaks(studied: Sequence[int], *, today: int, calendar_from: int) -> Streak
     """The current and longest runs of consecutive study days among `studied` (day numbers, ascending).
 
     The current run ends today, or yesterday while today has no answer yet (the day is not over): the
-    streak the done screen shows (`study.study_streak`, which walks the answers themselves), here
+    streak the done screen shows (`study.study_streak`, which asks the database about each day), here
     counted from the days the page has already grouped, of one deck or all.
     """
     longest = run = 0

@@ -7,16 +7,19 @@ transaction (writes through `write_transaction`), and returns plain values. Time
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from fsrs import Rating, Scheduler, State
-from sqlalchemy import bindparam, case, distinct, func, select
+from sqlalchemy import bindparam, case, distinct, exists, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from .classroom import AssignedDeck, assigned_decks
 from .database import grouped_write, write_transaction
 from .decks import all_decks, deck_by_slug, no_such_deck
 from .errors import Invalid
+from .memory_stats import streaks
 from .models import Card, CardState, ExtraNewCards, ReviewAhead, ReviewLog, UTCDateTime
 from .scheduling import (
     RATINGS,
@@ -344,31 +347,55 @@ def day_summary(session: Session, *, user_id: int, deck_id: int, now: datetime, 
                       streak=study_streak(session, user_id=user_id, now=now, days=days))
 
 
+# How many study days `study_streak` asks about in one query.
+STREAK_DAYS_PER_QUERY = 32
+# The smallest step of a stored time: an answer at `until` or before is one before `until` and this.
+_INSTANT = timedelta(microseconds=1)
+
+
 def study_streak(session: Session, *, user_id: int, now: datetime, days: StudyDays) -> int:
     """Study days in a row on which the student answered at least one card, ending today.
 
     A streak not yet continued today still counts up to yesterday, as the day is not over.
+    The days are asked about `STREAK_DAYS_PER_QUERY` at a time, newest first, until the run
+    ends: a year's streak takes a dozen queries of index lookups, not a walk through a year's answers.
     """
     today = days.number(now)
-    expected = today
-    streak = 0
-    answered = session.scalars(
-        select(ReviewLog.reviewed_at).where(ReviewLog.user_id == user_id, ReviewLog.reviewed_at <= now)
-        .order_by(ReviewLog.reviewed_at.desc()).execution_options(yield_per=1000))
-    try:
-        for reviewed_at in answered:
-            number = days.number(reviewed_at)
-            if number == expected:
-                streak += 1
-                expected -= 1
-            elif number < expected:
-                if number == today - 1 and streak == 0:
-                    streak, expected = 1, number - 1
-                else:
-                    break
-    finally:
-        answered.close()  # the rest of the rows are not needed: free the cursor
-    return streak
+    studied: set[int] = set()
+    newest = today
+    while True:
+        oldest = newest - STREAK_DAYS_PER_QUERY + 1
+        studied |= _study_days_answered(session, user_id=user_id, days=days, numbers=range(oldest, newest + 1),
+                                        until=now)
+        current = streaks(sorted(studied), today=today, calendar_from=today).current
+        run_from = today if today in studied else today - 1
+        if run_from - current >= oldest:  # the day before the run was asked about: it has no answer
+            return current
+        newest = oldest - 1
+
+
+def _day_answered(index: int) -> ColumnElement[bool]:
+    """Whether the student (bound `user_id`) answered in the bound window `begins_<index>` to `ends_<index>`."""
+    return exists().where(ReviewLog.user_id == bindparam("user_id"),
+                          ReviewLog.reviewed_at >= bindparam(f"begins_{index}", type_=UTCDateTime()),
+                          ReviewLog.reviewed_at < bindparam(f"ends_{index}", type_=UTCDateTime()))
+
+
+# One query for `STREAK_DAYS_PER_QUERY` study days, built once: an index lookup for each.
+_DAYS_ANSWERED = select(*(_day_answered(index) for index in range(STREAK_DAYS_PER_QUERY)))
+
+
+def _study_days_answered(session: Session, *, user_id: int, days: StudyDays, numbers: range,
+                         until: datetime) -> set[int]:
+    """Which of these study days (numbers, `STREAK_DAYS_PER_QUERY` of them) hold an answer of the student's
+    given at `until` or before."""
+    window: dict[str, Any] = {"user_id": user_id}
+    ends = days.begins(numbers[0])
+    for index, number in enumerate(numbers):
+        begins, ends = ends, days.begins(number + 1)
+        window[f"begins_{index}"], window[f"ends_{index}"] = begins, min(ends, until + _INSTANT)
+    row = session.execute(_DAYS_ANSWERED, window).one()
+    return {number for number, found in zip(numbers, row, strict=True) if found}
 
 
 MORE_NEW_CARDS = 10

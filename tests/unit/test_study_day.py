@@ -9,10 +9,13 @@ from datetime import timedelta
 
 import pytest
 from fsrs import Rating
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import delete, insert, select
 
 from flashapp import study
 from flashapp.errors import Invalid
-from flashapp.models import Role, User
+from flashapp.models import Card, ReviewLog, ReviewState, Role, User
 from flashapp.scheduling import DueCounts, StudyDays, make_scheduler
 from flashapp.showings import ShowingTokens
 from tests.helpers import T0, build_numbers_deck
@@ -79,6 +82,44 @@ def test_the_streak_counts_study_days_in_a_row_up_to_today_or_yesterday(session,
     student.answer(Rating.Good, T0)
     assert study.study_streak(session, user_id=ann, now=T0, days=DAYS) == 4
     assert study.study_streak(session, user_id=ann, now=T0 + timedelta(days=2), days=DAYS) == 0
+
+
+def streak_by_hand(answered: list, now, days: StudyDays) -> int:
+    """The streak worked out from every answer's own study day: today's run, or yesterday's while today has none."""
+    studied = {days.number(at) for at in answered if at <= now}
+    cursor = days.number(now) if days.number(now) in studied else days.number(now) - 1
+    streak = 0
+    while cursor in studied:
+        streak, cursor = streak + 1, cursor - 1
+    return streak
+
+
+# Answers as hours back from now (a few after it): runs of days long enough to span several of the streak's
+# queries, gaps, several answers a day, in zones whose clocks change and with days starting at any hour.
+HOURS_BACK = st.lists(st.one_of(st.integers(min_value=-30, max_value=24 * 120),
+                                st.lists(st.integers(min_value=0, max_value=23), min_size=1, max_size=3).flatmap(
+                                    lambda offsets: st.integers(min_value=0, max_value=90).map(
+                                        lambda run: [24 * day + offsets[day % len(offsets)]
+                                                     for day in range(run)]))), max_size=6)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(answers=HOURS_BACK, zone=st.sampled_from(["UTC", "Europe/London", "America/New_York",
+                                                  "Australia/Lord_Howe", "Pacific/Chatham"]),
+       hour=st.integers(min_value=0, max_value=23), minutes=st.integers(min_value=0, max_value=59))
+def test_the_streak_is_the_run_of_study_days_the_answers_fall_on(session, ann, answers, zone, hour, minutes):
+    session.execute(delete(ReviewLog))
+    card_id = session.scalar(select(Card.id))
+    now = T0 + timedelta(minutes=minutes)
+    times = sorted(now - timedelta(hours=back, minutes=back % 7 * 5)
+                   for entry in answers for back in (entry if isinstance(entry, list) else [entry]))
+    if times:
+        session.execute(insert(ReviewLog), [
+            {"user_id": ann, "card_id": card_id, "rating": Rating.Good, "reviewed_at": at, "due": at,
+             "state_before": ReviewState.REVIEW, "token": f"answer-{number}"} for number, at in enumerate(times)])
+    session.commit()
+    days = StudyDays(zone, hour)
+    assert study.study_streak(session, user_id=ann, now=now, days=days) == streak_by_hand(times, now, days)
 
 
 def test_more_new_cards_count_for_today_only(session, ann):
