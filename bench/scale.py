@@ -532,12 +532,13 @@ while time.monotonic() < until:
 
 
 def during(url: str, size: Size, label: str, seconds: float, teacher_asks: str = "both") -> None:
-    """Class 30's study pages on a real `flashapp serve`, at a class's pace, alone and then while a teacher
+    """Class 30's study pages on a real `flashapp serve`, at a class's pace, alone and while a teacher
     downloads the revlog CSV of Everyone and opens its dashboard, one after the other without a pause.
 
     Each of the 30 students loads a study page and answers it once a second (a deck of the three
-    in turn); the study page and the answer are timed apart. Both phases last `seconds`; the
-    second prints how many exports and dashboards were served meanwhile and how long they took.
+    in turn); the study page, the answer and the page saying a deck is done for today are timed apart.
+    Both phases last `seconds` in all, run in turns of about five seconds; the second prints how many
+    exports and dashboards were served meanwhile and how long they took.
     `teacher_asks` "revlog" or "dashboard" has the teacher ask for that alone.
     The server runs on a copy of the school, after its start-up work (the day's backup, the
     round of personal fits) is over.
@@ -602,8 +603,11 @@ def during(url: str, size: Size, label: str, seconds: float, teacher_asks: str =
                     name = str(phase["name"])
                     started = time.perf_counter()
                     status, page = connection.call("GET", f"/study/{slug}")
-                    timings.setdefault(name, {}).setdefault("study page", []).append(time.perf_counter() - started)
+                    took = time.perf_counter() - started
                     token = field_value(page, "token")
+                    # A page showing a card, or the one saying the deck is done for today: timed apart.
+                    kind = "study page" if token is not None or status != 200 else "done page"
+                    timings.setdefault(name, {}).setdefault(kind, []).append(took)
                     if status != 200:
                         failures.append(f"study page {status}")
                     if status != 200 or token is None:
@@ -638,10 +642,15 @@ def during(url: str, size: Size, label: str, seconds: float, teacher_asks: str =
             for thread in threads:
                 thread.start()
             time.sleep(5)  # every student has loaded a page or two
-            phase["name"] = "alone"
-            time.sleep(seconds)
-            phase["name"] = "beside the teacher"
-            teach(time.monotonic() + seconds)
+            # The two phases in turns of about five seconds: as the class studies, more of its decks run out of
+            # cards for today. Run one after the other, the second phase had more of the pages saying so than
+            # the first, whatever the teacher did.
+            turns = max(1, round(seconds / 5))
+            for _turn in range(turns):
+                phase["name"] = "alone"
+                time.sleep(seconds / turns)
+                phase["name"] = "beside the teacher"
+                teach(time.monotonic() + seconds / turns)
             stop.set()
             for thread in threads:
                 thread.join()
@@ -655,8 +664,8 @@ def during(url: str, size: Size, label: str, seconds: float, teacher_asks: str =
                                if values else f"no {what} served")
                 print(f"[{label}] {size.name}:   {served_line}")
             alone, beside = timings.get("alone", {}), timings.get("beside the teacher", {})
-            for what in ("study page", "answer"):
-                if alone.get(what) and beside.get(what):
+            for what in ("study page", "answer", "done page"):
+                if len(alone.get(what, ())) >= 20 and len(beside.get(what, ())) >= 20:
                     print(f"[{label}] {size.name}:   {what} p95 beside the teacher / alone = "
                           f"{percentile(beside[what], 0.95) / percentile(alone[what], 0.95):.2f}")
             print(f"[{label}] {size.name}:   failures: {len(failures)} {sorted(set(failures))[:5]}")
