@@ -906,7 +906,7 @@ def buried_notes(session: Session, *, user_id: int, deck_id: int, day_begins: da
     return _NO_NOTES.union(*map(buries.get, answered, repeat(_NO_NOTES)))
 
 
-def _id_set(dialect: str) -> Select[tuple[int]]:
+def id_set(dialect: str) -> Select[tuple[int]]:
     """The ids given as one parameter, `ids`, as a subquery (`id_set_value` makes the value).
 
     One parameter, however many ids there are: the buried cards grow all day (each answer buries
@@ -918,7 +918,7 @@ def _id_set(dialect: str) -> Select[tuple[int]]:
 
 
 def id_set_value(dialect: str, ids: Iterable[int]) -> object:
-    """The value of `_id_set`'s parameter on this dialect: an array on PostgreSQL, a JSON list on SQLite."""
+    """The value of `id_set`'s parameter on this dialect: an array on PostgreSQL, a JSON list on SQLite."""
     listed = sorted(ids)
     return listed if dialect == "postgresql" else json.dumps(listed)
 
@@ -937,7 +937,7 @@ def _queue_statement(dialect: str, learning: bool, review: bool, new: bool, buri
 
     Each queue gives its first card, and the first of those in `_QUEUE_ORDER` is the one shown: one
     round trip where asking each queue in turn took two or three. With `buried`, new and review cards
-    of the cards given as `ids` (`_id_set`) are left out; with `answered` too, `ids` need only be the buried
+    of the cards given as `ids` (`id_set`) are left out; with `answered` too, `ids` need only be the buried
     cards not answered today (from `day_begins`), the review cards answered today being left out by a look-up
     of each in the student's answers (a card answered today is never new). Made once for each combination.
     """
@@ -947,12 +947,12 @@ def _queue_statement(dialect: str, learning: bool, review: bool, new: bool, buri
     if learning:
         arms.append(_LEARNING_SOON.add_columns(ahead.label("queue")))
     if review:
-        reviews = _REVIEW_DUE.where(Card.id.not_in(_id_set(dialect))) if buried else _REVIEW_DUE
+        reviews = _REVIEW_DUE.where(Card.id.not_in(id_set(dialect))) if buried else _REVIEW_DUE
         if answered:
             reviews = reviews.where(~_ANSWERED_TODAY_EXISTS)
         arms.append(reviews.add_columns(literal_column(str(_QUEUE_ORDER["review"]), Integer).label("queue")))
     if new:
-        first_new = _FIRST_NEW.where(Card.id.not_in(_id_set(dialect))) if buried else _FIRST_NEW
+        first_new = _FIRST_NEW.where(Card.id.not_in(id_set(dialect))) if buried else _FIRST_NEW
         arms.append(first_new.add_columns(*_NO_STATE,
                                           literal_column(str(_QUEUE_ORDER["new"]), Integer).label("queue")))
     if len(arms) == 1:
@@ -969,7 +969,7 @@ def _buried_states(dialect: str) -> Select[int, int]:
     outer loop, where SQLite would otherwise walk every state the student has (its plan cannot tell how few
     ids a parameter holds).
     """
-    ids = _id_set(dialect).subquery("buried")
+    ids = id_set(dialect).subquery("buried")
     return (select(func.count(CardState.id).label("buried_started"),
                    func.count(case((and_(CardState.state == State.Review,
                                          CardState.due < bindparam("day_ends", type_=UTCDateTime),

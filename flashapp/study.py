@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from fsrs import Rating, Scheduler, State
-from sqlalchemy import bindparam, case, distinct, exists, func, select
+from sqlalchemy import Select, bindparam, case, distinct, exists, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -37,6 +38,8 @@ from .scheduling import (
     day_start,
     deck_due_counts,
     due_counts,
+    id_set,
+    id_set_value,
     next_day_start,
     next_queued_card,
     plan_answer,
@@ -271,6 +274,19 @@ _REVIEWING_AHEAD_UNTIL = (select(func.max(ReviewAhead.until))
                                  ReviewAhead.granted_at >= bindparam("day_begins", type_=UTCDateTime)))
 
 
+@lru_cache(maxsize=4)
+def _review_ahead_statement(dialect: str) -> Select[Any]:
+    """`review_ahead_counts`' one statement, built once a dialect: bound `user_id`, `deck_id`, `begins`, `ends_<i>`
+    for each of `REVIEW_AHEAD_DAYS`, and the buried cards as `ids` (`id_set`)."""
+    ends = [bindparam(f"ends_{index}", type_=UTCDateTime) for index in range(len(REVIEW_AHEAD_DAYS))]
+    return (select(*(func.coalesce(func.sum(case((CardState.due < end, 1), else_=0)), 0) for end in ends))
+            .join(Card, Card.id == CardState.card_id)
+            .where(CardState.user_id == bindparam("user_id"), Card.deck_id == bindparam("deck_id"),
+                   Card.retired.is_(False), CardState.state == State.Review,
+                   CardState.due >= bindparam("begins", type_=UTCDateTime), CardState.due < ends[-1],
+                   CardState.card_id.not_in(id_set(dialect))))
+
+
 def review_ahead_counts(session: Session, *, user_id: int, deck_id: int, days: StudyDays, now: datetime,
                         buried: list[int] | None = None) -> tuple[tuple[int, int], ...]:
     """For each choice of `REVIEW_AHEAD_DAYS`: how many review cards fall due in that many study days after today.
@@ -279,17 +295,14 @@ def review_ahead_counts(session: Session, *, user_id: int, deck_id: int, days: S
     bring them back before the next study day either. `buried` is their ids when the caller has them.
     """
     today = days.number(now)
-    ends = [days.begins(today + 1 + ahead) for ahead in REVIEW_AHEAD_DAYS]
     if buried is None:
         buried = buried_cards(session, deck_id=deck_id, buried=buried_notes(session, user_id=user_id, deck_id=deck_id,
                                                                             day_begins=days.begins(today)))
-    row = session.execute(
-        select(*(func.coalesce(func.sum(case((CardState.due < end, 1), else_=0)), 0) for end in ends))
-        .join(Card, Card.id == CardState.card_id)
-        .where(CardState.user_id == user_id, Card.deck_id == deck_id, Card.retired.is_(False),
-               CardState.state == State.Review, CardState.due >= days.begins(today + 1), CardState.due < ends[-1],
-               CardState.card_id.not_in(buried))
-    ).one()
+    dialect = session.get_bind().dialect.name
+    row = session.execute(_review_ahead_statement(dialect), {
+        "user_id": user_id, "deck_id": deck_id, "begins": days.begins(today + 1),
+        "ids": id_set_value(dialect, buried),
+        **{f"ends_{index}": days.begins(today + 1 + ahead) for index, ahead in enumerate(REVIEW_AHEAD_DAYS)}}).one()
     return tuple((ahead, int(count)) for ahead, count in zip(REVIEW_AHEAD_DAYS, row, strict=True))
 
 
@@ -315,6 +328,13 @@ def review_ahead(session: Session, *, user_id: int, slug: str, days_ahead: int, 
     return count
 
 
+# The student's earliest due time in a deck, per card state.
+_NEXT_TIMES = (select(CardState.state, func.min(CardState.due)).join(Card, Card.id == CardState.card_id)
+               .where(CardState.user_id == bindparam("user_id"), Card.deck_id == bindparam("deck_id"),
+                      Card.retired.is_(False))
+               .group_by(CardState.state))
+
+
 def next_cards(session: Session, *, user_id: int, deck_id: int, counts: DueCounts, days: StudyDays,
                next_day: datetime) -> datetime | None:
     """When the student can next study this deck, once nothing is left for now (None: nothing ever will be).
@@ -323,26 +343,27 @@ def next_cards(session: Session, *, user_id: int, deck_id: int, counts: DueCount
     study day it falls due on; new cards (while any are left) from `next_day`, the start of
     the next study day.
     """
-    rows = session.execute(
-        select(CardState.state, func.min(CardState.due)).join(Card, Card.id == CardState.card_id)
-        .where(CardState.user_id == user_id, Card.deck_id == deck_id, Card.retired.is_(False))
-        .group_by(CardState.state)).all()
+    rows = session.execute(_NEXT_TIMES, {"user_id": user_id, "deck_id": deck_id}).all()
     times = [days.begins(days.number(due)) if state is State.Review else due for state, due in rows]
     if counts.unseen:
         times.append(next_day)
     return min(times) if times else None
 
 
+# The student's answers in a deck since a time: how many, to how many cards, how many not Again, and milliseconds.
+_DAY_TOTALS = (select(func.count(ReviewLog.id), func.count(distinct(ReviewLog.card_id)),
+                      func.coalesce(func.sum(case((ReviewLog.rating == Rating.Again, 0), else_=1)), 0),
+                      func.coalesce(func.sum(ReviewLog.duration_ms), 0))
+               .join(Card, Card.id == ReviewLog.card_id)
+               .where(ReviewLog.user_id == bindparam("user_id"), Card.deck_id == bindparam("deck_id"),
+                      ReviewLog.reviewed_at >= bindparam("day_begins", type_=UTCDateTime)))
+
+
 def day_summary(session: Session, *, user_id: int, deck_id: int, now: datetime, days: StudyDays) -> DaySummary:
     """The student's answers in this deck this study day, and their streak of study days across decks."""
     today = days.number(now)
     answers, cards, correct, milliseconds = session.execute(
-        select(func.count(ReviewLog.id), func.count(distinct(ReviewLog.card_id)),
-               func.coalesce(func.sum(case((ReviewLog.rating == Rating.Again, 0), else_=1)), 0),
-               func.coalesce(func.sum(ReviewLog.duration_ms), 0))
-        .join(Card, Card.id == ReviewLog.card_id)
-        .where(ReviewLog.user_id == user_id, Card.deck_id == deck_id,
-               ReviewLog.reviewed_at >= days.begins(today))).one()
+        _DAY_TOTALS, {"user_id": user_id, "deck_id": deck_id, "day_begins": days.begins(today)}).one()
     return DaySummary(answers=answers, cards=cards, correct=int(correct), seconds=round(int(milliseconds) / 1000),
                       streak=study_streak(session, user_id=user_id, now=now, days=days))
 
