@@ -514,6 +514,56 @@ def _copy_of_school(url: str, folder: Path) -> tuple[str, Callable[[], None]]:
     return target.set(database=name).render_as_string(hide_password=False), drop
 
 
+def done_page(url: str, size: Size, label: str, repeat: int) -> None:
+    """A student's page saying a deck is done for today and GET /healthz, timed in turns on a copy of the school
+    (in process, CPU time too): the page shows the student's streak, which runs back over the school's term.
+
+    The student (s0001, of Class 30) first answers Deck 01 Good until nothing is left of it today.
+    """
+    import re
+
+    with tempfile.TemporaryDirectory() as folder_name:
+        folder = Path(folder_name)
+        copy, remove = _copy_of_school(url, folder)
+        app = _app(copy, folder_name)
+        try:
+            client = app.test_client()
+            assert client.post("/login", data={"username": "s0001", "password": PASSWORD}).status_code == 302
+            answered = 0
+            while token := re.search(r'name="token" value="([^"]+)"', client.get("/study/deck-01").text):
+                client.post("/study/deck-01/answer", data={"token": token.group(1), "rating": "3"})
+                answered += 1
+            with app.app_context():
+                answers = db.session.scalar(select(func.count()).select_from(ReviewLog)
+                                            .join(User, User.id == ReviewLog.user_id).where(User.username == "s0001"))
+            times: dict[str, list[float]] = {"done page": [], "GET /healthz": []}
+            cpu: dict[str, list[float]] = {"done page": [], "GET /healthz": []}
+            streak = ""
+            for turn in range(repeat + 2):
+                for what, path in (("done page", "/study/deck-01"), ("GET /healthz", "/healthz")):
+                    started, started_cpu = time.perf_counter(), time.process_time()
+                    response = client.get(path)
+                    took, took_cpu = time.perf_counter() - started, time.process_time() - started_cpu
+                    assert response.status_code == 200, (path, response.status_code)
+                    if what == "done page":
+                        assert "All caught up" in response.text
+                        found = re.search(r"<dt>Streak</dt><dd>([^<]+)</dd>", response.text)
+                        streak = found.group(1) if found else "none"
+                    if turn >= 2:  # the first two warm the caches
+                        times[what].append(took)
+                        cpu[what].append(took_cpu)
+            page, health = (statistics.median(times[what]) for what in ("done page", "GET /healthz"))
+            print(f"[{label}] {size.name}: done page of a student with {answers} answers (streak {streak}; "
+                  f"{answered} answered first), in turns ({repeat} each): {page * 1000:.2f} ms "
+                  f"(CPU {statistics.median(cpu['done page']) * 1000:.2f} ms), GET /healthz {health * 1000:.2f} ms "
+                  f"(CPU {statistics.median(cpu['GET /healthz']) * 1000:.2f} ms), ratio {page / health:.1f}x")
+        finally:
+            with app.app_context():
+                db.session.remove()
+                db.engine.dispose()
+            remove()
+
+
 # The teacher of `during`: asks for each path in turn until the time is up, reading every body in full,
 # and prints, for each, its index, status and seconds.
 _TEACHER = """
@@ -681,7 +731,7 @@ def main() -> None:
     parser.add_argument("--size", action="append", choices=list(SIZES), help="repeatable; default small")
     parser.add_argument("--postgres", metavar="URL", help="also run on PostgreSQL (a database per size)")
     parser.add_argument("--only", action="append",
-                        choices=["pages", "growth", "exports", "check", "fix", "during"])
+                        choices=["pages", "growth", "exports", "check", "fix", "during", "done"])
     parser.add_argument("--seconds", type=float, default=20, help="during: each phase's length")
     parser.add_argument("--teacher", choices=["both", "revlog", "dashboard"], default="both",
                         help="during: what the teacher asks for, one after the other")
@@ -718,6 +768,8 @@ def main() -> None:
                 fix(url, size, label)
             if "during" in parts:
                 during(url, size, label, args.seconds, args.teacher)
+            if "done" in parts:
+                done_page(url, size, label, args.repeat)
 
 
 if __name__ == "__main__":

@@ -398,8 +398,8 @@ def study_streak(session: Session, *, user_id: int, now: datetime, days: StudyDa
 def _day_answered(index: int) -> ColumnElement[bool]:
     """Whether the student (bound `user_id`) answered in the bound window `begins_<index>` to `ends_<index>`."""
     return exists().where(ReviewLog.user_id == bindparam("user_id"),
-                          ReviewLog.reviewed_at >= bindparam(f"begins_{index}", type_=UTCDateTime()),
-                          ReviewLog.reviewed_at < bindparam(f"ends_{index}", type_=UTCDateTime()))
+                          ReviewLog.reviewed_at >= bindparam(f"begins_{index}", type_=UTCDateTime),
+                          ReviewLog.reviewed_at < bindparam(f"ends_{index}", type_=UTCDateTime))
 
 
 # One query for `STREAK_DAYS_PER_QUERY` study days, built once: an index lookup for each.
