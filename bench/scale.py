@@ -20,6 +20,8 @@ $TMPDIR/flashapp-bench/, and copied into PostgreSQL with COPY when asked:
     .venv/bin/python bench/scale.py --size medium --only check
     .venv/bin/python bench/scale.py --size medium --only fix     # check --fix while a writer writes
     .venv/bin/python bench/scale.py --size small --size medium --only growth --repeat 40  # in turns
+    .venv/bin/python bench/scale.py --size medium --only during --teacher revlog   # a class beside an export
+    .venv/bin/python bench/scale.py --size medium --only during --teacher busy-core  # ... beside a busy core
 
 The PostgreSQL database is named after the URL's database and the size (e.g. bench_medium)
 and made with createdb's equivalent when missing. Times are medians through the Flask test
@@ -564,6 +566,31 @@ def done_page(url: str, size: Size, label: str, repeat: int) -> None:
             remove()
 
 
+# Stand-ins for the teacher of `during`, to compare with: a process that keeps one core busy (the machine
+# shared with any work at all), and the revlog CSV of Everyone written by a process of its own, on the same
+# database, not through the server (the same reading, none of it in the server's process). Each runs until the
+# time is up; the second prints a line for each export as the teacher does.
+_BUSY_CORE = """
+import sys, time
+until = time.monotonic() + float(sys.argv[1])
+while time.monotonic() < until:
+    pass
+"""
+_EXPORT_ELSEWHERE = """
+import sys, time
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+from flashapp.exports import class_revlog_csv
+engine = create_engine(sys.argv[1])
+until = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < until:
+    started = time.perf_counter()
+    with Session(engine) as session:
+        for _chunk in class_revlog_csv(session, classroom_id=int(sys.argv[3])):
+            pass
+    print(0, 200, time.perf_counter() - started, flush=True)
+"""
+
 # The teacher of `during`: asks for each path in turn until the time is up, reading every body in full,
 # and prints, for each, its index, status and seconds.
 _TEACHER = """
@@ -589,7 +616,9 @@ def during(url: str, size: Size, label: str, seconds: float, teacher_asks: str =
     in turn); the study page, the answer and the page saying a deck is done for today are timed apart.
     Both phases last `seconds` in all, run in turns of about five seconds; the second prints how many
     exports and dashboards were served meanwhile and how long they took.
-    `teacher_asks` "revlog" or "dashboard" has the teacher ask for that alone.
+    `teacher_asks` "revlog" or "dashboard" has the teacher ask for that alone; "busy-core" and
+    "export-elsewhere" put a stand-in in the teacher's place (see `_BUSY_CORE`), to tell what sharing the
+    machine costs the class from what the server's own work does.
     The server runs on a copy of the school, after its start-up work (the day's backup, the
     round of personal fits) is over.
     """
@@ -672,16 +701,25 @@ def during(url: str, size: Size, label: str, seconds: float, teacher_asks: str =
 
             asked = [(what, path) for what, path in (("revlog CSV of Everyone", "/teach/classes/2/revlog.csv"),
                                                       ("dashboard of Everyone", "/teach/classes/2"))
-                     if teacher_asks in ("both", what.split()[0])]
+                     if teacher_asks in ("both", what.split()[0])
+                     or (teacher_asks == "export-elsewhere" and what.startswith("revlog"))]
             served: dict[str, list[float]] = {what: [] for what, _ in asked}
 
             def teach(until: float) -> None:
                 # In a process of its own: reading tens of megabytes here would take this process's interpreter
                 # lock from the students' threads, whose timings would then tell of the client, not the server.
-                cookie = "; ".join(f"{name}={value}" for name, value in teacher.jar.items())
-                result = subprocess.run(
-                    [sys.executable, "-c", _TEACHER, str(port), cookie, str(until - time.monotonic()),
-                     *(path for _, path in asked)], capture_output=True, text=True, check=True)
+                left = str(until - time.monotonic())
+                if teacher_asks == "busy-core":
+                    subprocess.run([sys.executable, "-c", _BUSY_CORE, left], check=True)
+                    return
+                if teacher_asks == "export-elsewhere":
+                    result = subprocess.run([sys.executable, "-c", _EXPORT_ELSEWHERE, copy, left, "2"], env=env,
+                                            capture_output=True, text=True, check=True)
+                else:
+                    cookie = "; ".join(f"{name}={value}" for name, value in teacher.jar.items())
+                    result = subprocess.run(
+                        [sys.executable, "-c", _TEACHER, str(port), cookie, left, *(path for _, path in asked)],
+                        capture_output=True, text=True, check=True)
                 for line in result.stdout.splitlines():
                     index, status, seconds_taken = line.split()
                     served[asked[int(index)][0]].append(float(seconds_taken))
@@ -733,8 +771,10 @@ def main() -> None:
     parser.add_argument("--only", action="append",
                         choices=["pages", "growth", "exports", "check", "fix", "during", "done"])
     parser.add_argument("--seconds", type=float, default=20, help="during: each phase's length")
-    parser.add_argument("--teacher", choices=["both", "revlog", "dashboard"], default="both",
-                        help="during: what the teacher asks for, one after the other")
+    parser.add_argument("--teacher", choices=["both", "revlog", "dashboard", "busy-core", "export-elsewhere"],
+                        default="both", help="during: what the teacher asks for, one after the other; or a "
+                                             "stand-in: a process keeping a core busy, or the revlog CSV written "
+                                             "by a process of its own")
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
