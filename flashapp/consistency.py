@@ -271,8 +271,8 @@ def check_database(session: Session, scheduler: Scheduler, *, fix: bool, batch_s
     - reviews whose last interval is not what the card's previous review scheduled
       (`scheduling.last_intervals`);
     - numbers the database keeps from the card states that differ from what the states give
-      (`_kept_numbers`): a state's `last_review_us` against its `last_review`, and on SQLite
-      `card_review_counts` and `deck_state_counts` against the states summed and counted.
+      (`_kept_numbers`): a state's `last_review_us` against its `last_review`, `deck_state_counts`
+      against the states counted, and on SQLite `card_review_counts` against the states summed.
 
     The check reads without the write lock. With `fix=True` every fixable problem is then
     repaired in write transactions of at most `batch_size` rows or cards each (on SQLite
@@ -723,15 +723,16 @@ WHERE (kept.reps != 0 OR kept.again_count != 0 OR kept.lapses != 0)
   AND NOT EXISTS (SELECT 1 FROM card_state WHERE card_state.card_id = kept.card_id)
 ORDER BY 1
 """)
-# On SQLite: each (account, deck) whose kept count of states or latest review differs from its states'
-# (the latest taken from each state's `last_review` itself), a row of no states and no review counting
-# as no row. A state of a card that does not exist counts on no deck, as in the triggers.
+# Each (account, deck) whose kept count of states or latest review differs from its states' (the latest
+# taken from each state's `last_review` itself), a row of no states and no review counting as no row. A
+# state of a card that does not exist counts on no deck, as in the triggers. `differs`: SQLite's `IS NOT`
+# is PostgreSQL's `IS DISTINCT FROM`.
 _DECK_COUNTS_DIFFERENCES = """
 WITH given AS (SELECT s.user_id, c.deck_id, count(*) AS states, max({latest}) AS latest
                FROM card_state AS s JOIN card AS c ON c.id = s.card_id GROUP BY s.user_id, c.deck_id)
 SELECT given.user_id, given.deck_id, kept.states, kept.last_review_us, given.states, given.latest
 FROM given LEFT JOIN deck_state_counts AS kept ON kept.user_id = given.user_id AND kept.deck_id = given.deck_id
-WHERE kept.states IS NOT given.states OR kept.last_review_us IS NOT given.latest
+WHERE kept.states {differs} given.states OR kept.last_review_us {differs} given.latest
 UNION ALL
 SELECT kept.user_id, kept.deck_id, kept.states, kept.last_review_us, 0, NULL FROM deck_state_counts AS kept
 WHERE (kept.states != 0 OR kept.last_review_us IS NOT NULL)
@@ -798,8 +799,7 @@ def _kept_numbers(session: Session, plan: _Plan) -> list[Problem]:
                               f"review {_time_of(row[4])} gives {row[4]}"),
         what="card state", wrong="a last review in microseconds (last_review_us) other than the last review's",
         fixing="fixing rewrites it from the last review")
-    if session.get_bind().dialect.name != "sqlite":
-        return problems  # PostgreSQL keeps no sums: it counts the states in its own plans
+    dialect = session.get_bind().dialect.name
 
     def counts(reps: int | None, again: int | None, lapses: int | None) -> str:
         return f"reps {reps}, again_count {again}, lapses {lapses}"
@@ -807,14 +807,17 @@ def _kept_numbers(session: Session, plan: _Plan) -> list[Problem]:
     def states(number: int | None, latest: int | None) -> str:
         return f"{number} state{'' if number == 1 else 's'}, latest review {_time_of(latest)}"
 
-    problems += _kept_problem(
-        _rows(session, _REVIEW_COUNTS_DIFFERENCES), plan.review_counts, CARD_REVIEW_COUNTS_MISMATCH,
-        key=lambda row: row[0],
-        describe=lambda row: (f"card {row[0]} keeps {'no row' if row[1] is None else counts(*row[1:4])} "
-                              f"(its card states give {counts(*row[4:7])})"),
-        what="card", wrong="review counts (card_review_counts) other than the sums of the card states",
-        fixing="fixing rebuilds them from the card states")
-    deck_query = text(_DECK_COUNTS_DIFFERENCES.format(latest=microseconds_sql("sqlite", "s.last_review")))
+    if dialect == "sqlite":  # PostgreSQL keeps no sums per card: it sums the states in its own plans
+        problems += _kept_problem(
+            _rows(session, _REVIEW_COUNTS_DIFFERENCES), plan.review_counts, CARD_REVIEW_COUNTS_MISMATCH,
+            key=lambda row: row[0],
+            describe=lambda row: (f"card {row[0]} keeps {'no row' if row[1] is None else counts(*row[1:4])} "
+                                  f"(its card states give {counts(*row[4:7])})"),
+            what="card", wrong="review counts (card_review_counts) other than the sums of the card states",
+            fixing="fixing rebuilds them from the card states")
+    deck_query = text(_DECK_COUNTS_DIFFERENCES.format(
+        latest=microseconds_sql(dialect, "s.last_review"),
+        differs="IS NOT" if dialect == "sqlite" else "IS DISTINCT FROM"))
     problems += _kept_problem(
         _rows(session, deck_query), plan.deck_counts, DECK_STATE_COUNTS_MISMATCH, key=lambda row: (row[0], row[1]),
         describe=lambda row: (f"user {row[0]}, deck {row[1]} keeps "
@@ -833,7 +836,7 @@ def _rewrite_last_review_us(session: Session, state_ids: Sequence[int]) -> None:
 
 
 def _rebuild_review_counts(session: Session, card_ids: Sequence[int]) -> None:
-    """Sum the cards' review counts again from their card states as they are now (SQLite)."""
+    """Sum the cards' review counts again from their card states as they are now (SQLite alone keeps them)."""
     session.execute(delete(CardReviewCounts).where(CardReviewCounts.card_id.in_(card_ids))
                     .execution_options(synchronize_session=False))
     session.execute(insert(CardReviewCounts).from_select(
@@ -843,7 +846,7 @@ def _rebuild_review_counts(session: Session, card_ids: Sequence[int]) -> None:
 
 
 def _rebuild_deck_counts(session: Session, keys: Sequence[tuple[int, int]]) -> None:
-    """Count the (account, deck)s' card states again as they are now (SQLite).
+    """Count the (account, deck)s' card states again as they are now.
 
     Read through the accounts' states (the user's index), never a scan of every state.
     """

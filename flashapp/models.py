@@ -308,7 +308,9 @@ class CardReviewCounts(Base):
     SQLite keeps it itself (`CARD_REVIEW_COUNTS_TRIGGERS`), in the transaction of every write to a card state,
     whoever writes it: the card list of a class holding most of the school takes its sums from here,
     less the few accounts outside the class, rather than adding them up state by state. PostgreSQL
-    sums a class's states in its own plan and leaves this table empty.
+    sums a class's states in its own plan and leaves this table empty: there, writers run side by side, and
+    a row per card, written by every student answering that card, would make a class that learns a deck
+    in the same order queue behind each other's commits.
     """
 
     __tablename__ = "card_review_counts"
@@ -322,10 +324,11 @@ class CardReviewCounts(Base):
 class DeckStateCounts(Base):
     """How many card states an account has on one deck (retired cards included), and the latest review among them.
 
-    SQLite keeps it itself (`DECK_STATE_COUNTS_TRIGGERS`), in the transaction of every write to a card
-    state, whoever writes it: the roster reads each student's cards started and last answer from here
-    rather than from every state of theirs. PostgreSQL counts a class's states in its own plan and
-    leaves this table empty. A card never moves to another deck.
+    Both databases keep it themselves (`DECK_STATE_COUNTS_TRIGGERS`), in the transaction of every write to a
+    card state, whoever writes it: the roster and the home page read each student's cards started and last
+    answer from here rather than from every state of theirs. A row is only ever written by its own student's
+    answers (and by bulk changes such as removing an account), so students answering side by side on
+    PostgreSQL never wait for one another here. A card never moves to another deck.
     """
 
     __tablename__ = "deck_state_counts"
@@ -408,9 +411,10 @@ CARD_REVIEW_COUNTS_TRIGGERS = [
     f"WHEN OLD.card_id IS NOT NEW.card_id BEGIN {_add_counts('OLD.card_id', '-')} "
     f"{_add_counts('NEW.card_id', '+')} END",
 ]
-# `deck_state_counts`, on SQLite only (see `DeckStateCounts`). A state's own last review is read from its row:
-# SQLite's triggers on one write run in no set order, and the one filling in `last_review_us` may come later
-# (its own update then brings the latest review up to date). The latest review is looked for again among the
+# `deck_state_counts`, on both databases (see `DeckStateCounts`). On SQLite a state's own last review is read
+# from its row: SQLite's triggers on one write run in no set order, and the one filling in `last_review_us` may
+# come later (its own update then brings the latest review up to date); PostgreSQL's runs after the row is
+# written, whose `last_review_us` its BEFORE trigger has set. The latest review is looked for again among the
 # account's states of the deck only when the state that held it goes back or goes away.
 _DECK_OF = "(SELECT deck_id FROM card WHERE id = {row}.card_id)"
 _LATEST_AGAIN = ("(SELECT max(s.last_review_us) FROM card_state s JOIN card c ON c.id = s.card_id "
@@ -423,7 +427,7 @@ _STATE_ADDED = ("INSERT INTO deck_state_counts (user_id, deck_id, states, last_r
 _STATE_GONE = ("UPDATE deck_state_counts SET states = states - 1, last_review_us = CASE "
                f"WHEN OLD.last_review_us < last_review_us THEN last_review_us ELSE {_LATEST_AGAIN} END "
                f"WHERE user_id = OLD.user_id AND deck_id = {_DECK_OF.format(row='OLD')};")
-DECK_STATE_COUNTS_TRIGGERS = [
+_SQLITE_DECK_STATE_COUNTS = [
     f"CREATE TRIGGER deck_state_counts_insert AFTER INSERT ON card_state BEGIN {_STATE_ADDED} END",
     f"CREATE TRIGGER deck_state_counts_delete AFTER DELETE ON card_state BEGIN {_STATE_GONE} END",
     "CREATE TRIGGER deck_state_counts_review AFTER UPDATE OF last_review_us ON card_state "
@@ -435,8 +439,44 @@ DECK_STATE_COUNTS_TRIGGERS = [
     "CREATE TRIGGER deck_state_counts_move AFTER UPDATE OF user_id, card_id ON card_state "
     f"WHEN OLD.user_id IS NOT NEW.user_id OR OLD.card_id IS NOT NEW.card_id BEGIN {_STATE_GONE} {_STATE_ADDED} END",
 ]
-DATABASE_KEPT = {"sqlite": LAST_REVIEW_US_TRIGGERS["sqlite"] + CARD_REVIEW_COUNTS_TRIGGERS + DECK_STATE_COUNTS_TRIGGERS,
-                 "postgresql": LAST_REVIEW_US_TRIGGERS["postgresql"]}
+# PostgreSQL: one function for the three kinds of write, run after each row's own BEFORE trigger; an update only
+# when the row's account, card or last review changed (a WHEN clause sees the row as written, which an
+# `UPDATE OF` column list would not: the answer sets `last_review`, and the BEFORE trigger `last_review_us`).
+_PG_LATEST_AGAIN = ("(SELECT max(s.last_review_us) FROM card_state s JOIN card c ON c.id = s.card_id "
+                    "WHERE s.user_id = kept.user_id AND c.deck_id = kept.deck_id)")
+_PG_DECK_STATE_COUNTS = [
+    "CREATE FUNCTION deck_state_counts_keep() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    "IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND (OLD.user_id, OLD.card_id) IS DISTINCT FROM "
+    "(NEW.user_id, NEW.card_id)) THEN "
+    "UPDATE deck_state_counts AS kept SET states = kept.states - 1, last_review_us = CASE "
+    "WHEN OLD.last_review_us IS NULL OR OLD.last_review_us < kept.last_review_us THEN kept.last_review_us "
+    f"ELSE {_PG_LATEST_AGAIN} END "
+    "WHERE kept.user_id = OLD.user_id AND kept.deck_id = (SELECT deck_id FROM card WHERE id = OLD.card_id); "
+    "END IF; "
+    "IF TG_OP = 'DELETE' THEN RETURN NULL; END IF; "
+    "IF TG_OP = 'INSERT' OR (OLD.user_id, OLD.card_id) IS DISTINCT FROM (NEW.user_id, NEW.card_id) THEN "
+    "INSERT INTO deck_state_counts (user_id, deck_id, states, last_review_us) "
+    "SELECT NEW.user_id, card.deck_id, 1, NEW.last_review_us FROM card WHERE card.id = NEW.card_id "
+    "ON CONFLICT (user_id, deck_id) DO UPDATE SET states = deck_state_counts.states + 1, "
+    "last_review_us = greatest(deck_state_counts.last_review_us, excluded.last_review_us); "
+    "ELSE "
+    "UPDATE deck_state_counts AS kept SET last_review_us = CASE "
+    "WHEN kept.last_review_us IS NULL OR NEW.last_review_us >= kept.last_review_us THEN NEW.last_review_us "
+    "WHEN OLD.last_review_us IS NULL OR OLD.last_review_us < kept.last_review_us THEN kept.last_review_us "
+    f"ELSE {_PG_LATEST_AGAIN} END "
+    "WHERE kept.user_id = NEW.user_id AND kept.deck_id = (SELECT deck_id FROM card WHERE id = NEW.card_id); "
+    "END IF; RETURN NULL; END $$",
+    "CREATE TRIGGER deck_state_counts_insert AFTER INSERT ON card_state FOR EACH ROW "
+    "EXECUTE FUNCTION deck_state_counts_keep()",
+    "CREATE TRIGGER deck_state_counts_delete AFTER DELETE ON card_state FOR EACH ROW "
+    "EXECUTE FUNCTION deck_state_counts_keep()",
+    "CREATE TRIGGER deck_state_counts_update AFTER UPDATE ON card_state FOR EACH ROW "
+    "WHEN ((OLD.user_id, OLD.card_id, OLD.last_review_us) IS DISTINCT FROM "
+    "(NEW.user_id, NEW.card_id, NEW.last_review_us)) EXECUTE FUNCTION deck_state_counts_keep()",
+]
+DECK_STATE_COUNTS_TRIGGERS = {"sqlite": _SQLITE_DECK_STATE_COUNTS, "postgresql": _PG_DECK_STATE_COUNTS}
+DATABASE_KEPT = {"sqlite": LAST_REVIEW_US_TRIGGERS["sqlite"] + CARD_REVIEW_COUNTS_TRIGGERS + _SQLITE_DECK_STATE_COUNTS,
+                 "postgresql": LAST_REVIEW_US_TRIGGERS["postgresql"] + _PG_DECK_STATE_COUNTS}
 
 
 @event.listens_for(Base.metadata, "after_create")

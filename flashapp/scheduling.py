@@ -576,16 +576,13 @@ def _count_states(*conditions: ColumnElement[bool]) -> ScalarSelect[int]:
             .scalar_subquery())
 
 
-def _started(dialect: str) -> ColumnElement[int]:
+def _started() -> ColumnElement[int]:
     """The cards of the deck the user has a state for, retired cards left out.
 
-    SQLite reads the count its triggers keep per student and deck (`DeckStateCounts`, retired cards
+    Reads the count the database's triggers keep per student and deck (`DeckStateCounts`, retired cards
     included) and takes away the student's states of the deck's retired cards, found from the few
-    retired cards: nothing here walks the student's states, which grow all term. PostgreSQL keeps no
-    such count and counts the states.
+    retired cards: nothing here walks the student's states, which grow all term.
     """
-    if dialect != "sqlite":
-        return _count_states()
     kept = (select(DeckStateCounts.states)
             .where(DeckStateCounts.user_id == bindparam("user_id"), DeckStateCounts.deck_id == Deck.id)
             .scalar_subquery())
@@ -649,7 +646,7 @@ def _counts(dialect: str, *, listed: bool = False) -> Select[Any]:
         # Reviews due, less those answered today: buried, as the notes of every card answered today are.
         _count_states(CardState.state == State.Review, CardState.due < bindparam("day_ends", type_=UTCDateTime),
                       ~_ANSWERED_TODAY_EXISTS),
-        _started(dialect),
+        _started(),
         # Kept by every build of the deck rather than counted here.
         Deck.active_cards,
         # New cards introduced today (answers given to cards that were new when shown), and every answer given.

@@ -174,7 +174,7 @@ def class_scope(session: Session, *, classroom_id: int) -> ClassScope:
         outsiders = tuple(user_id for user_id, _ in accounts_outside)
         studying = tuple(user_id for user_id, has_states in accounts_outside if has_states)
     only_its_decks = every_deck or (
-        bool(students) and session.get_bind().dialect.name == "sqlite" and session.scalar(
+        bool(students) and session.scalar(
             select(DeckStateCounts.user_id)
             .where(DeckStateCounts.user_id.in_(students), DeckStateCounts.deck_id.not_in(deck_ids),
                    DeckStateCounts.states > 0).limit(1)) is None)
@@ -303,8 +303,7 @@ def class_roster(session: Session, *, classroom_id: int, now: datetime,
     ).all()
 
     paced = [deck_id for deck_id, _, _, _ in targets]
-    numbers = (_kept_state_numbers if session.get_bind().dialect.name == "sqlite" else _state_numbers)(
-        session, scope, now=now, paced=paced)
+    numbers = _kept_state_numbers(session, scope, now=now, paced=paced)
     for user_id, (introduced, due_now, last_active, by_deck) in numbers.items():
         row = rows.get(user_id)
         if row is None:  # an account that joined the class or began to study since the scope was read
@@ -341,41 +340,10 @@ def class_roster(session: Session, *, classroom_id: int, now: datetime,
 _StateNumbers = tuple[int, int, datetime | None, dict[int, int]]
 
 
-def _state_numbers(session: Session, scope: ClassScope, *, now: datetime,
-                   paced: list[int]) -> dict[int, _StateNumbers]:
-    """The class's students' numbers from one pass over each student's card states."""
-    # The counts over all the class's active cards, and over each deck with a target date (a deck holding
-    # all of them is the same count).
-    active = _active(CardState.card_id, scope)
-    everything = scope.active_cards()
-    per_deck: dict[int, ColumnElement[int] | None] = {}
-    for deck_id in paced:
-        deck_cards = scope.active_cards(deck_id)
-        per_deck[deck_id] = (None if len(deck_cards) == len(everything)
-                             else func.count().filter(_card_in(CardState.card_id, deck_cards)))
-    introduced = func.count() if active is None else func.count().filter(active)
-    due_by_now = _as_stored(session, CardState.due) <= now
-    due = due_by_now if active is None else and_(active, due_by_now)
-    in_decks = _of_the_decks(CardState.card_id, scope)
-    numbers = {}
-    for user_id, introduced_count, due_now, last_review, *deck_counts in session.execute(
-        select(CardState.user_id, introduced, func.count().filter(due), func.max(CardState.last_review),
-               *[count for count in per_deck.values() if count is not None])
-        .where(*[condition for condition in (_of_the_students(scope), in_decks) if condition is not None])
-        .group_by(CardState.user_id)
-    ):
-        counts = iter(deck_counts)
-        # A state's last review is its latest answer (the review log replays to it), retired cards included.
-        numbers[user_id] = (introduced_count, due_now, last_review,
-                            {deck_id: introduced_count if count is None else next(counts)
-                             for deck_id, count in per_deck.items()})
-    return numbers
-
-
 def _kept_state_numbers(session: Session, scope: ClassScope, *, now: datetime,
                         paced: list[int]) -> dict[int, _StateNumbers]:
-    """The class's students' numbers from the per-deck counts SQLite keeps (`DeckStateCounts`): only the cards
-    due now, the states of retired cards (to leave out) and the latest answers come from the states themselves."""
+    """The class's students' numbers from the per-deck counts the database keeps (`DeckStateCounts`): only the
+    cards due now and the states of retired cards (to leave out) come from the states themselves."""
     students = scope.student_ids
     of_decks = [] if scope.every_deck else [DeckStateCounts.deck_id.in_(scope.deck_ids)]
     kept: dict[int, tuple[dict[int, int], int | None]] = {}
@@ -398,12 +366,13 @@ def _kept_state_numbers(session: Session, scope: ClassScope, *, now: datetime,
                 by_deck[deck_id] = by_deck.get(deck_id, 0) - 1
     active = _active(CardState.card_id, scope)
     in_decks = _of_the_decks(CardState.card_id, scope)
-    # The range of each student's states due by now, read from the index on (user_id, due, ...).
-    due = dict(session.execute(
-        select(CardState.user_id, func.count())
-        .where(CardState.user_id.in_(students), CardState.due <= now,
-               *[condition for condition in (in_decks, active) if condition is not None])
-        .group_by(CardState.user_id)).all())
+    # The range of each student's states due by now, read from the index on (user_id, due, ...), one student at
+    # a time: grouping the class's states instead, PostgreSQL reads every one of them when most are due.
+    due_now = (select(func.count()).select_from(CardState)
+               .where(CardState.user_id == User.id, CardState.due <= now,
+                      *[condition for condition in (in_decks, active) if condition is not None])
+               .scalar_subquery())
+    due: dict[int, int] = dict(session.execute(select(User.id, due_now).where(User.id.in_(students))).all())
     numbers = {}
     for user_id, (by_deck, latest) in kept.items():
         numbers[user_id] = (sum(by_deck.values()), due.get(user_id, 0),

@@ -11,11 +11,11 @@ from alembic.script import ScriptDirectory
 from flask_migrate import upgrade
 from fsrs import Rating
 from fsrs.scheduler import DEFAULT_PARAMETERS
-from sqlalchemy import func, inspect, select, text, update
+from sqlalchemy import delete, func, inspect, select, text, update
 
 from flashapp import MIGRATIONS, create_app, db
 from flashapp.database import make_engine
-from flashapp.models import Base, Card, CardReviewCounts, CardState, Deck, Note, ReviewLog, User
+from flashapp.models import Base, Card, CardReviewCounts, CardState, Deck, DeckStateCounts, Note, ReviewLog, User
 from tests.helpers import T0, upgrade_database_in
 
 
@@ -152,9 +152,9 @@ def test_each_review_gets_the_interval_its_card_had_from_the_log(bare_app):
 
 
 def test_the_database_keeps_the_class_numbers_of_a_migrated_database_too(bare_app):
-    """Each state's last review in microseconds, and on SQLite each card's summed review counts: filled in
-    for the states there are, and kept by the migrated database (a migration that rebuilds card_state on
-    SQLite drops its triggers, and would have to make them again)."""
+    """Each state's last review in microseconds, each account's states per deck, and on SQLite each card's
+    summed review counts: filled in for the states there are, and kept by the migrated database (a migration
+    that rebuilds card_state on SQLite drops its triggers, and would have to make them again)."""
     with bare_app.app_context():
         upgrade(revision="0001")
         with db.engine.begin() as connection:
@@ -168,11 +168,20 @@ def test_the_database_keeps_the_class_numbers_of_a_migrated_database_too(bare_ap
         counts = select(CardReviewCounts.card_id, CardReviewCounts.reps, CardReviewCounts.again_count,
                         CardReviewCounts.lapses)
         assert db.session.execute(counts).all() == ([(1, 1, 0, 0)] if sqlite else [])
+        decks = select(DeckStateCounts.user_id, DeckStateCounts.deck_id, DeckStateCounts.states,
+                       DeckStateCounts.last_review_us)
+        user_id, card_id = db.session.execute(select(CardState.user_id, CardState.card_id)).one()
+        deck_id = db.session.scalar(select(Card.deck_id).where(Card.id == card_id))
+        assert db.session.execute(decks).all() == [(user_id, deck_id, 1, micros)]
         later = T0 + timedelta(days=2, microseconds=7)
         db.session.execute(update(CardState).values(last_review=later, reps=3, again_count=1))
         db.session.commit()
         assert db.session.scalar(select(CardState.last_review_us)) == micros + 2 * 86_400_000_000 + 7
         assert db.session.execute(counts).all() == ([(1, 3, 1, 0)] if sqlite else [])
+        assert db.session.execute(decks).all() == [(user_id, deck_id, 1, micros + 2 * 86_400_000_000 + 7)]
+        db.session.execute(delete(CardState))
+        db.session.commit()
+        assert db.session.execute(decks).all() == [(user_id, deck_id, 0, None)]
 
 
 def _triggers(connection) -> set[tuple[str, str]]:
@@ -204,4 +213,6 @@ def test_the_migrations_make_the_triggers_a_new_database_gets(bare_app, database
         created = _triggers(connection)
     engine.dispose()
     assert migrated == created
-    assert len(created) == (10 if database_url.startswith("sqlite") else 2)
+    # SQLite: two triggers for last_review_us, four for each card's sums, four for each account's decks;
+    # PostgreSQL: a function and a trigger for last_review_us, a function and three triggers for the decks.
+    assert len(created) == (10 if database_url.startswith("sqlite") else 6)
