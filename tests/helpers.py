@@ -18,17 +18,20 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import psutil
 import pytest
 import yaml
+from fsrs import Rating
 from sqlalchemy import select
 
+from flashapp.accounts import register_user
 from flashapp.decksource import parse_deck_text
 from flashapp.generation import build_deck
-from flashapp.models import Deck
+from flashapp.models import Card, Deck
+from flashapp.scheduling import answer_card
 
 REPO = Path(__file__).resolve().parent.parent
 BUNDLED_DECK = REPO / "decks" / "back-muscles.yaml"
@@ -650,3 +653,24 @@ PDF_LINES = [
     "Precipitation is water that falls from clouds as rain, snow or hail.",
     "Dr. Rain says that gravity pulls it down.",
 ]
+
+
+# --- A history to check ---------------------------------------------------------------------
+
+STUDY_RATINGS = [Rating.Good, Rating.Again, Rating.Good, Rating.Easy, Rating.Hard, Rating.Good]
+
+
+def study(session, scheduler, *, users=("ada", "bob"), cards=4, answers=3) -> None:
+    """Each user answers the first `cards` cards `answers` times (one review for the last card)."""
+    deck_cards = list(session.scalars(select(Card).order_by(Card.position)))[:cards]
+    for u, name in enumerate(users):
+        user = register_user(session, username=name, password="long enough", password_method=FAST_HASH_METHOD)
+        session.flush()
+        for c, card in enumerate(deck_cards):
+            count = 1 if c == len(deck_cards) - 1 else answers
+            at = T0 + timedelta(minutes=u)
+            for n in range(count):
+                answer_card(session, scheduler, user_id=user.id, card_id=card.id, now=at,
+                            rating=STUDY_RATINGS[(u + c + n) % len(STUDY_RATINGS)], token=f"{name}-{card.id}-{n}")
+                at += timedelta(days=1 + 2 * n, minutes=c)
+    session.commit()

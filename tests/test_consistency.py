@@ -16,7 +16,6 @@ from sqlalchemy import delete, event, func, select, text, update
 from sqlalchemy.orm import Session
 
 from flashapp import consistency
-from flashapp.accounts import register_user
 from flashapp.consistency import (
     ORPHAN_CARD,
     ORPHAN_REVIEWS,
@@ -29,25 +28,7 @@ from flashapp.consistency import (
 from flashapp.database import make_engine, write_transaction
 from flashapp.models import DATABASE_KEPT, Card, CardState, Note, ReviewLog, User
 from flashapp.scheduling import ReviewCounts, answer_card, card_reviews, count_reviews, replay
-from tests.helpers import FAST_HASH_METHOD, T0, build_numbers_deck
-
-RATINGS = [Rating.Good, Rating.Again, Rating.Good, Rating.Easy, Rating.Hard, Rating.Good]
-
-
-def study(session, scheduler, *, users=("ada", "bob"), cards=4, answers=3) -> None:
-    """Each user answers the first `cards` cards `answers` times (one review for the last card)."""
-    deck_cards = list(session.scalars(select(Card).order_by(Card.position)))[:cards]
-    for u, name in enumerate(users):
-        user = register_user(session, username=name, password="long enough", password_method=FAST_HASH_METHOD)
-        session.flush()
-        for c, card in enumerate(deck_cards):
-            count = 1 if c == len(deck_cards) - 1 else answers
-            at = T0 + timedelta(minutes=u)
-            for n in range(count):
-                answer_card(session, scheduler, user_id=user.id, card_id=card.id,
-                            rating=RATINGS[(u + c + n) % len(RATINGS)], token=f"{name}-{card.id}-{n}", now=at)
-                at += timedelta(days=1 + 2 * n, minutes=c)
-    session.commit()
+from tests.helpers import T0, build_numbers_deck, study
 
 
 @pytest.fixture

@@ -29,8 +29,7 @@ from flashapp.consistency import (
 )
 from flashapp.models import DATABASE_KEPT, Card, CardReviewCounts, CardState, Deck, DeckStateCounts, User
 from flashapp.scheduling import answer_card, undo_last_answer
-from tests.helpers import FAST_HASH_METHOD, T0, build_numbers_deck
-from tests.test_consistency import study
+from tests.helpers import FAST_HASH_METHOD, T0, build_numbers_deck, study
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 KEPT_KINDS = {LAST_REVIEW_US_MISMATCH, CARD_REVIEW_COUNTS_MISMATCH, DECK_STATE_COUNTS_MISMATCH}
