@@ -1,19 +1,20 @@
 """Benchmark: the teacher's dashboard with 10, 100 and 300 students (300 cards, 100,000 reviews).
 
-Builds a throw-away database with a 300-card deck, a class, and a synthetic history of
-100,000 reviews spread over the students, then times GET /teach/classes/<id> through the
-app (test client, no network) next to GET /healthz in the same run, and prints each size's
+Builds a throw-away database for each class size, with a 300-card deck, a class, and a synthetic
+history of 100,000 reviews spread over the students, then times GET /teach/classes/<id> through
+the app (test client, no network) next to GET /healthz in the same run, and prints each size's
 time (the median and the fastest of the runs) as a multiple of the time at 10 students, and the
 CPU time one page costs: this process's, plus on PostgreSQL that of the server processes serving
-its database (read from /proc). On a machine shared with other work the CPU time moves less
-than the time on the clock.
+its database (read from /proc). The sizes are timed in turns, one page of each in every round, so
+that a machine growing busier or quieter during the run moves every size alike and the ratios
+hold; on a machine shared with other work the CPU time moves less than the time on the clock.
 
     .venv/bin/python bench/dashboard.py [--repeat 9]
     .venv/bin/python bench/dashboard.py --postgres postgresql+psycopg://postgres@127.0.0.1/bench
 
-With --postgres the same runs follow on PostgreSQL, in the database the URL names, whose
-public schema is dropped and made afresh for each class size, and vacuumed and analysed after the load
-as autovacuum would be.
+With --postgres the same runs follow on PostgreSQL, each class size in a database of its own named
+after the URL's (`bench_10`, `bench_100`, `bench_300`; made if missing, their public schema dropped and
+made afresh, vacuumed and analysed after the load as autovacuum would be, and dropped at the end).
 """
 
 from __future__ import annotations
@@ -25,10 +26,14 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import insert, select, text
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import insert, make_url, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -40,6 +45,9 @@ from flashapp.decksource import parse_deck_text
 from flashapp.generation import build_deck
 from flashapp.models import Card, CardState, ReviewLog
 from flashapp.schema import upgrade_database
+
+if TYPE_CHECKING:
+    import psycopg
 
 CARDS, REVIEWS = 300, 100_000
 CLASS_SIZES = (10, 100, 300)
@@ -132,53 +140,108 @@ def empty_postgres(url: str) -> str:
     return url
 
 
-def run(students: int, repeat: int, postgres: str | None) -> tuple[list[float], float, float, int]:
-    with tempfile.TemporaryDirectory() as tmp:
-        url = empty_postgres(postgres) if postgres else f"sqlite:///{tmp}/bench.sqlite"
-        app = create_app({"INSTANCE_PATH": tmp, "SQLALCHEMY_DATABASE_URI": url,
-                          "SECRET_KEY": "benchmark-" + "x" * 32, "WTF_CSRF_ENABLED": False})
-        now = datetime.now(timezone.utc)
-        with app.app_context():
-            upgrade_database()
-            class_id = populate(students, now, random.Random(7))
-            reviews = db.session.query(ReviewLog).count()
-        if postgres:
-            # What autovacuum does within a minute of such a load: the planner's statistics, and the visibility
-            # map that lets an index be read without the table.
-            engine = make_engine(postgres)
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-                connection.execute(text("VACUUM ANALYZE"))
-            engine.dispose()
-        client = app.test_client()
-        client.post("/login", data={"username": "teacher", "password": "benchmark!"})
-        timed(client, f"/teach/classes/{class_id}", 1)  # warm up
-        page = timed(client, f"/teach/classes/{class_id}", repeat)
-        health = statistics.median(timed(client, "/healthz", repeat * 4))
-        # Clock ticks are 10 ms: enough pages that the count means something.
-        cpu = cpu_per_page(client, f"/teach/classes/{class_id}", max(repeat, 20), postgres)
-        with app.app_context():
-            db.engine.dispose()
-    return page, health, cpu, reviews
+def _admin(url: str) -> psycopg.Connection:
+    import psycopg
+
+    admin = make_url(url).set(drivername="postgresql", database="postgres")
+    return psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True)
+
+
+def postgres_for(base: str, students: int) -> str:
+    """The URL of the class size's own database beside the one `base` names, made if missing and emptied."""
+    url = make_url(base)
+    name = f"{url.database}_{students}"
+    with _admin(base) as connection:
+        if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            connection.execute(f'CREATE DATABASE "{name}"')
+    return empty_postgres(url.set(database=name).render_as_string(hide_password=False))
+
+
+def drop_postgres(url: str) -> None:
+    with _admin(url) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}"')
+
+
+@dataclass
+class Prepared:
+    """One class size's database, its app logged in as the teacher, and its dashboard's address."""
+
+    app: Flask
+    client: FlaskClient
+    page: str
+    url: str
+    reviews: int
+
+
+def prepare(students: int, postgres: str | None, folder: Path) -> Prepared:
+    instance = folder / str(students)
+    instance.mkdir()
+    url = postgres_for(postgres, students) if postgres else f"sqlite:///{instance}/bench.sqlite"
+    app = create_app({"INSTANCE_PATH": str(instance), "SQLALCHEMY_DATABASE_URI": url,
+                      "SECRET_KEY": "benchmark-" + "x" * 32, "WTF_CSRF_ENABLED": False})
+    now = datetime.now(timezone.utc)
+    with app.app_context():
+        upgrade_database()
+        class_id = populate(students, now, random.Random(7))
+        reviews = db.session.query(ReviewLog).count()
+        db.session.remove()
+    if postgres:
+        # What autovacuum does within a minute of such a load: the planner's statistics, and the visibility
+        # map that lets an index be read without the table.
+        engine = make_engine(url)
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM ANALYZE"))
+        engine.dispose()
+    client = app.test_client()
+    client.post("/login", data={"username": "teacher", "password": "benchmark!"})
+    page = f"/teach/classes/{class_id}"
+    timed(client, page, 2)  # warm up
+    return Prepared(app, client, page, url, reviews)
+
+
+def close(prepared: Prepared, postgres: str | None) -> None:
+    with prepared.app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    if postgres:
+        drop_postgres(prepared.url)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=9)
-    parser.add_argument("--postgres", metavar="URL", help="also run on PostgreSQL (its public schema is replaced)")
+    parser.add_argument("--postgres", metavar="URL", help="also run on PostgreSQL, in databases beside this one")
     args = parser.parse_args()
     for label, postgres in [("SQLite", None)] + ([("PostgreSQL", args.postgres)] if args.postgres else []):
-        print(f"dashboard render, {CARDS} cards, {REVIEWS:,} reviews, {args.repeat} runs each ({label})")
-        first: tuple[float, float, float] | None = None
+        print(f"dashboard render, {CARDS} cards, {REVIEWS:,} reviews, {args.repeat} runs each, the sizes in "
+              f"turns ({label})", flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            sizes = {students: prepare(students, postgres, Path(tmp)) for students in CLASS_SIZES}
+            try:
+                pages: dict[int, list[float]] = {students: [] for students in CLASS_SIZES}
+                health: list[float] = []
+                for _ in range(args.repeat):
+                    for students, prepared in sizes.items():
+                        pages[students] += timed(prepared.client, prepared.page, 1)
+                    health += timed(sizes[CLASS_SIZES[0]].client, "/healthz", 4)
+                # Clock ticks are 10 ms: enough pages that the count means something.
+                cpu = {students: cpu_per_page(prepared.client, prepared.page, max(args.repeat, 20),
+                                              prepared.url if postgres else None)
+                       for students, prepared in sizes.items()}
+            finally:
+                for prepared in sizes.values():
+                    close(prepared, postgres)
+        healthz = statistics.median(health)
+        first = CLASS_SIZES[0]
+        base = (statistics.median(pages[first]), min(pages[first]), cpu[first])
         for students in CLASS_SIZES:
-            times, health, cpu, reviews = run(students, args.repeat, postgres)
             # The fastest of the runs as well as the median: on a machine shared with other work, the
             # fastest is the one least disturbed.
-            page, fastest = statistics.median(times), min(times)
-            first = first or (page, fastest, cpu)
-            print(f"  {students:>3} students: median {page * 1000:6.1f} ms ({page / first[0]:.2f}x the time at "
-                  f"{CLASS_SIZES[0]}), fastest {fastest * 1000:6.1f} ms ({fastest / first[1]:.2f}x); GET /healthz "
-                  f"{health * 1000:.2f} ms, ratio {page / health:.0f}x; CPU {cpu * 1000:.1f} ms a page "
-                  f"({cpu / first[2]:.2f}x); {reviews:,} reviews", flush=True)
+            page, fastest = statistics.median(pages[students]), min(pages[students])
+            print(f"  {students:>3} students: median {page * 1000:6.1f} ms ({page / base[0]:.2f}x the time at "
+                  f"{first}), fastest {fastest * 1000:6.1f} ms ({fastest / base[1]:.2f}x); GET /healthz "
+                  f"{healthz * 1000:.2f} ms, ratio {page / healthz:.0f}x; CPU {cpu[students] * 1000:.1f} ms a page "
+                  f"({cpu[students] / base[2]:.2f}x); {sizes[students].reviews:,} reviews", flush=True)
 
 
 if __name__ == "__main__":
