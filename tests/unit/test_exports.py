@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from fsrs import Rating
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from flashapp.accounts import register_user
 from flashapp.classroom import create_classroom, join_classroom
@@ -30,7 +30,7 @@ from flashapp.exports import (
 )
 from flashapp.generation import build_deck
 from flashapp.history import history_query
-from flashapp.models import Card, CardState, Deck, ReviewLog
+from flashapp.models import Assignment, Card, CardState, Deck, ReviewLog
 from flashapp.scheduling import answer_card, format_interval, make_scheduler
 from flashapp.stats import REVLOG_COLUMNS, class_roster
 from tests.helpers import FAST_HASH_METHOD, deck_text
@@ -170,6 +170,33 @@ def test_the_revlog_lines_the_database_writes_have_each_answers_whole_millisecon
         text = "".join(class_revlog_csv(session, classroom_id=classroom.id, day_starts_at_hour=6))
         assert text == "".join(csv_chunks_of_batches(REVLOG_COLUMNS, rows))
         assert sorted(int(line.split(",")[1]) for line in text.splitlines()[1:]) == sorted(milliseconds)
+
+
+def test_the_database_joins_a_students_revlog_lines_in_the_order_of_the_rows(session, school):
+    """Each student's lines are joined by the database into one text: in the rows' order (by card, time, state,
+    rating, id) however the answers were written, 3,000 of them here in a shuffled order, many at the same
+    instant; and only the class's decks' cards, though the student answered others."""
+    classroom, ann, ben = school
+    other = deck_text(slug="other", title="Other", source="test", sections={"main": "Main"},
+                      relations={"square": {"forward": "Square of {subject}?"}},
+                      facts=[{"relation": "square", "subject": "7", "object": "49", "section": "main"}])
+    build_deck(session, parse_deck_text(other, "other.yaml"), now=NOW - timedelta(days=60))
+    session.flush()
+    numbers = session.scalar(select(Deck.id).where(Deck.slug == "numbers"))
+    session.execute(insert(Assignment).values(classroom_id=classroom.id, deck_id=numbers, created_at=NOW))
+    cards = list(session.scalars(select(Card.id)))
+    rng = random.Random(11)
+    answers = [{"user_id": student.id, "card_id": rng.choice(cards), "rating": rng.randint(1, 4),
+                "state_before": rng.randint(0, 3), "duration_ms": rng.choice((None, rng.randint(1, 60000))),
+                "reviewed_at": NOW - timedelta(days=rng.randrange(30), microseconds=rng.choice((0, 1, 999999))),
+                "due": NOW, "token": f"shuffled-{n}"}
+               for n, student in enumerate(rng.choice((ann, ben)) for _ in range(3000))]
+    session.execute(insert(ReviewLog), answers)
+    session.commit()
+    rows = list(class_revlog_batches(session, classroom_id=classroom.id, day_starts_at_hour=4))
+    assert 1000 < sum(len(batch) for batch in rows) < 3024  # the other deck's answers are left out
+    text = "".join(class_revlog_csv(session, classroom_id=classroom.id, day_starts_at_hour=4))
+    assert text == "".join(csv_chunks_of_batches(REVLOG_COLUMNS, rows))
 
 
 def test_each_revlog_card_id_is_one_students_card_with_one_first_review(session, school):
