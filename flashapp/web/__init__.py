@@ -26,9 +26,13 @@ def load_user(session_id: str) -> SignedIn | None:
 
 def init_app(app: Flask) -> None:
     """Register the request hooks, the error pages and every blueprint."""
+    in_flight = app.extensions["flashapp.in_flight"] = helpers.InFlight()
     # First of all request hooks, before anything opens a transaction.
     @app.before_request
     def _read_only_by_default() -> None:
+        # Counted in flight first (`helpers.InFlight`), so that every request counted is counted out.
+        in_flight.started()
+        g.in_flight = True
         # A request reads in a plain transaction, which never waits for a writer; use cases that
         # write do so through `write_transaction`, which takes the write lock only for them.
         g.may_write_token = may_write.set(False)
@@ -38,6 +42,8 @@ def init_app(app: Flask) -> None:
         token = g.pop("may_write_token", None)
         if token is not None:
             may_write.reset(token)
+        if g.pop("in_flight", False):
+            in_flight.ended()
 
     @app.teardown_request
     def _end_reading_with_commit(error: BaseException | None) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from flashapp import db
 from flashapp.models import Classroom
-from tests.helpers import AuthActions, create_class
+from tests.helpers import STUDY, AuthActions, answer, create_class, showing
 
 
 @pytest.fixture
@@ -23,3 +23,12 @@ def classroom(built_app, teacher):
     class_id = create_class(teacher)
     with built_app.app_context():
         return class_id, db.session.get(Classroom, class_id).join_code
+
+
+@pytest.fixture
+def student(built_app, classroom):
+    """Ann, who joined the class and answered one card Good."""
+    ann = built_app.test_client()
+    AuthActions(ann).register("ann", class_code=classroom[1])
+    answer(ann, showing(ann.get(STUDY).get_data(as_text=True)), "3")
+    return ann

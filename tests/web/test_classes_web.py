@@ -7,7 +7,6 @@ import io
 import re
 import zipfile
 
-import pytest
 from sqlalchemy import func, select
 
 from flashapp import db
@@ -20,15 +19,6 @@ from tests.helpers import STUDY, AuthActions, answer, csrf_token, showing
 def enrolled(app) -> int:
     with app.app_context():
         return db.session.scalar(select(func.count(Enrollment.id)))
-
-
-@pytest.fixture
-def student(built_app, classroom):
-    """Ann, who joined the class and answered one card Good."""
-    ann = built_app.test_client()
-    AuthActions(ann).register("ann", class_code=classroom[1])
-    answer(ann, showing(ann.get(STUDY).get_data(as_text=True)), "3")
-    return ann
 
 
 def test_a_student_signs_up_with_the_code_and_lands_in_the_class(built_app, classroom):
