@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import wraps
@@ -155,47 +154,34 @@ def teacher_required(view: F) -> F:
 
 
 class InFlight:
-    """How many requests the app is working on, and how many downloads it is streaming.
+    """How many requests the app is working on.
 
-    Each request counts from its first request hook until its teardown, or, for a download, until its
-    view hands over the stream, which then counts apart. Between two chunks, a download gives way to the
-    requests in flight for a moment (`give_way`): a teacher's export of a whole class then does its
-    reading while no student's page is waiting for the same cores. On PostgreSQL, whose server process
-    writes the export's lines on those cores, the class's study pages beside the revlog of 300 students
-    went from 1.7-2.0 times their p95 alone to 1.2-1.35 times, the export from 1.75 to 2.1 s.
+    Each request counts from its first request hook until its teardown, a download until its view hands
+    over the stream. Between two chunks, a download gives way to the requests in flight for a moment
+    (`give_way`): a teacher's export of a whole class then does its reading while no student's page is
+    waiting for the same cores. On PostgreSQL, whose server process writes the export's lines on those
+    cores, the class's study pages beside the revlog of 300 students went from 1.7-2.0 times their p95
+    alone to 1.2-1.35 times, the export from 1.75 to 2.1 s.
     """
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
         self.requests = 0
-        self.downloads = 0
 
     def started(self) -> None:
         """A request has come in."""
-        self._add(requests=1)
+        with self._changed:
+            self.requests += 1
 
     def ended(self) -> None:
         """A request is done, or has handed over its download's stream."""
-        self._add(requests=-1)
-
-    @contextmanager
-    def streaming(self) -> Iterator[None]:
-        """While a download's chunks are being made."""
-        self._add(downloads=1)
-        try:
-            yield
-        finally:
-            self._add(downloads=-1)
-
-    def _add(self, *, requests: int = 0, downloads: int = 0) -> None:
         with self._changed:
-            self.requests += requests
-            self.downloads += downloads
+            self.requests -= 1
             if not self.requests:
                 self._changed.notify_all()
 
     def give_way(self, seconds: float) -> bool:
-        """Wait, at most `seconds`, until no request is in flight (downloads aside); whether none is."""
+        """Wait, at most `seconds`, until no request is in flight; whether none is."""
         with self._changed:
             return self._changed.wait_for(lambda: not self.requests, timeout=seconds)
 
@@ -214,7 +200,7 @@ def download(chunks: Iterable[str] | Iterable[bytes], *, filename: str, mimetype
     # The view's own reads are done: let go of the connection now, so that a body nobody reads holds
     # none; the chunks read in a transaction of their own.
     db.session.commit()
-    # The request is done but for its stream, which counts as a download from here on (`InFlight`).
+    # The request is done but for its stream, which gives way to the requests in flight (`InFlight`).
     in_flight: InFlight = this_app().extensions["flashapp.in_flight"]
     if g.pop("in_flight", False):
         in_flight.ended()
@@ -231,18 +217,17 @@ def _reading(chunks: Iterator[T], in_flight: InFlight) -> Iterator[T]:
     A streamed body is made after the view has returned, outside the request's own setting. Its
     read transaction ends with the last chunk rather than when the server closes the response.
     """
-    with in_flight.streaming():
-        while True:
-            in_flight.give_way(GIVE_WAY_SECONDS)
-            token = may_write.set(False)
-            try:
-                chunk = next(chunks)
-            except StopIteration:
-                db.session.commit()
-                return
-            finally:
-                may_write.reset(token)
-            yield chunk
+    while True:
+        in_flight.give_way(GIVE_WAY_SECONDS)
+        token = may_write.set(False)
+        try:
+            chunk = next(chunks)
+        except StopIteration:
+            db.session.commit()
+            return
+        finally:
+            may_write.reset(token)
+        yield chunk
 
 
 # Signed CSRF tokens kept at most: one for each session that was shown a page lately.
