@@ -196,6 +196,17 @@ def test_a_bad_username_is_refused_beside_the_field(built_app, client, username,
     assert table_counts(built_app)["User"] == 0
 
 
+def test_a_field_says_each_problem_once_under_one_id(built_app, client):
+    # A short name breaks two of the field's rules that say the same thing: one message, one element to point at.
+    response = register_form(client, username="ab")
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert html.count("A username has 3 to 40 characters.") == 1
+    assert html.count('id="username-error"') == 1
+    assert 'aria-describedby="username-error"' in html
+    assert table_counts(built_app)["User"] == 0
+
+
 @pytest.mark.parametrize(("name", "message"), [
     ("     ", "Give the class a name."),
     ("Anatomy\x00", "Class name cannot contain control characters"),

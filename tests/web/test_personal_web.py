@@ -85,6 +85,10 @@ def test_a_desired_retention_out_of_range_is_refused_and_changes_nothing(built_a
     token = csrf_token(client.get("/account").get_data(as_text=True))
     response = client.post("/account", data={"desired_retention": "0.99", "csrf_token": token})
     assert response.status_code == 400
+    # The message sits beside the input, which points to it.
+    html = response.get_data(as_text=True)
+    assert html.count('id="desired_retention-error"') == 1
+    assert 'aria-describedby="desired_retention-error"' in html and 'aria-invalid="true"' in html
     with built_app.app_context():
         assert db.session.scalar(select(User.desired_retention).where(User.username == "ann")) is None
 
