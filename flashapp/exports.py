@@ -232,6 +232,20 @@ def revlog_card_id(*, user_id: int, card_id: int) -> int:
     return user_id * REVLOG_CARDS_PER_STUDENT + card_id
 
 
+# A student's answers in the order of the index on (user_id, card_id, reviewed_at, state_before, rating), column
+# by column to its end (each entry ends with the answer's id), so nothing is sorted: ordered by id straight after
+# the time, SQLite sorted every student's answers again in a temporary tree.
+_STUDENT_INDEX_ORDER = (ReviewLog.card_id, ReviewLog.reviewed_at, ReviewLog.state_before, ReviewLog.rating,
+                        ReviewLog.id)
+
+
+def _class_students(session: Session, classroom_id: int) -> Sequence[Any]:
+    """The class's students as (id, name, time zone), by name."""
+    return session.execute(
+        select(User.id, User.username, User.time_zone).join(Enrollment, Enrollment.user_id == User.id)
+        .where(Enrollment.classroom_id == classroom_id).order_by(User.username)).all()
+
+
 def _class_answers(session: Session, classroom_id: int,
                    columns: Sequence[ColumnElement[Any] | InstrumentedAttribute[Any]],
                    ) -> Iterator[tuple[int, str, str, list[Any]]]:
@@ -245,13 +259,9 @@ def _class_answers(session: Session, classroom_id: int,
     # The cards of the class's decks (retired ones too: their answers are history), kept here:
     # a join to the card table per review would cost the database more than the rest of the row.
     cards = set(session.scalars(select(Card.id).where(Card.deck_id.in_(deck_ids))))
-    students = session.execute(
-        select(User.id, User.username, User.time_zone).join(Enrollment, Enrollment.user_id == User.id)
-        .where(Enrollment.classroom_id == classroom_id).order_by(User.username)).all()
-    # Ordered as that index runs, column by column to its end (each entry ends with the answer's id), so nothing is
-    # sorted: ordered by id straight after the time, SQLite sorted every student's answers again in a temporary tree.
-    answers = _driver_runs(session, select(*columns).where(ReviewLog.user_id == bindparam("user_id")).order_by(
-        ReviewLog.card_id, ReviewLog.reviewed_at, ReviewLog.state_before, ReviewLog.rating, ReviewLog.id))
+    students = _class_students(session, classroom_id)
+    answers = _driver_runs(session, select(*columns).where(ReviewLog.user_id == bindparam("user_id"))
+                           .order_by(*_STUDENT_INDEX_ORDER))
     for user_id, username, time_zone in students:
         for batch in answers({"user_id": user_id}):
             yield user_id, username, time_zone, [row for row in batch if row[0] in cards]
@@ -318,9 +328,7 @@ def class_revlog_csv(session: Session, *, classroom_id: int, day_starts_at_hour:
     from them a million times. Memory follows the student with the most answers (about 45 bytes each).
     """
     yield csv_line(REVLOG_COLUMNS)
-    students = session.execute(
-        select(User.id, User.username, User.time_zone).join(Enrollment, Enrollment.user_id == User.id)
-        .where(Enrollment.classroom_id == classroom_id).order_by(User.username)).all()
+    students = _class_students(session, classroom_id)
     lines = _student_lines(session, class_deck_ids(session, classroom_id))
     for user_id, username, time_zone in students:
         # The student's cells as they stand between the answer's numbers and the deck's card id: written in a
@@ -342,7 +350,6 @@ def _student_lines(session: Session, deck_ids: Sequence[int]) -> Callable[[dict[
     """
     if not deck_ids:
         return lambda _values: None
-    order = (ReviewLog.card_id, ReviewLog.reviewed_at, ReviewLog.state_before, ReviewLog.rating, ReviewLog.id)
     answers = (ReviewLog.user_id == bindparam("user_id"),
                # The decks' ids written into the statement (whole numbers), which is compiled once for every student.
                ReviewLog.card_id.in_(select(Card.id).where(Card.deck_id.in_(
@@ -350,9 +357,10 @@ def _student_lines(session: Session, deck_ids: Sequence[int]) -> Callable[[dict[
     line = _revlog_line(session)
     query: Select[tuple[str | None]]
     if session.get_bind().dialect.name == "postgresql":
-        query = select(func.string_agg(line, aggregate_order_by(literal_column("''"), *order))).where(*answers)
+        query = select(func.string_agg(line, aggregate_order_by(literal_column("''"), *_STUDENT_INDEX_ORDER)))
+        query = query.where(*answers)
     else:
-        ordered = select(line.label("line")).where(*answers).order_by(*order).subquery()
+        ordered = select(line.label("line")).where(*answers).order_by(*_STUDENT_INDEX_ORDER).subquery()
         query = select(func.group_concat(ordered.c.line, literal_column("''")))
     runs = _driver_runs(session, query, server_side=False)
 
@@ -362,8 +370,7 @@ def _student_lines(session: Session, deck_ids: Sequence[int]) -> Callable[[dict[
             batch = next(rows, None)
         finally:
             rows.close()
-        text: str | None = batch[0][0] if batch else None
-        return text
+        return batch[0][0] if batch else None
 
     return run
 
