@@ -80,6 +80,7 @@ from .models import (
     microseconds_sql,
 )
 from .personal import all_personal_parameters, personal_parameters_of
+from .prepared import driver_runs
 from .scheduling import (
     ReviewCounts,
     StudyDays,
@@ -479,19 +480,24 @@ _REVIEW_ROWS = select(
     ReviewLog.user_id, ReviewLog.card_id, ReviewLog.id, type_coerce(ReviewLog.rating, Integer()),
     type_coerce(ReviewLog.reviewed_at, String()), ReviewLog.duration_ms, type_coerce(ReviewLog.due, String()),
     type_coerce(ReviewLog.state_before, Integer()),
-).order_by(ReviewLog.user_id, ReviewLog.card_id, ReviewLog.reviewed_at, ReviewLog.id)
+).order_by(ReviewLog.user_id, ReviewLog.card_id, ReviewLog.reviewed_at)
+
+
+def _batches_of_rows(session: Session, query: Any) -> Iterator[Sequence[Any]]:
+    """The query's rows as the driver returns them, `BATCH` at a time (on PostgreSQL through a server-side cursor).
+
+    Read on the driver's cursor (`prepared.driver_runs`): at millions of rows SQLAlchemy's result rows
+    cost about as much as SQLite's reading. The date and enum columns come as the driver returns them:
+    `_utc` and the lookups above decode them several times quicker per row than the models' column types.
+    """
+    return driver_runs(session.connection(), query, batch=BATCH)({})
 
 
 def _rows(session: Session, query: Any) -> Iterator[Any]:
-    """The query's rows, fetched `BATCH` at a time through a server-side cursor.
+    """The query's rows, one by one (`_batches_of_rows`)."""
+    for batch in _batches_of_rows(session, query):
+        yield from batch
 
-    The date and enum columns come as the driver returns them: `_utc` and the lookups
-    above decode them several times quicker per row than the models' column types,
-    which tells at millions of rows.
-    """
-    result = session.connection().execute(query.execution_options(stream_results=True, yield_per=BATCH))
-    for partition in result.partitions():
-        yield from partition
 
 
 Key = tuple[int, int]
@@ -522,22 +528,50 @@ def _review_groups(session: Session, lower: Key | None = None, upper: Key | None
 
     A database not yet upgraded to keep each review's last interval is checked without it (None).
     """
-    ratings, before = _RATINGS, _REVIEW_STATES
-    last_user = last_card = None
+    ratings, before, utc, iso = _RATINGS, _REVIEW_STATES, _utc, datetime.fromisoformat
+    last_user = last_card = last_at = None
     group: list[_Review] = []
+    tied: list[int] = []  # the places in the group of reviews given at the same moment as the one before
     kept = any(column["name"] == "last_interval" for column in inspect(session.connection()).get_columns("review_log"))
     query = _in_range(_REVIEW_ROWS.add_columns(ReviewLog.last_interval if kept else null()),
                       ReviewLog.user_id, ReviewLog.card_id, lower, upper)
-    for (user_id, card_id, id_, rating, reviewed_at, duration_ms, due, state_before,
-         last_interval) in _rows(session, query):
-        if card_id != last_card or user_id != last_user:
-            if group:
-                yield (last_user, last_card), group  # type: ignore[misc]
-            last_user, last_card, group = user_id, card_id, []
-        group.append(_Review(id_, ratings[rating], _utc(reviewed_at), duration_ms,  # type: ignore[arg-type]
-                             _utc(due), before[state_before], last_interval))  # type: ignore[arg-type]
+    for batch in _batches_of_rows(session, query):
+        for (user_id, card_id, id_, rating, reviewed_at, duration_ms, due, state_before, last_interval) in batch:
+            if card_id != last_card or user_id != last_user:
+                if group:
+                    yield (last_user, last_card), _in_order(group, tied) if tied else group  # type: ignore[misc]
+                last_user, last_card, group, tied = user_id, card_id, [], []
+            elif reviewed_at == last_at:
+                tied.append(len(group))
+            last_at = reviewed_at
+            answered: datetime | None  # never None: both columns are NOT NULL
+            left_due: datetime | None
+            if type(reviewed_at) is str and type(due) is str:
+                # SQLite's text, as the models write it: read with its zone (`_utc`), inline at millions of rows.
+                try:
+                    answered, left_due = iso(reviewed_at + "+00:00"), iso(due + "+00:00")
+                except ValueError:
+                    answered, left_due = utc(reviewed_at), utc(due)
+            else:
+                answered, left_due = utc(reviewed_at), utc(due)
+            group.append(_Review(id_, ratings[rating], answered, duration_ms,  # type: ignore[arg-type]
+                                 left_due, before[state_before], last_interval))  # type: ignore[arg-type]
     if group:
-        yield (last_user, last_card), group  # type: ignore[misc]
+        yield (last_user, last_card), _in_order(group, tied) if tied else group  # type: ignore[misc]
+
+
+def _in_order(group: list[_Review], tied: list[int]) -> list[_Review]:
+    """A card's reviews in the app's order (`scheduling.card_reviews`): by time as stored, then by id.
+
+    The stream is ordered by the stored time alone, as its index gives it without a sort; reviews stored
+    with the same time as the one before them (`tied`, their places in the group) are put in id order
+    here, each run of them where it stands.
+    """
+    rank = list(range(len(group)))
+    for place in tied:
+        rank[place] = rank[place - 1]
+    return [review for _, _, review in sorted(zip(rank, (r.id for r in group), group, strict=True),
+                                              key=lambda ranked: (ranked[0], ranked[1]))]
 
 
 @dataclass

@@ -13,19 +13,25 @@ the same type conversions; it runs on the connection of the session's transactio
 `write_transaction` turns into NotSaved. What it refuses, when first compiled: parameters that expand
 (`IN` lists) or are rendered into the SQL, and column defaults to fill in (an INSERT or UPDATE must name
 every value).
+
+Reads of millions of rows (the check, the exports) are streamed from the driver's cursor the same way
+(`stream_on_driver`, `driver_runs`), in batches, the rows as the driver gives them.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import namedtuple
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.selectable import Select
 
 Processor = Callable[[Any], Any] | None
@@ -166,3 +172,60 @@ def run_on_driver(connection: Connection, sql: str, parameters: Any = (), *,
         return fetched, cursor.rowcount, cursor.description or ()
     finally:
         cursor.close()
+
+
+def stream_on_driver(connection: Connection, sql: str, parameters: Any = (), *, batch: int,
+                     cursor_name: str | None = None) -> Iterator[Sequence[Any]]:
+    """Run a query on the driver's cursor of the connection and give its rows `batch` at a time, as the driver
+    returns them: `run_on_driver` for a result too large to hold.
+
+    `cursor_name` names a server-side cursor (PostgreSQL), which the server fills as the rows are read, in
+    the connection's transaction. The engine's cursor listeners hear it; a driver error is raised as
+    SQLAlchemy's.
+    """
+    driver = connection.connection.driver_connection
+    assert driver is not None  # the connection of an open transaction
+    dispatch = connection.dispatch
+    dialect = connection.dialect
+    error_class = dialect.loaded_dbapi.Error
+    cursor = driver.cursor() if cursor_name is None else driver.cursor(name=cursor_name)
+    try:
+        for listener in dispatch.before_cursor_execute:
+            listener(connection, cursor, sql, parameters, None, False)
+        try:
+            cursor.execute(sql, parameters)
+            while rows := cursor.fetchmany(batch):
+                yield rows
+        except error_class as error:
+            raise DBAPIError.instance(sql, parameters, error, error_class, dialect=dialect) from error
+        for listener in dispatch.after_cursor_execute:
+            listener(connection, cursor, sql, parameters, None, False)
+    finally:
+        cursor.close()
+
+
+_CURSOR_NAMES = itertools.count()
+
+
+def driver_runs(connection: Connection, query: ClauseElement, *, batch: int,
+                server_side: bool = True) -> Callable[[Mapping[str, Any]], Generator[Sequence[Any], None, None]]:
+    """Runs of a query given the values of its bound parameters, each giving the driver's own rows `batch` at a
+    time (`stream_on_driver`): for a query whose columns need no conversion (integers and text), or that the
+    caller decodes itself.
+
+    A million rows read this way take about half the time of SQLAlchemy's result rows. The query is compiled
+    once for all its runs. On PostgreSQL each run reads through a server-side cursor of its own (named, so
+    that two can be read side by side), unless `server_side` is False (a query of a row or two, which would
+    pay the cursor's round trips).
+    """
+    compiled = cast(SQLCompiler, query.compile(dialect=connection.dialect))
+    named = server_side and connection.dialect.name == "postgresql"
+    positions = compiled.positiontup
+
+    def run(values: Mapping[str, Any]) -> Generator[Sequence[Any], None, None]:
+        params = compiled.construct_params(dict(values))
+        yield from stream_on_driver(connection, compiled.string,
+                                    params if positions is None else [params[name] for name in positions],
+                                    batch=batch, cursor_name=f"flashapp_rows_{next(_CURSOR_NAMES)}" if named else None)
+
+    return run

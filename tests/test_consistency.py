@@ -26,8 +26,8 @@ from flashapp.consistency import (
     check_database,
 )
 from flashapp.database import make_engine, write_transaction
-from flashapp.models import DATABASE_KEPT, Card, CardState, Note, ReviewLog, User
-from flashapp.scheduling import ReviewCounts, answer_card, card_reviews, count_reviews, replay
+from flashapp.models import DATABASE_KEPT, Card, CardState, Note, ReviewLog, ReviewState, User
+from flashapp.scheduling import ReviewCounts, answer_card, card_reviews, count_reviews, replay, without_fuzz
 from tests.helpers import T0, build_numbers_deck, study
 
 
@@ -107,6 +107,31 @@ def test_the_check_compares_each_field_with_the_replay(studied, scheduler):
         studied.execute(update(CardState).where(CardState.id == state.id).values({field: original}))
         studied.commit()
     assert check_database(studied, scheduler, fix=False).problems == []
+
+
+def test_reviews_stored_at_the_same_moment_are_replayed_in_id_order_as_the_app_replays_them(studied, scheduler):
+    # Two answers of one card stored with the same time (as an import could bring them): Good, then Again. The
+    # index the check reads the review log through orders them by rating after the time (Again first); the app
+    # replays a card's reviews by time, then id (`card_reviews`), and so must the check.
+    ada = studied.scalar(select(User.id).where(User.username == "ada"))
+    card = studied.scalar(select(Card.id).where(Card.position == 6))
+    at = T0 + timedelta(days=3)
+    for token, rating in (("same-moment-1", Rating.Good), ("same-moment-2", Rating.Again)):
+        studied.add(ReviewLog(user_id=ada, card_id=card, rating=rating, reviewed_at=at, state_before=ReviewState.NEW,
+                              due=at + timedelta(minutes=10), token=token))
+    studied.commit()
+    with write_transaction(studied):
+        consistency.replay_into_state(studied, without_fuzz(scheduler), user_id=ada, card_id=card)
+    reviews = card_reviews(studied, user_id=ada, card_id=card)
+    assert [review.token for review in reviews] == ["same-moment-1", "same-moment-2"]
+    in_the_other_order = replay(scheduler, card, reviews[::-1], time_zone="UTC")
+    assert in_the_other_order.step != replay(scheduler, card, reviews, time_zone="UTC").step  # the order tells
+    assert state_of(studied, "ada", 6).step == replay(scheduler, card, reviews, time_zone="UTC").step
+    studied.rollback()
+    for workers in (1, 2):
+        report = check_database(studied, scheduler, fix=False, workers=workers)
+        assert report.problems == [], workers
+        assert report.reviews_checked == 2 * (3 * 3 + 1) + 2
 
 
 def tamper(session) -> dict:
