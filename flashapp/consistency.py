@@ -35,12 +35,14 @@ import re
 import signal
 import sqlite3
 import time
+from bisect import insort
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from itertools import pairwise
+from operator import attrgetter
 from typing import Any, NamedTuple, TypeVar
 
 from fsrs import Card as FsrsCard
@@ -499,7 +501,6 @@ def _rows(session: Session, query: Any) -> Iterator[Any]:
         yield from batch
 
 
-
 Key = tuple[int, int]
 _Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
 
@@ -531,7 +532,11 @@ def _review_groups(session: Session, lower: Key | None = None, upper: Key | None
     ratings, before, utc, iso = _RATINGS, _REVIEW_STATES, _utc, datetime.fromisoformat
     last_user = last_card = last_at = None
     group: list[_Review] = []
-    tied: list[int] = []  # the places in the group of reviews given at the same moment as the one before
+    # Where the group's run of reviews stored with the same time as this one begins. The stream is ordered by
+    # the stored time alone, as its index gives it without a sort; the app replays reviews stored at the same
+    # moment (which it never writes, but an import might) in id order (`scheduling.card_reviews`), and so
+    # each is put in its place among them here.
+    same_time = 0
     kept = any(column["name"] == "last_interval" for column in inspect(session.connection()).get_columns("review_log"))
     query = _in_range(_REVIEW_ROWS.add_columns(ReviewLog.last_interval if kept else null()),
                       ReviewLog.user_id, ReviewLog.card_id, lower, upper)
@@ -539,10 +544,10 @@ def _review_groups(session: Session, lower: Key | None = None, upper: Key | None
         for (user_id, card_id, id_, rating, reviewed_at, duration_ms, due, state_before, last_interval) in batch:
             if card_id != last_card or user_id != last_user:
                 if group:
-                    yield (last_user, last_card), _in_order(group, tied) if tied else group  # type: ignore[misc]
-                last_user, last_card, group, tied = user_id, card_id, [], []
-            elif reviewed_at == last_at:
-                tied.append(len(group))
+                    yield (last_user, last_card), group  # type: ignore[misc]
+                last_user, last_card, group, same_time = user_id, card_id, [], 0
+            elif reviewed_at != last_at:
+                same_time = len(group)
             last_at = reviewed_at
             answered: datetime | None  # never None: both columns are NOT NULL
             left_due: datetime | None
@@ -554,24 +559,17 @@ def _review_groups(session: Session, lower: Key | None = None, upper: Key | None
                     answered, left_due = utc(reviewed_at), utc(due)
             else:
                 answered, left_due = utc(reviewed_at), utc(due)
-            group.append(_Review(id_, ratings[rating], answered, duration_ms,  # type: ignore[arg-type]
-                                 left_due, before[state_before], last_interval))  # type: ignore[arg-type]
+            review = _Review(id_, ratings[rating], answered, duration_ms,  # type: ignore[arg-type]
+                             left_due, before[state_before], last_interval)  # type: ignore[arg-type]
+            if same_time < len(group):
+                insort(group, review, lo=same_time, key=_BY_ID)
+            else:
+                group.append(review)
     if group:
-        yield (last_user, last_card), _in_order(group, tied) if tied else group  # type: ignore[misc]
+        yield (last_user, last_card), group  # type: ignore[misc]
 
 
-def _in_order(group: list[_Review], tied: list[int]) -> list[_Review]:
-    """A card's reviews in the app's order (`scheduling.card_reviews`): by time as stored, then by id.
-
-    The stream is ordered by the stored time alone, as its index gives it without a sort; reviews stored
-    with the same time as the one before them (`tied`, their places in the group) are put in id order
-    here, each run of them where it stands.
-    """
-    rank = list(range(len(group)))
-    for place in tied:
-        rank[place] = rank[place - 1]
-    return [review for _, _, review in sorted(zip(rank, (r.id for r in group), group, strict=True),
-                                              key=lambda ranked: (ranked[0], ranked[1]))]
+_BY_ID = attrgetter("id")
 
 
 @dataclass
