@@ -86,6 +86,12 @@ STABILITY_MAX = 36500.0
 FUZZ_RANGES = ((2.5, 7.0, 0.15), (7.0, 20.0, 0.1), (20.0, math.inf, 0.05))
 
 
+# A card's memory state as a replay carries it: (state, step, stability, difficulty).
+Memory = tuple[State, int | None, float | None, float | None]
+# How many of the engine's answers are kept for replays (`memory_step`): about 20 MB.
+MEMORY_STEPS_KEPT = 1 << 16
+
+
 class StudyScheduler(Scheduler):
     """The app's FSRS scheduler: py-fsrs's settings plus the day a student's study day starts.
 
@@ -121,6 +127,39 @@ class StudyScheduler(Scheduler):
     def stability_cap(self) -> float:
         """Stability never exceeds the maximum interval (nor FSRS's own ceiling)."""
         return min(STABILITY_MAX, float(self.maximum_interval))
+
+
+# The engine's answers kept for replays (`memory_step`), for every scheduler together, by the scheduler's id: each
+# scheduler with answers kept is kept alive too (in `_MEMORY_STEP_OWNERS`), so that no other can take its id.
+_MEMORY_STEPS: dict[tuple[Any, ...], Memory] = {}
+_MEMORY_STEP_OWNERS: dict[int, StudyScheduler] = {}
+
+
+def memory_step(rules: StudyScheduler, state: State, step: int | None, stability: float | None,
+                difficulty: float | None, rating: Rating, elapsed_days: int | None) -> Memory:
+    """The memory state (state, step, stability, difficulty) after answering `rating`, `elapsed_days` study days
+    after the last review (None: the card's first answer), stability capped, as `_memory_after` works it out.
+
+    The engine's answer depends on nothing else, and replaying a class's reviews asks the same
+    questions again and again (every card's first answers, the learning steps of the days after):
+    the answers are kept, up to `MEMORY_STEPS_KEPT` of them at a time for all schedulers together.
+    """
+    key = (id(rules), state, step, stability, difficulty, rating, elapsed_days)
+    kept = _MEMORY_STEPS.get(key)
+    if kept is None:
+        now = _FRESH_AT
+        last_review = None if elapsed_days is None else now - timedelta(days=elapsed_days)
+        # A `_ReplayCard`, which the engine copies cheaply.
+        shown = _ReplayCard(card_id=0, state=state, step=step, stability=stability, difficulty=difficulty, due=now,
+                            last_review=last_review)
+        after, _log = rules.engine.review_card(shown, rating, now)
+        _capped(after, rules.stability_cap)
+        if len(_MEMORY_STEPS) >= MEMORY_STEPS_KEPT:
+            _MEMORY_STEPS.clear()
+            _MEMORY_STEP_OWNERS.clear()
+        _MEMORY_STEP_OWNERS[id(rules)] = rules
+        kept = _MEMORY_STEPS[key] = (after.state, after.step, after.stability, after.difficulty)
+    return kept
 
 
 def make_scheduler(*, desired_retention: float = 0.9, learning_steps_minutes: Sequence[float] = (1, 10),
@@ -1413,21 +1452,23 @@ def replay(scheduler: Scheduler, card_id: int, reviews: Iterable[ReplayableRevie
     taken from its log.
     """
     last = None
-    for last in _replayed(scheduler, card_id, reviews, time_zone=time_zone):  # noqa: B007 - the last one is kept
+    for last in _replayed(scheduler, reviews, time_zone=time_zone):  # noqa: B007 - the last one is kept
         pass
-    if last is None:
-        return None
-    review, card = last
-    card.due = review.due
-    return card.plain()
+    return None if last is None else _replayed_card(card_id, *last)
 
 
 def replay_steps(scheduler: Scheduler, card_id: int, reviews: Iterable[ReplayableReview], *,
                  time_zone: str) -> Iterator[FsrsCard]:
     """The card's FSRS state after each of its reviews, oldest first; the last is `replay`'s."""
-    for review, card in _replayed(scheduler, card_id, reviews, time_zone=time_zone):
-        card.due = review.due
-        yield card.plain()
+    for review, memory in _replayed(scheduler, reviews, time_zone=time_zone):
+        yield _replayed_card(card_id, review, memory)
+
+
+def _replayed_card(card_id: int, review: ReplayableReview, memory: Memory) -> FsrsCard:
+    """The card as a review left it: the memory state the replay gives, the due date the review log keeps."""
+    state, step, stability, difficulty = memory
+    return FsrsCard(card_id=card_id, state=state, step=step, stability=stability, difficulty=difficulty,
+                    due=review.due, last_review=review.reviewed_at)
 
 
 class _ReplayCard(FsrsCard):
@@ -1449,30 +1490,20 @@ class _ReplayCard(FsrsCard):
                         difficulty=self.difficulty, due=self.due, last_review=self.last_review)
 
 
-def _replayed(scheduler: Scheduler, card_id: int, reviews: Iterable[ReplayableReview], *,
-              time_zone: str) -> Iterator[tuple[ReplayableReview, _ReplayCard]]:
-    """Each review with the card's memory state after it, for `replay` and `replay_steps`.
-
-    The card's due date is left for the caller to take from the review. A card yielded is
-    handed to the engine at the next review, its last review moved: the caller keeps what it
-    needs of it before asking for the next one.
-    """
+def _replayed(scheduler: Scheduler, reviews: Iterable[ReplayableReview], *,
+              time_zone: str) -> Iterator[tuple[ReplayableReview, Memory]]:
+    """Each review with the memory state after it (state, step, stability, difficulty), for `replay` and
+    `replay_steps`: a card is made only of what the caller keeps."""
     rules = study_scheduler(scheduler)
-    engine, cap = rules.engine, rules.stability_cap
     days = _study_days(time_zone, rules.day_starts_at_hour)
-    card: _ReplayCard | None = None
-    last_day = 0
+    memory: Memory = (State.Learning, 0, None, None)
+    last_day: int | None = None
     for review in reviews:
-        now = review.reviewed_at
         # Each review's study day is worked out once: at the next review it is the last review's.
-        day = days.number(now)
-        if card is None:
-            card = _ReplayCard(card_id=card_id, state=State.Learning, step=0, due=now)
-        elapsed = 0 if card.last_review is None else max(0, day - last_day)
-        # The engine answers with a copy of the card it is given: a `_ReplayCard` again.
-        card = cast(_ReplayCard, _answered(engine, card, review.rating, now, elapsed, cap))
+        day = days.number(review.reviewed_at)
+        memory = memory_step(rules, *memory, review.rating, None if last_day is None else max(0, day - last_day))
         last_day = day
-        yield review, card
+        yield review, memory
 
 
 def recompute_memory_states(session: Session, scheduler: Scheduler, *, user_id: int | None = None,

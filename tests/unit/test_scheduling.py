@@ -5,6 +5,7 @@ Fixed UTC datetimes; fuzzing off unless a test says why.
 
 from __future__ import annotations
 
+import random
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -12,6 +13,7 @@ from fsrs import Card as FsrsCard
 from fsrs import Rating, State
 from sqlalchemy import func, select
 
+from flashapp import scheduling
 from flashapp.accounts import register_user
 from flashapp.models import Card, CardState, ReviewLog
 from flashapp.scheduling import (
@@ -23,6 +25,7 @@ from flashapp.scheduling import (
     due_counts,
     format_interval,
     make_scheduler,
+    memory_step,
     next_card,
     next_day_start,
     preview_intervals,
@@ -282,3 +285,73 @@ def test_learning_cards_shown_early_are_counted_as_learning(session, scheduler, 
     # Once it graduates it is a review due on a later day, and no longer counted.
     study.answer(first, Rating.Good, T0 + timedelta(minutes=11))
     assert study.counts(T0 + timedelta(minutes=11)).learning == 0
+
+
+def _engine_answer(rules, card: FsrsCard, rating: Rating, now: datetime, elapsed_days: int | None) -> FsrsCard:
+    """py-fsrs's own answer, `elapsed_days` whole days after the last review (None: never answered), capped."""
+    shown = FsrsCard(card_id=1, state=card.state, step=card.step, stability=card.stability,
+                     difficulty=card.difficulty, due=now,
+                     last_review=None if elapsed_days is None else now - timedelta(days=elapsed_days))
+    after, _log = rules.engine.review_card(shown, rating, now)
+    if after.stability is not None:
+        after.stability = min(after.stability, rules.stability_cap)
+    return after
+
+
+def _walks(count: int, seed: int) -> list[list[tuple[Rating, int]]]:
+    """Answer sequences with the study days between answers: a learning day, then days apart (fixed seed)."""
+    chooser = random.Random(seed)
+    walks = []
+    for _ in range(count):
+        gaps = [0, 0] + [chooser.choice([0, 1, 1, 2, 3, 5, 8, 13, 30, 90]) for _ in range(chooser.randint(0, 10))]
+        walks.append([(chooser.choice(list(Rating)), gap) for gap in gaps[:chooser.randint(1, len(gaps))]])
+    return walks
+
+
+@pytest.mark.parametrize("kept", [1 << 16, 3], ids=["plenty kept", "cleared every third"])
+def test_a_memory_step_answers_as_the_engine_does_whether_worked_out_or_kept(monkeypatch, kept):
+    """`memory_step` keeps the engine's answers: asked again, or after what it kept was cleared, it answers
+    the same as py-fsrs asked afresh, field for field, exactly; two schedulers never share an answer."""
+    monkeypatch.setattr(scheduling, "MEMORY_STEPS_KEPT", kept)
+    monkeypatch.setattr(scheduling, "_MEMORY_STEPS", {})
+    monkeypatch.setattr(scheduling, "_MEMORY_STEP_OWNERS", {})
+    rules = make_scheduler(enable_fuzzing=False, maximum_interval_days=400)
+    other = make_scheduler(enable_fuzzing=False, desired_retention=0.8)
+    reference = make_scheduler(enable_fuzzing=False, maximum_interval_days=400)
+    other_reference = make_scheduler(enable_fuzzing=False, desired_retention=0.8)
+    asked = 0
+    pairs = ((rules, reference), (other, other_reference))
+    for walk in _walks(300, seed=7) * 2:  # the second time round, mostly kept answers
+        cards = [FsrsCard(card_id=1, state=State.Learning, step=0, due=T0) for _pair in pairs]
+        memories = [(State.Learning, 0, None, None) for _pair in pairs]
+        now = T0
+        for number, (rating, gap) in enumerate(walk):
+            now += timedelta(days=gap, minutes=10)
+            elapsed = None if number == 0 else gap
+            for index, (scheduler, oracle) in enumerate(pairs):
+                card = cards[index] = _engine_answer(oracle, cards[index], rating, now, elapsed)
+                memories[index] = memory_step(scheduler, *memories[index], rating, elapsed)
+                assert memories[index] == (card.state, card.step, card.stability, card.difficulty)
+                asked += 1
+        assert len(scheduling._MEMORY_STEPS) <= kept
+        assert {id(owner) for owner in scheduling._MEMORY_STEP_OWNERS.values()} <= {id(rules), id(other)}
+    assert asked > 2000
+
+
+def test_a_replay_gives_the_same_states_from_a_fresh_scheduler_and_from_one_that_kept_its_answers():
+    """Replays share kept answers between cards: a card replayed by a scheduler that has replayed
+    thousands of others ends where it ends replayed first by a new one."""
+    warm = make_scheduler(enable_fuzzing=False)
+    histories = []
+    for card_id, walk in enumerate(_walks(200, seed=11), start=1):
+        now, reviews = T0 + timedelta(hours=card_id), []
+        for rating, gap in walk:
+            now += timedelta(days=gap, minutes=10)
+            reviews.append(ReviewLog(card_id=card_id, rating=rating, reviewed_at=now, due=now + timedelta(days=1)))
+        histories.append((card_id, reviews))
+    for card_id, reviews in histories:
+        replay(warm, card_id, reviews, time_zone="Asia/Tokyo")
+    for card_id, reviews in reversed(histories):
+        cold = make_scheduler(enable_fuzzing=False)
+        assert (replay(warm, card_id, reviews, time_zone="Asia/Tokyo")
+                == replay(cold, card_id, reviews, time_zone="Asia/Tokyo"))
