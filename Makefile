@@ -1,8 +1,8 @@
 # Two commands set everything up on a fresh machine with Python 3.11:
 #   make run    create .venv, install, initialise the database, serve the app
 #   make test   install the test extras and axe-core (npm, tests only), lint (ruff), type-check (mypy),
-#               run the whole suite, in parallel (pytest -n auto, set in pyproject.toml; PYTEST_ARGS="-n 0"
-#               runs it in one process)
+#               run the whole suite, in parallel (pytest -n auto, set in pyproject.toml: one process per core and
+#               one more; PYTEST_ARGS="-n 0" runs it in one process)
 #   make lint   ruff and mypy alone
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
