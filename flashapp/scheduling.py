@@ -129,10 +129,9 @@ class StudyScheduler(Scheduler):
         return min(STABILITY_MAX, float(self.maximum_interval))
 
 
-# The engine's answers kept for replays (`memory_step`), for every scheduler together, by the scheduler's id: each
-# scheduler with answers kept is kept alive too (in `_MEMORY_STEP_OWNERS`), so that no other can take its id.
-_MEMORY_STEPS: dict[tuple[Any, ...], Memory] = {}
-_MEMORY_STEP_OWNERS: dict[int, StudyScheduler] = {}
+# The engine's answers kept for replays (`memory_step`), for every scheduler together, by the scheduler's id. Each
+# answer holds its scheduler too, so that no other scheduler can take that id while the answer is kept.
+_MEMORY_STEPS: dict[tuple[Any, ...], tuple[StudyScheduler, Memory]] = {}
 
 
 def memory_step(rules: StudyScheduler, state: State, step: int | None, stability: float | None,
@@ -156,10 +155,8 @@ def memory_step(rules: StudyScheduler, state: State, step: int | None, stability
         _capped(after, rules.stability_cap)
         if len(_MEMORY_STEPS) >= MEMORY_STEPS_KEPT:
             _MEMORY_STEPS.clear()
-            _MEMORY_STEP_OWNERS.clear()
-        _MEMORY_STEP_OWNERS[id(rules)] = rules
-        kept = _MEMORY_STEPS[key] = (after.state, after.step, after.stability, after.difficulty)
-    return kept
+        kept = _MEMORY_STEPS[key] = (rules, (after.state, after.step, after.stability, after.difficulty))
+    return kept[1]
 
 
 def make_scheduler(*, desired_retention: float = 0.9, learning_steps_minutes: Sequence[float] = (1, 10),

@@ -314,7 +314,6 @@ def test_a_memory_step_answers_as_the_engine_does_whether_worked_out_or_kept(mon
     the same as py-fsrs asked afresh, field for field, exactly; two schedulers never share an answer."""
     monkeypatch.setattr(scheduling, "MEMORY_STEPS_KEPT", kept)
     monkeypatch.setattr(scheduling, "_MEMORY_STEPS", {})
-    monkeypatch.setattr(scheduling, "_MEMORY_STEP_OWNERS", {})
     rules = make_scheduler(enable_fuzzing=False, maximum_interval_days=400)
     other = make_scheduler(enable_fuzzing=False, desired_retention=0.8)
     reference = make_scheduler(enable_fuzzing=False, maximum_interval_days=400)
@@ -334,7 +333,8 @@ def test_a_memory_step_answers_as_the_engine_does_whether_worked_out_or_kept(mon
                 assert memories[index] == (card.state, card.step, card.stability, card.difficulty)
                 asked += 1
         assert len(scheduling._MEMORY_STEPS) <= kept
-        assert {id(owner) for owner in scheduling._MEMORY_STEP_OWNERS.values()} <= {id(rules), id(other)}
+        assert all((owner is rules or owner is other) and key[0] == id(owner)
+                   for key, (owner, _memory) in scheduling._MEMORY_STEPS.items())
     assert asked > 2000
 
 
