@@ -148,12 +148,10 @@ def memory_step(rules: StudyScheduler, state: State, step: int | None, stability
     kept = _MEMORY_STEPS.get(key)
     if kept is None:
         now = _FRESH_AT
-        last_review = None if elapsed_days is None else now - timedelta(days=elapsed_days)
-        # A `_ReplayCard`, which the engine copies cheaply.
+        # A `_ReplayCard`, which the engine copies cheaply; `_answered` moves its last review `elapsed_days` back.
         shown = _ReplayCard(card_id=0, state=state, step=step, stability=stability, difficulty=difficulty, due=now,
-                            last_review=last_review)
-        after, _log = rules.engine.review_card(shown, rating, now)
-        _capped(after, rules.stability_cap)
+                            last_review=None if elapsed_days is None else now)
+        after = _answered(rules.engine, shown, rating, now, elapsed_days or 0, rules.stability_cap)
         if len(_MEMORY_STEPS) >= MEMORY_STEPS_KEPT:
             _MEMORY_STEPS.clear()
         kept = _MEMORY_STEPS[key] = (rules, (after.state, after.step, after.stability, after.difficulty))

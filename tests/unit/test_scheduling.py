@@ -340,7 +340,7 @@ def test_a_memory_step_answers_as_the_engine_does_whether_worked_out_or_kept(mon
 
 def test_a_replay_gives_the_same_states_from_a_fresh_scheduler_and_from_one_that_kept_its_answers():
     """Replays share kept answers between cards: a card replayed by a scheduler that has replayed
-    thousands of others ends where it ends replayed first by a new one."""
+    200 others ends where it ends replayed first by a new one."""
     warm = make_scheduler(enable_fuzzing=False)
     histories = []
     for card_id, walk in enumerate(_walks(200, seed=11), start=1):
