@@ -296,9 +296,16 @@ def test_a_failed_daily_backup_stays_on_the_classes_page_until_a_backup_succeeds
         assert "The daily backup has failed since" in page
         assert "database or disk is full" in page
         assert f"Make room in {folder}" in page
+        # With no try under way (one may be writing its temporary file at any moment), the failed ones left
+        # nothing behind.
+        stop.set()
+        thread.join(10)
+        assert not thread.is_alive()
         assert not any(p.name.startswith(".flashapp-backup-") for p in folder.iterdir())
 
         mount_tmpfs(folder, "64m")  # room again: the next try succeeds and the warning goes
+        stop = threading.Event()
+        thread = start_daily_backups(app, interval_seconds=0.05, retry_seconds=0.05, stop=stop)
         wait_until(lambda: backup_health(app).failure is None)
         assert len(list_backups(folder)) == 1
         assert "The daily backup has failed" not in client.get("/teach/").get_data(as_text=True)
