@@ -13,7 +13,8 @@ by hand rather than row by row through the ORM. Memory holds one card's reviews 
 (plus the ids of users, decks, notes and cards, and the problems found), whatever the size
 of the review log. A replay asks the FSRS engine only what it has not been asked before: the
 same answers recur across cards (every card's first answers, the learning steps of the next
-days), and up to `MEMORY_STEPS_KEPT` answers are kept at a time (`scheduling.memory_step`). On a
+days), and up to `MEMORY_STEPS_KEPT` answers are kept at a time (`scheduling.memory_step`); a review card's
+answer is asked of the engine's formulas directly, without the rest of `review_card`. On a
 large review log the replays are shared among one process per CPU,
 each checking ranges of (user, card) keys (a card's state and reviews are always in one
 range) in a read transaction of its own, in the same snapshot on PostgreSQL; meanwhile this

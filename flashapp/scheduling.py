@@ -142,11 +142,18 @@ def memory_step(rules: StudyScheduler, state: State, step: int | None, stability
 
     The engine's answer depends on nothing else, and replaying a class's reviews asks the same
     questions again and again (every card's first answers, the learning steps of the days after):
-    the answers are kept, up to `MEMORY_STEPS_KEPT` of them at a time for all schedulers together.
+    the answers are kept, up to `MEMORY_STEPS_KEPT` of them at a time for all schedulers together. A review
+    card's answer not kept is worked out by `_reviewed`, the others by the engine's `review_card`.
     """
     key = (id(rules), state, step, stability, difficulty, rating, elapsed_days)
     kept = _MEMORY_STEPS.get(key)
-    if kept is None:
+    if kept is None and state == State.Review and elapsed_days is not None:
+        # Most answers of a long history are to review cards, and most of those have not been asked before.
+        memory = _reviewed(rules, step, cast(float, stability), cast(float, difficulty), rating, elapsed_days)
+        if len(_MEMORY_STEPS) >= MEMORY_STEPS_KEPT:
+            _MEMORY_STEPS.clear()
+        kept = _MEMORY_STEPS[key] = (rules, memory)
+    elif kept is None:
         now = _FRESH_AT
         # A `_ReplayCard`, which the engine copies cheaply; `_answered` moves its last review `elapsed_days` back.
         shown = _ReplayCard(card_id=0, state=state, step=step, stability=stability, difficulty=difficulty, due=now,
@@ -156,6 +163,46 @@ def memory_step(rules: StudyScheduler, state: State, step: int | None, stability
             _MEMORY_STEPS.clear()
         kept = _MEMORY_STEPS[key] = (rules, (after.state, after.step, after.stability, after.difficulty))
     return kept[1]
+
+
+class _Recalled:
+    """What py-fsrs reads of a card to work out its retrievability: its stability and last review."""
+
+    __slots__ = ("last_review", "stability")
+
+    def __init__(self, stability: float, last_review: datetime) -> None:
+        self.stability = stability
+        self.last_review = last_review
+
+
+@lru_cache(maxsize=4096)
+def _days_before_fresh(days: int) -> datetime:
+    """`days` whole days before `_FRESH_AT`: a review card's last review as `_reviewed` shows it to the engine."""
+    return _FRESH_AT - timedelta(days=days)
+
+
+def _reviewed(rules: StudyScheduler, step: int | None, stability: float, difficulty: float, rating: Rating,
+              elapsed_days: int) -> Memory:
+    """The memory state after answering a review card `rating`, `elapsed_days` study days after its last review,
+    stability capped: `review_card`'s review-card case, asked of the engine's own formulas.
+
+    `review_card` also works out the next interval and due date, copies the card and writes a review log,
+    none of which a memory state needs; skipping them makes this about three times quicker
+    (`tests/unit/test_scheduling.py` holds it to `review_card`'s answers, exactly).
+    """
+    engine = rules.engine
+    if elapsed_days < 1:
+        stability_after = engine._short_term_stability(stability=stability, rating=rating)
+    else:
+        shown = _Recalled(stability, _days_before_fresh(elapsed_days))
+        recall = engine.get_card_retrievability(cast(FsrsCard, shown), current_datetime=_FRESH_AT)
+        stability_after = engine._next_stability(difficulty=difficulty, stability=stability, retrievability=recall,
+                                                 rating=rating)
+    difficulty_after = engine._next_difficulty(difficulty=difficulty, rating=rating)
+    stability_after = min(stability_after, rules.stability_cap)
+    if rating == Rating.Again and engine.relearning_steps:
+        return State.Relearning, 0, stability_after, difficulty_after
+    return State.Review, step, stability_after, difficulty_after
 
 
 def make_scheduler(*, desired_retention: float = 0.9, learning_steps_minutes: Sequence[float] = (1, 10),

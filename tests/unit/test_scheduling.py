@@ -338,6 +338,45 @@ def test_a_memory_step_answers_as_the_engine_does_whether_worked_out_or_kept(mon
     assert asked > 2000
 
 
+@pytest.mark.parametrize("settings", [
+    {}, {"relearning_steps_minutes": ()}, {"relearning_steps_minutes": (5, 30)}, {"maximum_interval_days": 60},
+    {"desired_retention": 0.8, "parameters": (0.5, 1.5, 4.0, 12.0, 6.8, 0.6, 2.2, 0.01, 1.6, 0.15, 1.0, 1.8, 0.1,
+                                             0.3, 2.0, 0.3, 2.5, 0.5, 0.4, 0.1, 0.3)},
+], ids=["defaults", "no relearning steps", "two relearning steps", "capped at 60 days", "own parameters"])
+def test_a_review_cards_memory_step_is_the_engines_review_card_exactly(monkeypatch, settings):
+    """A review card's answer is worked out from the engine's formulas without `review_card` (the quick path of
+    `memory_step`): state, step, stability and difficulty equal `review_card`'s, bit for bit, for every rating,
+    on the same day and after days or years, with a stability at, below and above the cap, under other settings."""
+    monkeypatch.setattr(scheduling, "_MEMORY_STEPS", {})
+    rules = make_scheduler(enable_fuzzing=False, **settings)
+    oracle = make_scheduler(enable_fuzzing=False, **settings)
+    chooser = random.Random(11)
+    stabilities = [0.001, 0.1, 1.0, 3.7, 45.0, 59.999, 60.0, 60.001, 400.0, 36500.0, 99999.0]
+    difficulties = [1.0, 1.0001, 5.5, 9.9999, 10.0]
+    gaps = [0, 1, 2, 7, 30, 365, 3650]
+    cases = [(s, d, gap) for s in stabilities for d in difficulties for gap in gaps]
+    cases += [(chooser.uniform(0.01, 500), chooser.uniform(1, 10), chooser.randint(0, 400)) for _ in range(1500)]
+
+    def not_asked(*_args, **_kwargs):
+        raise AssertionError("review_card was asked")
+
+    # The quick path alone answers: the engine's `review_card` is not asked.
+    monkeypatch.setattr(rules.engine, "review_card", not_asked)
+    worked_out = 0
+    for stability, difficulty, gap in cases:
+        for rating in Rating:
+            shown = FsrsCard(card_id=1, state=State.Review, step=None, stability=stability, difficulty=difficulty,
+                             due=T0, last_review=T0 - timedelta(days=gap))
+            expected = _engine_answer(oracle, shown, rating, T0, gap)
+            got = memory_step(rules, State.Review, None, stability, difficulty, rating, gap)
+            assert got == (expected.state, expected.step, expected.stability, expected.difficulty), \
+                (stability, difficulty, gap, rating)
+            assert all(type(a) is type(b) for a, b in zip(got, (expected.state, expected.step, expected.stability,
+                                                                expected.difficulty), strict=True))
+            worked_out += 1
+    assert worked_out == len(cases) * 4
+
+
 def test_a_replay_gives_the_same_states_from_a_fresh_scheduler_and_from_one_that_kept_its_answers():
     """Replays share kept answers between cards: a card replayed by a scheduler that has replayed
     200 others ends where it ends replayed first by a new one."""
