@@ -6,7 +6,8 @@ Fixed UTC datetimes; fuzzing off unless a test says why.
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from fsrs import Card as FsrsCard
@@ -18,6 +19,7 @@ from flashapp.accounts import register_user
 from flashapp.models import Card, CardState, ReviewLog
 from flashapp.scheduling import (
     Outcome,
+    StudyDays,
     answer_card,
     button_label,
     card_reviews,
@@ -394,3 +396,26 @@ def test_a_replay_gives_the_same_states_from_a_fresh_scheduler_and_from_one_that
         cold = make_scheduler(enable_fuzzing=False)
         assert (replay(warm, card_id, reviews, time_zone="Asia/Tokyo")
                 == replay(cold, card_id, reviews, time_zone="Asia/Tokyo"))
+
+
+@pytest.mark.parametrize("name", sorted(scheduling.UTC_NAMES | {"no such zone"}))
+@pytest.mark.parametrize("hour", [0, 4, 23])
+def test_utcs_study_days_are_those_its_zoneinfo_gives(name, hour):
+    """A student in UTC (or in a zone nobody knows, read as UTC) has their study days worked out with Python's fixed
+    UTC, which converts quicker: every day number, day start and due date is the one `ZoneInfo("UTC")` gives."""
+    days = StudyDays(name, hour)
+    assert days.tz is timezone.utc
+    utc = ZoneInfo("UTC")
+    chooser = random.Random(hour)
+    instants = [T0 + timedelta(microseconds=chooser.randrange(-10**15, 10**15)) for _ in range(2000)]
+    instants += [datetime(2026, 3, 29, hour, tzinfo=timezone.utc) + timedelta(microseconds=step)
+                 for step in (-1, 0, 1)]
+    for at in instants:
+        number = (at.astimezone(utc) - timedelta(hours=hour)).toordinal()
+        assert days.number(at) == number
+        begins = datetime.combine(date.fromordinal(number), time(hour), tzinfo=utc).astimezone(timezone.utc)
+        assert days.begins(number) == begins
+        assert days.begins(number) <= at < days.begins(number + 1)
+        for interval in (1, 3, 400):
+            assert days.due_after(at, interval) == at + timedelta(days=interval)
+    assert StudyDays("Europe/Berlin", hour).tz == ZoneInfo("Europe/Berlin")
