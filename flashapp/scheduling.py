@@ -101,10 +101,13 @@ class StudyScheduler(Scheduler):
     """
 
     day_starts_at_hour: int
+    # Stability never exceeds the maximum interval (nor FSRS's own ceiling).
+    stability_cap: float
 
     def __init__(self, *, day_starts_at_hour: int = 4, **settings: Any) -> None:
         super().__init__(**settings)
         self.day_starts_at_hour = day_starts_at_hour
+        self.stability_cap = min(STABILITY_MAX, float(self.maximum_interval))
         # The engine works out memory states only; the adapter does the fuzz itself.
         self.engine = Scheduler(**{**settings, "enable_fuzzing": False})
         self._fresh: dict[Rating, FsrsCard] = {}
@@ -123,11 +126,6 @@ class StudyScheduler(Scheduler):
         return _ReplayCard(card_id=card_id, state=kept.state, step=kept.step, stability=kept.stability,
                            difficulty=kept.difficulty, due=now + (kept.due - _FRESH_AT),
                            last_review=None if kept.last_review is None else now + (kept.last_review - _FRESH_AT))
-
-    @property
-    def stability_cap(self) -> float:
-        """Stability never exceeds the maximum interval (nor FSRS's own ceiling)."""
-        return min(STABILITY_MAX, float(self.maximum_interval))
 
 
 # The engine's answers kept for replays (`memory_step`), for every scheduler together, by the scheduler's id. Each
