@@ -709,8 +709,11 @@ def _check_cards(session: Session, plain: Scheduler, catalogue: _Catalogue, lowe
             continue
         found.reviews_checked += len(group)
         where = f"user {user_id}, card {card_id}"
+        # The study day of each review, which the replay works out and the last intervals need too.
+        answered_days: list[int] = []
         try:
-            replayed = replay(own.get(user_id, plain), card_id, group, time_zone=time_zones[user_id])
+            replayed = replay(own.get(user_id, plain), card_id, group, time_zone=time_zones[user_id],
+                              day_numbers=answered_days)
         except (ValueError, TypeError, KeyError) as error:
             found.per_card.append(Problem(UNREPLAYABLE, f"the reviews of {where} cannot be replayed ({error}); "
                                                         "repair or delete them by hand", fixable=False))
@@ -727,7 +730,8 @@ def _check_cards(session: Session, plain: Scheduler, catalogue: _Catalogue, lowe
             found.per_card.append(Problem(STATE_MISMATCH, f"card state {state.id} ({where}) differs from its "
                                                           f"{len(group)} reviews: {', '.join(differences)}"))
         wrong = [] if group[0].last_interval is None else [
-            review.id for review, value in zip(group, last_intervals(group, study_days[user_id]), strict=True)
+            review.id
+            for review, value in zip(group, last_intervals(group, study_days[user_id], answered_days), strict=True)
             if review.last_interval != value]
         if wrong:
             found.per_card.append(Problem(LAST_INTERVAL_MISMATCH, f"{'review' if len(wrong) == 1 else 'reviews'} "

@@ -346,15 +346,15 @@ def next_day_start(now: datetime, time_zone: str, *, hour: int = 4) -> datetime:
     return days.begins(days.number(now) + 1)
 
 
-def anki_interval(answered: datetime, due: datetime, days: StudyDays) -> int:
+def anki_interval(answered: datetime, due: datetime, days: StudyDays, answered_day: int | None = None) -> int:
     """The interval an answer given at `answered` scheduled (the card due at `due`), as Anki's review log keeps one.
 
     Whole study days when the card fell due on a later study day (a review interval, or a
     learning step that runs past the day's end); otherwise minus the seconds until it fell due,
     at least one (a learning step within the day). A review's `last_interval` is this for the
-    card's previous answer.
+    card's previous answer. `answered_day`, when given, is `days.number(answered)`, already worked out.
     """
-    ahead = days.number(due) - days.number(answered)
+    ahead = days.number(due) - (days.number(answered) if answered_day is None else answered_day)
     if ahead > 0:
         return ahead
     return -max(1, round((due - answered).total_seconds()))
@@ -1492,15 +1492,17 @@ def store_state(state: CardState, card: FsrsCard, *, counts: ReviewCounts) -> No
 
 
 def replay(scheduler: Scheduler, card_id: int, reviews: Iterable[ReplayableReview], *,
-           time_zone: str) -> FsrsCard | None:
+           time_zone: str, day_numbers: list[int] | None = None) -> FsrsCard | None:
     """Rebuild a card's FSRS state from its reviews, oldest first (None when there are none).
 
     Elapsed days are study days in `time_zone` (the student's), as when the answers were
     given. Fuzz only moves the due date, which every review log keeps, so each due date is
-    taken from its log.
+    taken from its log. With `day_numbers`, the study day of each review is added to that list, oldest first
+    (for `last_intervals`, which needs them too).
     """
     last = None
-    for last in _replayed(scheduler, reviews, time_zone=time_zone):  # noqa: B007 - the last one is kept
+    for last in _replayed(scheduler, reviews, time_zone=time_zone,  # noqa: B007 - the last one is kept
+                          day_numbers=day_numbers):
         pass
     return None if last is None else _replayed_card(card_id, *last)
 
@@ -1539,9 +1541,10 @@ class _ReplayCard(FsrsCard):
 
 
 def _replayed(scheduler: Scheduler, reviews: Iterable[ReplayableReview], *,
-              time_zone: str) -> Iterator[tuple[ReplayableReview, Memory]]:
+              time_zone: str, day_numbers: list[int] | None = None) -> Iterator[tuple[ReplayableReview, Memory]]:
     """Each review with the memory state after it (state, step, stability, difficulty), for `replay` and
-    `replay_steps`: a card is made only of what the caller keeps."""
+    `replay_steps`: a card is made only of what the caller keeps. Each review's study day is added to
+    `day_numbers`, when given."""
     rules = study_scheduler(scheduler)
     days = _study_days(time_zone, rules.day_starts_at_hour)
     memory: Memory = (State.Learning, 0, None, None)
@@ -1549,6 +1552,8 @@ def _replayed(scheduler: Scheduler, reviews: Iterable[ReplayableReview], *,
     for review in reviews:
         # Each review's study day is worked out once: at the next review it is the last review's.
         day = days.number(review.reviewed_at)
+        if day_numbers is not None:
+            day_numbers.append(day)
         memory = memory_step(rules, *memory, review.rating, None if last_day is None else max(0, day - last_day))
         last_day = day
         yield review, memory
@@ -1623,11 +1628,18 @@ class TimedReview(Protocol):
     def due(self) -> datetime: ...
 
 
-def last_intervals(reviews: Sequence[TimedReview], days: StudyDays) -> list[int]:
-    """The last interval of each of a card's reviews, oldest first: 0, then what the review before scheduled."""
+def last_intervals(reviews: Sequence[TimedReview], days: StudyDays,
+                   answered_days: Sequence[int] | None = None) -> list[int]:
+    """The last interval of each of a card's reviews, oldest first: 0, then what the review before scheduled.
+
+    `answered_days`, when given, are the study days the reviews were given on (as `replay` gives them).
+    """
     if not reviews:
         return []
-    return [0] + [anki_interval(review.reviewed_at, review.due, days) for review in reviews[:-1]]
+    if answered_days is None:
+        return [0] + [anki_interval(review.reviewed_at, review.due, days) for review in reviews[:-1]]
+    return [0] + [anki_interval(review.reviewed_at, review.due, days, day)
+                  for review, day in zip(reviews[:-1], answered_days, strict=False)]
 
 
 def set_last_intervals(reviews: Sequence[ReviewLog], days: StudyDays) -> int:

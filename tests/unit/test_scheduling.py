@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from flashapp import scheduling
 from flashapp.accounts import register_user
-from flashapp.models import Card, CardState, ReviewLog
+from flashapp.models import Card, CardState, ReviewLog, ReviewState
 from flashapp.scheduling import (
     Outcome,
     StudyDays,
@@ -26,6 +26,7 @@ from flashapp.scheduling import (
     day_start,
     due_counts,
     format_interval,
+    last_intervals,
     make_scheduler,
     memory_step,
     next_card,
@@ -419,3 +420,25 @@ def test_utcs_study_days_are_those_its_zoneinfo_gives(name, hour):
         for interval in (1, 3, 400):
             assert days.due_after(at, interval) == at + timedelta(days=interval)
     assert StudyDays("Europe/Berlin", hour).tz == ZoneInfo("Europe/Berlin")
+
+
+@pytest.mark.parametrize("name", ["UTC", "Europe/Berlin", "America/New_York", "Pacific/Chatham"])
+def test_the_study_days_a_replay_hands_back_give_the_last_intervals_worked_out_without_them(name):
+    """`flashapp check` takes each review's study day from the replay instead of working it out again: the
+    days are the reviews' own, and the last intervals from them equal those `last_intervals` works out alone,
+    across daylight-saving changes and learning steps that run past the day's end."""
+    rules = make_scheduler(enable_fuzzing=False, day_starts_at_hour=4)
+    days = StudyDays(name, 4)
+    chooser = random.Random(name)
+    for _card in range(200):
+        at = datetime(2026, 3, 1, tzinfo=timezone.utc) + timedelta(minutes=chooser.randrange(60 * 24 * 60))
+        reviews = []
+        for _answer in range(chooser.randint(1, 12)):
+            due = at + timedelta(minutes=chooser.choice([1, 10, 300, 60 * 24, 60 * 24 * 9]))
+            reviews.append(ReviewLog(rating=chooser.choice(list(Rating)), reviewed_at=at, due=due, duration_ms=None,
+                                     state_before=ReviewState.LEARNING))
+            at = due + timedelta(minutes=chooser.randrange(0, 60 * 24 * 3))
+        answered: list[int] = []
+        replay(rules, 1, reviews, time_zone=name, day_numbers=answered)
+        assert answered == [days.number(review.reviewed_at) for review in reviews]
+        assert last_intervals(reviews, days, answered) == last_intervals(reviews, days)
