@@ -73,7 +73,10 @@ def test_a_deck_without_facts_cannot_be_written():
 # own special characters, sometimes over several lines.
 _TEXT = st.text(st.one_of(st.characters(categories=("L", "N", "P", "S", "Zs")),
                           st.sampled_from(":#'\"-[]{}&*!|>%@`\n")), min_size=1, max_size=30).map(str.strip).filter(bool)
-_NAME = st.from_regex(r"[a-z0-9]{1,6}(-[a-z0-9]{1,6}){0,2}", fullmatch=True)
+# The names [a-z0-9]{1,6}(-[a-z0-9]{1,6}){0,2}, built from their parts: drawn from the regular expression itself,
+# hypothesis took two thirds of the round trip's time making them.
+_NAME_PART = st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=6)
+_NAME = st.builds(lambda first, rest: "-".join([first, *rest]), _NAME_PART, st.lists(_NAME_PART, max_size=2))
 _TEMPLATE_TEXT = _TEXT.filter(lambda t: "{" not in t and "}" not in t)
 
 
