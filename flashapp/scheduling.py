@@ -1636,10 +1636,10 @@ def last_intervals(reviews: Sequence[TimedReview], days: StudyDays,
     """
     if not reviews:
         return []
-    if answered_days is None:
-        return [0] + [anki_interval(review.reviewed_at, review.due, days) for review in reviews[:-1]]
+    given: Iterable[int | None] = repeat(None) if answered_days is None else answered_days
+    # zip stops at the last review but one (`answered_days` has a day for the last one too).
     return [0] + [anki_interval(review.reviewed_at, review.due, days, day)
-                  for review, day in zip(reviews[:-1], answered_days[:-1], strict=True)]
+                  for review, day in zip(reviews[:-1], given, strict=False)]
 
 
 def set_last_intervals(reviews: Sequence[ReviewLog], days: StudyDays) -> int:
