@@ -26,8 +26,9 @@ $TMPDIR/flashapp-bench/, and copied into PostgreSQL with COPY when asked:
 The PostgreSQL database is named after the URL's database and the size (e.g. bench_medium)
 and made with createdb's equivalent when missing. Times are medians through the Flask test
 client (the template included), next to GET /healthz in the same run; export times read the
-whole stream; peak memory is the Python heap's peak (tracemalloc) while streaming, and for
-`check` the peak RSS of a separate `flask check` process: of all its processes together
+whole stream, and they and the check's time are also given as multiples of GET /healthz in
+process; peak memory is the Python heap's peak (tracemalloc) while streaming, and for `check`
+the peak RSS of a separate `flask check` process: of all its processes together
 (sampled) and of the largest one.
 """
 
@@ -350,9 +351,17 @@ def growth(schools: list[tuple[Size, str]], label: str, repeat: int) -> None:
         print(f"[{label}] Class 30, {what}, in turns ({repeat} each): {line}")
 
 
+def healthz_seconds(app) -> float:
+    """GET /healthz's median in process on this school: the machine's pace in the same run, which the exports' and
+    the check's times are given against."""
+    return timed(app.test_client(), "/healthz", 40)
+
+
 def exports(app, size: Size, label: str) -> None:
     from flashapp import exports as ex
 
+    health = healthz_seconds(app)
+    print(f"[{label}] {size.name}: GET /healthz {health * 1000:.2f} ms in process (the exports' ratios below)")
     with app.app_context():
         for class_id, name in ((1, "Class 30"), (2, "Everyone")):
             for what, make in (
@@ -361,15 +370,15 @@ def exports(app, size: Size, label: str) -> None:
                                                                                now=NOW)),
             ):
                 seconds, length, peak = measured(make)
-                print(f"[{label}] {size.name}: {what} of {name}: {seconds:6.2f} s, {length / 1e6:6.1f} MB, "
-                      f"peak heap {peak:5.1f} MB")
+                print(f"[{label}] {size.name}: {what} of {name}: {seconds:6.2f} s ({seconds / health:,.0f}x "
+                      f"/healthz), {length / 1e6:6.1f} MB, peak heap {peak:5.1f} MB")
         for what, make in (
             ("history CSV", lambda: ex.history_csv(db.session, user_id=2, time_zone="Europe/Paris")),
             ("data.zip", lambda: ex.personal_data_zip(db.session, user_id=2, now=NOW)),
         ):
             seconds, length, peak = measured(make)
-            print(f"[{label}] {size.name}: a student's {what}: {seconds * 1000:6.0f} ms, {length / 1e6:5.2f} MB, "
-                  f"peak heap {peak:5.1f} MB")
+            print(f"[{label}] {size.name}: a student's {what}: {seconds * 1000:6.0f} ms ({seconds / health:,.0f}x "
+                  f"/healthz), {length / 1e6:5.2f} MB, peak heap {peak:5.1f} MB")
 
 
 def tree_usage(root: int) -> tuple[int, dict[int, float]]:
@@ -402,6 +411,11 @@ def tree_usage(root: int) -> tuple[int, dict[int, float]]:
 def check(url: str, size: Size, label: str) -> None:
     env = dict(os.environ, FLASHAPP_DATABASE_URL=url, PYTHONPATH=str(ROOT))
     with tempfile.TemporaryDirectory() as instance:
+        app = _app(url, instance)
+        health = healthz_seconds(app)
+        with app.app_context():
+            db.engine.dispose()
+    with tempfile.TemporaryDirectory() as instance:
         env["FLASHAPP_INSTANCE_PATH"] = instance
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
@@ -425,7 +439,8 @@ def check(url: str, size: Size, label: str) -> None:
     summary = stdout.strip().splitlines()
     print(f"[{label}] {size.name}: flask check {seconds:6.1f} s ({cpu:5.1f} s CPU), peak RSS of its processes "
           f"together {together / 2**20:5.0f} MB, of the largest process so far {peak:5.0f} MB, "
-          f"exit {process.returncode}: {' / '.join(summary[:2])}")
+          f"exit {process.returncode}: {' / '.join(summary[:2])}; GET /healthz {health * 1000:.2f} ms in process "
+          f"just before ({seconds / health:,.0f}x)")
 
 
 def fix(url: str, size: Size, label: str) -> None:
