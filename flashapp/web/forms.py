@@ -116,10 +116,12 @@ class Form(FlaskForm):
 
 
 class RememberedSelect(Select):
-    """A select with many options that never change (the time zones): each way of drawing it is rendered once.
+    """A select whose drawings are kept: each way of drawing it is rendered once.
 
-    Drawing some 600 options took about 6 of the sign-up page's 7 ms; what is drawn depends
-    only on the field, its attributes, its choices and the chosen value, so a few dozen drawings are kept.
+    WTForms draws each option through its general attribute writer, about 30 µs an option: some 600 time
+    zones took about 6 of the sign-up page's 7 ms, and the class page's deck and retention lists (the school's
+    decks, 29 levels) took a sixth of it. What is drawn depends only on the field, its attributes, its choices
+    and the chosen value, so a few dozen drawings are kept.
     """
 
     KEPT = 64
@@ -269,12 +271,13 @@ class ClassForm(Form):
 
 
 class AssignForm(Form):
-    deck_id = SelectField("Deck", coerce=int, validators=[InputRequired("Choose a deck.")])
+    deck_id = SelectField("Deck", coerce=int, validators=[InputRequired("Choose a deck.")], widget=RememberedSelect())
     target_date = DateField("Every card started by (optional)", validators=[Optional()])
 
 
 class ReviewAheadForm(Form):
-    days = SelectField("Review ahead", coerce=int, validators=[InputRequired("Choose how many days ahead to review.")])
+    days = SelectField("Review ahead", coerce=int, validators=[InputRequired("Choose how many days ahead to review.")],
+                       widget=RememberedSelect())
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -283,7 +286,7 @@ class ReviewAheadForm(Form):
 
 
 class RetentionForm(Form):
-    desired_retention = SelectField("Desired retention", default="")
+    desired_retention = SelectField("Desired retention", default="", widget=RememberedSelect())
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
