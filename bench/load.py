@@ -7,6 +7,7 @@
     .venv/bin/python bench/load.py --db postgresql --server gunicorn --workers 2 --mode saturation
     .venv/bin/python bench/load.py --db sqlite --mode profile              # pyinstrument on the answer endpoint
     .venv/bin/python bench/load.py --db sqlite --mode saturation --py-spy  # + py-spy on the server under load
+    .venv/bin/python bench/load.py --db sqlite --mode saturation --request-cpu  # + each request's CPU
 
     Options: --students N, --seconds S, --kills K (fault, default 3), --cards C (deck size),
              --threads T (waitress threads, default 4 as `flashapp serve`), --no-keepalive (a new
@@ -15,7 +16,9 @@
              answering and /healthz take turns K times, default 5; 1 with --py-spy), --py-spy (needs
              `.venv/bin/pip install py-spy`), --pg-url URL (default
              postgresql+psycopg://postgres@127.0.0.1:5432/flashapp_bench; that database is dropped
-             and created again on every run), --keep (keep the instance folder and server log).
+             and created again on every run), --keep (keep the instance folder and server log),
+             --request-cpu (the server counts the CPU of each kind of request in its request threads,
+             bench/serve_measured.py; printed after the run, with the cycle against /healthz by it).
     The exit status is 1 when a check fails (errors, a count mismatch, a failed fault check).
 
 What it does: starts the server as a subprocess on a free loopback port with a throw-away
@@ -59,6 +62,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import json
 import os
 import random
 import re
@@ -228,6 +232,9 @@ class Server:
         self.env = {**os.environ, "FLASHAPP_INSTANCE_PATH": str(tmp / "instance"),
                     "FLASHAPP_DATABASE_URL": database.url}
         self.env.pop("FLASHAPP_SECRET_KEY", None)
+        self.request_cpu = tmp / "request-cpu.json"
+        if args.request_cpu:
+            self.env["FLASHAPP_BENCH_REQUEST_CPU"] = str(self.request_cpu)
         self.process: subprocess.Popen | None = None
 
     def prepare(self) -> None:
@@ -250,8 +257,9 @@ class Server:
         if self.args.server == "gunicorn":
             return [str(VENV_BIN / "gunicorn"), "-w", str(self.args.workers), "-b", f"127.0.0.1:{self.port}",
                     "flashapp:create_app()"]
-        return [str(VENV_BIN / "flashapp"), "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                "--threads", str(self.args.threads)]
+        serve = [str(VENV_BIN / "flashapp")] if not self.args.request_cpu else [
+            sys.executable, str(Path(__file__).resolve().parent / "serve_measured.py")]
+        return [*serve, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--threads", str(self.args.threads)]
 
     def start(self) -> None:
         with open(self.log, "ab") as log:
@@ -826,12 +834,40 @@ def run_load(args, server: Server, database: Database) -> int:
         if "idle" in profiles:
             report_wall("py-spy on the server during the answer phase: waitress worker threads by wall time",
                         stacks_from_pyspy(profiles["idle"]))
+    if args.request_cpu:
+        report_request_cpu(server.request_cpu)
     warnings = server.warnings()
     if warnings:
         kinds = Counter(re.sub(r"\d+", "N", line)[:110] for line in warnings)
         print(f"server log: {len(warnings)} warning/error lines: "
               + "; ".join(f"{count} x '{kind}'" for kind, count in kinds.most_common(4)))
     return 1 if failed else 0
+
+
+def report_request_cpu(path: Path) -> None:
+    """Each kind of request's CPU in the server's request threads (`bench/serve_measured.py`), and the study cycle
+    against `/healthz` by that CPU alone."""
+    try:
+        totals = json.loads(path.read_text())
+    except (OSError, ValueError):
+        print(f"request CPU: nothing written to {path}")
+        return
+    print("--- CPU of each kind of request in the server's request threads (the app and writing its response; "
+          "waitress's main thread left out) ---")
+    per: dict[str, float] = {}
+    for name, kind in sorted(totals.items(), key=lambda item: -item[1]["requests"]):
+        count = kind["requests"]
+        if count < 100:
+            continue
+        per[name] = kind["cpu_seconds"] / count
+        print(f"  {name:30s} {count:6.0f} requests: CPU {per[name] * 1e3:.3f} ms "
+              f"({kind['system_seconds'] / count * 1e3:.3f} ms in the kernel), "
+              f"wall {kind['wall_seconds'] / count * 1e3:.2f} ms, "
+              f"{kind['voluntary_switches'] / count:.1f} voluntary context switches")
+    cycle = per.get("GET /study/<slug>", 0.0) + per.get("POST /study/<slug>/answer", 0.0)
+    if cycle and per.get("GET /healthz"):
+        print(f"  /healthz against a study cycle (a page and an answer) by this CPU: "
+              f"{per['GET /healthz'] * 1e3:.3f} / {cycle * 1e3:.3f} ms = {per['GET /healthz'] / cycle:.3f}")
 
 
 # ---------------------------------------------------------------- profile mode
@@ -1077,6 +1113,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="pace/saturation: sample the server with py-spy during the answer phase")
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     parser.add_argument("--keep", action="store_true", help="keep the instance folder and server log")
+    parser.add_argument("--request-cpu", action="store_true",
+                        help="waitress: count each kind of request's CPU in the server's request threads "
+                             "(bench/serve_measured.py) and print it after the run")
     args = parser.parse_args(argv)
     students, seconds = DEFAULTS[args.mode]
     args.students = args.students or students
@@ -1087,6 +1126,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--students must be 1..500 and --seconds 0..600")
     if args.mode == "fault" and args.server != "waitress":
         parser.error("fault mode kills the single `flashapp serve` process; use --server waitress")
+    if args.request_cpu and (args.server != "waitress" or args.mode == "profile"):
+        parser.error("--request-cpu counts the requests of `flashapp serve` (waitress): not with gunicorn or profile")
     if args.cards is None:
         # Enough new cards for the fastest student: pace needs seconds/3, saturation is open-ended.
         args.cards = max(200, args.answers + 50) if args.mode == "profile" else (

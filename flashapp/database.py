@@ -26,6 +26,11 @@ from .prepared import run_on_driver
 # Whether transactions begun in this context may write. Read-only work (an HTTP GET) begins a
 # plain deferred transaction, which in WAL mode never waits for, nor blocks, a writer.
 may_write: ContextVar[bool] = ContextVar("may_write", default=True)
+# Whether a read transaction begun in this context keeps one snapshot for all its statements (BEGIN).
+# Off for a request whose reads only plan one write that checks them again under the write lock (an
+# answer: `web.helpers.plans_one_write`): on SQLite each of its reads is then a statement of its own, in
+# autocommit, which spares the read transaction's BEGIN and COMMIT; its write begins as every write does.
+read_snapshot: ContextVar[bool] = ContextVar("read_snapshot", default=True)
 
 
 # How long a write waits for its turn at most, in this process's queue and at SQLite's lock together.
@@ -345,7 +350,8 @@ def configure_engine(engine: Engine, *, write_wait_seconds: float = DEFAULT_WRIT
     def _on_begin(connection: Connection) -> None:
         connection.info[_WRITABLE] = may_write.get()
         if not connection.info[_WRITABLE]:
-            run_on_driver(connection, "BEGIN")
+            if read_snapshot.get():
+                run_on_driver(connection, "BEGIN")
             return
         _begin_writing(connection, gate)
 

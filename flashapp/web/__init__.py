@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Flask, g
+from flask import Flask, g, request
 from flask_login import LoginManager
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import db
 from ..accounts import SignedIn, session_user
-from ..database import may_write
+from ..database import may_write, read_snapshot
 from ..scheduling import format_interval
 from . import errors, guards, helpers, static_files
 
@@ -36,12 +36,17 @@ def init_app(app: Flask) -> None:
         # A request reads in a plain transaction, which never waits for a writer; use cases that
         # write do so through `write_transaction`, which takes the write lock only for them.
         g.may_write_token = may_write.set(False)
+        view = app.view_functions.get(request.endpoint) if request.endpoint else None
+        g.read_snapshot_token = read_snapshot.set(getattr(view, "read_snapshot", True))
 
     @app.teardown_request
     def _restore_may_write(_error: BaseException | None) -> None:
         token = g.pop("may_write_token", None)
         if token is not None:
             may_write.reset(token)
+        snapshot = g.pop("read_snapshot_token", None)
+        if snapshot is not None:
+            read_snapshot.reset(snapshot)
         if g.pop("in_flight", False):
             in_flight.ended()
 

@@ -140,6 +140,17 @@ def user_id() -> int:
     return learner().id
 
 
+def plans_one_write(view: F) -> F:
+    """Mark a view whose reads only plan one write that checks them again under the write lock (answering a card).
+
+    Its request reads without a snapshot of its own (`database.read_snapshot`): on SQLite each read is a statement
+    on its own, without the BEGIN and COMMIT of a read transaction. Put it above `login_required`, so that it marks
+    the view the app calls.
+    """
+    view.read_snapshot = False  # type: ignore[attr-defined]  # read by `web._read_only_by_default`
+    return view
+
+
 def teacher_required(view: F) -> F:
     """Log-in required, and teachers only (403 for students)."""
 

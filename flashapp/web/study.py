@@ -13,7 +13,18 @@ from ..scheduling import Outcome
 from ..showings import RefusedShowing
 from .errors import status_of
 from .forms import AnswerForm, EmptyForm, Form, ReviewAheadForm
-from .helpers import deck_url, learner, now, own_scheduler, required, session, showing_tokens, study_settings, user_id
+from .helpers import (
+    deck_url,
+    learner,
+    now,
+    own_scheduler,
+    plans_one_write,
+    required,
+    session,
+    showing_tokens,
+    study_settings,
+    user_id,
+)
 
 bp = Blueprint("study", __name__)
 
@@ -55,6 +66,7 @@ def study_page(slug: str) -> str:
 
 
 @bp.route("/study/<slug>/answer", methods=["POST"])
+@plans_one_write  # the plan is checked again when written: a token used twice, a state moved since
 @login_required
 def answer(slug: str) -> Response | tuple[str, int]:
     """Record an answer to one showing of a card, then go on to the next card."""

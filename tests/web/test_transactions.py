@@ -34,8 +34,13 @@ def test_reading_pages_begin_deferred_and_answers_begin_immediate(built_app, cli
     assert begins and set(begins) == {"BEGIN"}
     begins.clear()
     answer(client, showing(page), "3")
-    # Reading the user, deck and card; then the answer alone under the write lock.
-    assert begins == ["BEGIN", "BEGIN IMMEDIATE"]
+    # Reading the user, deck and card, each a statement of its own (the write checks them again); then
+    # the answer alone under the write lock.
+    assert begins == ["BEGIN IMMEDIATE"]
+    # The next request reads in a plain transaction again.
+    begins.clear()
+    client.get(STUDY)
+    assert begins == ["BEGIN"]
     # Outside requests (the CLI, domain code) every transaction may write.
     begins.clear()
     with built_app.app_context():
@@ -158,9 +163,9 @@ def test_an_answer_writes_on_the_connection_it_read_with(built_app, client, begi
         assert answer(client, showing(page), "3").status_code == 303
     finally:
         event.remove(engine, "checkout", checked_out)
-    # The read transaction (the user, the card) ends and the write begins on the same connection:
-    # one checkout and one commit, where ending one transaction and beginning another took two of each.
-    assert begins == ["BEGIN", "BEGIN IMMEDIATE"]
+    # The reads (the user, the card) and the write run on the same connection: one checkout and one
+    # commit, where ending one transaction and beginning another took two of each.
+    assert begins == ["BEGIN IMMEDIATE"]
     assert len(checkouts) == 1
     assert endings == ["commit"]
 
@@ -197,3 +202,39 @@ def test_a_write_after_a_read_sees_what_was_committed_in_between(built_app):
     finally:
         may_write.reset(token)
         other.dispose()
+
+
+@pytest.fixture
+def statements(built_app):
+    """Every statement SQLite runs on the app's connections, as its trace hook sees them (BEGIN and COMMIT too)."""
+    if not built_app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        pytest.skip("SQLite's trace hook")
+    seen: list[str] = []
+    with built_app.app_context():
+        engine = db.engine
+    engine.dispose()  # new connections, each with the hook
+
+    def hook(dbapi_connection, record):
+        dbapi_connection.set_trace_callback(seen.append)
+
+    event.listen(engine, "connect", hook)
+    yield seen
+    event.remove(engine, "connect", hook)
+    engine.dispose()
+
+
+def test_an_answer_reads_without_a_read_transaction_and_writes_in_one(built_app, client, statements):
+    AuthActions(client).register("ada")
+    page = client.get(STUDY).get_data(as_text=True)
+    statements.clear()
+    assert answer(client, showing(page), "3").status_code == 303
+    words = [statement.split(None, 1)[0].upper() for statement in statements]
+    # The session's user and the card's plan, each read on its own; then BEGIN IMMEDIATE, the review and the
+    # card's state, COMMIT: no read transaction's BEGIN and COMMIT before.
+    assert words.index("BEGIN") == 2, statements
+    assert statements[2] == "BEGIN IMMEDIATE"
+    assert words[:2] == ["SELECT", "SELECT"] and words[-1] == "COMMIT" and words.count("COMMIT") == 1, statements
+    statements.clear()
+    assert client.get(STUDY).status_code == 200
+    words = [statement.split(None, 1)[0].upper() for statement in statements]
+    assert statements[0] == "BEGIN" and words[-1] == "COMMIT", statements  # a page still reads in one snapshot
