@@ -144,8 +144,10 @@ def plans_one_write(view: F) -> F:
     """Mark a view whose reads only plan one write that checks them again under the write lock (answering a card).
 
     Its request reads without a snapshot of its own (`database.read_snapshot`): on SQLite each read is a statement
-    on its own, without the BEGIN and COMMIT of a read transaction. Put it above `login_required`, so that it marks
-    the view the app calls.
+    on its own, without the BEGIN and COMMIT of a read transaction. A page the view draws in the same request (the
+    study page after a refused showing) reads the same way, so its counts and its card may come from moments a few
+    microseconds apart, as two pages in a row do. Put it above `login_required`, so that it marks the view the app
+    calls.
     """
     view.read_snapshot = False  # type: ignore[attr-defined]  # read by `web._read_only_by_default`
     return view
