@@ -31,6 +31,7 @@ FIELDS = ("requests", "cpu_seconds", "system_seconds", "wall_seconds", "voluntar
 
 _totals: defaultdict[str, list[float]] = defaultdict(lambda: [0.0] * len(FIELDS))
 _guard = threading.Lock()
+_writing = threading.Lock()  # one dump at a time: two threads would write the same part file
 _counted = [0]
 
 
@@ -40,11 +41,12 @@ def kind(method: str, path: str) -> str:
 
 
 def dump() -> None:
-    with _guard:
-        totals = {name: dict(zip(FIELDS, values, strict=True)) for name, values in _totals.items()}
-    with open(OUT + ".part", "w") as handle:
-        json.dump(totals, handle)
-    os.replace(OUT + ".part", OUT)
+    with _writing:
+        with _guard:
+            totals = {name: dict(zip(FIELDS, values, strict=True)) for name, values in _totals.items()}
+        with open(OUT + ".part", "w") as handle:
+            json.dump(totals, handle)
+        os.replace(OUT + ".part", OUT)
 
 
 _execute = waitress.task.WSGITask.execute
